@@ -1,0 +1,3 @@
+from cxops.cli.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""The `cxops` command line: one Typer sub-app per room, no logic of its own."""

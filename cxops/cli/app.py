@@ -1,0 +1,59 @@
+"""Root of the CLI. Sub-apps import only Typer at module level so `cxops --help` starts fast."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from cxops import __version__
+from cxops.cli import cloud_cmd, config_cmd, infra_cmd, job_cmd, lab_cmd, models_cmd, step_cmd
+from cxops.errors import CxopsError
+
+app = typer.Typer(
+    name="cxops",
+    help="Continuous-X MLOps on OpenStack: train, evaluate, register, build and promote models with evidence.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(config_cmd.app, name="config")
+app.add_typer(lab_cmd.app, name="lab")
+app.add_typer(step_cmd.app, name="step")
+app.add_typer(models_cmd.app, name="models")
+app.add_typer(cloud_cmd.app, name="cloud")
+app.add_typer(infra_cmd.app, name="infra")
+app.add_typer(job_cmd.app, name="job")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"cxops {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    config: Path = typer.Option(
+        None, "--config", "-c", help="Path to cxops.yaml (default: $CXOPS_CONFIG or ./cxops.yaml)."
+    ),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """cxops: one config, one pipeline, embedded on one machine or on Argo + ArgoCD."""
+    if config is not None:
+        os.environ["CXOPS_CONFIG"] = str(config)
+
+
+def main() -> None:
+    try:
+        app()
+    except CxopsError as exc:
+        from cxops.cli.output import err_console
+
+        for line in str(exc).splitlines() or [type(exc).__name__]:
+            err_console.print(f"[red]error:[/red] {line}", soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)

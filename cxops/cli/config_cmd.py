@@ -1,0 +1,32 @@
+"""`cxops config show | check`."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="Validate and print cxops.yaml, the one configuration.", no_args_is_help=True)
+
+
+@app.command()
+def check() -> None:
+    """Validate cxops.yaml; print every problem with its line, exit non-zero on any."""
+    from cxops.cli.output import ok
+    from cxops.config import config_path, load_config
+
+    load_config()
+    ok(f"{config_path()} is valid")
+
+
+@app.command()
+def show(json_out: bool = typer.Option(False, "--json", help="Print JSON instead of YAML.")) -> None:
+    """Print the effective configuration (the file plus every default)."""
+    import yaml
+
+    from cxops.cli.output import console, emit_json
+    from cxops.config import load_config
+
+    data = load_config().model_dump(mode="json")
+    if json_out:
+        emit_json(data)
+    else:
+        console.print(yaml.safe_dump(data, sort_keys=False), end="", markup=False)

@@ -1,0 +1,7 @@
+"""`cxops step`."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="step", no_args_is_help=True)
