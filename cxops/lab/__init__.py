@@ -1,0 +1,1 @@
+"""The embedded services of one-machine mode: MLflow, the GitOps remote, one server per environment."""

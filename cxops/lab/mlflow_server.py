@@ -1,0 +1,82 @@
+"""The embedded MLflow server: sqlite store, served artifacts, one worker, job execution off (~0.5 GB, ~5 s)."""
+
+from __future__ import annotations
+
+import sys
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from cxops.config import Config
+from cxops.errors import CxopsError
+from cxops.lab.process import ManagedProcess, port_is_free
+from cxops.paths import state_dir
+from cxops.waiting import wait_until
+
+
+@dataclass(frozen=True)
+class MlflowLab:
+    port: int
+    root: Path
+    ready_timeout: float
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> MlflowLab:
+        return cls(cfg.lab.mlflow_port, state_dir(cfg) / "mlflow", cfg.lab.ready_timeout_seconds)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def process(self) -> ManagedProcess:
+        return ManagedProcess("mlflow", self.root)
+
+    def healthy(self) -> bool:
+        return http_ok(f"{self.url}/health")
+
+    def up(self) -> tuple[int, bool]:
+        """Start if not running; return (pid, started_now). Idempotent."""
+        pid = self.process.pid()
+        if pid is not None:
+            self.wait_ready()
+            return pid, False
+        if not port_is_free(self.port):
+            raise CxopsError(
+                f"port {self.port} on 127.0.0.1 is in use by another process; "
+                "set lab.mlflow_port in cxops.yaml to a free port"
+            )
+        self.root.mkdir(parents=True, exist_ok=True)
+        argv = [
+            sys.executable, "-m", "mlflow", "server",
+            "--host", "127.0.0.1", "--port", str(self.port),
+            "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",
+            "--artifacts-destination", str(self.root / "artifacts"),
+            "--serve-artifacts", "--workers", "1",
+        ]  # fmt: skip
+        pid = self.process.start(argv, env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+        try:
+            self.wait_ready()
+        except CxopsError:
+            self.process.stop()
+            raise
+        return pid, True
+
+    def wait_ready(self) -> None:
+        def probe() -> bool:
+            if self.process.pid() is None:
+                raise CxopsError(f"mlflow server exited during start-up: {self.process.tail()}")
+            return self.healthy()
+
+        wait_until(probe, timeout=self.ready_timeout, what=f"MLflow at {self.url}/health", first=0.25, cap=1.0)
+
+    def down(self) -> bool:
+        return self.process.stop()
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return 200 <= resp.status < 300
+    except (OSError, ValueError):
+        return False

@@ -1,0 +1,1 @@
+"""The pipeline: steps as functions with typed results, and ONE ordered definition of how they connect."""

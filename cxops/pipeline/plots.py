@@ -1,0 +1,60 @@
+"""Pictures a person would rather look at than read: confusion matrix, canary comparison."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # no screen here, nor in a pod
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def confusion_png(confusion: list[list[int]], class_names: list[str], title: str, path: Path) -> Path:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    im = ax.imshow(confusion, cmap="Blues")
+    ax.set_xticks(range(len(class_names)), class_names)
+    ax.set_yticks(range(len(class_names)), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    peak = max(max(r) for r in confusion) or 1
+    for i, row in enumerate(confusion):
+        for j, v in enumerate(row):
+            if v:
+                ax.text(j, i, str(v), ha="center", va="center", fontsize=7, color="white" if v > peak / 2 else "black")
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def canary_png(compare: dict[str, dict[str, float]], class_share: dict[str, list[float]], path: Path) -> Path:
+    """Left: predicted-class share per side. Right: error rate, p95 and mean confidence side by side."""
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    sides = list(class_share)
+    n = len(next(iter(class_share.values())))
+    width = 0.8 / max(len(sides), 1)
+    for k, side in enumerate(sides):
+        left.bar([i + k * width for i in range(n)], class_share[side], width=width, label=side)
+    left.set_xticks([i + width * (len(sides) - 1) / 2 for i in range(n)], [str(i) for i in range(n)])
+    left.set_title("predicted class share")
+    left.legend()
+    metrics = list(next(iter(compare.values())))
+    for k, side in enumerate(compare):
+        right.bar([i + k * width for i in range(len(metrics))], [compare[side][m] for m in metrics],
+                  width=width, label=side)
+    right.set_xticks([i + width * (len(compare) - 1) / 2 for i in range(len(metrics))], metrics, rotation=15)
+    right.set_title("canary vs production")
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,54 @@
+"""Typed step results. Each field is an output: the local executor passes them on, Argo reads them from files."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class StepResult:
+    def outputs(self) -> dict[str, object]:
+        return asdict(self)
+
+    def write(self, directory: Path) -> None:
+        """One file per output (Argo output parameters read `valueFrom.path`), plus result.json."""
+        directory.mkdir(parents=True, exist_ok=True)
+        for key, value in self.outputs().items():
+            text = value if isinstance(value, str) else json.dumps(value, default=str)
+            (directory / key).write_text(str(text))
+        (directory / "result.json").write_text(json.dumps(self.outputs(), indent=2, default=str))
+
+
+@dataclass
+class TrainResult(StepResult):
+    run_id: str
+    metrics: dict[str, float]
+    duration_seconds: float
+    cost: float
+    data_hash: str
+    git_sha: str
+
+
+@dataclass
+class GateResult(StepResult):
+    gate: str
+    passed: bool
+    reasons: list[str]
+    metrics: dict[str, float] = field(default_factory=dict)
+    report: str = ""  # path of the JSON report
+
+
+@dataclass
+class EvaluateResult(GateResult):
+    run_id: str = ""
+    baseline_version: str | None = None
+
+
+@dataclass
+class RegisterResult(StepResult):
+    name: str
+    version: str
+    run_id: str
+    alias: str

@@ -1,0 +1,1 @@
+"""MLflow: where runs, model versions, aliases and lineage live."""

@@ -1,0 +1,34 @@
+"""Which MLflow to talk to: $MLFLOW_TRACKING_URI when set, else the lab's (started on demand)."""
+
+from __future__ import annotations
+
+import os
+
+from cxops.config import Config
+from cxops.errors import CxopsError
+from cxops.lab.mlflow_server import MlflowLab, http_ok
+from cxops.waiting import wait_until
+
+REACH_TIMEOUT = float(os.environ.get("CXOPS_MLFLOW_TIMEOUT", "20"))
+
+
+def tracking_uri(cfg: Config, start_lab: bool = True) -> str:
+    """Resolve and verify the tracking URI, and export it so mlflow's client uses the same one."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        if uri.startswith(("http://", "https://")):
+            wait_until(
+                lambda: http_ok(f"{uri.rstrip('/')}/health"),
+                timeout=REACH_TIMEOUT,
+                what=f"MLflow at {uri} (MLFLOW_TRACKING_URI) to answer /health",
+                first=0.2,
+                cap=2.0,
+            )
+        return uri
+    lab = MlflowLab.from_config(cfg)
+    if not lab.healthy():
+        if not start_lab:
+            raise CxopsError(f"MLflow lab is not running at {lab.url}; start it with `cxops lab up`")
+        lab.up()
+    os.environ["MLFLOW_TRACKING_URI"] = lab.url
+    return lab.url
