@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from cxops import __version__
-from cxops.cli import cloud_cmd, config_cmd, infra_cmd, job_cmd, lab_cmd, models_cmd, step_cmd
+from cxops.cli import cloud_cmd, config_cmd, infra_cmd, job_cmd, lab_cmd, models_cmd, step_cmd, workflows_cmd
 from cxops.errors import CxopsError
 
 app = typer.Typer(
@@ -26,6 +26,7 @@ app.add_typer(models_cmd.app, name="models")
 app.add_typer(cloud_cmd.app, name="cloud")
 app.add_typer(infra_cmd.app, name="infra")
 app.add_typer(job_cmd.app, name="job")
+app.add_typer(workflows_cmd.app, name="workflows")
 
 
 def _version(value: bool) -> None:
