@@ -157,6 +157,7 @@ class Environment(Strict):
     port: Port
     replicas: int = Field(1, ge=1, le=64)
     weight: int = Field(0, ge=0, le=100, description="share of traffic (percent); canary only")
+    url: str | None = Field(None, description="where the env is reached; unset = http://127.0.0.1:<port> (lab)")
 
 
 class Environments(Strict):
@@ -198,6 +199,7 @@ class GitOps(Strict):
     branch: str = "main"
     overlays_dir: str = "k8s/serving/overlays"
     push_attempts: int = Field(5, ge=1, le=20)
+    sync_timeout_seconds: Positive = Field(90, description="bound on waiting for an env to serve what git says")
 
 
 class Lab(Strict):
@@ -210,6 +212,30 @@ class Workflows(Strict):
     namespace: str = "argo"
     tools_image: str = "ghcr.io/cxops/cxops-tools:0.1.0"
     argo_server: str | None = Field(None, description="Argo Server URL; unset = no cluster configured")
+    # In-cluster wiring of the rendered templates; defaults match the platform apps in k8s/.
+    service_account: str = "cxops-workflow"
+    builder_image: str = Field("moby/buildkit:v0.23.2-rootless", description="rootless BuildKit, pinned")
+    repo_url: str = Field("https://github.com/cxops/cxops.git", description="source of the tools image")
+    repo_revision: str = "main"
+    mlflow_tracking_uri: str = "http://mlflow.cxops-platform.svc.cluster.local:5000"
+    s3_endpoint_url: str = "http://minio.cxops-platform.svc.cluster.local:9000"
+    prometheus_url: str = "http://prometheus.cxops-platform.svc.cluster.local:9090"
+    argocd_server: str = "https://argocd-server.argocd.svc.cluster.local"
+    argocd_app: str = Field("{project}-{env}", description="ArgoCD Application name; {project} and {env} filled in")
+    sync_timeout_seconds: int = Field(600, ge=30, le=7200)
+    s3_secret: str = Field("cxops-s3-credentials", description="keys AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY")
+    git_deploy_key_secret: str = Field("cxops-gitops-deploy-key", description="keys ssh-privatekey, known_hosts")
+    registry_auth_secret: str = Field("cxops-registry-auth", description="type dockerconfigjson, for image pushes")
+    argocd_token_secret: str = Field("cxops-argocd-token", description="key token: a project-scoped ArgoCD token")
+    retrain_schedules: list[str] = Field(["0 3 * * *"], min_length=1, description="cron lines for retraining")
+    timezone: str = "UTC"
+
+    @field_validator("tools_image", "builder_image")
+    @classmethod
+    def _pinned_image(cls, v: str) -> str:
+        if ":" not in v.rsplit("/", 1)[-1] or v.endswith(":latest"):
+            raise ValueError(f"must be pinned by a tag other than latest, got {v!r}")
+        return v
 
 
 class Costs(Strict):

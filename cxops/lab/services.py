@@ -1,32 +1,75 @@
-"""The lab as a whole: which services exist, and bringing them up, down and reporting on them."""
+"""The lab as a whole: MLflow, the GitOps remote, and the controller that runs one server per environment."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 
-from cxops.config import Config
+from cxops.config import ENV_NAMES, Config, config_path
+from cxops.errors import CxopsError
+from cxops.lab.controller import server_process
+from cxops.lab.gitops_remote import bare_path, ensure_bare_remote
 from cxops.lab.mlflow_server import MlflowLab
+from cxops.lab.process import ManagedProcess, port_is_free
+from cxops.paths import state_dir
+from cxops.pipeline.live import env_url, live
+
+
+def controller_process(cfg: Config) -> ManagedProcess:
+    return ManagedProcess("controller", state_dir(cfg) / "envs")
 
 
 def lab_up(cfg: Config) -> Iterator[str]:
+    state = state_dir(cfg)
+    controller = controller_process(cfg)
+    if controller.pid() is None:  # check every port before starting anything: nothing half-up
+        for env in ENV_NAMES:
+            port = cfg.environments.get(env).port
+            if server_process(state, env).pid() is None and not port_is_free(port):
+                raise CxopsError(f"port {port} for {env} is in use by another process; "
+                                 f"set environments.{env}.port in cxops.yaml to a free port")
     mlflow = MlflowLab.from_config(cfg)
     pid, started = mlflow.up()
     yield f"MLflow {'started' if started else 'already running'} at {mlflow.url} (pid {pid})"
+    bare, created = ensure_bare_remote(state, cfg.gitops.branch)
+    yield f"GitOps remote {'created' if created else 'present'} at {bare}"
+    pid = controller.pid()
+    if pid is None:
+        pid = controller.start([sys.executable, "-m", "cxops.lab.controller"],
+                               env={"CXOPS_CONFIG": str(config_path().resolve())})
+        yield f"env controller started (pid {pid}); servers follow git on ports " + ", ".join(
+            f"{e}={cfg.environments.get(e).port}" for e in ENV_NAMES)
+    else:
+        yield f"env controller already running (pid {pid})"
 
 
 def lab_down(cfg: Config) -> Iterator[str]:
+    state = state_dir(cfg)
+    controller = controller_process(cfg)
+    yield "env controller stopped" if controller.stop() else "env controller was not running"
+    for env in ENV_NAMES:  # normally the controller stops them; this covers a controller that was SIGKILLed
+        if server_process(state, env).stop(grace=5):
+            yield f"{env} server stopped"
     mlflow = MlflowLab.from_config(cfg)
     yield "MLflow stopped" if mlflow.down() else "MLflow was not running"
 
 
 def lab_status(cfg: Config) -> list[dict[str, object]]:
+    state = state_dir(cfg)
     mlflow = MlflowLab.from_config(cfg)
     pid = mlflow.process.pid()
-    return [
-        {
-            "service": "mlflow",
-            "url": mlflow.url,
-            "pid": pid,
-            "health": "ok" if mlflow.healthy() else ("starting/unhealthy" if pid else "stopped"),
-        }
-    ]
+    rows: list[dict[str, object]] = [{
+        "service": "mlflow", "url": mlflow.url, "pid": pid,
+        "health": "ok" if mlflow.healthy() else ("starting/unhealthy" if pid else "stopped"),
+    }]  # fmt: skip
+    bare = bare_path(state)
+    rows.append({"service": "gitops-remote", "url": str(bare), "pid": None,
+                 "health": "ok" if (bare / "HEAD").exists() else "absent"})
+    cpid = controller_process(cfg).pid()
+    rows.append({"service": "env-controller", "url": "", "pid": cpid, "health": "ok" if cpid else "stopped"})
+    for env in ENV_NAMES:
+        now = live(cfg, env)
+        health = f"v{now.version} {'ready' if now.ready else 'NOT READY'}" if now.reachable else "down"
+        rows.append({"service": f"server-{env}", "url": env_url(cfg, env),
+                     "pid": server_process(state, env).pid(), "health": health})
+    return rows

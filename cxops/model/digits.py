@@ -56,7 +56,12 @@ class DigitsProject:
         return model, {"train_accuracy": float(model.score(data.X_train, data.y_train))}
 
     def evaluate(self, model: Any, X: np.ndarray, y: np.ndarray, class_names: list[str]) -> Evaluation:
-        from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+        from sklearn.metrics import (
+            accuracy_score,
+            confusion_matrix,
+            f1_score,
+            precision_recall_fscore_support,
+        )
 
         pred = model.predict(X)
         labels = list(range(len(class_names)))

@@ -1,0 +1,1 @@
+"""Desired deployment state in git: read and change env overlays, commit, push with retry on conflict."""

@@ -1,0 +1,47 @@
+"""One environment's desired state: `model.env` (version, image) and the kustomization `images:` entry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+IMAGE_PLACEHOLDER = "cxops-serving"  # the image name the base Deployment uses; overlays replace it
+
+
+@dataclass(frozen=True)
+class Desired:
+    env: str
+    version: str | None  # None: nothing deployed
+    image: str | None
+
+
+def parse_env_file(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            out[key.strip()] = value.strip()
+    return out
+
+
+def desired_from_text(env: str, model_env: str) -> Desired:
+    values = parse_env_file(model_env)
+    return Desired(env, values.get("MODEL_VERSION") or None, values.get("MODEL_IMAGE") or None)
+
+
+def write_overlay(overlay_dir: Path, env: str, model_name: str, version: str | None, image: str | None) -> None:
+    """Rewrite model.env and the images entry; both files are cxops-owned, so a full rewrite is safe."""
+    lines = [f"MODEL_NAME={model_name}", f"MODEL_VERSION={version or ''}", f"MODEL_IMAGE={image or ''}",
+             f"CXOPS_ENV={env}"]  # fmt: skip
+    (overlay_dir / "model.env").write_text("\n".join(lines) + "\n")
+    kpath = overlay_dir / "kustomization.yaml"
+    doc = yaml.safe_load(kpath.read_text()) or {}
+    name, _, tag = (image or "").rpartition(":")
+    entry = {"name": IMAGE_PLACEHOLDER, "newName": name or doc.get("images", [{}])[0].get("newName", ""),
+             "newTag": tag or "none"}  # fmt: skip
+    others = [i for i in doc.get("images", []) if i.get("name") != IMAGE_PLACEHOLDER]
+    doc["images"] = [entry, *others]
+    kpath.write_text(yaml.safe_dump(doc, sort_keys=False))

@@ -1,0 +1,116 @@
+"""The lab's stand-in for ArgoCD: watch the GitOps remote, run one model server per env as git says.
+
+Runs as a background process (`cxops lab up` starts it). Each env's server serves the BUILD directory of the
+version its overlay names; a change in git restarts that env's server, a crashed server is restarted a bounded
+number of times per version (then left down, which `cxops status` reports).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from cxops.config import ENV_NAMES, Config, load_config
+from cxops.errors import CxopsError
+from cxops.gitops.overlay import desired_from_text
+from cxops.gitops.state import overlay_path
+from cxops.lab.gitops_remote import bare_path, read_file_at_head
+from cxops.lab.process import ManagedProcess
+from cxops.paths import state_dir
+from cxops.pipeline.build import builds_dir
+
+POLL_SECONDS = 0.3
+MAX_RESTARTS = 3
+
+
+def server_process(state: Path, env: str) -> ManagedProcess:
+    return ManagedProcess(f"serve-{env}", state / "envs")
+
+
+def server_argv(cfg: Config, build: Path, env: str) -> list[str]:
+    port = cfg.environments.get(env).port
+    return [sys.executable, "-m", "cxops.serving", "--model-dir", str(build), "--host", "127.0.0.1",
+            "--port", str(port), "--env", env, "--max-batch", str(cfg.serving.max_batch)]  # fmt: skip
+
+
+class Controller:
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.state = state_dir(cfg)
+        self.bare = bare_path(self.state)
+        self.record = self.state / "envs" / "running.json"
+        self.running: dict[str, dict] = self._load_record()
+
+    def _load_record(self) -> dict[str, dict]:
+        try:
+            return json.loads(self.record.read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def _save_record(self) -> None:
+        self.record.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.record.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.running, indent=2))
+        tmp.replace(self.record)
+
+    def desired_versions(self) -> dict[str, str | None]:
+        out = {}
+        for env in ENV_NAMES:
+            text = read_file_at_head(self.bare, self.cfg.gitops.branch, f"{overlay_path(self.cfg, env)}/model.env")
+            out[env] = desired_from_text(env, text).version
+        return out
+
+    def reconcile_env(self, env: str, version: str | None) -> None:
+        proc = server_process(self.state, env)
+        current = self.running.get(env, {})
+        alive = proc.pid() is not None
+        if current.get("version") == version and (alive or version is None):
+            return
+        if current.get("version") == version and not alive:
+            if current.get("restarts", 0) >= MAX_RESTARTS:
+                return  # crash loop: leave it down; status shows the disagreement
+            current["restarts"] = current.get("restarts", 0) + 1
+        else:
+            current = {"version": version, "restarts": 0}
+        proc.stop(grace=5)
+        if version is not None:
+            build = builds_dir(self.state) / version / "context"
+            if not build.is_dir():
+                current["error"] = f"no build for v{version}"
+            else:
+                proc.start(server_argv(self.cfg, build, env), env={"CXOPS_ENV": env})
+        self.running[env] = current
+        self._save_record()
+
+    def loop(self, stop: threading.Event) -> None:
+        while not stop.wait(POLL_SECONDS):  # a service loop: ends on SIGTERM
+            try:
+                for env, version in self.desired_versions().items():
+                    self.reconcile_env(env, version)
+            except CxopsError as exc:  # git briefly unreadable mid-push: try again next tick
+                print(f"controller: {exc}", file=sys.stderr, flush=True)
+
+    def stop_all(self) -> None:
+        for env in ENV_NAMES:
+            server_process(self.state, env).stop(grace=5)
+        self.running = {}
+        self._save_record()
+
+
+def main() -> None:
+    cfg = load_config()
+    ctl = Controller(cfg)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        ctl.loop(stop)
+    finally:
+        ctl.stop_all()
+
+
+if __name__ == "__main__":
+    main()

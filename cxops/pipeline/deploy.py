@@ -1,0 +1,98 @@
+"""Moving an environment: git commit → live serves it → registry alias. A failure undoes git, so the three agree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cxops.config import Config
+from cxops.errors import CxopsError
+from cxops.gitops.overlay import Desired, write_overlay
+from cxops.gitops.repo import GitOpsRepo
+from cxops.gitops.state import desired, gitops_repo, overlay_path
+from cxops.paths import state_dir
+from cxops.pipeline.build import read_build
+from cxops.pipeline.live import env_url, live
+from cxops.pipeline.results import StepResult
+from cxops.registry.client import Registry
+from cxops.waiting import wait_until
+
+
+@dataclass
+class DeployResult(StepResult):
+    env: str
+    version: str | None
+    previous: str | None
+    commit: str | None
+    changed: bool
+
+
+def _set_desired(cfg: Config, repo: GitOpsRepo, env: str, version: str | None, image: str | None, why: str):
+    return repo.change(
+        lambda wd: write_overlay(wd / overlay_path(cfg, env), env, cfg.model.name, version, image),
+        f"{env}: {'deploy ' + cfg.model.name + ' v' + version if version else 'retire'} ({why})",
+    )
+
+
+def wait_serving(cfg: Config, env: str, version: str | None) -> None:
+    """Bounded wait until the env serves `version` and is ready (or, for None, serves nothing)."""
+
+    def probe() -> bool:
+        now = live(cfg, env)
+        if version is None:
+            return not now.reachable
+        if now.version == version and not now.ready and now.detail:
+            raise CxopsError(f"{env} loaded v{version} but it is not ready: {now.detail}")
+        return now.version == version and now.ready
+
+    wait_until(probe, timeout=cfg.gitops.sync_timeout_seconds,
+               what=f"{env} at {env_url(cfg, env)} to serve {'v' + version if version else 'nothing'}",
+               first=0.2, cap=1.0)  # fmt: skip
+
+
+def _restore(cfg: Config, repo: GitOpsRepo, before: Desired, why: str) -> None:
+    _set_desired(cfg, repo, before.env, before.version, before.image, why)
+    try:
+        wait_serving(cfg, before.env, before.version)
+    except CxopsError:
+        pass  # git is restored; `cxops status` shows whether live caught up
+
+
+def deploy(cfg: Config, env: str, version: str, reason: str, *, registry: Registry | None = None,
+           keep_previous: bool = True) -> DeployResult:
+    registry = registry or Registry(cfg)
+    info = registry.version(version)  # an unknown version fails here, before anything changes
+    build = read_build(state_dir(cfg), info.version)
+    if build is None:
+        raise CxopsError(f"v{info.version} has no build; run `cxops step build {info.version}` first")
+    repo = gitops_repo(cfg)
+    before = desired(cfg, repo, env)
+    commit = _set_desired(cfg, repo, env, info.version, build["image"], reason)
+    try:
+        wait_serving(cfg, env, info.version)
+    except CxopsError as exc:
+        if commit:
+            _restore(cfg, repo, before, f"revert: v{info.version} never became ready")
+        raise CxopsError(f"deploy of v{info.version} to {env} failed, git restored to "
+                         f"{'v' + before.version if before.version else 'nothing'}: {exc}") from None
+    current = registry.alias_version(env)
+    try:
+        if keep_previous and current is not None and current.version != info.version:
+            registry.set_alias(f"{env}-previous", current.version)
+        registry.set_alias(env, info.version)
+    except CxopsError as exc:
+        if commit:
+            _restore(cfg, repo, before, "revert: registry alias could not be set")
+        raise CxopsError(f"deploy of v{info.version} to {env} undone (no half-promotion): {exc}") from None
+    return DeployResult(env=env, version=info.version, previous=current.version if current else None,
+                        commit=commit, changed=commit is not None)
+
+
+def retire(cfg: Config, env: str, reason: str, *, registry: Registry | None = None) -> DeployResult:
+    """Serve nothing in `env` (used when a first canary fails and there is nothing to go back to)."""
+    registry = registry or Registry(cfg)
+    repo = gitops_repo(cfg)
+    before = desired(cfg, repo, env)
+    commit = _set_desired(cfg, repo, env, None, None, reason)
+    wait_serving(cfg, env, None)
+    registry.delete_alias(env)
+    return DeployResult(env=env, version=None, previous=before.version, commit=commit, changed=commit is not None)

@@ -1,0 +1,160 @@
+"""The FastAPI model server: predict, explain, healthz, readyz, version, metrics.
+
+Bodies are parsed with orjson into one numpy array and predicted on the estimator's native API: no pydantic model
+per row and no pandas round trip, which is where a generic scoring server spends its time.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, disable_created_metrics, generate_latest
+
+from cxops.serving.metrics import ServerMetrics
+from cxops.serving.model_dir import LoadedModel, ModelLoadError, load_model_dir
+
+PREDICT_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {
+            "type": "object", "required": ["inputs"],
+            "properties": {"inputs": {"type": "array", "items": {"type": "array", "items": {"type": "number"}},
+                                      "description": "a batch of feature rows"}},
+        }}},
+    }
+}  # fmt: skip
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY), status, media_type="application/json")
+
+
+class BadInput(Exception):
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+disable_created_metrics()  # *_created series double the scrape size and no query here uses them
+
+
+def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> FastAPI:
+    metrics = ServerMetrics()
+    state: dict[str, Any] = {"model": None, "error": None, "lineage": {}}
+    try:  # lineage first and on its own: a broken model file must still say which version is broken
+        state["lineage"] = orjson.loads((build_dir / "version.json").read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        state["error"] = f"version.json unreadable: {exc}"
+    try:
+        state["model"] = load_model_dir(build_dir)
+        v = state["model"].version
+        metrics.info.labels(v.get("name", ""), str(v.get("version", "")), env).set(1)
+    except ModelLoadError as exc:
+        state["error"] = str(exc)
+
+    app = FastAPI(title="cxops model server", version="1", docs_url="/docs", redoc_url=None)
+
+    def model() -> LoadedModel:
+        if state["model"] is None:
+            raise BadInput(f"model not loaded: {state['error']}")
+        return state["model"]
+
+    def parse(body: bytes, m: LoadedModel) -> np.ndarray:
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise BadInput(f"invalid JSON: {exc}") from None
+        if not isinstance(doc, dict) or "inputs" not in doc:
+            raise BadInput('expected a JSON object {"inputs": [[...], ...]}')
+        rows = doc["inputs"]
+        if not isinstance(rows, list) or not rows:
+            raise BadInput("inputs must be a non-empty list of rows")
+        if len(rows) > max_batch:
+            raise BadInput(f"batch of {len(rows)} rows exceeds the limit of {max_batch}")
+        try:
+            X = np.asarray(rows, dtype=np.float64)
+        except (ValueError, TypeError):
+            raise BadInput("every row must be a list of numbers of the same length") from None
+        if X.ndim != 2 or X.shape[1] != m.n_features:
+            got = X.shape[1] if X.ndim == 2 else "ragged/scalar"
+            raise BadInput(f"each row needs {m.n_features} features, got {got}")
+        if not np.isfinite(X).all():
+            raise BadInput("inputs must be finite numbers (no NaN/Infinity)")
+        return X
+
+    def observe(route: str, status: int, started: float) -> None:
+        metrics.requests.labels(route, str(status)).inc()
+        metrics.latency.labels(route).observe(time.perf_counter() - started)
+
+    @app.post("/predict", openapi_extra=PREDICT_SCHEMA, summary="Predict classes for a batch of rows")
+    async def predict(request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            m = model()
+            X = parse(await request.body(), m)
+        except BadInput as exc:
+            observe("/predict", 422, started)
+            return _json({"detail": exc.message}, 422)
+        proba = m.estimator.predict_proba(X)
+        top = proba.argmax(axis=1)
+        classes = np.asarray(m.classes)[top]
+        conf = proba[np.arange(len(top)), top]
+        for c in classes:
+            metrics.predictions.labels(str(c)).inc()
+        for p in conf:
+            metrics.confidence.observe(float(p))
+        observe("/predict", 200, started)
+        return _json({"predictions": classes.tolist(), "confidence": conf.round(6).tolist(),
+                      "version": m.version.get("version")})
+
+    @app.post("/explain", openapi_extra=PREDICT_SCHEMA, summary="Per-class probabilities and feature contributions")
+    async def explain(request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            m = model()
+            X = parse(await request.body(), m)
+        except BadInput as exc:
+            observe("/explain", 422, started)
+            return _json({"detail": exc.message}, 422)
+        proba = m.estimator.predict_proba(X)
+        out: dict[str, Any] = {"classes": m.classes, "probabilities": proba.round(6).tolist()}
+        linear = m.linear_parts()
+        if linear is not None:
+            scaler, coef, _ = linear
+            Z = scaler.transform(X) if scaler is not None else X
+            top = proba.argmax(axis=1)
+            # contribution of feature j to the predicted class's logit: coef[class, j] * z_j
+            out["contributions"] = (coef[top] * Z).round(6).tolist()
+            out["feature_space"] = "standardized" if scaler is not None else "raw"
+        observe("/explain", 200, started)
+        return _json(out)
+
+    @app.get("/healthz", summary="The process is up")
+    async def healthz() -> Response:
+        return _json({"status": "ok"})
+
+    @app.get("/readyz", summary="The model is loaded and can predict")
+    async def readyz() -> Response:
+        if state["model"] is None:
+            return _json({"ready": False, "reason": state["error"]}, 503)
+        return _json({"ready": True})
+
+    @app.get("/version", summary="What is served: model, version, run, git sha, environment")
+    async def version() -> Response:
+        data = dict(state["lineage"])
+        if state["model"] is None:
+            data["error"] = state["error"]
+        data["env"] = env
+        data["ready"] = state["model"] is not None
+        return _json(data)
+
+    @app.get("/metrics", summary="Prometheus metrics")
+    async def prom() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,24 @@
+"""Prometheus metrics of the model server (RED per route + model behaviour for canary analysis)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+
+
+class ServerMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("cxops_requests", "HTTP requests", ["route", "status"], registry=self.registry)
+        self.latency = Histogram(
+            "cxops_request_seconds", "request latency", ["route"], buckets=LATENCY_BUCKETS, registry=self.registry
+        )
+        self.predictions = Counter("cxops_predictions", "predicted classes", ["cls"], registry=self.registry)
+        self.confidence = Histogram(
+            "cxops_prediction_confidence", "top-class probability", buckets=CONFIDENCE_BUCKETS, registry=self.registry
+        )
+        self.info = Gauge(
+            "cxops_model_info", "served model", ["name", "version", "env"], registry=self.registry
+        )

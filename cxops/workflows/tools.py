@@ -1,0 +1,146 @@
+"""Container templates that run in the one pinned tools image: `cxops step ...` and cxops' own helpers.
+
+Every pipeline step becomes one container template whose inputs are its command's positional arguments (literal
+arguments become defaults) and whose outputs are the files `cxops step --outputs-dir` writes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cxops.config.schema import Config
+from cxops.pipeline.definition import Step
+from cxops.workflows.chain import GIT_COMMANDS, arg_params, is_ref
+
+OUTPUTS_DIR = "/tmp/cxops-outputs"
+GIT_KEY_DIR = "/etc/cxops/git"
+TOOLS_UID = 10001  # the non-root user of docker/tools.Dockerfile
+TRANSIENT = "1"  # the exit code of a step's network/tooling failure; 2 = usage/config, 3 = failed gate
+
+
+def security_context() -> Any:
+    from hera.workflows.models import Capabilities, SecurityContext
+
+    return SecurityContext(run_as_non_root=True, run_as_user=TOOLS_UID, allow_privilege_escalation=False,
+                           capabilities=Capabilities(drop=["ALL"]))
+
+
+def retry_strategy(limit: int, max_seconds: int) -> Any:
+    """Bounded, backed off, and only for transient failures: a failed gate (exit 3) or a bad argument (exit 2)
+    would fail the same way again."""
+    from hera.workflows.models import Backoff, IntOrString, RetryStrategy
+
+    return RetryStrategy(
+        limit=IntOrString(root=limit),
+        retry_policy="Always",
+        expression=f"lastRetry.status == 'Error' || asInt(lastRetry.exitCode) == {TRANSIENT}",
+        backoff=Backoff(duration="15s", factor=IntOrString(root=2), max_duration=f"{max_seconds}s"),
+    )
+
+
+def base_env(cfg: Config) -> list:
+    """What every tools container may need; credentials only as secretKeyRef, never as literal values."""
+    from hera.workflows import Env, SecretEnv
+
+    w = cfg.workflows
+    return [
+        Env(name="CXOPS_EXECUTOR", value="argo"),
+        Env(name="MLFLOW_TRACKING_URI", value=w.mlflow_tracking_uri),
+        Env(name="MLFLOW_S3_ENDPOINT_URL", value=w.s3_endpoint_url),
+        Env(name="PROMETHEUS_URL", value=w.prometheus_url),
+        SecretEnv(name="AWS_ACCESS_KEY_ID", secret_name=w.s3_secret, secret_key="AWS_ACCESS_KEY_ID"),
+        SecretEnv(name="AWS_SECRET_ACCESS_KEY", secret_name=w.s3_secret, secret_key="AWS_SECRET_ACCESS_KEY"),
+    ]
+
+
+def git_env_and_volumes(cfg: Config) -> tuple[list, list]:
+    """The scoped deploy key, mounted read-only as a file (root-owned 0440, readable via fsGroup)."""
+    from hera.workflows import Env, SecretVolume
+
+    ssh = (f"ssh -i {GIT_KEY_DIR}/ssh-privatekey -o IdentitiesOnly=yes "
+           f"-o UserKnownHostsFile={GIT_KEY_DIR}/known_hosts -o StrictHostKeyChecking=yes")
+    env = [Env(name="GIT_SSH_COMMAND", value=ssh)]
+    vols = [SecretVolume(name="git-deploy-key", secret_name=cfg.workflows.git_deploy_key_secret,
+                         mount_path=GIT_KEY_DIR, read_only=True, default_mode=0o440)]
+    return env, vols
+
+
+def pod_security_context() -> Any:
+    from hera.workflows.models import PodSecurityContext
+
+    return PodSecurityContext(run_as_non_root=True, run_as_user=TOOLS_UID, run_as_group=TOOLS_UID,
+                              fs_group=TOOLS_UID)
+
+
+def step_template(cfg: Config, s: Step, name: str | None = None, literal_defaults: bool = True) -> Any:
+    """`cxops step <command> <args> --outputs-dir DIR` as a container template named after the step."""
+    from hera.workflows import Container, Parameter
+    from hera.workflows.models import ValueFrom
+
+    params = arg_params(s)
+    inputs = [Parameter(name=p) if is_ref(a) or not literal_defaults else Parameter(name=p, default=a)
+              for p, a in params]
+    outputs = [Parameter(name=o, value_from=ValueFrom(path=f"{OUTPUTS_DIR}/{o}")) for o in s.outputs]
+    env, volumes = base_env(cfg), []
+    if s.command in GIT_COMMANDS:
+        git_env, volumes = git_env_and_volumes(cfg)
+        env += git_env
+    attempts = s.retries + 1
+    return Container(
+        name=name or s.id,
+        image=cfg.workflows.tools_image,
+        image_pull_policy="IfNotPresent",
+        command=["cxops", "step", s.command],
+        args=[*(f"{{{{inputs.parameters.{p}}}}}" for p, _ in params), "--outputs-dir", OUTPUTS_DIR],
+        inputs=inputs,
+        outputs=outputs,
+        env=env,
+        volumes=volumes,
+        security_context=security_context(),
+        pod_security_context=pod_security_context(),
+        active_deadline_seconds=s.timeout_seconds,
+        retry_strategy=retry_strategy(s.retries, s.timeout_seconds * attempts) if s.retries else None,
+        annotations={"cxops.dev/step": s.id, "cxops.dev/description": s.description},
+    )
+
+
+def wait_synced_template(cfg: Config, name: str = "wait-synced") -> Any:
+    """Bounded wait until the env's ArgoCD Application is Synced+Healthy at the pushed commit and image."""
+    from hera.workflows import Container, Parameter, SecretEnv
+
+    w = cfg.workflows
+    app = w.argocd_app.replace("{project}", cfg.project.name).replace("{env}", "{{inputs.parameters.env}}")
+    return Container(
+        name=name,
+        image=w.tools_image,
+        image_pull_policy="IfNotPresent",
+        command=["cxops", "workflows", "wait-synced"],
+        args=[app, "--revision", "{{inputs.parameters.revision}}", "--image", "{{inputs.parameters.image}}",
+              "--server", w.argocd_server, "--timeout", str(w.sync_timeout_seconds)],
+        inputs=[Parameter(name="env"), Parameter(name="revision", default=""), Parameter(name="image", default="")],
+        env=[SecretEnv(name="ARGOCD_AUTH_TOKEN", secret_name=w.argocd_token_secret, secret_key="token")],
+        security_context=security_context(),
+        pod_security_context=pod_security_context(),
+        active_deadline_seconds=w.sync_timeout_seconds + 60,
+        retry_strategy=retry_strategy(2, 3 * (w.sync_timeout_seconds + 60)),
+    )
+
+
+def outcome_template(cfg: Config, name: str = "record-outcome") -> Any:
+    """The exit handler: one JSON line and an output parameter with the workflow's outcome (Argo UI shows it)."""
+    from hera.workflows import Container, Parameter
+    from hera.workflows.models import ValueFrom
+
+    return Container(
+        name=name,
+        image=cfg.workflows.tools_image,
+        image_pull_policy="IfNotPresent",
+        command=["cxops", "workflows", "outcome"],
+        args=["--workflow", "{{workflow.name}}", "--status", "{{workflow.status}}",
+              "--duration", "{{workflow.duration}}", "--outputs-dir", OUTPUTS_DIR],
+        outputs=[Parameter(name="outcome", value_from=ValueFrom(path=f"{OUTPUTS_DIR}/outcome.json"))],
+        security_context=security_context(),
+        pod_security_context=pod_security_context(),
+        active_deadline_seconds=120,
+        retry_strategy=retry_strategy(2, 300),
+    )

@@ -1,0 +1,118 @@
+"""Where the local OpenStack keeps its state, which ports it uses, and what it runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's OpenStack runs on Debian's Python, not the project venv's
+
+PORTS = {
+    "keystone": 5000,
+    "placement": 8778,
+    "nova": 8774,
+    "neutron": 9696,
+    "glance": 9292,
+    "cinder": 8776,
+    "postgres": 5433,
+    "rabbit": 5672,
+    "rabbit_dist": 25672,
+    "epmd": 4369,
+}
+
+APT_PACKAGES = [
+    "postgresql", "rabbitmq-server", "uwsgi-plugin-python3", "python3-psycopg2", "python3-openstackclient",
+    "keystone", "placement-api", "glance-api", "neutron-server", "neutron-common",
+    "nova-api", "nova-conductor", "nova-scheduler", "python3-nova",
+    "cinder-api", "cinder-scheduler", "cinder-volume",
+    # the sandbox that runs instances' user-data, and `cloud-init schema` for the project's tests
+    "debootstrap", "cloud-init",
+]
+
+SERVICE_USERS = ["nova", "neutron", "glance", "cinder", "placement"]
+DATABASES = ["keystone", "placement", "nova_api", "nova", "nova_cell0", "neutron", "glance", "cinder"]
+
+# One nova-compute process per lab host. GPU hosts carry fake PCI GPUs (alias V100) or Placement VGPUs,
+# so GPU capacity can be measured on a scenario built in the cloud.
+COMPUTE_HOSTS = {
+    "lab-cpu1": {},
+    "lab-gpu1": {"CXOPS_LAB_PCI_GPUS": "2"},
+    "lab-gpu2": {"CXOPS_LAB_PCI_GPUS": "2"},
+    "lab-vgpu1": {"CXOPS_LAB_VGPUS": "4"},
+}
+
+CLOUD_USER = "cxops-tester"
+CLOUD_PROJECT = "cxops"
+CLOUD_NAME = "cxops-lab"  # application credential of the tester, as Chameleon users authenticate
+ADMIN_CLOUD_NAME = "cxops-lab-admin"
+REGION = "RegionOne"
+
+
+@dataclass
+class Layout:
+    state: Path
+    rootfs: Path
+    secrets: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> Layout:
+        state = Path(os.environ.get("CXOPS_OPENSTACK_LAB_DIR") or REPO / ".cxops" / "openstack-lab").resolve()
+        rootfs = Path(os.environ.get("CXOPS_LAB_ROOTFS") or state / "rootfs").resolve()
+        return cls(state=state, rootfs=rootfs)
+
+    @property
+    def etc(self) -> Path:
+        return self.state / "etc"
+
+    @property
+    def log(self) -> Path:
+        return self.state / "log"
+
+    @property
+    def run(self) -> Path:
+        return self.state / "run"
+
+    @property
+    def pgdata(self) -> Path:
+        return self.state / "pgdata"
+
+    @property
+    def rabbit(self) -> Path:
+        return self.state / "rabbit"
+
+    @property
+    def sandboxes(self) -> Path:
+        return self.state / "sandboxes"
+
+    @property
+    def clouds_yaml(self) -> Path:
+        return self.state / "clouds.yaml"
+
+    @property
+    def pylib(self) -> Path:
+        return HERE / "pylib"
+
+    def load_secrets(self) -> dict[str, str]:
+        """Random passwords, made once per state dir and kept there (0600), never printed."""
+        path = self.state / "secrets.json"
+        data = json.loads(path.read_text()) if path.exists() else {}
+        wanted = ["admin", "rabbit", "tester", *SERVICE_USERS]
+        if any(k not in data for k in wanted):
+            for k in wanted:
+                data.setdefault(k, secrets.token_urlsafe(18))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(data, indent=1))
+            path.chmod(0o600)
+        self.secrets = data
+        return data
+
+    def db_url(self) -> str:
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{PORTS['postgres']}"
+
+    def transport_url(self) -> str:
+        return f"rabbit://lab:{self.secrets['rabbit']}@127.0.0.1:{PORTS['rabbit']}/"

@@ -1,0 +1,151 @@
+"""Run one lab instance's user-data in a sandbox and write what it prints to the instance's console log.
+
+Usage: cxops_lab_sandbox.py WORKDIR ROOTFS   (started by cxops_lab_virt.LabDriver.spawn)
+
+The subset of cloud-init implemented is what a boot of a job needs: `#cloud-config` with write_files,
+runcmd and power_state, or a `#!` script. Other keys are reported on the console and ignored, so a
+document that relies on them fails visibly instead of silently. The sandbox is an overlay of ROOTFS
+(a debootstrapped Debian) in private mount and PID namespaces, so killing this process group ends
+every process of the "guest" and its mounts vanish with it.
+"""
+
+import base64
+import gzip
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+
+import yaml
+
+SUPPORTED = {"write_files", "runcmd", "power_state", "output"}
+SCRIPTS = "/var/lib/cloud/instance/scripts"
+
+
+def _console(path):
+    return open(path, "ab", buffering=0)
+
+
+def _say(console, text):
+    console.write(("[%12.6f] %s\n" % (time.monotonic() % 100000, text)).encode())
+
+
+def _target(upper, path):
+    if not path.startswith("/") or ".." in path.split("/"):
+        raise ValueError("write_files path must be absolute without '..': %r" % path)
+    return os.path.join(upper, path.lstrip("/"))
+
+
+def _decode(entry):
+    content = entry.get("content", "")
+    encoding = (entry.get("encoding") or "text").lower()
+    data = content.encode() if isinstance(content, str) else bytes(content)
+    if encoding in ("b64", "base64", "gz+b64", "gzip+base64", "gz+base64", "gzip+b64"):
+        data = base64.b64decode(data)
+    if encoding.startswith("gz"):
+        data = gzip.decompress(data)
+    return data
+
+
+def _write(upper, path, data, mode, append=False):
+    target = _target(upper, path)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    with open(target, "ab" if append else "wb") as f:
+        f.write(data)
+    os.chmod(target, mode)
+
+
+def _runcmd_script(commands):
+    lines = ["#!/bin/sh"]
+    for cmd in commands:
+        lines.append(" ".join(shlex.quote(str(c)) for c in cmd) if isinstance(cmd, list) else str(cmd))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def prepare(user_data, upper, console):
+    """Lay the user-data's files into the overlay's upper layer; return True if it asks to power off."""
+    if user_data[:2] == b"\x1f\x8b":
+        user_data = gzip.decompress(user_data)
+    if user_data.startswith(b"#cloud-config"):
+        cfg = yaml.safe_load(user_data) or {}
+        for key in sorted(set(cfg) - SUPPORTED):
+            _say(console, "cxops-lab: cloud-config key %r is not implemented by the lab sandbox; ignored" % key)
+        for entry in cfg.get("write_files") or []:
+            mode = int(str(entry.get("permissions", "0644")), 8)
+            _write(upper, entry["path"], _decode(entry), mode, bool(entry.get("append")))
+        if cfg.get("runcmd"):
+            _write(upper, SCRIPTS + "/runcmd", _runcmd_script(cfg["runcmd"]), 0o755)
+        power = cfg.get("power_state") or {}
+        return power.get("mode") in ("poweroff", "halt")
+    if user_data.startswith(b"#!"):
+        _write(upper, SCRIPTS + "/part-001", user_data, 0o755)
+        return False
+    if user_data.strip():
+        _say(console, "cxops-lab: user-data is neither #cloud-config nor a #! script; nothing to run")
+    return False
+
+
+SETUP = r"""
+set -e
+M="$1"; R="$2"; U="$3"; W="$4"; C="$5"
+mount -t overlay overlay -o "lowerdir=$R,upperdir=$U,workdir=$W" "$M"
+mount -t proc proc "$M/proc"
+mount -t tmpfs -o mode=755 tmpfs "$M/dev"
+for d in null zero full random urandom tty; do : > "$M/dev/$d"; mount --bind "/dev/$d" "$M/dev/$d"; done
+for d in console ttyS0; do : > "$M/dev/$d"; mount --bind "$C" "$M/dev/$d"; done
+ln -s /proc/self/fd "$M/dev/fd"
+mkdir -p "$M/dev/shm" "$M/dev/pts"
+cp /etc/resolv.conf "$M/etc/resolv.conf" 2>/dev/null || true
+cd /
+exec chroot "$M" /bin/sh -c '
+for s in /var/lib/cloud/instance/scripts/runcmd /var/lib/cloud/instance/scripts/part-*; do
+  [ -f "$s" ] || continue
+  "$s"; rc=$?
+  [ "$rc" = 0 ] || echo "cloud-init: script $s exited with status $rc"
+done'
+"""
+
+GUEST_ENV = {
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOME": "/root",
+    "LANG": "C.UTF-8",
+    "TERM": "dumb",
+}
+
+
+def main(workdir, rootfs):
+    console_path = os.path.join(workdir, "console.log")
+    with _console(console_path) as console:
+        meta = json.load(open(os.path.join(workdir, "meta.json")))
+        _say(console, "cxops-lab sandbox: instance %s (%s) booting" % (meta["uuid"], meta.get("hostname")))
+        if not os.path.exists(os.path.join(rootfs, "bin", "sh")):
+            _say(console, "cxops-lab: no sandbox root at %s (run scripts/openstack-lab up); halting" % rootfs)
+            return 1
+        upper, work, root = (os.path.join(workdir, d) for d in ("upper", "work", "root"))
+        for d in (upper, work, root):
+            os.makedirs(d, exist_ok=True)
+        raw = open(os.path.join(workdir, "user-data")).read().strip()
+        try:
+            poweroff = prepare(base64.b64decode(raw) if raw else b"", upper, console)
+        except Exception as exc:  # a malformed document is the guest's problem: show it on the console
+            _say(console, "cloud-init: user-data could not be processed: %s: %s" % (type(exc).__name__, exc))
+            return 1
+        _say(console, "cloud-init: running modules for final stage")
+        started = time.monotonic()
+        rc = subprocess.call(
+            ["unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child",
+             "/bin/sh", "-c", SETUP, "setup", root, rootfs, upper, work, console_path],
+            stdout=console, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=GUEST_ENV,
+        )
+        _say(console, "cloud-init: finished after %.2f seconds (sandbox status %d)"
+             % (time.monotonic() - started, rc))
+        if poweroff:
+            _say(console, "cloud-init: power_state: powering off")
+            open(os.path.join(workdir, "poweroff"), "w").close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2]))
