@@ -9,7 +9,19 @@ from pathlib import Path
 import typer
 
 from cxops import __version__
-from cxops.cli import cloud_cmd, config_cmd, infra_cmd, job_cmd, lab_cmd, models_cmd, step_cmd, workflows_cmd
+from cxops.cli import (
+    cloud_cmd,
+    config_cmd,
+    infra_cmd,
+    job_cmd,
+    lab_cmd,
+    models_cmd,
+    pipeline_cmd,
+    serve_cmd,
+    status_cmd,
+    step_cmd,
+    workflows_cmd,
+)
 from cxops.errors import CxopsError
 
 app = typer.Typer(
@@ -23,6 +35,9 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(lab_cmd.app, name="lab")
 app.add_typer(step_cmd.app, name="step")
 app.add_typer(models_cmd.app, name="models")
+app.add_typer(pipeline_cmd.app, name="pipeline")
+app.command("status")(status_cmd.status)
+app.command("serve")(serve_cmd.serve)
 app.add_typer(cloud_cmd.app, name="cloud")
 app.add_typer(infra_cmd.app, name="infra")
 app.add_typer(job_cmd.app, name="job")
@@ -58,3 +73,9 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:  # a bug, not bad input: still one line unless asked for the traceback
+        if os.environ.get("CXOPS_DEBUG"):
+            raise
+        print(f"internal error: {type(exc).__name__}: {exc} (rerun with CXOPS_DEBUG=1 for the traceback)",
+              file=sys.stderr)
+        sys.exit(70)

@@ -72,3 +72,61 @@ def register(run_id: str = typer.Argument(..., help="A run that passed evaluatio
     with spinner(f"registering run {run_id}"):
         result = step.run(load_config(), run_id)
     report(result, outputs_dir, json_out)
+
+
+def _run(command: str, message: str, *args: str):
+    from cxops.cli.output import spinner
+    from cxops.config import load_config
+    from cxops.pipeline.local import step_function
+
+    cfg = load_config()
+    with spinner(message):
+        return step_function(command)(cfg, *args)
+
+
+@app.command()
+def build(version: str = typer.Argument(..., help="Registered model version."),
+          outputs_dir: Path = OutputsDir, json_out: bool = JsonOut) -> None:
+    """Assemble the serving artifact of a version under .cxops/builds/<version>/ (model, lineage, image context)."""
+    report(_run("build", f"building v{version}", version), outputs_dir, json_out)
+
+
+@app.command()
+def deploy(env: str = typer.Argument(..., help="staging, canary or production."),
+           version: str = typer.Argument(..., help="A version that has a build."),
+           reason: str = typer.Option("manual deploy", help="Recorded in the commit message."),
+           outputs_dir: Path = OutputsDir, json_out: bool = JsonOut) -> None:
+    """Commit the env overlay, push, wait until the env serves the version, then set its alias."""
+    report(_run("deploy", f"deploying v{version} to {env}", env, version, reason), outputs_dir, json_out)
+
+
+@app.command("test")
+def test_(env: str = typer.Argument("staging", help="Environment to test."),
+          outputs_dir: Path = OutputsDir, json_out: bool = JsonOut) -> None:
+    """Integration + load test of an environment; exit 3 if the gate fails."""
+    report(_run("test", f"testing {env}", env), outputs_dir, json_out)
+
+
+@app.command()
+def promote(src: str = typer.Argument(..., help="Source env (its gate must have passed)."),
+            dst: str = typer.Argument(..., help="Destination env (the next one)."),
+            version: str = typer.Argument(None, help="Version to move (default: what SRC's alias points to)."),
+            outputs_dir: Path = OutputsDir, json_out: bool = JsonOut) -> None:
+    """Move a version that passed SRC's gate into DST: alias + `<dst>-previous` + git commit."""
+    args = (src, dst) + ((version,) if version else ())
+    report(_run("promote", f"promoting {src} → {dst}", *args), outputs_dir, json_out)
+
+
+@app.command()
+def analyze(env: str = typer.Argument("canary", help="Only canary is analysed."),
+            outputs_dir: Path = OutputsDir, json_out: bool = JsonOut) -> None:
+    """Canary vs production over the configured window; on failure rolls canary back and exits 3."""
+    report(_run("analyze", "analysing canary", env), outputs_dir, json_out)
+
+
+@app.command()
+def rollback(env: str = typer.Argument(..., help="Environment to roll back."),
+             reason: str = typer.Option("manual rollback", help="Recorded in the commit and on the version."),
+             outputs_dir: Path = OutputsDir, json_out: bool = JsonOut) -> None:
+    """Restore `<env>-previous` in the registry AND git, and wait until live agrees."""
+    report(_run("rollback", f"rolling back {env}", env, reason), outputs_dir, json_out)

@@ -38,6 +38,7 @@ class GateResult(StepResult):
     reasons: list[str]
     metrics: dict[str, float] = field(default_factory=dict)
     report: str = ""  # path of the JSON report
+    action: str = ""  # what the gate did about a failure (e.g. the canary rollback)
 
 
 @dataclass

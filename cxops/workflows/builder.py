@@ -7,23 +7,25 @@ from typing import Any
 
 from cxops.config.schema import Config
 from cxops.pipeline.definition import Step
-from cxops.workflows.tools import TOOLS_UID, base_env, retry_strategy, security_context
+from cxops.workflows.tools import base_env, retry_strategy, security_context
 
-WORKSPACE = "/workspace"
-CONTEXT_DIR = f"{WORKSPACE}/context"  # `cxops step build` writes the serving image's build context here
-OUT_DIR = f"{WORKSPACE}/outputs"
-BUILDKIT_UID = 1000  # the `user` of moby/buildkit:*-rootless
+# The tools image's state dir (beside CXOPS_CONFIG=/home/cxops/cxops.yaml): `cxops step build` writes the image
+# context to builds/<version>/context there and names it in its `path` output. Both containers mount the shared
+# volume at this same path, so that path is valid in the builder too.
+STATE_DIR = "/home/cxops/.cxops"
+OUT_DIR = f"{STATE_DIR}/outputs"
+BUILDKIT_UID = 1000  # the `user` of moby/buildkit:*-rootless; the emptyDir is writable by both users
 DOCKER_CONFIG = "/home/user/.docker"
 
 # Build and push the context the build step prepared; record the pushed digest. No secrets on the command line:
 # registry credentials come from the mounted docker config.
 PUSH_SERVING = """set -eu
 image="$(cat "$OUT_DIR/image")"
+context="$(cat "$OUT_DIR/path")"
 buildctl-daemonless.sh build \\
   --frontend dockerfile.v0 \\
-  --local context="$CONTEXT_DIR" \\
-  --local dockerfile="$CONTEXT_DIR/docker" \\
-  --opt filename=serving.Dockerfile \\
+  --local context="$context" \\
+  --local dockerfile="$context" \\
   --output "type=image,name=$image,push=true" \\
   --metadata-file "$OUT_DIR/metadata.json"
 digest="$(sed -n 's/.*"containerimage.digest": *"\\([^"]*\\)".*/\\1/p' "$OUT_DIR/metadata.json" | head -n 1)"
@@ -71,9 +73,9 @@ def _registry_auth(cfg: Config) -> Any:
 
 
 def build_template(cfg: Config, s: Step) -> Any:
-    """One pod, two containers sharing /workspace: `cxops step build` prepares the context and names the image,
+    """One pod, two containers sharing the state dir: `cxops step build` prepares the context and names the image,
     then BuildKit (the `main` container, whose files Argo reads outputs from) builds and pushes it."""
-    from hera.workflows import ContainerNode, ContainerSet, EmptyDirVolume, Env, Parameter
+    from hera.workflows import ContainerNode, ContainerSet, EmptyDirVolume, Parameter
     from hera.workflows.models import ValueFrom, VolumeMount
 
     outputs = [*s.outputs, "image_digest", "image_ref"]
@@ -82,7 +84,7 @@ def build_template(cfg: Config, s: Step) -> Any:
         inputs=[Parameter(name="version")],
         outputs=[Parameter(name=o, value_from=ValueFrom(path=f"{OUT_DIR}/{o}")) for o in outputs],
         volumes=[EmptyDirVolume(name="workspace"), _registry_auth(cfg)],
-        volume_mounts=[VolumeMount(name="workspace", mount_path=WORKSPACE)],
+        volume_mounts=[VolumeMount(name="workspace", mount_path=STATE_DIR)],
         active_deadline_seconds=s.timeout_seconds,
         retry_strategy=retry_strategy(s.retries, s.timeout_seconds * (s.retries + 1)) if s.retries else None,
         annotations={"cxops.dev/step": s.id, "cxops.dev/description": s.description},
@@ -93,7 +95,7 @@ def build_template(cfg: Config, s: Step) -> Any:
             image_pull_policy="IfNotPresent",
             command=["cxops", "step", s.command],
             args=["{{inputs.parameters.version}}", "--outputs-dir", OUT_DIR],
-            env=[*base_env(cfg), Env(name="CXOPS_BUILD_DIR", value=CONTEXT_DIR)],
+            env=base_env(cfg),
             security_context=security_context(),
         )
         push = ContainerNode(
@@ -101,12 +103,11 @@ def build_template(cfg: Config, s: Step) -> Any:
             image=cfg.workflows.builder_image,
             image_pull_policy="IfNotPresent",
             command=["sh", "-c", PUSH_SERVING],
-            env=_buildkit_env({"CONTEXT_DIR": CONTEXT_DIR, "OUT_DIR": OUT_DIR}),
+            env=_buildkit_env({"OUT_DIR": OUT_DIR}),
             volume_mounts=[VolumeMount(name="registry-auth", mount_path=DOCKER_CONFIG, read_only=True)],
             security_context=_buildkit_security(),
         )
         prepare >> push
-    assert TOOLS_UID != BUILDKIT_UID  # distinct users; the emptyDir is writable by both
     return cs
 
 

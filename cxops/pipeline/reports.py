@@ -1,0 +1,35 @@
+"""Gate reports: JSON on disk under .cxops/reports/, logged to the version's MLflow run, verdict as a version tag."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from cxops.config import Config
+from cxops.paths import state_dir
+from cxops.registry.client import Registry
+
+
+def gate_tag(gate: str) -> str:
+    return f"cxops.gate.{gate}"
+
+
+def save_report(cfg: Config, registry: Registry, gate: str, version: str, report: dict,
+                extra_files: list[Path] = ()) -> Path:
+    """Write the report; log it (and plots) to the version's run; tag the version with the verdict."""
+    out_dir = state_dir(cfg) / "reports"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = out_dir / f"{gate}-v{version}-{stamp}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(report, indent=2, default=str))
+    tmp.replace(path)
+    info = registry.version(version)
+    with registry.errors(f"logging the {gate} report"):
+        if info.run_id:
+            registry.client.log_dict(info.run_id, report, f"gates/{gate}-v{version}.json")
+            for f in extra_files:
+                registry.client.log_artifact(info.run_id, str(f), "gates")
+    registry.set_version_tag(version, gate_tag(gate), "passed" if report["passed"] else "failed")
+    return path

@@ -1,0 +1,23 @@
+"""rollback ENV: restore `<env>-previous` in registry AND git, wait until live agrees."""
+
+from __future__ import annotations
+
+from cxops.config import Config
+from cxops.errors import CxopsError
+from cxops.pipeline.deploy import DeployResult, deploy
+from cxops.pipeline.steps._args import check_env
+from cxops.registry.client import Registry
+
+
+def run(cfg: Config, env: str, reason: str = "manual rollback") -> DeployResult:
+    check_env(env)
+    registry = Registry(cfg)
+    previous = registry.alias_version(f"{env}-previous")
+    if previous is None:
+        raise CxopsError(f"no previous version for {env} (alias {env}-previous is unset); nothing to roll back to")
+    current = registry.alias_version(env)
+    result = deploy(cfg, env, previous.version, f"rollback: {reason}", registry=registry, keep_previous=False)
+    registry.delete_alias(f"{env}-previous")  # one step back only: a second rollback must not ping-pong
+    if current is not None:
+        registry.set_version_tag(current.version, f"cxops.rolled_back.{env}", reason[:250])
+    return result

@@ -1,0 +1,78 @@
+"""test ENV: integration (health, ready, /version = git, golden predictions) and load (p95, error rate)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import httpx
+
+from cxops.config import Config
+from cxops.errors import CxopsError
+from cxops.gitops.state import desired, gitops_repo
+from cxops.paths import state_dir
+from cxops.pipeline.build import builds_dir
+from cxops.pipeline.live import env_url
+from cxops.pipeline.load import run_load
+from cxops.pipeline.reports import save_report
+from cxops.pipeline.results import GateResult
+from cxops.registry.client import Registry
+
+
+def _get(url: str) -> tuple[int, dict]:
+    try:
+        r = httpx.get(url, timeout=5)
+        return r.status_code, r.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        return 0, {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def run(cfg: Config, env: str) -> GateResult:
+    registry = Registry(cfg)
+    want = desired(cfg, gitops_repo(cfg), env).version
+    if want is None:
+        raise CxopsError(f"nothing is deployed to {env} in git; run `cxops step deploy {env} VERSION` first")
+    url = env_url(cfg, env)
+    limits = cfg.gates.staging
+    checks: dict[str, bool] = {}
+    reasons: list[str] = []
+
+    def check(name: str, ok: bool, why: str) -> None:
+        checks[name] = ok
+        if not ok:
+            reasons.append(why)
+
+    status, _ = _get(f"{url}/healthz")
+    check("healthz", status == 200, f"{url}/healthz answered {status or 'nothing'}")
+    status, body = _get(f"{url}/readyz")
+    check("readyz", status == 200, f"{url}/readyz answered {status or 'nothing'}: {body.get('reason', '')}")
+    _, body = _get(f"{url}/version")
+    check("version", str(body.get("version")) == want, f"/version says {body.get('version')}, git says {want}")
+
+    golden = json.loads((builds_dir(state_dir(cfg)) / want / "context" / "golden.json").read_text())
+    try:
+        r = httpx.post(f"{url}/predict", json={"inputs": golden["inputs"]}, timeout=10)
+        got = r.json().get("predictions") if r.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        got = None
+    mismatches = None if got is None else sum(a != b for a, b in zip(got, golden["predictions"], strict=True))
+    n_golden = len(golden["inputs"])
+    answer = "no answer" if got is None else f"{mismatches} of {n_golden} differ"
+    check("golden", mismatches == 0, f"golden predictions: {answer}")
+
+    rng = random.Random(0)
+    rows = golden["inputs"]
+    bodies = [(f"{url}/predict", json.dumps({"inputs": [rng.choice(rows)]}).encode()) for _ in range(limits.requests)]
+    stats = run_load(bodies, limits.concurrency)
+    load = stats.summary()
+    check("load_p95", load["p95_ms"] <= limits.max_p95_ms, f"p95 {load['p95_ms']:.1f} ms > {limits.max_p95_ms} ms")
+    check("load_errors", stats.error_rate <= limits.max_error_rate,
+          f"error rate {stats.error_rate:.3%} > {limits.max_error_rate:.3%}")
+
+    passed = not reasons
+    gate = "staging" if env == "staging" else f"test-{env}"
+    report = {"gate": gate, "env": env, "version": want, "passed": passed, "reasons": reasons, "checks": checks,
+              "load": load, "limits": limits.model_dump()}  # fmt: skip
+    path = save_report(cfg, registry, gate, want, report)
+    return GateResult(gate=gate, passed=passed, reasons=reasons,
+                      metrics={k: float(v) for k, v in load.items()}, report=str(path))

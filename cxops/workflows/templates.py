@@ -1,0 +1,215 @@
+"""The WorkflowTemplates and the CronWorkflow, all derived from cxops.pipeline.definition.PIPELINE.
+
+One WorkflowTemplate per `stage`; inside it one container template per step and one DAG per segment (see chain.py).
+A segment's DAG ends with a templateRef task into the next segment, so a whole run is one Workflow: the parent
+waits for its children and fails when they fail; no fire-and-forget child workflows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cxops.config.schema import Config
+from cxops.pipeline.definition import PIPELINE, Step
+from cxops.workflows import builder, tools
+from cxops.workflows.chain import GIT_COMMANDS, Ref, Segment, arg_params, image_ref, is_ref, param_name, stages
+
+CHAIN = "chain"  # "true": hand on to the next stage when this one succeeds; "false": stop here
+ROLLBACK = Step("rollback", "rollback", ("canary",), (), "rollback-model", 600, 2,
+                description="restore <env>-previous in the registry and in git")
+BUILD_INITIAL = "build-initial"
+CRON = "scheduled-retrain"
+EXIT = "record-outcome"
+LABELS = {"app.kubernetes.io/part-of": "cxops", "app.kubernetes.io/managed-by": "cxops-workflows-render"}
+
+
+def _step_cost(cfg: Config, s: Step) -> int:
+    """Worst-case seconds of a step's task group, retries included; the deadlines above it add these up."""
+    wait = cfg.workflows.sync_timeout_seconds + 60
+    cost = s.timeout_seconds * (s.retries + 1)
+    if s.command in GIT_COMMANDS:
+        cost += 3 * wait
+    if s.command == "analyze":
+        cost += ROLLBACK.timeout_seconds * (ROLLBACK.retries + 1) + 3 * wait
+    return cost
+
+
+def chain_deadline(cfg: Config, segs: list[Segment], k: int) -> int:
+    return sum(_step_cost(cfg, s) for seg in segs[k:] for s in seg.steps) + 60 * (len(segs) - k)
+
+
+def _value(arg: str, seg: Segment) -> str:
+    """A step argument inside a segment's DAG: a literal, a sibling task's output, or a carried input."""
+    if not is_ref(arg):
+        return arg
+    ref_step, output = arg[1:-1].split(".")
+    return _ref_value((ref_step, output), seg)
+
+
+def _ref_value(ref: Ref, seg: Segment) -> str:
+    if ref[0] in {s.id for s in seg.steps}:
+        return f"{{{{tasks.{ref[0]}.outputs.parameters.{ref[1]}}}}}"
+    return f"{{{{inputs.parameters.{param_name(ref)}}}}}"
+
+
+def _target_env(s: Step) -> str:
+    """The environment a git step changes: deploy ENV ..., promote SRC DST ..., rollback ENV."""
+    args = dict(arg_params(s))
+    return args["dst"] if s.command == "promote" else args["env"]
+
+
+def _segment_dag(cfg: Config, seg: Segment, nxt: Segment | None, segs: list[Segment]) -> Any:
+    from hera.workflows import DAG, Parameter, Task
+    from hera.workflows.models import TemplateRef
+
+    inputs = [Parameter(name=param_name(r)) for r in seg.carried] + [Parameter(name=CHAIN, default="true")]
+    with DAG(name=seg.name, inputs=inputs, active_deadline_seconds=chain_deadline(cfg, segs, seg.index)) as dag:
+        last: str | None = None
+        for s in seg.steps:
+            args = {p: _value(a, seg) for p, a in arg_params(s)}
+            Task(name=s.id, template=s.id, arguments=args, depends=last)
+            last = s.id
+            if s.command in GIT_COMMANDS:
+                img = image_ref(s)
+                Task(name=f"{s.id}-synced", template="wait-synced", depends=s.id, arguments={
+                    "env": _value(_target_env(s), seg),
+                    "revision": f"{{{{tasks.{s.id}.outputs.parameters.commit}}}}",
+                    "image": _ref_value(img, seg) if img else "",
+                })
+                last = f"{s.id}-synced"
+            if s.command == "analyze":
+                # The step rolls back by itself on a failed gate (exit 3); this covers a crash or a lost pod.
+                Task(name=f"{s.id}-rollback", template=ROLLBACK.id, arguments={"env": _target_env(s)},
+                     depends=f"{s.id}.Failed || {s.id}.Errored",
+                     when=f"'{{{{tasks.{s.id}.exitCode}}}}' != '3'")
+        if nxt is not None:
+            args = {param_name(r): _ref_value(r, seg) for r in nxt.carried}
+            Task(name=f"next-{nxt.stage}", template_ref=TemplateRef(name=nxt.stage, template=nxt.name),
+                 arguments={**args, CHAIN: "true"}, depends=last, when=f"{{{{inputs.parameters.{CHAIN}}}}} == true")
+    return dag
+
+
+def _manual_dag(cfg: Config, seg: Segment) -> Any:
+    """Entry of a stage used by several segments (promote-model): run its first step with any arguments."""
+    from hera.workflows import DAG, Parameter, Task
+
+    s = seg.steps[0]
+    params = arg_params(s)
+    inputs = [Parameter(name=p) if is_ref(a) else Parameter(name=p, default=a) for p, a in params]
+    inputs.append(Parameter(name="image", default=""))
+    with DAG(name="main", inputs=inputs, active_deadline_seconds=_step_cost(cfg, s) + 60) as dag:
+        Task(name=s.id, template=s.id, arguments={p: f"{{{{inputs.parameters.{p}}}}}" for p, _ in params})
+        if s.command in GIT_COMMANDS:
+            env = "{{inputs.parameters.dst}}" if s.command == "promote" else "{{inputs.parameters.env}}"
+            Task(name=f"{s.id}-synced", template="wait-synced", depends=s.id, arguments={
+                "env": env, "revision": f"{{{{tasks.{s.id}.outputs.parameters.commit}}}}",
+                "image": "{{inputs.parameters.image}}"})
+    return dag
+
+
+def _workflow_template(cfg: Config, name: str, deadline: int, arguments: list, entrypoint: str) -> Any:
+    from hera.workflows import WorkflowTemplate
+    from hera.workflows.models import PodGC, TTLStrategy
+
+    return WorkflowTemplate(
+        name=name,
+        namespace=cfg.workflows.namespace,
+        labels=LABELS,
+        entrypoint=entrypoint,
+        arguments=arguments,
+        on_exit=EXIT,
+        active_deadline_seconds=deadline,
+        service_account_name=cfg.workflows.service_account,
+        pod_gc=PodGC(strategy="OnPodSuccess"),
+        ttl_strategy=TTLStrategy(seconds_after_completion=7 * 24 * 3600),
+    )
+
+
+def stage_template(cfg: Config, stage: str, segs: list[Segment], all_segs: list[Segment]) -> Any:
+    from hera.workflows import Parameter
+
+    steps = list(dict.fromkeys(s for seg in segs for s in seg.steps))
+    first = segs[0]
+    if len(segs) == 1:
+        entry = first.name
+        arguments = [Parameter(name=param_name(r)) for r in first.carried] + [Parameter(name=CHAIN, value="true")]
+    else:
+        entry = "main"
+        arguments = [Parameter(name=p) if is_ref(a) else Parameter(name=p, value=a) for p, a in
+                     arg_params(first.steps[0])] + [Parameter(name="image", value="")]
+    deadline = chain_deadline(cfg, all_segs, first.index) + 300
+    with _workflow_template(cfg, stage, deadline, arguments, entry) as wt:
+        tools.outcome_template(cfg, EXIT)  # inside the `with`: an exit handler made outside is silently dropped
+        for s in steps:
+            builder.build_template(cfg, s) if s.command == "build" else tools.step_template(cfg, s)
+        if any(s.command in GIT_COMMANDS for s in steps):
+            tools.wait_synced_template(cfg)
+        if any(s.command == "analyze" for s in steps):
+            tools.step_template(cfg, ROLLBACK, literal_defaults=False)
+        for seg in segs:
+            nxt = all_segs[seg.index + 1] if seg.index + 1 < len(all_segs) else None
+            _segment_dag(cfg, seg, nxt, all_segs)
+        if len(segs) > 1:
+            _manual_dag(cfg, first)
+    return wt
+
+
+def rollback_template(cfg: Config) -> Any:
+    from hera.workflows import DAG, Parameter, Task
+
+    deadline = _step_cost(cfg, Step("x", "rollback", ("production",), (), "", ROLLBACK.timeout_seconds,
+                                    ROLLBACK.retries))
+    with _workflow_template(cfg, "rollback-model", deadline + 300, [Parameter(name="env")], "main") as wt:
+        tools.outcome_template(cfg, EXIT)
+        tools.step_template(cfg, ROLLBACK, literal_defaults=False)
+        tools.wait_synced_template(cfg)
+        with DAG(name="main", inputs=[Parameter(name="env")], active_deadline_seconds=deadline):
+            Task(name=ROLLBACK.id, template=ROLLBACK.id, arguments={"env": "{{inputs.parameters.env}}"})
+            # rollback writes no commit output; wait for Synced+Healthy of whatever git now says
+            Task(name=f"{ROLLBACK.id}-synced", template="wait-synced", depends=ROLLBACK.id,
+                 arguments={"env": "{{inputs.parameters.env}}"})
+    return wt
+
+
+def build_initial_template(cfg: Config) -> Any:
+    from hera.workflows import Parameter
+
+    w = cfg.workflows
+    arguments = [Parameter(name="repo_url", value=w.repo_url), Parameter(name="revision", value=w.repo_revision),
+                 Parameter(name="image", value=w.tools_image)]
+    with _workflow_template(cfg, BUILD_INITIAL, 3 * 1800 + 300, arguments, "build-tools-image") as wt:
+        tools.outcome_template(cfg, EXIT)
+        builder.tools_image_template(cfg)
+    return wt
+
+
+def cron_workflow(cfg: Config, first_stage: str, deadline: int) -> Any:
+    from hera.workflows import CronWorkflow, Parameter
+    from hera.workflows.models import WorkflowTemplateRef
+
+    w = cfg.workflows
+    return CronWorkflow(
+        name=CRON,
+        namespace=w.namespace,
+        labels=LABELS,
+        schedules=list(w.retrain_schedules),
+        timezone=w.timezone,
+        concurrency_policy="Forbid",  # a retrain still running is not doubled
+        starting_deadline_seconds=600,
+        successful_jobs_history_limit=3,
+        failed_jobs_history_limit=5,
+        workflow_template_ref=WorkflowTemplateRef(name=first_stage),
+        active_deadline_seconds=deadline,
+        arguments=[Parameter(name=CHAIN, value="true")],
+    )
+
+
+def all_manifests(cfg: Config) -> list[Any]:
+    """Everything `cxops workflows render` writes, in a stable order."""
+    by_stage = stages(PIPELINE)
+    all_segs = [seg for segs in by_stage.values() for seg in segs]
+    all_segs.sort(key=lambda seg: seg.index)
+    out = [stage_template(cfg, stage, segs, all_segs) for stage, segs in by_stage.items()]
+    cron = cron_workflow(cfg, all_segs[0].stage, chain_deadline(cfg, all_segs, 0) + 300)
+    out += [rollback_template(cfg), build_initial_template(cfg), cron]
+    return out
