@@ -31,7 +31,7 @@ class Step:
 PIPELINE: tuple[Step, ...] = (
     Step("train", "train", (), ("run_id",), "train-model", 1800, 1,
          description="train the configured model in one MLflow run"),
-    Step("evaluate", "evaluate", ("{train.run_id}",), ("passed",), "train-model", 600, 2, gate=True,
+    Step("evaluate", "evaluate", ("{train.run_id}",), ("passed",), "train-model", 600, 1, gate=True,
          description="held-out metrics vs thresholds and vs production"),
     Step("register", "register", ("{train.run_id}",), ("version",), "train-model", 300, 3,
          description="model version with lineage tags, alias candidate"),

@@ -257,6 +257,10 @@ def start_debootstrap(layout: Layout) -> subprocess.Popen | None:
     if (layout.rootfs / "usr/bin/python3").exists():
         return None
     partial = layout.rootfs.with_name(layout.rootfs.name + ".partial")
+    done_log = layout.log / "debootstrap.log"
+    if partial.exists() and done_log.exists() and "Base system installed successfully" in done_log.read_text():
+        partial.rename(layout.rootfs)  # finished while an earlier `up` failed elsewhere
+        return None
     shutil.rmtree(partial, ignore_errors=True)
     partial.parent.mkdir(parents=True, exist_ok=True)
     layout.log.mkdir(parents=True, exist_ok=True)
@@ -317,19 +321,25 @@ def up(layout: Layout) -> None:
     start_rabbit(layout)
     say("postgres up; rabbitmq starting; schema sync in parallel")
     steps = db_sync_steps(layout)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(steps) + 1) as pool:
-        futures = {pool.submit(run_chain, name, chain): name for name, chain in steps.items()}
+    keystone_steps = steps.pop("keystone")
+
+    def keystone_and_identity() -> str:
+        # the service users must exist before any service starts: nova-conductor exits on a 401
+        run_chain("keystone", keystone_steps)
+        start_services(layout, ["keystone"])
+        wait_api("keystone", 60)
+        seed(layout, "identity")
+        return "keystone"
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(steps) + 2) as pool:
+        futures = [pool.submit(run_chain, name, chain) for name, chain in steps.items()]
+        futures.append(pool.submit(keystone_and_identity))
         rabbit = pool.submit(configure_rabbit, layout)
         for fut in concurrent.futures.as_completed(futures):
-            name = fut.result()
-            say(f"db ready: {name}")
-            if name == "keystone":
-                start_services(layout, ["keystone"])
+            say(f"ready: {fut.result()}")
         rabbit.result()
     say("rabbitmq ready")
-    wait_api("keystone", 60)
     start_services(layout, [n for n in ALL if n not in ("postgres", "epmd", "rabbitmq", "keystone")])
-    seed(layout, "identity")
     for name in API_URLS:
         wait_api(name, 180)
     say("all APIs answer")

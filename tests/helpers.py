@@ -1,0 +1,58 @@
+"""Test helpers: free ports, throwaway projects, running the real `cxops` CLI as a user would."""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def base_config() -> dict[str, Any]:
+    return yaml.safe_load((REPO / "cxops.yaml").read_text())
+
+
+def merge(base: dict, overrides: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in overrides.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def make_project(root: Path, overrides: dict | None = None) -> Path:
+    """A project dir with its own cxops.yaml (free ports, fast gates) and a copy of k8s/; returns the config path."""
+    root.mkdir(parents=True, exist_ok=True)
+    cfg = merge(base_config(), {
+        "lab": {"mlflow_port": free_port()},
+        "environments": {"staging": {"port": free_port()}, "canary": {"port": free_port(), "weight": 20},
+                         "production": {"port": free_port()}},
+        "gates": {"staging": {"requests": 100, "concurrency": 4}, "canary": {"window_seconds": 3, "requests": 150}},
+        "gitops": {"sync_timeout_seconds": 45},
+    })  # fmt: skip
+    cfg = merge(cfg, overrides or {})
+    (root / "cxops.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    if not (root / "k8s").exists():
+        shutil.copytree(REPO / "k8s", root / "k8s")
+    return root / "cxops.yaml"
+
+
+def cli(config: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run `cxops` in a subprocess exactly as a user would (own process, real exit code, real output)."""
+    full_env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    full_env.update({"CXOPS_CONFIG": str(config), "COLUMNS": "200", **(env or {})})
+    return subprocess.run([sys.executable, "-m", "cxops", *args], cwd=config.parent, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)  # fmt: skip

@@ -1,0 +1,30 @@
+"""A real embedded lab (MLflow server, bare git remote, env controller) for the whole session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers import cli, make_project
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    config = make_project(tmp_path_factory.mktemp("lab-project"))
+    up = cli(config, "lab", "up", timeout=180)
+    if up.returncode != 0:
+        cli(config, "lab", "down")
+        pytest.fail(f"cxops lab up failed (rc={up.returncode}): {up.stderr}{up.stdout}")
+    os.environ["CXOPS_CONFIG"] = str(config)  # for in-process calls
+    yield config
+    down = cli(config, "lab", "down", timeout=120)
+    assert down.returncode == 0, down.stderr
+
+
+@pytest.fixture(scope="session")
+def cfg(lab: Path):
+    from cxops.config import load_config
+
+    return load_config(lab)
