@@ -50,7 +50,8 @@ def make_project(root: Path, overrides: dict | None = None) -> Path:
     return root / "cxops.yaml"
 
 
-def cli(config: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+def cli(config: Path, *args: str, env: dict[str, str] | None = None,
+        timeout: float = 300) -> subprocess.CompletedProcess:
     """Run `cxops` in a subprocess exactly as a user would (own process, real exit code, real output)."""
     full_env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     full_env.update({"CXOPS_CONFIG": str(config), "COLUMNS": "200", **(env or {})})

@@ -46,8 +46,9 @@ def run(until: str = typer.Option(None, help="Stop after this step id (e.g. regi
         except KeyError:
             raise CxopsError(f"unknown step {until!r}; valid: {', '.join(s.id for s in PIPELINE)}") from None
     uri = tracking_uri(cfg)
-    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                        TimeElapsedColumn(), console=console, transient=True, disable=json_out)
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                        TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console,
+                        transient=True, disable=json_out)
     lines: list[str] = []
 
     def on_end(r) -> None:
@@ -57,7 +58,8 @@ def run(until: str = typer.Option(None, help="Stop after this step id (e.g. regi
             msg = f"{r.step.id} failed after {r.seconds:.1f}s: {r.error}"
         elif "passed" in out:
             detail = ", ".join(f"{k}={v:.4g}" for k, v in list(out.get("metrics", {}).items())[:5])
-            msg = f"{r.step.id}: {out['gate']} gate {'passed' if out['passed'] else 'FAILED'} ({detail}) in {r.seconds:.1f}s"
+            verdict = "passed" if out["passed"] else "FAILED"
+            msg = f"{r.step.id}: {out['gate']} gate {verdict} ({detail}) in {r.seconds:.1f}s"
             msg += "".join(f"\n    - {reason}" for reason in out.get("reasons", []))
             if out.get("action"):
                 msg += f"\n    → {out['action']}"

@@ -33,6 +33,6 @@ def print_status(rows) -> None:
         t.add_column(col)
     for r in rows:
         state = "[green]✔ in sync[/green]" if r.agree else f"[red]✘ {r.problem}[/red]"
-        t.add_row(r.env, r.alias or "-", r.git or "-", (r.live or "-") + ("" if r.ready or not r.live else " (not ready)"),
-                  r.previous or "-", r.url, state)
+        live = (r.live or "-") + ("" if r.ready or not r.live else " (not ready)")
+        t.add_row(r.env, r.alias or "-", r.git or "-", live, r.previous or "-", r.url, state)
     console.print(t)

@@ -71,7 +71,7 @@ class GitOpsRepo:
             if out.returncode == 0:
                 return self.head()
             last = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "push failed"
-            if "rejected" not in out.stderr and "non-fast-forward" not in out.stderr and "fetch first" not in out.stderr:
+            if not any(word in out.stderr for word in ("rejected", "non-fast-forward", "fetch first")):
                 raise CxopsError(f"git push to {self.remote} failed: {last}")
         self.sync()  # leave the clone clean: nothing half-committed
         raise CxopsError(f"git push to {self.remote} still rejected after {self.attempts} attempts: {last}")

@@ -11,7 +11,8 @@ from pathlib import Path
 import cxops
 
 SERVING_DISTS = ("fastapi", "starlette", "uvicorn", "httptools", "uvloop", "numpy", "scipy", "scikit-learn",
-                 "joblib", "threadpoolctl", "skops", "packaging", "prettytable", "wcwidth", "orjson", "prometheus-client", "pyyaml", "pydantic")  # fmt: skip
+                 "joblib", "threadpoolctl", "skops", "packaging", "prettytable", "wcwidth", "orjson",
+                 "prometheus-client", "pyyaml", "pydantic")  # fmt: skip
 DOCKERFILE = Path(cxops.__file__).resolve().parents[1] / "docker" / "serving.Dockerfile"
 
 

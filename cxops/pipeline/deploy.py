@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from cxops.config import Config
@@ -51,22 +52,23 @@ def wait_serving(cfg: Config, env: str, version: str | None) -> None:
 
 def _restore(cfg: Config, repo: GitOpsRepo, before: Desired, why: str) -> None:
     _set_desired(cfg, repo, before.env, before.version, before.image, why)
-    try:
+    with contextlib.suppress(CxopsError):  # git is restored; `cxops status` shows whether live caught up
         wait_serving(cfg, before.env, before.version)
-    except CxopsError:
-        pass  # git is restored; `cxops status` shows whether live caught up
 
 
 def deploy(cfg: Config, env: str, version: str, reason: str, *, registry: Registry | None = None,
            keep_previous: bool = True) -> DeployResult:
     registry = registry or Registry(cfg)
     info = registry.version(version)  # an unknown version fails here, before anything changes
+    # The build record is local in the lab; in the cluster the build ran in another pod and left its image on
+    # the version as a tag. Either way: no build, no deploy.
     build = read_build(state_dir(cfg), info.version)
-    if build is None:
+    image = build["image"] if build else info.tags.get("cxops.build.image")
+    if not image:
         raise CxopsError(f"v{info.version} has no build; run `cxops step build {info.version}` first")
     repo = gitops_repo(cfg)
     before = desired(cfg, repo, env)
-    commit = _set_desired(cfg, repo, env, info.version, build["image"], reason)
+    commit = _set_desired(cfg, repo, env, info.version, image, reason)
     try:
         wait_serving(cfg, env, info.version)
     except CxopsError as exc:

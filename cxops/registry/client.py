@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,11 +98,8 @@ class Registry:
     def delete_alias(self, alias: str) -> None:
         from mlflow.exceptions import MlflowException
 
-        with self.errors(f"deleting alias {alias}"):
-            try:
-                self.client.delete_registered_model_alias(self.name, alias)
-            except MlflowException:
-                pass
+        with self.errors(f"deleting alias {alias}"), suppress(MlflowException):
+            self.client.delete_registered_model_alias(self.name, alias)
 
     def set_version_tag(self, version: str, key: str, value: str) -> None:
         with self.errors(f"tagging version {version}"):

@@ -45,6 +45,8 @@ def wait_synced(server: str, app: str, *, revision: str = "", image: str = "", t
 
     from cxops.waiting import wait_until
 
+    if revision in ("null", "None"):
+        revision = ""  # the step changed nothing in git (already there): any synced revision will do
     token = os.environ.get(TOKEN_ENV, "").strip()
     if not token:
         raise CxopsError(f"{TOKEN_ENV} is not set: mount a project-scoped ArgoCD token (secretKeyRef)")

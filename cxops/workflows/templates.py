@@ -15,7 +15,7 @@ from cxops.workflows import builder, tools
 from cxops.workflows.chain import GIT_COMMANDS, Ref, Segment, arg_params, image_ref, is_ref, param_name, stages
 
 CHAIN = "chain"  # "true": hand on to the next stage when this one succeeds; "false": stop here
-ROLLBACK = Step("rollback", "rollback", ("canary",), (), "rollback-model", 600, 2,
+ROLLBACK = Step("rollback", "rollback", ("canary",), ("commit",), "rollback-model", 600, 2,
                 description="restore <env>-previous in the registry and in git")
 BUILD_INITIAL = "build-initial"
 CRON = "scheduled-retrain"
@@ -165,9 +165,9 @@ def rollback_template(cfg: Config) -> Any:
         tools.wait_synced_template(cfg)
         with DAG(name="main", inputs=[Parameter(name="env")], active_deadline_seconds=deadline):
             Task(name=ROLLBACK.id, template=ROLLBACK.id, arguments={"env": "{{inputs.parameters.env}}"})
-            # rollback writes no commit output; wait for Synced+Healthy of whatever git now says
             Task(name=f"{ROLLBACK.id}-synced", template="wait-synced", depends=ROLLBACK.id,
-                 arguments={"env": "{{inputs.parameters.env}}"})
+                 arguments={"env": "{{inputs.parameters.env}}",
+                            "revision": f"{{{{tasks.{ROLLBACK.id}.outputs.parameters.commit}}}}"})
     return wt
 
 

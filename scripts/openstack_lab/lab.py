@@ -28,7 +28,9 @@ from openstack_lab.render import render_all
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
-NOVA_COMPUTE = "import sys; from nova.cmd.compute import main; sys.exit(main())"
+# Nova loads drivers only from nova.virt: alias the lab's driver there, after nova.cmd has monkey-patched.
+NOVA_COMPUTE = ("import sys; from nova.cmd.compute import main; import cxops_lab_virt; "
+                "sys.modules['nova.virt.cxops_lab_virt'] = cxops_lab_virt; sys.exit(main())")
 T0 = time.monotonic()
 
 

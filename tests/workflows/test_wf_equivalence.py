@@ -58,3 +58,18 @@ def test_local_and_rendered_executors_agree(monkeypatch):
               for s in PIPELINE if s.id == task for o in s.outputs}
     rendered = [(cmd, tuple(tokens.get(a, a) for a in args)) for _, cmd, args in chain]
     assert rendered == calls
+
+
+def test_a_broken_hand_on_is_detected(monkeypatch):
+    """Drop one stage's `next-*` task: the walk must come up short (the check is not vacuous)."""
+    import copy
+
+    import wf_helpers
+
+    docs = copy.deepcopy(wf_helpers.manifests())
+    for t in docs["test-staging.yaml"]["spec"]["templates"]:
+        if "dag" in t:
+            t["dag"]["tasks"] = [task for task in t["dag"]["tasks"] if not task["name"].startswith("next-")]
+    monkeypatch.setattr(wf_helpers, "manifests", lambda: docs)
+    ids = [task for task, _, _ in rendered_chain()]
+    assert ids == [s.id for s in PIPELINE][: ids.index("test-staging") + 1] != [s.id for s in PIPELINE]

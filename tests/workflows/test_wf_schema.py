@@ -51,3 +51,15 @@ def test_schema_rejects_a_typo_and_a_wrong_type():
 def test_every_kind_is_present():
     kinds = sorted({d["kind"] for d in manifests().values()})
     assert kinds == ["CronWorkflow", "WorkflowTemplate"]
+
+
+@pytest.mark.parametrize("name", sorted(manifests()))
+def test_hera_round_trip_is_lossless(name):
+    """Hera reads back exactly what it wrote: nothing in the files is outside its model of Argo."""
+    import yaml
+    from hera.workflows import CronWorkflow, WorkflowTemplate
+    from wf_helpers import WORKFLOWS
+
+    text = (WORKFLOWS / name).read_text()
+    cls = CronWorkflow if manifests()[name]["kind"] == "CronWorkflow" else WorkflowTemplate
+    assert yaml.safe_load(cls.from_yaml(text).to_yaml()) == manifests()[name]

@@ -113,7 +113,8 @@ def run(cfg: Config, env: str = "canary") -> GateResult:
         compare = {"agreement": round(agreement, 4), "distribution_distance": round(tvd, 4),
                    "p95_ratio": round(p95_ratio, 3), "confidence_ratio": round(conf_ratio, 4)}  # fmt: skip
         if p95_ratio > gate.max_p95_ratio:
-            reasons.append(f"canary p95 {c['p95_ms']:.2f} ms is {p95_ratio:.2f}× production's; max {gate.max_p95_ratio}")
+            reasons.append(
+                f"canary p95 {c['p95_ms']:.2f} ms is {p95_ratio:.2f}x production's; max {gate.max_p95_ratio}")
         if tvd > gate.max_distribution_distance:
             reasons.append(f"prediction distribution distance {tvd:.3f} > {gate.max_distribution_distance}")
         if conf_ratio < gate.min_confidence_ratio:

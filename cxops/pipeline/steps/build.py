@@ -73,4 +73,5 @@ def _golden(cfg: Config, ctx: Path) -> dict:
     n = cfg.gates.staging.golden_samples
     X = data.X_test[:n]
     model = load_model_dir(ctx)
-    return {"inputs": X.tolist(), "predictions": model.estimator.predict(X).tolist(), "labels": data.y_test[:n].tolist()}
+    predictions = model.estimator.predict(X).tolist()
+    return {"inputs": X.tolist(), "predictions": predictions, "labels": data.y_test[:n].tolist()}

@@ -16,6 +16,7 @@ import os
 import shlex
 import subprocess
 import sys
+import threading
 import time
 
 import yaml
@@ -94,7 +95,9 @@ mount -t overlay overlay -o "lowerdir=$R,upperdir=$U,workdir=$W" "$M"
 mount -t proc proc "$M/proc"
 mount -t tmpfs -o mode=755 tmpfs "$M/dev"
 for d in null zero full random urandom tty; do : > "$M/dev/$d"; mount --bind "/dev/$d" "$M/dev/$d"; done
-for d in console ttyS0; do : > "$M/dev/$d"; mount --bind "$C" "$M/dev/$d"; done
+# /dev/console is a FIFO drained into the console log (a bind of the log itself would be truncated by `>`)
+mkdir -p "$M/run/cxops-lab"; mount --bind "$C" "$M/run/cxops-lab"
+for d in console ttyS0; do ln -s /run/cxops-lab/console "$M/dev/$d"; done
 ln -s /proc/self/fd "$M/dev/fd"
 mkdir -p "$M/dev/shm" "$M/dev/pts"
 cp /etc/resolv.conf "$M/etc/resolv.conf" 2>/dev/null || true
@@ -113,6 +116,42 @@ GUEST_ENV = {
     "LANG": "C.UTF-8",
     "TERM": "dumb",
 }
+
+
+class ConsolePipe:
+    """A FIFO the guest writes to as /dev/console; a thread appends what arrives to the console log."""
+
+    def __init__(self, directory, console):
+        os.makedirs(directory, exist_ok=True)
+        path = os.path.join(directory, "console")
+        if not os.path.exists(path):
+            os.mkfifo(path, 0o622)
+        self.fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)  # read-write: never sees EOF between writers
+        self.console = console
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._pump, daemon=True)
+        self.thread.start()
+
+    def _pump(self):
+        import select
+
+        while True:
+            ready, _, _ = select.select([self.fd], [], [], 0.2)
+            if ready:
+                try:
+                    data = os.read(self.fd, 65536)
+                except BlockingIOError:
+                    data = b""
+                if data:
+                    self.console.write(data)
+                    continue
+            if self.stopping.is_set():
+                return
+
+    def close(self):
+        self.stopping.set()
+        self.thread.join(timeout=5)
+        os.close(self.fd)
 
 
 def main(workdir, rootfs):
@@ -134,11 +173,16 @@ def main(workdir, rootfs):
             return 1
         _say(console, "cloud-init: running modules for final stage")
         started = time.monotonic()
-        rc = subprocess.call(
-            ["unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child",
-             "/bin/sh", "-c", SETUP, "setup", root, rootfs, upper, work, console_path],
-            stdout=console, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=GUEST_ENV,
-        )
+        pipe_dir = os.path.join(workdir, "dev")
+        pipe = ConsolePipe(pipe_dir, console)
+        try:
+            rc = subprocess.call(
+                ["unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child",
+                 "/bin/sh", "-c", SETUP, "setup", root, rootfs, upper, work, pipe_dir],
+                stdout=console, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=GUEST_ENV,
+            )
+        finally:
+            pipe.close()
         _say(console, "cloud-init: finished after %.2f seconds (sandbox status %d)"
              % (time.monotonic() - started, rc))
         if poweroff:
