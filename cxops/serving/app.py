@@ -87,9 +87,10 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
             raise BadInput("inputs must be finite numbers (no NaN/Infinity)")
         return X
 
+    state["classes"] = np.asarray(state["model"].classes) if state["model"] is not None else None
+
     def observe(route: str, status: int, started: float) -> None:
-        metrics.requests.labels(route, str(status)).inc()
-        metrics.latency.labels(route).observe(time.perf_counter() - started)
+        metrics.observe(route, status, time.perf_counter() - started)
 
     @app.post("/predict", openapi_extra=PREDICT_SCHEMA, summary="Predict classes for a batch of rows")
     async def predict(request: Request) -> Response:
@@ -100,14 +101,12 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
         except BadInput as exc:
             observe("/predict", 422, started)
             return _json({"detail": exc.message}, 422)
-        proba = m.estimator.predict_proba(X)
+        proba = m.proba(X)
         top = proba.argmax(axis=1)
-        classes = np.asarray(m.classes)[top]
+        classes = classes_arr[top] if (classes_arr := state["classes"]) is not None else top
         conf = proba[np.arange(len(top)), top]
-        for c in classes:
-            metrics.predictions.labels(str(c)).inc()
-        for p in conf:
-            metrics.confidence.observe(float(p))
+        for c, p in zip(classes.tolist(), conf.tolist(), strict=True):
+            metrics.count_prediction(c, p)
         observe("/predict", 200, started)
         return _json({"predictions": classes.tolist(), "confidence": conf.round(6).tolist(),
                       "version": m.version.get("version")})
@@ -121,7 +120,7 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
         except BadInput as exc:
             observe("/explain", 422, started)
             return _json({"detail": exc.message}, 422)
-        proba = m.estimator.predict_proba(X)
+        proba = m.proba(X)
         out: dict[str, Any] = {"classes": m.classes, "probabilities": proba.round(6).tolist()}
         linear = m.linear_parts()
         if linear is not None:

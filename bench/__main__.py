@@ -1,0 +1,68 @@
+"""Run every benchmark in a throwaway project with its own lab, and print each against its peer."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from bench import cli_startup, serving
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from helpers import cli, free_port, make_project  # noqa: E402
+
+console = Console(width=150)
+
+
+def show(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    t = Table(title=title, title_justify="left", header_style="bold")
+    for c in columns:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*r)
+    console.print(t)
+
+
+def main() -> None:
+    show("CLI start-up (median of 7)", ["command", "time"], cli_startup.run())
+    with tempfile.TemporaryDirectory(prefix="cxops-bench-") as tmp:
+        config = make_project(Path(tmp) / "project", {"gates": {"canary": {"window_seconds": 5, "requests": 400}}})
+        os.environ["CXOPS_CONFIG"] = str(config)
+        try:
+            up = cli(config, "lab", "up", timeout=240)
+            assert up.returncode == 0, up.stderr
+            started = time.perf_counter()
+            res = cli(config, "pipeline", "run", "--json", timeout=900)
+            wall = time.perf_counter() - started
+            assert res.returncode == 0, res.stderr
+            summary = json.loads(res.stdout)
+            show("Lifecycle (embedded, one machine)", ["measure", "value"], [
+                ["train → production, wall clock", f"{wall:.1f} s"],
+                ["registered → production", f"{summary['registered_to_production_seconds']:.1f} s"],
+                ["reference: ArgoCD git poll alone (default)", "180 s"],
+            ])  # fmt: skip
+
+            from cxops.config import load_config
+            from cxops.lab.mlflow_server import MlflowLab
+
+            cfg = load_config(config)
+            version = summary["version"]
+            build_dir = Path(tmp) / "project" / ".cxops" / "builds" / version / "context"
+            table = serving.run(build_dir, f"models:/{cfg.model.name}/{version}", MlflowLab.from_config(cfg).url,
+                                (free_port(), free_port()))
+            show(f"Serving: cxops vs mlflow models serve, {serving.REQUESTS} single-row requests per level",
+                 ["concurrency", "cxops rps", "mlflow rps", "throughput", "cxops p50/p99 ms", "mlflow p50/p99 ms",
+                  "p99 better by"], table)  # fmt: skip
+        finally:
+            cli(config, "lab", "down", timeout=120)
+
+
+if __name__ == "__main__":
+    main()
