@@ -13,6 +13,9 @@ from rich.table import Table
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
+for _c in (console, err_console):
+    if not _c.is_terminal and "COLUMNS" not in __import__("os").environ:
+        _c.width = 120  # logs and CI: wide enough for the status table, instead of Rich's 80
 
 
 def emit_json(data: Any) -> None:

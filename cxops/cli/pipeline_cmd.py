@@ -65,7 +65,8 @@ def run(until: str = typer.Option(None, help="Stop after this step id (e.g. regi
                 msg += f"\n    → {out['action']}"
         else:
             keys = [k for k in r.step.outputs if k in out]
-            msg = f"{r.step.id}: " + ", ".join(f"{k}={out[k]}" for k in keys) + f" in {r.seconds:.1f}s"
+            shown = ", ".join(f"{k}={str(out[k])[:72] + ('…' if len(str(out[k])) > 72 else '')}" for k in keys)
+            msg = f"{r.step.id}: {shown} in {r.seconds:.1f}s"
         lines.append(msg)
         if not json_out:
             (fail if r.error or out.get("passed") is False else ok)(msg)

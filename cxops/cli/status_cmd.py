@@ -29,10 +29,10 @@ def print_status(rows) -> None:
     from cxops.cli.output import console
 
     t = Table(title="environments: registry alias · git · live", title_justify="left", header_style="bold")
-    for col in ("env", "alias", "git", "live", "previous", "url", "state"):
+    for col in ("env", "alias", "git", "live", "previous", "state", "url"):
         t.add_column(col)
     for r in rows:
         state = "[green]✔ in sync[/green]" if r.agree else f"[red]✘ {r.problem}[/red]"
         live = (r.live or "-") + ("" if r.ready or not r.live else " (not ready)")
-        t.add_row(r.env, r.alias or "-", r.git or "-", live, r.previous or "-", r.url, state)
+        t.add_row(r.env, r.alias or "-", r.git or "-", live, r.previous or "-", state, r.url)
     console.print(t)

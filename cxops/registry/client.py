@@ -42,6 +42,7 @@ class Registry:
         self.uri = tracking_uri(cfg)
         from mlflow.tracking import MlflowClient
 
+        logging.getLogger("mlflow").setLevel(logging.WARNING)  # mlflow resets its level on import
         self.client = MlflowClient(tracking_uri=self.uri)
 
     # -- runs -------------------------------------------------------------------------------------------------

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
-import sys
 
 from cxops.config import Config
 from cxops.errors import CxopsError, GateFailed
@@ -37,9 +37,11 @@ def run(cfg: Config, run_id: str) -> RegisterResult:
             "cxops.gate.evaluation": "passed",
             "cxops.metrics": json.dumps({k: round(v, 4) for k, v in run_info.data.metrics.items()}),
         })  # fmt: skip
-        # register_model() prints progress to stdout; keep stdout for results (--json).
-        with registry.errors(f"registering run {run_id}"), contextlib.redirect_stdout(sys.stderr):
-            mv = mlflow.register_model(f"runs:/{run_id}/model", cfg.model.name, tags=tags)
+        source = run_info.data.tags.get("cxops.model_uri", f"runs:/{run_id}/model")
+        # register_model() prints progress banners; our result is the output (and --json must stay clean).
+        chatter = io.StringIO()
+        with registry.errors(f"registering run {run_id}"), contextlib.redirect_stdout(chatter):
+            mv = mlflow.register_model(source, cfg.model.name, tags=tags)
         version = str(mv.version)
     registry.wait_version_ready(version)
     registry.set_alias("candidate", version)

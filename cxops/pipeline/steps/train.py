@@ -39,13 +39,14 @@ def run(cfg: Config) -> TrainResult:
         mlflow.log_metrics({**metrics, "train_duration_seconds": duration, "train_cost": cost})
         example = data.X_train[:2]
         # Explicit requirements: MLflow's inference of them spawns a subprocess and costs seconds per run.
-        mlflow.sklearn.log_model(
+        logged = mlflow.sklearn.log_model(
             model,
             name="model",
             signature=infer_signature(example, model.predict(example)),
             input_example=example,
             pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"numpy=={np.__version__}"],
         )
+        mlflow.set_tag("cxops.model_uri", logged.model_uri)
         run_id = run.info.run_id
     return TrainResult(run_id=run_id, metrics=metrics, duration_seconds=round(duration, 3), cost=round(cost, 6),
                        data_hash=data.digest, git_sha=sha)
