@@ -28,7 +28,8 @@ def git(*args: str, cwd: Path | None = None, check: bool = True, timeout: float 
     except subprocess.TimeoutExpired:
         raise CxopsError(f"git {args[0]} timed out after {timeout:g}s") from None
     if check and proc.returncode != 0:
-        raise CxopsError(f"git {' '.join(args[:2])} failed: {(proc.stderr or proc.stdout).strip().splitlines()[-1:]}")
+        lines = (proc.stderr or proc.stdout).strip().splitlines()
+        raise CxopsError(f"git {args[0]} failed: {lines[-1] if lines else f'exit {proc.returncode}'}")
     return proc.stdout.strip()
 
 
