@@ -17,8 +17,13 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     if up.returncode != 0:
         cli(config, "lab", "down")
         pytest.fail(f"cxops lab up failed (rc={up.returncode}): {up.stderr}{up.stdout}")
+    previous = os.environ.get("CXOPS_CONFIG")
     os.environ["CXOPS_CONFIG"] = str(config)  # for in-process calls
     yield config
+    if previous is None:
+        os.environ.pop("CXOPS_CONFIG", None)
+    else:
+        os.environ["CXOPS_CONFIG"] = previous
     down = cli(config, "lab", "down", timeout=120)
     assert down.returncode == 0, down.stderr
 

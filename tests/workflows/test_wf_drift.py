@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -10,8 +11,10 @@ from wf_helpers import ROOT, WORKFLOWS
 
 
 def cxops(*args: str) -> subprocess.CompletedProcess:
+    # The project's own cxops.yaml, whatever another test exported into this process's environment.
+    env = {**os.environ, "CXOPS_CONFIG": str(ROOT / "cxops.yaml")}
     return subprocess.run([sys.executable, "-m", "cxops", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
+                          timeout=120, env=env)
 
 
 def test_committed_files_match_the_code():

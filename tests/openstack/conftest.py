@@ -1,0 +1,100 @@
+"""The local OpenStack for the `openstack` tests: started once per session by scripts/openstack-lab.
+
+The session fixture installs (apt, skipped when present) and starts the lab, and stops it at the end
+unless CXOPS_LAB_KEEP=1 (handy when iterating locally). If the lab cannot start, every test using it
+fails with the script's output: a missing cloud is a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+LAB = REPO / "scripts" / "openstack-lab"
+STATE = Path(os.environ.get("CXOPS_OPENSTACK_LAB_DIR") or REPO / ".cxops" / "openstack-lab")
+
+
+def _lab(cmd: str, timeout: float) -> subprocess.CompletedProcess:
+    started = time.monotonic()
+    res = subprocess.run([str(LAB), cmd], capture_output=True, text=True,
+                         timeout=timeout, cwd=REPO)
+    sys.stderr.write(f"\nopenstack-lab {cmd}: exit {res.returncode} in {time.monotonic() - started:.0f}s\n")
+    return res
+
+
+@pytest.fixture(scope="session")
+def openstack_lab() -> dict[str, Any]:
+    for cmd, timeout in (("install", 900), ("up", 600)):
+        res = _lab(cmd, timeout)
+        if res.returncode != 0:
+            pytest.fail(f"scripts/openstack-lab {cmd} failed (exit {res.returncode}):\n{res.stdout[-3000:]}"
+                        f"\n{res.stderr[-3000:]}", pytrace=False)
+    info = json.loads((STATE / "lab.json").read_text())
+    info["clouds_yaml"] = str(STATE / "clouds.yaml")
+    yield info
+    if os.environ.get("CXOPS_LAB_KEEP") != "1":
+        _lab("down", 120)
+
+
+@pytest.fixture
+def lab_env(openstack_lab, monkeypatch) -> dict[str, str]:
+    env = {"OS_CLIENT_CONFIG_FILE": openstack_lab["clouds_yaml"], "OS_CLOUD": openstack_lab["cloud"]}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    return env
+
+
+@pytest.fixture
+def conn(lab_env):
+    from cxops.cloud.connection import connect
+
+    return connect()
+
+
+@pytest.fixture
+def admin_conn(openstack_lab, lab_env):
+    from cxops.cloud.connection import connect
+
+    return connect(openstack_lab["admin_cloud"])
+
+
+def leaks(admin, project_id: str) -> dict[str, list[str]]:
+    """Servers, volumes, instance ports and floating IPs left in the test project."""
+    return {
+        "servers": [f"{s.name} ({s.status})" for s in admin.compute.servers(all_projects=True, project_id=project_id)],
+        "volumes": [f"{v.name} ({v.status})" for v in admin.block_storage.volumes(all_projects=True,
+                                                                                   project_id=project_id)],
+        "ports": [f"{p.id} ({p.device_owner})" for p in admin.network.ports(project_id=project_id)
+                  if not (p.device_owner or "").startswith("network:")],
+        "floating_ips": [f.floating_ip_address for f in admin.network.ips(project_id=project_id)],
+    }
+
+
+@pytest.fixture(autouse=True)
+def _assert_no_leaks(request):
+    """After every openstack test: nothing of the test project's may be left behind."""
+    if request.node.get_closest_marker("openstack") is None:
+        yield
+        return
+    from cxops.errors import CxopsError
+    from cxops.waiting import wait_until
+
+    admin = request.getfixturevalue("admin_conn")
+    project = admin.identity.find_project(request.getfixturevalue("openstack_lab")["project"])
+    yield
+    # deletes are asynchronous in OpenStack: give them a bounded moment to finish before judging
+    try:
+        wait_until(lambda: not any(leaks(admin, project.id).values()), timeout=60, what="the project to be empty")
+    except CxopsError:
+        pass
+    left = leaks(admin, project.id)
+    assert not any(left.values()), f"leaked cloud resources: {left}"
