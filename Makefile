@@ -30,7 +30,7 @@ demo: setup
 	@echo "Servers keep running: see \`$(BIN)/cxops lab status\`; stop them with \`$(BIN)/cxops lab down\`."
 
 test: setup
-	scripts/openstack-lab install
+	scripts/install-test-deps
 	$(BIN)/python -m pytest -q -ra
 
 test-fast: setup

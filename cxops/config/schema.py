@@ -145,6 +145,13 @@ class CanaryGate(Strict):
     max_distribution_distance: Fraction = Field(0.15, description="total variation distance of predicted classes")
     min_confidence_ratio: Positive = Field(0.95, description="canary mean confidence / production mean confidence")
     min_agreement: Fraction = Field(0.9, description="share of mirrored requests where both predict the same")
+    prometheus_url: str | None = Field(
+        None, description="read window metrics from this Prometheus (else $PROMETHEUS_URL, else scrape /metrics)"
+    )
+    prometheus_selector: str = Field(
+        'namespace="cxops-{env}"', description="PromQL label matchers selecting one env's servers; {env} is filled"
+    )
+    prometheus_scrape_seconds: Positive = Field(15, description="scrape interval: the last samples lag this much")
 
 
 class Gates(Strict):

@@ -41,16 +41,23 @@ def scrape(url: str, timeout: float = 3.0) -> Snapshot | None:
 
 
 def _sub(a: dict, b: dict) -> dict:
-    return {k: a.get(k, 0.0) - b.get(k, 0.0) for k in set(a) | set(b)}
+    """Counter deltas; a counter that went down was reset (server restarted), so its new value is the delta."""
+    out = {}
+    for k in set(a) | set(b):
+        after, before = a.get(k, 0.0), b.get(k, 0.0)
+        out[k] = after - before if after >= before else after
+    return out
 
 
 def delta(after: Snapshot, before: Snapshot) -> Snapshot:
+    sums = _sub({"s": after.confidence_sum, "c": after.confidence_count},
+                {"s": before.confidence_sum, "c": before.confidence_count})
     return Snapshot(
         requests=_sub(after.requests, before.requests),
         latency_buckets=_sub(after.latency_buckets, before.latency_buckets),
         classes=_sub(after.classes, before.classes),
-        confidence_sum=after.confidence_sum - before.confidence_sum,
-        confidence_count=after.confidence_count - before.confidence_count,
+        confidence_sum=sums["s"],
+        confidence_count=sums["c"],
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import tempfile
 import time
@@ -20,6 +21,7 @@ from cxops.pipeline.deploy import retire
 from cxops.pipeline.live import env_url
 from cxops.pipeline.load import LoadStats, run_load
 from cxops.pipeline.plots import canary_png
+from cxops.pipeline.promql import prometheus_snapshot
 from cxops.pipeline.reports import save_report
 from cxops.pipeline.results import GateResult
 from cxops.pipeline.steps import rollback
@@ -57,7 +59,14 @@ def run(cfg: Config, env: str = "canary") -> GateResult:
     data = load_project(cfg.model.project).load_data(cfg.model.dataset)
     rng = random.Random(7)
     weight = cfg.environments.canary.weight / 100
-    before = {s: prom.scrape(urls[s]) for s in sides}
+    prom_url = gate.prometheus_url or os.environ.get("PROMETHEUS_URL")
+
+    def snapshot(side: str) -> prom.Snapshot | None:
+        if prom_url:
+            return prometheus_snapshot(prom_url, gate.prometheus_selector.format(env=side), time.time())
+        return prom.scrape(urls[side])
+
+    before = {s: snapshot(s) for s in sides}
     stats = {s: LoadStats() for s in sides}
     preds: dict[str, dict[int, int]] = {s: {} for s in sides}
     primary_canary = 0
@@ -89,7 +98,9 @@ def run(cfg: Config, env: str = "canary") -> GateResult:
         run_load(batch, gate.concurrency, timeout=5.0, on_response=on_response)
         next_tick = started + (tick + 1) * gate.window_seconds / ticks
         time.sleep(max(0.0, next_tick - time.monotonic()))
-    after = {s: prom.scrape(urls[s]) for s in sides}
+    if prom_url:  # the window's last requests reach Prometheus with the next scrape
+        time.sleep(2 * gate.prometheus_scrape_seconds)
+    after = {s: snapshot(s) for s in sides}
     deltas = {s: prom.delta(after[s], before[s]) if after[s] and before[s] else None for s in sides}
     metrics = {s: _side_metrics(deltas[s], stats[s], list(preds[s].values())) for s in sides}
 
@@ -130,6 +141,7 @@ def run(cfg: Config, env: str = "canary") -> GateResult:
         "window_seconds": round(time.monotonic() - started, 2), "inputs": sent,
         "canary_primary_share": round(primary_canary / max(sent, 1), 4), "weight": cfg.environments.canary.weight,
         "sides": metrics, "compare": compare, "thresholds": gate.model_dump(),
+        "metrics_source": f"prometheus {prom_url}" if prom_url else "scrape of each server's /metrics",
     }  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         plots = []
