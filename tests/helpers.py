@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,3 +59,19 @@ def cli(config: Path, *args: str, env: dict[str, str] | None = None,
     full_env.update({"CXOPS_CONFIG": str(config), "COLUMNS": "200", **(env or {})})
     return subprocess.run([sys.executable, "-m", "cxops", *args], cwd=config.parent, env=full_env,
                           capture_output=True, text=True, timeout=timeout)  # fmt: skip
+
+
+@contextlib.contextmanager
+def serving_process(argv: list[str], ready_url: str, timeout: float = 60) -> Iterator[subprocess.Popen]:
+    """A real server process for one test module: wait (bounded) until `ready_url` answers 200, stop it after."""
+    import httpx
+
+    from cxops.waiting import wait_until
+
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: httpx.get(ready_url).status_code == 200, timeout=timeout, what=ready_url)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -38,41 +38,21 @@ def report(result, outputs_dir: Path | None, json_out: bool) -> None:
 @app.command()
 def train(outputs_dir: Path = OutputsDir, json_out: bool = JsonOut) -> None:
     """Train the configured model in one MLflow run; outputs run_id."""
-    from cxops.cli.output import spinner
-    from cxops.config import load_config
-    from cxops.pipeline.steps import train as step
-
-    cfg = load_config()
-    with spinner(f"training {cfg.model.name}"):
-        result = step.run(cfg)
-    report(result, outputs_dir, json_out)
+    report(_run("train", "training"), outputs_dir, json_out)
 
 
 @app.command()
 def evaluate(run_id: str = typer.Argument(..., help="MLflow run id from `cxops step train`."),
              outputs_dir: Path = OutputsDir, json_out: bool = JsonOut) -> None:
     """Evaluate a run on the held-out split against thresholds and production; exit 3 on a failed gate."""
-    from cxops.cli.output import spinner
-    from cxops.config import load_config
-    from cxops.pipeline.steps import evaluate as step
-
-    with spinner(f"evaluating run {run_id}"):
-        result = step.run(load_config(), run_id)
-    report(result, outputs_dir, json_out)
+    report(_run("evaluate", f"evaluating run {run_id}", run_id), outputs_dir, json_out)
 
 
 @app.command()
 def register(run_id: str = typer.Argument(..., help="A run that passed evaluation."),
              outputs_dir: Path = OutputsDir, json_out: bool = JsonOut) -> None:
     """Register a run that passed evaluation as a model version with lineage tags; alias `candidate`."""
-    from cxops.cli.output import spinner
-    from cxops.config import load_config
-    from cxops.pipeline.steps import register as step
-
-    with spinner(f"registering run {run_id}"):
-        result = step.run(load_config(), run_id)
-    report(result, outputs_dir, json_out)
-
+    report(_run("register", f"registering run {run_id}", run_id), outputs_dir, json_out)
 
 def _run(command: str, message: str, *args: str):
     from cxops.cli.output import spinner

@@ -92,35 +92,33 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
     def observe(route: str, status: int, started: float) -> None:
         metrics.observe(route, status, time.perf_counter() - started)
 
-    @app.post("/predict", openapi_extra=PREDICT_SCHEMA, summary="Predict classes for a batch of rows")
-    async def predict(request: Request) -> Response:
-        started = time.perf_counter()
-        try:
-            m = model()
-            X = parse(await request.body(), m)
-        except BadInput as exc:
-            observe("/predict", 422, started)
-            return _json({"detail": exc.message}, 422)
-        proba = m.proba(X)
+    def scored(route: str, handler):
+        """Parse and validate the batch, score it, count it; bad input is a 422 with one clear sentence."""
+
+        async def endpoint(request: Request) -> Response:
+            started = time.perf_counter()
+            try:
+                m = model()
+                X = parse(await request.body(), m)
+            except BadInput as exc:
+                observe(route, 422, started)
+                return _json({"detail": exc.message}, 422)
+            body = handler(m, X, m.proba(X))
+            observe(route, 200, started)
+            return _json(body)
+
+        return endpoint
+
+    def predict(m: LoadedModel, X: np.ndarray, proba: np.ndarray) -> dict[str, Any]:
         top = proba.argmax(axis=1)
         classes = classes_arr[top] if (classes_arr := state["classes"]) is not None else top
         conf = proba[np.arange(len(top)), top]
         for c, p in zip(classes.tolist(), conf.tolist(), strict=True):
             metrics.count_prediction(c, p)
-        observe("/predict", 200, started)
-        return _json({"predictions": classes.tolist(), "confidence": conf.round(6).tolist(),
-                      "version": m.version.get("version")})
+        return {"predictions": classes.tolist(), "confidence": conf.round(6).tolist(),
+                "version": m.version.get("version")}
 
-    @app.post("/explain", openapi_extra=PREDICT_SCHEMA, summary="Per-class probabilities and feature contributions")
-    async def explain(request: Request) -> Response:
-        started = time.perf_counter()
-        try:
-            m = model()
-            X = parse(await request.body(), m)
-        except BadInput as exc:
-            observe("/explain", 422, started)
-            return _json({"detail": exc.message}, 422)
-        proba = m.proba(X)
+    def explain(m: LoadedModel, X: np.ndarray, proba: np.ndarray) -> dict[str, Any]:
         out: dict[str, Any] = {"classes": m.classes, "probabilities": proba.round(6).tolist()}
         linear = m.linear_parts()
         if linear is not None:
@@ -130,8 +128,12 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
             # contribution of feature j to the predicted class's logit: coef[class, j] * z_j
             out["contributions"] = (coef[top] * Z).round(6).tolist()
             out["feature_space"] = "standardized" if scaler is not None else "raw"
-        observe("/explain", 200, started)
-        return _json(out)
+        return out
+
+    app.post("/predict", openapi_extra=PREDICT_SCHEMA, summary="Predict classes for a batch of rows")(
+        scored("/predict", predict))
+    app.post("/explain", openapi_extra=PREDICT_SCHEMA, summary="Per-class probabilities and feature contributions")(
+        scored("/explain", explain))
 
     @app.get("/healthz", summary="The process is up")
     async def healthz() -> Response:

@@ -98,5 +98,5 @@ def test_endless_conflict_gives_up_without_a_partial_commit(remote: Path, tmp_pa
 
 def test_unreachable_remote_is_a_clear_error(tmp_path: Path):
     repo = GitOpsRepo(str(tmp_path / "missing.git"), "main", tmp_path / "work", attempts=2)
-    with pytest.raises(CxopsError, match="git clone failed: fatal: repository .* does not exist"):
+    with pytest.raises(CxopsError, match=r"git clone failed: fatal: repository .* does not exist"):
         repo.change(deploy_edit("1"), "x")

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from helpers import free_port
+from helpers import free_port, serving_process
 
 from cxops.waiting import wait_until
 
@@ -27,18 +26,14 @@ def prometheus(cfg, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     jobs = "".join(
         f"  - job_name: {env}\n    static_configs: [{{targets: ['127.0.0.1:{cfg.environments.get(env).port}']}}]\n"
         for env in ("staging", "canary", "production"))  # fmt: skip
-    (root / "prometheus.yml").write_text(f"global: {{scrape_interval: 1s, scrape_timeout: 1s}}\nscrape_configs:\n{jobs}")
+    config = f"global: {{scrape_interval: 1s, scrape_timeout: 1s}}\nscrape_configs:\n{jobs}"
+    (root / "prometheus.yml").write_text(config)
     port = free_port()
-    proc = subprocess.Popen([PROMETHEUS, f"--config.file={root / 'prometheus.yml'}",
-                             f"--storage.tsdb.path={root / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: httpx.get(f"{url}/-/ready").status_code == 200, timeout=60, what="prometheus ready")
+    argv = [PROMETHEUS, f"--config.file={root / 'prometheus.yml'}", f"--storage.tsdb.path={root / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}"]
+    with serving_process(argv, f"{url}/-/ready"):
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")

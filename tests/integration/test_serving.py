@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from helpers import free_port
-
-from cxops.waiting import wait_until
+from helpers import free_port, serving_process
 
 pytestmark = pytest.mark.integration
 
@@ -30,15 +27,11 @@ def built(lab: Path, cfg) -> Path:
 @pytest.fixture(scope="module")
 def server(built: Path) -> Iterator[str]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "cxops.serving", "--model-dir", str(built), "--port", str(port),
-                             "--env", "test", "--max-batch", "50"], stderr=subprocess.PIPE)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: httpx.get(f"{url}/readyz").status_code == 200, timeout=60, what="test server")
+    argv = [sys.executable, "-m", "cxops.serving", "--model-dir", str(built), "--port", str(port), "--env", "test",
+            "--max-batch", "50"]  # fmt: skip
+    with serving_process(argv, f"{url}/readyz"):
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
 
 
 def golden(built: Path) -> dict:
@@ -109,16 +102,11 @@ def test_corrupt_model_file_means_not_ready(built: Path, tmp_path: Path):
     shutil.copytree(built, broken)
     (broken / "model" / "model.skops").write_bytes(b"garbage")
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "cxops.serving", "--model-dir", str(broken), "--port", str(port)],
-                            stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: httpx.get(f"{url}/healthz").status_code == 200, timeout=60, what="broken server")
+    argv = [sys.executable, "-m", "cxops.serving", "--model-dir", str(broken), "--port", str(port)]
+    with serving_process(argv, f"{url}/healthz"):
         ready = httpx.get(f"{url}/readyz")
         assert ready.status_code == 503 and ready.json()["ready"] is False
         assert httpx.post(f"{url}/predict", json={"inputs": [[0.0] * 64]}).status_code == 422
         v = httpx.get(f"{url}/version").json()
         assert v["ready"] is False and v["version"] == json.loads((built / "version.json").read_text())["version"]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
