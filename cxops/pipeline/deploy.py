@@ -60,6 +60,7 @@ def deploy(cfg: Config, env: str, version: str, reason: str, *, registry: Regist
            keep_previous: bool = True) -> DeployResult:
     registry = registry or Registry(cfg)
     info = registry.version(version)  # an unknown version fails here, before anything changes
+    ensure_embedded_lab(cfg)
     # The build record is local in the lab; in the cluster the build ran in another pod and left its image on
     # the version as a tag. Either way: no build, no deploy.
     build = read_build(state_dir(cfg), info.version)
@@ -89,9 +90,19 @@ def deploy(cfg: Config, env: str, version: str, reason: str, *, registry: Regist
                         commit=commit, changed=commit is not None)
 
 
+def ensure_embedded_lab(cfg: Config) -> None:
+    """In embedded mode the lab's controller is what applies git; a deploy without it could only time out."""
+    if cfg.gitops.remote is None:
+        from cxops.lab.services import lab_up
+
+        for _ in lab_up(cfg):  # idempotent: running services are left alone
+            pass
+
+
 def retire(cfg: Config, env: str, reason: str, *, registry: Registry | None = None) -> DeployResult:
     """Serve nothing in `env` (used when a first canary fails and there is nothing to go back to)."""
     registry = registry or Registry(cfg)
+    ensure_embedded_lab(cfg)
     repo = gitops_repo(cfg)
     before = desired(cfg, repo, env)
     commit = _set_desired(cfg, repo, env, None, None, reason)
