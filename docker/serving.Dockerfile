@@ -1,5 +1,6 @@
 # Serving image for one model version. Build context = a cxops build dir (.cxops/builds/<version>/):
-#   model/ (MLflow model files), version.json, golden.json, requirements-serving.txt, cxops/ (serving package only).
+#   model/ (MLflow model files), fast/ (linear export, may be empty), version.json, manifest.json (sha256 of what
+#   the server reads), golden.json, requirements-serving.txt, cxops/ (serving package only).
 FROM python:3.11.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -13,7 +14,8 @@ RUN pip install --no-cache-dir -r /app/requirements-serving.txt
 
 COPY cxops /app/cxops
 COPY model /srv/model/model
-COPY version.json golden.json /srv/model/
+COPY fast /srv/model/fast
+COPY version.json manifest.json golden.json /srv/model/
 
 USER 10001:10001
 EXPOSE 8080

@@ -1,7 +1,7 @@
 """The FastAPI model server: predict, explain, healthz, readyz, version, metrics.
 
-Bodies are parsed with orjson into one numpy array and predicted on the estimator's native API: no pydantic model
-per row and no pandas round trip, which is where a generic scoring server spends its time.
+Bodies are parsed with orjson into one numpy array and scored on numpy (linear export) or the estimator's native
+API: no pydantic model per row and no pandas round trip, which is where a generic scoring server spends its time.
 """
 
 from __future__ import annotations
@@ -120,14 +120,9 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
 
     def explain(m: LoadedModel, X: np.ndarray, proba: np.ndarray) -> dict[str, Any]:
         out: dict[str, Any] = {"classes": m.classes, "probabilities": proba.round(6).tolist()}
-        linear = m.linear_parts()
-        if linear is not None:
-            scaler, coef, _ = linear
-            Z = scaler.transform(X) if scaler is not None else X
-            top = proba.argmax(axis=1)
-            # contribution of feature j to the predicted class's logit: coef[class, j] * z_j
-            out["contributions"] = (coef[top] * Z).round(6).tolist()
-            out["feature_space"] = "standardized" if scaler is not None else "raw"
+        if m.linear is not None:
+            out["contributions"] = m.linear.contributions(X, proba.argmax(axis=1)).round(6).tolist()
+            out["feature_space"] = "standardized"
         return out
 
     app.post("/predict", openapi_extra=PREDICT_SCHEMA, summary="Predict classes for a batch of rows")(

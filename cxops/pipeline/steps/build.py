@@ -48,7 +48,7 @@ def run(cfg: Config, version: str) -> BuildResult:
             "git_sha": info.tags.get("cxops.git_sha", "unknown"), "data_hash": info.tags.get("cxops.data_hash", ""),
         }  # fmt: skip
         (ctx / "version.json").write_text(json.dumps(lineage, indent=2))
-        (ctx / "golden.json").write_text(json.dumps(_golden(cfg, ctx)))
+        _serving_files(cfg, ctx)
         write_image_context(ctx)
         digest = content_digest(ctx)
         image = f"{cfg.serving.image_registry}/{cfg.model.name}:{info.version}-{digest.removeprefix('sha256:')[:12]}"
@@ -65,13 +65,24 @@ def run(cfg: Config, version: str) -> BuildResult:
     return result
 
 
-def _golden(cfg: Config, ctx: Path) -> dict:
-    """Held-out inputs and what THIS artifact predicts for them: staging must answer the same."""
-    from cxops.serving.model_dir import load_model_dir
+def _serving_files(cfg: Config, ctx: Path) -> None:
+    """golden.json (held-out rows and what THIS artifact predicts: staging must answer the same), the linear
+    export when the model reproduces exactly as numpy arrays, and the manifest the server checks at start."""
+    import numpy as np
+
+    from cxops.serving.linear import extract
+    from cxops.serving.manifest import write_manifest
+    from cxops.serving.model_dir import LINEAR_FILE, load_estimator
 
     data = load_project(cfg.model.project).load_data(cfg.model.dataset)
-    n = cfg.gates.staging.golden_samples
-    X = data.X_test[:n]
-    model = load_model_dir(ctx)
-    predictions = model.estimator.predict(X).tolist()
-    return {"inputs": X.tolist(), "predictions": predictions, "labels": data.y_test[:n].tolist()}
+    estimator = load_estimator(ctx / "model")
+    X = data.X_test[: cfg.gates.staging.golden_samples]
+    golden = {"inputs": X.tolist(), "predictions": estimator.predict(X).tolist(),
+              "labels": data.y_test[: len(X)].tolist()}  # fmt: skip
+    (ctx / "golden.json").write_text(json.dumps(golden))
+    (ctx / "fast").mkdir()
+    probe = np.vstack([data.X_test, np.random.default_rng(0).normal(size=(64, data.X_test.shape[1])) * 10])
+    linear = extract(estimator, probe)
+    if linear is not None:
+        linear.save(ctx / LINEAR_FILE)
+    write_manifest(ctx)
