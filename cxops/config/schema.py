@@ -162,7 +162,7 @@ class Gates(Strict):
 
 class Environment(Strict):
     port: Port
-    replicas: int = Field(1, ge=1, le=64)
+    replicas: int = Field(1, ge=1, le=64, description="pods in the cluster (the lab runs one process per env)")
     weight: int = Field(0, ge=0, le=100, description="share of traffic (percent); canary only")
     url: str | None = Field(None, description="where the env is reached; unset = http://127.0.0.1:<port> (lab)")
 
@@ -189,7 +189,6 @@ class Environments(Strict):
 
 class Serving(Strict):
     max_batch: int = Field(1024, ge=1, le=100_000)
-    workers: int = Field(1, ge=1, le=64)
     image_registry: str = Field("registry.cxops.local/cxops", description="where built serving images are pushed")
     base_image: str = "python:3.11.11-slim-bookworm"
 

@@ -29,7 +29,8 @@ class DeployResult(StepResult):
 
 def _set_desired(cfg: Config, repo: GitOpsRepo, env: str, version: str | None, image: str | None, why: str):
     return repo.change(
-        lambda wd: write_overlay(wd / overlay_path(cfg, env), env, cfg.model.name, version, image),
+        lambda wd: write_overlay(wd / overlay_path(cfg, env), env, cfg.model.name, version, image,
+                                 cfg.environments.get(env).replicas),
         f"{env}: {'deploy ' + cfg.model.name + ' v' + version if version else 'retire'} ({why})",
     )
 
