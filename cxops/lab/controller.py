@@ -67,21 +67,18 @@ class Controller:
         proc = server_process(self.state, env)
         current = self.running.get(env, {})
         alive = proc.pid() is not None
-        if current.get("version") == version and (alive or version is None):
+        same = current.get("version") == version
+        if same and (alive or version is None):
             return
-        if current.get("version") == version and not alive:
-            if current.get("restarts", 0) >= MAX_RESTARTS:
-                return  # crash loop: leave it down; status shows the disagreement
-            current["restarts"] = current.get("restarts", 0) + 1
-        else:
-            current = {"version": version, "restarts": 0}
-        proc.stop(grace=5)
-        if version is not None:
-            build = builds_dir(self.state) / version / "context"
-            if not build.is_dir():
-                current["error"] = f"no build for v{version}"
-            else:
-                proc.start(server_argv(self.cfg, build, env), env={"CXOPS_ENV": env})
+        if same and current.get("starts", 0) > MAX_RESTARTS:
+            return  # crash loop: leave it down; `cxops status` shows the disagreement
+        if not same:
+            current = {"version": version, "starts": 0}
+            proc.stop(grace=5)
+        build = builds_dir(self.state) / str(version) / "context"
+        if version is not None and build.is_dir():  # no build yet: try again next tick, it may still be coming
+            proc.start(server_argv(self.cfg, build, env), env={"CXOPS_ENV": env})
+            current["starts"] = current.get("starts", 0) + 1
         self.running[env] = current
         self._save_record()
 

@@ -58,3 +58,29 @@ def canary_png(compare: dict[str, dict[str, float]], class_share: dict[str, list
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def latency_png(latencies_ms: list[float], limit_ms: float, title: str, path: Path) -> Path:
+    """Load-test latency histogram with the p95 and the configured limit marked."""
+    from cxops.pipeline.load import percentile
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    import numpy as np
+
+    # log-spaced bins: sub-millisecond requests and a limit of hundreds of ms both stay visible
+    lo = max(min(latencies_ms, default=0.01), 0.01)
+    hi = max(max(latencies_ms, default=1.0), limit_ms) * 1.2
+    ax.hist(latencies_ms, bins=np.geomspace(lo, hi, 60), color="#4c72b0")
+    ax.set_xscale("log")
+    p95 = percentile(sorted(latencies_ms), 0.95)
+    ax.axvline(p95, color="black", linestyle="--", label=f"p95 {p95:.1f} ms")
+    ax.axvline(limit_ms, color="red", label=f"limit {limit_ms:g} ms")
+    ax.set_xlabel("latency (ms)")
+    ax.set_ylabel("requests")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -16,8 +17,8 @@ def gate_tag(gate: str) -> str:
 
 
 def save_report(cfg: Config, registry: Registry, gate: str, version: str, report: dict,
-                extra_files: list[Path] = ()) -> Path:
-    """Write the report; log it (and plots) to the version's run; tag the version with the verdict."""
+                            extra_files: tuple[Path, ...] | list[Path] = ()) -> Path:
+    """Write the report (plots beside it); log both to the version's run; tag the version with the verdict."""
     out_dir = state_dir(cfg) / "reports"
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -25,6 +26,8 @@ def save_report(cfg: Config, registry: Registry, gate: str, version: str, report
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(report, indent=2, default=str))
     tmp.replace(path)
+    for i, f in enumerate(extra_files):  # keep a copy of each plot next to its report, named after it
+        shutil.copyfile(f, out_dir / f"{path.stem}{f'-{i}' if i else ''}{f.suffix}")
     info = registry.version(version)
     with registry.errors(f"logging the {gate} report"):
         if info.run_id:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+import tempfile
+from pathlib import Path
 
 import httpx
 
@@ -14,8 +16,10 @@ from cxops.paths import state_dir
 from cxops.pipeline.build import builds_dir
 from cxops.pipeline.live import env_url
 from cxops.pipeline.load import run_load
+from cxops.pipeline.plots import latency_png
 from cxops.pipeline.reports import save_report
 from cxops.pipeline.results import GateResult
+from cxops.pipeline.steps import build
 from cxops.registry.client import Registry
 
 
@@ -45,11 +49,15 @@ def run(cfg: Config, env: str) -> GateResult:
     status, _ = _get(f"{url}/healthz")
     check("healthz", status == 200, f"{url}/healthz answered {status or 'nothing'}")
     status, body = _get(f"{url}/readyz")
-    check("readyz", status == 200, f"{url}/readyz answered {status or 'nothing'}: {body.get('reason', '')}")
+    why = f": {body['reason']}" if body.get("reason") else ""
+    check("readyz", status == 200, f"{url}/readyz answered {status or 'nothing'}{why}")
     _, body = _get(f"{url}/version")
     check("version", str(body.get("version")) == want, f"/version says {body.get('version')}, git says {want}")
 
-    golden = json.loads((builds_dir(state_dir(cfg)) / want / "context" / "golden.json").read_text())
+    golden_file = builds_dir(state_dir(cfg)) / want / "context" / "golden.json"
+    if not golden_file.exists():  # e.g. in a pod other than the build's: rebuild it (same version, same content)
+        build.run(cfg, want)
+    golden = json.loads(golden_file.read_text())
     try:
         r = httpx.post(f"{url}/predict", json={"inputs": golden["inputs"]}, timeout=10)
         got = r.json().get("predictions") if r.status_code == 200 else None
@@ -73,6 +81,9 @@ def run(cfg: Config, env: str) -> GateResult:
     gate = "staging" if env == "staging" else f"test-{env}"
     report = {"gate": gate, "env": env, "version": want, "passed": passed, "reasons": reasons, "checks": checks,
               "load": load, "limits": limits.model_dump()}  # fmt: skip
-    path = save_report(cfg, registry, gate, want, report)
+    with tempfile.TemporaryDirectory() as tmp:
+        png = latency_png(stats.latencies_ms, limits.max_p95_ms, f"{env} v{want}: {limits.requests} requests at "
+                          f"concurrency {limits.concurrency}", Path(tmp) / f"{gate}-v{want}-latency.png")
+        path = save_report(cfg, registry, gate, want, report, [png])
     return GateResult(gate=gate, passed=passed, reasons=reasons,
                       metrics={k: float(v) for k, v in load.items()}, report=str(path))

@@ -1,0 +1,1 @@
+"""OpenStack side of cxops: connection, probes, GPU capacity, ephemeral jobs."""

@@ -1,0 +1,212 @@
+"""GPU capacity per flavor: how many instances of each GPU flavor the cloud holds in total, and has free.
+
+Two sources, both measured from the cloud:
+- aggregates: hosts grouped in host aggregates with metadata gpu=true, gpu_count=N, gpu_type=T; flavors
+  ask for `pci_passthrough:alias = T:n`; running instances on those hosts hold their GPUs.
+- Placement: resource providers with GPU inventories (VGPU, PGPU, CUSTOM_*GPU*) and their usages; flavors
+  ask for `resources:<CLASS> = n`.
+The maths are pure functions of plain data (tested without a cloud); `measure()` gathers the data.
+Unlike the seed service: disabled flavors are skipped (a boolean, not a string compare), gpu='False'
+aggregates are not GPU aggregates, hosts missing from the hypervisor list are warned about, not a crash,
+and every measurement starts from empty lists.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from openstack.connection import Connection
+
+GPU_CLASSES = ("VGPU", "PGPU")
+# a server in these states holds its PCI devices / allocations; DELETED and ERROR (never placed) do not
+HOLDING = {"ACTIVE", "BUILD", "SHUTOFF", "PAUSED", "SUSPENDED", "RESCUE", "RESIZE", "VERIFY_RESIZE", "REBOOT",
+           "HARD_REBOOT", "MIGRATING", "SHELVED"}
+
+
+@dataclass(frozen=True)
+class GpuRequest:
+    gpu_type: str
+    count: int
+    source: str  # "aggregate" (PCI alias) or "placement" (resource class)
+
+
+@dataclass
+class FlavorCapacity:
+    flavor: str
+    source: str
+    gpu_type: str
+    gpus_per_instance: int
+    total: int
+    available: int
+    hosts: list[str] = field(default_factory=list)
+
+
+def truthy(value: Any) -> bool:
+    return str(value).strip().lower() in ("true", "1", "yes", "on")
+
+
+def is_gpu_class(rc: str) -> bool:
+    return rc in GPU_CLASSES or (rc.startswith("CUSTOM_") and "GPU" in rc)
+
+
+def flavor_gpu_request(extra_specs: dict[str, str]) -> GpuRequest | None:
+    alias = extra_specs.get("pci_passthrough:alias")
+    if alias:
+        first = alias.split(",")[0].strip()
+        name, _, count = first.partition(":")
+        return GpuRequest(name.strip(), int(count or 1), "aggregate")
+    for key, value in extra_specs.items():
+        # "resources:VGPU" or a granular group "resources1:CUSTOM_GPU_A100"
+        if key.startswith("resources") and ":" in key:
+            rc = key.split(":", 1)[1]
+            if is_gpu_class(rc) and int(value) > 0:
+                return GpuRequest(rc, int(value), "placement")
+    return None
+
+
+@dataclass
+class GpuHost:
+    name: str
+    gpu_type: str
+    gpus: int
+    used: int = 0
+    schedulable: bool = True
+
+
+def aggregate_hosts(aggregates: list[dict], hypervisors: list[dict], warnings: list[str]) -> dict[str, GpuHost]:
+    """GPU hosts from aggregates: {host: GpuHost}. Hypervisor dicts: name, state, status."""
+    known = {h["name"]: h for h in hypervisors}
+    hosts: dict[str, GpuHost] = {}
+    for agg in aggregates:
+        meta = agg.get("metadata") or {}
+        if not truthy(meta.get("gpu", "false")):
+            continue
+        try:
+            count = int(meta.get("gpu_count", ""))
+            gtype = str(meta["gpu_type"]).strip()
+        except (KeyError, ValueError):
+            warnings.append(f"aggregate {agg['name']!r} has gpu=true but no valid gpu_count/gpu_type; skipped")
+            continue
+        for host in agg.get("hosts") or []:
+            if host not in known:
+                warnings.append(f"aggregate {agg['name']!r} lists host {host!r}, which is not a hypervisor; skipped")
+                continue
+            if host in hosts and (hosts[host].gpu_type, hosts[host].gpus) != (gtype, count):
+                warnings.append(f"host {host!r} is in GPU aggregates that disagree; kept "
+                                f"{hosts[host].gpus} x {hosts[host].gpu_type}")
+                continue
+            hv = known[host]
+            up = hv.get("state", "up") == "up" and hv.get("status", "enabled") == "enabled"
+            hosts[host] = GpuHost(host, gtype, count, schedulable=up)
+    return hosts
+
+
+def aggregate_capacity(flavors: list[dict], aggregates: list[dict], hypervisors: list[dict],
+                       servers: list[dict], warnings: list[str] | None = None) -> list[FlavorCapacity]:
+    """flavors: name, disabled, extra_specs. servers: host, status, extra_specs (of the server's flavor)."""
+    warnings = [] if warnings is None else warnings
+    hosts = aggregate_hosts(aggregates, hypervisors, warnings)
+    for s in servers:
+        host = hosts.get(s.get("host") or "")
+        req = flavor_gpu_request(s.get("extra_specs") or {})
+        if host is None or req is None or req.source != "aggregate" or s.get("status") not in HOLDING:
+            continue
+        if req.gpu_type.lower() == host.gpu_type.lower():
+            host.used += req.count
+    out = []
+    for f in flavors:
+        req = flavor_gpu_request(f.get("extra_specs") or {})
+        if f.get("disabled") is True or req is None or req.source != "aggregate":
+            continue
+        matching = [h for h in hosts.values() if h.gpu_type.lower() == req.gpu_type.lower()]
+        total = sum(h.gpus // req.count for h in matching)
+        available = sum(max(0, h.gpus - h.used) // req.count for h in matching if h.schedulable)
+        out.append(FlavorCapacity(f["name"], "aggregate", req.gpu_type, req.count, total, available,
+                                  sorted(h.name for h in matching)))
+    return sorted(out, key=lambda c: c.flavor)
+
+
+def placement_capacity(flavors: list[dict], providers: list[dict]) -> list[FlavorCapacity]:
+    """providers: name, inventories {rc: {total, reserved, allocation_ratio, max_unit}}, usages {rc: n}."""
+    out = []
+    for f in flavors:
+        req = flavor_gpu_request(f.get("extra_specs") or {})
+        if f.get("disabled") is True or req is None or req.source != "placement":
+            continue
+        total = available = 0
+        names = []
+        for p in providers:
+            inv = (p.get("inventories") or {}).get(req.gpu_type)
+            if not inv or req.count > int(inv.get("max_unit", inv["total"])):
+                continue
+            capacity = int((inv["total"] - inv.get("reserved", 0)) * float(inv.get("allocation_ratio", 1.0)))
+            used = int((p.get("usages") or {}).get(req.gpu_type, 0))
+            total += capacity // req.count
+            available += max(0, capacity - used) // req.count
+            names.append(p["name"])
+        out.append(FlavorCapacity(f["name"], "placement", req.gpu_type, req.count, total, available, sorted(names)))
+    return sorted(out, key=lambda c: c.flavor)
+
+
+# -- gathering -------------------------------------------------------------------------------------------
+
+
+def _forbidden(exc: Exception, what: str) -> None:
+    from cxops.errors import CxopsError
+
+    raise CxopsError(f"GPU capacity needs admin-level read access to {what} (a cloud entry with the admin or "
+                     f"reader-on-system role): {exc}") from exc
+
+
+def gather(conn: Connection) -> dict[str, Any]:
+    """Plain data for the maths above, from Nova and Placement."""
+    from openstack import exceptions as os_exc
+
+    try:
+        flavors = [{"name": f.name, "disabled": bool(f.is_disabled), "extra_specs": dict(f.extra_specs or {})}
+                   for f in conn.compute.flavors(details=True, is_public=None)]
+        aggregates = [{"name": a.name, "hosts": list(a.hosts or []), "metadata": dict(a.metadata or {})}
+                      for a in conn.compute.aggregates()]
+        hypervisors = [{"name": h.name, "state": h.state, "status": h.status}
+                       for h in conn.compute.hypervisors(details=True)]
+        servers = []
+        for s in conn.compute.servers(details=True, all_projects=True):
+            fl = s.flavor or {}
+            servers.append({"host": s.compute_host, "status": s.status,
+                            "extra_specs": dict(fl.get("extra_specs") or {})})
+    except os_exc.ForbiddenException as exc:
+        _forbidden(exc, "flavors, aggregates, hypervisors and all projects' servers")
+    providers = []
+    if conn.has_service("placement"):
+        try:
+            for rp in conn.placement.get("/resource_providers").json()["resource_providers"]:
+                inv = conn.placement.get(f"/resource_providers/{rp['uuid']}/inventories").json()["inventories"]
+                gpu_inv = {rc: v for rc, v in inv.items() if is_gpu_class(rc)}
+                if not gpu_inv:
+                    continue
+                usages = conn.placement.get(f"/resource_providers/{rp['uuid']}/usages").json()["usages"]
+                providers.append({"name": rp["name"], "inventories": gpu_inv,
+                                  "usages": {rc: usages.get(rc, 0) for rc in gpu_inv}})
+        except os_exc.ForbiddenException as exc:
+            _forbidden(exc, "Placement resource providers")
+    return {"flavors": flavors, "aggregates": aggregates, "hypervisors": hypervisors, "servers": servers,
+            "providers": providers}
+
+
+def report(data: dict[str, Any], cloud: str) -> dict[str, Any]:
+    warnings: list[str] = []
+    rows = aggregate_capacity(data["flavors"], data["aggregates"], data["hypervisors"], data["servers"], warnings)
+    rows += placement_capacity(data["flavors"], data["providers"])
+    return {
+        "cloud": cloud,
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "flavors": [asdict(r) for r in rows],
+        "warnings": warnings,
+    }
+
+
+def measure(conn: Connection) -> dict[str, Any]:
+    return report(gather(conn), conn.config.name)

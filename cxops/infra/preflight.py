@@ -1,0 +1,206 @@
+"""Before Terraform: does everything the plan needs exist in the cloud, and does the plan fit the quotas?
+
+Every check yields a row: what was checked, ok or not, what was found, and what would work instead.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from openstack.connection import Connection
+
+    from cxops.config.schema import Config
+
+# What the cluster plan creates besides the nodes (see the Terraform module): one floating IP on the
+# control node, one cluster security group, one data volume.
+PLAN_FLOATING_IPS = 1
+PLAN_SECURITY_GROUPS = 1
+PLAN_VOLUMES = 1
+
+
+@dataclass
+class Check:
+    check: str
+    ok: bool
+    detail: str
+    instead: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Needs:
+    instances: int
+    cores: int
+    ram_mb: int
+    volumes: int
+    volume_gb: int
+    floating_ips: int
+    security_groups: int
+
+
+def _close(name: str, candidates: list[str], n: int = 3) -> list[str]:
+    return difflib.get_close_matches(name, candidates, n=n, cutoff=0.4)
+
+
+def _suggest(name: str, candidates: list[str], what: str) -> str:
+    close = _close(name, candidates)
+    if close:
+        return f"did you mean {', '.join(close)}?"
+    return f"{what} that exist: {', '.join(sorted(candidates)[:8]) or 'none'}"
+
+
+def node_flavors(config: Config) -> list[tuple[str, str | None]]:
+    """(node name, flavor name) for every node of the plan."""
+    by_role = {"control": config.cloud.flavors.control, "worker": config.cloud.flavors.worker,
+               "gpu": config.cloud.flavors.gpu}
+    return [(n.name, by_role[n.role]) for n in config.cloud.nodes]
+
+
+def plan_needs(config: Config, flavors: dict[str, Any]) -> Needs:
+    cores = ram = 0
+    for _, fname in node_flavors(config):
+        f = flavors.get(fname) if fname else None
+        if f is not None:
+            cores += f.vcpus
+            ram += f.ram
+    return Needs(instances=len(config.cloud.nodes), cores=cores, ram_mb=ram, volumes=PLAN_VOLUMES,
+                 volume_gb=config.cloud.data_volume_gb, floating_ips=PLAN_FLOATING_IPS,
+                 security_groups=PLAN_SECURITY_GROUPS)
+
+
+def fitting_flavors(flavors: dict[str, Any], count: int, free_cores: int | None, free_ram: int | None) -> list[str]:
+    """Largest enabled flavors of which `count` instances fit the free cores and RAM."""
+    fits = [
+        f for f in flavors.values()
+        if not f.is_disabled
+        and (free_cores is None or f.vcpus * count <= free_cores)
+        and (free_ram is None or f.ram * count <= free_ram)
+    ]
+    fits.sort(key=lambda f: (f.vcpus, f.ram), reverse=True)
+    return [f.name for f in fits[:3]]
+
+
+def check_image(conn: Connection, name: str) -> Check:
+    imgs = list(conn.image.images())
+    match = [i for i in imgs if name in (i.name, i.id)]
+    if not match:
+        return Check("image", False, f"image {name!r} not found",
+                     _suggest(name, [i.name for i in imgs if i.status == "active" and i.name], "images"))
+    if match[0].status != "active":
+        return Check("image", False, f"image {name!r} is {match[0].status}, not active")
+    return Check("image", True, f"{name} ({match[0].id[:8]}, active)")
+
+
+def check_flavors(config: Config, flavors: dict[str, Any]) -> list[Check]:
+    out = []
+    wanted: dict[str, list[str]] = {}
+    for node, fname in node_flavors(config):
+        if fname is None:
+            out.append(Check(f"flavor for {node}", False, f"node {node} has role gpu but cloud.flavors.gpu is unset",
+                             "set cloud.flavors.gpu (see `cxops cloud gpus`)"))
+            continue
+        wanted.setdefault(fname, []).append(node)
+    if config.cloud.flavors.gpu:
+        wanted.setdefault(config.cloud.flavors.gpu, [])
+    if config.training.runner == "openstack-instance":
+        wanted.setdefault(config.training.flavor, [])
+    for fname, nodes in wanted.items():
+        users = f" (nodes {', '.join(nodes)})" if nodes else ""
+        f = flavors.get(fname)
+        if f is None:
+            out.append(Check(f"flavor {fname}", False, f"flavor {fname!r} not found{users}",
+                             _suggest(fname, [x.name for x in flavors.values() if not x.is_disabled], "flavors")))
+        elif f.is_disabled:
+            out.append(Check(f"flavor {fname}", False, f"flavor {fname!r} is disabled{users}"))
+        else:
+            out.append(Check(f"flavor {fname}", True, f"{f.vcpus} vCPU, {f.ram} MB RAM, {f.disk} GB disk{users}"))
+    return out
+
+
+def check_keypair(conn: Connection, name: str) -> Check:
+    pairs = [k.name for k in conn.compute.keypairs()]
+    if name in pairs:
+        return Check("keypair", True, name)
+    instead = (_suggest(name, pairs, "keypairs") if pairs
+               else "create one: openstack keypair create --public-key FILE NAME")
+    return Check("keypair", False, f"keypair {name!r} not found", instead)
+
+
+def check_external_network(conn: Connection, name: str) -> Check:
+    nets = list(conn.network.networks())
+    external = [n.name for n in nets if n.is_router_external]
+    match = [n for n in nets if name in (n.name, n.id)]
+    if not match:
+        return Check("external network", False, f"network {name!r} not found",
+                     f"external networks (floating IP pools): {', '.join(external) or 'none'}")
+    if not match[0].is_router_external:
+        return Check("external network", False, f"network {name!r} is not external: no floating IPs come from it",
+                     f"external networks: {', '.join(external) or 'none'}")
+    return Check("external network", True, f"{name} (floating IP pool)")
+
+
+def check_quotas(conn: Connection, needs: Needs, flavors: dict[str, Any], config: Config) -> list[Check]:
+    from cxops.cloud.probes import quotas
+
+    free = {q["resource"]: q for q in quotas(conn)}
+    wanted = {"instances": needs.instances, "cores": needs.cores, "ram_mb": needs.ram_mb,
+              "volumes": needs.volumes, "volume_gb": needs.volume_gb, "floating_ips": needs.floating_ips,
+              "security_groups": needs.security_groups}
+    out = []
+    for res, need in wanted.items():
+        q = free.get(res)
+        if q is None:
+            out.append(Check(f"quota {res}", False, f"the cloud reports no {res} quota (service missing?)"))
+            continue
+        if q["free"] is None or need <= q["free"]:
+            left = "unlimited" if q["free"] is None else f"{q['free']} free"
+            out.append(Check(f"quota {res}", True, f"needs {need}, {left} (limit {q['limit']}, used {q['used']})"))
+            continue
+        instead = ""
+        if res in ("cores", "ram_mb"):
+            fits = fitting_flavors(flavors, needs.instances, free["cores"]["free"], free["ram_mb"]["free"])
+            instead = (f"{needs.instances} nodes fit with flavor {' or '.join(fits)}" if fits
+                       else "no flavor fits: free quota or ask for more")
+        elif res == "instances":
+            instead = f"at most {q['free']} nodes fit; drop nodes from cloud.nodes or free instances"
+        elif res == "volume_gb":
+            instead = f"cloud.data_volume_gb <= {q['free']} fits"
+        else:
+            instead = f"free {need - q['free']} {res} or ask for a higher quota"
+        out.append(Check(f"quota {res}", False,
+                         f"needs {need}, only {q['free']} free (limit {q['limit']}, used {q['used']})", instead))
+    return out
+
+
+def check_reservation(conn: Connection, reservation_id: str) -> Check:
+    if not conn.has_service("reservation"):
+        return Check("reservation", False,
+                     f"reservation_id {reservation_id!r} is set but the cloud has no reservation (Blazar) service",
+                     "unset cloud.reservation_id")
+    leases = conn.session.get("/leases", endpoint_filter={"service_type": "reservation"}).json().get("leases", [])
+    for lease in leases:
+        for r in lease.get("reservations", []):
+            if r.get("id") == reservation_id:
+                status = lease.get("status", "?")
+                return Check("reservation", status == "ACTIVE", f"{reservation_id} in lease {lease.get('name')} "
+                             f"({status})", "" if status == "ACTIVE" else "wait for the lease to start")
+    ids = [r.get("id") for lease in leases for r in lease.get("reservations", [])]
+    return Check("reservation", False, f"reservation {reservation_id!r} not found in the project's leases",
+                 f"reservations that exist: {', '.join(ids) or 'none'}")
+
+
+def run_preflight(config: Config, conn: Connection) -> list[Check]:
+    flavors = {f.name: f for f in conn.compute.flavors(details=True)}
+    checks = [check_image(conn, config.cloud.image)]
+    checks += check_flavors(config, flavors)
+    checks.append(check_keypair(conn, config.cloud.key_pair))
+    checks.append(check_external_network(conn, config.cloud.external_network))
+    checks += check_quotas(conn, plan_needs(config, flavors), flavors, config)
+    if config.cloud.reservation_id:
+        checks.append(check_reservation(conn, config.cloud.reservation_id))
+    return checks
