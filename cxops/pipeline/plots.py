@@ -35,25 +35,25 @@ def confusion_png(confusion: list[list[int]], class_names: list[str], title: str
     return path
 
 
-def canary_png(compare: dict[str, dict[str, float]], class_share: dict[str, list[float]], path: Path) -> Path:
-    """Left: predicted-class share per side. Right: error rate, p95 and mean confidence side by side."""
+def canary_png(class_share: dict[str, list[float]], checks: list[tuple[str, float, float, str]], path: Path) -> Path:
+    """Left: predicted-class share per side. Right: each gate check's value against its threshold
+    (checks are (name, value, threshold, "max" or "min"); green passes, red fails)."""
     plt = _pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     sides = list(class_share)
     n = len(next(iter(class_share.values())))
     width = 0.8 / max(len(sides), 1)
     for k, side in enumerate(sides):
         left.bar([i + k * width for i in range(n)], class_share[side], width=width, label=side)
     left.set_xticks([i + width * (len(sides) - 1) / 2 for i in range(n)], [str(i) for i in range(n)])
-    left.set_title("predicted class share")
+    left.set_title("predicted class share (mirrored inputs)")
     left.legend()
-    metrics = list(next(iter(compare.values())))
-    for k, side in enumerate(compare):
-        right.bar([i + k * width for i in range(len(metrics))], [compare[side][m] for m in metrics],
-                  width=width, label=side)
-    right.set_xticks([i + width * (len(compare) - 1) / 2 for i in range(len(metrics))], metrics, rotation=15)
-    right.set_title("canary vs production")
-    right.legend()
+    names = [c[0] for c in checks]
+    ok = [(v <= t) if kind == "max" else (v >= t) for _, v, t, kind in checks]
+    right.barh(names, [c[1] for c in checks], color=["#55a868" if o else "#c44e52" for o in ok])
+    right.scatter([c[2] for c in checks], names, marker="|", s=600, color="black", label="threshold", zorder=3)
+    right.set_title("canary gate: value vs threshold")
+    right.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

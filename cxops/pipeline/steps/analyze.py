@@ -146,9 +146,14 @@ def run(cfg: Config, env: str = "canary") -> GateResult:
     with tempfile.TemporaryDirectory() as tmp:
         plots = []
         if class_share:
-            chart = {s: {"error_rate": metrics[s]["error_rate"], "p95_ms/100": metrics[s]["p95_ms"] / 100,
-                         "mean_confidence": metrics[s]["mean_confidence"]} for s in sides}  # fmt: skip
-            plots.append(canary_png(chart, class_share, Path(tmp) / f"canary-v{canary_v}.png"))
+            checks = [
+                ("error rate", c["error_rate"], gate.max_error_rate, "max"),
+                ("p95 ratio", compare["p95_ratio"], gate.max_p95_ratio, "max"),
+                ("distribution distance", compare["distribution_distance"], gate.max_distribution_distance, "max"),
+                ("confidence ratio", compare["confidence_ratio"], gate.min_confidence_ratio, "min"),
+                ("agreement", compare["agreement"], gate.min_agreement, "min"),
+            ]
+            plots.append(canary_png(class_share, checks, Path(tmp) / f"canary-v{canary_v}.png"))
         path = save_report(cfg, registry, "canary", canary_v, report, plots)
     action = _roll_back(cfg, registry, reasons) if not passed else ""
     return GateResult(gate="canary", passed=passed, reasons=reasons,
