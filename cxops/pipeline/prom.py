@@ -30,7 +30,8 @@ def scrape(url: str, timeout: float = 3.0) -> Snapshot | None:
             if s.name == "cxops_requests_total" and labels.get("route") == "/predict":
                 snap.requests[labels["status"]] = s.value
             elif s.name == "cxops_request_seconds_bucket" and labels.get("route") == "/predict":
-                snap.latency_buckets[float(labels["le"])] = s.value
+                le = float(labels["le"])  # summed over status, as `sum by (le)` does in PromQL
+                snap.latency_buckets[le] = snap.latency_buckets.get(le, 0.0) + s.value
             elif s.name == "cxops_predictions_total":
                 snap.classes[labels["cls"]] = s.value
             elif s.name == "cxops_prediction_confidence_sum":

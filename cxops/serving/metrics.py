@@ -13,7 +13,8 @@ class ServerMetrics:
         self.registry = CollectorRegistry()
         self.requests = Counter("cxops_requests", "HTTP requests", ["route", "status"], registry=self.registry)
         self.latency = Histogram(
-            "cxops_request_seconds", "request latency", ["route"], buckets=LATENCY_BUCKETS, registry=self.registry
+            "cxops_request_seconds", "request latency", ["route", "status"], buckets=LATENCY_BUCKETS,
+            registry=self.registry
         )
         self.predictions = Counter("cxops_predictions", "predicted classes", ["cls"], registry=self.registry)
         self.confidence = Histogram(
@@ -24,16 +25,16 @@ class ServerMetrics:
         )
         # Labelled children are looked up once: .labels() per request is a measurable share of a 0.3 ms request.
         self._requests: dict[tuple[str, int], Counter] = {}
-        self._latency: dict[str, Histogram] = {}
+        self._latency: dict[tuple[str, int], Histogram] = {}
         self._classes: dict[int, Counter] = {}
 
     def observe(self, route: str, status: int, seconds: float) -> None:
         key = (route, status)
         if key not in self._requests:
             self._requests[key] = self.requests.labels(route, str(status))
-            self._latency.setdefault(route, self.latency.labels(route))
+            self._latency[key] = self.latency.labels(route, str(status))
         self._requests[key].inc()
-        self._latency[route].observe(seconds)
+        self._latency[key].observe(seconds)
 
     def count_prediction(self, cls: int, confidence: float) -> None:
         child = self._classes.get(cls)

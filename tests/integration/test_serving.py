@@ -87,6 +87,7 @@ def test_metrics_count_requests_and_classes(server: str, built: Path):
     text = httpx.get(f"{server}/metrics").text
     assert 'cxops_requests_total{route="/predict",status="200"}' in text
     assert 'cxops_requests_total{route="/predict",status="422"}' in text
+    assert 'cxops_request_seconds_bucket{le="0.001",route="/predict",status="200"}' in text
     assert "cxops_prediction_confidence_bucket" in text and "cxops_model_info" in text
 
 
