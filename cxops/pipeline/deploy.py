@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from pathlib import Path
 
 from cxops.config import Config
 from cxops.errors import CxopsError
 from cxops.gitops.overlay import Desired, write_overlay
 from cxops.gitops.repo import GitOpsRepo
 from cxops.gitops.state import desired, gitops_repo, overlay_path
+from cxops.gitops.traffic import write_traffic
 from cxops.paths import state_dir
 from cxops.pipeline.build import read_build
 from cxops.pipeline.live import env_url, live
@@ -28,11 +30,13 @@ class DeployResult(StepResult):
 
 
 def _set_desired(cfg: Config, repo: GitOpsRepo, env: str, version: str | None, image: str | None, why: str):
-    return repo.change(
-        lambda wd: write_overlay(wd / overlay_path(cfg, env), env, cfg.model.name, version, image,
-                                 cfg.environments.get(env).replicas),
-        f"{env}: {'deploy ' + cfg.model.name + ' v' + version if version else 'retire'} ({why})",
-    )
+    def edit(wd: Path) -> None:
+        write_overlay(wd / overlay_path(cfg, env), env, cfg.model.name, version, image,
+                      cfg.environments.get(env).replicas)
+        if env == "canary":  # traffic follows the canary in the same commit: no weight on an empty canary
+            write_traffic(wd, cfg, canary_active=version is not None)
+
+    return repo.change(edit, f"{env}: {'deploy ' + cfg.model.name + ' v' + version if version else 'retire'} ({why})")
 
 
 def wait_serving(cfg: Config, env: str, version: str | None) -> None:

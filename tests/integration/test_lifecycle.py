@@ -69,6 +69,19 @@ def test_pipeline_reaches_production_and_status_agrees(lab: Path, two_releases):
     status_check(lab)
 
 
+def test_traffic_split_in_git_follows_the_canary(lab: Path, cfg, two_releases):
+    import yaml
+
+    from cxops.gitops.repo import git
+    from cxops.gitops.traffic import TRAFFIC_DIR
+    from cxops.lab.gitops_remote import bare_path
+    from cxops.paths import state_dir
+
+    text = git(f"--git-dir={bare_path(state_dir(cfg))}", "show", f"main:{TRAFFIC_DIR}/httproute.yaml")
+    refs = yaml.safe_load(text)["spec"]["rules"][0]["backendRefs"]
+    assert [r["weight"] for r in refs] == [100 - cfg.environments.canary.weight, cfg.environments.canary.weight]
+
+
 def test_promote_a_version_that_never_passed_staging(lab: Path, cfg, two_releases):
     version = new_version(cfg)
     head = remote_head(cfg)

@@ -62,3 +62,27 @@ def test_a_deploy_edit_renders_the_image_version_and_replicas(kubectl: Path, tmp
     env_from = deployment["spec"]["template"]["spec"]["containers"][0]["envFrom"][0]["configMapRef"]["name"]
     assert env_from == config["metadata"]["name"] and env_from.startswith("model-")
     assert desired_from_text("production", (overlay / "model.env").read_text()).version == "7"
+
+
+def test_committed_traffic_split_matches_the_config_with_no_canary():
+    from cxops.config import load_config
+    from cxops.gitops.traffic import TRAFFIC_DIR, traffic_files
+
+    expected = traffic_files(load_config(REPO / "cxops.yaml"), canary_active=False)
+    for name, text in expected.items():
+        assert (REPO / TRAFFIC_DIR / name).read_text() == text, f"{TRAFFIC_DIR}/{name} drifted from cxops.yaml"
+
+
+def test_traffic_weight_follows_the_canary(kubectl: Path, tmp_path: Path):
+    from cxops.config import load_config
+    from cxops.gitops.traffic import TRAFFIC_DIR, canary_weight, write_traffic
+
+    cfg = load_config(REPO / "cxops.yaml")
+    write_traffic(tmp_path, cfg, canary_active=True)
+    assert canary_weight(tmp_path) == cfg.environments.canary.weight
+    docs = kustomize(kubectl, tmp_path / TRAFFIC_DIR)
+    route = next(d for d in docs if d["kind"] == "HTTPRoute")
+    weights = [r["weight"] for r in route["spec"]["rules"][0]["backendRefs"]]
+    assert sum(weights) == 100 and weights[1] == cfg.environments.canary.weight
+    write_traffic(tmp_path, cfg, canary_active=False)
+    assert canary_weight(tmp_path) == 0
