@@ -31,10 +31,10 @@ demo: setup
 
 test: setup
 	scripts/install-test-deps
-	$(BIN)/python -m pytest -q -ra
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -ra
 
 test-fast: setup
-	$(BIN)/python -m pytest -q -ra -m "not openstack"
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -ra -m "not openstack"
 
 lint: setup
 	$(BIN)/ruff check cxops tests scripts bench

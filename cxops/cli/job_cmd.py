@@ -73,9 +73,14 @@ def run(
     if detach:
         ok(f"job {name} started on server {job.server_id}; `cxops job status {name}`")
         return
+    final = None
     try:
         final = jobs.wait(conn, state, job, say=_say)
     finally:
+        if final != "SUCCEEDED" and job.server_id:
+            tail = jobs.console_text(conn, job.server_id).splitlines()[-20:]
+            if tail:  # the console is gone with the server: show why it failed while it exists
+                _say("--- console (last 20 lines):\n" + "\n".join(tail))
         if not keep:
             jobs.cleanup(conn, state, job, say=_say)
     if json_out:

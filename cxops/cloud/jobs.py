@@ -134,7 +134,10 @@ def start(conn: Connection, state_dir: Path, spec: JobSpec, say: Say = lambda _m
             raise CxopsError(f"job {job.name}: the cloud refused: {exc.details or exc}") from exc
     except BaseException:
         say(f"job {job.name}: start failed; cleaning up")
-        cleanup(conn, state_dir, job, say)
+        try:
+            cleanup(conn, state_dir, job, say)
+        except Exception as exc:  # keep the original error; say what is left to do
+            say(f"job {job.name}: cleanup failed too ({exc}); run `cxops job cleanup {job.name}`")
         raise
     return job
 

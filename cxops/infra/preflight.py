@@ -41,6 +41,7 @@ class Needs:
     volume_gb: int
     floating_ips: int
     security_groups: int
+    uncounted: list[str]  # nodes whose flavor is unknown: their cores and RAM are not in the sums
 
 
 def _close(name: str, candidates: list[str], n: int = 3) -> list[str]:
@@ -63,14 +64,17 @@ def node_flavors(config: Config) -> list[tuple[str, str | None]]:
 
 def plan_needs(config: Config, flavors: dict[str, Any]) -> Needs:
     cores = ram = 0
-    for _, fname in node_flavors(config):
+    uncounted = []
+    for node, fname in node_flavors(config):
         f = flavors.get(fname) if fname else None
-        if f is not None:
+        if f is None:
+            uncounted.append(node)
+        else:
             cores += f.vcpus
             ram += f.ram
     return Needs(instances=len(config.cloud.nodes), cores=cores, ram_mb=ram, volumes=PLAN_VOLUMES,
                  volume_gb=config.cloud.data_volume_gb, floating_ips=PLAN_FLOATING_IPS,
-                 security_groups=PLAN_SECURITY_GROUPS)
+                 security_groups=PLAN_SECURITY_GROUPS, uncounted=uncounted)
 
 
 def fitting_flavors(flavors: dict[str, Any], count: int, free_cores: int | None, free_ram: int | None) -> list[str]:
@@ -83,6 +87,16 @@ def fitting_flavors(flavors: dict[str, Any], count: int, free_cores: int | None,
     ]
     fits.sort(key=lambda f: (f.vcpus, f.ram), reverse=True)
     return [f.name for f in fits[:3]]
+
+
+def _fewer_nodes(flavors: dict[str, Any], count: int, free_cores: int | None, free_ram: int | None) -> str:
+    enabled = [f for f in flavors.values() if not f.is_disabled]
+    if not enabled:
+        return "no enabled flavor exists"
+    small = min(enabled, key=lambda f: (f.vcpus, f.ram))
+    fit = min(free_cores // small.vcpus if free_cores is not None and small.vcpus else count,
+              free_ram // small.ram if free_ram is not None and small.ram else count)
+    return f"no flavor fits {count} nodes; at most {fit} x {small.name} fit: free quota or ask for more"
 
 
 def check_image(conn: Connection, name: str) -> Check:
@@ -157,15 +171,18 @@ def check_quotas(conn: Connection, needs: Needs, flavors: dict[str, Any], config
         if q is None:
             out.append(Check(f"quota {res}", False, f"the cloud reports no {res} quota (service missing?)"))
             continue
+        partial = (f" (not counting {', '.join(needs.uncounted)}: unknown flavor)"
+                   if needs.uncounted and res in ("cores", "ram_mb") else "")
         if q["free"] is None or need <= q["free"]:
             left = "unlimited" if q["free"] is None else f"{q['free']} free"
-            out.append(Check(f"quota {res}", True, f"needs {need}, {left} (limit {q['limit']}, used {q['used']})"))
+            out.append(Check(f"quota {res}", True,
+                             f"needs {need}{partial}, {left} (limit {q['limit']}, used {q['used']})"))
             continue
         instead = ""
         if res in ("cores", "ram_mb"):
             fits = fitting_flavors(flavors, needs.instances, free["cores"]["free"], free["ram_mb"]["free"])
             instead = (f"{needs.instances} nodes fit with flavor {' or '.join(fits)}" if fits
-                       else "no flavor fits: free quota or ask for more")
+                       else _fewer_nodes(flavors, needs.instances, free["cores"]["free"], free["ram_mb"]["free"]))
         elif res == "instances":
             instead = f"at most {q['free']} nodes fit; drop nodes from cloud.nodes or free instances"
         elif res == "volume_gb":
@@ -173,7 +190,8 @@ def check_quotas(conn: Connection, needs: Needs, flavors: dict[str, Any], config
         else:
             instead = f"free {need - q['free']} {res} or ask for a higher quota"
         out.append(Check(f"quota {res}", False,
-                         f"needs {need}, only {q['free']} free (limit {q['limit']}, used {q['used']})", instead))
+                         f"needs {need}{partial}, only {q['free']} free (limit {q['limit']}, used {q['used']})",
+                         instead))
     return out
 
 

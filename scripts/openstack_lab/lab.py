@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
 import shutil
 import signal
@@ -13,7 +14,6 @@ from pathlib import Path
 
 from cxops.errors import CxopsError
 from cxops.waiting import wait_until
-
 from openstack_lab import procs
 from openstack_lab.layout import (
     APT_PACKAGES,
@@ -236,7 +236,7 @@ def wait_api(name: str, timeout: float = 120) -> None:
 
 def seed(layout: Layout, stage: str) -> None:
     env = {"PYTHONPATH": str(HERE.parent), "CXOPS_OPENSTACK_LAB_DIR": str(layout.state),
-           "CXOPS_LAB_ROOTFS": str(layout.rootfs)}
+           "CXOPS_LAB_ROOTFS": str(layout.rootfs), "CXOPS_LAB_UP_SINCE": os.environ.get("CXOPS_LAB_UP_SINCE", "0")}
     out = run([SYSTEM_PYTHON, "-m", "openstack_lab.seed", stage], f"seed {stage}", env=env, timeout=300)
     for line in out.splitlines():
         say(f"seed {stage}: {line}")
@@ -267,10 +267,10 @@ def start_debootstrap(layout: Layout) -> subprocess.Popen | None:
     partial.parent.mkdir(parents=True, exist_ok=True)
     layout.log.mkdir(parents=True, exist_ok=True)
     say(f"debootstrap of the sandbox root into {layout.rootfs} (once)")
-    log = open(layout.log / "debootstrap.log", "wb")
-    return subprocess.Popen(
-        ["debootstrap", "--variant=minbase", "--include=python3,ca-certificates", "bookworm", str(partial),
-         debian_mirror()], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    with open(layout.log / "debootstrap.log", "wb") as log:
+        return subprocess.Popen(
+            ["debootstrap", "--variant=minbase", "--include=python3,ca-certificates", "bookworm", str(partial),
+             debian_mirror()], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
 
 def finish_debootstrap(layout: Layout, proc: subprocess.Popen | None) -> None:
@@ -341,6 +341,7 @@ def up(layout: Layout) -> None:
             say(f"ready: {fut.result()}")
         rabbit.result()
     say("rabbitmq ready")
+    os.environ["CXOPS_LAB_UP_SINCE"] = str(time.time())  # seed waits for compute heartbeats newer than this
     start_services(layout, [n for n in ALL if n not in ("postgres", "epmd", "rabbitmq", "keystone")])
     for name in API_URLS:
         wait_api(name, 180)
@@ -353,10 +354,8 @@ def up(layout: Layout) -> None:
 def down(layout: Layout) -> None:
     # guests first (their sandboxes are process groups of their own), then services in reverse start order
     for pidfile in sorted(layout.sandboxes.glob("*/pid")) if layout.sandboxes.exists() else []:
-        try:
+        with contextlib.suppress(ProcessLookupError, ValueError, PermissionError):
             os.killpg(int(pidfile.read_text()), signal.SIGKILL)
-        except (ProcessLookupError, ValueError, PermissionError):
-            pass
         pidfile.unlink()
     rec = procs.recorded(layout)
     order = [n for n in reversed(ALL) if n in rec] + [n for n in rec if n not in ALL]
@@ -404,6 +403,8 @@ def main(argv: list[str]) -> int:
             print(f"export OS_CLIENT_CONFIG_FILE={layout.clouds_yaml}\nexport OS_CLOUD=cxops-lab")
     except CxopsError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        if cmd == "up":
+            print(f"(service logs: {layout.log}; `scripts/openstack-lab down` stops what started)", file=sys.stderr)
         return 1
     say(f"{cmd} done in {time.monotonic() - T0:.1f}s")
     return 0

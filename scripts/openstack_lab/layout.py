@@ -12,7 +12,10 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's OpenStack runs on Debian's Python, not the project venv's
 
-PORTS = {
+# CXOPS_LAB_PORT_OFFSET moves every port (e.g. when something else holds 5000); use a fresh state dir
+# after changing it, since the Keystone catalog stores the URLs.
+_OFFSET = int(os.environ.get("CXOPS_LAB_PORT_OFFSET") or 0)
+_BASE_PORTS = {
     "keystone": 5000,
     "placement": 8778,
     "nova": 8774,
@@ -24,6 +27,7 @@ PORTS = {
     "rabbit_dist": 25672,
     "epmd": 4369,
 }
+PORTS = {name: port + _OFFSET for name, port in _BASE_PORTS.items()}
 
 APT_PACKAGES = [
     "postgresql", "rabbitmq-server", "uwsgi-plugin-python3", "python3-psycopg2", "python3-openstackclient",

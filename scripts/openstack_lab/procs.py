@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -13,7 +14,6 @@ import urllib.request
 from pathlib import Path
 
 from cxops.waiting import backoff_delays
-
 from openstack_lab.layout import Layout
 
 
@@ -63,28 +63,22 @@ def stop(layout: Layout, name: str, sig: int = signal.SIGTERM, grace: float = 15
         return
     record = json.loads(path.read_text())
     if alive(record):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(record["pid"], sig)
-        except ProcessLookupError:
-            pass
         for delay in backoff_delays(grace, first=0.1, cap=0.5):
             if not alive(record):
                 break
             time.sleep(delay)
         if alive(record):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(record["pid"], signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             for delay in backoff_delays(5, first=0.05, cap=0.5):
                 if not alive(record):
                     break
                 time.sleep(delay)
     # the group may hold children whose leader already exited (uwsgi workers, neutron workers)
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(record["pid"], signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
     path.unlink()
 
 

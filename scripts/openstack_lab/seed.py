@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 import time
+from datetime import UTC, datetime
 
 import openstack
 import yaml
@@ -122,6 +124,16 @@ def wait(predicate, timeout, what):
     raise SystemExit(f"timed out after {timeout}s waiting for {what}")
 
 
+def fresh_computes(conn, since: float) -> set[str]:
+    hosts = set()
+    for svc in conn.compute.services(binary="nova-compute"):
+        stamp = svc.updated_at and datetime.fromisoformat(svc.updated_at.replace("Z", "")).replace(
+            tzinfo=UTC).timestamp()
+        if svc.state == "up" and svc.status == "enabled" and stamp and stamp >= since:
+            hosts.add(svc.host)
+    return hosts
+
+
 def public_key() -> str:
     key = ed25519.Ed25519PrivateKey.generate()
     return key.public_key().public_bytes(serialization.Encoding.OpenSSH,
@@ -134,6 +146,10 @@ def cloud(layout: Layout) -> None:
     # compute hosts register themselves; the scheduler maps them into cell1 every 2 s
     wait(lambda: {h.name for h in conn.compute.hypervisors()} >= set(COMPUTE_HOSTS), 180,
          f"hypervisors {sorted(COMPUTE_HOSTS)}")
+    # after a restart the old records are still there: wait for a heartbeat of *this* start (the scheduler's
+    # ComputeFilter drops hosts whose last report is stale, and the first report carries the resources)
+    since = float(os.environ.get("CXOPS_LAB_UP_SINCE") or 0)
+    wait(lambda: fresh_computes(conn, since) >= set(COMPUTE_HOSTS), 180, "every nova-compute to report")
     for name, (vcpus, ram, disk) in FLAVORS.items():
         if conn.compute.find_flavor(name) is None:
             conn.compute.create_flavor(name=name, vcpus=vcpus, ram=ram, disk=disk, is_public=True)

@@ -7,6 +7,7 @@ fails with the script's output: a missing cloud is a failure, never a skip.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -16,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+
+from tests.openstack.labtools import leaks
 
 REPO = Path(__file__).resolve().parents[2]
 LAB = REPO / "scripts" / "openstack-lab"
@@ -36,6 +38,8 @@ def openstack_lab() -> dict[str, Any]:
     for cmd, timeout in (("install", 900), ("up", 600)):
         res = _lab(cmd, timeout)
         if res.returncode != 0:
+            if cmd == "up":
+                _lab("down", 120)  # leave nothing half-started behind
             pytest.fail(f"scripts/openstack-lab {cmd} failed (exit {res.returncode}):\n{res.stdout[-3000:]}"
                         f"\n{res.stderr[-3000:]}", pytrace=False)
     info = json.loads((STATE / "lab.json").read_text())
@@ -67,18 +71,6 @@ def admin_conn(openstack_lab, lab_env):
     return connect(openstack_lab["admin_cloud"])
 
 
-def leaks(admin, project_id: str) -> dict[str, list[str]]:
-    """Servers, volumes, instance ports and floating IPs left in the test project."""
-    return {
-        "servers": [f"{s.name} ({s.status})" for s in admin.compute.servers(all_projects=True, project_id=project_id)],
-        "volumes": [f"{v.name} ({v.status})" for v in admin.block_storage.volumes(all_projects=True,
-                                                                                   project_id=project_id)],
-        "ports": [f"{p.id} ({p.device_owner})" for p in admin.network.ports(project_id=project_id)
-                  if not (p.device_owner or "").startswith("network:")],
-        "floating_ips": [f.floating_ip_address for f in admin.network.ips(project_id=project_id)],
-    }
-
-
 @pytest.fixture(autouse=True)
 def _assert_no_leaks(request):
     """After every openstack test: nothing of the test project's may be left behind."""
@@ -92,9 +84,7 @@ def _assert_no_leaks(request):
     project = admin.identity.find_project(request.getfixturevalue("openstack_lab")["project"])
     yield
     # deletes are asynchronous in OpenStack: give them a bounded moment to finish before judging
-    try:
+    with contextlib.suppress(CxopsError):
         wait_until(lambda: not any(leaks(admin, project.id).values()), timeout=60, what="the project to be empty")
-    except CxopsError:
-        pass
     left = leaks(admin, project.id)
     assert not any(left.values()), f"leaked cloud resources: {left}"

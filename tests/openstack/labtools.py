@@ -30,3 +30,36 @@ def cli(config: Path, *args: str, env: dict[str, str] | None = None, timeout: fl
     full = {**os.environ, "CXOPS_CONFIG": str(config), "COLUMNS": "200", **(env or {})}
     return subprocess.run([sys.executable, "-m", "cxops", *args], cwd=config.parent, env=full,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_process(config: Path, *args: str) -> subprocess.Popen:
+    full = {**os.environ, "CXOPS_CONFIG": str(config)}
+    return subprocess.Popen([sys.executable, "-m", "cxops", *args], cwd=config.parent, env=full,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+SCENARIO_KEY = "cxops-test-scenario"  # servers of a module-scoped scenario; that fixture checks its own cleanup
+
+
+def leaks(admin, project_id: str, include_scenarios: bool = False) -> dict[str, list[str]]:
+    """Servers, volumes, instance ports and floating IPs left in the test project."""
+    servers = [s for s in admin.compute.servers(all_projects=True, project_id=project_id)
+               if include_scenarios or SCENARIO_KEY not in (s.metadata or {})]
+    scenario_ids = {s.id for s in admin.compute.servers(all_projects=True, project_id=project_id)} - \
+        {s.id for s in servers}
+    return {
+        "servers": [f"{s.name} ({s.status})" for s in servers],
+        "volumes": [f"{v.name} ({v.status})" for v in admin.block_storage.volumes(all_projects=True,
+                                                                                   project_id=project_id)],
+        "ports": [f"{p.id} ({p.device_owner})" for p in admin.network.ports(project_id=project_id)
+                  if not (p.device_owner or "").startswith("network:") and p.device_id not in scenario_ids],
+        "floating_ips": [f.floating_ip_address for f in admin.network.ips(project_id=project_id)],
+    }

@@ -30,12 +30,12 @@ def _console(path):
 
 
 def _say(console, text):
-    console.write(("[%12.6f] %s\n" % (time.monotonic() % 100000, text)).encode())
+    console.write((f"[{time.monotonic() % 100000:12.6f}] {text}\n").encode())
 
 
 def _target(upper, path):
     if not path.startswith("/") or ".." in path.split("/"):
-        raise ValueError("write_files path must be absolute without '..': %r" % path)
+        raise ValueError(f"write_files path must be absolute without '..': {path!r}")
     return os.path.join(upper, path.lstrip("/"))
 
 
@@ -72,7 +72,7 @@ def prepare(user_data, upper, console):
     if user_data.startswith(b"#cloud-config"):
         cfg = yaml.safe_load(user_data) or {}
         for key in sorted(set(cfg) - SUPPORTED):
-            _say(console, "cxops-lab: cloud-config key %r is not implemented by the lab sandbox; ignored" % key)
+            _say(console, f"cxops-lab: cloud-config key {key!r} is not implemented by the lab sandbox; ignored")
         for entry in cfg.get("write_files") or []:
             mode = int(str(entry.get("permissions", "0644")), 8)
             _write(upper, entry["path"], _decode(entry), mode, bool(entry.get("append")))
@@ -157,19 +157,21 @@ class ConsolePipe:
 def main(workdir, rootfs):
     console_path = os.path.join(workdir, "console.log")
     with _console(console_path) as console:
-        meta = json.load(open(os.path.join(workdir, "meta.json")))
-        _say(console, "cxops-lab sandbox: instance %s (%s) booting" % (meta["uuid"], meta.get("hostname")))
+        with open(os.path.join(workdir, "meta.json")) as f:
+            meta = json.load(f)
+        _say(console, "cxops-lab sandbox: instance {} ({}) booting".format(meta["uuid"], meta.get("hostname")))
         if not os.path.exists(os.path.join(rootfs, "bin", "sh")):
-            _say(console, "cxops-lab: no sandbox root at %s (run scripts/openstack-lab up); halting" % rootfs)
+            _say(console, f"cxops-lab: no sandbox root at {rootfs} (run scripts/openstack-lab up); halting")
             return 1
         upper, work, root = (os.path.join(workdir, d) for d in ("upper", "work", "root"))
         for d in (upper, work, root):
             os.makedirs(d, exist_ok=True)
-        raw = open(os.path.join(workdir, "user-data")).read().strip()
+        with open(os.path.join(workdir, "user-data")) as f:
+            raw = f.read().strip()
         try:
             poweroff = prepare(base64.b64decode(raw) if raw else b"", upper, console)
         except Exception as exc:  # a malformed document is the guest's problem: show it on the console
-            _say(console, "cloud-init: user-data could not be processed: %s: %s" % (type(exc).__name__, exc))
+            _say(console, f"cloud-init: user-data could not be processed: {type(exc).__name__}: {exc}")
             return 1
         _say(console, "cloud-init: running modules for final stage")
         started = time.monotonic()
@@ -183,8 +185,7 @@ def main(workdir, rootfs):
             )
         finally:
             pipe.close()
-        _say(console, "cloud-init: finished after %.2f seconds (sandbox status %d)"
-             % (time.monotonic() - started, rc))
+        _say(console, f"cloud-init: finished after {time.monotonic() - started:.2f} seconds (sandbox status {rc})")
         if poweroff:
             _say(console, "cloud-init: power_state: powering off")
             open(os.path.join(workdir, "poweroff"), "w").close()

@@ -13,6 +13,7 @@ Per-process settings come from the environment (nova-compute is started once per
   CXOPS_LAB_VGPUS      VGPU inventory reported to Placement on this host's resource provider
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -88,12 +89,11 @@ class LabDriver(fake.FakeDriver):
             f.write(instance.user_data or "")  # base64, as Nova stores it
         with open(os.path.join(workdir, "meta.json"), "w") as f:
             json.dump({"uuid": instance.uuid, "hostname": instance.hostname, "name": instance.display_name}, f)
-        log = open(os.path.join(workdir, "sandbox.log"), "ab")
-        proc = subprocess.Popen(
-            [sys.executable, os.path.join(HERE, "cxops_lab_sandbox.py"), workdir, self._rootfs],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-        )
-        log.close()
+        with open(os.path.join(workdir, "sandbox.log"), "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, os.path.join(HERE, "cxops_lab_sandbox.py"), workdir, self._rootfs],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            )
         with open(os.path.join(workdir, "pid"), "w") as f:
             f.write(str(proc.pid))
         self._jobs[instance.uuid] = proc
@@ -103,17 +103,15 @@ class LabDriver(fake.FakeDriver):
         # Reap the sandbox and apply cloud-init's power_state, the way a guest powering off would.
         while proc.poll() is None:
             eventlet.sleep(POLL_SECONDS)
-        if self._jobs.get(uuid) is proc and os.path.exists(os.path.join(workdir, "poweroff")):
-            if uuid in self.instances:
-                self.instances[uuid].state = power_state.SHUTDOWN
+        poweroff = os.path.exists(os.path.join(workdir, "poweroff"))
+        if self._jobs.get(uuid) is proc and poweroff and uuid in self.instances:
+            self.instances[uuid].state = power_state.SHUTDOWN
 
     def _stop_sandbox(self, uuid):
         proc = self._jobs.pop(uuid, None)
         if proc is not None and proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)  # its own session: the namespace's processes go too
-            except ProcessLookupError:
-                pass
             proc.wait()
 
     def destroy(self, context, instance, network_info, block_device_info=None, destroy_disks=True,

@@ -1,0 +1,1 @@
+"""Provisioning: preflight checks before Terraform."""
