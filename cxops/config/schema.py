@@ -120,6 +120,10 @@ class Training(Strict):
     runner: Literal["local", "openstack-instance"] = "local"
     flavor: str = Field("m1.medium", description="flavor whose hourly rate prices the run (and runs it remotely)")
     timeout_seconds: int = Field(1800, ge=10)
+    instance_command: list[str] = Field(
+        ["cxops", "step", "train"],
+        description="what the ephemeral instance runs (runner openstack-instance); its image must provide it",
+    )
 
 
 class EvaluationGate(Strict):

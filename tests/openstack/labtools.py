@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-REPO = Path(__file__).resolve().parents[2]
+from helpers import REPO, cli, free_port  # noqa: F401  (re-exported: the openstack tests use the shared ones)
 
 
 def write_config(tmp_path: Path, cloud: dict | None = None, **sections: Any) -> Path:
@@ -24,20 +23,6 @@ def write_config(tmp_path: Path, cloud: dict | None = None, **sections: Any) -> 
     path = tmp_path / "cxops.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
-
-
-def cli(config: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300):
-    full = {**os.environ, "CXOPS_CONFIG": str(config), "COLUMNS": "200", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "cxops", *args], cwd=config.parent, env=full,
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_process(config: Path, *args: str) -> subprocess.Popen:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 import time
+from pathlib import Path
 
 from cxops.config import Config
 from cxops.model.interface import load_project
@@ -12,6 +15,33 @@ from cxops.registry.client import Registry
 
 
 def run(cfg: Config) -> TrainResult:
+    runner = os.environ.get("CXOPS_TRAINING_RUNNER", cfg.training.runner)
+    result = on_instance(cfg) if runner == "openstack-instance" else in_process(cfg)
+    if os.environ.get("CXOPS_RESULT"):  # inside an ephemeral instance: hand the run id to the console JSON
+        Path(os.environ["CXOPS_RESULT"]).write_text(json.dumps({"mlflow_run_id": result.run_id, **result.metrics}))
+    return result
+
+
+def on_instance(cfg: Config) -> TrainResult:
+    """Train on an ephemeral (GPU) server: it runs `training.instance_command` with the local runner and the
+    same MLflow; the server is always deleted. The result is read back from the run it logged."""
+    from cxops.cloud.connection import connect
+    from cxops.cloud.train_runner import train_on_instance
+    from cxops.paths import state_dir
+
+    registry = Registry(cfg)
+    env = {"CXOPS_TRAINING_RUNNER": "local", "MLFLOW_TRACKING_URI": registry.uri}
+    out = train_on_instance(cfg, connect(cfg.cloud.name), state_dir(cfg), list(cfg.training.instance_command),
+                            env=env)
+    run = registry.finished_run(out["run_id"], timeout=120)
+    tags, metrics = run.data.tags, dict(run.data.metrics)
+    duration, cost = metrics.pop("train_duration_seconds", 0.0), metrics.pop("train_cost", 0.0)
+    return TrainResult(run_id=out["run_id"], metrics=metrics, duration_seconds=round(duration, 3),
+                       cost=round(cost, 6), data_hash=tags.get("cxops.data_hash", ""),
+                       git_sha=tags.get("cxops.git_sha", "unknown"))
+
+
+def in_process(cfg: Config) -> TrainResult:
     import mlflow
     import numpy as np
     import sklearn
