@@ -77,10 +77,6 @@ class ManagedProcess:
         tmp.replace(self.pid_file)
         return proc.pid
 
-    def exited_early(self) -> bool:
-        pid = self.pid()
-        return pid is None
-
     def tail(self, lines: int = 5) -> str:
         try:
             text = self.log_file.read_text(errors="replace").strip().splitlines()

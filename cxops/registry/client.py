@@ -21,9 +21,6 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
 os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 logging.getLogger("mlflow").setLevel(logging.WARNING)
 
-ALIASES = ("candidate", "staging", "canary", "production")
-
-
 @dataclass(frozen=True)
 class VersionInfo:
     name: str
