@@ -86,3 +86,17 @@ def test_traffic_weight_follows_the_canary(kubectl: Path, tmp_path: Path):
     assert sum(weights) == 100 and weights[1] == cfg.environments.canary.weight
     write_traffic(tmp_path, cfg, canary_active=False)
     assert canary_weight(tmp_path) == 0
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_committed_overlays_name_the_configured_model_and_registry(env: str):
+    from cxops.config import load_config
+
+    cfg = load_config(REPO / "cxops.yaml")
+    overlay = REPO / "k8s" / "serving" / "overlays" / env
+    kust = yaml.safe_load((overlay / "kustomization.yaml").read_text())
+    image = next(i for i in kust["images"] if i["name"] == "cxops-serving")
+    assert image["newName"] == f"{cfg.serving.image_registry}/{cfg.model.name}", "overlay drifted from cxops.yaml"
+    assert kust["namespace"] == f"cxops-{env}"
+    env_file = (overlay / "model.env").read_text()
+    assert f"MODEL_NAME={cfg.model.name}\n" in env_file and f"CXOPS_ENV={env}\n" in env_file
