@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -14,7 +15,7 @@ from rich.table import Table
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 for _c in (console, err_console):
-    if not _c.is_terminal and "COLUMNS" not in __import__("os").environ:
+    if not _c.is_terminal and "COLUMNS" not in os.environ:
         _c.width = 120  # logs and CI: wide enough for the status table, instead of Rich's 80
 
 

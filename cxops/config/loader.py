@@ -61,10 +61,9 @@ def _describe(err: dict, label: str, lines: Lines) -> str:
     if kind == "missing":
         return f"{where} {_dotted(loc)}: required key is missing"
     msg = msg.removeprefix("Value error, ")
-    if kind in {"greater_than_equal", "less_than_equal", "greater_than", "less_than"} or "input" in err:
-        got = err.get("input")
-        if not isinstance(got, dict | list) and f"got {got!r}" not in msg and "got " not in msg:
-            msg = f"{msg}, got {got!r}"
+    got = err.get("input")
+    if "input" in err and not isinstance(got, dict | list) and "got " not in msg:  # name the bad value once
+        msg = f"{msg}, got {got!r}"
     return f"{where} {_dotted(loc)}: {msg}"
 
 

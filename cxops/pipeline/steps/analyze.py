@@ -31,7 +31,7 @@ from cxops.registry.client import Registry
 SIDES = ("canary", "production")
 
 
-def _side_metrics(d: prom.Snapshot | None, client: LoadStats, predictions: list[int]) -> dict[str, float]:
+def _side_metrics(d: prom.Snapshot | None, client: LoadStats) -> dict[str, float]:
     """Server-side evidence from /metrics deltas; client-side failures count too (a dead server has no metrics)."""
     server_errors = sum(v for k, v in d.requests.items() if k != "200") if d else 0.0
     error_rate = max(client.error_rate, server_errors / max(sum(d.requests.values()), 1) if d else 1.0)
@@ -83,16 +83,12 @@ def run(cfg: Config, env: str = "canary") -> GateResult:
             body = json.dumps({"inputs": [row]}).encode()
             batch += [(f"{urls[s]}/predict", body) for s in sides]  # mirrored: every input reaches both
             sent += 1
-        base = (sent - per_tick)
+        base = sent - per_tick
 
         def on_response(i: int, url: str, status: int, content: bytes | None, ms: float, base: int = base) -> None:
             side = "canary" if url.startswith(urls["canary"]) else "production"
-            st = stats[side]
-            st.requests += 1
-            st.latencies_ms.append(ms)
-            if status != 200:
-                st.errors += 1
-            elif content:
+            stats[side].record(status, ms)
+            if status == 200 and content:
                 preds[side][base + i // len(sides)] = json.loads(content)["predictions"][0]
 
         run_load(batch, gate.concurrency, timeout=5.0, on_response=on_response)
@@ -102,7 +98,7 @@ def run(cfg: Config, env: str = "canary") -> GateResult:
         time.sleep(2 * gate.prometheus_scrape_seconds)
     after = {s: snapshot(s) for s in sides}
     deltas = {s: prom.delta(after[s], before[s]) if after[s] and before[s] else None for s in sides}
-    metrics = {s: _side_metrics(deltas[s], stats[s], list(preds[s].values())) for s in sides}
+    metrics = {s: _side_metrics(deltas[s], stats[s]) for s in sides}
 
     reasons: list[str] = []
     c = metrics["canary"]
