@@ -153,7 +153,9 @@ class CanaryGate(Strict):
         None, description="read window metrics from this Prometheus (else $PROMETHEUS_URL, else scrape /metrics)"
     )
     prometheus_selector: str = Field(
-        'namespace="cxops-{env}"', description="PromQL label matchers selecting one env's servers; {env} is filled"
+        'namespace="{namespace}"',
+        description="PromQL label matchers selecting one env's servers; {namespace} (the env's namespace) and {env} "
+        "are filled in",
     )
     prometheus_scrape_seconds: Positive = Field(15, description="scrape interval: the last samples lag this much")
 
@@ -207,7 +209,8 @@ class Serving(Strict):
 class GitOps(Strict):
     remote: str | None = Field(None, description="git URL of the GitOps repo; unset = the lab's local bare repo")
     branch: str = "main"
-    overlays_dir: str = "k8s/serving/overlays"
+    overlays_dir: str = Field("k8s/serving/overlays", description="one kustomize overlay per environment under it")
+    traffic_dir: str = Field("k8s/serving/traffic", description="the production/canary HTTPRoute and its grant")
     push_attempts: int = Field(5, ge=1, le=20)
     sync_timeout_seconds: Positive = Field(90, description="bound on waiting for an env to serve what git says")
 
@@ -227,10 +230,10 @@ class Workflows(Strict):
     builder_image: str = Field("moby/buildkit:v0.23.2-rootless", description="rootless BuildKit, pinned")
     repo_url: str = Field("https://github.com/cxops/cxops.git", description="source of the tools image")
     repo_revision: str = "main"
-    mlflow_tracking_uri: str = "http://mlflow.cxops-platform.svc.cluster.local:5000"
-    s3_endpoint_url: str = "http://minio.cxops-platform.svc.cluster.local:9000"
-    prometheus_url: str = "http://prometheus.cxops-platform.svc.cluster.local:9090"
-    argocd_server: str = "https://argocd-server.argocd.svc.cluster.local"
+    mlflow_tracking_uri: str | None = Field(None, description="MLflow for workflow pods; unset = the platform's")
+    s3_endpoint_url: str | None = Field(None, description="S3 API for artifacts; unset = the platform's store")
+    prometheus_url: str | None = Field(None, description="Prometheus for the canary gate; unset = the platform's")
+    argocd_server: str | None = Field(None, description="ArgoCD API for workflow pods; unset = the in-cluster one")
     argocd_app: str = Field("{project}-{env}", description="ArgoCD Application name; {project} and {env} filled in")
     sync_timeout_seconds: int = Field(600, ge=30, le=7200)
     s3_secret: str = Field("cxops-s3-credentials", description="keys AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY")
@@ -245,6 +248,20 @@ class Workflows(Strict):
     def _pinned_image(cls, v: str) -> str:
         if ":" not in v.rsplit("/", 1)[-1] or v.endswith(":latest"):
             raise ValueError(f"must be pinned by a tag other than latest, got {v!r}")
+        return v
+
+
+class Kubernetes(Strict):
+    namespace_prefix: str = Field("cxops", description="environment namespaces are <prefix>-<env>")
+    platform_namespace: str = Field("cxops-platform", description="MLflow, S3, Prometheus, gateway, registry")
+    argocd_namespace: str = Field("argocd", description="where ArgoCD and its Applications live")
+    gateway_name: str = Field("cxops-gateway", description="the Gateway API Gateway the HTTPRoutes attach to")
+
+    @field_validator("namespace_prefix", "platform_namespace", "argocd_namespace", "gateway_name")
+    @classmethod
+    def _label(cls, v: str) -> str:
+        if not DNS_LABEL.match(v):
+            raise ValueError(f"must be a DNS label (lowercase letters, digits, '-', at most 32), got {v!r}")
         return v
 
 
@@ -268,4 +285,5 @@ class Config(Strict):
     gitops: GitOps = GitOps()
     lab: Lab = Lab()
     workflows: Workflows = Workflows()
+    kubernetes: Kubernetes = Kubernetes()
     costs: Costs = Costs()

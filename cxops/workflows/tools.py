@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cxops import names
 from cxops.config.schema import Config
 from cxops.pipeline.definition import Step
 from cxops.workflows.chain import GIT_COMMANDS, arg_params, is_ref
@@ -45,9 +46,9 @@ def base_env(cfg: Config) -> list:
     w = cfg.workflows
     return [
         Env(name="CXOPS_EXECUTOR", value="argo"),
-        Env(name="MLFLOW_TRACKING_URI", value=w.mlflow_tracking_uri),
-        Env(name="MLFLOW_S3_ENDPOINT_URL", value=w.s3_endpoint_url),
-        Env(name="PROMETHEUS_URL", value=w.prometheus_url),
+        Env(name="MLFLOW_TRACKING_URI", value=names.mlflow_tracking_uri(cfg)),
+        Env(name="MLFLOW_S3_ENDPOINT_URL", value=names.s3_endpoint_url(cfg)),
+        Env(name="PROMETHEUS_URL", value=names.prometheus_url(cfg)),
         SecretEnv(name="AWS_ACCESS_KEY_ID", secret_name=w.s3_secret, secret_key="AWS_ACCESS_KEY_ID"),
         SecretEnv(name="AWS_SECRET_ACCESS_KEY", secret_name=w.s3_secret, secret_key="AWS_SECRET_ACCESS_KEY"),
     ]
@@ -109,14 +110,14 @@ def wait_synced_template(cfg: Config, name: str = "wait-synced") -> Any:
     from hera.workflows import Container, Parameter, SecretEnv
 
     w = cfg.workflows
-    app = w.argocd_app.replace("{project}", cfg.project.name).replace("{env}", "{{inputs.parameters.env}}")
+    app = names.argocd_app(cfg, "{{inputs.parameters.env}}")
     return Container(
         name=name,
         image=w.tools_image,
         image_pull_policy="IfNotPresent",
         command=["cxops", "workflows", "wait-synced"],
         args=[app, "--revision", "{{inputs.parameters.revision}}", "--image", "{{inputs.parameters.image}}",
-              "--server", w.argocd_server, "--timeout", str(w.sync_timeout_seconds)],
+              "--server", names.argocd_server(cfg), "--timeout", str(w.sync_timeout_seconds)],
         inputs=[Parameter(name="env"), Parameter(name="revision", default=""), Parameter(name="image", default="")],
         env=[SecretEnv(name="ARGOCD_AUTH_TOKEN", secret_name=w.argocd_token_secret, secret_key="token")],
         security_context=security_context(),

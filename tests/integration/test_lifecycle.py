@@ -73,11 +73,11 @@ def test_traffic_split_in_git_follows_the_canary(lab: Path, cfg, two_releases):
     import yaml
 
     from cxops.gitops.repo import git
-    from cxops.gitops.traffic import TRAFFIC_DIR
     from cxops.lab.gitops_remote import bare_path
+    from cxops.names import traffic_dir
     from cxops.paths import state_dir
 
-    text = git(f"--git-dir={bare_path(state_dir(cfg))}", "show", f"main:{TRAFFIC_DIR}/httproute.yaml")
+    text = git(f"--git-dir={bare_path(state_dir(cfg))}", "show", f"main:{traffic_dir(cfg)}/httproute.yaml")
     refs = yaml.safe_load(text)["spec"]["rules"][0]["backendRefs"]
     assert [r["weight"] for r in refs] == [100 - cfg.environments.canary.weight, cfg.environments.canary.weight]
 

@@ -11,7 +11,9 @@ import pytest
 import yaml
 from helpers import REPO
 
+from cxops.config import load_config
 from cxops.gitops.overlay import desired_from_text, write_overlay
+from cxops.names import env_namespace
 
 KUBECTL = REPO / ".tools" / "bin" / "kubectl"
 ENVS = ("staging", "canary", "production")
@@ -41,7 +43,7 @@ def test_committed_overlays_render_and_validate(kubectl: Path, env: str):
     validate(docs)
     kinds = {d["kind"] for d in docs}
     assert kinds == {"Deployment", "Service", "ConfigMap"}
-    assert all(d["metadata"]["namespace"] == f"cxops-{env}" for d in docs)
+    assert all(d["metadata"]["namespace"] == env_namespace(load_config(REPO / "cxops.yaml"), env) for d in docs)
     deployment = next(d for d in docs if d["kind"] == "Deployment")
     assert deployment["spec"]["replicas"] == 0, "nothing deployed yet: no pod runs a placeholder image"
 
@@ -65,38 +67,40 @@ def test_a_deploy_edit_renders_the_image_version_and_replicas(kubectl: Path, tmp
 
 
 def test_committed_traffic_split_matches_the_config_with_no_canary():
-    from cxops.config import load_config
-    from cxops.gitops.traffic import TRAFFIC_DIR, traffic_files
+    from cxops.gitops.traffic import traffic_files
+    from cxops.names import traffic_dir
 
-    expected = traffic_files(load_config(REPO / "cxops.yaml"), canary_active=False)
+    cfg = load_config(REPO / "cxops.yaml")
+    TRAFFIC_DIR = traffic_dir(cfg)
+    expected = traffic_files(cfg, canary_active=False)
     for name, text in expected.items():
         assert (REPO / TRAFFIC_DIR / name).read_text() == text, f"{TRAFFIC_DIR}/{name} drifted from cxops.yaml"
 
 
 def test_traffic_weight_follows_the_canary(kubectl: Path, tmp_path: Path):
-    from cxops.config import load_config
-    from cxops.gitops.traffic import TRAFFIC_DIR, canary_weight, write_traffic
+    from cxops.gitops.traffic import canary_weight, write_traffic
+    from cxops.names import traffic_dir
 
     cfg = load_config(REPO / "cxops.yaml")
+    TRAFFIC_DIR = traffic_dir(cfg)
     write_traffic(tmp_path, cfg, canary_active=True)
-    assert canary_weight(tmp_path) == cfg.environments.canary.weight
+    assert canary_weight(tmp_path, cfg) == cfg.environments.canary.weight
     docs = kustomize(kubectl, tmp_path / TRAFFIC_DIR)
     route = next(d for d in docs if d["kind"] == "HTTPRoute")
     weights = [r["weight"] for r in route["spec"]["rules"][0]["backendRefs"]]
     assert sum(weights) == 100 and weights[1] == cfg.environments.canary.weight
     write_traffic(tmp_path, cfg, canary_active=False)
-    assert canary_weight(tmp_path) == 0
+    assert canary_weight(tmp_path, cfg) == 0
 
 
 @pytest.mark.parametrize("env", ENVS)
 def test_committed_overlays_name_the_configured_model_and_registry(env: str):
-    from cxops.config import load_config
 
     cfg = load_config(REPO / "cxops.yaml")
     overlay = REPO / "k8s" / "serving" / "overlays" / env
     kust = yaml.safe_load((overlay / "kustomization.yaml").read_text())
     image = next(i for i in kust["images"] if i["name"] == "cxops-serving")
     assert image["newName"] == f"{cfg.serving.image_registry}/{cfg.model.name}", "overlay drifted from cxops.yaml"
-    assert kust["namespace"] == f"cxops-{env}"
+    assert kust["namespace"] == env_namespace(cfg, env)
     env_file = (overlay / "model.env").read_text()
     assert f"MODEL_NAME={cfg.model.name}\n" in env_file and f"CXOPS_ENV={env}\n" in env_file

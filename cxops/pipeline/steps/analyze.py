@@ -16,6 +16,7 @@ from cxops.config import Config
 from cxops.errors import CxopsError
 from cxops.gitops.state import desired, gitops_repo
 from cxops.model.interface import load_project
+from cxops.names import env_namespace
 from cxops.pipeline import prom
 from cxops.pipeline.deploy import retire
 from cxops.pipeline.live import env_url
@@ -63,7 +64,8 @@ def run(cfg: Config, env: str = "canary") -> GateResult:
 
     def snapshot(side: str) -> prom.Snapshot | None:
         if prom_url:
-            return prometheus_snapshot(prom_url, gate.prometheus_selector.format(env=side), time.time())
+            selector = gate.prometheus_selector.format(env=side, namespace=env_namespace(cfg, side))
+            return prometheus_snapshot(prom_url, selector, time.time())
         return prom.scrape(urls[side])
 
     before = {s: snapshot(s) for s in sides}

@@ -1,0 +1,79 @@
+"""Every derived name in one place: namespaces, gateway, traffic directory, ArgoCD Applications, in-cluster URLs.
+
+Each is a function of the configuration so a user changes it in cxops.yaml (`kubernetes:`), never in code, and no
+other module spells `cxops-staging` or `cxops-platform`. Kubernetes DNS form of a Service:
+`<service>.<namespace>.svc.cluster.local` (Kubernetes docs, "DNS for Services and Pods").
+"""
+
+from __future__ import annotations
+
+from cxops.config.schema import ENV_NAMES, Config
+
+
+def env_namespace(cfg: Config, env: str) -> str:
+    """Namespace that holds one environment's model server, e.g. `cxops-staging`. Raises KeyError for an unknown env."""
+    if env not in ENV_NAMES:
+        raise KeyError(env)
+    return f"{cfg.kubernetes.namespace_prefix}-{env}"
+
+
+def platform_namespace(cfg: Config) -> str:
+    """Namespace of the shared platform services (MLflow, S3, Prometheus, the gateway, the registry)."""
+    return cfg.kubernetes.platform_namespace
+
+
+def argocd_namespace(cfg: Config) -> str:
+    """Namespace ArgoCD is installed in (its Applications and AppProjects live there)."""
+    return cfg.kubernetes.argocd_namespace
+
+
+def workflows_namespace(cfg: Config) -> str:
+    """Namespace the Argo WorkflowTemplates are applied to and workflows run in."""
+    return cfg.workflows.namespace
+
+
+def gateway_ref(cfg: Config) -> dict[str, str]:
+    """The Gateway API `parentRef` of the shared gateway: {"name": ..., "namespace": ...}."""
+    return {"name": cfg.kubernetes.gateway_name, "namespace": platform_namespace(cfg)}
+
+
+def traffic_dir(cfg: Config) -> str:
+    """Repository-relative directory of the production/canary HTTPRoute (beside the overlays)."""
+    return cfg.gitops.traffic_dir
+
+
+def overlay_dir(cfg: Config, env: str) -> str:
+    """Repository-relative kustomize overlay directory of one environment."""
+    if env not in ENV_NAMES:
+        raise KeyError(env)
+    return f"{cfg.gitops.overlays_dir}/{env}"
+
+
+def argocd_app(cfg: Config, env: str) -> str:
+    """ArgoCD Application name that syncs one environment's overlay (`workflows.argocd_app` with the blanks filled)."""
+    return cfg.workflows.argocd_app.replace("{project}", cfg.project.name).replace("{env}", env)
+
+
+def service_url(cfg: Config, service: str, port: int, scheme: str = "http") -> str:
+    """In-cluster URL of a platform Service, e.g. `http://mlflow.cxops-platform.svc.cluster.local:5000`."""
+    return f"{scheme}://{service}.{platform_namespace(cfg)}.svc.cluster.local:{port}"
+
+
+def mlflow_tracking_uri(cfg: Config) -> str:
+    """MLflow as workflow pods reach it: `workflows.mlflow_tracking_uri`, else the platform's `mlflow` Service."""
+    return cfg.workflows.mlflow_tracking_uri or service_url(cfg, "mlflow", 5000)
+
+
+def s3_endpoint_url(cfg: Config) -> str:
+    """S3 API for MLflow artifacts: `workflows.s3_endpoint_url`, else the platform's in-cluster store (`s3` Service)."""
+    return cfg.workflows.s3_endpoint_url or service_url(cfg, "s3", 8333)
+
+
+def prometheus_url(cfg: Config) -> str:
+    """Prometheus as workflow pods reach it: `workflows.prometheus_url`, else the platform's `prometheus` Service."""
+    return cfg.workflows.prometheus_url or service_url(cfg, "prometheus", 9090)
+
+
+def argocd_server(cfg: Config) -> str:
+    """ArgoCD's API as workflow pods reach it: `workflows.argocd_server`, else the `argocd-server` Service."""
+    return cfg.workflows.argocd_server or f"https://argocd-server.{argocd_namespace(cfg)}.svc.cluster.local"
