@@ -1,0 +1,49 @@
+"""The Kubernetes Secrets the platform consumes: one catalogue, read by the cluster install (which creates them once,
+with random values, never printed) and by the platform manifests and workflows (which only reference them).
+
+No value ever lives in git; this module holds names and keys only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cxops import names
+from cxops.config.schema import Config
+
+
+@dataclass(frozen=True)
+class ClusterSecret:
+    """One Secret: where it lives, the keys it must hold, and how the install fills them.
+
+    `generate` is "random" (the install makes each key a random string once and keeps it on re-runs), "user" (the
+    user supplies it, e.g. a registry login; the install leaves a placeholder-free Secret absent until given),
+    or "argocd" (the install asks ArgoCD for a project-scoped token)."""
+
+    name: str
+    namespace: str
+    keys: tuple[str, ...]
+    purpose: str
+    generate: str = "random"
+    type: str = "Opaque"
+
+
+def catalogue(cfg: Config) -> list[ClusterSecret]:
+    """Every Secret the platform and the workflows expect, in the order the install creates them."""
+    w, platform, argo = cfg.workflows, names.platform_namespace(cfg), names.workflows_namespace(cfg)
+    s3_keys = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    return [
+        ClusterSecret(w.s3_secret, platform, s3_keys, "S3 store credentials (MLflow artifacts)"),
+        ClusterSecret(w.s3_secret, argo, s3_keys, "S3 credentials for workflow pods (same values as the platform's)"),
+        ClusterSecret(f"{cfg.project.name}-postgres-app", platform, ("username", "password"),
+                      "MLflow's PostgreSQL role (CloudNativePG bootstrap secret)", type="kubernetes.io/basic-auth"),
+        ClusterSecret(f"{cfg.project.name}-grafana-admin", platform, ("admin-user", "admin-password"),
+                      "Grafana's admin login"),
+        ClusterSecret(w.argocd_token_secret, argo, ("token",),
+                      "project-scoped ArgoCD token the deploy steps use to wait for a sync", generate="argocd"),
+        ClusterSecret(w.git_deploy_key_secret, argo, ("ssh-privatekey", "known_hosts"),
+                      "deploy key that may push to the GitOps repository", generate="user"),
+        ClusterSecret(w.registry_auth_secret, argo, (".dockerconfigjson",),
+                      "push credentials for the image registry", generate="user",
+                      type="kubernetes.io/dockerconfigjson"),
+    ]  # fmt: skip
