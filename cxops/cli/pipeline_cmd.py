@@ -17,11 +17,11 @@ def show(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
     from cxops.pipeline.definition import PIPELINE
 
     if json_out:
-        emit_json([asdict(s) for s in PIPELINE])
+        emit_json([{**asdict(s), "args": dict(s.args)} for s in PIPELINE])
         return
     table("pipeline", ["#", "step", "command", "args", "outputs", "template", "timeout", "retries"],
-          [[i + 1, s.id, s.command, " ".join(s.args), ", ".join(s.outputs), s.stage, f"{s.timeout_seconds}s",
-            s.retries] for i, s in enumerate(PIPELINE)])
+          [[i + 1, s.id, s.command, " ".join(f"{k}={v}" for k, v in s.args.items()), ", ".join(s.outputs),
+            s.template, f"{s.timeout_seconds}s", s.retries] for i, s in enumerate(PIPELINE)])
 
 
 @app.command()

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from cxops.environments import ENV_NAMES
+
 Fraction = Annotated[float, Field(ge=0, le=1)]
 Port = Annotated[int, Field(ge=1024, le=65535)]
 Positive = Annotated[float, Field(gt=0)]
@@ -15,7 +17,6 @@ Positive = Annotated[float, Field(gt=0)]
 # MLflow accepts most names, but '/', ':' and '@' break `models:/Name@alias` URIs and Kubernetes labels; be strict.
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
-ENV_NAMES = ("staging", "canary", "production")
 
 
 class Strict(BaseModel):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from pathlib import Path
 
 from cxops.config import Config
@@ -15,18 +14,9 @@ from cxops.gitops.traffic import write_traffic
 from cxops.paths import state_dir
 from cxops.pipeline.build import read_build
 from cxops.pipeline.live import env_url, live
-from cxops.pipeline.results import StepResult
+from cxops.pipeline.results import DeployResult
 from cxops.registry.client import Registry
 from cxops.waiting import wait_until
-
-
-@dataclass
-class DeployResult(StepResult):
-    env: str
-    version: str | None
-    previous: str | None
-    commit: str | None
-    changed: bool
 
 
 def _set_desired(cfg: Config, repo: GitOpsRepo, env: str, version: str | None, image: str | None, why: str):

@@ -41,11 +41,13 @@ class PipelineRun:
 
 
 def step_function(command: str) -> Callable[..., StepResult]:
+    """`cxops.pipeline.steps.<command>.run`: the function both executors call for a command."""
     return importlib.import_module(f"cxops.pipeline.steps.{command}").run
 
 
 def resolve(step: Step, run: PipelineRun) -> list[str]:
-    return [str(run.output(m[1], m[2])) if (m := REF.match(a)) else a for a in step.args]
+    """The step's positional arguments with `{step.output}` references replaced by earlier outputs."""
+    return [str(run.output(m[1], m[2])) if (m := REF.match(a)) else a for a in step.arg_values()]
 
 
 def run_pipeline(cfg: Config, on_start: Callable[[Step], None] = lambda s: None,

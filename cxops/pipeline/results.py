@@ -1,4 +1,5 @@
-"""Typed step results. Each field is an output: the local executor passes them on, Argo reads them from files."""
+"""Every step's typed result, in one module. Each field is an output: the local executor passes them on, Argo reads
+them from the files `write` leaves (one per field). `cxops.pipeline.definition` names which command returns which."""
 
 from __future__ import annotations
 
@@ -53,3 +54,20 @@ class RegisterResult(StepResult):
     version: str
     run_id: str
     alias: str
+
+
+@dataclass
+class BuildResult(StepResult):
+    version: str
+    image: str  # <registry>/<model>:<version>-<first 12 hex of digest>
+    digest: str  # sha256 of the build directory's content
+    path: str  # the local build directory
+
+
+@dataclass
+class DeployResult(StepResult):
+    env: str
+    version: str | None  # None: the environment was retired (nothing deployed)
+    previous: str | None
+    commit: str | None  # the GitOps commit that moved it; None when nothing changed
+    changed: bool

@@ -1,6 +1,6 @@
-"""Cut the one pipeline into the stage segments the WorkflowTemplates run; no Hera here, only the derivation.
+"""Cut the one pipeline into the segments the WorkflowTemplates run; no Hera here, only the derivation.
 
-A segment is a maximal run of consecutive steps with the same `stage`. Segment k's DAG runs its steps, then hands
+A segment is a maximal run of consecutive steps with the same `template`. Segment k's DAG runs its steps, then hands
 on to segment k+1 through a templateRef task (awaited: a failing child fails the parent). Values produced before a
 segment and needed by it or any later one are carried as input parameters.
 """
@@ -9,22 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cxops.pipeline.definition import PIPELINE, REF, Step
+from cxops.pipeline.definition import COMMANDS, PIPELINE, REF, Param, Step
 
-# Names of each `cxops step` command's positional arguments (its CLI shape), used as Argo parameter names.
-ARG_NAMES: dict[str, tuple[str, ...]] = {
-    "train": (),
-    "evaluate": ("run_id",),
-    "register": ("run_id",),
-    "build": ("version",),
-    "deploy": ("env", "version"),
-    "test": ("env",),
-    "promote": ("src", "dst", "version"),
-    "analyze": ("env",),
-    "rollback": ("env",),
-}
 # Commands that change an environment through git: they get the deploy key and an ArgoCD sync wait after them.
-GIT_COMMANDS = ("deploy", "promote", "rollback")
+GIT_COMMANDS = tuple(name for name, c in COMMANDS.items() if c.changes_git)
 
 Ref = tuple[str, str]  # (step id, output name)
 
@@ -32,22 +20,24 @@ Ref = tuple[str, str]  # (step id, output name)
 @dataclass(frozen=True)
 class Segment:
     index: int
-    stage: str
+    template: str  # the WorkflowTemplate it belongs to
     steps: tuple[Step, ...]
     carried: tuple[Ref, ...]  # inputs of this segment's DAG, produced by earlier segments
 
     @property
     def name(self) -> str:
-        """The DAG template's name inside its stage's WorkflowTemplate."""
+        """The DAG template's name inside its WorkflowTemplate."""
         return f"from-{self.steps[0].id}"
 
 
 def arg_params(s: Step) -> list[tuple[str, str]]:
-    """(parameter name, argument) for each positional argument of the step's command."""
-    names = ARG_NAMES.get(s.command)
-    if names is None or len(names) != len(s.args):
-        raise ValueError(f"step {s.id}: command {s.command!r} with {len(s.args)} args is not in ARG_NAMES")
-    return list(zip(names, s.args, strict=True))
+    """(parameter name, argument) for each positional argument of the step's command, in CLI order."""
+    return [(p, s.args[p]) for p in s.spec.param_names()]
+
+
+def param_spec(command: str, name: str) -> Param | None:
+    """The definition of a command's parameter (help text, closed value set); None for carried-only names."""
+    return next((p for p in COMMANDS[command].params if p.name == name), None)
 
 
 def image_ref(s: Step, pipeline: tuple[Step, ...] = PIPELINE) -> Ref | None:
@@ -76,7 +66,7 @@ def param_name(ref: Ref) -> str:
 def segments(pipeline: tuple[Step, ...] = PIPELINE) -> list[Segment]:
     runs: list[list[Step]] = []
     for s in pipeline:
-        if runs and runs[-1][0].stage == s.stage:
+        if runs and runs[-1][0].template == s.template:
             runs[-1].append(s)
         else:
             runs.append([s])
@@ -92,16 +82,16 @@ def segments(pipeline: tuple[Step, ...] = PIPELINE) -> list[Segment]:
         names = [param_name(r) for r in carried]
         if len(set(names)) != len(names):
             raise ValueError(f"segment {run[0].id}: carried values {carried} share a parameter name")
-        out.append(Segment(k, run[0].stage, tuple(run), carried))
+        out.append(Segment(k, run[0].template, tuple(run), carried))
     return out
 
 
-def stages(pipeline: tuple[Step, ...] = PIPELINE) -> dict[str, list[Segment]]:
-    """Stage name → its segments, in pipeline order."""
-    by_stage: dict[str, list[Segment]] = {}
+def by_template(pipeline: tuple[Step, ...] = PIPELINE) -> dict[str, list[Segment]]:
+    """WorkflowTemplate name → its segments, in pipeline order."""
+    out: dict[str, list[Segment]] = {}
     for seg in segments(pipeline):
-        by_stage.setdefault(seg.stage, []).append(seg)
-    return by_stage
+        out.setdefault(seg.template, []).append(seg)
+    return out
 
 
 def is_ref(arg: str) -> bool:

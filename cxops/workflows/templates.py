@@ -1,6 +1,6 @@
 """The WorkflowTemplates and the CronWorkflow, all derived from cxops.pipeline.definition.PIPELINE.
 
-One WorkflowTemplate per `stage`; inside it one container template per step and one DAG per segment (see chain.py).
+One WorkflowTemplate per step `template`; inside it one container template per step and one DAG per segment (see chain.py).
 A segment's DAG ends with a templateRef task into the next segment, so a whole run is one Workflow: the parent
 waits for its children and fails when they fail; no fire-and-forget child workflows.
 """
@@ -10,13 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from cxops.config.schema import Config
-from cxops.pipeline.definition import PIPELINE, Step
+from cxops.pipeline.definition import PIPELINE, ROLLBACK, Step
 from cxops.workflows import builder, tools
-from cxops.workflows.chain import GIT_COMMANDS, Ref, Segment, arg_params, image_ref, is_ref, param_name, stages
+from cxops.workflows.chain import GIT_COMMANDS, Ref, Segment, arg_params, by_template, image_ref, is_ref, param_name
+from cxops.workflows.tools import parameter
 
 CHAIN = "chain"  # "true": hand on to the next stage when this one succeeds; "false": stop here
-ROLLBACK = Step("rollback", "rollback", ("canary",), ("commit",), "rollback-model", 600, 2,
-                description="restore <env>-previous in the registry and in git")
 BUILD_INITIAL = "build-initial"
 CRON = "scheduled-retrain"
 EXIT = "record-outcome"
@@ -29,7 +28,7 @@ def _step_cost(cfg: Config, s: Step) -> int:
     cost = s.timeout_seconds * (s.retries + 1)
     if s.command in GIT_COMMANDS:
         cost += 3 * wait
-    if s.command == "analyze":
+    if s.on_failure == "rollback":
         cost += ROLLBACK.timeout_seconds * (ROLLBACK.retries + 1) + 3 * wait
     return cost
 
@@ -59,10 +58,10 @@ def _target_env(s: Step) -> str:
 
 
 def _segment_dag(cfg: Config, seg: Segment, nxt: Segment | None, segs: list[Segment]) -> Any:
-    from hera.workflows import DAG, Parameter, Task
+    from hera.workflows import DAG, Task
     from hera.workflows.models import TemplateRef
 
-    inputs = [Parameter(name=param_name(r)) for r in seg.carried] + [Parameter(name=CHAIN, default="true")]
+    inputs = [parameter(param_name(r)) for r in seg.carried] + [parameter(CHAIN, default="true")]
     with DAG(name=seg.name, inputs=inputs, active_deadline_seconds=chain_deadline(cfg, segs, seg.index)) as dag:
         last: str | None = None
         for s in seg.steps:
@@ -77,26 +76,27 @@ def _segment_dag(cfg: Config, seg: Segment, nxt: Segment | None, segs: list[Segm
                     "image": _ref_value(img, seg) if img else "",
                 })
                 last = f"{s.id}-synced"
-            if s.command == "analyze":
+            if s.on_failure == "rollback":
                 # The step rolls back by itself on a failed gate (exit 3); this covers a crash or a lost pod.
                 Task(name=f"{s.id}-rollback", template=ROLLBACK.id, arguments={"env": _target_env(s)},
                      depends=f"{s.id}.Failed || {s.id}.Errored",
                      when=f"'{{{{tasks.{s.id}.exitCode}}}}' != '3'")
         if nxt is not None:
             args = {param_name(r): _ref_value(r, seg) for r in nxt.carried}
-            Task(name=f"next-{nxt.stage}", template_ref=TemplateRef(name=nxt.stage, template=nxt.name),
+            Task(name=f"next-{nxt.template}", template_ref=TemplateRef(name=nxt.template, template=nxt.name),
                  arguments={**args, CHAIN: "true"}, depends=last, when=f"{{{{inputs.parameters.{CHAIN}}}}} == true")
     return dag
 
 
 def _manual_dag(cfg: Config, seg: Segment) -> Any:
-    """Entry of a stage used by several segments (promote-model): run its first step with any arguments."""
-    from hera.workflows import DAG, Parameter, Task
+    """Entry of a template used by several segments (promote-model): run its first step with any arguments."""
+    from hera.workflows import DAG, Task
 
     s = seg.steps[0]
     params = arg_params(s)
-    inputs = [Parameter(name=p) if is_ref(a) else Parameter(name=p, default=a) for p, a in params]
-    inputs.append(Parameter(name="image", default=""))
+    inputs = [parameter(p, command=s.command) if is_ref(a) else parameter(p, default=a, command=s.command)
+              for p, a in params]
+    inputs.append(parameter("image", default=""))
     with DAG(name="main", inputs=inputs, active_deadline_seconds=_step_cost(cfg, s) + 60) as dag:
         Task(name=s.id, template=s.id, arguments={p: f"{{{{inputs.parameters.{p}}}}}" for p, _ in params})
         if s.command in GIT_COMMANDS:
@@ -125,26 +125,26 @@ def _workflow_template(cfg: Config, name: str, deadline: int, arguments: list, e
     )
 
 
-def stage_template(cfg: Config, stage: str, segs: list[Segment], all_segs: list[Segment]) -> Any:
-    from hera.workflows import Parameter
-
+def step_workflow_template(cfg: Config, name: str, segs: list[Segment], all_segs: list[Segment]) -> Any:
+    """The WorkflowTemplate `name`: a container per step, a DAG per segment; its arguments are the UI's form."""
     steps = list(dict.fromkeys(s for seg in segs for s in seg.steps))
     first = segs[0]
     if len(segs) == 1:
         entry = first.name
-        arguments = [Parameter(name=param_name(r)) for r in first.carried] + [Parameter(name=CHAIN, value="true")]
+        arguments = [parameter(param_name(r)) for r in first.carried] + [parameter(CHAIN, value="true")]
     else:
         entry = "main"
-        arguments = [Parameter(name=p) if is_ref(a) else Parameter(name=p, value=a) for p, a in
-                     arg_params(first.steps[0])] + [Parameter(name="image", value="")]
+        cmd = first.steps[0].command
+        arguments = [parameter(p, command=cmd) if is_ref(a) else parameter(p, value=a, command=cmd) for p, a in
+                     arg_params(first.steps[0])] + [parameter("image", value="")]
     deadline = chain_deadline(cfg, all_segs, first.index) + 300
-    with _workflow_template(cfg, stage, deadline, arguments, entry) as wt:
+    with _workflow_template(cfg, name, deadline, arguments, entry) as wt:
         tools.outcome_template(cfg, EXIT)  # inside the `with`: an exit handler made outside is silently dropped
         for s in steps:
             builder.build_template(cfg, s) if s.command == "build" else tools.step_template(cfg, s)
         if any(s.command in GIT_COMMANDS for s in steps):
             tools.wait_synced_template(cfg)
-        if any(s.command == "analyze" for s in steps):
+        if any(s.on_failure == "rollback" for s in steps):
             tools.step_template(cfg, ROLLBACK, literal_defaults=False)
         for seg in segs:
             nxt = all_segs[seg.index + 1] if seg.index + 1 < len(all_segs) else None
@@ -155,15 +155,16 @@ def stage_template(cfg: Config, stage: str, segs: list[Segment], all_segs: list[
 
 
 def rollback_template(cfg: Config) -> Any:
-    from hera.workflows import DAG, Parameter, Task
+    """The stand-alone `rollback-model` WorkflowTemplate: ROLLBACK for any environment, then the ArgoCD wait."""
+    from hera.workflows import DAG, Task
 
-    deadline = _step_cost(cfg, Step("x", "rollback", ("production",), (), "", ROLLBACK.timeout_seconds,
-                                    ROLLBACK.retries))
-    with _workflow_template(cfg, "rollback-model", deadline + 300, [Parameter(name="env")], "main") as wt:
+    deadline = _step_cost(cfg, ROLLBACK)
+    env_param = parameter("env")  # no default: the person submitting chooses which env
+    with _workflow_template(cfg, ROLLBACK.template, deadline + 300, [env_param], "main") as wt:
         tools.outcome_template(cfg, EXIT)
         tools.step_template(cfg, ROLLBACK, literal_defaults=False)
         tools.wait_synced_template(cfg)
-        with DAG(name="main", inputs=[Parameter(name="env")], active_deadline_seconds=deadline):
+        with DAG(name="main", inputs=[parameter("env")], active_deadline_seconds=deadline):
             Task(name=ROLLBACK.id, template=ROLLBACK.id, arguments={"env": "{{inputs.parameters.env}}"})
             Task(name=f"{ROLLBACK.id}-synced", template="wait-synced", depends=ROLLBACK.id,
                  arguments={"env": "{{inputs.parameters.env}}",
@@ -175,16 +176,17 @@ def build_initial_template(cfg: Config) -> Any:
     from hera.workflows import Parameter
 
     w = cfg.workflows
-    arguments = [Parameter(name="repo_url", value=w.repo_url), Parameter(name="revision", value=w.repo_revision),
-                 Parameter(name="image", value=w.tools_image)]
+    arguments = [Parameter(name="repo_url", value=w.repo_url, description="git repository the image is built from"),
+                 Parameter(name="revision", value=w.repo_revision, description="git branch, tag or commit to build"),
+                 Parameter(name="image", value=w.tools_image, description="tools image reference to push (pinned)")]
     with _workflow_template(cfg, BUILD_INITIAL, 3 * 1800 + 300, arguments, "build-tools-image") as wt:
         tools.outcome_template(cfg, EXIT)
         builder.tools_image_template(cfg)
     return wt
 
 
-def cron_workflow(cfg: Config, first_stage: str, deadline: int) -> Any:
-    from hera.workflows import CronWorkflow, Parameter
+def cron_workflow(cfg: Config, first_template: str, deadline: int) -> Any:
+    from hera.workflows import CronWorkflow
     from hera.workflows.models import WorkflowTemplateRef
 
     w = cfg.workflows
@@ -198,18 +200,18 @@ def cron_workflow(cfg: Config, first_stage: str, deadline: int) -> Any:
         starting_deadline_seconds=600,
         successful_jobs_history_limit=3,
         failed_jobs_history_limit=5,
-        workflow_template_ref=WorkflowTemplateRef(name=first_stage),
+        workflow_template_ref=WorkflowTemplateRef(name=first_template),
         active_deadline_seconds=deadline,
-        arguments=[Parameter(name=CHAIN, value="true")],
+        arguments=[parameter(CHAIN, value="true")],
     )
 
 
 def all_manifests(cfg: Config) -> list[Any]:
     """Everything `cxops workflows render` writes, in a stable order."""
-    by_stage = stages(PIPELINE)
-    all_segs = [seg for segs in by_stage.values() for seg in segs]
+    templates = by_template(PIPELINE)
+    all_segs = [seg for segs in templates.values() for seg in segs]
     all_segs.sort(key=lambda seg: seg.index)
-    out = [stage_template(cfg, stage, segs, all_segs) for stage, segs in by_stage.items()]
-    cron = cron_workflow(cfg, all_segs[0].stage, chain_deadline(cfg, all_segs, 0) + 300)
+    out = [step_workflow_template(cfg, name, segs, all_segs) for name, segs in templates.items()]
+    cron = cron_workflow(cfg, all_segs[0].template, chain_deadline(cfg, all_segs, 0) + 300)
     out += [rollback_template(cfg), build_initial_template(cfg), cron]
     return out

@@ -10,13 +10,47 @@ from typing import Any
 
 from cxops import names
 from cxops.config.schema import Config
-from cxops.pipeline.definition import Step
+from cxops.pipeline.definition import COMMANDS, Param, Step
 from cxops.workflows.chain import GIT_COMMANDS, arg_params, is_ref
 
 OUTPUTS_DIR = "/tmp/cxops-outputs"
 GIT_KEY_DIR = "/etc/cxops/git"
 TOOLS_UID = 10001  # the non-root user of docker/tools.Dockerfile
 TRANSIENT = "1"  # the exit code of a step's network/tooling failure; 2 = usage/config, 3 = failed gate
+
+
+# Parameters that are no command's argument but appear in the Argo UI's submit forms.
+EXTRA_PARAMS: dict[str, Param] = {p.name: p for p in (
+    Param(name="chain", help="true: hand on to the next stage when this one succeeds; false: stop after it",
+          enum=("true", "false")),
+    Param(name="image", help="serving image the environment must run (empty: whatever the version's build says)"),
+    Param(name="revision", help="GitOps commit ArgoCD must have synced (empty: any)"),
+    Param(name="repo_url", help="git repository the tools image is built from"),
+)}  # fmt: skip
+
+
+def param_doc(name: str) -> Param:
+    """Help text and closed value set of a parameter name, from the pipeline definition (one source)."""
+    for command in COMMANDS.values():
+        for p in command.params:
+            if p.name == name:
+                return p
+    if name in EXTRA_PARAMS:
+        return EXTRA_PARAMS[name]
+    raise KeyError(f"parameter {name!r} has no description in cxops.pipeline.definition or EXTRA_PARAMS")
+
+
+def parameter(name: str, *, default: str | None = None, value: str | None = None, command: str | None = None) -> Any:
+    """A Hera Parameter with the description and enum the Argo UI's submit form shows.
+
+    `command` picks that command's own definition of `name` (e.g. promote's `src` allows only staging, canary)."""
+    from hera.workflows import Parameter
+
+    doc = next((p for p in COMMANDS[command].params if p.name == name), None) if command else None
+    doc = doc or param_doc(name)
+    given = {"default": default, "value": value, "enum": list(doc.enum) if doc.enum else None}
+    # Hera renders an explicit None as the string 'null': pass only what is set
+    return Parameter(name=name, description=doc.help, **{k: v for k, v in given.items() if v is not None})
 
 
 def security_context() -> Any:
@@ -79,8 +113,8 @@ def step_template(cfg: Config, s: Step, name: str | None = None, literal_default
     from hera.workflows.models import ValueFrom
 
     params = arg_params(s)
-    inputs = [Parameter(name=p) if is_ref(a) or not literal_defaults else Parameter(name=p, default=a)
-              for p, a in params]
+    inputs = [parameter(p, command=s.command) if is_ref(a) or not literal_defaults
+              else parameter(p, default=a, command=s.command) for p, a in params]
     outputs = [Parameter(name=o, value_from=ValueFrom(path=f"{OUTPUTS_DIR}/{o}")) for o in s.outputs]
     env, volumes = base_env(cfg), []
     if s.command in GIT_COMMANDS:
@@ -118,7 +152,7 @@ def wait_synced_template(cfg: Config, name: str = "wait-synced") -> Any:
         command=["cxops", "workflows", "wait-synced"],
         args=[app, "--revision", "{{inputs.parameters.revision}}", "--image", "{{inputs.parameters.image}}",
               "--server", names.argocd_server(cfg), "--timeout", str(w.sync_timeout_seconds)],
-        inputs=[Parameter(name="env"), Parameter(name="revision", default=""), Parameter(name="image", default="")],
+        inputs=[parameter("env"), parameter("revision", default=""), parameter("image", default="")],
         env=[SecretEnv(name="ARGOCD_AUTH_TOKEN", secret_name=w.argocd_token_secret, secret_key="token")],
         security_context=security_context(),
         pod_security_context=pod_security_context(),

@@ -10,7 +10,7 @@ from cxops.pipeline.definition import PIPELINE
 
 def rendered_chain() -> list[tuple[str, str, tuple[str, ...]]]:
     """Follow the first stage's entrypoint through every awaited templateRef, as Argo would on success."""
-    wt_name = PIPELINE[0].stage
+    wt_name = PIPELINE[0].template
     wt = workflow_templates()[wt_name]
     entry = templates_of(wt)[wt["spec"]["entrypoint"]]
     args = {p["name"]: str(p.get("value", "")) for p in wt["spec"].get("arguments", {}).get("parameters", [])}
@@ -46,7 +46,7 @@ def local_chain(monkeypatch) -> tuple[list[tuple[str, tuple[str, ...]]], list[st
 def test_rendered_chain_runs_every_pipeline_step_in_order():
     chain = rendered_chain()
     assert [task for task, _, _ in chain] == [s.id for s in PIPELINE]
-    assert [(cmd, args) for _, cmd, args in chain] == [(s.command, s.args) for s in PIPELINE]
+    assert [(cmd, args) for _, cmd, args in chain] == [(s.command, s.arg_values()) for s in PIPELINE]
 
 
 def test_local_and_rendered_executors_agree(monkeypatch):

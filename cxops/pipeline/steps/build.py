@@ -6,23 +6,14 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from cxops.config import Config
 from cxops.model.interface import load_project
 from cxops.paths import state_dir
 from cxops.pipeline.build import builds_dir, content_digest, read_build, write_image_context
-from cxops.pipeline.results import StepResult
+from cxops.pipeline.results import BuildResult
 from cxops.registry.client import Registry
-
-
-@dataclass
-class BuildResult(StepResult):
-    version: str
-    image: str
-    digest: str
-    path: str
 
 
 def run(cfg: Config, version: str) -> BuildResult:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from cxops.config import Config
-from cxops.pipeline.deploy import DeployResult, deploy
+from cxops.pipeline.deploy import deploy
+from cxops.pipeline.results import DeployResult
 from cxops.pipeline.steps._args import check_env
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from cxops.config import ENV_NAMES, Config
+from cxops.environments import GATE_OF
 from cxops.errors import CxopsError, GateFailed
-from cxops.pipeline.deploy import DeployResult, deploy
+from cxops.pipeline.deploy import deploy
 from cxops.pipeline.reports import gate_tag
-from cxops.pipeline.steps._args import GATE_OF, check_env
+from cxops.pipeline.results import DeployResult
+from cxops.pipeline.steps._args import check_env
 from cxops.registry.client import Registry
 
 
