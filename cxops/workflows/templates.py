@@ -1,6 +1,7 @@
 """The WorkflowTemplates and the CronWorkflow, all derived from cxops.pipeline.definition.PIPELINE.
 
-One WorkflowTemplate per step `template`; inside it one container template per step and one DAG per segment (see chain.py).
+One WorkflowTemplate per step `template`; inside it one container template per step and one DAG per segment
+(see chain.py).
 A segment's DAG ends with a templateRef task into the next segment, so a whole run is one Workflow: the parent
 waits for its children and fails when they fail; no fire-and-forget child workflows.
 """

@@ -141,7 +141,7 @@ def step_template(cfg: Config, s: Step, name: str | None = None, literal_default
 
 def wait_synced_template(cfg: Config, name: str = "wait-synced") -> Any:
     """Bounded wait until the env's ArgoCD Application is Synced+Healthy at the pushed commit and image."""
-    from hera.workflows import Container, Parameter, SecretEnv
+    from hera.workflows import Container, SecretEnv
 
     w = cfg.workflows
     app = names.argocd_app(cfg, "{{inputs.parameters.env}}")
