@@ -74,7 +74,9 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:  # a bug, not bad input: still one line unless asked for the traceback
-        if os.environ.get("CXOPS_DEBUG"):
+        from cxops.settings import settings
+
+        if settings().debug:
             raise
         print(f"internal error: {type(exc).__name__}: {exc} (rerun with CXOPS_DEBUG=1 for the traceback)",
               file=sys.stderr)

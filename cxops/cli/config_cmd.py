@@ -1,4 +1,4 @@
-"""`cxops config show | check`."""
+"""`cxops config check | show | reference`."""
 
 from __future__ import annotations
 
@@ -30,3 +30,24 @@ def show(json_out: bool = typer.Option(False, "--json", help="Print JSON instead
         emit_json(data)
     else:
         console.print(yaml.safe_dump(data, sort_keys=False), end="", markup=False)
+
+
+@app.command()
+def reference(
+    check: bool = typer.Option(False, "--check", help="Exit 1 with a diff if docs/configuration.md is out of date."),
+) -> None:
+    """Write docs/configuration.md from the schema: every key's type, default, limits and description."""
+    from pathlib import Path
+
+    from cxops import generated
+    from cxops.cli.output import ok
+    from cxops.config.reference import COMMAND, files
+
+    repo = Path(__file__).resolve().parents[2]  # the reference documents this checkout's schema
+    pages = files(repo)
+    if check:
+        generated.check(pages, COMMAND)
+        ok("docs/configuration.md is up to date")
+        return
+    generated.write_all(pages)
+    ok(f"wrote {', '.join(str(p.relative_to(repo)) for p in pages)}")

@@ -5,10 +5,10 @@ Application credentials (`auth_type: v3applicationcredential`) work like any oth
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 from cxops.errors import CxopsError
+from cxops.settings import settings
 
 if TYPE_CHECKING:
     from openstack.connection import Connection
@@ -18,8 +18,8 @@ def resolve_cloud_name(cloud: str | None = None) -> str:
     """--cloud wins, then OS_CLOUD, then cxops.yaml's cloud.name."""
     if cloud:
         return cloud
-    if os.environ.get("OS_CLOUD"):
-        return os.environ["OS_CLOUD"]
+    if (env_cloud := settings().os_cloud) is not None:
+        return env_cloud
     try:
         from cxops.config import load_config
 

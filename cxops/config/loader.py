@@ -91,7 +91,9 @@ def parse_config(text: str, label: str = DEFAULT_FILE) -> Config:
 
 def config_path(explicit: str | os.PathLike | None = None) -> Path:
     """The config file: an explicit path, else $CXOPS_CONFIG, else ./cxops.yaml."""
-    return Path(explicit or os.environ.get("CXOPS_CONFIG") or DEFAULT_FILE)
+    from cxops.settings import settings
+
+    return Path(explicit or settings().config or DEFAULT_FILE)
 
 
 def load_config(path: str | os.PathLike | None = None) -> Config:

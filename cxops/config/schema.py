@@ -24,6 +24,8 @@ class Strict(BaseModel):
 
 
 class Project(Strict):
+    """Who owns the resources: names every cloud resource, image and namespace prefix."""
+
     name: str = Field(description="project name, a DNS label (used in resource and image names)")
     suffix: str = Field(description="appended to every cloud resource name so several users share a project")
 
@@ -36,9 +38,13 @@ class Project(Strict):
 
 
 class Node(Strict):
-    name: str
+    """One machine of the cluster."""
+
+    name: str = Field(description="host name of the node (also its inventory and Kubernetes node name)")
     address: str = Field(description="fixed IP on the private network")
-    role: Literal["control", "worker", "gpu"] = "worker"
+    role: Literal["control", "worker", "gpu"] = Field(
+        "worker", description="control (Kubernetes control plane + etcd), worker, or gpu (a worker on the gpu flavor)"
+    )
 
     @field_validator("address")
     @classmethod
@@ -48,21 +54,29 @@ class Node(Strict):
 
 
 class Flavors(Strict):
-    control: str = "m1.medium"
-    worker: str = "m1.medium"
-    gpu: str | None = None
+    """Nova flavors per node role."""
+
+    control: str = Field("m1.medium", description="flavor of control nodes")
+    worker: str = Field("m1.medium", description="flavor of worker nodes")
+    gpu: str | None = Field(None, description="flavor of gpu nodes (required when a node has role gpu)")
 
 
 class Cloud(Strict):
+    """The OpenStack project the cluster is provisioned in (Terraform reads it via `cxops infra render`)."""
+
     name: str = Field(description="the entry in clouds.yaml (or OS_CLOUD) to use")
-    region: str | None = None
-    image: str
-    flavors: Flavors = Flavors()
-    key_pair: str
-    external_network: str = "public"
-    network_cidr: str = "192.168.1.0/24"
-    nodes: list[Node]
-    data_volume_gb: int = Field(10, ge=1, le=10000)
+    region: str | None = Field(None, description="region of the cloud entry; unset = the entry's default")
+    image: str = Field(description="image name every node boots (e.g. CC-Ubuntu24.04 on Chameleon)")
+    flavors: Flavors = Field(Flavors(), description="flavor per node role")
+    key_pair: str = Field(description="name of the Nova key pair whose public key is installed on every node")
+    external_network: str = Field(
+        "public", description="the provider network floating IPs and the router's gateway come from"
+    )
+    network_cidr: str = Field("192.168.1.0/24", description="CIDR of the private network the nodes share")
+    nodes: list[Node] = Field(description="the cluster's machines, each with a fixed address inside network_cidr")
+    data_volume_gb: int = Field(
+        10, ge=1, le=10000, description="size (GiB) of the persistent data volume on the first control node"
+    )
     reservation_id: str | None = Field(None, description="Blazar lease reservation for the flavor, if any")
 
     @field_validator("network_cidr")
@@ -86,19 +100,27 @@ class Cloud(Strict):
 
 
 class Dataset(Strict):
-    name: Literal["digits"] = "digits"
-    test_size: float = Field(0.25, gt=0, lt=1)
-    seed: int = 42
+    """The dataset and its fixed train/test split."""
+
+    name: Literal["digits"] = Field("digits", description="which dataset the model project loads")
+    test_size: float = Field(
+        0.25, gt=0, lt=1, description="share of the data held out for evaluation and canary replay"
+    )
+    seed: int = Field(42, description="random seed of the split (same split for every version, so metrics compare)")
 
 
 class ModelSpec(Strict):
+    """The model: its registry name and the project code that trains and evaluates it."""
+
     name: str = Field(description="registered model name in MLflow")
     project: str = Field(
         "cxops.model.digits:DigitsProject", description="module:Class implementing cxops.model.interface"
     )
-    experiment: str = "cxops"
-    dataset: Dataset = Dataset()
-    params: dict[str, float | int | str | bool] = {}
+    experiment: str = Field("cxops", description="MLflow experiment the training runs are logged to")
+    dataset: Dataset = Field(Dataset(), description="the data the model project trains and is evaluated on")
+    params: dict[str, float | int | str | bool] = Field(
+        {}, description="hyper-parameters passed to the model project's train (logged as run params)"
+    )
 
     @field_validator("name")
     @classmethod
@@ -118,9 +140,13 @@ class ModelSpec(Strict):
 
 
 class Training(Strict):
-    runner: Literal["local", "openstack-instance"] = "local"
+    """Where and how long training runs."""
+
+    runner: Literal["local", "openstack-instance"] = Field(
+        "local", description="local (this process) or openstack-instance (an ephemeral server, e.g. with a GPU)"
+    )
     flavor: str = Field("m1.medium", description="flavor whose hourly rate prices the run (and runs it remotely)")
-    timeout_seconds: int = Field(1800, ge=10)
+    timeout_seconds: int = Field(1800, ge=10, description="bound on one training run, seconds")
     instance_command: list[str] = Field(
         ["cxops", "step", "train"],
         description="what the ephemeral instance runs (runner openstack-instance); its image must provide it",
@@ -128,24 +154,32 @@ class Training(Strict):
 
 
 class EvaluationGate(Strict):
-    min_accuracy: Fraction = 0.9
-    min_macro_f1: Fraction = 0.9
+    """Held-out metrics a run must reach to be registered."""
+
+    min_accuracy: Fraction = Field(0.9, description="lowest held-out accuracy that passes")
+    min_macro_f1: Fraction = Field(0.9, description="lowest held-out macro F1 that passes")
     max_regression: Fraction = Field(0.01, description="allowed drop in accuracy vs the production model")
 
 
 class StagingGate(Strict):
-    requests: int = Field(400, ge=1, le=1_000_000)
-    concurrency: int = Field(8, ge=1, le=1024)
-    max_p95_ms: Positive = 200
-    max_error_rate: Fraction = 0.01
-    golden_samples: int = Field(20, ge=1)
+    """Integration and load test of staging."""
+
+    requests: int = Field(400, ge=1, le=1_000_000, description="requests the staging load test sends")
+    concurrency: int = Field(8, ge=1, le=1024, description="concurrent clients of the staging load test")
+    max_p95_ms: Positive = Field(200, description="highest p95 latency (ms) that passes")
+    max_error_rate: Fraction = Field(0.01, description="highest share of failed requests that passes")
+    golden_samples: int = Field(
+        20, ge=1, description="rows whose predictions must equal the build's golden predictions"
+    )
 
 
 class CanaryGate(Strict):
-    window_seconds: Positive = 10
-    requests: int = Field(600, ge=10)
-    concurrency: int = Field(8, ge=1, le=1024)
-    max_error_rate: Fraction = 0.02
+    """Canary vs production on live (replayed) traffic over a window."""
+
+    window_seconds: Positive = Field(10, description="length of the canary analysis window, seconds")
+    requests: int = Field(600, ge=10, description="held-out requests replayed through the split during the window")
+    concurrency: int = Field(8, ge=1, le=1024, description="concurrent clients of the replay")
+    max_error_rate: Fraction = Field(0.02, description="highest canary error rate that passes")
     max_p95_ratio: Positive = Field(2.0, description="canary p95 / production p95")
     max_distribution_distance: Fraction = Field(0.15, description="total variation distance of predicted classes")
     min_confidence_ratio: Positive = Field(0.95, description="canary mean confidence / production mean confidence")
@@ -162,19 +196,25 @@ class CanaryGate(Strict):
 
 
 class Gates(Strict):
+    """The evidence each promotion needs."""
+
     evaluation: EvaluationGate = EvaluationGate()
     staging: StagingGate = StagingGate()
     canary: CanaryGate = CanaryGate()
 
 
 class Environment(Strict):
-    port: Port
+    """One environment's serving settings."""
+
+    port: Port = Field(description="the lab's port for this environment's model server (127.0.0.1)")
     replicas: int = Field(1, ge=1, le=64, description="pods in the cluster (the lab runs one process per env)")
     weight: int = Field(0, ge=0, le=100, description="share of traffic (percent); canary only")
     url: str | None = Field(None, description="where the env is reached; unset = http://127.0.0.1:<port> (lab)")
 
 
 class Environments(Strict):
+    """staging, canary and production."""
+
     staging: Environment
     canary: Environment
     production: Environment
@@ -195,9 +235,15 @@ class Environments(Strict):
 
 
 class Serving(Strict):
-    max_batch: int = Field(1024, ge=1, le=100_000)
+    """The model server and its image."""
+
+    max_batch: int = Field(
+        1024, ge=1, le=100_000, description="most rows one request may carry (larger bodies are refused)"
+    )
     image_registry: str = Field("registry.cxops.local/cxops", description="where built serving images are pushed")
-    base_image: str = "python:3.11.11-slim-bookworm"
+    base_image: str = Field(
+        "python:3.11.11-slim-bookworm", description="base image of the serving image, pinned by tag"
+    )
 
     @field_validator("base_image")
     @classmethod
@@ -208,41 +254,54 @@ class Serving(Strict):
 
 
 class GitOps(Strict):
+    """The GitOps repository that says what each environment runs."""
+
     remote: str | None = Field(None, description="git URL of the GitOps repo; unset = the lab's local bare repo")
-    branch: str = "main"
+    branch: str = Field("main", description="branch ArgoCD (or the lab controller) follows")
     overlays_dir: str = Field("k8s/serving/overlays", description="one kustomize overlay per environment under it")
     traffic_dir: str = Field("k8s/serving/traffic", description="the production/canary HTTPRoute and its grant")
-    push_attempts: int = Field(5, ge=1, le=20)
+    push_attempts: int = Field(
+        5, ge=1, le=20, description="bounded attempts to push a commit when the remote moved meanwhile"
+    )
     sync_timeout_seconds: Positive = Field(90, description="bound on waiting for an env to serve what git says")
 
 
 class Lab(Strict):
-    mlflow_port: Port = 5000
-    state_dir: str = ".cxops"
-    ready_timeout_seconds: Positive = 60
+    """The embedded services `cxops lab up` starts on this machine."""
+
+    mlflow_port: Port = Field(5000, description="port of the lab's MLflow server (127.0.0.1)")
+    state_dir: str = Field(".cxops", description="where the lab keeps state (relative to cxops.yaml), git-ignored")
+    ready_timeout_seconds: Positive = Field(60, description="bound on waiting for a lab service to come up, seconds")
 
 
 class Workflows(Strict):
-    namespace: str = "argo"
-    tools_image: str = "ghcr.io/cxops/cxops-tools:0.1.0"
+    """The Argo WorkflowTemplates rendered for the cluster and how their pods reach the platform."""
+
+    namespace: str = Field("argo", description="namespace of the WorkflowTemplates and the workflows they run")
+    tools_image: str = Field(
+        "ghcr.io/cxops/cxops-tools:0.1.0",
+        description="image every step container runs (cxops installed), pinned by tag",
+    )
     argo_server: str | None = Field(None, description="Argo Server URL; unset = no cluster configured")
     # In-cluster wiring of the rendered templates; defaults match the platform apps in k8s/.
-    service_account: str = "cxops-workflow"
+    service_account: str = Field("cxops-workflow", description="ServiceAccount the workflow pods run as")
     builder_image: str = Field("moby/buildkit:v0.23.2-rootless", description="rootless BuildKit, pinned")
     repo_url: str = Field("https://github.com/cxops/cxops.git", description="source of the tools image")
-    repo_revision: str = "main"
+    repo_revision: str = Field("main", description="git revision the tools image is built from")
     mlflow_tracking_uri: str | None = Field(None, description="MLflow for workflow pods; unset = the platform's")
     s3_endpoint_url: str | None = Field(None, description="S3 API for artifacts; unset = the platform's store")
     prometheus_url: str | None = Field(None, description="Prometheus for the canary gate; unset = the platform's")
     argocd_server: str | None = Field(None, description="ArgoCD API for workflow pods; unset = the in-cluster one")
     argocd_app: str = Field("{project}-{env}", description="ArgoCD Application name; {project} and {env} filled in")
-    sync_timeout_seconds: int = Field(600, ge=30, le=7200)
+    sync_timeout_seconds: int = Field(
+        600, ge=30, le=7200, description="bound on waiting for ArgoCD to sync a pushed commit, seconds"
+    )
     s3_secret: str = Field("cxops-s3-credentials", description="keys AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY")
     git_deploy_key_secret: str = Field("cxops-gitops-deploy-key", description="keys ssh-privatekey, known_hosts")
     registry_auth_secret: str = Field("cxops-registry-auth", description="type dockerconfigjson, for image pushes")
     argocd_token_secret: str = Field("cxops-argocd-token", description="key token: a project-scoped ArgoCD token")
     retrain_schedules: list[str] = Field(["0 3 * * *"], min_length=1, description="cron lines for retraining")
-    timezone: str = "UTC"
+    timezone: str = Field("UTC", description="time zone of retrain_schedules")
 
     @field_validator("tools_image", "builder_image")
     @classmethod
@@ -253,6 +312,8 @@ class Workflows(Strict):
 
 
 class Kubernetes(Strict):
+    """Names of namespaces and the gateway in the cluster."""
+
     namespace_prefix: str = Field("cxops", description="environment namespaces are <prefix>-<env>")
     platform_namespace: str = Field("cxops-platform", description="MLflow, S3, Prometheus, gateway, registry")
     argocd_namespace: str = Field("argocd", description="where ArgoCD and its Applications live")
@@ -267,15 +328,19 @@ class Kubernetes(Strict):
 
 
 class Costs(Strict):
-    currency: str = "USD"
-    rates_per_hour: dict[str, Annotated[float, Field(ge=0)]] = {}
-    default_rate: Annotated[float, Field(ge=0)] = 0.0
+    """What compute costs, to price each training run."""
+
+    currency: str = Field("USD", description="currency of the rates (reported beside every cost)")
+    rates_per_hour: dict[str, Annotated[float, Field(ge=0)]] = Field({}, description="hourly rate per flavor name")
+    default_rate: Annotated[float, Field(ge=0)] = Field(0.0, description="hourly rate of a flavor not listed")
 
     def rate(self, flavor: str) -> float:
         return self.rates_per_hour.get(flavor, self.default_rate)
 
 
 class Config(Strict):
+    """cxops.yaml: the one configuration."""
+
     project: Project
     cloud: Cloud
     model: ModelSpec

@@ -7,19 +7,19 @@ import os
 from cxops.config import Config
 from cxops.errors import CxopsError
 from cxops.lab.mlflow_server import MlflowLab, http_ok
+from cxops.settings import settings
 from cxops.waiting import wait_until
-
-REACH_TIMEOUT = float(os.environ.get("CXOPS_MLFLOW_TIMEOUT", "20"))
 
 
 def tracking_uri(cfg: Config, start_lab: bool = True) -> str:
     """Resolve and verify the tracking URI, and export it so mlflow's client uses the same one."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    env = settings()
+    uri = env.mlflow_tracking_uri
     if uri:
         if uri.startswith(("http://", "https://")):
             wait_until(
                 lambda: http_ok(f"{uri.rstrip('/')}/health"),
-                timeout=REACH_TIMEOUT,
+                timeout=env.mlflow_timeout,
                 what=f"MLflow at {uri} (MLFLOW_TRACKING_URI) to answer /health",
                 first=0.2,
                 cap=2.0,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from cxops.config.schema import Config
 from cxops.errors import CxopsError
+from cxops.settings import settings
 
 TOKEN_ENV = "ARGO_TOKEN"
 ATTEMPTS = 4
@@ -23,7 +23,7 @@ def parse_params(pairs: list[str]) -> list[str]:
 
 
 def _headers() -> dict[str, str]:
-    token = os.environ.get(TOKEN_ENV, "").strip()
+    token = settings().argo_token or ""
     if not token:
         return {}
     # `argo auth token` prints "Bearer ..."; a bare service-account token is accepted too

@@ -5,11 +5,11 @@ Uses the ArgoCD API with a project-scoped token (ARGOCD_AUTH_TOKEN from a secret
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
 from cxops.errors import CxopsError
+from cxops.settings import settings
 
 TOKEN_ENV = "ARGOCD_AUTH_TOKEN"
 
@@ -47,7 +47,7 @@ def wait_synced(server: str, app: str, *, revision: str = "", image: str = "", t
 
     if revision in ("null", "None"):
         revision = ""  # the step changed nothing in git (already there): any synced revision will do
-    token = os.environ.get(TOKEN_ENV, "").strip()
+    token = settings().argocd_token or ""
     if not token:
         raise CxopsError(f"{TOKEN_ENV} is not set: mount a project-scoped ArgoCD token (secretKeyRef)")
     last: list[AppState] = []

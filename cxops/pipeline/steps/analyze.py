@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import tempfile
 import time
@@ -28,6 +27,7 @@ from cxops.pipeline.results import GateResult
 from cxops.pipeline.steps import rollback
 from cxops.pipeline.steps._args import check_env
 from cxops.registry.client import Registry
+from cxops.settings import settings
 
 SIDES = ("canary", "production")
 
@@ -60,7 +60,7 @@ def run(cfg: Config, env: str = "canary") -> GateResult:
     data = load_project(cfg.model.project).load_data(cfg.model.dataset)
     rng = random.Random(7)
     weight = cfg.environments.canary.weight / 100
-    prom_url = gate.prometheus_url or os.environ.get("PROMETHEUS_URL")
+    prom_url = gate.prometheus_url or settings().prometheus_url
 
     def snapshot(side: str) -> prom.Snapshot | None:
         if prom_url:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -12,13 +11,15 @@ from cxops.model.interface import load_project
 from cxops.pipeline.lineage import git_sha
 from cxops.pipeline.results import TrainResult
 from cxops.registry.client import Registry
+from cxops.settings import settings
 
 
 def run(cfg: Config) -> TrainResult:
-    runner = os.environ.get("CXOPS_TRAINING_RUNNER", cfg.training.runner)
+    env = settings()
+    runner = env.training_runner or cfg.training.runner
     result = on_instance(cfg) if runner == "openstack-instance" else in_process(cfg)
-    if os.environ.get("CXOPS_RESULT"):  # inside an ephemeral instance: hand the run id to the console JSON
-        Path(os.environ["CXOPS_RESULT"]).write_text(json.dumps({"mlflow_run_id": result.run_id, **result.metrics}))
+    if env.result_file:  # inside an ephemeral instance: hand the run id to the console JSON
+        Path(env.result_file).write_text(json.dumps({"mlflow_run_id": result.run_id, **result.metrics}))
     return result
 
 

@@ -1,0 +1,75 @@
+"""The environment variables cxops reads, in one typed place (the configuration reference lists them).
+
+Read fresh on each call (tests and the CLI change the environment); secrets are excluded from `repr`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+
+from cxops.errors import CxopsError
+
+
+def _var(name: str, description: str, secret: bool = False) -> dict:
+    return {"metadata": {"env": name, "description": description, "secret": secret}}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every environment variable cxops reads; None = unset. Units are in the descriptions."""
+
+    config: str | None = field(default=None, **_var("CXOPS_CONFIG", "path of cxops.yaml (default ./cxops.yaml)"))
+    mlflow_tracking_uri: str | None = field(
+        default=None, **_var("MLFLOW_TRACKING_URI", "MLflow to use instead of the lab's (MLflow's own variable)")
+    )
+    mlflow_timeout: float = field(
+        default=20.0, **_var("CXOPS_MLFLOW_TIMEOUT", "bound (s) on waiting for MLflow to answer before an error")
+    )
+    prometheus_url: str | None = field(
+        default=None,
+        **_var("PROMETHEUS_URL", "Prometheus the canary gate reads when gates.canary.prometheus_url is unset"),
+    )
+    training_runner: str | None = field(
+        default=None, **_var("CXOPS_TRAINING_RUNNER", "overrides training.runner (set inside ephemeral instances)")
+    )
+    result_file: str | None = field(
+        default=None, **_var("CXOPS_RESULT", "file the train step writes its run id to (set by the instance runner)")
+    )
+    debug: bool = field(default=False, **_var("CXOPS_DEBUG", "1: print tracebacks of unexpected errors"))
+    argo_token: str | None = field(
+        default=None, repr=False, **_var("ARGO_TOKEN", "bearer token for the Argo Server API", secret=True)
+    )
+    argocd_token: str | None = field(
+        default=None, repr=False, **_var("ARGOCD_AUTH_TOKEN", "project-scoped ArgoCD token (wait-synced)", secret=True)
+    )
+    os_cloud: str | None = field(default=None, **_var("OS_CLOUD", "clouds.yaml entry; overrides cloud.name"))
+    serving_env: str | None = field(
+        default=None, **_var("CXOPS_ENV", "environment name a model server reports (set in its overlay)")
+    )
+
+
+def settings() -> Settings:
+    """The current environment as Settings; CxopsError (exit 2) names a variable whose value has the wrong type."""
+    values: dict[str, object] = {}
+    for f in fields(Settings):
+        raw = os.environ.get(f.metadata["env"])
+        if raw is None or raw.strip() == "":
+            continue
+        raw = raw.strip()
+        if f.type == "float":
+            try:
+                values[f.name] = float(raw)
+            except ValueError:
+                raise CxopsError(f"{f.metadata['env']}={raw!r} is not a number (seconds)", exit_code=2) from None
+        elif f.type == "bool":
+            values[f.name] = raw.lower() in ("1", "true", "yes")
+        else:
+            values[f.name] = raw
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def variables() -> list[tuple[str, str, str, bool]]:
+    """(variable, type, description, secret) for the configuration reference."""
+    return [(f.metadata["env"], str(f.type).replace(" | None", ""), f.metadata["description"], f.metadata["secret"])
+            for f in fields(Settings)]  # fmt: skip
