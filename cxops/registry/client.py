@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,20 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
 # Keep stdout for results (and --json): no "View run at" banners.
 os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 logging.getLogger("mlflow").setLevel(logging.WARNING)
+
+
+def is_absent(exc: BaseException) -> bool:
+    """True only for MLflow's "this thing does not exist" answers (a missing run, version, model or alias).
+
+    MLflow reports a missing run/version/model as RESOURCE_DOES_NOT_EXIST and a missing alias as
+    INVALID_PARAMETER_VALUE "Registered model alias X not found." (mlflow/store/model_registry/sqlalchemy_store.py).
+    Anything else (server down, 5xx, timeout, permission) is NOT absence and must surface as an error."""
+    code = str(getattr(exc, "error_code", ""))
+    text = str(exc).lower()
+    if code == "RESOURCE_DOES_NOT_EXIST":
+        return True
+    return code == "INVALID_PARAMETER_VALUE" and "alias" in text and "not found" in text
+
 
 @dataclass(frozen=True)
 class VersionInfo:
@@ -50,7 +64,7 @@ class Registry:
             try:
                 return self.client.get_run(run_id)
             except MlflowException as exc:
-                if "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code) or "not found" in str(exc).lower():
+                if is_absent(exc):
                     raise CxopsError(f"run id {run_id!r} does not exist in MLflow at {self.uri}") from None
                 raise
 
@@ -73,20 +87,26 @@ class Registry:
         with self.errors(f"reading {self.name} version {version}"):
             try:
                 mv = self.client.get_model_version(self.name, str(version))
-            except MlflowException:
+            except MlflowException as exc:
+                if not is_absent(exc):
+                    raise  # down, 5xx, bad request: `errors` names the server
                 raise CxopsError(
                     f"model version {version!r} of {self.name!r} does not exist; see `cxops models list`"
                 ) from None
         return _info(mv)
 
     def alias_version(self, alias: str) -> VersionInfo | None:
+        """The version `alias` points to; None only when MLflow says the alias (or the model) does not exist.
+        Raises CxopsError naming the server when MLflow cannot answer."""
         from mlflow.exceptions import MlflowException
 
         with self.errors(f"reading alias {alias}"):
             try:
                 mv = self.client.get_model_version_by_alias(self.name, alias)
-            except MlflowException:
-                return None
+            except MlflowException as exc:
+                if is_absent(exc):
+                    return None
+                raise
         return _info(mv)
 
     def set_alias(self, alias: str, version: str) -> None:
@@ -94,23 +114,33 @@ class Registry:
             self.client.set_registered_model_alias(self.name, alias, str(version))
 
     def delete_alias(self, alias: str) -> None:
+        """Remove `alias`; an alias that is already absent is fine, any other failure raises CxopsError."""
         from mlflow.exceptions import MlflowException
 
-        with self.errors(f"deleting alias {alias}"), suppress(MlflowException):
-            self.client.delete_registered_model_alias(self.name, alias)
+        with self.errors(f"deleting alias {alias}"):
+            try:
+                self.client.delete_registered_model_alias(self.name, alias)
+            except MlflowException as exc:
+                if not is_absent(exc):
+                    raise
 
     def set_version_tag(self, version: str, key: str, value: str) -> None:
         with self.errors(f"tagging version {version}"):
             self.client.set_model_version_tag(self.name, str(version), key, value)
 
     def versions(self) -> list[VersionInfo]:
+        """Every version of the model, newest first, with its aliases; [] when the model is not registered yet."""
+        from mlflow.exceptions import MlflowException
+
         with self.errors("listing versions"):
             found = self.client.search_model_versions(f"name='{self.name}'", max_results=1000)
             # search_model_versions() leaves aliases empty: read them from the registered model.
             try:
                 aliases = self.client.get_registered_model(self.name).aliases or {}
-            except Exception:
-                aliases = {}
+            except MlflowException as exc:
+                if not is_absent(exc):
+                    raise
+                aliases = {}  # no registered model yet
         by_version: dict[str, list[str]] = {}
         for alias, v in aliases.items():
             by_version.setdefault(str(v), []).append(alias)
@@ -138,8 +168,8 @@ class Registry:
         except MlflowException as exc:
             text = str(exc).splitlines()[0][:300]
             if "Max retries" in text or "Connection" in text or "API request" in text:
-                raise CxopsError(f"MLflow at {self.uri} is unreachable while {doing}: {text}") from None
-            raise CxopsError(f"MLflow error while {doing}: {text}") from None
+                raise CxopsError(f"MLflow at {self.uri} is down or unreachable while {doing}: {text}") from None
+            raise CxopsError(f"MLflow at {self.uri} failed while {doing}: {text}") from None
         except OSError as exc:
             raise CxopsError(f"MLflow at {self.uri} is unreachable while {doing}: {exc}") from None
 
