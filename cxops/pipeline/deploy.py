@@ -30,7 +30,11 @@ def _set_desired(cfg: Config, repo: GitOpsRepo, env: str, version: str | None, i
 
 
 def wait_serving(cfg: Config, env: str, version: str | None) -> None:
-    """Bounded wait until the env serves `version` and is ready (or, for None, serves nothing)."""
+    """Bounded wait (gitops.sync_timeout_seconds, backoff 0.2 → 1 s) until `env` serves `version` and is ready, or,
+    for None, until nothing answers there.
+
+    Success: live agrees with what git asked. Failure: CxopsError saying what was awaited at which URL (timeout), or
+    at once when the env loaded the version but reports itself not ready (e.g. a corrupt build). Changes nothing."""
 
     def probe() -> bool:
         now = live(cfg, env)
@@ -46,6 +50,7 @@ def wait_serving(cfg: Config, env: str, version: str | None) -> None:
 
 
 def _restore(cfg: Config, repo: GitOpsRepo, before: Desired, why: str) -> None:
+    """Commit `before` back (best effort wait for live): the undo half of deploy."""
     _set_desired(cfg, repo, before.env, before.version, before.image, why)
     with contextlib.suppress(CxopsError):  # git is restored; `cxops status` shows whether live caught up
         wait_serving(cfg, before.env, before.version)
@@ -53,6 +58,13 @@ def _restore(cfg: Config, repo: GitOpsRepo, before: Desired, why: str) -> None:
 
 def deploy(cfg: Config, env: str, version: str, reason: str, *, registry: Registry | None = None,
            keep_previous: bool = True) -> DeployResult:
+    """The one way an environment moves (promote and rollback call it): git commit of the overlay → live serves it →
+    registry alias `env` (and `<env>-previous` = what was there, when `keep_previous`).
+
+    On success the three agree and the result names the commit (None when git already said so). On failure it
+    raises CxopsError and leaves nothing half-done: an unknown version or a version without a build fails before
+    anything changes; a version that never becomes ready, or an alias that cannot be set (MLflow down), reverts the
+    overlay with a commit of its own, so git, live and the registry again say what they said before."""
     registry = registry or Registry(cfg)
     info = registry.version(version)  # an unknown version fails here, before anything changes
     ensure_embedded_lab(cfg)
@@ -95,7 +107,11 @@ def ensure_embedded_lab(cfg: Config) -> None:
 
 
 def retire(cfg: Config, env: str, reason: str, *, registry: Registry | None = None) -> DeployResult:
-    """Serve nothing in `env` (used when a first canary fails and there is nothing to go back to)."""
+    """Serve nothing in `env` (used when a first canary fails and there is nothing to go back to).
+
+    Success: the overlay says nothing (0 replicas; for canary the traffic weight is 0 in the same commit), nothing
+    answers at the env's URL, and alias `env` is removed. Failure: CxopsError from the bounded wait or from MLflow;
+    git then already says "nothing", which `cxops status` reports until live or the alias catch up."""
     registry = registry or Registry(cfg)
     ensure_embedded_lab(cfg)
     repo = gitops_repo(cfg)

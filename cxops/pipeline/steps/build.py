@@ -17,6 +17,9 @@ from cxops.registry.client import Registry
 
 
 def run(cfg: Config, version: str) -> BuildResult:
+    """Assemble `.cxops/builds/<version>/` (model files, manifest, version.json, golden predictions, image context)
+    in a temporary directory and rename it into place, so a build is whole or absent; tag the version with its image
+    and digest. Idempotent: an existing, unchanged build is returned as is. CxopsError for an unknown version."""
     import mlflow
 
     registry = Registry(cfg)

@@ -13,6 +13,10 @@ from cxops.registry.client import Registry
 
 
 def run(cfg: Config, src: str, dst: str, version: str | None = None) -> DeployResult:
+    """Move `version` (default: what SRC's alias names) from SRC into the next environment DST through `deploy`.
+
+    Refuses (GateFailed, exit 3, nothing changed) a version whose SRC gate tag is not "passed"; CxopsError for a
+    move that skips an environment or an empty SRC. Success and failure guarantees are `deploy`'s."""
     check_env(src)
     check_env(dst)
     if ENV_NAMES.index(dst) != ENV_NAMES.index(src) + 1:

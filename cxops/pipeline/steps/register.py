@@ -16,6 +16,10 @@ LINEAGE_TAGS = ("cxops.git_sha", "cxops.data_hash")
 
 
 def run(cfg: Config, run_id: str) -> RegisterResult:
+    """Register a run that passed the evaluation gate as a new version with lineage tags and alias `candidate`.
+
+    Refuses (GateFailed, exit 3) a run without a passed `cxops.gate.evaluation` tag and (CxopsError) an unknown run;
+    nothing is registered then. Waits (bounded) until MLflow reports the version READY."""
     import mlflow
 
     registry = Registry(cfg)

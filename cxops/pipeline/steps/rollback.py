@@ -11,6 +11,10 @@ from cxops.registry.client import Registry
 
 
 def run(cfg: Config, env: str, reason: str = "manual rollback") -> DeployResult:
+    """Deploy `<env>-previous` back into `env` and clear `<env>-previous` (a second rollback errors instead of
+    flipping between two versions); the rolled-back version is tagged `cxops.rolled_back.<env>`.
+
+    CxopsError, with nothing changed, when there is no previous version; otherwise `deploy`'s guarantees."""
     check_env(env)
     registry = Registry(cfg)
     previous = registry.alias_version(f"{env}-previous")
