@@ -11,7 +11,7 @@ help:
 	@echo "make demo   - set up, start the embedded lab, run train → … → production, print the status"
 	@echo "make test   - set up and run every test (unit, integration with real MLflow/git/servers, OpenStack)"
 	@echo "make bench  - CLI start-up, serving throughput and lifecycle time, each against its peer"
-	@echo "make lint   - ruff"
+	@echo "make lint   - ruff check, ruff format --check, mypy (all run in CI)"
 	@echo "make render - regenerate workflows/*.yaml from the Hera code"
 
 $(STAMP): requirements.lock pyproject.toml
@@ -38,6 +38,8 @@ test-fast: setup
 
 lint: setup
 	$(BIN)/ruff check cxops tests scripts bench
+	$(BIN)/ruff format --check cxops tests scripts bench
+	$(BIN)/mypy cxops
 
 bench: setup
 	$(BIN)/python -m bench

@@ -11,41 +11,45 @@ from dataclasses import dataclass, field, fields
 from cxops.errors import CxopsError
 
 
-def _var(name: str, description: str, secret: bool = False) -> dict:
-    return {"metadata": {"env": name, "description": description, "secret": secret}}
+def _var(name: str, description: str, secret: bool = False) -> dict[str, object]:
+    return {"env": name, "description": description, "secret": secret}
 
 
 @dataclass(frozen=True)
 class Settings:
     """Every environment variable cxops reads; None = unset. Units are in the descriptions."""
 
-    config: str | None = field(default=None, **_var("CXOPS_CONFIG", "path of cxops.yaml (default ./cxops.yaml)"))
+    config: str | None = field(default=None, metadata=_var("CXOPS_CONFIG", "path of cxops.yaml (default ./cxops.yaml)"))
     mlflow_tracking_uri: str | None = field(
-        default=None, **_var("MLFLOW_TRACKING_URI", "MLflow to use instead of the lab's (MLflow's own variable)")
+        default=None, metadata=_var("MLFLOW_TRACKING_URI", "MLflow to use instead of the lab's (MLflow's own variable)")
     )
     mlflow_timeout: float = field(
-        default=20.0, **_var("CXOPS_MLFLOW_TIMEOUT", "bound (s) on waiting for MLflow to answer before an error")
+        default=20.0, metadata=_var("CXOPS_MLFLOW_TIMEOUT", "bound (s) on waiting for MLflow to answer before an error")
     )
     prometheus_url: str | None = field(
         default=None,
-        **_var("PROMETHEUS_URL", "Prometheus the canary gate reads when gates.canary.prometheus_url is unset"),
+        metadata=_var("PROMETHEUS_URL", "Prometheus the canary gate reads when gates.canary.prometheus_url is unset"),
     )
     training_runner: str | None = field(
-        default=None, **_var("CXOPS_TRAINING_RUNNER", "overrides training.runner (set inside ephemeral instances)")
+        default=None,
+        metadata=_var("CXOPS_TRAINING_RUNNER", "overrides training.runner (set inside ephemeral instances)"),
     )
     result_file: str | None = field(
-        default=None, **_var("CXOPS_RESULT", "file the train step writes its run id to (set by the instance runner)")
+        default=None,
+        metadata=_var("CXOPS_RESULT", "file the train step writes its run id to (set by the instance runner)"),
     )
-    debug: bool = field(default=False, **_var("CXOPS_DEBUG", "1: print tracebacks of unexpected errors"))
+    debug: bool = field(default=False, metadata=_var("CXOPS_DEBUG", "1: print tracebacks of unexpected errors"))
     argo_token: str | None = field(
-        default=None, repr=False, **_var("ARGO_TOKEN", "bearer token for the Argo Server API", secret=True)
+        default=None, repr=False, metadata=_var("ARGO_TOKEN", "bearer token for the Argo Server API", secret=True)
     )
     argocd_token: str | None = field(
-        default=None, repr=False, **_var("ARGOCD_AUTH_TOKEN", "project-scoped ArgoCD token (wait-synced)", secret=True)
+        default=None,
+        repr=False,
+        metadata=_var("ARGOCD_AUTH_TOKEN", "project-scoped ArgoCD token (wait-synced)", secret=True),
     )
-    os_cloud: str | None = field(default=None, **_var("OS_CLOUD", "clouds.yaml entry; overrides cloud.name"))
+    os_cloud: str | None = field(default=None, metadata=_var("OS_CLOUD", "clouds.yaml entry; overrides cloud.name"))
     serving_env: str | None = field(
-        default=None, **_var("CXOPS_ENV", "environment name a model server reports (set in its overlay)")
+        default=None, metadata=_var("CXOPS_ENV", "environment name a model server reports (set in its overlay)")
     )
 
 

@@ -83,7 +83,7 @@ def run(until: str = typer.Option(None, help="Stop after this step id (e.g. regi
         "mlflow_ui": uri, "status": [s.as_dict() for s in env_statuses(cfg)],
     }  # fmt: skip
     try:
-        summary["version"] = result.output("register", "version")
+        summary["version"] = str(result.output("register", "version"))
     except KeyError:
         summary["version"] = None
     if json_out:

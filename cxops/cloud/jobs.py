@@ -241,17 +241,17 @@ def cleanup(conn: Connection, state_dir: Path, job: JobState, say: Say = lambda 
                    what=f"server {job.server_id} to be deleted")
         done.append(f"server {job.server_id}")
         say(f"deleted server {job.server_id}")
-    if job.volume_id:
-        vol = conn.block_storage.find_volume(job.volume_id, ignore_missing=True)
+    if (volume_id := job.volume_id) is not None:
+        vol = conn.block_storage.find_volume(volume_id, ignore_missing=True)
         if vol is not None:
             # the attachment is released asynchronously after the server is gone
-            wait_until(lambda: conn.block_storage.get_volume(job.volume_id).status in ("available", "error"),
-                       timeout=timeout, what=f"volume {job.volume_id} to be detached")
-            conn.block_storage.delete_volume(job.volume_id, ignore_missing=True)
-            wait_until(lambda: conn.block_storage.find_volume(job.volume_id, ignore_missing=True) is None,
-                       timeout=timeout, what=f"volume {job.volume_id} to be deleted")
-            done.append(f"volume {job.volume_id}")
-            say(f"deleted volume {job.volume_id}")
+            wait_until(lambda: conn.block_storage.get_volume(volume_id).status in ("available", "error"),
+                       timeout=timeout, what=f"volume {volume_id} to be detached")
+            conn.block_storage.delete_volume(volume_id, ignore_missing=True)
+            wait_until(lambda: conn.block_storage.find_volume(volume_id, ignore_missing=True) is None,
+                       timeout=timeout, what=f"volume {volume_id} to be deleted")
+            done.append(f"volume {volume_id}")
+            say(f"deleted volume {volume_id}")
     if job.floating_ip_id and conn.network.find_ip(job.floating_ip_id, ignore_missing=True) is not None:
         conn.network.delete_ip(job.floating_ip_id, ignore_missing=True)
         done.append(f"floating IP {job.floating_ip}")

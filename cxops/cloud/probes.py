@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from cxops.errors import CxopsError
+
 if TYPE_CHECKING:
     from openstack.connection import Connection
 
@@ -17,7 +19,7 @@ def ping(conn: Connection) -> Row:
     started = time.monotonic()
     conn.compute.get("/")  # one authenticated round trip to Nova: the cloud answers, not just Keystone
     compute_ms = round((time.monotonic() - started) * 1000)
-    access = conn.session.auth.get_access(conn.session)
+    access = conn.session.auth.get_access(conn.session)  # type: ignore[union-attr]  # authorize() set it
     catalog = sorted({entry["type"] for entry in access.service_catalog.catalog})
     return {
         "cloud": conn.config.name,
@@ -69,6 +71,8 @@ def _quota(name: str, limit: int | None, used: int | None) -> Row:
 def quotas(conn: Connection) -> list[Row]:
     """Limit, use and headroom per resource (limit -1 = unlimited, free None = no ceiling)."""
     project = conn.current_project_id
+    if project is None:
+        raise CxopsError("the credentials are not scoped to a project; quotas need a project-scoped token")
     lim = conn.compute.get_limits().absolute
     rows = [
         _quota("instances", lim.instances, lim.instances_used),

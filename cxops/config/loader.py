@@ -86,7 +86,7 @@ def parse_config(text: str, label: str = DEFAULT_FILE) -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError([_describe(e, label, lines) for e in exc.errors()]) from None
+        raise ConfigError([_describe(dict(e), label, lines) for e in exc.errors()]) from None
 
 
 def config_path(explicit: str | os.PathLike | None = None) -> Path:

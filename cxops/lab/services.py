@@ -33,14 +33,14 @@ def lab_up(cfg: Config) -> Iterator[str]:
     yield f"MLflow {'started' if started else 'already running'} at {mlflow.url} (pid {pid})"
     bare, created = ensure_bare_remote(state, cfg.gitops.branch)
     yield f"GitOps remote {'created' if created else 'present'} at {bare}"
-    pid = controller.pid()
-    if pid is None:
+    running = controller.pid()
+    if running is None:
         pid = controller.start([sys.executable, "-m", "cxops.lab.controller"],
                                env={"CXOPS_CONFIG": str(config_path().resolve())})
         yield f"env controller started (pid {pid}); servers follow git on ports " + ", ".join(
             f"{e}={cfg.environments.get(e).port}" for e in ENV_NAMES)
     else:
-        yield f"env controller already running (pid {pid})"
+        yield f"env controller already running (pid {running})"
 
 
 def lab_down(cfg: Config) -> Iterator[str]:

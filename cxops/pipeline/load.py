@@ -67,6 +67,7 @@ class _Conn:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         head = (f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Type: {content_type}\r\n"
                 f"Content-Length: {len(body)}\r\n\r\n").encode()  # fmt: skip
+        assert self.reader is not None  # set together with writer
         self.writer.write(head + body)
         await self.writer.drain()
         header = await self.reader.readuntil(b"\r\n\r\n")

@@ -69,7 +69,9 @@ def run_pipeline(cfg: Config, on_start: Callable[[Step], None] = lambda s: None,
         outputs = record.result.outputs() if record.result else {}
         if record.error or outputs.get("passed") is False:
             run.stopped_at = step.id
-            run.reason = record.error or "; ".join(outputs.get("reasons", [])) or "gate failed"
+            reasons = outputs.get("reasons")
+            listed = "; ".join(str(r) for r in reasons) if isinstance(reasons, list) else ""
+            run.reason = record.error or listed or "gate failed"
             break
         if step.id == "register":
             run.registered_at = time.time()

@@ -48,9 +48,15 @@ def parameter(name: str, *, default: str | None = None, value: str | None = None
 
     doc = next((p for p in COMMANDS[command].params if p.name == name), None) if command else None
     doc = doc or param_doc(name)
-    given = {"default": default, "value": value, "enum": list(doc.enum) if doc.enum else None}
     # Hera renders an explicit None as the string 'null': pass only what is set
-    return Parameter(name=name, description=doc.help, **{k: v for k, v in given.items() if v is not None})
+    p = Parameter(name=name, description=doc.help)
+    if default is not None:
+        p.default = default
+    if value is not None:
+        p.value = value
+    if doc.enum:
+        p.enum = list(doc.enum)
+    return p
 
 
 def security_context() -> Any:
@@ -116,7 +122,7 @@ def step_template(cfg: Config, s: Step, name: str | None = None, literal_default
     inputs = [parameter(p, command=s.command) if is_ref(a) or not literal_defaults
               else parameter(p, default=a, command=s.command) for p, a in params]
     outputs = [Parameter(name=o, value_from=ValueFrom(path=f"{OUTPUTS_DIR}/{o}")) for o in s.outputs]
-    env, volumes = base_env(cfg), []
+    env, volumes = base_env(cfg), list[Any]()
     if s.command in GIT_COMMANDS:
         git_env, volumes = git_env_and_volumes(cfg)
         env += git_env

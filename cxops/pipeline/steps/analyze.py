@@ -99,7 +99,7 @@ def run(cfg: Config, env: str = "canary") -> GateResult:
     if prom_url:  # the window's last requests reach Prometheus with the next scrape
         time.sleep(2 * gate.prometheus_scrape_seconds)
     after = {s: snapshot(s) for s in sides}
-    deltas = {s: prom.delta(after[s], before[s]) if after[s] and before[s] else None for s in sides}
+    deltas = {s: prom.delta(a, b) if (a := after[s]) and (b := before[s]) else None for s in sides}
     metrics = {s: _side_metrics(deltas[s], stats[s]) for s in sides}
 
     reasons: list[str] = []

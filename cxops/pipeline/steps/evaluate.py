@@ -42,7 +42,7 @@ def run(cfg: Config, run_id: str) -> EvaluateResult:
     metrics = {"test_accuracy": ev.metrics["accuracy"], "test_macro_f1": ev.metrics["macro_f1"]}
     production = registry.alias_version("production")
     baseline = None
-    if production is not None and production.run_id != run_id:
+    if production is not None and production.run_id != run_id:  # baseline is set only in this branch
         with registry.errors(f"loading production model v{production.version}"):
             prod_model = mlflow.sklearn.load_model(f"models:/{cfg.model.name}/{production.version}")
         baseline = project.evaluate(prod_model, data.X_test, data.y_test, data.class_names)
@@ -57,7 +57,7 @@ def run(cfg: Config, run_id: str) -> EvaluateResult:
     report = {
         "gate": "evaluation", "run_id": run_id, "passed": passed, "reasons": reasons, "metrics": metrics,
         "thresholds": gate.model_dump(), "per_class": ev.per_class, "confusion": ev.confusion,
-        "baseline_version": production.version if baseline else None,
+        "baseline_version": production.version if production and baseline else None,
     }  # fmt: skip
     with registry.errors(f"logging the evaluation to run {run_id}"), tempfile.TemporaryDirectory() as tmp:
         client = registry.client
@@ -71,5 +71,5 @@ def run(cfg: Config, run_id: str) -> EvaluateResult:
     return EvaluateResult(
         gate="evaluation", passed=passed, reasons=reasons, metrics=metrics,
         report=f"runs:/{run_id}/evaluation/report.json", run_id=run_id,
-        baseline_version=production.version if baseline else None,
+        baseline_version=production.version if production and baseline else None,
     )  # fmt: skip
