@@ -67,14 +67,13 @@ def test_a_deploy_edit_renders_the_image_version_and_replicas(kubectl: Path, tmp
 
 
 def test_committed_traffic_split_matches_the_config_with_no_canary():
+    from cxops import generated
     from cxops.gitops.traffic import traffic_files
     from cxops.names import traffic_dir
 
     cfg = load_config(REPO / "cxops.yaml")
-    TRAFFIC_DIR = traffic_dir(cfg)
-    expected = traffic_files(cfg, canary_active=False)
-    for name, text in expected.items():
-        assert (REPO / TRAFFIC_DIR / name).read_text() == text, f"{TRAFFIC_DIR}/{name} drifted from cxops.yaml"
+    expected = {REPO / traffic_dir(cfg) / name: text for name, text in traffic_files(cfg, canary_active=False).items()}
+    assert generated.drift(expected) == [], "the committed traffic split drifted from cxops.yaml"
 
 
 def test_traffic_weight_follows_the_canary(kubectl: Path, tmp_path: Path):
