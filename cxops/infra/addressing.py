@@ -59,8 +59,14 @@ def check_nodes(cloud: Cloud) -> None:
         if ip > last:
             lo, hi = dhcp_pool(cloud.network_cidr)
             raise ValueError(f"node {n.name} address {n.address} is in the DHCP pool {lo}-{hi} ({valid})")
-    if not any(n.role == "control" for n in nodes):
+    controls = [n.name for n in nodes if n.role == "control"]
+    if not controls:
         raise ValueError("at least one node must have role: control")
+    if len(controls) % 2 == 0:  # the control nodes are the etcd members: an even count adds no fault tolerance
+        raise ValueError(
+            f"the control nodes ({', '.join(controls)}) also run etcd, whose quorum needs an odd count: "
+            f"use {len(controls) - 1} or {len(controls) + 1}"
+        )
     if cloud.flavors.gpu is None and (gpu := [n.name for n in nodes if n.role == "gpu"]):
         raise ValueError(
             f"node(s) {', '.join(gpu)} have role gpu but cloud.flavors.gpu is unset "

@@ -142,10 +142,16 @@ def explain_failure(what: str, result: Result, workdir: Path) -> CxopsError:
         )
     errs = result.diagnostics()
     if errs:
-        lines = [f"{d.get('summary', '').strip()}: {_first_line(d.get('detail', ''))}".rstrip(": ") for d in errs]
+        lines = list(
+            dict.fromkeys(  # the same error on several resources is said once
+                f"{d.get('summary', '').strip()}: {_first_line(d.get('detail', ''))}".rstrip(": ") for d in errs
+            )
+        )
         where = errs[0].get("address") or (errs[0].get("range") or {}).get("filename", "")
         head = f"{what} failed" + (f" at {where}" if where else "")
-        return CxopsError(f"{head}: {lines[0]}" + "".join(f"\n  also: {x}" for x in lines[1:3]))
+        also = "".join(f"\n  also: {x}" for x in lines[1:3])
+        many = f" ({len(errs)} errors)" if len(errs) > 1 else ""
+        return CxopsError(f"{head}{many}: {lines[0]}{also}")
     tail = _first_line("\n".join(line for line in text.splitlines() if "Error" in line)) or _first_line(text)
     return CxopsError(f"{what} failed (exit {result.code}): {tail or 'no output'}")
 
@@ -153,8 +159,15 @@ def explain_failure(what: str, result: Result, workdir: Path) -> CxopsError:
 class Terraform:
     """One module directory and one engine; methods return Results or raise CxopsError (Interrupted on Ctrl-C)."""
 
-    def __init__(self, workdir: Path, engine: Engine | None = None, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        engine: Engine | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        resume: str = "run the same command again",
+    ) -> None:
         self.workdir = workdir
+        self.resume = resume
         self.engine = engine or locate()
         self.timeout = timeout
 
@@ -237,12 +250,12 @@ class Terraform:
         if timed_out:
             raise CxopsError(
                 f"terraform {args[0]} did not finish within {self.timeout:g}s and was stopped "
-                f"(Terraform saved its state in {self.workdir}); rerun the command to continue"
+                f"(Terraform saved its state in {self.workdir}); {self.resume} to continue"
             )
         if interrupt_pending:
             raise Interrupted(
                 f"terraform {args[0]} interrupted: Terraform finished the operations in flight and "
-                f"saved its state in {self.workdir}; run the same command again to resume"
+                f"saved its state in {self.workdir}; {self.resume} to resume"
             )
         return result
 
