@@ -35,7 +35,7 @@ def check_nodes(cloud: Cloud) -> None:
     """Raise ValueError naming the first bad node and what would be valid; returns None when the plan is sound."""
     nodes = cloud.nodes
     if not nodes:
-        raise ValueError("cloud.nodes is empty: list at least one node with role: control")
+        raise ValueError("nodes is empty: list at least one node with role: control")
     names = Counter(n.name for n in nodes)
     if dup := [k for k, c in names.items() if c > 1]:
         raise ValueError(f"node names must be unique, got {', '.join(dup)} more than once")
