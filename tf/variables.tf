@@ -32,6 +32,10 @@ variable "region" {
   type        = string
   description = "Region within the cloud; null uses the clouds.yaml entry's region."
   default     = null
+  validation {
+    condition     = var.region == null || try(length(var.region) > 0, false)
+    error_message = "region must be null or a region name."
+  }
 }
 
 variable "image" {

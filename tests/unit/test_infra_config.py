@@ -17,31 +17,51 @@ NODES = [{"name": "node1", "address": "192.168.1.11", "role": "control"},
 
 BAD = {
     "no nodes": ({"nodes": []}, "nodes is empty"),
-    "no control node": ({"nodes": [{"name": "n1", "address": "192.168.1.11", "role": "worker"}]},
-                        "at least one node must have role: control"),
-    "two nodes, one address": ({"nodes": [NODES[0], {**NODES[1], "address": "192.168.1.11"}]},
-                               "nodes node1, node2 share address 192.168.1.11"),
-    "outside the subnet": ({"nodes": [NODES[0], {**NODES[1], "address": "10.0.0.12"}]},
-                           "address 10.0.0.12 is outside network_cidr 192.168.1.0/24 (use 192.168.1.2-192.168.1.127)"),
-    "on the gateway": ({"nodes": [{**NODES[0], "address": "192.168.1.1"}]},
-                       "address 192.168.1.1 is the subnet's gateway"),
-    "on the broadcast": ({"nodes": [{**NODES[0], "address": "192.168.1.255"}]},
-                         "192.168.1.255 is the network or broadcast address"),
-    "on the network address": ({"nodes": [{**NODES[0], "address": "192.168.1.0"}]},
-                               "192.168.1.0 is the network or broadcast address"),
-    "in the DHCP pool": ({"nodes": [{**NODES[0], "address": "192.168.1.200"}]},
-                         "is in the DHCP pool 192.168.1.128-192.168.1.254"),
-    "gpu node without a gpu flavor": ({"nodes": [NODES[0], {"name": "g1", "address": "192.168.1.20", "role": "gpu"}]},
-                                      "node(s) g1 have role gpu but cloud.flavors.gpu is unset"),
+    "no control node": (
+        {"nodes": [{"name": "n1", "address": "192.168.1.11", "role": "worker"}]},
+        "at least one node must have role: control",
+    ),
+    "two nodes, one address": (
+        {"nodes": [NODES[0], {**NODES[1], "address": "192.168.1.11"}]},
+        "nodes node1, node2 share address 192.168.1.11",
+    ),
+    "outside the subnet": (
+        {"nodes": [NODES[0], {**NODES[1], "address": "10.0.0.12"}]},
+        "address 10.0.0.12 is outside network_cidr 192.168.1.0/24 (use 192.168.1.2-192.168.1.127)",
+    ),
+    "on the gateway": (
+        {"nodes": [{**NODES[0], "address": "192.168.1.1"}]},
+        "address 192.168.1.1 is the subnet's gateway",
+    ),
+    "on the broadcast": (
+        {"nodes": [{**NODES[0], "address": "192.168.1.255"}]},
+        "192.168.1.255 is the network or broadcast address",
+    ),
+    "on the network address": (
+        {"nodes": [{**NODES[0], "address": "192.168.1.0"}]},
+        "192.168.1.0 is the network or broadcast address",
+    ),
+    "in the DHCP pool": (
+        {"nodes": [{**NODES[0], "address": "192.168.1.200"}]},
+        "is in the DHCP pool 192.168.1.128-192.168.1.254",
+    ),
+    "gpu node without a gpu flavor": (
+        {"nodes": [NODES[0], {"name": "g1", "address": "192.168.1.20", "role": "gpu"}]},
+        "node(s) g1 have role gpu but cloud.flavors.gpu is unset",
+    ),
     "volume size 0": ({"data_volume_gb": 0}, "cloud.data_volume_gb: Input should be greater than or equal to 1, got 0"),
     "reservation id not a UUID": ({"reservation_id": "my-lease"}, "must be a reservation UUID"),
-    "even number of control nodes": ({"nodes": [NODES[0], {**NODES[1], "role": "control"}]},
-                                     "quorum needs an odd count: use 1 or 3"),
+    "even number of control nodes": (
+        {"nodes": [NODES[0], {**NODES[1], "role": "control"}]},
+        "quorum needs an odd count: use 1 or 3",
+    ),
     "bad ssh CIDR": ({"ssh_allowed_cidrs": ["10.0.0.5/24"]}, "'10.0.0.5/24' is not a network in CIDR form"),
     "hostname not a DNS label": ({"nodes": [{**NODES[0], "name": "Node_1"}]}, "must be a DNS label"),
     "floating ip not an address": ({"floating_ip": "public"}, "cloud.floating_ip"),
-    "network too small": ({"network_cidr": "192.168.1.0/30", "nodes": [{**NODES[0], "address": "192.168.1.2"}]},
-                          "must be an IPv4 network from /16 to /28"),
+    "network too small": (
+        {"network_cidr": "192.168.1.0/30", "nodes": [{**NODES[0], "address": "192.168.1.2"}]},
+        "must be an IPv4 network from /16 to /28",
+    ),
 }
 
 
@@ -99,8 +119,15 @@ def test_fixed_range_leaves_gateway_and_pool_free():
 
 def test_defaults_are_documented_and_closed_where_it_matters():
     fields = Cloud.model_fields
-    for name in ("ssh_user", "ssh_allowed_cidrs", "api_allowed_cidrs", "http_allowed_cidrs", "floating_ip",
-                 "data_volume_name", "ssh_identity_file"):
+    for name in (
+        "ssh_user",
+        "ssh_allowed_cidrs",
+        "api_allowed_cidrs",
+        "http_allowed_cidrs",
+        "floating_ip",
+        "data_volume_name",
+        "ssh_identity_file",
+    ):
         assert fields[name].description, name
     assert fields["ssh_user"].default == "cc"  # Chameleon's images
     assert fields["api_allowed_cidrs"].default == []  # the API only through the bastion until opened on purpose

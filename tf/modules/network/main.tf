@@ -2,8 +2,6 @@
 # IP: nothing here is assumed to exist except the external network (and an existing floating IP when named).
 
 locals {
-  prefix = var.project_name
-  suffix = var.project_suffix
   # Upper half of the subnet is the DHCP pool; nodes take fixed addresses between the gateway and the pool.
   dhcp_half = cidrsubnet(var.network_cidr, 1, 1)
   http_rules = {
@@ -17,12 +15,12 @@ data "openstack_networking_network_v2" "external" {
 }
 
 resource "openstack_networking_network_v2" "this" {
-  name           = "${local.prefix}-net-${local.suffix}"
+  name           = "${var.project_name}-net-${var.project_suffix}"
   admin_state_up = true
 }
 
 resource "openstack_networking_subnet_v2" "this" {
-  name        = "${local.prefix}-subnet-${local.suffix}"
+  name        = "${var.project_name}-subnet-${var.project_suffix}"
   network_id  = openstack_networking_network_v2.this.id
   cidr        = var.network_cidr
   ip_version  = 4
@@ -36,7 +34,7 @@ resource "openstack_networking_subnet_v2" "this" {
 }
 
 resource "openstack_networking_router_v2" "this" {
-  name                = "${local.prefix}-router-${local.suffix}"
+  name                = "${var.project_name}-router-${var.project_suffix}"
   admin_state_up      = true
   external_network_id = data.openstack_networking_network_v2.external.id
 }
@@ -49,7 +47,7 @@ resource "openstack_networking_router_interface_v2" "this" {
 # --- security groups: default egress rules are kept; every ingress is listed here ---
 
 resource "openstack_networking_secgroup_v2" "cluster" {
-  name        = "${local.prefix}-cluster-${local.suffix}"
+  name        = "${var.project_name}-cluster-${var.project_suffix}"
   description = "Any traffic between the cluster's nodes (etcd, kubelet, CNI, NodePorts, SSH through the bastion)."
 }
 
@@ -62,7 +60,7 @@ resource "openstack_networking_secgroup_rule_v2" "cluster_internal" {
 }
 
 resource "openstack_networking_secgroup_v2" "ssh" {
-  name        = "${local.prefix}-ssh-${local.suffix}"
+  name        = "${var.project_name}-ssh-${var.project_suffix}"
   description = "SSH to the bastion (entry node) from ssh_allowed_cidrs."
 }
 
@@ -79,7 +77,7 @@ resource "openstack_networking_secgroup_rule_v2" "ssh" {
 }
 
 resource "openstack_networking_secgroup_v2" "api" {
-  name        = "${local.prefix}-api-${local.suffix}"
+  name        = "${var.project_name}-api-${var.project_suffix}"
   description = "Kubernetes API (6443) on the control nodes from api_allowed_cidrs."
 }
 
@@ -96,7 +94,7 @@ resource "openstack_networking_secgroup_rule_v2" "api" {
 }
 
 resource "openstack_networking_secgroup_v2" "http" {
-  name        = "${local.prefix}-http-${local.suffix}"
+  name        = "${var.project_name}-http-${var.project_suffix}"
   description = "The platform's HTTP(S) entry (the gateway) on the entry node from http_allowed_cidrs."
 }
 
@@ -117,7 +115,7 @@ resource "openstack_networking_secgroup_rule_v2" "http" {
 resource "openstack_networking_floatingip_v2" "new" {
   count       = var.floating_ip == null ? 1 : 0
   pool        = var.external_network
-  description = "${local.prefix}-entry-${local.suffix}"
+  description = "${var.project_name}-entry-${var.project_suffix}"
 }
 
 data "openstack_networking_floatingip_v2" "existing" {

@@ -41,11 +41,11 @@ resource "openstack_networking_port_v2" "node" {
 }
 
 resource "openstack_compute_instance_v2" "node" {
-  for_each  = var.nodes
-  name      = "${var.project_name}-${each.key}-${var.project_suffix}"
-  image_id  = data.openstack_images_image_v2.this.id
+  for_each    = var.nodes
+  name        = "${var.project_name}-${each.key}-${var.project_suffix}"
+  image_id    = data.openstack_images_image_v2.this.id
   flavor_name = local.flavor_of[each.value.role]
-  key_pair  = var.key_pair
+  key_pair    = var.key_pair
   user_data = templatefile("${path.module}/templates/cloud-init.yaml.tftpl", {
     hostname = each.key
     hosts    = local.hosts
