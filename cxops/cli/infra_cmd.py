@@ -185,6 +185,7 @@ def destroy(
     """Destroy the cluster (instances, ports, network, security groups, floating IP) but keep the data volume.
 
     The data volume (module.storage) is protected (prevent_destroy) and survives; the next apply reattaches it."""
+    from cxops import names
     from cxops.cli.output import emit_json
     from cxops.config import load_config
     from cxops.errors import CxopsError
@@ -198,7 +199,8 @@ def destroy(
     if not yes:
         if not typer.get_text_stream("stdin").isatty():
             raise CxopsError("destroy needs confirmation: pass --yes (stdin is not a terminal)")
-        typer.confirm(f"Destroy the cluster of {config.project.name}-{config.project.suffix} in {workdir}?",
+        instances = ", ".join(names.cloud_resource(config, n.name) for n in config.cloud.nodes)
+        typer.confirm(f"Destroy {instances} and their network (state in {workdir}; the data volume stays)?",
                       abort=True)  # fmt: skip
     tfvars.write(config, workdir)
     tf = Terraform(workdir, resume="run `cxops infra destroy` again")

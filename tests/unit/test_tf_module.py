@@ -26,8 +26,9 @@ from hcl2 import SerializationOptions
 from helpers import REPO
 from tfhelpers import STAND_IN, TF, terraform
 
+from cxops import names
 from cxops.config import load_config
-from cxops.infra import provision, tfvars
+from cxops.infra import preflight, provision, tfvars
 
 MODULES = [TF, *sorted(p for p in (TF / "modules").iterdir() if p.is_dir())]
 OPTIONS = SerializationOptions(explicit_blocks=False, strip_string_quotes=True, preserve_heredocs=False,
@@ -46,11 +47,16 @@ def parse(path: Path) -> dict[str, Any]:
 
 
 def blocks(module: Path, kind: str) -> dict[str, Any]:
-    """Merge the `kind` blocks (variable, output, ...) of every .tf file of a module: {name: body}."""
+    """Merge the `kind` blocks of every .tf file of a module: {name: body} (variable, output, module), or
+    {type: {name: body}} (resource, data)."""
     out: dict[str, Any] = {}
     for f in sorted(module.glob("*.tf")):
         for item in parse(f).get(kind, []):
-            out.update(item)
+            for key, body in item.items():
+                if kind in ("resource", "data"):
+                    out.setdefault(key, {}).update(body)
+                else:
+                    out[key] = body
     return out
 
 
@@ -232,8 +238,8 @@ def validation_module(tmp_path_factory) -> Path:
     """tf/variables.tf in a provider-free module (an output per variable), initialised once."""
     work = tmp_path_factory.mktemp("tfvars-validation")
     shutil.copy(TF / "variables.tf", work / "variables.tf")
-    names = sorted(blocks(TF, "variable"))
-    (work / "main.tf").write_text("".join(f'output "{n}" {{\n  value = var.{n}\n}}\n' for n in names))
+    declared = sorted(blocks(TF, "variable"))
+    (work / "main.tf").write_text("".join(f'output "{n}" {{\n  value = var.{n}\n}}\n' for n in declared))
     res = terraform(work, "init", "-input=false", "-no-color")
     assert res.returncode == 0, res.stdout + res.stderr
     return work
@@ -318,3 +324,21 @@ def test_checkov_finds_no_failed_check(tmp_path: Path):
     assert summary["passed"] >= 10  # the OpenStack checks ran (credentials, ssh/rdp from anywhere, instances)
     for skipped in report["results"].get("skipped_checks", []):
         assert skipped.get("check_result", {}).get("suppress_comment"), f"skip without a reason: {skipped}"
+
+
+def test_names_and_preflight_agree_with_the_module():
+    cfg = load_config(REPO / "cxops.yaml")
+    instance = blocks(TF / "modules" / "nodes", "resource")["openstack_compute_instance_v2"]["node"]
+    filled = instance["name"].replace("${var.project_name}", cfg.project.name).replace("${each.key}", "node1")
+    assert filled.replace("${var.project_suffix}", cfg.project.suffix) == names.cloud_resource(cfg, "node1")
+    groups = blocks(TF / "modules" / "network", "resource")["openstack_networking_secgroup_v2"]
+    assert len(groups) == preflight.PLAN_SECURITY_GROUPS  # the quota check counts what the module creates
+
+
+def test_preflight_does_not_count_adopted_volume_and_floating_ip():
+    cfg = load_config(REPO / "cxops.yaml")
+    needs = preflight.plan_needs(cfg, {})
+    assert (needs.volumes, needs.volume_gb, needs.floating_ips) == (1, cfg.cloud.data_volume_gb, 1)
+    cloud = cfg.cloud.model_copy(update={"data_volume_name": "team-data", "floating_ip": "203.0.113.7"})
+    needs = preflight.plan_needs(cfg.model_copy(update={"cloud": cloud}), {})
+    assert (needs.volumes, needs.volume_gb, needs.floating_ips) == (0, 0, 0)
