@@ -342,3 +342,12 @@ def test_preflight_does_not_count_adopted_volume_and_floating_ip():
     cloud = cfg.cloud.model_copy(update={"data_volume_name": "team-data", "floating_ip": "203.0.113.7"})
     needs = preflight.plan_needs(cfg.model_copy(update={"cloud": cloud}), {})
     assert (needs.volumes, needs.volume_gb, needs.floating_ips) == (0, 0, 0)
+
+
+def test_destroy_targets_spare_the_storage_module():
+    state = ["data.openstack_images_image_v2.this", "module.network.openstack_networking_network_v2.this",
+             'module.nodes.openstack_compute_instance_v2.node["node1"]', "module.nodes.data.openstack_x.y",
+             "module.storage.openstack_blockstorage_volume_v3.data[0]", "terraform_data.extra[0]"]  # fmt: skip
+    assert provision.destroy_targets(state) == (["module.network", "module.nodes", "terraform_data.extra"],
+                                                ["module.storage"])  # fmt: skip
+    assert provision.destroy_targets([a for a in state if "storage" not in a]) == ([], [])  # plain destroy
