@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from rich.markup import escape
+
 VERBS = {"create": "creating", "update": "updating", "delete": "destroying", "replace": "replacing", "read": "reading"}
 
 
 class Progress:
-    """Callable for `on_event`: prints `✔ created ADDR (Ns)` / `✘ ADDR: error` lines and keeps a spinner current.
+    """Callable for `on_event`: prints `✔ created ADDR (Ns)` / `✘ ADDR: …errored` lines, keeps a spinner current.
 
     Use as a context manager so the spinner stops; `quiet` prints nothing (for --json)."""
 
@@ -46,7 +48,7 @@ class Progress:
             return
         kind = event.get("type")
         hook = event.get("hook", {})
-        addr = hook.get("resource", {}).get("addr", "")
+        addr = escape(hook.get("resource", {}).get("addr", ""))  # addresses hold brackets: not Rich markup
         if kind == "apply_start":
             self.running[addr] = VERBS.get(hook.get("action", ""), hook.get("action", ""))
             if self.status is None:  # logs and CI: one line when a resource starts too
@@ -58,7 +60,8 @@ class Progress:
             self.console.print(f"[green]✔[/green] {done} {addr} ({hook.get('elapsed_seconds', 0)}s)", soft_wrap=True)
         elif kind == "apply_errored":
             self.running.pop(addr, None)
-            self.console.print(f"[red]✘[/red] {addr}: {event.get('@message', 'failed')}", soft_wrap=True)
+            message = escape(event.get("@message", f"{addr} failed"))
+            self.console.print(f"[red]✘[/red] {message}", soft_wrap=True)
         elif kind == "change_summary" and self.status is None:
             self.console.print(event.get("@message", ""), soft_wrap=True, markup=False)
         self._refresh()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -146,8 +147,12 @@ def test_failing_apply_is_one_clear_error_and_the_state_stays_usable(tmp_path: P
     res = cxops(config, "infra", "apply", *ARGS, env={"TF_VAR_fail_apply": "true"})
     assert res.returncode == 1
     errors = [line for line in res.stderr.splitlines() if line.startswith("error: ")]
-    assert errors[0].startswith('error: terraform apply failed at terraform_data.node["node1"] (3 errors): '
-                                "local-exec provisioner error"), res.stderr  # fmt: skip
+    assert re.match(
+        r'error: terraform apply failed at terraform_data\.node\["node\d"\] \(3 errors\): local-exec '
+        r"provisioner error",
+        errors[0],
+    ), res.stderr  # which node fails first varies
+    assert len(errors) == 1  # the same error on three nodes is said once
     assert "Quota exceeded for instances" in errors[0]
     assert "Traceback" not in res.stderr
     assert "terraform_data.network" in resources_in_state(tmp_path)  # what succeeded is recorded
