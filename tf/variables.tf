@@ -187,8 +187,8 @@ variable "ssh_allowed_cidrs" {
   type        = list(string)
   description = "Networks allowed to SSH to the entry node (key-only logins)."
   validation {
-    condition     = alltrue([for c in var.ssh_allowed_cidrs : can(cidrhost(c, 0)) && cidrsubnet(c, 0, 0) == c])
-    error_message = "ssh_allowed_cidrs must hold networks in CIDR form with no host bits set."
+    condition     = alltrue([for c in var.ssh_allowed_cidrs : can(regex("^[0-9.]+/[0-9]+$", c)) && can(cidrhost(c, 0)) && cidrsubnet(c, 0, 0) == c])
+    error_message = "ssh_allowed_cidrs must hold IPv4 networks in CIDR form with no host bits set."
   }
 }
 
@@ -196,8 +196,8 @@ variable "api_allowed_cidrs" {
   type        = list(string)
   description = "Networks allowed to reach the Kubernetes API (6443) directly; empty = only through the SSH bastion."
   validation {
-    condition     = alltrue([for c in var.api_allowed_cidrs : can(cidrhost(c, 0)) && cidrsubnet(c, 0, 0) == c])
-    error_message = "api_allowed_cidrs must hold networks in CIDR form with no host bits set."
+    condition     = alltrue([for c in var.api_allowed_cidrs : can(regex("^[0-9.]+/[0-9]+$", c)) && can(cidrhost(c, 0)) && cidrsubnet(c, 0, 0) == c])
+    error_message = "api_allowed_cidrs must hold IPv4 networks in CIDR form with no host bits set."
   }
 }
 
@@ -205,7 +205,7 @@ variable "http_allowed_cidrs" {
   type        = list(string)
   description = "Networks allowed to reach the platform's HTTP(S) entry (80, 443) on the entry node."
   validation {
-    condition     = alltrue([for c in var.http_allowed_cidrs : can(cidrhost(c, 0)) && cidrsubnet(c, 0, 0) == c])
-    error_message = "http_allowed_cidrs must hold networks in CIDR form with no host bits set."
+    condition     = alltrue([for c in var.http_allowed_cidrs : can(regex("^[0-9.]+/[0-9]+$", c)) && can(cidrhost(c, 0)) && cidrsubnet(c, 0, 0) == c])
+    error_message = "http_allowed_cidrs must hold IPv4 networks in CIDR form with no host bits set."
   }
 }

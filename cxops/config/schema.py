@@ -62,12 +62,15 @@ class Flavors(Strict):
 
 
 def _cidrs(values: list[str]) -> list[str]:
-    """Each entry a network in CIDR form with no host bits set (Neutron stores the network, so a host would drift)."""
+    """Each entry an IPv4 network in CIDR form with no host bits set (Neutron stores the network, so a host address
+    would show as drift; the security group rules are IPv4)."""
     for v in values:
         try:
-            ipaddress.ip_network(v, strict=True)
+            net = ipaddress.ip_network(v, strict=True)
         except ValueError as exc:
             raise ValueError(f"{v!r} is not a network in CIDR form such as 203.0.113.0/24 ({exc})") from None
+        if net.version != 4:
+            raise ValueError(f"{v!r} is not an IPv4 network (the security group rules are IPv4)")
     return values
 
 
@@ -112,6 +115,13 @@ class Cloud(Strict):
         net = ipaddress.ip_network(v)
         if net.version != 4 or not 16 <= net.prefixlen <= 28:
             raise ValueError(f"must be an IPv4 network from /16 to /28, got {v!r}")
+        return v
+
+    @field_validator("ssh_user")
+    @classmethod
+    def _user(cls, v: str) -> str:
+        if not re.match(r"^[a-z_][a-z0-9_-]{0,31}$", v):
+            raise ValueError(f"must be a Linux user name (lowercase, digits, '_', '-'), got {v!r}")
         return v
 
     @field_validator("ssh_allowed_cidrs", "api_allowed_cidrs", "http_allowed_cidrs")
