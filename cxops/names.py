@@ -77,3 +77,10 @@ def prometheus_url(cfg: Config) -> str:
 def argocd_server(cfg: Config) -> str:
     """ArgoCD's API as workflow pods reach it: `workflows.argocd_server`, else the `argocd-server` Service."""
     return cfg.workflows.argocd_server or f"https://argocd-server.{argocd_namespace(cfg)}.svc.cluster.local"
+
+
+def cloud_resource(cfg: Config, part: str) -> str:
+    """Name of a cloud resource cxops creates: `<project.name>-<part>-<project.suffix>`, e.g. `cxops-demo-node1-proj01`.
+
+    The formula tf/ applies to every resource name, so several users can share one OpenStack project."""
+    return f"{cfg.project.name}-{part}-{cfg.project.suffix}"

@@ -40,11 +40,18 @@ class Project(Strict):
 class Node(Strict):
     """One machine of the cluster."""
 
-    name: str = Field(description="host name of the node (also its inventory and Kubernetes node name)")
+    name: str = Field(description="hostname and Terraform key of the node, a DNS label")
     address: str = Field(description="fixed IP on the private network")
     role: Literal["control", "worker", "gpu"] = Field(
         "worker", description="control (Kubernetes control plane + etcd), worker, or gpu (a worker on the gpu flavor)"
     )
+
+    @field_validator("name")
+    @classmethod
+    def _hostname(cls, v: str) -> str:
+        if not DNS_LABEL.match(v):
+            raise ValueError(f"must be a DNS label (lowercase letters, digits, '-', at most 32), got {v!r}")
+        return v
 
     @field_validator("address")
     @classmethod
@@ -59,6 +66,22 @@ class Flavors(Strict):
     control: str = Field("m1.medium", description="flavor of control nodes")
     worker: str = Field("m1.medium", description="flavor of worker nodes")
     gpu: str | None = Field(None, description="flavor of gpu nodes (required when a node has role gpu)")
+
+
+def _cidrs(values: list[str]) -> list[str]:
+    """Each entry an IPv4 network in CIDR form with no host bits set (Neutron stores the network, so a host address
+    would show as drift; the security group rules are IPv4)."""
+    for v in values:
+        try:
+            net = ipaddress.ip_network(v, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"{v!r} is not a network in CIDR form such as 203.0.113.0/24 ({exc})") from None
+        if net.version != 4:
+            raise ValueError(f"{v!r} is not an IPv4 network (the security group rules are IPv4)")
+    return values
+
+
+UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 class Cloud(Strict):
@@ -78,24 +101,66 @@ class Cloud(Strict):
         10, ge=1, le=10000, description="size (GiB) of the persistent data volume on the first control node"
     )
     reservation_id: str | None = Field(None, description="Blazar lease reservation for the flavor, if any")
+    ssh_user: str = Field("cc", description="login user of the image (Chameleon's images: cc); Ansible's user")
+    ssh_identity_file: str | None = Field(
+        None, description="private key matching key_pair, for the generated ssh config; unset = ~/.ssh/<key_pair>"
+    )
+    ssh_allowed_cidrs: list[str] = Field(
+        ["0.0.0.0/0"],
+        description="who may SSH to the bastion (key-only logins); narrow it to your site's networks",
+    )
+    api_allowed_cidrs: list[str] = Field(
+        [], description="who may reach the Kubernetes API (6443) directly; empty = only through the SSH bastion"
+    )
+    http_allowed_cidrs: list[str] = Field(
+        ["0.0.0.0/0"], description="who may reach the platform's HTTP(S) entry (80, 443) on the floating IP"
+    )
+    floating_ip: str | None = Field(
+        None, description="an existing floating IP address to put on the first control node; unset = allocate one"
+    )
+    data_volume_name: str | None = Field(
+        None, description="adopt this existing Cinder volume as the data volume; unset = create (and protect) one"
+    )
 
     @field_validator("network_cidr")
     @classmethod
     def _cidr(cls, v: str) -> str:
-        ipaddress.ip_network(v)
+        net = ipaddress.ip_network(v)
+        if net.version != 4 or not 16 <= net.prefixlen <= 28:
+            raise ValueError(f"must be an IPv4 network from /16 to /28, got {v!r}")
+        return v
+
+    @field_validator("ssh_user")
+    @classmethod
+    def _user(cls, v: str) -> str:
+        if not re.match(r"^[a-z_][a-z0-9_-]{0,31}$", v):
+            raise ValueError(f"must be a Linux user name (lowercase, digits, '_', '-'), got {v!r}")
+        return v
+
+    @field_validator("ssh_allowed_cidrs", "api_allowed_cidrs", "http_allowed_cidrs")
+    @classmethod
+    def _allowed(cls, v: list[str]) -> list[str]:
+        return _cidrs(v)
+
+    @field_validator("floating_ip")
+    @classmethod
+    def _fip(cls, v: str | None) -> str | None:
+        if v is not None:
+            ipaddress.ip_address(v)
+        return v
+
+    @field_validator("reservation_id")
+    @classmethod
+    def _uuid(cls, v: str | None) -> str | None:
+        if v is not None and not UUID.match(v):
+            raise ValueError(f"must be a reservation UUID like 0b0c3ee5-51a7-4d83-9d4d-2a7b0c3f1e52, got {v!r}")
         return v
 
     @model_validator(mode="after")
     def _nodes_fit(self) -> Cloud:
-        net = ipaddress.ip_network(self.network_cidr)
-        names = [n.name for n in self.nodes]
-        if len(set(names)) != len(names):
-            raise ValueError(f"node names must be unique, got {names}")
-        for n in self.nodes:
-            if ipaddress.ip_address(n.address) not in net:
-                raise ValueError(f"node {n.name} address {n.address} is outside network_cidr {self.network_cidr}")
-        if not any(n.role == "control" for n in self.nodes):
-            raise ValueError("at least one node must have role: control")
+        from cxops.infra.addressing import check_nodes  # one rule set, shared with the Terraform variable validation
+
+        check_nodes(self)
         return self
 
 
