@@ -6,8 +6,9 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(help="Render and check what ArgoCD syncs: app-of-apps, platform charts' values, monitoring.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Render and check what ArgoCD syncs: app-of-apps, platform charts' values, monitoring.", no_args_is_help=True
+)
 
 
 @app.command()
@@ -38,5 +39,8 @@ def charts() -> None:
     from cxops.cli.output import table
     from cxops.k8s.charts import CHARTS
 
-    table("pinned charts", ["component", "chart", "version", "app version", "repository"],
-          [[k, c.chart, c.version, c.app_version, c.repo] for k, c in CHARTS.items()])
+    table(
+        "pinned charts",
+        ["component", "chart", "version", "app version", "repository"],
+        [[k, c.chart, c.version, c.app_version, c.repo] for k, c in CHARTS.items()],
+    )

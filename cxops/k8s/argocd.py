@@ -41,8 +41,9 @@ def _sync_policy(server_side_apply: bool = False) -> dict[str, Any]:
     return {"automated": {"prune": True, "selfHeal": True}, "syncOptions": options, "retry": RETRY}
 
 
-def _app(cfg: Config, name: str, wave: int, destination_ns: str, spec_source: dict[str, Any],
-         server_side_apply: bool = False) -> dict[str, Any]:
+def _app(
+    cfg: Config, name: str, wave: int, destination_ns: str, spec_source: dict[str, Any], server_side_apply: bool = False
+) -> dict[str, Any]:
     return {
         "apiVersion": API, "kind": "Application",
         "metadata": {"name": name, "namespace": names.argocd_namespace(cfg), "finalizers": [FINALIZER],
@@ -131,12 +132,21 @@ def serving_appset(cfg: Config) -> dict[str, Any]:
 
 def traffic_app(cfg: Config) -> dict[str, Any]:
     """The production/canary HTTPRoute and its ReferenceGrant (objects carry their own namespaces)."""
-    return _app(cfg, names.argocd_platform_app(cfg, "traffic"), SERVING_WAVE, names.env_namespace(cfg, "production"),
-                {"source": _git(cfg, names.traffic_dir(cfg))})
+    return _app(
+        cfg,
+        names.argocd_platform_app(cfg, "traffic"),
+        SERVING_WAVE,
+        names.env_namespace(cfg, "production"),
+        {"source": _git(cfg, names.traffic_dir(cfg))},
+    )
 
 
 def workflows_app(cfg: Config) -> dict[str, Any]:
     """The rendered WorkflowTemplates and CronWorkflow (workflows/) in the Argo namespace."""
-    return _app(cfg, names.argocd_platform_app(cfg, "workflows"), SERVING_WAVE, names.workflows_namespace(cfg),
-                {"source": _git(cfg, "workflows")})
-
+    return _app(
+        cfg,
+        names.argocd_platform_app(cfg, "workflows"),
+        SERVING_WAVE,
+        names.workflows_namespace(cfg),
+        {"source": _git(cfg, "workflows")},
+    )

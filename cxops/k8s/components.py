@@ -75,10 +75,17 @@ def components(cfg: Config) -> list[Component]:
                              CHARTS["object-store"], values.seaweedfs(cfg),
                              release_name=values.OBJECT_STORE_RELEASE))  # fmt: skip
     out += [
-        Component("mlflow", platform, 0, "MLflow tracking server and model registry", CHARTS["mlflow"],
-                  values.mlflow(cfg)),
-        Component("registry", platform, 0, "container registry for serving images (CNCF Distribution)",
-                  CHARTS["registry"], values.registry(cfg)),
+        Component(
+            "mlflow", platform, 0, "MLflow tracking server and model registry", CHARTS["mlflow"], values.mlflow(cfg)
+        ),
+        Component(
+            "registry",
+            platform,
+            0,
+            "container registry for serving images (CNCF Distribution)",
+            CHARTS["registry"],
+            values.registry(cfg),
+        ),
     ]
     if cfg.platform.label_studio:
         out.append(Component("label-studio", platform, 0, "Label Studio (optional labelling UI)",

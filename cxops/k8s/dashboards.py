@@ -22,12 +22,25 @@ COMMAND = "cxops k8s render"
 
 
 def _target(expr: str, legend: str, ref: str) -> dict[str, Any]:
-    return {"datasource": {"type": "prometheus", "uid": "prometheus"}, "expr": expr, "legendFormat": legend,
-            "refId": ref}
+    return {
+        "datasource": {"type": "prometheus", "uid": "prometheus"},
+        "expr": expr,
+        "legendFormat": legend,
+        "refId": ref,
+    }
 
 
-def _panel(pid: int, title: str, targets: list[tuple[str, str]], unit: str = "short", kind: str = "timeseries",
-           x: int = 0, y: int = 0, w: int = 12, h: int = 8) -> dict[str, Any]:
+def _panel(
+    pid: int,
+    title: str,
+    targets: list[tuple[str, str]],
+    unit: str = "short",
+    kind: str = "timeseries",
+    x: int = 0,
+    y: int = 0,
+    w: int = 12,
+    h: int = 8,
+) -> dict[str, Any]:
     return {
         "id": pid, "type": kind, "title": title,
         "datasource": {"type": "prometheus", "uid": "prometheus"},
@@ -38,8 +51,13 @@ def _panel(pid: int, title: str, targets: list[tuple[str, str]], unit: str = "sh
 
 
 def _text(pid: int, title: str, content: str, y: int) -> dict[str, Any]:
-    return {"id": pid, "type": "text", "title": title, "gridPos": {"x": 0, "y": y, "w": 24, "h": 3},
-            "options": {"mode": "markdown", "content": content}}
+    return {
+        "id": pid,
+        "type": "text",
+        "title": title,
+        "gridPos": {"x": 0, "y": y, "w": 24, "h": 3},
+        "options": {"mode": "markdown", "content": content},
+    }
 
 
 def _dashboard(uid: str, title: str, tags: list[str], panels: list[dict[str, Any]]) -> dict[str, Any]:
@@ -51,8 +69,10 @@ def _dashboard(uid: str, title: str, tags: list[str], panels: list[dict[str, Any
 
 def _grid(panels: list[tuple[str, list[tuple[str, str]], str]], first_id: int = 1, y0: int = 0) -> list[dict]:
     """Lay panels out two per row."""
-    return [_panel(first_id + i, t, targets, unit, x=12 * (i % 2), y=y0 + 8 * (i // 2))
-            for i, (t, targets, unit) in enumerate(panels)]
+    return [
+        _panel(first_id + i, t, targets, unit, x=12 * (i % 2), y=y0 + 8 * (i // 2))
+        for i, (t, targets, unit) in enumerate(panels)
+    ]
 
 
 def _version_join(expr: str) -> str:
@@ -63,7 +83,7 @@ def _version_join(expr: str) -> str:
 def serving(cfg: Config) -> dict[str, Any]:
     """Rate, errors and duration per environment and model version."""
     sel = {env: rules.selector(cfg, env) for env in ENV_NAMES}
-    rate_by_ns = f'sum by (namespace) (rate({promql.REQUESTS}{{{promql.PREDICT_ROUTE}}}[5m]))'
+    rate_by_ns = f"sum by (namespace) (rate({promql.REQUESTS}{{{promql.PREDICT_ROUTE}}}[5m]))"
     panels = [
         ("Requests/s by environment and model version", [(_version_join(rate_by_ns), "{{namespace}} v{{version}}")],
          "reqps"),
@@ -92,8 +112,12 @@ def canary(cfg: Config) -> dict[str, Any]:
     ]  # fmt: skip
     note = ("Agreement with production needs mirrored request pairs: it is measured by the analyze-canary step and "
             "stored with its report on the model version in MLflow (tag `cxops.gate.canary`).")  # fmt: skip
-    return _dashboard("cxops-canary", "cxops / canary vs production", ["canary"],
-                      [*_grid(panels), _text(len(panels) + 1, "Agreement", note, 24)])
+    return _dashboard(
+        "cxops-canary",
+        "cxops / canary vs production",
+        ["canary"],
+        [*_grid(panels), _text(len(panels) + 1, "Agreement", note, 24)],
+    )
 
 
 def pipeline(cfg: Config) -> dict[str, Any]:
@@ -124,10 +148,14 @@ def operator(cfg: Config) -> dict[str, Any]:
         ("Firing alerts", [('sum by (alertname, env) (ALERTS{alertstate="firing"})', "{{alertname}} {{env}}")],
          "short"),
     ]  # fmt: skip
-    note = ("GPU capacity: `cxops cloud gpus serve` (JSON API, /v1/gpus). Cost per run: the `cost` metric of each "
-            "training run in MLflow (duration x flavor rate from `costs:` in cxops.yaml).")  # fmt: skip
-    return _dashboard("cxops-operator", "cxops / operator", ["operator"],
-                      [*_grid(panels), _text(len(panels) + 1, "Capacity and cost", note, 16)])
+    note = ("GPU capacity: `cxops cloud gpus serve` (JSON API, /v1/gpus). Cost per run: the `train_cost` metric "
+            "of each training run in MLflow (duration x flavor rate from `costs:` in cxops.yaml).")  # fmt: skip
+    return _dashboard(
+        "cxops-operator",
+        "cxops / operator",
+        ["operator"],
+        [*_grid(panels), _text(len(panels) + 1, "Capacity and cost", note, 16)],
+    )
 
 
 def team(cfg: Config) -> dict[str, Any]:

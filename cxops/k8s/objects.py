@@ -68,11 +68,24 @@ def postgres(cfg: Config) -> list[dict[str, Any]]:
     out = [{"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster", "metadata": _meta(cluster, platform),
             "spec": spec}]  # fmt: skip
     if cfg.platform.label_studio:
-        spec["managed"] = {"roles": [{"name": "labelstudio", "ensure": "present", "login": True,
-                                      "passwordSecret": {"name": names.label_studio_db_secret(cfg)}}]}
-        out.append({"apiVersion": "postgresql.cnpg.io/v1", "kind": "Database",
-                    "metadata": _meta("labelstudio", platform),
-                    "spec": {"name": "labelstudio", "owner": "labelstudio", "cluster": {"name": cluster}}})
+        spec["managed"] = {
+            "roles": [
+                {
+                    "name": "labelstudio",
+                    "ensure": "present",
+                    "login": True,
+                    "passwordSecret": {"name": names.label_studio_db_secret(cfg)},
+                }
+            ]
+        }
+        out.append(
+            {
+                "apiVersion": "postgresql.cnpg.io/v1",
+                "kind": "Database",
+                "metadata": _meta("labelstudio", platform),
+                "spec": {"name": "labelstudio", "owner": "labelstudio", "cluster": {"name": cluster}},
+            }
+        )
     return out
 
 
@@ -125,8 +138,12 @@ def service_monitors(cfg: Config) -> list[dict[str, Any]]:
 def monitoring(cfg: Config) -> list[dict[str, Any]]:
     """ServiceMonitors for every env's model servers and the serving PrometheusRule (MLflow's and the Argo
     controller's ServiceMonitors come from their charts' values)."""
-    rule = {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
-            "metadata": _meta("cxops-serving", names.platform_namespace(cfg)), "spec": rules.rule_spec(cfg)}
+    rule = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": _meta("cxops-serving", names.platform_namespace(cfg)),
+        "spec": rules.rule_spec(cfg),
+    }
     return [*service_monitors(cfg), rule]
 
 
@@ -141,15 +158,26 @@ def workflow_rbac(cfg: Config) -> list[dict[str, Any]]:
     binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": _meta(sa, ns),
                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": sa},
                "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": ns}]}  # fmt: skip
-    account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(sa, ns),
-               "automountServiceAccountToken": True}
+    account = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": _meta(sa, ns),
+        "automountServiceAccountToken": True,
+    }
     return [account, role, binding]
 
 
 def _service(name: str, namespace: str, port: int, selector: dict[str, str], target: int | str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Service", "metadata": _meta(name, namespace),
-            "spec": {"type": "ClusterIP", "selector": selector,
-                     "ports": [{"name": "http", "port": port, "targetPort": target, "protocol": "TCP"}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(name, namespace),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector,
+            "ports": [{"name": "http", "port": port, "targetPort": target, "protocol": "TCP"}],
+        },
+    }
 
 
 def platform_services(cfg: Config) -> list[dict[str, Any]]:

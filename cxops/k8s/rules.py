@@ -24,8 +24,13 @@ def selector(cfg: Config, env: str) -> str:
 
 
 def _alert(name: str, expr: str, env: str, severity: str, summary: str, description: str) -> dict[str, Any]:
-    return {"alert": name, "expr": expr, "for": FOR, "labels": {"severity": severity, "env": env},
-            "annotations": {"summary": summary, "description": description}}
+    return {
+        "alert": name,
+        "expr": expr,
+        "for": FOR,
+        "labels": {"severity": severity, "env": env},
+        "annotations": {"summary": summary, "description": description},
+    }
 
 
 def serving_alerts(cfg: Config) -> list[dict[str, Any]]:
@@ -36,15 +41,26 @@ def serving_alerts(cfg: Config) -> list[dict[str, Any]]:
         sel = selector(cfg, env)
         limit = cfg.gates.staging.max_error_rate if env == "staging" else cfg.gates.canary.max_error_rate
         severity = "critical" if env == "production" else "warning"
-        out.append(_alert(
-            "CxopsServingErrorRateHigh", f"{promql.error_ratio(sel, SHORT)} > {limit}", env, severity,
-            f"{env}: more than {limit:.1%} of /predict requests fail",
-            "Share of non-2xx /predict responses over 5m is {{ $value | humanizePercentage }}."))
-        out.append(_alert(
-            "CxopsServingLatencySLOBurn",
-            f"({promql.p95_seconds(sel, SHORT)} > {slo}) and ({promql.p95_seconds(sel, LONG)} > {slo})",
-            env, severity, f"{env}: p95 /predict latency above {cfg.gates.staging.max_p95_ms:g} ms",
-            "p95 over 5m is {{ $value | humanizeDuration }} and the 1h p95 is above the SLO too."))
+        out.append(
+            _alert(
+                "CxopsServingErrorRateHigh",
+                f"{promql.error_ratio(sel, SHORT)} > {limit}",
+                env,
+                severity,
+                f"{env}: more than {limit:.1%} of /predict requests fail",
+                "Share of non-2xx /predict responses over 5m is {{ $value | humanizePercentage }}.",
+            )
+        )
+        out.append(
+            _alert(
+                "CxopsServingLatencySLOBurn",
+                f"({promql.p95_seconds(sel, SHORT)} > {slo}) and ({promql.p95_seconds(sel, LONG)} > {slo})",
+                env,
+                severity,
+                f"{env}: p95 /predict latency above {cfg.gates.staging.max_p95_ms:g} ms",
+                "p95 over 5m is {{ $value | humanizeDuration }} and the 1h p95 is above the SLO too.",
+            )
+        )
     return out
 
 
@@ -71,5 +87,9 @@ def canary_alerts(cfg: Config) -> list[dict[str, Any]]:
 
 def rule_spec(cfg: Config) -> dict[str, Any]:
     """The `spec` of the PrometheusRule, which is also a valid Prometheus rule file (`promtool check rules`)."""
-    return {"groups": [{"name": "cxops-serving", "rules": serving_alerts(cfg)},
-                       {"name": "cxops-canary", "rules": canary_alerts(cfg)}]}
+    return {
+        "groups": [
+            {"name": "cxops-serving", "rules": serving_alerts(cfg)},
+            {"name": "cxops-canary", "rules": canary_alerts(cfg)},
+        ]
+    }
