@@ -48,7 +48,7 @@ def serving_alerts(cfg: Config) -> list[dict[str, Any]]:
                 env,
                 severity,
                 f"{env}: more than {limit:.1%} of /predict requests fail",
-                "Share of non-2xx /predict responses over 5m is {{ $value | humanizePercentage }}.",
+                "Share of non-2xx /predict responses over 5m is above the gate's limit (Grafana: cxops / serving).",
             )
         )
         out.append(
@@ -58,7 +58,7 @@ def serving_alerts(cfg: Config) -> list[dict[str, Any]]:
                 env,
                 severity,
                 f"{env}: p95 /predict latency above {cfg.gates.staging.max_p95_ms:g} ms",
-                "p95 over 5m is {{ $value | humanizeDuration }} and the 1h p95 is above the SLO too.",
+                "p95 latency is above the SLO over both 5m and 1h (Grafana: cxops / serving).",
             )
         )
     return out
@@ -73,15 +73,15 @@ def canary_alerts(cfg: Config) -> list[dict[str, Any]]:
         _alert("CxopsCanaryLatencyDivergence",
                f"({promql.p95_seconds(c, w)}) / ({promql.p95_seconds(p, w)}) > {gate.max_p95_ratio}", "canary",
                "warning", f"canary p95 is more than {gate.max_p95_ratio:g}x production's",
-               "p95 ratio canary/production over 10m is {{ $value }}."),
+               "p95 ratio canary/production over 10m is above the canary gate's limit."),
         _alert("CxopsCanaryConfidenceDrop",
                f"({promql.mean_confidence(c, w)}) / ({promql.mean_confidence(p, w)}) < {gate.min_confidence_ratio}",
                "canary", "warning", f"canary mean confidence below {gate.min_confidence_ratio:g}x production's",
-               "Mean confidence ratio canary/production over 10m is {{ $value }}."),
+               "Mean confidence ratio canary/production over 10m is below the canary gate's limit."),
         _alert("CxopsCanaryClassDistributionDivergence",
                f"{promql.distribution_distance(c, p, w)} > {gate.max_distribution_distance}", "canary", "warning",
                f"canary's predicted classes differ from production's by more than {gate.max_distribution_distance}",
-               "Total variation distance of predicted-class shares over 10m is {{ $value }}."),
+               "Total variation distance of predicted-class shares over 10m is above the gate's limit."),
     ]  # fmt: skip
 
 
