@@ -36,8 +36,9 @@ CLUSTER_KINDS = (
 )
 
 
-def _sync_policy(server_side_apply: bool = False) -> dict[str, Any]:
+def _sync_policy(server_side_apply: bool = False, respect_ignored: bool = False) -> dict[str, Any]:
     options = ["CreateNamespace=true"] + (["ServerSideApply=true"] if server_side_apply else [])
+    options += ["RespectIgnoreDifferences=true"] if respect_ignored else []
     return {"automated": {"prune": True, "selfHeal": True}, "syncOptions": options, "retry": RETRY}
 
 
@@ -78,7 +79,11 @@ def platform_app(cfg: Config, c: Component) -> dict[str, Any]:
     else:
         chart_source["chart"] = c.chart.chart
     values_source = {"repoURL": names.gitops_repo_url(cfg), "targetRevision": cfg.gitops.branch, "ref": "values"}
-    return _app(cfg, name, c.wave, c.namespace, {"sources": [chart_source, values_source]}, c.server_side_apply)
+    app = _app(cfg, name, c.wave, c.namespace, {"sources": [chart_source, values_source]}, c.server_side_apply)
+    if c.ignore_differences:
+        app["spec"]["ignoreDifferences"] = c.ignore_differences
+        app["spec"]["syncPolicy"] = _sync_policy(c.server_side_apply, respect_ignored=True)
+    return app
 
 
 def project(cfg: Config, components: list[Component]) -> dict[str, Any]:

@@ -30,6 +30,8 @@ class Component:
     server_side_apply: bool = False  # CRDs too large for a client-side apply annotation (prometheus-operator's)
     files: dict[str, str] = field(default_factory=dict)  # extra files beside the objects (dashboards' JSON)
     generators: list[dict[str, Any]] = field(default_factory=list)  # kustomize configMapGenerator entries
+    # fields a chart fills with a fresh random value on every render: ArgoCD ignores them instead of re-applying
+    ignore_differences: list[dict[str, Any]] = field(default_factory=list)
     release_name: str | None = None  # Helm release name when it differs from `name` (charts label pods with it)
 
     @property
@@ -85,6 +87,7 @@ def components(cfg: Config) -> list[Component]:
             "container registry for serving images (CNCF Distribution)",
             CHARTS["registry"],
             values.registry(cfg),
+            ignore_differences=values.REGISTRY_RANDOM_FIELDS,
         ),
     ]
     if cfg.platform.label_studio:

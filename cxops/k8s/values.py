@@ -20,6 +20,14 @@ MONITORING_FULLNAME = "monitoring"  # Prometheus CR `monitoring-prometheus`, ope
 GRAFANA_FULLNAME = "grafana"
 REGISTRY_RELEASE = "registry"
 REGISTRY_PORT = 5000
+# docker-registry 3.0.0 renders a new random REGISTRY_HTTP_SECRET (and a checksum of it on the pod template) each
+# time; with one replica its value does not matter, so ArgoCD must not see it as drift (else it restarts the pod).
+REGISTRY_RANDOM_FIELDS = [
+    {"group": "", "kind": "Secret", "name": f"{REGISTRY_RELEASE}-docker-registry-secret",
+     "jsonPointers": ["/data/haSharedSecret"]},
+    {"group": "apps", "kind": "Deployment", "name": f"{REGISTRY_RELEASE}-docker-registry",
+     "jsonPointers": ["/spec/template/metadata/annotations/checksum~1secret"]},
+]  # fmt: skip
 S3_PORT = 8333  # SeaweedFS's S3 API port
 DASHBOARD_LABEL = "grafana_dashboard"  # the Grafana sidecar provisions ConfigMaps carrying this label
 

@@ -477,3 +477,14 @@ def test_chart_sources_are_the_pinned_ones():
         assert chart_src["targetRevision"] == c.chart.version
         assert chart_src["helm"]["valueFiles"] == [f"$values/{c.dir}/values.yaml"]
         assert values_src["ref"] == "values" and (REPO / c.dir / "values.yaml").is_file()
+
+
+def test_database_roles_match_the_fixed_usernames_of_their_secrets():
+    """CloudNativePG creates the role the Cluster names; the Secret the install fills must carry that username."""
+    fixed = {s.name: dict(s.fixed) for s in catalogue(CFG)}
+    cluster = next(o for c in components(CFG) for o in c.objects if o["kind"] == "Cluster")
+    initdb = cluster["spec"]["bootstrap"]["initdb"]
+    assert fixed[initdb["secret"]["name"]]["username"] == initdb["owner"]
+    mlflow = next(c for c in components(CFG) if c.name == "mlflow").values
+    assert mlflow["backendStore"]["existingDatabaseSecret"]["name"] == initdb["secret"]["name"]
+    assert mlflow["backendStore"]["postgres"]["database"] == initdb["database"]
