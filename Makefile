@@ -12,7 +12,7 @@ help:
 	@echo "make test   - set up and run every test (unit, integration with real MLflow/git/servers, OpenStack)"
 	@echo "make bench  - CLI start-up, serving throughput and lifecycle time, each against its peer"
 	@echo "make lint   - ruff"
-	@echo "make render - regenerate workflows/*.yaml from the Hera code"
+	@echo "make render - regenerate workflows/*.yaml (Hera) and k8s/argocd, k8s/platform (cxops k8s render)"
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,7 @@ bench: setup
 
 render: setup
 	$(BIN)/cxops workflows render
+	$(BIN)/cxops k8s render
 
 lab-down: setup
 	$(BIN)/cxops lab down
