@@ -24,6 +24,7 @@ CRD_SCHEMA_FILES = {
     "postgresql.cnpg.io/v1": "cloudnative-pg.yaml",
     "gateway.networking.k8s.io/v1": "gateway-api.yaml",
     "gateway.networking.k8s.io/v1beta1": "gateway-api.yaml",
+    "gateway.envoyproxy.io/v1alpha1": "envoy-gateway.yaml",
 }
 
 

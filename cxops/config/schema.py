@@ -256,6 +256,9 @@ class Kubernetes(Strict):
     platform_namespace: str = Field("cxops-platform", description="MLflow, S3, Prometheus, gateway, registry")
     argocd_namespace: str = Field("argocd", description="where ArgoCD and its Applications live")
     gateway_name: str = Field("cxops-gateway", description="the Gateway API Gateway the HTTPRoutes attach to")
+    gateway_node_port: int = Field(
+        30080, ge=30000, le=32767, description="node port of the Gateway's HTTP listener on every node (no cloud LB)"
+    )
 
     @field_validator("namespace_prefix", "platform_namespace", "argocd_namespace", "gateway_name")
     @classmethod

@@ -115,9 +115,44 @@ def gateway(cfg: Config) -> list[dict[str, Any]]:
         "spec": {"parentRefs": [ref], "hostnames": [names.registry_host(cfg).split(":")[0]],
                  "rules": [{"backendRefs": [{"name": "registry", "port": values.REGISTRY_PORT}]}]},
     }  # fmt: skip
-    gw_class = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
-                "metadata": _meta(gateway_class(cfg)), "spec": {"controllerName": ENVOY_CONTROLLER}}  # fmt: skip
-    return [gw_class, gw, staging_route, registry_route]
+    # A research cloud has no load balancer for Services: Envoy listens on a fixed node port on every node (the
+    # floating IP's node forwards it), under a Service named after the Gateway.
+    proxy = {
+        "apiVersion": "gateway.envoyproxy.io/v1alpha1",
+        "kind": "EnvoyProxy",
+        "metadata": _meta(gateway_class(cfg), platform),
+        "spec": {
+            "provider": {
+                "type": "Kubernetes",
+                "kubernetes": {
+                    "envoyService": {
+                        "name": ref["name"],
+                        "type": "NodePort",
+                        "patch": {
+                            "type": "StrategicMerge",
+                            "value": {"spec": {"ports": [{"port": 80, "nodePort": cfg.kubernetes.gateway_node_port}]}},
+                        },
+                    },
+                    "envoyDeployment": {"replicas": 1, "container": {"resources": values.resources("100m", "128Mi")}},
+                },
+            }
+        },
+    }
+    gw_class = {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "GatewayClass",
+        "metadata": _meta(gateway_class(cfg)),
+        "spec": {
+            "controllerName": ENVOY_CONTROLLER,
+            "parametersRef": {
+                "group": "gateway.envoyproxy.io",
+                "kind": "EnvoyProxy",
+                "name": gateway_class(cfg),
+                "namespace": platform,
+            },
+        },
+    }
+    return [proxy, gw_class, gw, staging_route, registry_route]
 
 
 def service_monitors(cfg: Config) -> list[dict[str, Any]]:

@@ -120,8 +120,9 @@ def test_plain_objects_validate_strictly_and_custom_ones_against_the_kept_schema
                 ("rbac.authorization.k8s.io/",)
             ), f"{where}: custom kind with no schema kept by the project"
             kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
-    assert custom_checked >= {"Application", "AppProject", "ApplicationSet", "ServiceMonitor", "PrometheusRule",
-                              "Cluster", "GatewayClass", "Gateway", "HTTPRoute", "ReferenceGrant"}  # fmt: skip
+    expected = {"Application", "AppProject", "ApplicationSet", "ServiceMonitor", "PrometheusRule", "Cluster",
+                "EnvoyProxy", "GatewayClass", "Gateway", "HTTPRoute", "ReferenceGrant"}  # fmt: skip
+    assert custom_checked >= expected
 
 
 def test_the_kept_schemas_are_strict():
@@ -250,7 +251,8 @@ def test_sync_waves_put_operators_and_crds_before_their_users():
     wave = {a["metadata"]["name"]: int(a["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"])
             for a in _apps() if "annotations" in a["metadata"]}  # fmt: skip
     provider = {"postgresql.cnpg.io": "cnpg-operator", "monitoring.coreos.com": "monitoring",
-                "gateway.networking.k8s.io": "gateway", "argoproj.io": "argo-workflows"}  # fmt: skip
+                "gateway.networking.k8s.io": "gateway", "gateway.envoyproxy.io": "gateway",
+                "argoproj.io": "argo-workflows"}  # fmt: skip
     namespaces = wave[names.argocd_platform_app(CFG, "namespaces")]
     for c in components(CFG):
         app = names.argocd_platform_app(CFG, c.name)
