@@ -490,3 +490,20 @@ def test_database_roles_match_the_fixed_usernames_of_their_secrets():
     mlflow = next(c for c in components(CFG) if c.name == "mlflow").values
     assert mlflow["backendStore"]["existingDatabaseSecret"]["name"] == initdb["secret"]["name"]
     assert mlflow["backendStore"]["postgres"]["database"] == initdb["database"]
+
+
+def test_prometheus_scrapes_every_env_mlflow_and_the_argo_controller():
+    monitors = [o for c in components(CFG) for o in c.objects if o["kind"] == "ServiceMonitor"]
+    scraped = {ns for m in monitors for ns in m["spec"]["namespaceSelector"]["matchNames"]}
+    assert scraped == {names.env_namespace(CFG, e) for e in ENV_NAMES}
+    for m in monitors:
+        interval = f"{int(CFG.gates.canary.prometheus_scrape_seconds)}s"
+        assert m["spec"]["endpoints"] == [{"port": "http", "path": "/metrics", "interval": interval}]
+    serving_service = next(yaml_docs(REPO / "k8s" / "serving" / "base" / "service.yaml"))
+    assert serving_service["spec"]["ports"][0]["name"] == "http"  # the port name the ServiceMonitors scrape
+    by_name = {c.name: c.values for c in components(CFG)}
+    assert by_name["mlflow"]["serviceMonitor"]["enabled"] is True
+    assert by_name["argo-workflows"]["controller"]["metricsConfig"]["enabled"] is True
+    assert by_name["argo-workflows"]["controller"]["serviceMonitor"]["enabled"] is True
+    prom = by_name["monitoring"]["prometheus"]["prometheusSpec"]
+    assert prom["serviceMonitorSelectorNilUsesHelmValues"] is False and prom["ruleSelectorNilUsesHelmValues"] is False
