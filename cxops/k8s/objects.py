@@ -34,14 +34,15 @@ def gateway_class(cfg: Config) -> str:
 
 
 def namespaces(cfg: Config) -> list[dict[str, Any]]:
-    """The namespaces the project owns (platform, workflows, one per env) with their Pod Security level: baseline,
-    except the platform's (the node exporter needs the host's namespaces). Never pruned or deleted by ArgoCD:
+    """The namespaces the project owns (platform, workflows, one per env) with their Pod Security level: baseline
+    for the envs; privileged for the platform (the node exporter needs the host's namespaces) and the workflows
+    (rootless BuildKit needs unconfined seccomp and AppArmor, which baseline forbids). Never pruned or deleted:
     removing an Application must not take every object of a namespace with it."""
     out = []
     for env in ENV_NAMES:
         out.append(_ns(names.env_namespace(cfg, env), "baseline", **{"cxops.dev/env": env}))
     out.append(_ns(names.platform_namespace(cfg), "privileged"))  # node-exporter needs host namespaces
-    out.append(_ns(names.workflows_namespace(cfg), "baseline"))
+    out.append(_ns(names.workflows_namespace(cfg), "privileged"))
     return out
 
 

@@ -507,3 +507,17 @@ def test_prometheus_scrapes_every_env_mlflow_and_the_argo_controller():
     assert by_name["argo-workflows"]["controller"]["serviceMonitor"]["enabled"] is True
     prom = by_name["monitoring"]["prometheus"]["prometheusSpec"]
     assert prom["serviceMonitorSelectorNilUsesHelmValues"] is False and prom["ruleSelectorNilUsesHelmValues"] is False
+
+
+def test_pod_security_levels_admit_the_pods_that_run_there():
+    """Baseline Pod Security forbids unconfined seccomp/AppArmor, which rootless BuildKit needs in the workflows
+    namespace; the env namespaces run only the model server, which needs nothing baseline forbids."""
+    level = {o["metadata"]["name"]: o["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
+             for c in components(CFG) for o in c.objects if o["kind"] == "Namespace"}  # fmt: skip
+    unconfined = any("Unconfined" in p.read_text() for p in WORKFLOWS.glob("*.yaml"))
+    assert not unconfined or level[names.workflows_namespace(CFG)] == "privileged"
+    deployment = next(yaml_docs(REPO / "k8s" / "serving" / "base" / "deployment.yaml"))
+    pod = deployment["spec"]["template"]["spec"]
+    assert not pod.get("hostNetwork") and not any(c.get("securityContext", {}).get("privileged")
+                                                  for c in pod["containers"])  # fmt: skip
+    assert all(level[names.env_namespace(CFG, e)] == "baseline" for e in ENV_NAMES)
