@@ -208,3 +208,24 @@ def test_serving_expressions_select_the_servers_series(prometheus: str, server: 
     assert _query(prometheus, promql.latency_buckets(sel))
     assert _query(prometheus, promql.class_share(sel, "1m"))
     assert float(_query(prometheus, promql.p95_seconds(sel, "1m"))[0]["value"][1]) > 0
+
+
+def test_the_gates_prometheus_snapshot_equals_the_servers_own_counts(prometheus: str, server: str):
+    """The gate's instant queries (promql.prometheus_snapshot) read exactly what the server's /metrics says, once
+    Prometheus has scraped it after the last request."""
+    from cxops.config import load_config
+    from cxops.k8s.rules import selector
+    from cxops.pipeline import prom, promql
+
+    sel = selector(load_config(REPO / "cxops.yaml"), "production")
+    direct = prom.scrape(server)
+    assert direct is not None and sum(direct.requests.values()) > 0
+
+    def same() -> prom.Snapshot | None:
+        snap = promql.prometheus_snapshot(prometheus, sel, time.time())
+        return snap if (snap.requests, snap.classes) == (direct.requests, direct.classes) else None
+
+    snap = wait_until(same, timeout=30, what="Prometheus to scrape the server's last counts")
+    assert snap.latency_buckets == direct.latency_buckets
+    assert snap.confidence_count == direct.confidence_count
+    assert abs(snap.confidence_sum - direct.confidence_sum) < 1e-6
