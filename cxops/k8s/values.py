@@ -172,11 +172,17 @@ def mlflow(cfg: Config) -> dict[str, Any]:
                                       "keyOfSecretAccessKey": "AWS_SECRET_ACCESS_KEY"}},
         },
         "extraEnvVars": {"MLFLOW_S3_ENDPOINT_URL": names.s3_endpoint_url(cfg)},
-        "serverAllowedHosts": [f"mlflow.{platform}.svc.cluster.local:5000", f"mlflow.{platform}.svc:5000",
-                               f"mlflow.{platform}:5000", "mlflow:5000", "localhost:5000", "127.0.0.1:5000"],
+        "serverAllowedHosts": _mlflow_hosts(cfg),
         "serviceMonitor": {"enabled": True, "namespace": platform, "labels": {}},
         "resources": resources("250m", "512Mi", memory_limit="1536Mi"),
     }  # fmt: skip
+
+
+def _mlflow_hosts(cfg: Config) -> list[str]:
+    """Host headers MLflow accepts (its server refuses others): the platform Service's DNS forms and localhost for
+    a port-forward."""
+    svc = f"mlflow.{names.platform_namespace(cfg)}"
+    return [f"{h}:5000" for h in (f"{svc}.svc.cluster.local", f"{svc}.svc", svc, "mlflow", "localhost", "127.0.0.1")]
 
 
 def registry(cfg: Config) -> dict[str, Any]:
