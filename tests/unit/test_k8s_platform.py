@@ -7,7 +7,8 @@ object validates strictly against Kubernetes 1.33's OpenAPI schema (kubernetes-v
 prometheus-operator and CloudNativePG object validates against the strict schemas the project keeps for the fields
 it uses (tests/k8s_schemas/README.md says where each came from); charts are pinned to exact versions; no
 `:latest`, no plaintext credential; and every in-cluster URL, Service, namespace and Secret that cxops.yaml and the
-rendered workflows name is declared by the platform (and the reverse).
+rendered workflows name is declared by the platform (and the reverse). The WorkflowTemplates themselves (Argo
+objects) are validated by tests/workflows/test_wf_schema.py.
 """
 
 from __future__ import annotations
@@ -521,3 +522,18 @@ def test_pod_security_levels_admit_the_pods_that_run_there():
     assert not pod.get("hostNetwork") and not any(c.get("securityContext", {}).get("privileged")
                                                   for c in pod["containers"])  # fmt: skip
     assert all(level[names.env_namespace(CFG, e)] == "baseline" for e in ENV_NAMES)
+
+
+def test_docs_list_every_application_and_every_secret_key():
+    """docs/platform.md stays true: each platform Application and each catalogued Secret with its keys is there."""
+    doc = (REPO / "docs" / "platform.md").read_text()
+    for c in components(CFG):
+        assert f"`<project>-{c.name}`" in doc, f"docs/platform.md does not list {c.name}"
+    for s in catalogue(CFG):
+        row = next((line for line in doc.splitlines() if line.startswith("|") and
+                    (s.name in line or s.name.replace(CFG.project.name, "<project>") in line)), None)  # fmt: skip
+        if row is None:  # named by its cxops.yaml key, e.g. workflows.s3_secret
+            key = next(k for k, v in CFG.workflows.model_dump().items() if v == s.name)
+            row = next(line for line in doc.splitlines() if f"`workflows.{key}`" in line and line.startswith("|"))
+        for k in s.keys:
+            assert f"`{k}`" in row, f"docs/platform.md: Secret {s.name} lacks key {k}"
