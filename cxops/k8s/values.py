@@ -77,6 +77,10 @@ def kube_prometheus_stack(cfg: Config) -> dict[str, Any]:
     return {
         "fullnameOverride": MONITORING_FULLNAME,
         "crds": {"enabled": True},
+        # these exporters' Services live in kube-system, outside the AppProject's destinations (and Kubespray binds
+        # the control-plane components to localhost, so they could not be scraped anyway)
+        **{k: {"enabled": False} for k in ("kubeControllerManager", "kubeScheduler", "kubeEtcd", "kubeProxy",
+                                           "coreDns")},
         "prometheusOperator": {"resources": resources("100m", "128Mi")},
         "prometheus": {
             "prometheusSpec": {
