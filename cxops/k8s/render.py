@@ -58,15 +58,26 @@ def _files(cfg: Config, root: Path) -> dict[Path, str]:
 
 
 def write(cfg: Config, root: Path) -> list[Path]:
-    """Write every file under `root` and delete stale generated YAML there (a dropped component must not linger)."""
+    """Write every file under `root` and delete stale generated files there (a dropped component must not linger);
+    files without the marker (hand-made) are kept, and `--check` reports them."""
     files = _files(cfg, root)
     changed = generated.write_all(files)
     for d in (ARGOCD_DIR, PLATFORM_DIR):
-        for stale in sorted((root / d).glob("**/*.yaml")):
-            if stale not in files and generated.is_generated(stale):
+        for stale in sorted((root / d).glob("**/*")):
+            if stale.is_file() and stale not in files and _generated(stale):
                 stale.unlink()
                 changed.append(stale)
     return changed
+
+
+def _generated(path: Path) -> bool:
+    """YAML with the marker on its first line, or a dashboard whose description carries it (JSON has no comments)."""
+    if path.suffix == ".json":
+        try:
+            return generated.MARKER in path.read_text()[:2000]
+        except (OSError, UnicodeDecodeError):
+            return False
+    return generated.is_generated(path)
 
 
 def drift(cfg: Config, root: Path) -> list[str]:

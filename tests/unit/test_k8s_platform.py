@@ -88,6 +88,13 @@ def test_check_fails_on_an_edited_and_on_a_stale_file(tmp_path: Path):
     assert cxops("k8s", "render", "--check", "--out", str(tmp_path)).returncode == 1  # hand-made file is kept
     (tmp_path / "k8s" / "argocd" / "apps" / "old-app.yaml").unlink()
     assert cxops("k8s", "render", "--check", "--out", str(tmp_path)).returncode == 0
+    # a generated file nothing renders any more (a dropped component or dashboard) is removed by a render
+    dashboards = tmp_path / "k8s" / "platform" / "monitoring-config" / "dashboards"
+    shutil.copy(dashboards / "cxops-team.json", dashboards / "cxops-dropped.json")
+    shutil.copy(values, tmp_path / "k8s" / "platform" / "mlflow" / "dropped.yaml")
+    assert cxops("k8s", "render", "--out", str(tmp_path)).returncode == 0
+    assert not (dashboards / "cxops-dropped.json").exists()
+    assert not (tmp_path / "k8s" / "platform" / "mlflow" / "dropped.yaml").exists()
 
 
 def test_every_generated_yaml_carries_the_marker():
