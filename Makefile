@@ -13,7 +13,7 @@ help:
 	@echo "make test   - set up and run every test (unit, integration with real MLflow/git/servers, OpenStack)"
 	@echo "make bench  - CLI start-up, serving throughput and lifecycle time, each against its peer"
 	@echo "make lint   - ruff check, ruff format --check, mypy (all run in CI)"
-	@echo "make render - regenerate workflows/*.yaml from the Hera code"
+	@echo "make render - regenerate workflows/*.yaml (Hera) and k8s/argocd, k8s/platform (cxops k8s render)"
 	@echo "make infra-preflight | infra-plan | infra-apply | infra-inventory | infra-destroy - the cluster (docs/provisioning.md)"
 
 $(STAMP): requirements.lock pyproject.toml
@@ -50,6 +50,7 @@ bench: setup
 
 render: setup
 	$(BIN)/cxops workflows render
+	$(BIN)/cxops k8s render
 
 # The operator's path to a cluster (docs/provisioning.md): each renders tf/cxops.auto.tfvars.json from cxops.yaml.
 infra-preflight: setup

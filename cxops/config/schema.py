@@ -383,12 +383,46 @@ class Kubernetes(Strict):
     platform_namespace: str = Field("cxops-platform", description="MLflow, S3, Prometheus, gateway, registry")
     argocd_namespace: str = Field("argocd", description="where ArgoCD and its Applications live")
     gateway_name: str = Field("cxops-gateway", description="the Gateway API Gateway the HTTPRoutes attach to")
+    gateway_node_port: int = Field(
+        30080, ge=30000, le=32767, description="node port of the Gateway's HTTP listener on every node (no cloud LB)"
+    )
 
     @field_validator("namespace_prefix", "platform_namespace", "argocd_namespace", "gateway_name")
     @classmethod
     def _label(cls, v: str) -> str:
         if not DNS_LABEL.match(v):
             raise ValueError(f"must be a DNS label (lowercase letters, digits, '-', at most 32), got {v!r}")
+        return v
+
+
+class Platform(Strict):
+    """What `cxops k8s render` puts on the cluster besides the serving apps (docs/platform.md)."""
+
+    object_store: Literal["seaweedfs", "external"] = Field(
+        "seaweedfs",
+        description="MLflow's artifact store: an in-cluster SeaweedFS, or the site's own S3 API (then set "
+        "workflows.s3_endpoint_url, e.g. Chameleon's Swift s3api)",
+    )
+    artifacts_bucket: str = Field("mlflow", description="S3 bucket holding MLflow artifacts")
+    storage_class: str | None = Field(None, description="StorageClass of the platform's volumes; unset = default")
+    postgres_storage_gb: int = Field(10, ge=1, le=10000, description="volume of MLflow's PostgreSQL")
+    object_store_storage_gb: int = Field(50, ge=1, le=100000, description="volume of the in-cluster SeaweedFS")
+    registry_storage_gb: int = Field(20, ge=1, le=100000, description="volume of the image registry")
+    prometheus_retention: str = Field("15d", description="how long Prometheus keeps samples (Prometheus duration)")
+    label_studio: bool = Field(False, description="install Label Studio (optional labelling UI)")
+
+    @field_validator("artifacts_bucket")
+    @classmethod
+    def _bucket(cls, v: str) -> str:
+        if not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", v):
+            raise ValueError(f"must be an S3 bucket name (3-63 lowercase letters, digits, '.', '-'), got {v!r}")
+        return v
+
+    @field_validator("prometheus_retention")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        if not re.match(r"^[0-9]+(ms|s|m|h|d|w|y)$", v):
+            raise ValueError(f"must be a Prometheus duration such as 15d or 12h, got {v!r}")
         return v
 
 
@@ -417,4 +451,11 @@ class Config(Strict):
     lab: Lab = Lab()
     workflows: Workflows = Workflows()
     kubernetes: Kubernetes = Kubernetes()
+    platform: Platform = Platform()
     costs: Costs = Costs()
+
+    @model_validator(mode="after")
+    def _external_store_has_endpoint(self) -> Config:
+        if self.platform.object_store == "external" and not self.workflows.s3_endpoint_url:
+            raise ValueError("platform.object_store: external needs workflows.s3_endpoint_url (the site's S3 API URL)")
+        return self
