@@ -77,3 +77,28 @@ def prometheus_url(cfg: Config) -> str:
 def argocd_server(cfg: Config) -> str:
     """ArgoCD's API as workflow pods reach it: `workflows.argocd_server`, else the `argocd-server` Service."""
     return cfg.workflows.argocd_server or f"https://argocd-server.{argocd_namespace(cfg)}.svc.cluster.local"
+
+
+def registry_host(cfg: Config) -> str:
+    """Host part of `serving.image_registry` (e.g. `registry.cxops.local`): the name containerd on every node trusts."""
+    return cfg.serving.image_registry.split("/", 1)[0]
+
+
+def argocd_project(cfg: Config) -> str:
+    """ArgoCD AppProject that holds the project's Applications (the workflows' token may act only inside it)."""
+    return cfg.project.name
+
+
+def argocd_workflows_account(cfg: Config) -> str:
+    """ArgoCD local account (API key only) whose token the workflows use instead of the admin password."""
+    return f"{cfg.project.name}-workflows"
+
+
+def root_application(cfg: Config) -> str:
+    """Name of the root ArgoCD Application (app-of-apps) the cluster install applies, in `argocd_namespace`."""
+    return f"{cfg.project.name}-root"
+
+
+def root_application_file() -> str:
+    """Repository-relative path of the rendered root Application (`cxops k8s render` writes it)."""
+    return "k8s/argocd/root-application.yaml"
