@@ -25,7 +25,8 @@ def _split(values: list[str]) -> list[str]:
 
 @app.command()
 def install(
-    stage: str = typer.Option("all", "--stage", help="all (site.yml) | prepare | kubernetes | bootstrap."),
+    stage: list[str] = typer.Option(["all"], "--stage", "-s", help="all (site.yml), or prepare | kubernetes | "
+                                    "bootstrap (comma list or repeated; run in install order)."),
     tags: list[str] = typer.Option([], "--tags", "-t", help="Only tasks with these tags (comma list, repeatable)."),
     skip_tags: list[str] = typer.Option([], "--skip-tags", help="Skip tasks with these tags (comma list, repeatable)."),
     limit: str = typer.Option(None, "--limit", "-l", help="Only these hosts or groups (Ansible pattern)."),
@@ -34,6 +35,7 @@ def install(
     """Run the install (prepare → Kubernetes → GitOps bootstrap) with progress and a per-host summary.
 
     Safe to re-run: every stage is idempotent, secrets keep their values, a second run reports changed=0."""
+    import os
     import time
 
     from cxops.cli.output import console, err_console, fail, ok, table
@@ -46,10 +48,12 @@ def install(
 
     cfg, root = load_config(), project_root()
     inv_dir, tags, skip = _inventory_dir(inventory), _split(tags), _split(skip_tags)
-    inv = preflight.check(root, inv_dir, stage, skip)
+    stages = layout.parse_stages(stage)
+    inv = preflight.check(root, inv_dir, stages, skip)
+    label = "+".join(stages)
     vars_file = inv_mod.write_vars(cfg, root, inv_dir)
-    log = state_dir(cfg) / "cluster" / f"install-{stage}-{time.strftime('%Y%m%dT%H%M%S')}.log"
-    console.print(f"stage {stage}: {len(inv.hosts)} host(s), jump host {inv.jump_host}; vars {vars_file}; log {log}")
+    log = state_dir(cfg) / "cluster" / f"install-{label}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
+    console.print(f"stage {label}: {len(inv.hosts)} host(s), jump host {inv.jump_host}; vars {vars_file}; log {log}")
 
     tasks = 0
 
@@ -64,14 +68,14 @@ def install(
                 err_console.print(f"[{tasks}] {name}", soft_wrap=True)
 
     with err_console.status("starting ansible-playbook") as status:
-        result = runner.run(layout.ansible_dir(root), inv, stage, log, tags=tags, skip_tags=skip, limit=limit,
+        result = runner.run(layout.ansible_dir(root), inv, stages, log, tags=tags, skip_tags=skip, limit=limit,
                             on_line=progress)  # fmt: skip
-    table(f"stage {stage}: {result.seconds:.0f}s", ["host", "ok", "changed", "failed", "unreachable", "skipped"],
+    table(f"stage {label}: {result.seconds:.0f}s", ["host", "ok", "changed", "failed", "unreachable", "skipped"],
           [(r.host, r.ok, r.changed, r.failed, r.unreachable, r.skipped) for r in result.recap])  # fmt: skip
     if result.returncode != 0:
         raise CxopsError(runner.failure_message(result, inv))
-    ok(f"stage {stage} done: {result.changed} change(s)")
-    if stage in layout.NEEDS_ROOT_APPLICATION:
+    ok(f"stage {label} done: {result.changed} change(s)")
+    if layout.NEEDS_ROOT_APPLICATION.intersection(stages) or stages == ["all"]:
         for s in (s for s in catalogue(cfg) if s.generate == "user"):
             fail(f"you supply Secret {s.namespace}/{s.name} ({', '.join(s.keys)}): {s.purpose} (docs/cluster.md)")
 

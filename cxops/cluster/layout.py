@@ -18,6 +18,7 @@ STAGES: dict[str, str] = {
     "bootstrap": "playbooks/bootstrap.yml",
     "all": "site.yml",
 }
+ORDER = ("prepare", "kubernetes", "bootstrap")
 NEEDS_KUBESPRAY = frozenset({"kubernetes", "all"})
 NEEDS_ROOT_APPLICATION = frozenset({"bootstrap", "all"})
 
@@ -30,3 +31,20 @@ def ansible_dir(root: Path) -> Path:
 def default_inventory(root: Path) -> Path:
     """The inventory directory `cxops infra inventory` writes (hosts.yaml + ssh_config) and group_vars live in."""
     return ansible_dir(root) / "inventory" / "cxops"
+
+
+def parse_stages(values: list[str]) -> list[str]:
+    """`--stage` values (repeatable, comma lists) in install order; "all" alone means site.yml.
+
+    Raises CxopsError for an unknown name or "all" mixed with others."""
+    from cxops.errors import CxopsError
+
+    wanted = [v.strip() for value in values for v in value.split(",") if v.strip()] or ["all"]
+    unknown = [w for w in wanted if w not in STAGES]
+    if unknown:
+        raise CxopsError(f"unknown stage {unknown[0]!r}; valid: {', '.join(STAGES)} (or a comma list of stages)")
+    if "all" in wanted:
+        if len(set(wanted)) > 1:
+            raise CxopsError("stage all (site.yml) already runs every stage; give it alone")
+        return ["all"]
+    return [s for s in ORDER if s in wanted]

@@ -43,14 +43,12 @@ def check_root_application(project_root: Path) -> Path:
     return path
 
 
-def check(project_root: Path, inventory_dir: Path, stage: str, skip_tags: list[str]) -> Inventory:
-    """Every check the stage needs, in the order a user would fix them; returns the loaded inventory."""
-    if stage not in layout.STAGES:
-        raise CxopsError(f"unknown stage {stage!r}; valid: {', '.join(layout.STAGES)}")
+def check(project_root: Path, inventory_dir: Path, stages: list[str], skip_tags: list[str]) -> Inventory:
+    """Every check the stages need, in the order a user would fix them; returns the loaded inventory."""
     check_ansible_core()
     inv = load(inventory_dir)
-    if stage in layout.NEEDS_KUBESPRAY:
+    if layout.NEEDS_KUBESPRAY.intersection(stages):
         check_kubespray(layout.ansible_dir(project_root))
-    if stage in layout.NEEDS_ROOT_APPLICATION and "needs_k8s" not in skip_tags:
+    if layout.NEEDS_ROOT_APPLICATION.intersection(stages) and "needs_k8s" not in skip_tags:
         check_root_application(project_root)
     return inv

@@ -1,5 +1,5 @@
-"""Run one install stage with ansible-playbook: stream its output to a log and a progress callback, then read the
-PLAY RECAP into a per-host summary (ok / changed / unreachable / failed / skipped)."""
+"""Run install stages with ansible-playbook (several playbooks in one run): stream its output to a log and a
+progress callback, then read the PLAY RECAP into a per-host summary (ok / changed / unreachable / failed / skipped)."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ class HostRecap:
 
 @dataclass(frozen=True)
 class RunResult:
-    """What a stage did: exit code, the recap per host, where the full log is, and the seconds it took."""
+    """What a run did: its stages ("prepare+bootstrap"), exit code, recap per host, full log, and seconds taken."""
 
     stage: str
     returncode: int
@@ -78,10 +78,11 @@ def playbook_binary() -> str:
     return found
 
 
-def command(ansible_dir: Path, inventory_dir: Path, stage: str, tags: list[str], skip_tags: list[str],
+def command(ansible_dir: Path, inventory_dir: Path, stages: list[str], tags: list[str], skip_tags: list[str],
             limit: str | None) -> list[str]:  # fmt: skip
-    """The ansible-playbook argv for one stage (run with cwd=ansible_dir)."""
-    argv = [playbook_binary(), "-i", str(inventory_dir / HOSTS_FILE), str(ansible_dir / layout.STAGES[stage])]
+    """The ansible-playbook argv for the stages, in order (run with cwd=ansible_dir)."""
+    argv = [playbook_binary(), "-i", str(inventory_dir / HOSTS_FILE)]
+    argv += [str(ansible_dir / layout.STAGES[s]) for s in stages]
     if tags:
         argv += ["--tags", ",".join(tags)]
     if skip_tags:
@@ -91,11 +92,12 @@ def command(ansible_dir: Path, inventory_dir: Path, stage: str, tags: list[str],
     return argv
 
 
-def run(ansible_dir: Path, inv: Inventory, stage: str, log: Path, *, tags: list[str] = (), skip_tags: list[str] = (),
-        limit: str | None = None, on_line: Callable[[str], None] | None = None,
+def run(ansible_dir: Path, inv: Inventory, stages: list[str], log: Path, *, tags: list[str] = (),
+        skip_tags: list[str] = (), limit: str | None = None, on_line: Callable[[str], None] | None = None,
         timeout_s: float = DEFAULT_TIMEOUT_S, env: dict[str, str] | None = None) -> RunResult:  # fmt: skip
-    """Run the stage; every output line goes to `log` and `on_line`. Raises CxopsError on timeout (process killed)."""
-    argv = command(ansible_dir, inv.directory, stage, list(tags), list(skip_tags), limit)
+    """Run the stages; every output line goes to `log` and `on_line`. Raises CxopsError on timeout (process killed)."""
+    stage = "+".join(stages)
+    argv = command(ansible_dir, inv.directory, stages, list(tags), list(skip_tags), limit)
     full_env = {**os.environ, "ANSIBLE_CONFIG": str(ansible_dir / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0",
                 "ANSIBLE_NOCOLOR": "1", "PYTHONUNBUFFERED": "1", **(env or {})}  # fmt: skip
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -133,8 +135,10 @@ def failure_message(result: RunResult, inv: Inventory) -> str:
     parts = []
     for r in result.recap:
         if r.unreachable:
-            parts.append(f"host {r.host} ({inv.address(r.host)}) did not answer over SSH through jump host "
-                         f"{inv.jump_host}; is it running and is its address in {inv.directory}/ssh_config right?")
+            parts.append(
+                f"host {r.host} ({inv.address(r.host)}) did not answer over SSH through jump host "
+                f"{inv.jump_host}; is it running and is its address in {inv.directory}/ssh_config right?"
+            )
         elif r.failed:
             parts.append(f"host {r.host}: {r.failed} task(s) failed")
     if not parts:
