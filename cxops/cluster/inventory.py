@@ -8,6 +8,7 @@ hosts.yaml is Kubespray's YAML inventory: `all.hosts.<node>` with `ansible_host`
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,16 @@ def _group_members(children: dict[str, Any], group: str, seen: frozenset[str] = 
     return members
 
 
+def host_patterns(text: str) -> list[str]:
+    """Every pattern of every `Host` line (wildcards included, negations dropped)."""
+    out = []
+    for raw in text.splitlines():
+        parts = raw.split("#", 1)[0].replace("=", " ", 1).split()
+        if parts and parts[0].lower() == "host":
+            out += [p for p in parts[1:] if not p.startswith("!") and p != "*"]
+    return out
+
+
 def parse_ssh_config(text: str) -> dict[str, dict[str, str]]:
     """`Host` blocks of an OpenSSH client config as {alias: {option (lower case): value}}; wildcards skipped."""
     hosts: dict[str, dict[str, str]] = {}
@@ -100,8 +111,16 @@ def load(directory: Path) -> Inventory:
     unknown = sorted({h for g in groups.values() for h in g} - set(root["hosts"]))
     if unknown:
         raise CxopsError(f"{hosts_file}: groups name hosts missing from all.hosts: {', '.join(unknown)}")
-    return Inventory(directory, {k: v or {} for k, v in root["hosts"].items()}, groups,
-                     parse_ssh_config(ssh_file.read_text()))  # fmt: skip
+    hosts = {k: v or {} for k, v in root["hosts"].items()}
+    ssh_text = ssh_file.read_text()
+    patterns = host_patterns(ssh_text)
+    for name, hv in hosts.items():
+        target = str(hv.get("ansible_host", name))
+        if not any(fnmatch(target, p) for p in patterns):
+            raise CxopsError(f"{hosts_file}: host {name} is reached as {target!r}, which no Host entry of {ssh_file} "
+                             f"matches, so SSH would not go through the jump host; regenerate both with "
+                             f"`cxops infra inventory`")  # fmt: skip
+    return Inventory(directory, hosts, groups, parse_ssh_config(ssh_text))
 
 
 def render_vars(cfg: Config, project_root: Path) -> str:

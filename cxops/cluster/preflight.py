@@ -46,6 +46,9 @@ def check_root_application(project_root: Path) -> Path:
 def check(project_root: Path, inventory_dir: Path, stages: list[str], skip_tags: list[str]) -> Inventory:
     """Every check the stages need, in the order a user would fix them; returns the loaded inventory."""
     check_ansible_core()
+    tree = layout.ansible_dir(project_root)
+    if not (tree / "site.yml").is_file():
+        raise CxopsError(f"no Ansible tree at {tree}: run cxops from the project's repository (beside cxops.yaml)")
     inv = load(inventory_dir)
     if layout.NEEDS_KUBESPRAY.intersection(stages):
         check_kubespray(layout.ansible_dir(project_root))

@@ -63,6 +63,7 @@ def test_inventory_groups_addresses_and_jump_host(tmp_path: Path) -> None:
         (lambda d: d["all"]["children"].pop("etcd"), "group etcd has no hosts"),
         (lambda d: d["all"].update(hosts={}), "no hosts under all.hosts"),
         (lambda d: d["all"]["children"]["kube_node"]["hosts"].update(node7=None), "missing from all.hosts: node7"),
+        (lambda d: d["all"]["hosts"]["node2"].update(ansible_host="10.9.9.9"), "reached as '10.9.9.9', which no Host"),
     ],
 )
 def test_inventory_errors_name_the_problem(tmp_path: Path, mutate, message: str) -> None:
@@ -70,6 +71,14 @@ def test_inventory_errors_name_the_problem(tmp_path: Path, mutate, message: str)
     mutate(data)
     with pytest.raises(CxopsError, match=message):
         inventory.load(_write(tmp_path, data))
+
+
+def test_wildcard_host_entries_count(tmp_path: Path) -> None:
+    data = _hosts(kube_control_plane=["node1"], etcd=["node1"], kube_node=["node1", "node2"])
+    data["all"]["hosts"]["node2"]["ansible_host"] = "192.168.1.12"
+    _write(tmp_path, data)
+    (tmp_path / "ssh_config").write_text(SSH_CONFIG + "\nHost 192.168.1.*\n  ProxyJump bastion\n")
+    assert inventory.load(tmp_path).groups["kube_node"] == ["node1", "node2"]
 
 
 def test_missing_inventory_says_which_command_writes_it(tmp_path: Path) -> None:
