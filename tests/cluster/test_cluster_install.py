@@ -246,11 +246,7 @@ def test_secrets_generated_once_and_never_printed(lab: HostLab, installed: dict,
     from cxops.cluster_secrets import catalogue
     from cxops.config import load_config
 
-    os.environ["CXOPS_CONFIG"] = str(project)
-    try:
-        cfg = load_config()
-    finally:
-        del os.environ["CXOPS_CONFIG"]
+    cfg = load_config(project)
     random_names = {s.name: s.keys for s in catalogue(cfg) if s.generate == "random"}
     secrets_dir = lab.host("node1").upper / "etc" / "cxops" / "secrets"
     assert oct(secrets_dir.stat().st_mode & 0o777) == "0o700"
