@@ -80,7 +80,9 @@ def check_subnet_free() -> None:
     for line in json.loads(run("ip", "-j", "addr").stdout):
         for a in line.get("addr_info", []):
             if a.get("family") == "inet" and ipaddress.ip_address(a["local"]) in SUBNET:
-                raise RuntimeError(f"{a['local']} on {line['ifname']} is inside the test subnet {SUBNET}")
+                raise RuntimeError(f"{a['local']} on {line['ifname']} is inside the test subnet {SUBNET}: another run "
+                                   f"of these tests, or the leftover of a killed one (`ip netns list`; remove "
+                                   f"`cx<N>-*` namespaces with `ip netns del`)")  # fmt: skip
     for r in json.loads(run("ip", "-j", "route").stdout):
         dst = r.get("dst", "default")
         if dst != "default" and ipaddress.ip_network(dst, strict=False).overlaps(SUBNET):

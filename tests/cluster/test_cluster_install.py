@@ -157,11 +157,11 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return config
 
 
-def _inventory(lab: HostLab, project: Path, name: str, volumes: dict[str, str]) -> Path:
+def _inventory(lab: HostLab, project: Path, name: str, volumes: dict[str, str], gpu: tuple[str, ...] = ()) -> Path:
     inv = project.parent / name
     shutil.copytree(project.parent / "ansible" / "inventory" / "cxops", inv)
     # The namespaces reach no Debian mirror: the packages are in the root already and apt must not refresh.
-    lab.inventory(inv, volumes, extra_vars={"node_prep_apt_update_cache": False})
+    lab.inventory(inv, volumes, extra_vars={"node_prep_apt_update_cache": False}, gpu=gpu)
     return inv
 
 
@@ -216,6 +216,8 @@ def test_first_run_prepares_every_node(lab: HostLab, installed: dict) -> None:
         hosts = lab.ssh(node, "cat /etc/hosts").stdout
         assert f"{lab.host('node1').address} registry.cxops.local" in hosts.splitlines()
         assert "fs.inotify.max_user_watches = 524288" in lab.ssh(node, "cat /etc/sysctl.d/90-cxops.conf").stdout
+        # no host is in the gpu group: the GPU role touched none of them
+        assert lab.ssh(node, "ls /etc/apt/sources.list.d/", check=False).stdout.count("nvidia") == 0
     # the CLI's summary table names every host with its counts
     out = installed[(1, "run")].stdout
     assert all(re.search(rf"{n}\s.*\d", out) for n in ("node1", "node2", "node3")), out
@@ -335,13 +337,18 @@ def test_unreachable_host_names_itself_and_the_jump_host(lab: HostLab, installed
     assert "host node9 (10.254.79.99) did not answer" in msg and "jump host bastion (10.254.78.2)" in msg, msg
 
 
-def test_data_device_with_a_foreign_filesystem_is_refused(lab: HostLab, installed: dict, project: Path) -> None:
-    inv = _inventory(lab, project, "inventory-swap", {"node1": VOLUME_ID, "node2": SWAP_ID})
-    res = _install(project, inv, "prepare", "--limit", "node2", "--tags", "data_volume")
+def test_foreign_filesystem_refused_and_gpu_role_only_on_gpu_hosts(
+    lab: HostLab, installed: dict, project: Path
+) -> None:
+    # node2's data volume holds swap; node3 joins the gpu group (a Debian host, which the GPU role refuses).
+    inv = _inventory(lab, project, "inventory-bad", {"node1": VOLUME_ID, "node2": SWAP_ID}, gpu=("node3",))
+    res = _install(project, inv, "prepare", "--limit", "node2,node3", "--tags", "data_volume,gpu_node")
     assert res.returncode == 1, res.stdout[-2000:]
     log = max((project.parent / ".cxops" / "cluster").glob("install-prepare-*.log"), key=lambda p: p.stat().st_mtime)
     text = " ".join(log.read_text().split())
     assert "holds a swap filesystem, not ext4; refusing to format it" in text, text[-3000:]
-    assert "host node2: 1 task(s) failed" in " ".join(res.stderr.split())
+    assert "node3 is in the gpu group but runs Debian; GPU nodes need Ubuntu" in text, text[-3000:]
+    err = " ".join(res.stderr.split())
+    assert "host node2: 1 task(s) failed" in err and "host node3: 1 task(s) failed" in err, err
     device = lab.host("node2").disks[0].device
     assert run("blkid", "-p", "-o", "value", "-s", "TYPE", device).stdout.strip() == "swap"  # untouched
