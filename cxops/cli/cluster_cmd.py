@@ -38,7 +38,7 @@ def install(
     import os
     import time
 
-    from cxops.cli.output import console, err_console, fail, ok, table
+    from cxops.cli.output import console, err_console, ok, table
     from cxops.cluster import inventory as inv_mod
     from cxops.cluster import layout, preflight, runner
     from cxops.cluster_secrets import catalogue
@@ -75,9 +75,10 @@ def install(
     if result.returncode != 0:
         raise CxopsError(runner.failure_message(result, inv))
     ok(f"stage {label} done: {result.changed} change(s)")
-    if layout.NEEDS_ROOT_APPLICATION.intersection(stages) or stages == ["all"]:
+    if layout.NEEDS_ROOT_APPLICATION.intersection(stages):
         for s in (s for s in catalogue(cfg) if s.generate == "user"):
-            fail(f"you supply Secret {s.namespace}/{s.name} ({', '.join(s.keys)}): {s.purpose} (docs/cluster.md)")
+            console.print(f"[yellow]![/yellow] you supply Secret {s.namespace}/{s.name} ({', '.join(s.keys)}): "
+                          f"{s.purpose} (docs/cluster.md)")
 
 
 @app.command()

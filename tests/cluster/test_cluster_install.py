@@ -31,6 +31,8 @@ from tests.helpers import REPO, cli, make_project
 
 ANSIBLE = REPO / "ansible"
 CACHE = REPO / ".cxops" / "test-cache"
+# Building the Debian root on a fresh machine (1-3 min) counts towards the first install test's timeout.
+pytestmark = pytest.mark.timeout(1800)
 KUBESPRAY_COMMIT = "1c9add48975060f45396b34d8e022c30d7f80dab"  # tag v2.31.0
 SKIP = "needs_systemd,needs_k8s,needs_host_kernel"
 VOLUME_ID = str(uuid.uuid4())  # a Cinder volume UUID; its first 20 characters are the virtio serial
