@@ -61,7 +61,7 @@ def debian_root(cache: Path) -> Path:
         raise RuntimeError("debootstrap is not installed: run scripts/install-test-deps")
     cache.mkdir(parents=True, exist_ok=True)
     tmp = cache / f"debian-{SUITE}.building"
-    shutil.rmtree(tmp, ignore_errors=True)
+    _remove_tree(tmp)
     # No mirror argument: debootstrap's default Debian mirror (the machine's apt reaches the same registry).
     run("debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(tmp), timeout=900)
     run("chroot", str(tmp), "ssh-keygen", "-A")
@@ -69,10 +69,22 @@ def debian_root(cache: Path) -> Path:
     (tmp / "etc/sudoers.d" / USER).write_text(f"{USER} ALL=(ALL) NOPASSWD:ALL\n")
     (tmp / "etc/sudoers.d" / USER).chmod(0o440)
     run("chroot", str(tmp), "apt-get", "clean")
-    shutil.rmtree(root, ignore_errors=True)
+    _remove_tree(root)
     tmp.rename(root)
     stamp.write_text(want)
     return root
+
+
+def _remove_tree(path: Path) -> None:
+    """Delete a (half-built) root: first unmount what debootstrap may have left mounted inside it (/proc, /sys, a
+    /dev bind) so that nothing outside the tree is ever deleted, then remove it without crossing filesystems."""
+    if not path.exists():
+        return
+    prefix = str(path.resolve()) + "/"
+    mounts = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
+    for target in sorted((m for m in mounts if m.startswith(prefix)), key=len, reverse=True):
+        run("umount", "--lazy", target)
+    run("rm", "-rf", "--one-file-system", str(path), timeout=300)
 
 
 def check_subnet_free() -> None:
