@@ -143,3 +143,13 @@ def postgres_host(cfg: Config) -> str:
 def label_studio_db_secret(cfg: Config) -> str:
     """basic-auth Secret of Label Studio's PostgreSQL role (only when platform.label_studio is on)."""
     return f"{cfg.project.name}-label-studio-db"
+
+
+def argocd_workflows_account(cfg: Config) -> str:
+    """ArgoCD local account (API key only) whose token the workflows use instead of the admin password."""
+    return f"{cfg.project.name}-workflows"
+
+
+def root_application_file() -> str:
+    """Repository-relative path of the rendered root Application (`cxops k8s render` writes it)."""
+    return "k8s/argocd/root-application.yaml"

@@ -11,6 +11,7 @@ import typer
 from cxops import __version__
 from cxops.cli import (
     cloud_cmd,
+    cluster_cmd,
     config_cmd,
     infra_cmd,
     job_cmd,
@@ -44,6 +45,7 @@ app.add_typer(infra_cmd.app, name="infra")
 app.add_typer(job_cmd.app, name="job")
 app.add_typer(workflows_cmd.app, name="workflows")
 app.add_typer(k8s_cmd.app, name="k8s")
+app.add_typer(cluster_cmd.app, name="cluster")
 
 
 def _version(value: bool) -> None:
