@@ -1,15 +1,20 @@
-"""The same window snapshots as prom.scrape, read from a Prometheus server instead of a server's /metrics.
+"""The window evidence of prom.delta, read from a Prometheus server instead of one server's /metrics.
 
-In the cluster an env is several pods behind a Service: only Prometheus sees all of them. Counters are read with
-instant queries at the window's start and end (sums over the env's pods), so prom.delta applies unchanged.
+In the cluster an env is several pods behind a Service: only Prometheus sees all of them. For each window counter
+one range query `metric{selector}[range]` at the window's end returns every raw sample of every series (pod); each
+series is differenced on its own from its last sample at or before the window's start (prom.counter_increase:
+resets handled per series) and only then summed. Summing first and differencing after turns one pod's restart
+into "the whole history of the others" (Prometheus docs: "rate then sum, never sum then rate").
 """
 
 from __future__ import annotations
 
+import math
+
 import httpx
 
 from cxops.errors import CxopsError
-from cxops.pipeline.prom import Snapshot
+from cxops.pipeline.prom import WINDOW_SERIES, SeriesKey, Window, aggregate, counter_increase, labels_of
 
 
 def _query(base: str, expr: str, at: float) -> list[dict]:
@@ -23,20 +28,23 @@ def _query(base: str, expr: str, at: float) -> list[dict]:
     return body["data"]["result"]
 
 
-def prometheus_snapshot(base: str, selector: str, at: float) -> Snapshot:
-    def by(label: str, metric: str, extra: str = "") -> dict[str, float]:
-        expr = f"sum by ({label}) ({metric}{{{selector}{extra}}})"
-        return {r["metric"].get(label, ""): float(r["value"][1]) for r in _query(base, expr, at)}
+def series_increase(samples: list[tuple[float, float]], start: float) -> float:
+    """Increase of one series over (start, end]: samples are (unix time, value) oldest first and end at the window's
+    end. The base is the last sample at or before `start`; a series with none began inside the window and counts
+    from 0 (a new pod)."""
+    before = [v for t, v in samples if t <= start]
+    inside = [v for t, v in samples if t > start]
+    return counter_increase([before[-1] if before else 0.0, *inside])
 
-    def total(metric: str) -> float:
-        result = _query(base, f"sum({metric}{{{selector}}})", at)
-        return float(result[0]["value"][1]) if result else 0.0
 
-    route = ',route="/predict"'
-    return Snapshot(
-        requests=by("status", "cxops_requests_total", route),
-        latency_buckets={float(k): v for k, v in by("le", "cxops_request_seconds_bucket", route).items()},
-        classes=by("cls", "cxops_predictions_total"),
-        confidence_sum=total("cxops_prediction_confidence_sum"),
-        confidence_count=total("cxops_prediction_confidence_count"),
-    )
+def prometheus_window(base: str, selector: str, start: float, end: float, lookback: float) -> Window:
+    """Window evidence for the series `selector` picks, between unix times start and end; `lookback` seconds
+    before start are read too so each series has a sample at or before the start (two scrape intervals do)."""
+    span = max(1, math.ceil(end - start + lookback))
+    increases: list[tuple[SeriesKey, float]] = []
+    for name in WINDOW_SERIES:
+        for r in _query(base, f"{name}{{{selector}}}[{span}s]", end):
+            labels = {k: v for k, v in r["metric"].items() if k != "__name__"}
+            samples = [(float(t), float(v)) for t, v in r.get("values", [])]
+            increases.append(((name, labels_of(labels)), series_increase(samples, start)))
+    return aggregate(increases)
