@@ -57,7 +57,8 @@ def run(until: str = typer.Option(None, help="Stop after this step id (e.g. regi
         if r.error:
             msg = f"{r.step.id} failed after {r.seconds:.1f}s: {r.error}"
         elif "passed" in out:
-            detail = ", ".join(f"{k}={v:.4g}" for k, v in list(out.get("metrics", {}).items())[:5])
+            detail = ", ".join(f"{k}={v:.4g}" if isinstance(v, int | float) else f"{k}=null"
+                               for k, v in list(out.get("metrics", {}).items())[:5])
             verdict = {"passed": "passed", "inconclusive": "INCONCLUSIVE"}.get(str(out.get("outcome")), "FAILED")
             msg = f"{r.step.id}: {out['gate']} gate {verdict} ({detail}) in {r.seconds:.1f}s"
             msg += "".join(f"\n    - {reason}" for reason in out.get("reasons", []))
