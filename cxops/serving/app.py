@@ -25,22 +25,28 @@ def _error(description: str) -> dict[str, Any]:
         "type": "object", "properties": {"detail": {"type": "string"}}}}}}  # fmt: skip
 
 
-PREDICT_SCHEMA = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": {
-            "type": "object", "required": ["inputs"],
-            "properties": {"inputs": {"type": "array", "minItems": 1,
-                                      "items": {"type": "array", "items": {"type": "number"}},
-                                      "description": "a batch of feature rows; every feature a JSON number"}},
-        }}},
-    },
-    "responses": {
-        "413": _error("the body is larger than a batch of serving.max_batch rows can be; refused before reading"),
-        "422": _error("not a batch of rows of JSON numbers, or numbers outside the model's numeric range"),
-        "503": _error("no model is loaded (see /readyz)"),
-    },
-}  # fmt: skip
+def predict_schema(n_features: int | None, max_batch: int) -> dict[str, Any]:
+    """OpenAPI of /predict and /explain for this model: rows of exactly `n_features` JSON numbers (any length while
+    no model is loaded), at most `max_batch` of them; the refusals 413, 422 and 503 documented."""
+    row: dict[str, Any] = {"type": "array", "items": {"type": "number"}}
+    if n_features:
+        row.update(minItems=n_features, maxItems=n_features)
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {
+                "type": "object", "required": ["inputs"],
+                "properties": {"inputs": {"type": "array", "minItems": 1, "maxItems": max_batch, "items": row,
+                                          "description": "a batch of feature rows; every feature a JSON number"}},
+            }}},
+        },
+        "responses": {
+            "413": _error("the body is larger than a batch of serving.max_batch rows can be; refused unread"),
+            "422": _error("not a batch of rows of JSON numbers, or numbers outside the model's numeric range"),
+            "503": _error("no model is loaded (see /readyz)"),
+        },
+    }  # fmt: skip
+
 
 # JSON bytes one feature may take in a body: "-1.2345678901234567e-308, " is 26; rounded up for spaces.
 BYTES_PER_FEATURE = 32
@@ -191,9 +197,10 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
             out["feature_space"] = "standardized"
         return out
 
-    app.post("/predict", openapi_extra=PREDICT_SCHEMA, summary="Predict classes for a batch of rows")(
+    schema = predict_schema(state["model"].n_features if state["model"] is not None else None, max_batch)
+    app.post("/predict", openapi_extra=schema, summary="Predict classes for a batch of rows")(
         scored("/predict", predict))
-    app.post("/explain", openapi_extra=PREDICT_SCHEMA, summary="Per-class probabilities and feature contributions")(
+    app.post("/explain", openapi_extra=schema, summary="Per-class probabilities and feature contributions")(
         scored("/explain", explain))
 
     @app.get("/healthz", summary="The process is up")

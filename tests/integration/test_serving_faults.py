@@ -16,7 +16,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+import schemathesis
 from helpers import free_port, serving_process
+from hypothesis import HealthCheck, settings
 
 from cxops.pipeline.prom import CONFIDENCE_COUNT, CONFIDENCE_SUM, parse_metrics
 from cxops.serving.app import max_body_bytes
@@ -167,3 +169,39 @@ def test_batch_of_max_rows_fits_the_body_limit(served):
     row = [-1.2345678901234567e-300] * 64  # the longest numbers a client is likely to send
     r = httpx.post(f"{url}/predict", json={"inputs": [row] * MAX_BATCH})
     assert r.status_code == 200, r.text
+
+
+# -- schema-driven fuzzing (schemathesis): the server's own OpenAPI, bounded in examples and time -----------------
+
+FUZZ_EXAMPLES = 40  # per operation; with 6 operations a few hundred requests, ~1 min on a loaded 2-core machine
+
+
+@pytest.fixture(scope="module")
+def served_schema(served):
+    url, _ = served
+    return schemathesis.openapi.from_url(f"{url}/openapi.json", wait_for_schema=30)
+
+
+fuzzed = schemathesis.pytest.from_fixture("served_schema")
+
+
+@fuzzed.parametrize()
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@pytest.mark.timeout(300)
+def test_fuzzed_requests_never_get_a_5xx_or_hang(case, served):
+    """Every operation, positive and negative data: no 5xx, a documented status and content type, a response
+    within 5 s (the model is loaded, so a 503 would be a failure too: it is not documented for a ready server)."""
+    from schemathesis import checks
+
+    url, _ = served
+    case.call_and_validate(base_url=url, timeout=5, checks=[
+        checks.not_a_server_error, checks.status_code_conformance, checks.content_type_conformance,
+        checks.response_schema_conformance, checks.negative_data_rejection])
+
+
+def test_the_server_still_answers_after_the_fuzzing(served):
+    url, _ = served
+    assert httpx.get(f"{url}/readyz", timeout=5).status_code == 200
+    assert httpx.post(f"{url}/predict", json={"inputs": [[0.0] * 64]}, timeout=5).status_code == 200
+    text = httpx.get(f"{url}/metrics", timeout=5).text
+    assert 'status="500"' not in text and "NaN" not in text

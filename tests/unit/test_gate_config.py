@@ -52,7 +52,8 @@ def test_a_selector_without_env_or_namespace_is_rejected_with_file_line(selector
 def test_literal_braces_are_written_doubled():
     text, _ = with_canary("    prometheus_selector: 'pod=~\"srv-[a-z]{{5}}\",namespace=\"{namespace}\"'\n")
     cfg = parse_config(text)
-    assert cfg.gates.canary.prometheus_selector.format(env="canary", namespace="ns") == 'pod=~"srv-[a-z]{5}",namespace="ns"'
+    filled = cfg.gates.canary.prometheus_selector.format(env="canary", namespace="ns")
+    assert filled == 'pod=~"srv-[a-z]{5}",namespace="ns"'
 
 
 def test_argocd_app_needs_env():
