@@ -118,6 +118,11 @@ def test_a_selector_that_matches_nothing_is_inconclusive_not_passed(cfg, prometh
     assert report["compare"]["confidence_ratio"] is None  # not 0.000: not computed
     assert "NaN" not in Path(result.report).read_text()
     assert desired(cfg, gitops_repo(cfg), "canary").version == before  # not rolled back either
+    from cxops.errors import GateFailed
+    from cxops.pipeline.steps import promote
+
+    with pytest.raises(GateFailed, match=r"has not passed the canary gate \(inconclusive\)"):
+        promote.run(cfg, "canary", "production")  # never promoted
 
     data = yaml.safe_load(lab.read_text())
     data["gates"]["canary"].update({"prometheus_url": prometheus, "prometheus_selector": wrong,

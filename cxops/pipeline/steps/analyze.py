@@ -43,7 +43,11 @@ def _side_metrics(w: prom.Window | None, client: LoadStats) -> dict[str, float |
     A value that cannot be computed (no samples) is None, never a stand-in number."""
     samples = w.samples if w else 0.0
     server_errors = sum(v for k, v in w.requests.items() if k != "200") if w else 0.0
-    error_rate = max(client.error_rate, server_errors / samples) if samples else client.error_rate
+    server_rate = server_errors / samples if samples else None
+    if server_rate is None:
+        error_rate = client.error_rate
+    else:  # max() would drop a NaN (nan > x is False): keep it so the check fails
+        error_rate = max(client.error_rate, server_rate) if math.isfinite(server_rate) else math.nan
     p95 = prom.histogram_quantile(0.95, w.latency_buckets) * 1000 if w else math.nan
     conf = w.confidence_sum / w.confidence_count if w and w.confidence_count else None
     return {"requests": client.requests, "samples": samples, "error_rate": round(error_rate, 6),
