@@ -81,7 +81,8 @@ def run(cfg: Config, env: str) -> GateResult:
 
     passed = not reasons
     gate = "staging" if env == "staging" else f"test-{env}"
-    report = {"gate": gate, "env": env, "version": want, "passed": passed, "reasons": reasons, "checks": checks,
+    report = {"gate": gate, "env": env, "version": want, "passed": passed, "outcome": "passed" if passed else "failed",
+              "reasons": reasons, "checks": checks,
               "load": load, "limits": limits.model_dump()}  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         png = latency_png(stats.latencies_ms, limits.max_p95_ms, f"{env} v{want}: {limits.requests} requests at "
