@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import orjson
 from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, disable_created_metrics, generate_latest
 
 from cxops.serving.metrics import ServerMetrics
@@ -222,7 +222,7 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
         data["ready"] = state["model"] is not None
         return _json(data)
 
-    @app.get("/metrics", summary="Prometheus metrics")
+    @app.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
     async def prom() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
