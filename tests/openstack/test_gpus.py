@@ -169,7 +169,7 @@ def test_serve_read_only_api(lab_env, gpu_scenario, openstack_lab, tmp_path):
         assert {r["flavor"]: (r["source"], r["gpu_type"], r["gpus_per_instance"], r["total"], r["available"])
                 for r in rows} == EXPECTED
         one = httpx.get(f"{base}/v1/gpus/flavors/g1.2v100.large").json()
-        assert [(r["total"], r["available"]) for r in one] == [(2, 1)]
+        assert [(r["total"], r["available"]) for r in one] == [(3, 2)]
         missing = httpx.get(f"{base}/v1/gpus/flavors/m1.tiny")
         assert missing.status_code == 404 and "g1.vgpu" in missing.json()["detail"]
         assert httpx.post(f"{base}/v1/gpus").status_code == 405  # read-only
