@@ -12,6 +12,7 @@ from cxops import __version__
 from cxops.cli import (
     cloud_cmd,
     config_cmd,
+    gitops_cmd,
     infra_cmd,
     job_cmd,
     lab_cmd,
@@ -42,6 +43,10 @@ app.add_typer(cloud_cmd.app, name="cloud")
 app.add_typer(infra_cmd.app, name="infra")
 app.add_typer(job_cmd.app, name="job")
 app.add_typer(workflows_cmd.app, name="workflows")
+app.add_typer(gitops_cmd.app, name="gitops")
+app.command("reconcile")(gitops_cmd.reconcile)
+app.command("promote")(step_cmd.promote)  # the convenient spelling of the same step (same code path, same push)
+app.command("rollback")(step_cmd.rollback)
 
 
 def _version(value: bool) -> None:

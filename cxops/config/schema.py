@@ -219,6 +219,10 @@ class Lab(Strict):
     mlflow_port: Port = 5000
     state_dir: str = ".cxops"
     ready_timeout_seconds: Positive = 60
+    endpoint_port: Port = Field(
+        8188, description="the lab's one public endpoint (nginx on 127.0.0.1): splits production/canary like the "
+        "cluster's Gateway, by the HTTPRoute weights in git"
+    )
 
 
 class Workflows(Strict):
@@ -242,6 +246,10 @@ class Workflows(Strict):
     argocd_token_secret: str = Field("cxops-argocd-token", description="key token: a project-scoped ArgoCD token")
     retrain_schedules: list[str] = Field(["0 3 * * *"], min_length=1, description="cron lines for retraining")
     timezone: str = "UTC"
+    gitops_guard_schedule: str = Field(
+        "*/2 * * * *", description="cron line of the gitops-guard CronWorkflow: verify pushes (revert a bad one) "
+        "and move registry aliases to what git deploys"
+    )
 
     @field_validator("tools_image", "builder_image")
     @classmethod
@@ -287,3 +295,14 @@ class Config(Strict):
     workflows: Workflows = Workflows()
     kubernetes: Kubernetes = Kubernetes()
     costs: Costs = Costs()
+
+    @model_validator(mode="after")
+    def _lab_ports_distinct(self) -> Config:
+        envs = {e: self.environments.get(e).port for e in ENV_NAMES}
+        for key, port in (("mlflow_port", self.lab.mlflow_port), ("endpoint_port", self.lab.endpoint_port)):
+            clash = [e for e, p in envs.items() if p == port]
+            if clash:
+                raise ValueError(f"lab.{key} {port} is also environments.{clash[0]}.port; pick a free port")
+        if self.lab.mlflow_port == self.lab.endpoint_port:
+            raise ValueError(f"lab.endpoint_port {self.lab.endpoint_port} is also lab.mlflow_port; pick a free port")
+        return self

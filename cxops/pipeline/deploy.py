@@ -82,17 +82,40 @@ def deploy(cfg: Config, env: str, version: str, reason: str, *, registry: Regist
             _restore(cfg, repo, before, f"revert: v{info.version} never became ready")
         raise CxopsError(f"deploy of v{info.version} to {env} failed, git restored to "
                          f"{'v' + before.version if before.version else 'nothing'}: {exc}") from None
-    current = registry.alias_version(env)
     try:
-        if keep_previous and current is not None and current.version != info.version:
-            registry.set_alias(f"{env}-previous", current.version)
-        registry.set_alias(env, info.version)
+        previous = move_alias(registry, env, info.version, keep_previous=keep_previous, commit=commit)
     except CxopsError as exc:
         if commit:
             _restore(cfg, repo, before, "revert: registry alias could not be set")
         raise CxopsError(f"deploy of v{info.version} to {env} undone (no half-promotion): {exc}") from None
-    return DeployResult(env=env, version=info.version, previous=current.version if current else None,
-                        commit=commit, changed=commit is not None)
+    return DeployResult(env=env, version=info.version, previous=previous, commit=commit, changed=commit is not None)
+
+
+def commit_tag(env: str) -> str:
+    """Version tag naming the GitOps commit that last moved `env`'s alias to that version."""
+    return f"cxops.gitops.{env}.commit"
+
+
+def move_alias(registry: Registry, env: str, version: str, *, keep_previous: bool = True,
+               commit: str | None = None) -> str | None:
+    """Point alias `env` at `version` once live serves it; `<env>-previous` keeps the version it replaces.
+
+    The version is tagged with the commit that caused the move (when known). Returns the replaced version. Both
+    `deploy` and `cxops reconcile` (a hand push) move aliases only through here and `step_back`."""
+    current = registry.alias_version(env)
+    if keep_previous and current is not None and current.version != version:
+        registry.set_alias(f"{env}-previous", current.version)
+    registry.set_alias(env, version)
+    if commit:
+        registry.set_version_tag(version, commit_tag(env), commit)
+    return current.version if current else None
+
+
+def step_back(registry: Registry, env: str, rolled_back: str | None, reason: str) -> None:
+    """After a rollback: clear `<env>-previous` (one step back only, no ping-pong) and mark the version left."""
+    registry.delete_alias(f"{env}-previous")
+    if rolled_back is not None:
+        registry.set_version_tag(rolled_back, f"cxops.rolled_back.{env}", reason[:250])
 
 
 def ensure_embedded_lab(cfg: Config) -> None:

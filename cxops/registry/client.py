@@ -32,11 +32,20 @@ class VersionInfo:
     source: str
 
 
+NOT_FOUND_CODES = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")  # MLflow's codes for a missing version/alias
+
+
+def _not_found(exc: Exception) -> bool:
+    """A missing object, as opposed to an unreachable or failing server (which must never read as "absent")."""
+    return str(getattr(exc, "error_code", "")) in NOT_FOUND_CODES
+
+
 class Registry:
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, start_lab: bool = True) -> None:
+        """`start_lab=False`: never start the lab's MLflow on demand (a hook or the controller must see it down)."""
         self.cfg = cfg
         self.name = cfg.model.name
-        self.uri = tracking_uri(cfg)
+        self.uri = tracking_uri(cfg, start_lab=start_lab)
         from mlflow.tracking import MlflowClient
 
         logging.getLogger("mlflow").setLevel(logging.WARNING)  # mlflow resets its level on import
@@ -73,7 +82,9 @@ class Registry:
         with self.errors(f"reading {self.name} version {version}"):
             try:
                 mv = self.client.get_model_version(self.name, str(version))
-            except MlflowException:
+            except MlflowException as exc:
+                if not _not_found(exc):
+                    raise
                 raise CxopsError(
                     f"model version {version!r} of {self.name!r} does not exist; see `cxops models list`"
                 ) from None
@@ -85,7 +96,9 @@ class Registry:
         with self.errors(f"reading alias {alias}"):
             try:
                 mv = self.client.get_model_version_by_alias(self.name, alias)
-            except MlflowException:
+            except MlflowException as exc:
+                if not _not_found(exc):
+                    raise
                 return None
         return _info(mv)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from cxops.config.schema import Config
 from cxops.pipeline.definition import PIPELINE, Step
-from cxops.workflows import builder, tools
+from cxops.workflows import builder, gitops_guard, tools
 from cxops.workflows.chain import GIT_COMMANDS, Ref, Segment, arg_params, image_ref, is_ref, param_name, stages
 
 CHAIN = "chain"  # "true": hand on to the next stage when this one succeeds; "false": stop here
@@ -212,4 +212,5 @@ def all_manifests(cfg: Config) -> list[Any]:
     out = [stage_template(cfg, stage, segs, all_segs) for stage, segs in by_stage.items()]
     cron = cron_workflow(cfg, all_segs[0].stage, chain_deadline(cfg, all_segs, 0) + 300)
     out += [rollback_template(cfg), build_initial_template(cfg), cron]
+    out += gitops_guard.manifests(cfg)  # promotion by git push: verify/revert pushes, registry follows git
     return out
