@@ -44,9 +44,11 @@ def verify(
     new: str = typer.Argument(..., help="The commit a push would move it to."),
     git_dir: Path = GitDir,
 ) -> None:
-    """Check that moving the GitOps branch from OLD to NEW is a safe promotion: exit 0, or exit 3 with one line
-    per broken rule (new version registered and built, image = its build, entry gate passed unless it is a
-    rollback, no canary weight without a canary, no rewritten history)."""
+    """Is moving the GitOps branch from OLD to NEW a safe promotion? Exit 0, or 3 with one line per broken rule.
+
+    Rules, for every environment whose overlay changes: the version is registered and built, the image is its
+    build, it passed the gate guarding the environment unless it was there before (a rollback); no canary weight
+    without a canary; no rewritten or deleted branch."""
     from cxops.cli.output import ok
     from cxops.config import load_config
     from cxops.errors import GateFailed
@@ -64,9 +66,10 @@ def verify(
 
 @app.command("pre-receive")
 def pre_receive(git_dir: Path = GitDir) -> None:
-    """git's pre-receive hook: reads `<old> <new> <ref>` lines on stdin; refuses the push (exit 1) with the reasons.
+    """git's pre-receive hook: refuse a push that breaks the promotion rules, and say why.
 
-    Install it as the repository's `hooks/pre-receive` (or a Gitea/GitLab server hook): see docs/operations.md."""
+    Reads `<old> <new> <ref>` lines on stdin. Install it as a repository's `hooks/pre-receive` or as a
+    Gitea/GitLab server hook (docs/operations.md)."""
     import sys
 
     from cxops.config import load_config
@@ -100,8 +103,10 @@ def guard(
     outputs_dir: Path = typer.Option(None, "--outputs-dir", help="Write the outcome here (Argo outputs)."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """The cluster-side check: verify what was pushed since the last verified commit; revert a bad push with a
-    commit of its own that says why (exit 3), or mark the head verified (exit 0)."""
+    """Cluster-side check of pushes: revert a bad one with a commit that says why (exit 3).
+
+    Verifies everything pushed since the last verified commit (kept as refs/cxops/verified in the remote); a
+    good range just advances that ref (exit 0)."""
     from cxops.cli.step_cmd import report
     from cxops.config import load_config
     from cxops.gitops.guard import run
@@ -113,9 +118,10 @@ def reconcile(json_out: bool = typer.Option(False, "--json", help="Print JSON.")
               start_lab: bool = typer.Option(True, "--start-lab/--no-start-lab",
                                              help="Start the lab's MLflow if it is down (the controller does not).")
               ) -> None:  # fmt: skip
-    """Make the registry follow git: where live serves what git asks for, move the env alias (and
-    `<env>-previous`), tagged with the commit that caused it. Environments still catching up are left for the next
-    run."""
+    """Registry follows git: move each env's alias to what live serves of git's version.
+
+    `<env>-previous` keeps the version replaced (a push back to it is a rollback and clears it); the version is
+    tagged with the commit that caused the move. Environments still catching up are left for the next run."""
     from cxops.cli.output import emit_json, table
     from cxops.config import load_config
     from cxops.pipeline.reconcile import reconcile as run

@@ -7,8 +7,9 @@ import typer
 
 def status(json_out: bool = typer.Option(False, "--json", help="Print JSON."),
            check: bool = typer.Option(False, "--check", help="Exit 1 if any environment disagrees.")) -> None:
-    """Per environment: registry alias, git desired version, live /version, and the commit and author that last
-    moved it; flags any disagreement."""
+    """Per environment: registry alias, git desired version, live /version; flags any disagreement.
+
+    Also shows the GitOps commit and author that last moved each environment."""
     from cxops.cli.output import emit_json
     from cxops.config import load_config
     from cxops.errors import CxopsError
