@@ -337,6 +337,36 @@ def test_production_by_push_then_hand_rollback(plab: Path, cfg, v2, tmp_path):
     assert again.returncode == 1 and "no previous version for production" in again.stderr
 
 
+def test_cluster_guard_reverts_a_bad_push_with_its_own_commit(plab: Path, cfg, tmp_path):
+    """A hosted remote that runs no hook: the guard (what the gitops-guard workflow runs) catches it afterwards."""
+    from cxops.gitops import guard
+    from cxops.gitops.overlay import write_overlay
+
+    team = tmp_path / "team.git"
+    run_git("clone", "--quiet", "--bare", str(bare(cfg)), str(team))
+    tcfg = cfg.model_copy(update={"gitops": cfg.gitops.model_copy(update={"remote": str(team)})})
+    first = guard.run(tcfg)
+    assert first.passed and "baseline" in first.action
+    wd = tmp_path / "mallory"
+    run_git("clone", "--quiet", str(team), str(wd))
+    write_overlay(wd / "k8s/serving/overlays/staging", "staging", cfg.model.name, "99", "registry.example/m:99-abc")
+    run_git("-c", "user.name=Mallory", "-c", "user.email=m@example.org", "commit", "--quiet", "-am", "staging: v99",
+            cwd=wd)  # fmt: skip
+    assert push(wd).returncode == 0, "this remote has no hook"
+    bad = run_git(f"--git-dir={team}", "rev-parse", "main").stdout.strip()
+    result = guard.run(tcfg)
+    assert not result.passed and result.reasons == [f"staging: v99 is not a registered version of {cfg.model.name}"]
+    revert = run_git(f"--git-dir={team}", "log", "-1", "--format=%H%n%s%n%b", "main").stdout
+    assert revert.startswith(result.revert) and f"gitops-guard: revert {bad[:12]} (pushed by Mallory" in revert
+    assert "v99 is not a registered version" in revert, "the revert commit says why"
+    env_path = "k8s/serving/overlays/staging/model.env"
+    shown = [run_git(f"--git-dir={team}", "show", f"{rev}:{env_path}").stdout for rev in ("main", f"{bad}~1")]
+    assert shown[0] == shown[1], "the verified state is back"
+    assert run_git(f"--git-dir={team}", "rev-parse", guard.VERIFIED_REF).stdout.strip() == result.revert
+    again = guard.run(tcfg)
+    assert again.passed and again.action == "nothing new"
+
+
 def test_mlflow_down_while_a_push_arrives_is_refused(plab: Path, cfg, v2, tmp_path):
     """Last: MLflow stays down (the module's teardown stops the lab)."""
     from cxops.lab.mlflow_server import MlflowLab
