@@ -55,10 +55,16 @@ def wait_serving(cfg: Config, env: str, version: str | None) -> None:
                first=0.2, cap=1.0)  # fmt: skip
 
 
-def _restore(cfg: Config, repo: GitOpsRepo, before: Desired, why: str) -> None:
-    _set_desired(cfg, repo, before.env, before.version, before.image, why)
+def _restore(cfg: Config, repo: GitOpsRepo, before: Desired, why: str) -> str:
+    """Commit `before` back; returns "" or why git could not be restored (e.g. the remote's hook cannot reach
+    MLflow and fails closed: the new version then stays, and the registry follows it once MLflow is back)."""
+    try:
+        _set_desired(cfg, repo, before.env, before.version, before.image, why)
+    except CxopsError as exc:
+        return f"git could NOT be restored: {exc}"
     with contextlib.suppress(CxopsError):  # git is restored; `cxops status` shows whether live caught up
         wait_serving(cfg, before.env, before.version)
+    return ""
 
 
 def deploy(cfg: Config, env: str, version: str, reason: str, *, registry: Registry | None = None,
@@ -78,16 +84,15 @@ def deploy(cfg: Config, env: str, version: str, reason: str, *, registry: Regist
     try:
         wait_serving(cfg, env, info.version)
     except CxopsError as exc:
-        if commit:
-            _restore(cfg, repo, before, f"revert: v{info.version} never became ready")
-        raise CxopsError(f"deploy of v{info.version} to {env} failed, git restored to "
-                         f"{'v' + before.version if before.version else 'nothing'}: {exc}") from None
+        note = _restore(cfg, repo, before, f"revert: v{info.version} never became ready") if commit else ""
+        where = f" ({note})" if note else f", git restored to {'v' + before.version if before.version else 'nothing'}"
+        raise CxopsError(f"deploy of v{info.version} to {env} failed{where}: {exc}") from None
     try:
         previous = move_alias(registry, env, info.version, keep_previous=keep_previous, commit=commit)
     except CxopsError as exc:
-        if commit:
-            _restore(cfg, repo, before, "revert: registry alias could not be set")
-        raise CxopsError(f"deploy of v{info.version} to {env} undone (no half-promotion): {exc}") from None
+        note = _restore(cfg, repo, before, "revert: registry alias could not be set") if commit else ""
+        how = f"left in git ({note}; the alias follows once MLflow answers)" if note else "undone (no half-promotion)"
+        raise CxopsError(f"deploy of v{info.version} to {env} {how}: {exc}") from None
     return DeployResult(env=env, version=info.version, previous=previous, commit=commit, changed=commit is not None)
 
 
