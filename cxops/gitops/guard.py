@@ -15,7 +15,7 @@ from pathlib import Path
 
 from cxops.config import ENV_NAMES, Config
 from cxops.errors import CxopsError
-from cxops.gitops.repo import git
+from cxops.gitops.repo import GitOpsRepo, git
 from cxops.gitops.state import gitops_repo
 from cxops.gitops.verify import Push, branch_ref, verify_push
 from cxops.names import overlay_dir, traffic_dir
@@ -100,11 +100,11 @@ def _remote_rev(remote: str, ref: str) -> str | None:
     return out.split()[0] if out else None
 
 
-def _mark(repo, rev: str) -> None:
+def _mark(repo: GitOpsRepo, rev: str) -> None:
     git("push", "--quiet", "origin", f"+{rev}:{VERIFIED_REF}", cwd=repo.workdir, timeout=120)
 
 
-def _recreate_branch(cfg: Config, repo, verified: str | None) -> GuardResult:
+def _recreate_branch(cfg: Config, repo: GitOpsRepo, verified: str | None) -> GuardResult:
     """The branch was deleted: put it back at the verified commit (from our clone's objects)."""
     branch = cfg.gitops.branch
     if verified is None or not (repo.workdir / ".git").exists():

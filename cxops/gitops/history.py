@@ -71,10 +71,6 @@ class Change:
     email: str
     subject: str
 
-    @property
-    def short(self) -> str:
-        return self.commit[:12]
-
 
 def last_change(git_dir: Path, rev: str, relpath: str) -> Change | None:
     """The newest commit reachable from `rev` that changed `relpath`; None when none did."""

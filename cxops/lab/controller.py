@@ -49,6 +49,7 @@ class Controller:
         self.record = self.state / "envs" / "running.json"
         self.running: dict[str, dict] = self._load_record()
         self.follower = RegistryFollower(cfg, self.state / "envs")
+        self.seen: tuple[str | None, dict[str, str | None]] = (None, {})  # branch head and what it asks for
 
     def _load_record(self) -> dict[str, dict]:
         try:
@@ -100,11 +101,15 @@ class Controller:
     def tick(self) -> None:
         """One pass: servers follow git, the endpoint follows git's split, the registry follows live."""
         try:
-            desired = self.desired_versions()
+            head = self.head()
+            if head != self.seen[0]:  # git is read (and the endpoint synced) only when the branch moved
+                desired = self.desired_versions()
+                self.sync_endpoint()
+                self.seen = (head, desired)
+            desired = self.seen[1]
             for env, version in desired.items():
                 self.reconcile_env(env, version)
-            self.sync_endpoint()
-            self.follower.tick(self.head(), desired)
+            self.follower.tick(head, desired)
         except (CxopsError, ValueError, OSError) as exc:  # e.g. git briefly unreadable mid-push: next tick
             print(f"controller: {exc}", file=sys.stderr, flush=True)
 
