@@ -26,6 +26,7 @@ $(STAMP): requirements.lock pyproject.toml
 setup: $(STAMP)
 
 demo: setup
+	scripts/install-lab-deps
 	$(BIN)/cxops config check
 	$(BIN)/cxops lab up
 	$(BIN)/cxops pipeline run

@@ -13,6 +13,7 @@ from cxops.cli import (
     cloud_cmd,
     cluster_cmd,
     config_cmd,
+    gitops_cmd,
     infra_cmd,
     job_cmd,
     k8s_cmd,
@@ -46,6 +47,10 @@ app.add_typer(job_cmd.app, name="job")
 app.add_typer(workflows_cmd.app, name="workflows")
 app.add_typer(k8s_cmd.app, name="k8s")
 app.add_typer(cluster_cmd.app, name="cluster")
+app.add_typer(gitops_cmd.app, name="gitops")
+app.command("reconcile")(gitops_cmd.reconcile)
+app.command("promote")(step_cmd.promote)  # the convenient spelling of the same step (same code path, same push)
+app.command("rollback")(step_cmd.rollback)
 
 
 def _version(value: bool) -> None:

@@ -355,6 +355,10 @@ class Lab(Strict):
     mlflow_port: Port = Field(5000, description="port of the lab's MLflow server (127.0.0.1)")
     state_dir: str = Field(".cxops", description="where the lab keeps state (relative to cxops.yaml), git-ignored")
     ready_timeout_seconds: Positive = Field(60, description="bound on waiting for a lab service to come up, seconds")
+    endpoint_port: Port = Field(
+        8188, description="the lab's one public endpoint (nginx on 127.0.0.1): splits production/canary like the "
+        "cluster's Gateway, by the HTTPRoute weights in git"
+    )
 
 
 class Workflows(Strict):
@@ -385,6 +389,10 @@ class Workflows(Strict):
     argocd_token_secret: str = Field("cxops-argocd-token", description="key token: a project-scoped ArgoCD token")
     retrain_schedules: list[str] = Field(["0 3 * * *"], min_length=1, description="cron lines for retraining")
     timezone: str = Field("UTC", description="time zone of retrain_schedules")
+    gitops_guard_schedule: str = Field(
+        "*/2 * * * *", description="cron line of the gitops-guard CronWorkflow: verify pushes (revert a bad one) "
+        "and move registry aliases to what git deploys"
+    )
 
     @field_validator("argocd_app")
     @classmethod
@@ -481,4 +489,15 @@ class Config(Strict):
     def _external_store_has_endpoint(self) -> Config:
         if self.platform.object_store == "external" and not self.workflows.s3_endpoint_url:
             raise ValueError("platform.object_store: external needs workflows.s3_endpoint_url (the site's S3 API URL)")
+        return self
+
+    @model_validator(mode="after")
+    def _lab_ports_distinct(self) -> Config:
+        envs = {e: self.environments.get(e).port for e in ENV_NAMES}
+        for key, port in (("mlflow_port", self.lab.mlflow_port), ("endpoint_port", self.lab.endpoint_port)):
+            clash = [e for e, p in envs.items() if p == port]
+            if clash:
+                raise ValueError(f"lab.{key} {port} is also environments.{clash[0]}.port; pick a free port")
+        if self.lab.mlflow_port == self.lab.endpoint_port:
+            raise ValueError(f"lab.endpoint_port {self.lab.endpoint_port} is also lab.mlflow_port; pick a free port")
         return self

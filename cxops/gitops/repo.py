@@ -7,7 +7,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from cxops.errors import CxopsError
+from cxops.errors import CxopsError, GateFailed
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "cxops", "GIT_AUTHOR_EMAIL": "cxops@localhost",
@@ -16,8 +16,19 @@ GIT_ENV = {
 }  # fmt: skip
 
 
+# A push lost a race (someone else's commit landed first, or took the ref lock): refetch, redo, push again.
+RETRYABLE = ("non-fast-forward", "fetch first", "cannot lock ref", "failed to update ref", "rejected")
+
+
 class PushRejected(Exception):
     pass
+
+
+def hook_reasons(stderr: str) -> str:
+    """The lines a server-side hook printed (`remote: ...`), joined: what the pusher must read."""
+    lines = [ln.removeprefix("remote:").strip() for ln in stderr.splitlines() if ln.startswith("remote:")]
+    rules = [ln.removeprefix("cxops:") for ln in lines if ln.startswith("cxops:   ")]  # the hook's rule lines
+    return "; ".join(r.strip() for r in (rules or lines) if r.strip())
 
 
 def git(*args: str, cwd: Path | None = None, check: bool = True, timeout: float = 60) -> str:
@@ -72,7 +83,10 @@ class GitOpsRepo:
             if out.returncode == 0:
                 return self.head()
             last = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "push failed"
-            if not any(word in out.stderr for word in ("rejected", "non-fast-forward", "fetch first")):
+            if "hook declined" in out.stderr:  # the remote's promotion rules said no: retrying cannot help
+                self.sync()
+                raise GateFailed(f"the GitOps remote refused the push: {hook_reasons(out.stderr) or last}")
+            if not any(word in out.stderr for word in RETRYABLE):
                 raise CxopsError(f"git push to {self.remote} failed: {last}")
         self.sync()  # leave the clone clean: nothing half-committed
         raise CxopsError(f"git push to {self.remote} still rejected after {self.attempts} attempts: {last}")

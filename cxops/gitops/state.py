@@ -12,14 +12,16 @@ def overlay_path(cfg: Config, env: str) -> str:
     return f"{cfg.gitops.overlays_dir.rstrip('/')}/{env}"
 
 
-def gitops_repo(cfg: Config) -> GitOpsRepo:
+def gitops_repo(cfg: Config, clone: str = "gitops-work") -> GitOpsRepo:
+    """The GitOps remote with a work clone under the state dir. Readers that run beside deploys (status, reconcile)
+    pass their own `clone` name so a `sync` never resets a clone a deploy is committing in."""
     state = state_dir(cfg)
     remote = cfg.gitops.remote
     if remote is None:
         from cxops.lab.gitops_remote import ensure_bare_remote
 
         remote = str(ensure_bare_remote(state, cfg.gitops.branch)[0])
-    return GitOpsRepo(remote, cfg.gitops.branch, state / "gitops-work", cfg.gitops.push_attempts)
+    return GitOpsRepo(remote, cfg.gitops.branch, state / clone, cfg.gitops.push_attempts)
 
 
 def desired(cfg: Config, repo: GitOpsRepo, env: str, sync: bool = True) -> Desired:

@@ -60,6 +60,27 @@ def write_traffic(root: Path, cfg: Config, canary_active: bool) -> None:
 
 def canary_weight(root: Path, cfg: Config) -> int:
     """The canary's weight (percent) in the HTTPRoute committed under the checkout `root`."""
-    route = yaml.safe_load((root / traffic_dir(cfg) / "httproute.yaml").read_text())
-    refs = route["spec"]["rules"][0]["backendRefs"]
-    return next(r["weight"] for r in refs if r["namespace"] == env_namespace(cfg, "canary"))
+    return backend_weights(cfg, (root / traffic_dir(cfg) / "httproute.yaml").read_text())["canary"]
+
+
+def backend_weights(cfg: Config, route_text: str) -> dict[str, int]:
+    """{"production": w, "canary": w} from an HTTPRoute's first rule (Gateway API: a missing weight means 1).
+
+    Raises ValueError naming what is wrong when the text is not such an HTTPRoute or names another backend."""
+    try:
+        route = yaml.safe_load(route_text)
+        refs = route["spec"]["rules"][0]["backendRefs"]
+    except (yaml.YAMLError, KeyError, IndexError, TypeError) as exc:
+        raise ValueError(f"not an HTTPRoute with spec.rules[0].backendRefs ({type(exc).__name__}: {exc})") from None
+    by_ns = {env_namespace(cfg, env): env for env in ("production", "canary")}
+    out = {"production": 0, "canary": 0}
+    for ref in refs:
+        env = by_ns.get(ref.get("namespace", route.get("metadata", {}).get("namespace")))
+        if env is None or ref.get("name") != "model-server":
+            raise ValueError(f"backendRef {ref.get('namespace')}/{ref.get('name')} is neither production's nor "
+                             f"the canary's model-server ({', '.join(by_ns)})")
+        weight = ref.get("weight", 1)
+        if not isinstance(weight, int) or not 0 <= weight <= 100:
+            raise ValueError(f"{env} weight {weight!r} is not a whole percent 0..100")
+        out[env] += weight
+    return out

@@ -1,4 +1,5 @@
-"""The embedded GitOps remote: a local bare repository seeded once from the project's k8s/ directory."""
+"""The embedded GitOps remote: a local bare repository seeded once from the project's k8s/ directory, guarded by
+the pre-receive hook that enforces the promotion rules (cxops.gitops.hook)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ def ensure_bare_remote(state: Path, branch: str) -> tuple[Path, bool]:
     """Create and seed the bare repo if absent; return (path, created_now). Idempotent."""
     bare = bare_path(state)
     if (bare / "HEAD").exists():
+        _guard(bare)
         return bare, False
     source = project_root() / "k8s"
     if not source.is_dir():
@@ -38,7 +40,16 @@ def ensure_bare_remote(state: Path, branch: str) -> tuple[Path, bool]:
         raise
     finally:
         shutil.rmtree(seed, ignore_errors=True)
+    _guard(bare)
     return bare, True
+
+
+def _guard(bare: Path) -> None:
+    """Every push to the lab's remote passes the promotion rules (idempotent: rewritten only when it changed)."""
+    from cxops.config import config_path
+    from cxops.gitops.hook import install_hook
+
+    install_hook(bare, config_path())
 
 
 def read_file_at_head(bare: Path, branch: str, relpath: str) -> str:

@@ -1,4 +1,5 @@
-"""The lab as a whole: MLflow, the GitOps remote, and the controller that runs one server per environment."""
+"""The lab as a whole: MLflow, the GitOps remote (with its pre-receive hook), the endpoint (nginx), and the controller
+that runs one server per environment."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Iterator
 
 from cxops.config import ENV_NAMES, Config, config_path
 from cxops.errors import CxopsError
+from cxops.lab import endpoint
 from cxops.lab.controller import server_process
 from cxops.lab.gitops_remote import bare_path, ensure_bare_remote
 from cxops.lab.mlflow_server import MlflowLab
@@ -28,11 +30,24 @@ def lab_up(cfg: Config) -> Iterator[str]:
             if server_process(state, env).pid() is None and not port_is_free(port):
                 raise CxopsError(f"port {port} for {env} is in use by another process; "
                                  f"set environments.{env}.port in cxops.yaml to a free port")
+    if endpoint.endpoint_process(cfg).pid() is None:
+        endpoint.nginx_binary()  # missing nginx: say so before anything starts
+        if not port_is_free(cfg.lab.endpoint_port):
+            raise CxopsError(f"port {cfg.lab.endpoint_port} for the lab endpoint is in use by another process; "
+                             "set lab.endpoint_port in cxops.yaml to a free port")
     mlflow = MlflowLab.from_config(cfg)
     pid, started = mlflow.up()
     yield f"MLflow {'started' if started else 'already running'} at {mlflow.url} (pid {pid})"
     bare, created = ensure_bare_remote(state, cfg.gitops.branch)
-    yield f"GitOps remote {'created' if created else 'present'} at {bare}"
+    yield f"GitOps remote {'created' if created else 'present'} at {bare} (pre-receive hook: promotion rules)"
+    nginx = endpoint.endpoint_process(cfg).pid()
+    if nginx is None:
+        pid = endpoint.start(cfg)
+        split = endpoint.applied_split(cfg) or endpoint.Split(100, 0)
+        yield (f"endpoint (nginx) started at {endpoint.endpoint_url(cfg)} (pid {pid}): production "
+               f"{split.production}% · canary {split.canary}%, as git's HTTPRoute says")
+    else:
+        yield f"endpoint (nginx) already running at {endpoint.endpoint_url(cfg)} (pid {nginx})"
     running = controller.pid()
     if running is None:
         pid = controller.start([sys.executable, "-m", "cxops.lab.controller"],
@@ -50,6 +65,7 @@ def lab_down(cfg: Config) -> Iterator[str]:
     for env in ENV_NAMES:  # normally the controller stops them; this covers a controller that was SIGKILLed
         if server_process(state, env).stop(grace=5):
             yield f"{env} server stopped"
+    yield "endpoint (nginx) stopped" if endpoint.stop(cfg) else "endpoint (nginx) was not running"
     mlflow = MlflowLab.from_config(cfg)
     yield "MLflow stopped" if mlflow.down() else "MLflow was not running"
 
@@ -67,6 +83,14 @@ def lab_status(cfg: Config) -> list[dict[str, object]]:
                  "health": "ok" if (bare / "HEAD").exists() else "absent"})
     cpid = controller_process(cfg).pid()
     rows.append({"service": "env-controller", "url": "", "pid": cpid, "health": "ok" if cpid else "stopped"})
+    epid = endpoint.endpoint_process(cfg).pid()
+    split = endpoint.applied_split(cfg)
+    health = "stopped"
+    if epid is not None:
+        listening = endpoint.listening(cfg.lab.endpoint_port)
+        health = (f"ok · production {split.production}% · canary {split.canary}%" if listening and split
+                  else "not listening")
+    rows.append({"service": "endpoint", "url": endpoint.endpoint_url(cfg), "pid": epid, "health": health})
     for env in ENV_NAMES:
         now = live(cfg, env)
         health = f"v{now.version} {'ready' if now.ready else 'NOT READY'}" if now.reachable else "down"

@@ -49,11 +49,16 @@ def wait_serving(cfg: Config, env: str, version: str | None) -> None:
                first=0.2, cap=1.0)  # fmt: skip
 
 
-def _restore(cfg: Config, repo: GitOpsRepo, before: Desired, why: str) -> None:
-    """Commit `before` back (best effort wait for live): the undo half of deploy."""
-    _set_desired(cfg, repo, before.env, before.version, before.image, why)
+def _restore(cfg: Config, repo: GitOpsRepo, before: Desired, why: str) -> str:
+    """Commit `before` back; returns "" or why git could not be restored (e.g. the remote's hook cannot reach
+    MLflow and fails closed: the new version then stays, and the registry follows it once MLflow is back)."""
+    try:
+        _set_desired(cfg, repo, before.env, before.version, before.image, why)
+    except CxopsError as exc:
+        return f"git could NOT be restored: {exc}"
     with contextlib.suppress(CxopsError):  # git is restored; `cxops status` shows whether live caught up
         wait_serving(cfg, before.env, before.version)
+    return ""
 
 
 def deploy(cfg: Config, env: str, version: str, reason: str, *, registry: Registry | None = None,
@@ -64,7 +69,9 @@ def deploy(cfg: Config, env: str, version: str, reason: str, *, registry: Regist
     On success the three agree and the result names the commit (None when git already said so). On failure it
     raises CxopsError and leaves nothing half-done: an unknown version or a version without a build fails before
     anything changes; a version that never becomes ready, or an alias that cannot be set (MLflow down), reverts the
-    overlay with a commit of its own, so git, live and the registry again say what they said before."""
+    overlay with a commit of its own (the remote's hook accepts a restore of an accepted state without MLflow), so
+    git, live and the registry again say what they said before. Should even the revert be refused, the error says
+    so, and `cxops reconcile` moves the alias once MLflow answers."""
     registry = registry or Registry(cfg)
     info = registry.version(version)  # an unknown version fails here, before anything changes
     ensure_embedded_lab(cfg)
@@ -80,21 +87,43 @@ def deploy(cfg: Config, env: str, version: str, reason: str, *, registry: Regist
     try:
         wait_serving(cfg, env, info.version)
     except CxopsError as exc:
-        if commit:
-            _restore(cfg, repo, before, f"revert: v{info.version} never became ready")
-        raise CxopsError(f"deploy of v{info.version} to {env} failed, git restored to "
-                         f"{'v' + before.version if before.version else 'nothing'}: {exc}") from None
-    current = registry.alias_version(env)
+        note = _restore(cfg, repo, before, f"revert: v{info.version} never became ready") if commit else ""
+        where = f" ({note})" if note else f", git restored to {'v' + before.version if before.version else 'nothing'}"
+        raise CxopsError(f"deploy of v{info.version} to {env} failed{where}: {exc}") from None
     try:
-        if keep_previous and current is not None and current.version != info.version:
-            registry.set_alias(f"{env}-previous", current.version)
-        registry.set_alias(env, info.version)
+        previous = move_alias(registry, env, info.version, keep_previous=keep_previous, commit=commit)
     except CxopsError as exc:
-        if commit:
-            _restore(cfg, repo, before, "revert: registry alias could not be set")
-        raise CxopsError(f"deploy of v{info.version} to {env} undone (no half-promotion): {exc}") from None
-    return DeployResult(env=env, version=info.version, previous=current.version if current else None,
-                        commit=commit, changed=commit is not None)
+        note = _restore(cfg, repo, before, "revert: registry alias could not be set") if commit else ""
+        how = f"left in git ({note}; the alias follows once MLflow answers)" if note else "undone (no half-promotion)"
+        raise CxopsError(f"deploy of v{info.version} to {env} {how}: {exc}") from None
+    return DeployResult(env=env, version=info.version, previous=previous, commit=commit, changed=commit is not None)
+
+
+def commit_tag(env: str) -> str:
+    """Version tag naming the GitOps commit that last moved `env`'s alias to that version."""
+    return f"cxops.gitops.{env}.commit"
+
+
+def move_alias(registry: Registry, env: str, version: str, *, keep_previous: bool = True,
+               commit: str | None = None) -> str | None:
+    """Point alias `env` at `version` once live serves it; `<env>-previous` keeps the version it replaces.
+
+    The version is tagged with the commit that caused the move (when known). Returns the replaced version. Both
+    `deploy` and `cxops reconcile` (a hand push) move aliases only through here and `step_back`."""
+    current = registry.alias_version(env)
+    if keep_previous and current is not None and current.version != version:
+        registry.set_alias(f"{env}-previous", current.version)
+    registry.set_alias(env, version)
+    if commit:
+        registry.set_version_tag(version, commit_tag(env), commit)
+    return current.version if current else None
+
+
+def step_back(registry: Registry, env: str, rolled_back: str | None, reason: str) -> None:
+    """After a rollback: clear `<env>-previous` (one step back only, no ping-pong) and mark the version left."""
+    registry.delete_alias(f"{env}-previous")
+    if rolled_back is not None:
+        registry.set_version_tag(rolled_back, f"cxops.rolled_back.{env}", reason[:250])
 
 
 def ensure_embedded_lab(cfg: Config) -> None:

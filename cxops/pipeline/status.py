@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from cxops.config import ENV_NAMES, Config
+from cxops.gitops.history import last_change
 from cxops.gitops.state import desired, gitops_repo
+from cxops.names import overlay_dir
 from cxops.pipeline.live import env_url, live
 from cxops.registry.client import Registry
 
@@ -21,6 +23,8 @@ class EnvStatus:
     previous: str | None
     agree: bool
     problem: str
+    commit: str | None = None  # the GitOps commit that last changed this env's overlay, and its author
+    author: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -28,7 +32,7 @@ class EnvStatus:
 
 def env_statuses(cfg: Config) -> list[EnvStatus]:
     registry = Registry(cfg)
-    repo = gitops_repo(cfg)
+    repo = gitops_repo(cfg, clone="gitops-status")
     repo.sync()
     out = []
     for env in ENV_NAMES:
@@ -45,6 +49,8 @@ def env_statuses(cfg: Config) -> list[EnvStatus]:
             problems.append(f"git {g or '-'} ≠ live {live_v or '-'}")
         if live_v is not None and not now.ready:
             problems.append("live server not ready")
+        moved = last_change(repo.workdir / ".git", "HEAD", overlay_dir(cfg, env))
         out.append(EnvStatus(env, alias_v, g, live_v, now.ready, env_url(cfg, env),
-                             prev.version if prev else None, not problems, "; ".join(problems)))
+                             prev.version if prev else None, not problems, "; ".join(problems),
+                             moved.commit if moved else None, moved.author if moved else None))
     return out

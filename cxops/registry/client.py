@@ -46,11 +46,14 @@ class VersionInfo:
     source: str
 
 
+
+
 class Registry:
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, start_lab: bool = True) -> None:
+        """`start_lab=False`: never start the lab's MLflow on demand (a hook or the controller must see it down)."""
         self.cfg = cfg
         self.name = cfg.model.name
-        self.uri = tracking_uri(cfg)
+        self.uri = tracking_uri(cfg, start_lab=start_lab)
         from mlflow.tracking import MlflowClient
 
         logging.getLogger("mlflow").setLevel(logging.WARNING)  # mlflow resets its level on import

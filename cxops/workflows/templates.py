@@ -12,7 +12,7 @@ from typing import Any
 
 from cxops.config.schema import Config
 from cxops.pipeline.definition import PIPELINE, ROLLBACK, Step
-from cxops.workflows import builder, tools
+from cxops.workflows import builder, gitops_guard, tools
 from cxops.workflows.chain import GIT_COMMANDS, Ref, Segment, arg_params, by_template, image_ref, is_ref, param_name
 from cxops.workflows.tools import parameter
 
@@ -217,4 +217,5 @@ def all_manifests(cfg: Config) -> list[Any]:
     out = [step_workflow_template(cfg, name, segs, all_segs) for name, segs in templates.items()]
     cron = cron_workflow(cfg, all_segs[0].template, chain_deadline(cfg, all_segs, 0) + 300)
     out += [rollback_template(cfg), build_initial_template(cfg), cron]
+    out += gitops_guard.manifests(cfg)  # promotion by git push: verify/revert pushes, registry follows git
     return out

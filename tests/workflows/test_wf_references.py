@@ -55,7 +55,7 @@ def test_cron_workflow_refers_to_a_template_and_its_arguments():
             continue
         spec = doc["spec"]["workflowSpec"]
         target = workflow_templates()[spec["workflowTemplateRef"]["name"]]
-        declared = {p["name"] for p in target["spec"]["arguments"]["parameters"]}
+        declared = {p["name"] for p in target["spec"].get("arguments", {}).get("parameters", [])}
         assert {p["name"] for p in spec.get("arguments", {}).get("parameters", [])} <= declared
         assert doc["spec"]["concurrencyPolicy"] == "Forbid"
 

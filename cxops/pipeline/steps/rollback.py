@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cxops.config import Config
 from cxops.errors import CxopsError
-from cxops.pipeline.deploy import deploy
+from cxops.pipeline.deploy import deploy, step_back
 from cxops.pipeline.results import DeployResult
 from cxops.pipeline.steps._args import check_env
 from cxops.registry.client import Registry
@@ -22,7 +22,6 @@ def run(cfg: Config, env: str, reason: str = "manual rollback") -> DeployResult:
         raise CxopsError(f"no previous version for {env} (alias {env}-previous is unset); nothing to roll back to")
     current = registry.alias_version(env)
     result = deploy(cfg, env, previous.version, f"rollback: {reason}", registry=registry, keep_previous=False)
-    registry.delete_alias(f"{env}-previous")  # one step back only: a second rollback must not ping-pong
-    if current is not None:
-        registry.set_version_tag(current.version, f"cxops.rolled_back.{env}", reason[:250])
+    step_back(registry, env, current.version if current is not None and current.version != previous.version
+              else None, reason)
     return result

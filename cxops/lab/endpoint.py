@@ -1,0 +1,202 @@
+"""The lab's one public endpoint, like the cluster's Gateway: nginx splitting every model route between production
+and canary by the HTTPRoute weights in git.
+
+nginx runs in the foreground (`daemon off`) as a process cxops started, with its own prefix, config, PID, logs and
+temp directories under `<state>/endpoint/`, bound to 127.0.0.1:`lab.endpoint_port`. The split is nginx's
+`split_clients` over `$request_id` (a fresh random id per request), so each request independently goes to the canary
+with the configured probability (nginx.org, ngx_http_split_clients_module, ngx_http_core_module `$request_id`). The
+controller rewrites the config when git's weights change and sends SIGHUP, nginx's graceful reload.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from cxops.config import Config
+from cxops.errors import CxopsError
+from cxops.generated import header, write_atomic
+from cxops.gitops.traffic import backend_weights
+from cxops.lab.process import ManagedProcess
+from cxops.names import traffic_dir
+from cxops.paths import state_dir
+from cxops.waiting import wait_until
+
+RENDERED_BY = "cxops lab up (the lab's endpoint; rewritten by the controller when git's HTTPRoute changes)"
+TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")  # nginx's defaults are under /var/lib/nginx
+INSTALL_HINT = "install it with scripts/install-lab-deps (Debian's nginx package)"
+
+
+@dataclass(frozen=True)
+class Split:
+    """Percent of requests each side gets; they add up to 100."""
+
+    production: int
+    canary: int
+
+
+def endpoint_dir(cfg: Config) -> Path:
+    return state_dir(cfg) / "endpoint"
+
+
+def endpoint_process(cfg: Config) -> ManagedProcess:
+    return ManagedProcess("nginx", endpoint_dir(cfg))
+
+
+def endpoint_url(cfg: Config) -> str:
+    return f"http://127.0.0.1:{cfg.lab.endpoint_port}"
+
+
+def nginx_binary() -> str:
+    """Debian installs nginx in /usr/sbin, which a non-root PATH often lacks."""
+    found = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
+    if found is None:
+        raise CxopsError(f"nginx is not installed (the lab's public endpoint needs it); {INSTALL_HINT}")
+    return found
+
+
+def split_from_route(cfg: Config, route_text: str) -> Split:
+    """The split an HTTPRoute asks for, as whole percents (raises ValueError on a route cxops cannot read)."""
+    w = backend_weights(cfg, route_text)
+    total = w["production"] + w["canary"]
+    canary = round(100 * w["canary"] / total) if total else 0
+    return Split(100 - canary, canary)
+
+
+def split_from_git(cfg: Config) -> Split:
+    """The split in the lab's GitOps remote at the branch head."""
+    from cxops.lab.gitops_remote import bare_path, read_file_at_head
+
+    text = read_file_at_head(bare_path(state_dir(cfg)), cfg.gitops.branch, f"{traffic_dir(cfg)}/httproute.yaml")
+    return split_from_route(cfg, text)
+
+
+def render_conf(cfg: Config, split: Split) -> str:
+    d = endpoint_dir(cfg)
+    prod, canary = cfg.environments.production.port, cfg.environments.canary.port
+    temps = "\n".join(f"    {name}_temp_path {d / 'tmp' / name};" for name in TEMP_DIRS)
+    rule = f"{split.canary}% canary;\n        * production;" if split.canary else "* production;"
+    return (
+        header(RENDERED_BY)
+        + f"""worker_processes 1;
+pid {d / "run" / "nginx.pid"};
+error_log {d / "logs" / "error.log"} warn;
+events {{
+    worker_connections 1024;
+}}
+http {{
+    log_format cxops '$time_iso8601 $request_id $cxops_backend $status $request_time "$request"';
+    access_log {d / "logs" / "access.log"} cxops buffer=64k flush=2s;
+{temps}
+    # bodies stay in memory (a worker may not be able to write the temp dirs when the master runs as root)
+    client_max_body_size 16m;
+    client_body_buffer_size 16m;
+    proxy_max_temp_file_size 0;
+    upstream production {{
+        server 127.0.0.1:{prod} max_fails=0;
+        keepalive 16;
+    }}
+    upstream canary {{
+        server 127.0.0.1:{canary} max_fails=0;
+        keepalive 16;
+    }}
+    # the HTTPRoute's weights: production {split.production}, canary {split.canary}
+    split_clients "${{request_id}}" $cxops_backend {{
+        {rule}
+    }}
+    server {{
+        listen 127.0.0.1:{cfg.lab.endpoint_port};
+        location / {{
+            proxy_pass http://$cxops_backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Request-Id $request_id;
+            add_header X-Cxops-Backend $cxops_backend always;
+            add_header X-Cxops-Canary-Weight {split.canary} always;
+        }}
+    }}
+}}
+"""
+    )
+
+
+def conf_path(cfg: Config) -> Path:
+    return endpoint_dir(cfg) / "nginx.conf"
+
+
+def write_conf(cfg: Config, split: Split) -> bool:
+    """Write the config (and the split it encodes, for `lab status`); False when nothing changed."""
+    d = endpoint_dir(cfg)
+    for sub in ("run", "logs", *(f"tmp/{t}" for t in TEMP_DIRS)):
+        (d / sub).mkdir(parents=True, exist_ok=True)
+    changed = write_atomic(conf_path(cfg), render_conf(cfg, split))
+    write_atomic(d / "split.json", json.dumps({"production": split.production, "canary": split.canary}) + "\n")
+    return changed
+
+
+def applied_split(cfg: Config) -> Split | None:
+    try:
+        data = json.loads((endpoint_dir(cfg) / "split.json").read_text())
+        return Split(int(data["production"]), int(data["canary"]))
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _argv(cfg: Config, *extra: str) -> list[str]:
+    d = endpoint_dir(cfg)
+    return [nginx_binary(), "-p", str(d), "-c", str(conf_path(cfg)), "-e", str(d / "logs" / "error.log"), *extra]
+
+
+def listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def start(cfg: Config) -> int:
+    """Write the config from git, test it, start nginx in the foreground and wait until it listens; returns the PID."""
+    write_conf(cfg, split_from_git(cfg))
+    test = subprocess.run(_argv(cfg, "-t", "-q"), capture_output=True, text=True, timeout=30)
+    if test.returncode != 0:
+        raise CxopsError(f"nginx rejected {conf_path(cfg)}: {(test.stderr or test.stdout).strip()[-300:]}")
+    proc = endpoint_process(cfg)
+    pid = proc.start(_argv(cfg, "-g", "daemon off;"))
+
+    def up() -> bool:
+        if proc.pid() is None:
+            raise CxopsError(f"nginx exited during start-up: {proc.tail()} (see {endpoint_dir(cfg) / 'logs'})")
+        return listening(cfg.lab.endpoint_port)
+
+    try:
+        wait_until(up, timeout=cfg.lab.ready_timeout_seconds, what=f"nginx on {endpoint_url(cfg)}", first=0.05)
+    except CxopsError:
+        proc.stop(grace=5)
+        raise
+    return pid
+
+
+def sync(cfg: Config) -> Split | None:
+    """Follow git: rewrite the config when the HTTPRoute's split changed and reload nginx gracefully (SIGHUP).
+
+    Returns the new split when it changed, else None. Raises ValueError on a route it cannot read (the running
+    config is kept)."""
+    split = split_from_git(cfg)
+    if not write_conf(cfg, split):
+        return None
+    pid = endpoint_process(cfg).pid()
+    if pid is not None:
+        os.kill(pid, signal.SIGHUP)
+    return split
+
+
+def stop(cfg: Config) -> bool:
+    return endpoint_process(cfg).stop(grace=10)

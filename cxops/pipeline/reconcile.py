@@ -1,0 +1,79 @@
+"""The registry follows git: once an environment serves what git asks for, its alias is moved to match.
+
+A push by hand (`git push` of an overlay) changes git and, through the controller or ArgoCD, live; this moves the
+alias last, exactly as `deploy` does, so `cxops status --check` holds after any accepted push. Going back to
+`<env>-previous` is a rollback and is finished like `cxops rollback` (previous cleared, the version left tagged).
+In the lab the controller runs `cxops reconcile` after git changes; in the cluster the `gitops-guard` CronWorkflow
+runs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from cxops.config import ENV_NAMES, Config
+from cxops.gitops import history
+from cxops.gitops.state import desired, gitops_repo
+from cxops.names import overlay_dir
+from cxops.pipeline.deploy import move_alias, step_back
+from cxops.pipeline.live import live
+from cxops.registry.client import Registry
+
+IN_SYNC, MOVED, ROLLED_BACK, RETIRED, WAITING = "in sync", "moved", "rolled back", "retired", "waiting for live"
+
+
+@dataclass(frozen=True)
+class Followed:
+    """What reconcile did for one environment. `action` is one of the module's constants."""
+
+    env: str
+    git: str | None
+    alias_before: str | None
+    alias: str | None
+    action: str
+    commit: str | None
+    author: str | None
+    detail: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def reconcile(cfg: Config, envs: tuple[str, ...] = ENV_NAMES, *, start_lab: bool = True) -> list[Followed]:
+    """Per environment: if live serves git's version (or nothing, when git says nothing), move the alias to it.
+
+    Raises CxopsError when git or MLflow cannot be read (nothing is changed then)."""
+    registry = Registry(cfg, start_lab=start_lab)
+    repo = gitops_repo(cfg, clone="gitops-reconcile")
+    repo.sync()
+    git_dir = repo.workdir / ".git"
+    return [_follow(cfg, registry, git_dir, env, desired(cfg, repo, env, sync=False).version) for env in envs]
+
+
+def _follow(cfg: Config, registry: Registry, git_dir, env: str, want: str | None) -> Followed:
+    alias = registry.alias_version(env)
+    before = alias.version if alias else None
+    change = history.last_change(git_dir, "HEAD", overlay_dir(cfg, env))
+    commit, author = (change.commit, change.author) if change else (None, None)
+
+    def result(action: str, after: str | None, detail: str = "") -> Followed:
+        return Followed(env, want, before, after, action, commit, author, detail)
+
+    if before == want:
+        return result(IN_SYNC, before)
+    now = live(cfg, env)
+    if want is None:
+        if now.reachable:
+            return result(WAITING, before, f"git serves nothing but {env} still answers (v{now.version})")
+        registry.delete_alias(env)
+        return result(RETIRED, None)
+    if now.version != want or not now.ready:
+        seen = f"v{now.version}{'' if now.ready else ' (not ready)'}" if now.reachable else "nothing"
+        return result(WAITING, before, f"git asks for v{want}, {env} serves {seen}")
+    previous = registry.alias_version(f"{env}-previous")
+    if previous is not None and previous.version == want:  # back to the previous version: a rollback by push
+        move_alias(registry, env, want, keep_previous=False, commit=commit)
+        step_back(registry, env, before, f"rollback by git push {commit[:12] if commit else ''} ({author or '?'})")
+        return result(ROLLED_BACK, want)
+    move_alias(registry, env, want, commit=commit)
+    return result(MOVED, want)
