@@ -8,6 +8,7 @@ from pathlib import Path
 
 from cxops.config import Config
 from cxops.errors import CxopsError
+from cxops.model.evaluation import evaluate, load_classifier, probabilities
 from cxops.model.interface import load_project
 from cxops.pipeline.plots import confusion_png
 from cxops.pipeline.results import EvaluateResult
@@ -17,8 +18,6 @@ GATE_TAG = "cxops.gate.evaluation"
 
 
 def run(cfg: Config, run_id: str) -> EvaluateResult:
-    import mlflow
-
     registry = Registry(cfg)
     run_info = registry.finished_run(run_id, timeout=cfg.training.timeout_seconds)
     project = load_project(cfg.model.project)
@@ -30,8 +29,8 @@ def run(cfg: Config, run_id: str) -> EvaluateResult:
             "evaluate with the dataset settings it was trained with"
         )
     with registry.errors(f"loading the model of run {run_id}"):
-        model = mlflow.sklearn.load_model(f"runs:/{run_id}/model")
-    ev = project.evaluate(model, data.X_test, data.y_test, data.class_names)
+        model = load_classifier(f"runs:/{run_id}/model")
+    ev = evaluate(probabilities(model, data.X_test, f"run {run_id}"), data)
     gate = cfg.gates.evaluation
     reasons: list[str] = []
     if ev.metrics["accuracy"] < gate.min_accuracy:
@@ -44,8 +43,8 @@ def run(cfg: Config, run_id: str) -> EvaluateResult:
     baseline = None
     if production is not None and production.run_id != run_id:  # baseline is set only in this branch
         with registry.errors(f"loading production model v{production.version}"):
-            prod_model = mlflow.sklearn.load_model(f"models:/{cfg.model.name}/{production.version}")
-        baseline = project.evaluate(prod_model, data.X_test, data.y_test, data.class_names)
+            prod_model = load_classifier(f"models:/{cfg.model.name}/{production.version}")
+        baseline = evaluate(probabilities(prod_model, data.X_test, f"production v{production.version}"), data)
         metrics["production_accuracy"] = baseline.metrics["accuracy"]
         drop = baseline.metrics["accuracy"] - ev.metrics["accuracy"]
         if drop > gate.max_regression:
