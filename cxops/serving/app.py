@@ -1,12 +1,22 @@
-"""The FastAPI model server: predict, explain, healthz, readyz, version, metrics.
+"""The FastAPI model server. One scoring path behind three protocols:
 
-Bodies are parsed with orjson into one numpy array and scored on numpy (linear export) or the estimator's native
-API: no pydantic model per row and no pandas round trip, which is where a generic scoring server spends its time.
+- cxops: `/predict` (classes, confidence, version) and `/explain` (probabilities, linear contributions);
+- MLflow's scoring protocol: `POST /invocations` (inputs | instances | dataframe_split | dataframe_records),
+  `GET /ping`, so MLflow clients work unchanged;
+- Open Inference Protocol v2 REST (KServe, Triton, MLServer): `/v2`, `/v2/health/live|ready`,
+  `/v2/models/{name}[/versions/{v}]`, `.../ready`, `.../infer`.
+
+Each protocol's parser (cxops.serving.protocols) validates the body against the model's signature and yields one
+float64 array; the model scores it (verified linear fast path, or MLflow's pyfunc loader); the protocol's
+formatter answers. Bodies are parsed with orjson straight into numpy: no pydantic model per row and no pandas
+round trip on the fast path, which is where a generic scoring server spends its time. Metrics are labelled by
+route (the route template, not the raw path).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,34 +26,82 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, disable_created_metrics, generate_latest
 
+from cxops.serving import protocols
 from cxops.serving.metrics import ServerMetrics
 from cxops.serving.model_dir import LoadedModel, ModelLoadError, load_model_dir
+from cxops.serving.protocols import BadRequest
 
+V2_PREFIX = "/v2/models/{name}"
+
+
+def _body_schema(description: str, example: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {
+        "schema": {"type": "object", "description": description}, "example": example}}}  # fmt: skip
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": {"type": "object"}}}}
+
+
+ERRORS = {
+    "413": _error("the body is larger than a batch of serving.max_batch rows can be; refused before reading"),
+    "503": _error("no model is loaded (see /readyz)"),
+}
 PREDICT_SCHEMA = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": {
-            "type": "object", "required": ["inputs"],
-            "properties": {"inputs": {"type": "array", "items": {"type": "array", "items": {"type": "number"}},
-                                      "description": "a batch of feature rows"}},
-        }}},
-    }
+    "requestBody": _body_schema('{"inputs": [row, ...]}: rows of JSON numbers shaped as the model\'s signature',
+                                {"inputs": [[0.0, 1.0]]}),
+    "responses": {"422": _error("the body does not match the model's signature (the message names the field)"),
+                  **ERRORS},
+}  # fmt: skip
+INVOCATIONS_SCHEMA = {
+    "requestBody": _body_schema("MLflow scoring protocol: exactly one of inputs, instances, dataframe_split, "
+                                "dataframe_records", {"dataframe_split": {"columns": ["a"], "data": [[0.0]]}}),
+    "responses": {"400": _error("the body does not match the protocol or the model's signature"),
+                  "415": _error("not application/json"), **ERRORS},
+}  # fmt: skip
+V2_INFER_SCHEMA = {
+    "requestBody": _body_schema("Open Inference Protocol v2 inference request", {
+        "inputs": [{"name": "input-0", "shape": [1, 2], "datatype": "FP64", "data": [0.0, 1.0]}]}),
+    "responses": {"400": _error("the body does not match the protocol or the model's signature"),
+                  "404": _error("no model of that name or version is served here"), **ERRORS},
 }  # fmt: skip
 
 
-def _json(data: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY), status, media_type="application/json")
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY), status, headers=headers,
+                    media_type="application/json")
 
 
-class BadInput(Exception):
-    def __init__(self, message: str) -> None:
-        self.message = message
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 before reading when Content-Length says it is over `limit`, and cut off at
+    `limit` when it streams (chunked) without one: one client's huge body never fills memory or the loop."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit():
+        if int(length) > limit:
+            raise BadRequest(f"body of {int(length)} bytes exceeds the {limit} bytes a batch of serving.max_batch "
+                             "rows needs", 413)
+        return await request.body()
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BadRequest(f"body exceeds the {limit} bytes a batch of serving.max_batch rows needs", 413)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 disable_created_metrics()  # *_created series double the scrape size and no query here uses them
 
+# A protocol: parse(doc, model) -> (array, context); respond(model, array, proba, context) -> body;
+# error(message) -> body. `count` says whether its answers count as predictions (canary evidence).
+Parse = Callable[[Any, LoadedModel], tuple[np.ndarray, Any]]
+Respond = Callable[[LoadedModel, np.ndarray, np.ndarray, Any], dict[str, Any]]
+
 
 def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> FastAPI:
+    """The server for one build directory. Scoring routes answer 503 while no model is loaded, 413 for a body over
+    what `max_batch` rows allow, and the protocol's 4xx (422 for /predict, 400 for /invocations and v2) naming the
+    field for anything the model's signature does not take."""
     metrics = ServerMetrics()
     state: dict[str, Any] = {"model": None, "error": None, "lineage": {}}
     try:  # lineage first and on its own: a broken model file must still say which version is broken
@@ -56,80 +114,210 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
         metrics.info.labels(v.get("name", ""), str(v.get("version", "")), env).set(1)
     except ModelLoadError as exc:
         state["error"] = str(exc)
+    loaded: LoadedModel | None = state["model"]
+    max_body = loaded.schema.max_body_bytes(max_batch) if loaded is not None else 4096
+    classes = np.asarray(loaded.classes) if loaded is not None else None
+    name = str(state["lineage"].get("name", "model"))
+    version_str = str(state["lineage"].get("version", ""))
 
     app = FastAPI(title="cxops model server", version="1", docs_url="/docs", redoc_url=None)
 
     def model() -> LoadedModel:
         if state["model"] is None:
-            raise BadInput(f"model not loaded: {state['error']}")
+            raise BadRequest(f"model not loaded: {state['error']}", 503)
         return state["model"]
 
-    def parse(body: bytes, m: LoadedModel) -> np.ndarray:
+    def score(m: LoadedModel, X: np.ndarray) -> np.ndarray:
+        """Probabilities, or 422 when the inputs are outside the model's numeric range (an overflow makes NaN)."""
         try:
-            doc = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise BadInput(f"invalid JSON: {exc}") from None
-        if not isinstance(doc, dict) or "inputs" not in doc:
-            raise BadInput('expected a JSON object {"inputs": [[...], ...]}')
-        rows = doc["inputs"]
-        if not isinstance(rows, list) or not rows:
-            raise BadInput("inputs must be a non-empty list of rows")
-        if len(rows) > max_batch:
-            raise BadInput(f"batch of {len(rows)} rows exceeds the limit of {max_batch}")
-        try:
-            X = np.asarray(rows, dtype=np.float64)
-        except (ValueError, TypeError):
-            raise BadInput("every row must be a list of numbers of the same length") from None
-        if X.ndim != 2 or X.shape[1] != m.n_features:
-            got = X.shape[1] if X.ndim == 2 else "ragged/scalar"
-            raise BadInput(f"each row needs {m.n_features} features, got {got}")
-        if not np.isfinite(X).all():
-            raise BadInput("inputs must be finite numbers (no NaN/Infinity)")
-        return X
+            with np.errstate(all="ignore"):
+                proba = m.proba(X)
+        except (ValueError, FloatingPointError, OverflowError) as exc:
+            raise BadRequest(f"inputs outside the model's numeric range: {exc}") from None
+        if not np.isfinite(proba).all():
+            raise BadRequest("inputs outside the model's numeric range: the model's scores overflow (not finite)")
+        return proba
 
-    state["classes"] = np.asarray(state["model"].classes) if state["model"] is not None else None
+    def top(proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        idx = proba.argmax(axis=1)
+        assert classes is not None
+        return classes[idx], proba[np.arange(len(idx)), idx]
 
     def observe(route: str, status: int, started: float) -> None:
         metrics.observe(route, status, time.perf_counter() - started)
 
-    def scored(route: str, handler):
-        """Parse and validate the batch, score it, count it; bad input is a 422 with one clear sentence."""
+    def endpoint(route: str, parse: Parse, respond: Respond, error: Callable[[str], dict[str, Any]],
+                 bad_json: int, count: bool) -> Callable[[Request], Awaitable[Response]]:
+        """Read (bounded), parse against the signature, score, answer, count: the one scoring path."""
 
-        async def endpoint(request: Request) -> Response:
+        async def handler(request: Request) -> Response:
             started = time.perf_counter()
             try:
                 m = model()
-                X = parse(await request.body(), m)
-            except BadInput as exc:
-                observe(route, 422, started)
-                return _json({"detail": exc.message}, 422)
-            body = handler(m, X, m.proba(X))
+                ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+                if ctype not in ("application/json", "", "*/*"):
+                    raise BadRequest(f"content-type {ctype} is not supported; send application/json", 415)
+                body = await read_body(request, max_body)
+                try:
+                    doc = orjson.loads(body)
+                except orjson.JSONDecodeError as exc:
+                    raise BadRequest(f"invalid JSON: {exc}", bad_json) from None
+                X, ctx = parse(doc, m)
+                proba = score(m, X)
+                out = respond(m, X, proba, ctx)
+            except BadRequest as exc:
+                observe(route, exc.status, started)
+                # an unread body stays on the socket: close after a 413 instead of reading it
+                headers = {"connection": "close"} if exc.status == 413 else None
+                return _json(error(exc.message), exc.status, headers)
+            if count:
+                labels, conf = top(proba)
+                for c, p in zip(labels.tolist(), conf.tolist(), strict=True):
+                    metrics.count_prediction(c, p)
             observe(route, 200, started)
-            return _json(body)
+            return _json(out)
 
-        return endpoint
+        return handler
 
-    def predict(m: LoadedModel, X: np.ndarray, proba: np.ndarray) -> dict[str, Any]:
-        top = proba.argmax(axis=1)
-        classes = classes_arr[top] if (classes_arr := state["classes"]) is not None else top
-        conf = proba[np.arange(len(top)), top]
-        for c, p in zip(classes.tolist(), conf.tolist(), strict=True):
-            metrics.count_prediction(c, p)
-        return {"predictions": classes.tolist(), "confidence": conf.round(6).tolist(),
-                "version": m.version.get("version")}
+    # --- cxops /predict and /explain -------------------------------------------------------------------------
+    def parse_predict(doc: Any, m: LoadedModel) -> tuple[np.ndarray, Any]:
+        return protocols.predict_body(doc, m.schema, max_batch), None
 
-    def explain(m: LoadedModel, X: np.ndarray, proba: np.ndarray) -> dict[str, Any]:
-        out: dict[str, Any] = {"classes": m.classes, "probabilities": proba.round(6).tolist()}
+    def predict(m: LoadedModel, X: np.ndarray, proba: np.ndarray, _: Any) -> dict[str, Any]:
+        labels, conf = top(proba)
+        return {"predictions": labels.tolist(), "confidence": conf.round(6).tolist(),
+                "version": m.version.get("version")}  # fmt: skip
+
+    def explain(m: LoadedModel, X: np.ndarray, proba: np.ndarray, _: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {"classes": m.classes, "class_names": m.class_names,
+                               "probabilities": proba.round(6).tolist()}  # fmt: skip
         if m.linear is not None:
-            out["contributions"] = m.linear.contributions(X, proba.argmax(axis=1)).round(6).tolist()
+            with np.errstate(all="ignore"):
+                contributions = m.linear.contributions(X, proba.argmax(axis=1))
+            if not np.isfinite(contributions).all():
+                raise BadRequest("inputs outside the model's numeric range: feature contributions overflow")
+            out["contributions"] = contributions.round(6).tolist()
             out["feature_space"] = "standardized"
         return out
 
-    app.post("/predict", openapi_extra=PREDICT_SCHEMA, summary="Predict classes for a batch of rows")(
-        scored("/predict", predict))
-    app.post("/explain", openapi_extra=PREDICT_SCHEMA, summary="Per-class probabilities and feature contributions")(
-        scored("/explain", explain))
+    def detail(message: str) -> dict[str, Any]:
+        return {"detail": message}
 
+    app.post("/predict", openapi_extra=PREDICT_SCHEMA, summary="Predict classes for a batch of rows")(
+        endpoint("/predict", parse_predict, predict, detail, 422, count=True))
+    app.post("/explain", openapi_extra=PREDICT_SCHEMA, summary="Per-class probabilities and feature contributions")(
+        endpoint("/explain", parse_predict, explain, detail, 422, count=False))
+
+    # --- MLflow scoring protocol ------------------------------------------------------------------------------
+    def parse_invocations(doc: Any, m: LoadedModel) -> tuple[np.ndarray, Any]:
+        return protocols.invocations_body(doc, m.schema, max_batch), None
+
+    def invocations(m: LoadedModel, X: np.ndarray, proba: np.ndarray, _: Any) -> dict[str, Any]:
+        return {"predictions": proba.tolist()}  # what pyfunc predict returns: class probabilities
+
+    def mlflow_error(message: str) -> dict[str, Any]:
+        return {"error_code": "BAD_REQUEST", "message": message}
+
+    app.post("/invocations", openapi_extra=INVOCATIONS_SCHEMA, summary="MLflow scoring protocol")(
+        endpoint("/invocations", parse_invocations, invocations, mlflow_error, 400, count=True))
+
+    @app.get("/ping", summary="MLflow scoring protocol liveness: 200 when the model is loaded")
+    async def ping() -> Response:
+        return _json({"status": "ok"} if state["model"] is not None else {"status": "not ready"},
+                     200 if state["model"] is not None else 503)
+
+    # --- Open Inference Protocol v2 ---------------------------------------------------------------------------
+    def v2_error(message: str) -> dict[str, Any]:
+        return {"error": message}
+
+    def check_model(model_name: str, model_version: str | None) -> None:
+        if model_name != name or (model_version is not None and model_version != version_str):
+            raise BadRequest(f"model {model_name!r}{f' version {model_version!r}' if model_version else ''} is not "
+                             f"served here; this server serves {name!r} version {version_str!r}", 404)
+
+    def v2_infer_for(model_version: str | None) -> Callable[[Request], Awaitable[Response]]:
+        def parse_v2(doc: Any, m: LoadedModel) -> tuple[np.ndarray, Any]:
+            X, request_id, wanted = protocols.v2_body(doc, m.schema, max_batch)
+            if wanted is not None and (unknown := sorted(set(wanted) - {"probabilities", "predictions"})):
+                raise BadRequest(f"outputs: {unknown[0]!r} is not an output; outputs are probabilities, predictions",
+                                 400)
+            return X, (request_id, wanted)
+
+        def v2_infer(m: LoadedModel, X: np.ndarray, proba: np.ndarray, ctx: Any) -> dict[str, Any]:
+            request_id, wanted = ctx
+            labels, _ = top(proba)
+            outputs = [
+                {"name": "probabilities", "shape": list(proba.shape), "datatype": "FP64",
+                 "data": proba.ravel().tolist()},
+                {"name": "predictions", "shape": [len(labels)], "datatype": "INT64", "data": labels.tolist()},
+            ]  # fmt: skip
+            body: dict[str, Any] = {"model_name": name, "model_version": version_str,
+                                    "outputs": [o for o in outputs if wanted is None or o["name"] in wanted]}
+            if request_id is not None:
+                body["id"] = request_id
+            return body
+
+        route = f"{V2_PREFIX}/infer" if model_version is None else f"{V2_PREFIX}/versions/{{version}}/infer"
+        inner = endpoint(route, parse_v2, v2_infer, v2_error, 400, count=True)
+
+        async def handler(request: Request) -> Response:
+            try:
+                check_model(request.path_params["name"], request.path_params.get("version"))
+            except BadRequest as exc:
+                metrics.observe(route, exc.status, 0.0)
+                return _json(v2_error(exc.message), exc.status)
+            return await inner(request)
+
+        return handler
+
+    app.post(f"{V2_PREFIX}/infer", openapi_extra=V2_INFER_SCHEMA, summary="v2 inference")(v2_infer_for(None))
+    app.post(f"{V2_PREFIX}/versions/{{version}}/infer", openapi_extra=V2_INFER_SCHEMA,
+             summary="v2 inference on a named version")(v2_infer_for("version"))  # fmt: skip
+
+    @app.get("/v2", summary="v2 server metadata")
+    async def v2_server() -> Response:
+        from cxops import __version__
+
+        return _json({"name": "cxops", "version": __version__, "extensions": []})
+
+    @app.get("/v2/health/live", summary="v2 server liveness")
+    async def v2_live() -> Response:
+        return _json({"live": True})
+
+    @app.get("/v2/health/ready", summary="v2 server readiness: the model is loaded")
+    async def v2_ready() -> Response:
+        ready = state["model"] is not None
+        return _json({"ready": ready}, 200 if ready else 503)
+
+    def v2_metadata(model_name: str, model_version: str | None) -> Response:
+        try:
+            check_model(model_name, model_version)
+            m = model()
+        except BadRequest as exc:
+            return _json(v2_error(exc.message), exc.status)
+        return _json({"name": name, "versions": [version_str], "platform": f"mlflow_{m.flavor}",
+                      "inputs": m.schema.v2_inputs(),
+                      "outputs": [{"name": "probabilities", "datatype": "FP64", "shape": [-1, len(m.classes)]},
+                                  {"name": "predictions", "datatype": "INT64", "shape": [-1]}]})  # fmt: skip
+
+    @app.get(V2_PREFIX, summary="v2 model metadata: inputs and outputs from the model's signature")
+    async def v2_model(name: str) -> Response:
+        return v2_metadata(name, None)
+
+    @app.get(f"{V2_PREFIX}/versions/{{version}}", summary="v2 model metadata of a named version")
+    async def v2_model_version(name: str, version: str) -> Response:
+        return v2_metadata(name, version)
+
+    @app.get(f"{V2_PREFIX}/ready", summary="v2 model readiness")
+    async def v2_model_ready(name: str) -> Response:
+        try:
+            check_model(name, None)
+            model()
+        except BadRequest as exc:
+            return _json({"name": name, "ready": False, "error": exc.message}, exc.status)
+        return _json({"name": name, "ready": True})
+
+    # --- operations -------------------------------------------------------------------------------------------
     @app.get("/healthz", summary="The process is up")
     async def healthz() -> Response:
         return _json({"status": "ok"})
@@ -140,13 +328,16 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
             return _json({"ready": False, "reason": state["error"]}, 503)
         return _json({"ready": True})
 
-    @app.get("/version", summary="What is served: model, version, run, git sha, environment")
+    @app.get("/version", summary="What is served: model, version, run, git sha, environment, scoring path")
     async def version() -> Response:
         data = dict(state["lineage"])
-        if state["model"] is None:
+        m = state["model"]
+        if m is None:
             data["error"] = state["error"]
+        else:
+            data.update({"scorer": m.scorer, "flavor": m.flavor, "notes": m.notes})
         data["env"] = env
-        data["ready"] = state["model"] is not None
+        data["ready"] = m is not None
         return _json(data)
 
     @app.get("/metrics", summary="Prometheus metrics")

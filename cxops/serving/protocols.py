@@ -15,7 +15,7 @@ Every refusal is a `BadRequest` whose message names the offending field (`inputs
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -142,7 +142,7 @@ def records(value: Any, schema: InputSchema, max_batch: int, where: str = "dataf
     return _to_array(out, schema)
 
 
-def _column_mismatch(got: list[Any], names: tuple[str, ...], where: str) -> None:
+def _column_mismatch(got: list[Any], names: tuple[str, ...], where: str) -> NoReturn:
     missing = [n for n in names if n not in got]
     if missing:
         raise BadRequest(f"{where}: missing column {missing[0]!r}" + (f" (and {len(missing) - 1} more)"
@@ -275,21 +275,21 @@ def v2_body(doc: Any, schema: InputSchema, max_batch: int) -> tuple[np.ndarray, 
             raise _v2_fail('outputs must be a list of objects {"name": ...}')
         wanted = [o["name"] for o in outputs]
     tensors = [_v2_tensor(t, i, max_batch) for i, t in enumerate(doc["inputs"])]
-    if schema.kind == "columns" and len(tensors) > 1 or (len(tensors) == 1 and tensors[0][0] in schema.names):
+    if schema.kind == "columns" and (len(tensors) > 1 or tensors[0][0] in schema.names):
         by_name = {name: (shape, flat) for name, shape, flat in tensors}
         if len(by_name) != len(tensors) or set(by_name) != set(schema.names):
             _column_mismatch_v2([n for n, _, _ in tensors], schema.names)
         cols, n_rows = [], None
-        for j, name in enumerate(schema.names):
+        order = [n for n, _, _ in tensors]
+        for name in schema.names:
             shape, flat = by_name[name]
-            i = [n for n, _, _ in tensors].index(name)
+            i = order.index(name)
             if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
                 raise _v2_fail(f"inputs[{i}].shape {shape}: a column is [n] or [n, 1]")
             if n_rows is not None and shape[0] != n_rows:
                 raise _v2_fail(f"inputs[{i}].shape[0] is {shape[0]}, other columns have {n_rows} rows")
             n_rows = shape[0]
             cols.append(flat)
-            del j
         return _to_array(cols, schema).T.copy(), doc.get("id"), wanted
     if len(tensors) != 1:
         raise _v2_fail(f"the model takes one input tensor, got {len(tensors)}")
@@ -302,9 +302,8 @@ def v2_body(doc: Any, schema: InputSchema, max_batch: int) -> tuple[np.ndarray, 
     return _to_array(flat, schema).reshape(shape), doc.get("id"), wanted
 
 
-def _column_mismatch_v2(got: list[str], names: tuple[str, ...]) -> None:
+def _column_mismatch_v2(got: list[str], names: tuple[str, ...]) -> NoReturn:
     try:
         _column_mismatch(got, names, "inputs")
     except BadRequest as exc:
         raise _v2_fail(exc.message.replace("column", "input", 1)) from None
-    raise _v2_fail(f"inputs: names repeat; the model's inputs are {list(names)}")

@@ -1,7 +1,8 @@
 """Example project: a non-linear scikit-learn pipeline with preprocessing on the wine data (ships with sklearn):
-per-column imputation and quantile scaling (a ColumnTransformer) → a small neural network (MLPClassifier). Named columns, so its
-signature is a DataFrame schema; served through MLflow's pyfunc loader (no fast path applies to a network). An MLP rather than boosted trees: skops refuses the tree predictor's raw
-node arrays as untrusted, and a project should not trust types it has not reviewed."""
+per-column imputation and quantile scaling (a ColumnTransformer) → a small neural network (MLPClassifier).
+Named columns, so its signature is a DataFrame schema; served through MLflow's pyfunc loader (no fast path applies
+to a network). An MLP rather than boosted trees: skops refuses the tree predictor's raw node arrays as untrusted,
+and a project should not trust types it has not reviewed."""
 
 from __future__ import annotations
 
@@ -29,11 +30,16 @@ class WinePipeline:
         bunch = load_wine()
         X = bunch.data.astype(np.float64)
         y = bunch.target.astype(np.int64)
-        X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=spec.test_size, random_state=spec.seed,
-                                                  stratify=y)
-        return Dataset(X_train=X_tr, y_train=y_tr, X_test=X_te, y_test=y_te,
-                       feature_names=list(bunch.feature_names), class_names=[str(c) for c in bunch.target_names],
-                       digest=data_digest(X_tr, y_tr, X_te, y_te))
+        X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=spec.test_size, random_state=spec.seed, stratify=y)
+        return Dataset(
+            X_train=X_tr,
+            y_train=y_tr,
+            X_test=X_te,
+            y_test=y_te,
+            feature_names=list(bunch.feature_names),
+            class_names=[str(c) for c in bunch.target_names],
+            digest=data_digest(X_tr, y_tr, X_te, y_te),
+        )
 
     def train(self, params: dict[str, Any], data: Dataset) -> tuple[Any, dict[str, float]]:
         import pandas as pd
@@ -46,11 +52,23 @@ class WinePipeline:
         unknown = set(params) - set(DEFAULTS)
         if unknown:
             raise CxopsError(f"model.params: unknown parameter(s) {sorted(unknown)}; valid: {sorted(DEFAULTS)}")
-        prep = ColumnTransformer([("num", make_pipeline(SimpleImputer(strategy="median"),
-                                                        QuantileTransformer(n_quantiles=50)), data.feature_names)])
+        prep = ColumnTransformer(
+            [
+                (
+                    "num",
+                    make_pipeline(SimpleImputer(strategy="median"), QuantileTransformer(n_quantiles=50)),
+                    data.feature_names,
+                )
+            ]
+        )
         p = {**DEFAULTS, **params}
-        net = MLPClassifier(hidden_layer_sizes=(int(p["hidden"]),), alpha=float(p["alpha"]),
-                            max_iter=int(p["max_iter"]), random_state=int(p["random_state"]), solver="lbfgs")
+        net = MLPClassifier(
+            hidden_layer_sizes=(int(p["hidden"]),),
+            alpha=float(p["alpha"]),
+            max_iter=int(p["max_iter"]),
+            random_state=int(p["random_state"]),
+            solver="lbfgs",
+        )
         model = make_pipeline(prep, net)
         frame = pd.DataFrame(data.X_train, columns=data.feature_names)
         model.fit(frame, data.y_train)

@@ -43,8 +43,15 @@ class TorchDigitsCNN:
     def load_data(self, spec: DatasetSpec) -> Dataset:
         flat = load_digits_split(spec)
         X_tr, X_te = _images(flat.X_train), _images(flat.X_test)
-        return Dataset(X_train=X_tr, y_train=flat.y_train, X_test=X_te, y_test=flat.y_test, feature_names=[],
-                       class_names=flat.class_names, digest=data_digest(X_tr, flat.y_train, X_te, flat.y_test))
+        return Dataset(
+            X_train=X_tr,
+            y_train=flat.y_train,
+            X_test=X_te,
+            y_test=flat.y_test,
+            feature_names=[],
+            class_names=flat.class_names,
+            digest=data_digest(X_tr, flat.y_train, X_te, flat.y_test),
+        )
 
     def train(self, params: dict[str, Any], data: Dataset) -> tuple[Any, dict[str, float]]:
         try:

@@ -9,9 +9,9 @@ import tempfile
 from pathlib import Path
 
 from cxops.config import Config
+from cxops.errors import CxopsError
 from cxops.model.interface import load_project
 from cxops.paths import state_dir
-from cxops.errors import CxopsError
 from cxops.pipeline.build import (
     builds_dir,
     content_digest,
