@@ -59,6 +59,10 @@ def released(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     if model:
         overrides["model"] = model
     config = make_project(tmp_path_factory.mktemp(f"byom-{name}"), overrides)
+    if model:  # params are the project's own: replace the base config's, do not merge into them
+        doc = yaml.safe_load(config.read_text())
+        doc["model"]["params"] = model["params"]
+        config.write_text(yaml.safe_dump(doc, sort_keys=False))
     up = cli(config, "lab", "up", timeout=300)
     try:
         assert up.returncode == 0, f"cxops lab up failed: {up.stderr}{up.stdout}"
@@ -87,10 +91,9 @@ def production_url(released: dict) -> str:
 
 
 def golden(released: dict) -> dict:
-    from cxops.paths import state_dir
-
     version = status(released["config"])["production"]["live"]
-    return json.loads((state_dir(released["cfg"]) / "builds" / version / "context" / "golden.json").read_text())
+    state = released["config"].parent / released["cfg"].lab.state_dir
+    return json.loads((state / "builds" / version / "context" / "golden.json").read_text())
 
 
 def test_lifecycle_first_version_reaches_production(released: dict):
