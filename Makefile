@@ -6,13 +6,15 @@ UV     := $(BIN)/uv
 STAMP  := $(VENV)/.installed
 
 .PHONY: setup demo test test-fast lint bench render clean lab-down help
+.PHONY: infra-preflight infra-plan infra-apply infra-inventory infra-destroy
 
 help:
 	@echo "make demo   - set up, start the embedded lab, run train → … → production, print the status"
 	@echo "make test   - set up and run every test (unit, integration with real MLflow/git/servers, OpenStack)"
 	@echo "make bench  - CLI start-up, serving throughput and lifecycle time, each against its peer"
 	@echo "make lint   - ruff check, ruff format --check, mypy (all run in CI)"
-	@echo "make render - regenerate workflows/*.yaml from the Hera code"
+	@echo "make render - regenerate workflows/*.yaml (Hera) and k8s/argocd, k8s/platform (cxops k8s render)"
+	@echo "make infra-preflight | infra-plan | infra-apply | infra-inventory | infra-destroy - the cluster (docs/provisioning.md)"
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,9 +33,11 @@ demo: setup
 
 test: setup
 	scripts/install-test-deps
+	scripts/install-checkov
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -ra
 
 test-fast: setup
+	scripts/install-checkov
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -ra -m "not openstack"
 
 lint: setup
@@ -46,6 +50,24 @@ bench: setup
 
 render: setup
 	$(BIN)/cxops workflows render
+	$(BIN)/cxops k8s render
+
+# The operator's path to a cluster (docs/provisioning.md): each renders tf/cxops.auto.tfvars.json from cxops.yaml.
+infra-preflight: setup
+	$(BIN)/cxops infra preflight
+
+infra-plan: setup
+	$(BIN)/cxops infra plan
+
+infra-apply: setup
+	$(BIN)/cxops infra apply
+	$(BIN)/cxops infra inventory
+
+infra-inventory: setup
+	$(BIN)/cxops infra inventory
+
+infra-destroy: setup
+	$(BIN)/cxops infra destroy
 
 lab-down: setup
 	$(BIN)/cxops lab down

@@ -18,7 +18,9 @@ class ClusterSecret:
 
     `generate` is "random" (the install makes each key a random string once and keeps it on re-runs), "user" (the
     user supplies it, e.g. a registry login; the install leaves a placeholder-free Secret absent until given),
-    or "argocd" (the install asks ArgoCD for a project-scoped token)."""
+    or "argocd" (the install asks ArgoCD for a project-scoped token). `fixed` names keys whose value is not secret
+    and must be exactly the one given (e.g. a PostgreSQL role name the database bootstrap also names); the install
+    writes those as given and generates the others."""
 
     name: str
     namespace: str
@@ -26,6 +28,7 @@ class ClusterSecret:
     purpose: str
     generate: str = "random"
     type: str = "Opaque"
+    fixed: tuple[tuple[str, str], ...] = ()
 
 
 def catalogue(cfg: Config) -> list[ClusterSecret]:
@@ -35,9 +38,10 @@ def catalogue(cfg: Config) -> list[ClusterSecret]:
     return [
         ClusterSecret(w.s3_secret, platform, s3_keys, "S3 store credentials (MLflow artifacts)"),
         ClusterSecret(w.s3_secret, argo, s3_keys, "S3 credentials for workflow pods (same values as the platform's)"),
-        ClusterSecret(f"{cfg.project.name}-postgres-app", platform, ("username", "password"),
-                      "MLflow's PostgreSQL role (CloudNativePG bootstrap secret)", type="kubernetes.io/basic-auth"),
-        ClusterSecret(f"{cfg.project.name}-grafana-admin", platform, ("admin-user", "admin-password"),
+        ClusterSecret(names.postgres_app_secret(cfg), platform, ("username", "password"),
+                      "MLflow's PostgreSQL role (CloudNativePG bootstrap secret)", type="kubernetes.io/basic-auth",
+                      fixed=(("username", "mlflow"),)),
+        ClusterSecret(names.grafana_admin_secret(cfg), platform, ("admin-user", "admin-password"),
                       "Grafana's admin login"),
         ClusterSecret(w.argocd_token_secret, argo, ("token",),
                       "project-scoped ArgoCD token the deploy steps use to wait for a sync", generate="argocd"),
@@ -46,4 +50,6 @@ def catalogue(cfg: Config) -> list[ClusterSecret]:
         ClusterSecret(w.registry_auth_secret, argo, (".dockerconfigjson",),
                       "push credentials for the image registry", generate="user",
                       type="kubernetes.io/dockerconfigjson"),
-    ]  # fmt: skip
+    ] + ([ClusterSecret(names.label_studio_db_secret(cfg), platform, ("username", "password"),
+                        "Label Studio's PostgreSQL role (CloudNativePG managed role)", type="kubernetes.io/basic-auth",
+                        fixed=(("username", "labelstudio"),))] if cfg.platform.label_studio else [])  # fmt: skip

@@ -77,3 +77,79 @@ def prometheus_url(cfg: Config) -> str:
 def argocd_server(cfg: Config) -> str:
     """ArgoCD's API as workflow pods reach it: `workflows.argocd_server`, else the `argocd-server` Service."""
     return cfg.workflows.argocd_server or f"https://argocd-server.{argocd_namespace(cfg)}.svc.cluster.local"
+
+
+def cloud_resource(cfg: Config, part: str) -> str:
+    """Name of a cloud resource cxops creates: `<project.name>-<part>-<project.suffix>`, e.g. `cxops-demo-node1-proj01`.
+
+    The formula tf/ applies to every resource name, so several users can share one OpenStack project."""
+    return f"{cfg.project.name}-{part}-{cfg.project.suffix}"
+
+
+# --- the GitOps platform (k8s/argocd, k8s/platform; docs/platform.md) ---
+
+ARGOCD_DEPLOY_ROLE = "deploy"  # AppProject role whose token the workflows' deploy steps use (read + sync apps)
+
+
+def argocd_project(cfg: Config) -> str:
+    """The ArgoCD AppProject every cxops Application belongs to (limits repos and destination namespaces)."""
+    return cfg.project.name
+
+
+def argocd_root_app(cfg: Config) -> str:
+    """The root (app-of-apps) Application the cluster install applies once: `<project>-root`."""
+    return f"{cfg.project.name}-root"
+
+
+def argocd_platform_app(cfg: Config, component: str) -> str:
+    """ArgoCD Application of one platform component, e.g. `cxops-demo-mlflow`."""
+    return f"{cfg.project.name}-{component}"
+
+
+def gitops_repo_url(cfg: Config) -> str:
+    """The git URL ArgoCD reads k8s/ and workflows/ from: `gitops.remote` when it is a network URL (the repo the
+    deploy steps push to), else `workflows.repo_url` (the lab's bare repo is a local path no cluster can read)."""
+    remote = cfg.gitops.remote
+    if remote and ("://" in remote or remote.startswith("git@")):
+        return remote
+    return cfg.workflows.repo_url
+
+
+def registry_host(cfg: Config) -> str:
+    """Host (and port, if any) of `serving.image_registry`, e.g. `registry.cxops.local`: the platform registry."""
+    return cfg.serving.image_registry.split("/", 1)[0]
+
+
+def postgres_cluster(cfg: Config) -> str:
+    """CloudNativePG Cluster holding MLflow's database; the operator names its Services `<cluster>-rw|ro|r`."""
+    return f"{cfg.project.name}-postgres"
+
+
+def postgres_app_secret(cfg: Config) -> str:
+    """basic-auth Secret of MLflow's PostgreSQL role (CloudNativePG `bootstrap.initdb.secret`)."""
+    return f"{cfg.project.name}-postgres-app"
+
+
+def grafana_admin_secret(cfg: Config) -> str:
+    """Secret with Grafana's admin login (keys admin-user, admin-password)."""
+    return f"{cfg.project.name}-grafana-admin"
+
+
+def postgres_host(cfg: Config) -> str:
+    """In-cluster DNS name of the read-write PostgreSQL Service."""
+    return f"{postgres_cluster(cfg)}-rw.{platform_namespace(cfg)}.svc.cluster.local"
+
+
+def label_studio_db_secret(cfg: Config) -> str:
+    """basic-auth Secret of Label Studio's PostgreSQL role (only when platform.label_studio is on)."""
+    return f"{cfg.project.name}-label-studio-db"
+
+
+def argocd_workflows_account(cfg: Config) -> str:
+    """ArgoCD local account (API key only) whose token the workflows use instead of the admin password."""
+    return f"{cfg.project.name}-workflows"
+
+
+def root_application_file() -> str:
+    """Repository-relative path of the rendered root Application (`cxops k8s render` writes it)."""
+    return "k8s/argocd/root-application.yaml"

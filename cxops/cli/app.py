@@ -11,9 +11,11 @@ import typer
 from cxops import __version__
 from cxops.cli import (
     cloud_cmd,
+    cluster_cmd,
     config_cmd,
     infra_cmd,
     job_cmd,
+    k8s_cmd,
     lab_cmd,
     models_cmd,
     pipeline_cmd,
@@ -42,6 +44,8 @@ app.add_typer(cloud_cmd.app, name="cloud")
 app.add_typer(infra_cmd.app, name="infra")
 app.add_typer(job_cmd.app, name="job")
 app.add_typer(workflows_cmd.app, name="workflows")
+app.add_typer(k8s_cmd.app, name="k8s")
+app.add_typer(cluster_cmd.app, name="cluster")
 
 
 def _version(value: bool) -> None:

@@ -1,4 +1,4 @@
-"""`cxops infra`: provisioning checks before Terraform runs."""
+"""`cxops infra`: preflight, Terraform variables, plan/apply/output/destroy of tf/, the Ansible inventory."""
 
 from __future__ import annotations
 
@@ -6,28 +6,263 @@ import typer
 
 app = typer.Typer(help="Provision the cluster: preflight checks, Terraform variables, inventory.", no_args_is_help=True)
 
+CLOUD = typer.Option(None, "--cloud", help="clouds.yaml entry (default: $OS_CLOUD, then cloud.name).")
+JSON = typer.Option(False, "--json", help="Print JSON instead of tables.")
+CHDIR = typer.Option(None, "--chdir", help="Terraform module directory (default: tf/ beside cxops.yaml).")
+NO_PREFLIGHT = typer.Option(
+    False, "--no-preflight", help="Skip the cloud preflight (modules that create nothing in OpenStack, tests)."
+)
+
 
 @app.command()
 def preflight(
-    cloud: str = typer.Option(None, "--cloud", help="clouds.yaml entry (default: $OS_CLOUD, then cloud.name)."),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    cloud: str = CLOUD,
+    json_out: bool = JSON,
 ) -> None:
     """Check that image, flavors, keypair, external network and quota headroom fit the plan; exit 1 if not."""
-    from cxops.cli.output import emit_json, spinner, table
-    from cxops.cloud.connection import connect
+    from cxops.cli.output import emit_json, table
     from cxops.config import load_config
-    from cxops.errors import CxopsError
-    from cxops.infra.preflight import run_preflight
 
     config = load_config()
-    conn = connect(cloud)
-    with spinner("checking the cloud against the plan"):
-        checks = run_preflight(config, conn)
+    name, checks = _run_preflight(config, cloud)
     failed = [c for c in checks if not c.ok]
     if json_out:
         emit_json({"ok": not failed, "checks": [c.to_dict() for c in checks]})
     else:
         rows = [["ok" if c.ok else "FAIL", c.check, c.detail, c.instead] for c in checks]
-        table(f"preflight: {conn.config.name}", ["", "check", "found", "would fit instead"], rows)
+        table(f"preflight: {name}", ["", "check", "found", "would fit instead"], rows)
+    _raise_failed(checks)
+
+
+def _run_preflight(config, cloud: str | None):  # -> (cloud name, checks)
+    from cxops.cli.output import spinner
+    from cxops.cloud.connection import connect
+    from cxops.infra.preflight import run_preflight
+
+    conn = connect(cloud)
+    with spinner("checking the cloud against the plan"):
+        return conn.config.name, run_preflight(config, conn)
+
+
+def _raise_failed(checks) -> None:
+    from cxops.errors import CxopsError
+
+    failed = [c for c in checks if not c.ok]
     if failed:
         raise CxopsError(f"preflight: {len(failed)} problem(s): {', '.join(c.check for c in failed)}")
+
+
+def _preflight_step(config, cloud: str | None, skip: bool):
+    """The preflight as a callable for provision.prepare (None when skipped): failures stop before Terraform."""
+    if skip:
+        return None
+
+    def run() -> None:
+        from cxops.cli.output import table
+
+        name, checks = _run_preflight(config, cloud)
+        bad = [c for c in checks if not c.ok]
+        if bad:
+            table(f"preflight: {name}", ["", "check", "found", "would fit instead"],
+                  [["FAIL", c.check, c.detail, c.instead] for c in bad])  # fmt: skip
+        _raise_failed(checks)
+
+    return run
+
+
+@app.command()
+def render(
+    check: bool = typer.Option(False, "--check", help="Exit 1 with a diff if the file is out of date; write nothing."),
+    chdir: str = CHDIR,
+) -> None:
+    """Write tf/cxops.auto.tfvars.json (the Terraform variables) from cxops.yaml; never holds secrets."""
+    from cxops.cli.output import ok
+    from cxops.config import load_config
+    from cxops.infra import provision, tfvars
+    from cxops.paths import project_root
+
+    config = load_config()
+    workdir = provision.module_dir(project_root(), chdir)
+    if check:
+        tfvars.check(config, workdir)
+        ok(f"{workdir / tfvars.TFVARS_FILE} is up to date")
+        return
+    changed = tfvars.write(config, workdir)
+    ok(f"{'wrote' if changed else 'unchanged:'} {workdir / tfvars.TFVARS_FILE}")
+
+
+@app.command()
+def plan(
+    cloud: str = CLOUD,
+    chdir: str = CHDIR,
+    no_preflight: bool = NO_PREFLIGHT,
+    check: bool = typer.Option(False, "--check", help="Exit 1 when anything would change (drift or new config)."),
+    json_out: bool = JSON,
+) -> None:
+    """Render the variables, preflight, `terraform init` and `plan` (saved to tf/cxops.tfplan); show the changes."""
+    from cxops.cli.output import emit_json, table
+    from cxops.config import load_config
+    from cxops.errors import CxopsError
+    from cxops.infra import provision
+    from cxops.infra.progress import Progress
+    from cxops.paths import project_root
+
+    config = load_config()
+    workdir = provision.module_dir(project_root(), chdir)
+    tf = provision.prepare(config, workdir, preflight=_preflight_step(config, cloud, no_preflight),
+                            command="cxops infra plan")  # fmt: skip
+    with Progress(f"terraform plan ({tf.engine.description})", quiet=json_out) as progress:
+        report = provision.plan(tf, progress)
+    if json_out:
+        emit_json(report.to_dict())
+    else:
+        if report.changes:
+            table("planned changes", ["action", "resource"], [[c["action"], c["address"]] for c in report.changes])
+        if report.drift:
+            table("changed outside Terraform", ["action", "resource"], [[c["action"], c["address"]]
+                                                                        for c in report.drift])  # fmt: skip
+        typer.echo(f"plan: {report.line()}" + (f" (saved to {report.plan_file})" if report.pending else ""))
+    if check and report.pending:
+        raise CxopsError(f"infrastructure differs from the configuration: {report.line()}")
+
+
+@app.command()
+def apply(
+    cloud: str = CLOUD,
+    chdir: str = CHDIR,
+    no_preflight: bool = NO_PREFLIGHT,
+    json_out: bool = JSON,
+) -> None:
+    """Render, preflight, plan, and apply exactly that plan; then show nodes, addresses, volume and URLs.
+
+    Ctrl-C stops Terraform gracefully (operations in flight finish, the state is saved); run apply again to resume."""
+    from cxops.cli.output import emit_json
+    from cxops.config import load_config
+    from cxops.infra import outputs, provision
+    from cxops.infra.progress import Progress
+    from cxops.paths import project_root
+
+    config = load_config()
+    workdir = provision.module_dir(project_root(), chdir)
+    tf = provision.prepare(config, workdir, preflight=_preflight_step(config, cloud, no_preflight),
+                            command="cxops infra apply")  # fmt: skip
+    with Progress(f"terraform apply ({tf.engine.description})", quiet=json_out) as progress:
+        report, values = provision.apply(tf, progress)
+    if json_out:
+        emit_json({"plan": report.to_dict(), "outputs": values})
+        return
+    typer.echo(f"apply: {report.line()}")
+    _summary(config, outputs.parse(values), values)
+
+
+@app.command()
+def output(
+    chdir: str = CHDIR,
+    json_out: bool = JSON,
+) -> None:
+    """Show what Terraform built (its outputs), checked: nodes, addresses, volume, the URLs to open."""
+    from cxops.cli.output import emit_json
+    from cxops.config import load_config
+    from cxops.infra import outputs, provision
+    from cxops.infra.terraform import Terraform
+    from cxops.paths import project_root
+
+    config = load_config()
+    values = Terraform(provision.module_dir(project_root(), chdir)).output()
+    cluster = outputs.parse(values)
+    if json_out:
+        emit_json(values)
+        return
+    _summary(config, cluster, values)
+
+
+@app.command()
+def destroy(
+    chdir: str = CHDIR,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    json_out: bool = JSON,
+) -> None:
+    """Destroy the cluster (instances, ports, network, security groups, floating IP) but keep the data volume.
+
+    The data volume (module.storage) is protected (prevent_destroy) and survives; the next apply reattaches it."""
+    from cxops import names
+    from cxops.cli.output import emit_json
+    from cxops.config import load_config
+    from cxops.errors import CxopsError
+    from cxops.infra import provision, tfvars
+    from cxops.infra.progress import Progress
+    from cxops.infra.terraform import Terraform
+    from cxops.paths import project_root
+
+    config = load_config()
+    workdir = provision.module_dir(project_root(), chdir)
+    if not yes:
+        if not typer.get_text_stream("stdin").isatty():
+            raise CxopsError("destroy needs confirmation: pass --yes (stdin is not a terminal)")
+        instances = ", ".join(names.cloud_resource(config, n.name) for n in config.cloud.nodes)
+        typer.confirm(f"Destroy {instances} and their network (state in {workdir}; the data volume stays)?",
+                      abort=True)  # fmt: skip
+    tfvars.write(config, workdir)
+    tf = Terraform(workdir, resume="run `cxops infra destroy` again")
+    tf.init()
+    with Progress(f"terraform destroy ({tf.engine.description})", quiet=json_out) as progress:
+        report = provision.destroy(tf, progress)
+    if json_out:
+        emit_json(report.to_dict())
+        return
+    kept = f"; kept {', '.join(report.kept)} ({len(report.remaining)} in state)" if report.kept else ""
+    typer.echo(f"destroy: {report.destroyed} destroyed{kept}")
+
+
+@app.command()
+def inventory(
+    chdir: str = CHDIR,
+    from_file: str = typer.Option(
+        None, "--outputs", help="Read recorded `terraform output -json` from this file instead of the state."
+    ),
+    check: bool = typer.Option(False, "--check", help="Exit 1 with a diff if the files are out of date."),
+) -> None:
+    """Write ansible/inventory/cxops/hosts.yaml (Kubespray groups) and ssh_config (ProxyJump via the bastion)."""
+    from pathlib import Path
+
+    from cxops import generated
+    from cxops.cli.output import ok
+    from cxops.config import load_config
+    from cxops.infra import inventory as inv
+    from cxops.infra import outputs, provision
+    from cxops.infra.terraform import Terraform
+    from cxops.paths import project_root
+
+    config = load_config()
+    root = project_root()
+    if from_file:
+        cluster = outputs.load_file(Path(from_file))
+    else:
+        cluster = outputs.parse(Terraform(provision.module_dir(root, chdir)).output())
+    files = inv.files(config, cluster, root / inv.INVENTORY_DIR)
+    if check:
+        generated.check(files, inv.COMMAND)
+        ok(f"{root / inv.INVENTORY_DIR} is up to date")
+        return
+    generated.write_all(files)
+    ok(f"wrote {', '.join(str(p.relative_to(root)) for p in files)} ({len(cluster.nodes)} nodes)")
+
+
+def _summary(config, cluster, values) -> None:
+    from cxops.cli.output import key_values, table
+    from cxops.infra.inventory import INVENTORY_DIR
+
+    table("nodes", ["node", "role", "address", "instance"],
+          [[n.name, n.role, n.address, n.instance] for n in cluster.nodes])  # fmt: skip
+    fip = cluster.floating_ip
+    how = {True: " (created here, protected)", False: " (adopted)", None: ""}[cluster.data_volume_created]
+    entry = next(n for n in cluster.nodes if n.name == cluster.entry_node)
+    tunnel = f"ssh -F {INVENTORY_DIR}/ssh_config -L 6443:{entry.address}:6443 bastion, then https://127.0.0.1:6443"
+    api = f"https://{fip}:6443" if config.cloud.api_allowed_cidrs else tunnel
+    key_values("cluster", {
+        "bastion (floating IP)": fip,
+        "ssh": f"ssh -F {INVENTORY_DIR}/ssh_config {cluster.entry_node}   (after `cxops infra inventory`)",
+        "data volume": f"{cluster.data_volume_id}{how}",
+        "Kubernetes API": api,
+        "platform entry": f"http://{fip}/",
+    })  # fmt: skip

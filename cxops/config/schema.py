@@ -40,11 +40,18 @@ class Project(Strict):
 class Node(Strict):
     """One machine of the cluster."""
 
-    name: str = Field(description="host name of the node (also its inventory and Kubernetes node name)")
+    name: str = Field(description="hostname and Terraform key of the node, a DNS label")
     address: str = Field(description="fixed IP on the private network")
     role: Literal["control", "worker", "gpu"] = Field(
         "worker", description="control (Kubernetes control plane + etcd), worker, or gpu (a worker on the gpu flavor)"
     )
+
+    @field_validator("name")
+    @classmethod
+    def _hostname(cls, v: str) -> str:
+        if not DNS_LABEL.match(v):
+            raise ValueError(f"must be a DNS label (lowercase letters, digits, '-', at most 32), got {v!r}")
+        return v
 
     @field_validator("address")
     @classmethod
@@ -59,6 +66,22 @@ class Flavors(Strict):
     control: str = Field("m1.medium", description="flavor of control nodes")
     worker: str = Field("m1.medium", description="flavor of worker nodes")
     gpu: str | None = Field(None, description="flavor of gpu nodes (required when a node has role gpu)")
+
+
+def _cidrs(values: list[str]) -> list[str]:
+    """Each entry an IPv4 network in CIDR form with no host bits set (Neutron stores the network, so a host address
+    would show as drift; the security group rules are IPv4)."""
+    for v in values:
+        try:
+            net = ipaddress.ip_network(v, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"{v!r} is not a network in CIDR form such as 203.0.113.0/24 ({exc})") from None
+        if net.version != 4:
+            raise ValueError(f"{v!r} is not an IPv4 network (the security group rules are IPv4)")
+    return values
+
+
+UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 class Cloud(Strict):
@@ -78,24 +101,66 @@ class Cloud(Strict):
         10, ge=1, le=10000, description="size (GiB) of the persistent data volume on the first control node"
     )
     reservation_id: str | None = Field(None, description="Blazar lease reservation for the flavor, if any")
+    ssh_user: str = Field("cc", description="login user of the image (Chameleon's images: cc); Ansible's user")
+    ssh_identity_file: str | None = Field(
+        None, description="private key matching key_pair, for the generated ssh config; unset = ~/.ssh/<key_pair>"
+    )
+    ssh_allowed_cidrs: list[str] = Field(
+        ["0.0.0.0/0"],
+        description="who may SSH to the bastion (key-only logins); narrow it to your site's networks",
+    )
+    api_allowed_cidrs: list[str] = Field(
+        [], description="who may reach the Kubernetes API (6443) directly; empty = only through the SSH bastion"
+    )
+    http_allowed_cidrs: list[str] = Field(
+        ["0.0.0.0/0"], description="who may reach the platform's HTTP(S) entry (80, 443) on the floating IP"
+    )
+    floating_ip: str | None = Field(
+        None, description="an existing floating IP address to put on the first control node; unset = allocate one"
+    )
+    data_volume_name: str | None = Field(
+        None, description="adopt this existing Cinder volume as the data volume; unset = create (and protect) one"
+    )
 
     @field_validator("network_cidr")
     @classmethod
     def _cidr(cls, v: str) -> str:
-        ipaddress.ip_network(v)
+        net = ipaddress.ip_network(v)
+        if net.version != 4 or not 16 <= net.prefixlen <= 28:
+            raise ValueError(f"must be an IPv4 network from /16 to /28, got {v!r}")
+        return v
+
+    @field_validator("ssh_user")
+    @classmethod
+    def _user(cls, v: str) -> str:
+        if not re.match(r"^[a-z_][a-z0-9_-]{0,31}$", v):
+            raise ValueError(f"must be a Linux user name (lowercase, digits, '_', '-'), got {v!r}")
+        return v
+
+    @field_validator("ssh_allowed_cidrs", "api_allowed_cidrs", "http_allowed_cidrs")
+    @classmethod
+    def _allowed(cls, v: list[str]) -> list[str]:
+        return _cidrs(v)
+
+    @field_validator("floating_ip")
+    @classmethod
+    def _fip(cls, v: str | None) -> str | None:
+        if v is not None:
+            ipaddress.ip_address(v)
+        return v
+
+    @field_validator("reservation_id")
+    @classmethod
+    def _uuid(cls, v: str | None) -> str | None:
+        if v is not None and not UUID.match(v):
+            raise ValueError(f"must be a reservation UUID like 0b0c3ee5-51a7-4d83-9d4d-2a7b0c3f1e52, got {v!r}")
         return v
 
     @model_validator(mode="after")
     def _nodes_fit(self) -> Cloud:
-        net = ipaddress.ip_network(self.network_cidr)
-        names = [n.name for n in self.nodes]
-        if len(set(names)) != len(names):
-            raise ValueError(f"node names must be unique, got {names}")
-        for n in self.nodes:
-            if ipaddress.ip_address(n.address) not in net:
-                raise ValueError(f"node {n.name} address {n.address} is outside network_cidr {self.network_cidr}")
-        if not any(n.role == "control" for n in self.nodes):
-            raise ValueError("at least one node must have role: control")
+        from cxops.infra.addressing import check_nodes  # one rule set, shared with the Terraform variable validation
+
+        check_nodes(self)
         return self
 
 
@@ -322,12 +387,46 @@ class Kubernetes(Strict):
     platform_namespace: str = Field("cxops-platform", description="MLflow, S3, Prometheus, gateway, registry")
     argocd_namespace: str = Field("argocd", description="where ArgoCD and its Applications live")
     gateway_name: str = Field("cxops-gateway", description="the Gateway API Gateway the HTTPRoutes attach to")
+    gateway_node_port: int = Field(
+        30080, ge=30000, le=32767, description="node port of the Gateway's HTTP listener on every node (no cloud LB)"
+    )
 
     @field_validator("namespace_prefix", "platform_namespace", "argocd_namespace", "gateway_name")
     @classmethod
     def _label(cls, v: str) -> str:
         if not DNS_LABEL.match(v):
             raise ValueError(f"must be a DNS label (lowercase letters, digits, '-', at most 32), got {v!r}")
+        return v
+
+
+class Platform(Strict):
+    """What `cxops k8s render` puts on the cluster besides the serving apps (docs/platform.md)."""
+
+    object_store: Literal["seaweedfs", "external"] = Field(
+        "seaweedfs",
+        description="MLflow's artifact store: an in-cluster SeaweedFS, or the site's own S3 API (then set "
+        "workflows.s3_endpoint_url, e.g. Chameleon's Swift s3api)",
+    )
+    artifacts_bucket: str = Field("mlflow", description="S3 bucket holding MLflow artifacts")
+    storage_class: str | None = Field(None, description="StorageClass of the platform's volumes; unset = default")
+    postgres_storage_gb: int = Field(10, ge=1, le=10000, description="volume of MLflow's PostgreSQL")
+    object_store_storage_gb: int = Field(50, ge=1, le=100000, description="volume of the in-cluster SeaweedFS")
+    registry_storage_gb: int = Field(20, ge=1, le=100000, description="volume of the image registry")
+    prometheus_retention: str = Field("15d", description="how long Prometheus keeps samples (Prometheus duration)")
+    label_studio: bool = Field(False, description="install Label Studio (optional labelling UI)")
+
+    @field_validator("artifacts_bucket")
+    @classmethod
+    def _bucket(cls, v: str) -> str:
+        if not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", v):
+            raise ValueError(f"must be an S3 bucket name (3-63 lowercase letters, digits, '.', '-'), got {v!r}")
+        return v
+
+    @field_validator("prometheus_retention")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        if not re.match(r"^[0-9]+(ms|s|m|h|d|w|y)$", v):
+            raise ValueError(f"must be a Prometheus duration such as 15d or 12h, got {v!r}")
         return v
 
 
@@ -356,4 +455,11 @@ class Config(Strict):
     lab: Lab = Lab()
     workflows: Workflows = Workflows()
     kubernetes: Kubernetes = Kubernetes()
+    platform: Platform = Platform()
     costs: Costs = Costs()
+
+    @model_validator(mode="after")
+    def _external_store_has_endpoint(self) -> Config:
+        if self.platform.object_store == "external" and not self.workflows.s3_endpoint_url:
+            raise ValueError("platform.object_store: external needs workflows.s3_endpoint_url (the site's S3 API URL)")
+        return self

@@ -14,10 +14,11 @@ if TYPE_CHECKING:
 
     from cxops.config.schema import Config
 
-# What the cluster plan creates besides the nodes (see the Terraform module): one floating IP on the
-# control node, one cluster security group, one data volume.
+# What the cluster plan creates besides the nodes (tf/modules/network and storage): one floating IP on the entry
+# node and one data volume (neither when cxops.yaml names existing ones), four security groups (cluster, ssh,
+# api, http).
 PLAN_FLOATING_IPS = 1
-PLAN_SECURITY_GROUPS = 1
+PLAN_SECURITY_GROUPS = 4
 PLAN_VOLUMES = 1
 
 
@@ -72,8 +73,10 @@ def plan_needs(config: Config, flavors: dict[str, Any]) -> Needs:
         else:
             cores += f.vcpus
             ram += f.ram
-    return Needs(instances=len(config.cloud.nodes), cores=cores, ram_mb=ram, volumes=PLAN_VOLUMES,
-                 volume_gb=config.cloud.data_volume_gb, floating_ips=PLAN_FLOATING_IPS,
+    new_volume = config.cloud.data_volume_name is None  # an adopted volume is already counted in the quota
+    return Needs(instances=len(config.cloud.nodes), cores=cores, ram_mb=ram, volumes=PLAN_VOLUMES if new_volume else 0,
+                 volume_gb=config.cloud.data_volume_gb if new_volume else 0,
+                 floating_ips=PLAN_FLOATING_IPS if config.cloud.floating_ip is None else 0,
                  security_groups=PLAN_SECURITY_GROUPS, uncounted=uncounted)
 
 

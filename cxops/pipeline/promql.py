@@ -2,6 +2,11 @@
 
 In the cluster an env is several pods behind a Service: only Prometheus sees all of them. Counters are read with
 instant queries at the window's start and end (sums over the env's pods), so prom.delta applies unchanged.
+
+The PromQL lives here once: the gate's instant queries (`requests_by_status`, ...) and the rate forms the platform's
+alerts and dashboards render (`error_ratio`, `p95_seconds`, ...) are built from the same series selectors, so an
+alert and the gate always look at the same samples. A `selector` is label matchers without braces, e.g.
+`namespace="cxops-canary"` (`gates.canary.prometheus_selector` filled in).
 """
 
 from __future__ import annotations
@@ -23,20 +28,91 @@ def _query(base: str, expr: str, at: float) -> list[dict]:
     return body["data"]["result"]
 
 
+# The model server's series (cxops/serving/metrics.py); only /predict counts towards the gate.
+REQUESTS = "cxops_requests_total"
+LATENCY_BUCKET = "cxops_request_seconds_bucket"
+PREDICTIONS = "cxops_predictions_total"
+CONFIDENCE_SUM = "cxops_prediction_confidence_sum"
+CONFIDENCE_COUNT = "cxops_prediction_confidence_count"
+PREDICT_ROUTE = 'route="/predict"'
+ERROR_STATUS = 'status!~"2.."'
+
+
+def series(metric: str, selector: str, *extra: str) -> str:
+    """`metric{selector,extra...}`: one env's series of a metric."""
+    return f"{metric}{{{','.join(m for m in (selector, *extra) if m)}}}"
+
+
+def requests_by_status(selector: str) -> str:
+    """Instant: /predict requests so far by HTTP status (the gate's counts at a window edge)."""
+    return f"sum by (status) ({series(REQUESTS, selector, PREDICT_ROUTE)})"
+
+
+def latency_buckets(selector: str) -> str:
+    """Instant: cumulative /predict latency histogram by `le` (seconds), summed over pods and statuses."""
+    return f"sum by (le) ({series(LATENCY_BUCKET, selector, PREDICT_ROUTE)})"
+
+
+def predictions_by_class(selector: str) -> str:
+    """Instant: predictions so far by predicted class `cls`."""
+    return f"sum by (cls) ({series(PREDICTIONS, selector)})"
+
+
+def total(metric: str, selector: str) -> str:
+    """Instant: one env's counter summed over its pods."""
+    return f"sum({series(metric, selector)})"
+
+
+def request_rate(selector: str, window: str) -> str:
+    """Rate: /predict requests per second over `window` (a PromQL duration such as 5m)."""
+    return f"sum(rate({series(REQUESTS, selector, PREDICT_ROUTE)}[{window}]))"
+
+
+def error_ratio(selector: str, window: str) -> str:
+    """Rate: share of /predict requests answered with a non-2xx status (the gate's error rate)."""
+    errors = f"sum(rate({series(REQUESTS, selector, PREDICT_ROUTE, ERROR_STATUS)}[{window}]))"
+    return f"({errors} or vector(0)) / {request_rate(selector, window)}"
+
+
+def p95_seconds(selector: str, window: str) -> str:
+    """Rate: 95th percentile /predict latency in seconds (histogram_quantile over the same buckets as the gate)."""
+    return f"histogram_quantile(0.95, sum by (le) (rate({series(LATENCY_BUCKET, selector, PREDICT_ROUTE)}[{window}])))"
+
+
+def mean_confidence(selector: str, window: str) -> str:
+    """Rate: mean top-class probability of the predictions made in `window`."""
+    return (f"sum(rate({series(CONFIDENCE_SUM, selector)}[{window}]))"
+            f" / sum(rate({series(CONFIDENCE_COUNT, selector)}[{window}]))")  # fmt: skip
+
+
+def class_share(selector: str, window: str) -> str:
+    """Rate: share of each predicted class `cls` among the predictions made in `window`."""
+    by_class = f"sum by (cls) (rate({series(PREDICTIONS, selector)}[{window}]))"
+    return f"{by_class} / scalar(sum(rate({series(PREDICTIONS, selector)}[{window}])))"
+
+
+def distribution_distance(selector_a: str, selector_b: str, window: str) -> str:
+    """Rate: total variation distance between two envs' predicted-class shares (prom.total_variation in PromQL);
+    a class only one side predicted counts with its full share."""
+    a, b = class_share(selector_a, window), class_share(selector_b, window)
+    return f"0.5 * sum(abs(({a} - {b}) or {a} or -({b})))"
+
+
 def prometheus_snapshot(base: str, selector: str, at: float) -> Snapshot:
-    def by(label: str, metric: str, extra: str = "") -> dict[str, float]:
-        expr = f"sum by ({label}) ({metric}{{{selector}{extra}}})"
+    """One env's counters at time `at` (Unix seconds) from the Prometheus API at `base`; raises CxopsError when
+    Prometheus is unreachable or rejects a query."""
+
+    def by(label: str, expr: str) -> dict[str, float]:
         return {r["metric"].get(label, ""): float(r["value"][1]) for r in _query(base, expr, at)}
 
-    def total(metric: str) -> float:
-        result = _query(base, f"sum({metric}{{{selector}}})", at)
+    def scalar(expr: str) -> float:
+        result = _query(base, expr, at)
         return float(result[0]["value"][1]) if result else 0.0
 
-    route = ',route="/predict"'
     return Snapshot(
-        requests=by("status", "cxops_requests_total", route),
-        latency_buckets={float(k): v for k, v in by("le", "cxops_request_seconds_bucket", route).items()},
-        classes=by("cls", "cxops_predictions_total"),
-        confidence_sum=total("cxops_prediction_confidence_sum"),
-        confidence_count=total("cxops_prediction_confidence_count"),
+        requests=by("status", requests_by_status(selector)),
+        latency_buckets={float(k): v for k, v in by("le", latency_buckets(selector)).items()},
+        classes=by("cls", predictions_by_class(selector)),
+        confidence_sum=scalar(total(CONFIDENCE_SUM, selector)),
+        confidence_count=scalar(total(CONFIDENCE_COUNT, selector)),
     )

@@ -1,0 +1,98 @@
+"""Terraform outputs → the Ansible inventory (Kubespray's groups) and an ssh config through the bastion.
+
+Both files are generated and git-ignored (they hold addresses). The contract with the cluster-install playbooks:
+- hosts.yaml: `all.hosts.<node>` with `ansible_host`, `ip`, `access_ip` (the fixed private address); groups
+  `kube_control_plane` and `etcd` (control nodes), `kube_node` (worker and gpu nodes; the control nodes too when
+  there is no other node, as Kubespray's single-node layout wants), `gpu`, `k8s_cluster` (children
+  kube_control_plane and kube_node); `all.vars.ansible_user` and `ansible_ssh_common_args` pointing at ssh_config;
+  host var `data_volume_id` (Cinder UUID) on the entry node, which has the data volume attached.
+- ssh_config: `Host bastion` = the floating IP; each node `Host <name> <address>` via `ProxyJump bastion`; the user's
+  key; `StrictHostKeyChecking accept-new` with a known_hosts file of the project's own.
+Group names are Kubespray's (inventory/sample/inventory.ini).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from cxops import generated
+
+if TYPE_CHECKING:
+    from cxops.config.schema import Config
+    from cxops.infra.outputs import Cluster
+
+INVENTORY_DIR = "ansible/inventory/cxops"
+HOSTS_FILE = "hosts.yaml"
+SSH_CONFIG_FILE = "ssh_config"
+KNOWN_HOSTS_FILE = "known_hosts"
+COMMAND = "cxops infra inventory"
+SOURCE = "Terraform outputs of tf/"
+
+
+def identity_file(cfg: Config) -> str:
+    """The private key for the nodes: cloud.ssh_identity_file, else ~/.ssh/<key_pair>."""
+    return cfg.cloud.ssh_identity_file or f"~/.ssh/{cfg.cloud.key_pair}"
+
+
+def _group(names: list[str]) -> dict[str, Any]:
+    return {"hosts": {n: None for n in names}} if names else {}
+
+
+def hosts(cluster: Cluster) -> dict[str, Any]:
+    """The inventory as data (YAML inventory plugin layout)."""
+    control = [n.name for n in cluster.by_role("control")]
+    workers = [n.name for n in cluster.by_role("worker", "gpu")] or control
+    host_vars: dict[str, Any] = {}
+    for n in cluster.nodes:
+        host_vars[n.name] = {"ansible_host": n.address, "ip": n.address, "access_ip": n.address}
+        if n.name == cluster.entry_node:
+            host_vars[n.name]["data_volume_id"] = cluster.data_volume_id
+    return {
+        "all": {
+            "hosts": host_vars,
+            "children": {
+                "kube_control_plane": _group(control),
+                "etcd": _group(control),
+                "kube_node": _group(workers),
+                "gpu": _group([n.name for n in cluster.by_role("gpu")]),
+                "k8s_cluster": {"children": {"kube_control_plane": None, "kube_node": None}},
+            },
+            "vars": {
+                "ansible_user": cluster.ssh_user,
+                "ansible_ssh_common_args": "-F {{ inventory_dir }}/ssh_config",
+            },
+        }
+    }
+
+
+def hosts_text(cluster: Cluster) -> str:
+    body = yaml.safe_dump(hosts(cluster), sort_keys=False, default_flow_style=False)
+    return generated.header(COMMAND, SOURCE) + body.replace(": null\n", ":\n")
+
+
+def ssh_config_text(cfg: Config, cluster: Cluster, inventory_dir: Path) -> str:
+    """OpenSSH client config: the bastion, then every node through it (also matched by its address, which is what
+    Ansible connects to)."""
+    common = [
+        f"  User {cluster.ssh_user}",
+        f"  IdentityFile {identity_file(cfg)}",
+        "  IdentitiesOnly yes",
+        "  StrictHostKeyChecking accept-new",
+        f"  UserKnownHostsFile {inventory_dir.resolve() / KNOWN_HOSTS_FILE}",
+    ]
+    lines = [generated.header(COMMAND, SOURCE).rstrip("\n"), "", "Host bastion", f"  HostName {cluster.floating_ip}",
+             *common]  # fmt: skip
+    for n in cluster.nodes:
+        lines += ["", f"Host {n.name} {n.address}", f"  HostName {n.address}", "  ProxyJump bastion", *common]
+    return "\n".join(lines) + "\n"
+
+
+def files(cfg: Config, cluster: Cluster, inventory_dir: Path) -> dict[Path, str]:
+    """{path: text} of the inventory and the ssh config."""
+    return {
+        inventory_dir / HOSTS_FILE: hosts_text(cluster),
+        inventory_dir / SSH_CONFIG_FILE: ssh_config_text(cfg, cluster, inventory_dir),
+    }

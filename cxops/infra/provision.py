@@ -1,0 +1,149 @@
+"""plan / apply / output / destroy of the cluster module: render the variables, preflight, then Terraform.
+
+Every change goes through a saved plan (`plan -out`, then `apply` of exactly that file). `-detailed-exitcode` tells
+whether anything would change. Destroy keeps `module.storage` (the persistent data volume, which is also
+`prevent_destroy`): it targets every other top-level module and resource of the state instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cxops.errors import CxopsError
+from cxops.infra import tfvars
+from cxops.infra.terraform import Terraform
+
+if TYPE_CHECKING:
+    from cxops.config.schema import Config
+
+PLAN_FILE = "cxops.tfplan"
+KEEP = ("module.storage",)  # never destroyed by `cxops infra destroy`: the data volume
+Events = Callable[[dict[str, Any]], None]
+
+
+def module_dir(root: Path, chdir: str | None = None) -> Path:
+    """The Terraform module: `chdir` (relative to the current directory) or tf/ beside cxops.yaml."""
+    path = Path(chdir).resolve() if chdir else root / tfvars.TF_DIR
+    if not path.is_dir() or not any(path.glob("*.tf")):
+        raise CxopsError(f"no Terraform module in {path} (expected *.tf files; --chdir names another module)")
+    return path
+
+
+@dataclass
+class PlanReport:
+    """What a plan would do: counts from `change_summary`, the resource changes, drift detected outside Terraform."""
+
+    pending: bool
+    add: int = 0
+    change: int = 0
+    remove: int = 0
+    changes: list[dict[str, str]] = field(default_factory=list)
+    drift: list[dict[str, str]] = field(default_factory=list)
+    plan_file: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pending": self.pending, "add": self.add, "change": self.change, "destroy": self.remove,
+                "changes": self.changes, "drift": self.drift, "plan_file": self.plan_file}  # fmt: skip
+
+    def line(self) -> str:
+        if not self.pending:
+            return "no changes: the infrastructure matches the configuration"
+        drift = f"; {len(self.drift)} changed outside Terraform" if self.drift else ""
+        return f"{self.add} to add, {self.change} to change, {self.remove} to destroy{drift}"
+
+
+def _report(events: list[dict[str, Any]], pending: bool, plan_file: Path) -> PlanReport:
+    rep = PlanReport(pending=pending, plan_file=str(plan_file))
+    for e in events:
+        kind = e.get("type")
+        if kind == "change_summary":
+            c = e.get("changes", {})
+            rep.add, rep.change, rep.remove = c.get("add", 0), c.get("change", 0), c.get("remove", 0)
+        elif kind == "planned_change":
+            ch = e.get("change", {})
+            rep.changes.append({"address": ch.get("resource", {}).get("addr", "?"), "action": ch.get("action", "?")})
+        elif kind == "resource_drift":
+            ch = e.get("change", {})
+            rep.drift.append({"address": ch.get("resource", {}).get("addr", "?"), "action": ch.get("action", "?")})
+    return rep
+
+
+def prepare(cfg: Config, workdir: Path, *, preflight: Callable[[], None] | None, command: str) -> Terraform:
+    """Render the variables, run the preflight (when given), then `terraform init`; returns the runner.
+
+    `command` is the cxops command that resumes after an interruption (named in the message)."""
+    tfvars.write(cfg, workdir)
+    if preflight is not None:
+        preflight()
+    tf = Terraform(workdir, resume=f"run `{command}` again")
+    tf.init()
+    return tf
+
+
+def plan(tf: Terraform, on_event: Events | None = None) -> PlanReport:
+    """Plan into tf/cxops.tfplan; the report says whether anything would change."""
+    plan_file = tf.workdir / PLAN_FILE
+    result, pending = tf.plan(plan_file, on_event=on_event)
+    return _report(result.events, pending, plan_file)
+
+
+def apply(tf: Terraform, on_event: Events | None = None) -> tuple[PlanReport, dict[str, Any]]:
+    """Plan, apply exactly that plan when it changes anything, and return (plan report, outputs)."""
+    report = plan(tf, on_event)
+    if report.pending:
+        tf.apply(Path(report.plan_file), on_event)
+    Path(report.plan_file).unlink(missing_ok=True)
+    return report, tf.output()
+
+
+def destroy_targets(addresses: list[str], keep: tuple[str, ...] = KEEP) -> tuple[list[str], list[str]]:
+    """(targets, kept) for a destroy that spares `keep`: top-level modules/resources of the state addresses.
+
+    Targets are empty when nothing is kept (a plain destroy of everything)."""
+    roots: list[str] = []
+    for addr in addresses:
+        parts = addr.split(".")
+        if parts[0] == "module":
+            root = f"module.{parts[1].split('[')[0]}"
+        elif parts[0] == "data":
+            continue  # data sources hold nothing to destroy
+        else:
+            root = f"{parts[0]}.{parts[1].split('[')[0]}"
+        if root not in roots:
+            roots.append(root)
+    kept = [r for r in roots if r in keep]
+    if not kept:
+        return [], []
+    return [r for r in roots if r not in keep], kept
+
+
+@dataclass
+class DestroyReport:
+    """What destroy did: resources removed, top-level addresses kept (with their resources still in state)."""
+
+    destroyed: int
+    kept: list[str]
+    remaining: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"destroyed": self.destroyed, "kept": self.kept, "remaining": self.remaining}
+
+
+def destroy(tf: Terraform, on_event: Events | None = None, keep: tuple[str, ...] = KEEP) -> DestroyReport:
+    """Destroy everything but `keep` through a saved destroy plan; nothing in state = nothing to do."""
+    addresses = tf.state_list()
+    if not addresses:
+        return DestroyReport(0, [], [])
+    targets, kept = destroy_targets(addresses, keep)
+    if kept and not targets:
+        return DestroyReport(0, kept, addresses)
+    plan_file = tf.workdir / PLAN_FILE
+    result, pending = tf.plan(plan_file, destroy=True, targets=targets, on_event=on_event)
+    report = _report(result.events, pending, plan_file)
+    if pending:
+        tf.apply(plan_file, on_event)
+    plan_file.unlink(missing_ok=True)
+    return DestroyReport(report.remove, kept, tf.state_list())

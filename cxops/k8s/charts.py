@@ -1,0 +1,43 @@
+"""The upstream Helm charts the platform installs, each pinned to one exact version.
+
+Versions were read from each chart's Chart.yaml at the named release tag in its upstream repository (Nov 2026):
+argoproj/argo-helm (tags argo-workflows-1.0.18, argo-events-2.4.22), cloudnative-pg/charts (cloudnative-pg-v0.29.0),
+community-charts/helm-charts (mlflow-1.11.5), prometheus-community/helm-charts (kube-prometheus-stack-88.5.3),
+seaweedfs/seaweedfs (4.44, k8s/charts/seaweedfs), envoyproxy/gateway (v1.9.0, published as an OCI chart),
+twuni/docker-registry.helm (3.0.0, the community chart of CNCF Distribution), HumanSignal/charts (label-studio 2.0.5).
+A chart's images default to its appVersion, so pinning the chart pins the images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One pinned chart. `repo` is a Helm repository URL, or `oci://registry/path` for an OCI chart (then ArgoCD
+    reads it as an OCI source: repoURL `oci://.../<chart>`, path `.`)."""
+
+    repo: str
+    chart: str
+    version: str
+    app_version: str
+
+    @property
+    def oci(self) -> bool:
+        """True for a chart published to an OCI registry."""
+        return self.repo.startswith("oci://")
+
+
+CHARTS: dict[str, Chart] = {
+    "cnpg-operator": Chart("https://cloudnative-pg.github.io/charts", "cloudnative-pg", "0.29.0", "1.30.0"),
+    "object-store": Chart("https://seaweedfs.github.io/seaweedfs/helm", "seaweedfs", "4.44.0", "4.44"),
+    "mlflow": Chart("https://community-charts.github.io/helm-charts", "mlflow", "1.11.5", "3.15.1"),
+    "monitoring": Chart("https://prometheus-community.github.io/helm-charts", "kube-prometheus-stack", "88.5.3",
+                        "v0.93.1"),
+    "gateway": Chart("oci://docker.io/envoyproxy", "gateway-helm", "v1.9.0", "v1.9.0"),
+    "registry": Chart("https://twuni.github.io/docker-registry.helm", "docker-registry", "3.0.0", "3.0.0"),
+    "argo-workflows": Chart("https://argoproj.github.io/argo-helm", "argo-workflows", "1.0.18", "v4.0.6"),
+    "argo-events": Chart("https://argoproj.github.io/argo-helm", "argo-events", "2.4.22", "v1.9.10"),
+    "label-studio": Chart("https://charts.heartex.com", "label-studio", "2.0.5", "1.23.0"),
+}  # fmt: skip

@@ -1,0 +1,96 @@
+"""The platform's components: what each one installs, where, and in which sync wave.
+
+A component is either an upstream chart with our values (`chart` + `values`) or plain objects we own
+(`objects`, rendered into a kustomization). Waves order the Applications inside the root app: operators and CRDs
+(-2) before the objects that use them (-1), then the services (0), then what the pipeline moves (1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from cxops import names
+from cxops.config.schema import Config
+from cxops.k8s import dashboards, objects, values
+from cxops.k8s.charts import CHARTS, Chart
+
+
+@dataclass(frozen=True)
+class Component:
+    """One ArgoCD Application of the platform. `dir` is its directory under k8s/platform/."""
+
+    name: str
+    namespace: str
+    wave: int
+    purpose: str
+    chart: Chart | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+    objects: list[dict[str, Any]] = field(default_factory=list)
+    server_side_apply: bool = False  # CRDs too large for a client-side apply annotation (prometheus-operator's)
+    files: dict[str, str] = field(default_factory=dict)  # extra files beside the objects (dashboards' JSON)
+    generators: list[dict[str, Any]] = field(default_factory=list)  # kustomize configMapGenerator entries
+    # fields a chart fills with a fresh random value on every render: ArgoCD ignores them instead of re-applying
+    ignore_differences: list[dict[str, Any]] = field(default_factory=list)
+    release_name: str | None = None  # Helm release name when it differs from `name` (charts label pods with it)
+
+    @property
+    def release(self) -> str:
+        """The Helm release name ArgoCD renders the chart with."""
+        return self.release_name or self.name
+
+    @property
+    def dir(self) -> str:
+        """Repository-relative directory of the values file or the kustomization."""
+        return f"k8s/platform/{self.name}"
+
+
+def components(cfg: Config) -> list[Component]:
+    """Every platform component the configuration asks for, in wave order."""
+    platform, argo = names.platform_namespace(cfg), names.workflows_namespace(cfg)
+    out = [
+        Component("namespaces", platform, -3, "the project's namespaces (envs, platform, workflows)",
+                  objects=objects.namespaces(cfg)),
+        Component("cnpg-operator", platform, -2, "CloudNativePG operator and its CRDs",
+                  CHARTS["cnpg-operator"], values.cnpg_operator(cfg)),
+        Component("gateway", platform, -2, "Envoy Gateway (Gateway API implementation) and the Gateway API CRDs",
+                  CHARTS["gateway"], values.envoy_gateway(cfg)),
+        Component("monitoring", platform, -2, "kube-prometheus-stack: Prometheus, Alertmanager, Grafana, operator",
+                  CHARTS["monitoring"], values.kube_prometheus_stack(cfg), server_side_apply=True),
+        Component("argo-workflows", argo, -2, "Argo Workflows controller and server", CHARTS["argo-workflows"],
+                  values.argo_workflows(cfg)),
+        Component("argo-events", argo, -2, "Argo Events controller", CHARTS["argo-events"], values.argo_events(cfg)),
+        Component("postgres", platform, -1, "MLflow's PostgreSQL (a CloudNativePG Cluster)",
+                  objects=objects.postgres(cfg)),
+        Component("gateway-config", platform, -1, "GatewayClass, Gateway, staging and registry routes",
+                  objects=objects.gateway(cfg)),
+        Component("monitoring-config", platform, -1, "ServiceMonitors, PrometheusRules and Grafana dashboards",
+                  objects=objects.monitoring(cfg), files=dashboards.files(cfg),
+                  generators=dashboards.generators(cfg)),
+        Component("workflow-rbac", argo, -1, "the workflows' ServiceAccount with least RBAC",
+                  objects=objects.workflow_rbac(cfg)),
+        Component("services", platform, -1, "the stable Service names workflows and cxops.yaml use",
+                  objects=objects.platform_services(cfg)),
+    ]  # fmt: skip
+    if cfg.platform.object_store == "seaweedfs":
+        out.append(Component("object-store", platform, -1, "SeaweedFS (S3 API for MLflow artifacts)",
+                             CHARTS["object-store"], values.seaweedfs(cfg),
+                             release_name=values.OBJECT_STORE_RELEASE))  # fmt: skip
+    out += [
+        Component(
+            "mlflow", platform, 0, "MLflow tracking server and model registry", CHARTS["mlflow"], values.mlflow(cfg)
+        ),
+        Component(
+            "registry",
+            platform,
+            0,
+            "container registry for serving images (CNCF Distribution)",
+            CHARTS["registry"],
+            values.registry(cfg),
+            ignore_differences=values.REGISTRY_RANDOM_FIELDS,
+        ),
+    ]
+    if cfg.platform.label_studio:
+        out.append(Component("label-studio", platform, 0, "Label Studio (optional labelling UI)",
+                             CHARTS["label-studio"], values.label_studio(cfg)))  # fmt: skip
+    return out

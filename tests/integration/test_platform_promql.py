@@ -1,0 +1,231 @@
+"""Every PromQL expression of the platform's dashboards and alerts, against a real model server and a real Prometheus.
+
+The model server runs on a real build (as in test_serving.py) and its real /metrics gives the metric names it
+exports; Debian's Prometheus scrapes it as the production env (the `namespace` label the ServiceMonitor would add)
+and must accept every expression; each expression may use only names the server exports, the Argo Workflows
+controller exports (argo-workflows docs/metrics.md, v3.6 and later: `workflowtemplate_triggered_total`,
+`total_count`, with Prometheus's `argo_workflows_` prefix), or Prometheus itself makes (`up`, `ALERTS`).
+Dashboards are also checked as files: valid JSON and a unique uid each.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from helpers import REPO, free_port, serving_process
+from prometheus_client.parser import text_string_to_metric_families
+
+from cxops.waiting import wait_until
+
+pytestmark = pytest.mark.integration
+PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
+DASHBOARDS = REPO / "k8s" / "platform" / "monitoring-config" / "dashboards"
+ARGO_CONTROLLER = {"argo_workflows_workflowtemplate_triggered_total", "argo_workflows_total_count"}
+PROMETHEUS_OWN = {"up", "ALERTS"}
+KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool", "offset",
+            "inf", "nan"}  # fmt: skip
+
+
+def metric_names(expr: str) -> set[str]:
+    """Metric names a PromQL expression selects: identifiers that are not functions, keywords, label names in
+    matchers or grouping clauses."""
+    e = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    e = re.sub(r"\{[^}]*\}", "", e)
+    e = re.sub(r"\[[^\]]*\]", "", e)
+    e = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", e)
+    found = set()
+    for m in re.finditer(r"(?<![\w.])([A-Za-z_:][A-Za-z0-9_:]*)(\s*\()?", e):
+        name, call = m.group(1), m.group(2)
+        if not call and name not in KEYWORDS:
+            found.add(name)
+    return found
+
+
+def all_expressions() -> dict[str, str]:
+    """Where → expression, for every dashboard target and every alert rule."""
+    from cxops.config import load_config
+    from cxops.k8s.rules import rule_spec
+
+    out = {}
+    for path in sorted(DASHBOARDS.glob("*.json")):
+        for panel in json.loads(path.read_text())["panels"]:
+            for t in panel.get("targets", []):
+                out[f"{path.name}: {panel['title']} {t['refId']}"] = t["expr"]
+    for group in rule_spec(load_config(REPO / "cxops.yaml"))["groups"]:
+        for rule in group["rules"]:
+            out[f"rule {rule['alert']} ({rule['labels']['env']})"] = rule["expr"]
+    return out
+
+
+def test_the_name_extractor_finds_names_and_only_names():
+    expr = (
+        'sum by (le) (rate(cxops_request_seconds_bucket{namespace="a",route="/predict"}[5m])) / on (ns) '
+        "group_left (version) max by (namespace, version) (cxops_model_info) or vector(0) > bogus_metric"
+    )
+    assert metric_names(expr) == {"cxops_request_seconds_bucket", "cxops_model_info", "bogus_metric"}
+
+
+def test_dashboards_are_valid_json_with_unique_uids():
+    uids = []
+    for path in sorted(DASHBOARDS.glob("*.json")):
+        board = json.loads(path.read_text())
+        assert board["uid"] == path.stem and board["panels"], path.name
+        assert len({p["id"] for p in board["panels"]}) == len(board["panels"]), f"{path.name}: duplicate panel id"
+        uids.append(board["uid"])
+    assert len(uids) == len(set(uids)) >= 5
+    assert {"cxops-serving", "cxops-canary", "cxops-pipeline", "cxops-operator", "cxops-team"} <= set(uids)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real build directory in the server's own format (linear arrays, version, manifest) of a model trained here:
+    the metric names come from the server code, not from the model, so MLflow is not needed for this."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from cxops.serving.linear import extract
+    from cxops.serving.manifest import write_manifest
+
+    X, y = load_digits(return_X_y=True)
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X, y)
+    root = tmp_path_factory.mktemp("build")
+    (root / "fast").mkdir()
+    linear = extract(model, X[:20])
+    assert linear is not None
+    linear.save(root / "fast" / "linear.npz")
+    (root / "version.json").write_text(json.dumps({"name": "digits-classifier", "version": "1", "run_id": "local"}))
+    inputs = X[:8].tolist()
+    (root / "golden.json").write_text(json.dumps({"inputs": inputs, "predictions": model.predict(np.array(inputs))
+                                                  .tolist()}))  # fmt: skip
+    write_manifest(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(built: Path) -> Iterator[str]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", "cxops.serving", "--model-dir", str(built), "--port", str(port), "--env",
+            "production"]  # fmt: skip
+    with serving_process(argv, f"{url}/readyz"):
+        golden = json.loads((built / "golden.json").read_text())
+        for _ in range(5):
+            assert httpx.post(f"{url}/predict", json={"inputs": golden["inputs"]}).status_code == 200
+        assert httpx.post(f"{url}/predict", json={"inputs": [[1, 2]]}).status_code == 422  # an error series too
+        yield url
+
+
+@pytest.fixture(scope="module")
+def exported(server: str) -> set[str]:
+    """Sample names on the server's real /metrics (counters with _total, histograms with _bucket/_sum/_count)."""
+    text = httpx.get(f"{server}/metrics").text
+    return {s.name for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+@pytest.fixture(scope="module")
+def prometheus(server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from cxops import names
+    from cxops.config import load_config
+
+    if not Path(PROMETHEUS).exists():
+        pytest.fail("prometheus is not installed; `make test` installs it (apt-get install prometheus)")
+    namespace = names.env_namespace(load_config(REPO / "cxops.yaml"), "production")
+    root = tmp_path_factory.mktemp("prometheus")
+    target = server.removeprefix("http://")
+    (root / "prometheus.yml").write_text(
+        "global: {scrape_interval: 1s, scrape_timeout: 1s}\nscrape_configs:\n"
+        f"  - job_name: model-server\n    static_configs: [{{targets: ['{target}'], "
+        f"labels: {{namespace: {namespace}}}}}]\n")  # fmt: skip
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = [PROMETHEUS, f"--config.file={root / 'prometheus.yml'}", f"--storage.tsdb.path={root / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}"]  # fmt: skip
+    with serving_process(argv, f"{url}/-/ready"):
+        wait_until(lambda: _query(url, f'cxops_model_info{{namespace="{namespace}"}}'), timeout=30,
+                   what="Prometheus's first scrape of the model server")  # fmt: skip
+        yield url
+
+
+def _query(base: str, expr: str) -> list:
+    body = httpx.get(f"{base}/api/v1/query", params={"query": expr, "time": f"{time.time():.3f}"}, timeout=10).json()
+    assert body["status"] == "success", f"{expr!r}: {body.get('error')}"
+    return body["data"]["result"]
+
+
+def test_every_expression_uses_only_exported_metric_names(exported: set[str]):
+    assert {"cxops_requests_total", "cxops_request_seconds_bucket", "cxops_predictions_total",
+            "cxops_prediction_confidence_sum", "cxops_model_info"} <= exported  # fmt: skip
+    allowed = exported | ARGO_CONTROLLER | PROMETHEUS_OWN
+    exprs = all_expressions()
+    assert len(exprs) >= 25
+    for where, expr in exprs.items():
+        unknown = metric_names(expr) - allowed
+        assert not unknown, f"{where}: {sorted(unknown)} is exported by nothing scraped"
+
+
+def test_prometheus_accepts_every_expression(prometheus: str):
+    for where, expr in all_expressions().items():
+        try:
+            _query(prometheus, expr)
+        except AssertionError as exc:
+            raise AssertionError(f"{where}: {exc}") from None
+
+
+def test_serving_expressions_select_the_servers_series(prometheus: str, server: str, built: Path):
+    """Not only parsed: the gate's selectors match what the server exports (a typo in a label would give nothing),
+    and the error ratio counts the failed /predict requests."""
+    from cxops.config import load_config
+    from cxops.k8s.rules import selector
+    from cxops.pipeline import promql
+
+    sel = selector(load_config(REPO / "cxops.yaml"), "production")
+    golden = json.loads((built / "golden.json").read_text())
+    for _ in range(6):  # 3 good and 1 bad request per second, over a few scrapes
+        for _ in range(3):
+            httpx.post(f"{server}/predict", json={"inputs": golden["inputs"][:1]})
+        httpx.post(f"{server}/predict", json={"inputs": [[1, 2]]})
+        time.sleep(0.5)
+
+    def ratio() -> float | None:
+        result = _query(prometheus, promql.error_ratio(sel, "1m"))
+        value = float(result[0]["value"][1]) if result else None
+        return value if value and value == value else None  # NaN before two scrapes saw the traffic
+
+    value = wait_until(ratio, timeout=30, what="an error ratio over two scrapes")
+    assert 0.1 < value < 0.5, value
+    assert _query(prometheus, promql.requests_by_status(sel))
+    assert _query(prometheus, promql.latency_buckets(sel))
+    assert _query(prometheus, promql.class_share(sel, "1m"))
+    assert float(_query(prometheus, promql.p95_seconds(sel, "1m"))[0]["value"][1]) > 0
+
+
+def test_the_gates_prometheus_snapshot_equals_the_servers_own_counts(prometheus: str, server: str):
+    """The gate's instant queries (promql.prometheus_snapshot) read exactly what the server's /metrics says, once
+    Prometheus has scraped it after the last request."""
+    from cxops.config import load_config
+    from cxops.k8s.rules import selector
+    from cxops.pipeline import prom, promql
+
+    sel = selector(load_config(REPO / "cxops.yaml"), "production")
+    direct = prom.scrape(server)
+    assert direct is not None and sum(direct.requests.values()) > 0
+
+    def same() -> prom.Snapshot | None:
+        snap = promql.prometheus_snapshot(prometheus, sel, time.time())
+        return snap if (snap.requests, snap.classes) == (direct.requests, direct.classes) else None
+
+    snap = wait_until(same, timeout=30, what="Prometheus to scrape the server's last counts")
+    assert snap.latency_buckets == direct.latency_buckets
+    assert snap.confidence_count == direct.confidence_count
+    assert abs(snap.confidence_sum - direct.confidence_sum) < 1e-6

@@ -1,0 +1,68 @@
+variable "project_name" {
+  type        = string
+  description = "First part of every resource name."
+  validation {
+    condition     = length(var.project_name) > 0
+    error_message = "project_name must not be empty."
+  }
+}
+
+variable "project_suffix" {
+  type        = string
+  description = "Last part of every resource name."
+  validation {
+    condition     = length(var.project_suffix) > 0
+    error_message = "project_suffix must not be empty."
+  }
+}
+
+variable "network_cidr" {
+  type        = string
+  description = "IPv4 CIDR of the private subnet; first host = gateway, upper half = DHCP pool."
+  validation {
+    condition     = can(cidrsubnet(var.network_cidr, 1, 1))
+    error_message = "network_cidr must be an IPv4 CIDR that can be split in two."
+  }
+}
+
+variable "external_network" {
+  type        = string
+  description = "Name of the external network for the router gateway and the floating IP."
+  validation {
+    condition     = length(var.external_network) > 0
+    error_message = "external_network must name a network."
+  }
+}
+
+variable "floating_ip" {
+  type        = string
+  description = "Existing floating IP address to use; null allocates a new one."
+  default     = null
+}
+
+variable "ssh_allowed_cidrs" {
+  type        = list(string)
+  description = "Networks allowed to reach SSH (22) on the entry node."
+  validation {
+    condition     = alltrue([for c in var.ssh_allowed_cidrs : can(cidrhost(c, 0))])
+    error_message = "ssh_allowed_cidrs must hold CIDRs."
+  }
+}
+
+variable "api_allowed_cidrs" {
+  type        = list(string)
+  description = "Networks allowed to reach the Kubernetes API (6443)."
+  validation {
+    condition     = alltrue([for c in var.api_allowed_cidrs : can(cidrhost(c, 0))])
+    error_message = "api_allowed_cidrs must hold CIDRs."
+  }
+}
+
+variable "http_allowed_cidrs" {
+  type        = list(string)
+  description = "Networks allowed to reach HTTP (80) and HTTPS (443) on the entry node."
+  validation {
+    condition     = alltrue([for c in var.http_allowed_cidrs : can(cidrhost(c, 0))])
+    error_message = "http_allowed_cidrs must hold CIDRs."
+  }
+}
