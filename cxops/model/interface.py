@@ -95,9 +95,17 @@ def data_digest(*arrays: np.ndarray) -> str:
 
 
 def load_project(entry: str) -> ModelProject:
-    """Import `package.module:Class`, instantiate it and check it has the interface's methods.
+    """Import `package.module:Class` (from the installed packages or the directory of cxops.yaml), instantiate it
+    and check it has the interface's methods.
     CxopsError naming the entry when it cannot be imported or lacks a method."""
+    import sys
+
+    from cxops.config import config_path
+
     module_name, _, cls_name = entry.partition(":")
+    root = str(config_path().resolve().parent)  # a team's project package lives beside cxops.yaml
+    if root not in sys.path:
+        sys.path.append(root)
     try:
         cls = getattr(importlib.import_module(module_name), cls_name)
     except (ImportError, AttributeError) as exc:

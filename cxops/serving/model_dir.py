@@ -137,27 +137,23 @@ def load_model_dir(build_dir: Path, check_manifest: bool = True) -> LoadedModel:
 
         scorer = PyfuncScorer(build_dir / "model", schema, len(classes), flavors)
         try:
-            _check_example(build_dir / "model", scorer)
+            used = _check_example(build_dir / "model", scorer)
         except ContractError as exc:
             raise ModelLoadError(str(exc)) from None
-        return LoadedModel(schema, classes, names, version, flavor, "pyfunc", pyfunc=scorer, notes=[note])
+        return LoadedModel(schema, classes, names, version, flavor, "pyfunc", pyfunc=scorer, notes=[note, used])
     except ModelLoadError:
         raise
     except Exception as exc:  # any corruption: report, do not crash the server (readyz says false)
         raise ModelLoadError(f"{type(exc).__name__}: {exc}") from exc
 
 
-def _check_example(model_dir: Path, scorer: Any) -> None:
-    """The model's own input example through both calls: probabilities, and the same with and without MLflow's
-    schema enforcement (so skipping it per request changes nothing)."""
+def _check_example(model_dir: Path, scorer: Any) -> str:
+    """The model's own input example through the scorer: class probabilities (ContractError otherwise), and the
+    per-request shortcut only if it agrees with pyfunc's predict. Returns the scorer's note."""
     from mlflow.models import Model
 
     example = Model.load(str(model_dir)).load_input_example(str(model_dir))
     if example is None:
-        return
+        raise ModelLoadError("the model has no input example to check its output with; log it with input_example=")
     X = np.asarray(example.to_numpy() if hasattr(example, "to_numpy") else example, dtype=np.float64)
-    fast, checked = scorer.proba(X), scorer.proba_checked(X)
-    if not np.allclose(fast, checked, rtol=0, atol=1e-6):
-        from cxops.serving.pyfunc_model import ContractError
-
-        raise ContractError("the flavor's predict and pyfunc's predict disagree on the input example")
+    return str(scorer.verify(X))

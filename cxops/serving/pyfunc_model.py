@@ -54,17 +54,37 @@ class PyfuncScorer:
             import torch
 
             torch.set_num_threads(1)
+        if "sklearn" in flavors:  # inputs are validated finite before scoring; sklearn need not check again
+            import sklearn
+
+            sklearn.set_config(assume_finite=True)
         import mlflow.pyfunc
 
         self.model = mlflow.pyfunc.load_model(str(model_dir))
         # The request was validated against the signature already; MLflow's own schema enforcement on every call
-        # repeats that work (a DataFrame round trip per request). The flavor's predict is what pyfunc calls after it.
-        self._predict = self.model._model_impl.predict
+        # repeats that work. `_predict_fn` (the flavor's predict_fn, e.g. predict_proba) is what pyfunc's predict
+        # calls after it; `verify` keeps it only if it answers exactly what the public predict does.
+        self._predict = getattr(self.model, "_predict_fn", None) or self.model.predict
+        self.direct = self._predict is not self.model.predict
         self.schema = schema
         self.n_classes = n_classes
 
     def proba(self, X: np.ndarray) -> np.ndarray:
         return as_probabilities(self._predict(model_input(X, self.schema)), self.n_classes)
+
+    def verify(self, X: np.ndarray) -> str:
+        """Check the output contract on `X` (the model's input example) through pyfunc's public predict (raises
+        ContractError), then keep the direct call only if it gives the same probabilities. Returns what was used."""
+        reference = self.proba_checked(X)
+        if self.direct:
+            try:
+                same = np.allclose(self.proba(X), reference, rtol=0, atol=1e-9)
+            except Exception:  # any failure of the shortcut: use the public path
+                same = False
+            if same:
+                return "pyfunc: flavor predict_fn called directly (verified equal to pyfunc predict on the example)"
+            self._predict, self.direct = self.model.predict, False
+        return "pyfunc: predict with MLflow's schema enforcement"
 
     def proba_checked(self, X: np.ndarray) -> np.ndarray:
         """Through pyfunc's public predict (with MLflow's schema enforcement): the reference the fast call is

@@ -1,5 +1,5 @@
 """Example project: a non-linear scikit-learn pipeline with preprocessing on the wine data (ships with sklearn):
-per-column imputation and quantile scaling (a ColumnTransformer) → a small neural network (MLPClassifier).
+imputation and quantile scaling of every column → a small neural network (MLPClassifier).
 Named columns, so its signature is a DataFrame schema; served through MLflow's pyfunc loader (no fast path applies
 to a network). An MLP rather than boosted trees: skops refuses the tree predictor's raw node arrays as untrusted,
 and a project should not trust types it has not reviewed."""
@@ -43,7 +43,6 @@ class WinePipeline:
 
     def train(self, params: dict[str, Any], data: Dataset) -> tuple[Any, dict[str, float]]:
         import pandas as pd
-        from sklearn.compose import ColumnTransformer
         from sklearn.impute import SimpleImputer
         from sklearn.neural_network import MLPClassifier
         from sklearn.pipeline import make_pipeline
@@ -52,15 +51,6 @@ class WinePipeline:
         unknown = set(params) - set(DEFAULTS)
         if unknown:
             raise CxopsError(f"model.params: unknown parameter(s) {sorted(unknown)}; valid: {sorted(DEFAULTS)}")
-        prep = ColumnTransformer(
-            [
-                (
-                    "num",
-                    make_pipeline(SimpleImputer(strategy="median"), QuantileTransformer(n_quantiles=50)),
-                    data.feature_names,
-                )
-            ]
-        )
         p = {**DEFAULTS, **params}
         net = MLPClassifier(
             hidden_layer_sizes=(int(p["hidden"]),),
@@ -69,7 +59,7 @@ class WinePipeline:
             random_state=int(p["random_state"]),
             solver="lbfgs",
         )
-        model = make_pipeline(prep, net)
+        model = make_pipeline(SimpleImputer(strategy="median"), QuantileTransformer(n_quantiles=50), net)
         frame = pd.DataFrame(data.X_train, columns=data.feature_names)
         model.fit(frame, data.y_train)
         return model, {"train_accuracy": float(model.score(frame, data.y_train))}
