@@ -78,13 +78,21 @@ def _batch(n: int, max_batch: int, where: str) -> None:
         raise BadRequest(f"batch of {n} rows exceeds the limit of {max_batch}")
 
 
-def _to_array(rows: Any, schema: InputSchema) -> np.ndarray:
+def _to_array(rows: Any, schema: InputSchema, columns_first: bool = False) -> np.ndarray:
     try:
         X = np.asarray(rows, dtype=np.float64)
+        if columns_first:  # built column by column: rows are the second axis
+            X = X.T.copy()
     except (ValueError, TypeError):  # -1 dimensions of different lengths
         raise BadRequest("rows differ in shape; every row must have the same shape") from None
-    if schema.is_integer and not np.array_equal(X, np.round(X)):
+    integer = [i for i, d in enumerate(schema.dtypes) if d.startswith(("int", "uint"))]
+    if schema.kind == "tensor" and integer and not np.array_equal(X, np.round(X)):
         raise BadRequest(f"the model takes integers ({schema.dtypes[0]}); got fractional numbers")
+    if schema.kind == "columns" and X.ndim == 2 and X.shape[1] == len(schema.names):
+        for j in integer:
+            if not np.array_equal(X[:, j], np.round(X[:, j])):
+                raise BadRequest(f"column {schema.names[j]!r} takes integers ({schema.dtypes[j]}); got fractional "
+                                 "numbers")  # fmt: skip
     return X
 
 
@@ -188,7 +196,7 @@ def columnar(value: dict[str, Any], schema: InputSchema, max_batch: int, where: 
     if len({len(c) for c in cols}) != 1:
         raise BadRequest(f"{where}: columns have different lengths {sorted({len(c) for c in cols})}")
     _batch(len(cols[0]), max_batch, where)
-    return _to_array(cols, schema).T.copy()
+    return _to_array(cols, schema, columns_first=True)
 
 
 def predict_body(doc: Any, schema: InputSchema, max_batch: int) -> np.ndarray:
@@ -290,7 +298,7 @@ def v2_body(doc: Any, schema: InputSchema, max_batch: int) -> tuple[np.ndarray, 
                 raise _v2_fail(f"inputs[{i}].shape[0] is {shape[0]}, other columns have {n_rows} rows")
             n_rows = shape[0]
             cols.append(flat)
-        return _to_array(cols, schema).T.copy(), doc.get("id"), wanted
+        return _to_array(cols, schema, columns_first=True), doc.get("id"), wanted
     if len(tensors) != 1:
         raise _v2_fail(f"the model takes one input tensor, got {len(tensors)}")
     name, shape, flat = tensors[0]
