@@ -26,3 +26,10 @@ class GateFailed(CxopsError):
     """A gate said no; the reasons are the message."""
 
     exit_code = 3
+
+
+class GateInconclusive(CxopsError):
+    """A gate had too little evidence to decide (e.g. no series for the canary): not passed, never promoted, and
+    not retried (the same missing evidence would be missing again); the reasons name the metrics source."""
+
+    exit_code = 4

@@ -39,7 +39,7 @@ def make_project(root: Path, overrides: dict | None = None) -> Path:
     """A project dir with its own cxops.yaml (free ports, fast gates) and a copy of k8s/; returns the config path."""
     root.mkdir(parents=True, exist_ok=True)
     cfg = merge(base_config(), {
-        "lab": {"mlflow_port": free_port()},
+        "lab": {"mlflow_port": free_port(), "ready_timeout_seconds": 240},  # a loaded 2-core machine is slow
         "environments": {"staging": {"port": free_port()}, "canary": {"port": free_port(), "weight": 20},
                          "production": {"port": free_port()}},
         "gates": {"staging": {"requests": 100, "concurrency": 4}, "canary": {"window_seconds": 3, "requests": 150}},

@@ -20,8 +20,10 @@ for _c in (console, err_console):
 
 
 def emit_json(data: Any) -> None:
-    """Machine-readable output: plain JSON on stdout, nothing else."""
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    """Machine-readable output: plain JSON on stdout, nothing else; a non-finite number is null (JSON has no NaN)."""
+    from cxops.pipeline.verdict import json_safe
+
+    sys.stdout.write(json.dumps(json_safe(data), indent=2, sort_keys=False, default=str, allow_nan=False) + "\n")
 
 
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

@@ -33,7 +33,7 @@ def run(until: str = typer.Option(None, help="Stop after this step id (e.g. regi
     from cxops.cli.output import console, emit_json, fail, ok
     from cxops.cli.status_cmd import print_status
     from cxops.config import load_config
-    from cxops.errors import CxopsError, GateFailed
+    from cxops.errors import CxopsError, GateFailed, GateInconclusive
     from cxops.pipeline.definition import PIPELINE, step
     from cxops.pipeline.local import run_pipeline
     from cxops.pipeline.status import env_statuses
@@ -57,8 +57,9 @@ def run(until: str = typer.Option(None, help="Stop after this step id (e.g. regi
         if r.error:
             msg = f"{r.step.id} failed after {r.seconds:.1f}s: {r.error}"
         elif "passed" in out:
-            detail = ", ".join(f"{k}={v:.4g}" for k, v in list(out.get("metrics", {}).items())[:5])
-            verdict = "passed" if out["passed"] else "FAILED"
+            detail = ", ".join(f"{k}={v:.4g}" if isinstance(v, int | float) else f"{k}=null"
+                               for k, v in list(out.get("metrics", {}).items())[:5])
+            verdict = {"passed": "passed", "inconclusive": "INCONCLUSIVE"}.get(str(out.get("outcome")), "FAILED")
             msg = f"{r.step.id}: {out['gate']} gate {verdict} ({detail}) in {r.seconds:.1f}s"
             msg += "".join(f"\n    - {reason}" for reason in out.get("reasons", []))
             if out.get("action"):
@@ -94,5 +95,8 @@ def run(until: str = typer.Option(None, help="Stop after this step id (e.g. regi
             console.print(f"registered → production in [bold]{latency:.1f} s[/bold]")
         console.print(f"MLflow UI: {uri}   model version: {summary['version'] or '-'}")
         print_status(env_statuses(cfg))
+    last = result.steps[-1].result.outputs() if result.steps and result.steps[-1].result else {}
+    if not result.succeeded and last.get("outcome") == "inconclusive":
+        raise GateInconclusive(f"pipeline stopped at {result.stopped_at} (inconclusive): {result.reason}")
     if not result.succeeded:
         raise GateFailed(f"pipeline stopped at {result.stopped_at}: {result.reason}")

@@ -22,9 +22,9 @@ JsonOut = typer.Option(False, "--json", help="Print the result as JSON.")
 
 
 def report(result, outputs_dir: Path | None, json_out: bool) -> None:
-    """Print a step result; write outputs; a failed gate exits 3 with its reasons."""
+    """Print a step result; write outputs; a failed gate exits 3 with its reasons, an inconclusive one exits 4."""
     from cxops.cli.output import emit_json, fail, key_values, ok
-    from cxops.errors import GateFailed
+    from cxops.errors import GateFailed, GateInconclusive
 
     if outputs_dir is not None:
         result.write(outputs_dir)
@@ -36,9 +36,12 @@ def report(result, outputs_dir: Path | None, json_out: bool) -> None:
             k: v for k, v in data.items() if k not in ("reasons",)
         })
         if "passed" in data:
-            (ok if data["passed"] else fail)(f"{data['gate']} gate {'passed' if data['passed'] else 'FAILED'}")
+            word = {"passed": "passed", "inconclusive": "INCONCLUSIVE"}.get(str(data.get("outcome")), "FAILED")
+            (ok if data["passed"] else fail)(f"{data['gate']} gate {word}")
             for reason in data.get("reasons", []):
                 fail(reason)
+    if data.get("outcome") == "inconclusive":
+        raise GateInconclusive(f"{data['gate']} gate inconclusive (not promoted): " + "; ".join(data["reasons"]))
     if data.get("passed") is False:
         raise GateFailed(f"{data['gate']} gate failed: " + "; ".join(data["reasons"]))
 

@@ -96,11 +96,12 @@ def outcome(
     workflow: str = typer.Option(..., "--workflow"),
     status: str = typer.Option(..., "--status"),
     duration: str = typer.Option("", "--duration"),
+    failures: str = typer.Option("", "--failures", help="Argo's {{workflow.failures}} JSON (gate exit codes)."),
     outputs_dir: Path = typer.Option(None, "--outputs-dir"),
 ) -> None:
-    """Exit handler: record a workflow's outcome as one JSON line (and outputs-dir/outcome.json)."""
+    """Exit handler: record a workflow's outcome (passed, failed, inconclusive, error) as one JSON line."""
     import json
 
     from cxops.workflows.outcome import record
 
-    typer.echo(json.dumps(record(workflow, status, duration, outputs_dir)))
+    typer.echo(json.dumps(record(workflow, status, duration, outputs_dir, failures)))

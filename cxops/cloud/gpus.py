@@ -8,7 +8,11 @@ Two sources, both measured from the cloud:
 The maths are pure functions of plain data (tested without a cloud); `measure()` gathers the data.
 Unlike the seed service: disabled flavors are skipped (a boolean, not a string compare), gpu='False'
 aggregates are not GPU aggregates, hosts missing from the hypervisor list are warned about, not a crash,
-and every measurement starts from empty lists.
+and every measurement starts from empty lists. Aggregates (and servers' `OS-EXT-SRV-ATTR:host`) name the
+nova-compute *service* host, while a hypervisor's name is its node name, often an FQDN (`compute1` vs
+`compute1.example.org` with libvirt): hosts are joined on the hypervisor's service host (Nova API
+`service.host` of os-hypervisors, openstacksdk `Hypervisor.service_details["host"]`). A flavor whose GPU
+request is not a positive integer (`a100:0`, `a100:two`) is skipped with a warning; the rest is reported.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from cxops.errors import CxopsError
 
 if TYPE_CHECKING:
     from openstack.connection import Connection
@@ -52,19 +58,44 @@ def is_gpu_class(rc: str) -> bool:
     return rc in GPU_CLASSES or (rc.startswith("CUSTOM_") and "GPU" in rc)
 
 
+class BadGpuRequest(CxopsError, ValueError):
+    """A flavor's GPU extra spec that is not `<alias>[:<positive integer>]` / a non-negative integer amount (a
+    CxopsError: where one flavor is asked about, e.g. `cxops job run --flavor`, it is a one-line error)."""
+
+
+def _count(text: str, what: str, allow_zero: bool) -> int:
+    value = text.strip()
+    if not value.isdigit() or (int(value) == 0 and not allow_zero):
+        raise BadGpuRequest(f"{what} has count {text!r}; expected a {'non-negative' if allow_zero else 'positive'} "
+                            "integer")
+    return int(value)
+
+
 def flavor_gpu_request(extra_specs: dict[str, str]) -> GpuRequest | None:
+    """The GPUs one instance of a flavor asks for, or None. Raises BadGpuRequest for a count that is not a
+    positive integer (`pci_passthrough:alias` `a100:0`, `a100:two`) or an amount that is not an integer."""
     alias = extra_specs.get("pci_passthrough:alias")
     if alias:
         first = alias.split(",")[0].strip()
-        name, _, count = first.partition(":")
-        return GpuRequest(name.strip(), int(count or 1), "aggregate")
+        name, sep, count = first.partition(":")
+        n = _count(count, f"pci_passthrough:alias {alias!r}", allow_zero=False) if sep else 1
+        return GpuRequest(name.strip(), n, "aggregate")
     for key, value in extra_specs.items():
         # "resources:VGPU" or a granular group "resources1:CUSTOM_GPU_A100"
         if key.startswith("resources") and ":" in key:
             rc = key.split(":", 1)[1]
-            if is_gpu_class(rc) and int(value) > 0:
-                return GpuRequest(rc, int(value), "placement")
+            if is_gpu_class(rc) and (n := _count(str(value), key, allow_zero=True)) > 0:
+                return GpuRequest(rc, n, "placement")
     return None
+
+
+def _request(extra_specs: dict[str, str], owner: str, warnings: list[str]) -> GpuRequest | None:
+    """flavor_gpu_request, with a bad spec turned into a warning naming `owner` (the flavor)."""
+    try:
+        return flavor_gpu_request(extra_specs)
+    except BadGpuRequest as exc:
+        warnings.append(f"{owner}: {exc}; skipped")
+        return None
 
 
 @dataclass
@@ -77,8 +108,15 @@ class GpuHost:
 
 
 def aggregate_hosts(aggregates: list[dict], hypervisors: list[dict], warnings: list[str]) -> dict[str, GpuHost]:
-    """GPU hosts from aggregates: {host: GpuHost}. Hypervisor dicts: name, state, status."""
-    known = {h["name"]: h for h in hypervisors}
+    """GPU hosts from aggregates: {service host: GpuHost}. Hypervisor dicts: name, service_host (the compute
+    service's host, which aggregates list; defaults to name), state, status. A service host with several
+    hypervisors (nodes) is schedulable if any of them is up and enabled."""
+    known: dict[str, dict] = {}
+    for h in hypervisors:
+        host = h.get("service_host") or h["name"]
+        up = h.get("state", "up") == "up" and h.get("status", "enabled") == "enabled"
+        if host not in known or up:
+            known[host] = h
     hosts: dict[str, GpuHost] = {}
     for agg in aggregates:
         meta = agg.get("metadata") or {}
@@ -92,7 +130,8 @@ def aggregate_hosts(aggregates: list[dict], hypervisors: list[dict], warnings: l
             continue
         for host in agg.get("hosts") or []:
             if host not in known:
-                warnings.append(f"aggregate {agg['name']!r} lists host {host!r}, which is not a hypervisor; skipped")
+                warnings.append(f"aggregate {agg['name']!r} lists host {host!r}, which is no hypervisor's compute "
+                                "service host; skipped")
                 continue
             if host in hosts and (hosts[host].gpu_type, hosts[host].gpus) != (gtype, count):
                 warnings.append(f"host {host!r} is in GPU aggregates that disagree; kept "
@@ -111,15 +150,17 @@ def aggregate_capacity(flavors: list[dict], aggregates: list[dict], hypervisors:
     hosts = aggregate_hosts(aggregates, hypervisors, warnings)
     for s in servers:
         host = hosts.get(s.get("host") or "")
-        req = flavor_gpu_request(s.get("extra_specs") or {})
+        req = _request(s.get("extra_specs") or {}, "a server's flavor", [])  # a bad flavor is warned about below
         if host is None or req is None or req.source != "aggregate" or s.get("status") not in HOLDING:
             continue
         if req.gpu_type.lower() == host.gpu_type.lower():
             host.used += req.count
     out = []
     for f in flavors:
-        req = flavor_gpu_request(f.get("extra_specs") or {})
-        if f.get("disabled") is True or req is None or req.source != "aggregate":
+        if f.get("disabled") is True:
+            continue
+        req = _request(f.get("extra_specs") or {}, f"flavor {f['name']!r}", warnings)
+        if req is None or req.source != "aggregate":
             continue
         matching = [h for h in hosts.values() if h.gpu_type.lower() == req.gpu_type.lower()]
         total = sum(h.gpus // req.count for h in matching)
@@ -130,10 +171,11 @@ def aggregate_capacity(flavors: list[dict], aggregates: list[dict], hypervisors:
 
 
 def placement_capacity(flavors: list[dict], providers: list[dict]) -> list[FlavorCapacity]:
-    """providers: name, inventories {rc: {total, reserved, allocation_ratio, max_unit}}, usages {rc: n}."""
+    """providers: name, inventories {rc: {total, reserved, allocation_ratio, max_unit}}, usages {rc: n}.
+    A flavor with a bad GPU spec is skipped here; aggregate_capacity warns about it once."""
     out = []
     for f in flavors:
-        req = flavor_gpu_request(f.get("extra_specs") or {})
+        req = _request(f.get("extra_specs") or {}, f["name"], [])
         if f.get("disabled") is True or req is None or req.source != "placement":
             continue
         total = available = 0
@@ -170,8 +212,8 @@ def gather(conn: Connection) -> dict[str, Any]:
                    for f in conn.compute.flavors(details=True, is_public=None)]
         aggregates = [{"name": a.name, "hosts": list(a.hosts or []), "metadata": dict(a.metadata or {})}
                       for a in conn.compute.aggregates()]
-        hypervisors = [{"name": h.name, "state": h.state, "status": h.status}
-                       for h in conn.compute.hypervisors(details=True)]
+        hypervisors = [{"name": h.name, "service_host": (h.service_details or {}).get("host"), "state": h.state,
+                        "status": h.status} for h in conn.compute.hypervisors(details=True)]
         servers = []
         for s in conn.compute.servers(details=True, all_projects=True):
             fl = s.flavor or {}

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from cxops.config.placeholders import check_template
 from cxops.environments import ENV_NAMES
 
 Fraction = Annotated[float, Field(ge=0, le=1)]
@@ -262,6 +263,23 @@ class CanaryGate(Strict):
         "are filled in",
     )
     prometheus_scrape_seconds: Positive = Field(15, description="scrape interval: the last samples lag this much")
+    min_samples: int = Field(
+        50, ge=1,
+        description="requests each side's metrics must show in the window before any verdict; fewer makes the "
+        "gate inconclusive (exit 4, never promoted): e.g. a selector that matches nothing",
+    )
+
+    @field_validator("prometheus_selector")
+    @classmethod
+    def _selector(cls, v: str) -> str:
+        return check_template(v, ("env", "namespace"), ("env", "namespace"))
+
+    @model_validator(mode="after")
+    def _enough_requests(self) -> CanaryGate:
+        if self.min_samples > self.requests:
+            raise ValueError(f"min_samples {self.min_samples} exceeds requests {self.requests}: every analysis would "
+                             "be inconclusive")
+        return self
 
 
 class Gates(Strict):
@@ -371,6 +389,11 @@ class Workflows(Strict):
     argocd_token_secret: str = Field("cxops-argocd-token", description="key token: a project-scoped ArgoCD token")
     retrain_schedules: list[str] = Field(["0 3 * * *"], min_length=1, description="cron lines for retraining")
     timezone: str = Field("UTC", description="time zone of retrain_schedules")
+
+    @field_validator("argocd_app")
+    @classmethod
+    def _app_template(cls, v: str) -> str:
+        return check_template(v, ("project", "env"), ("env",))
 
     @field_validator("tools_image", "builder_image")
     @classmethod

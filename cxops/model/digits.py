@@ -11,7 +11,7 @@ import numpy as np
 
 from cxops.config.schema import Dataset as DatasetSpec
 from cxops.errors import CxopsError
-from cxops.model.interface import Dataset, data_digest
+from cxops.model.interface import Dataset, Evaluation, data_digest
 
 ALLOWED_PARAMS = {"C", "max_iter", "tol", "solver"}
 
@@ -55,6 +55,13 @@ class DigitsProject:
         except ValueError as exc:
             raise CxopsError(f"model.params rejected by LogisticRegression: {exc}") from None
         return model, {"train_accuracy": float(model.score(data.X_train, data.y_train))}
+
+    def evaluate(self, model: Any, X: np.ndarray, y: np.ndarray, class_names: list[str]) -> Evaluation:
+        """The standard classification metrics (the optional hook; subclasses may add to them). `model` is the
+        logged model as cxops loads it (`proba_checked(X)` gives its probabilities)."""
+        from cxops.model.evaluation import classification_metrics
+
+        return classification_metrics(model.proba_checked(np.asarray(X, dtype=np.float64)), y, class_names)
 
     def log_model(self, model: Any, data: Dataset, *, name: str, metadata: dict[str, Any]) -> Any:
         import mlflow

@@ -42,18 +42,37 @@ def probabilities(scorer: Any, X: np.ndarray, what: str) -> np.ndarray:
         raise CxopsError(f"{what}: {exc}") from None
 
 
+def project_evaluation(project: Any, scorer: Any, data: Dataset, what: str) -> Evaluation:
+    """The held-out evaluation of `scorer` (a load_classifier result): the project's own `evaluate(scorer, X, y,
+    class_names)` when it defines one (optional, e.g. to add metrics), else `evaluate` on the model's
+    probabilities. CxopsError naming `what` when the model breaks the output contract."""
+    from cxops.serving.pyfunc_model import ContractError
+
+    custom = getattr(project, "evaluate", None)
+    if not callable(custom):
+        return evaluate(probabilities(scorer, data.X_test, what), data)
+    try:
+        return custom(scorer, data.X_test, data.y_test, data.class_names)
+    except ContractError as exc:
+        raise CxopsError(f"{what}: {exc}") from None
+
+
 def evaluate(proba: np.ndarray, data: Dataset) -> Evaluation:
     """accuracy, macro_f1, log_loss and mean_confidence on the held-out split, per-class precision/recall/f1,
     the confusion matrix; `proba` is (rows, classes) for data.X_test."""
+    return classification_metrics(proba, data.y_test, data.class_names)
+
+
+def classification_metrics(proba: np.ndarray, y: np.ndarray, class_names: list[str]) -> Evaluation:
+    """`evaluate` for explicit arrays: `proba` (rows, classes), `y` (rows,) labels 0..k-1."""
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, log_loss, precision_recall_fscore_support
 
-    y = data.y_test
     pred = proba.argmax(axis=1)
-    labels = list(range(len(data.class_names)))
+    labels = list(range(len(class_names)))
     p, r, f, s = precision_recall_fscore_support(y, pred, labels=labels, zero_division=0)
     per_class = {
         name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
-        for i, name in enumerate(data.class_names)
+        for i, name in enumerate(class_names)
     }
     metrics = {
         "accuracy": float(accuracy_score(y, pred)),

@@ -13,6 +13,10 @@ metrics, gates, build, serving, canary):
    `data.X_train`), exact pip requirements and cxops' `metadata` passed through. Its pyfunc `predict` must return
    class probabilities, shape (rows, k), column j = class j.
 
+Optionally, `evaluate(model, X_test, y_test, class_names)` → `Evaluation` replaces cxops' standard metrics
+(accuracy, macro_f1, log_loss, mean_confidence; cxops.model.evaluation) for a project that needs others; `model`
+is the logged model as cxops loads it (`model.proba_checked(X)` gives its probabilities).
+
 cxops checks the last point when it evaluates the logged model (a model that returns labels or logits is refused
 with the reason), so a broken contract stops at the evaluation gate, not in production.
 """

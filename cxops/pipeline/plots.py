@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cxops.pipeline.verdict import Check, finite
+
 
 def _pyplot():
     import matplotlib
@@ -35,9 +37,9 @@ def confusion_png(confusion: list[list[int]], class_names: list[str], title: str
     return path
 
 
-def canary_png(class_share: dict[str, list[float]], checks: list[tuple[str, float, float, str]], path: Path) -> Path:
-    """Left: predicted-class share per side. Right: each gate check's value against its threshold
-    (checks are (name, value, threshold, "max" or "min"); green passes, red fails)."""
+def canary_png(class_share: dict[str, list[float]], checks: list[Check], path: Path) -> Path:
+    """Left: predicted-class share per side. Right: each gate check's value against its threshold (green passes,
+    red fails; a value not computed or not finite is drawn as an empty red bar)."""
     plt = _pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     sides = list(class_share)
@@ -48,10 +50,10 @@ def canary_png(class_share: dict[str, list[float]], checks: list[tuple[str, floa
     left.set_xticks([i + width * (len(sides) - 1) / 2 for i in range(n)], [str(i) for i in range(n)])
     left.set_title("predicted class share (mirrored inputs)")
     left.legend()
-    names = [c[0] for c in checks]
-    ok = [(v <= t) if kind == "max" else (v >= t) for _, v, t, kind in checks]
-    right.barh(names, [c[1] for c in checks], color=["#55a868" if o else "#c44e52" for o in ok])
-    right.scatter([c[2] for c in checks], names, marker="|", s=600, color="black", label="threshold", zorder=3)
+    names = [c.name for c in checks]
+    values = [c.value if finite(c.value) else 0.0 for c in checks]
+    right.barh(names, values, color=["#55a868" if c.ok else "#c44e52" for c in checks])
+    right.scatter([c.limit for c in checks], names, marker="|", s=600, color="black", label="threshold", zorder=3)
     right.set_title("canary gate: value vs threshold")
     right.legend(loc="lower right")
     fig.tight_layout()

@@ -1,71 +1,145 @@
-"""Read a server's /metrics and compute window deltas: request counts, latency quantiles, class shares."""
+"""Window evidence from counters: per-series increases (resets handled per series), then summed.
+
+Summing counters across pods first and differencing the sums afterwards is wrong as soon as one pod restarts: the
+sum drops, looks like one big reset, and the surviving pods' whole history becomes "the window". So every series
+(one metric, one label set, one pod/instance) is differenced on its own, and only the increases are summed. Two
+sources give the samples: a server's own /metrics (two snapshots; a changed `process_start_time_seconds` marks a
+restart even when the counter has already climbed past its old value) and Prometheus (cxops.pipeline.promql:
+every raw sample of the window, so a reset between scrapes is seen as Prometheus' own `increase()` sees it).
+"""
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+Labels = tuple[tuple[str, str], ...]  # sorted (name, value) pairs
+SeriesKey = tuple[str, Labels]  # (sample name, labels), e.g. ("cxops_requests_total", (("route", "/predict"), ...))
+
+REQUESTS = "cxops_requests_total"
+LATENCY_BUCKET = "cxops_request_seconds_bucket"
+PREDICTIONS = "cxops_predictions_total"
+CONFIDENCE_SUM = "cxops_prediction_confidence_sum"
+CONFIDENCE_COUNT = "cxops_prediction_confidence_count"
+WINDOW_SERIES = (REQUESTS, LATENCY_BUCKET, PREDICTIONS, CONFIDENCE_SUM, CONFIDENCE_COUNT)
+START_TIME = "process_start_time_seconds"  # prometheus_client's ProcessCollector (Prometheus client guidelines)
+ROUTE = "/predict"
+
+
+def labels_of(mapping: Mapping[str, str]) -> Labels:
+    return tuple(sorted(mapping.items()))
+
 
 @dataclass
 class Snapshot:
-    requests: dict[str, float] = field(default_factory=dict)  # status -> count (route /predict)
-    latency_buckets: dict[float, float] = field(default_factory=dict)  # le -> cumulative count (/predict)
+    """One instant of one server's /metrics: every window counter series, and when the process started."""
+
+    series: dict[SeriesKey, float] = field(default_factory=dict)
+    started: float | None = None  # process_start_time_seconds (unix seconds); None if not exposed
+
+
+@dataclass
+class Window:
+    """Increases over a window, summed over series: what the canary gate compares.
+
+    requests: status -> count (route /predict); latency_buckets: le (seconds) -> cumulative count (/predict, all
+    statuses, as `sum by (le)`); classes: predicted class -> count; confidence_sum / confidence_count: the
+    top-class probability histogram's _sum and _count; series: the label sets seen, to tell two sides apart.
+    """
+
+    requests: dict[str, float] = field(default_factory=dict)
+    latency_buckets: dict[float, float] = field(default_factory=dict)
     classes: dict[str, float] = field(default_factory=dict)
     confidence_sum: float = 0.0
     confidence_count: float = 0.0
+    series: frozenset[SeriesKey] = frozenset()
+
+    @property
+    def samples(self) -> float:
+        """Requests to /predict the window holds evidence for (any status)."""
+        return sum(self.requests.values())
 
 
-def scrape(url: str, timeout: float = 3.0) -> Snapshot | None:
-    try:
-        text = httpx.get(f"{url}/metrics", timeout=timeout).text
-    except httpx.HTTPError:
-        return None
+def counter_increase(values: Sequence[float]) -> float:
+    """Increase of one counter series over its consecutive samples (oldest first). A drop is a reset: the counter
+    restarted from 0, so the value after the drop is the increase since the reset (Prometheus' `increase()`
+    treats resets the same way, without its extrapolation to the window edges)."""
+    total = 0.0
+    for prev, cur in itertools.pairwise(values):
+        total += cur - prev if cur >= prev else cur
+    return total
+
+
+def aggregate(increases: Iterable[tuple[SeriesKey, float]]) -> Window:
+    """Sum per-series increases into a Window (only the window series of route /predict where labelled)."""
+    w = Window()
+    seen: set[SeriesKey] = set()
+    for key, inc in increases:
+        name, labels = key
+        lab = dict(labels)
+        seen.add(key)
+        if name in (REQUESTS, LATENCY_BUCKET) and lab.get("route") != ROUTE:
+            continue
+        if name == REQUESTS:
+            w.requests[lab.get("status", "")] = w.requests.get(lab.get("status", ""), 0.0) + inc
+        elif name == LATENCY_BUCKET:
+            le = float(lab["le"])
+            w.latency_buckets[le] = w.latency_buckets.get(le, 0.0) + inc
+        elif name == PREDICTIONS:
+            w.classes[lab.get("cls", "")] = w.classes.get(lab.get("cls", ""), 0.0) + inc
+        elif name == CONFIDENCE_SUM:
+            w.confidence_sum += inc
+        elif name == CONFIDENCE_COUNT:
+            w.confidence_count += inc
+    w.series = frozenset(seen)
+    return w
+
+
+def parse_metrics(text: str, instance: str = "") -> Snapshot:
+    """The window series of one /metrics text, each labelled with `instance` (the target it came from)."""
     snap = Snapshot()
     for family in text_string_to_metric_families(text):
         for s in family.samples:
-            labels = s.labels
-            if s.name == "cxops_requests_total" and labels.get("route") == "/predict":
-                snap.requests[labels["status"]] = s.value
-            elif s.name == "cxops_request_seconds_bucket" and labels.get("route") == "/predict":
-                le = float(labels["le"])  # summed over status, as `sum by (le)` does in PromQL
-                snap.latency_buckets[le] = snap.latency_buckets.get(le, 0.0) + s.value
-            elif s.name == "cxops_predictions_total":
-                snap.classes[labels["cls"]] = s.value
-            elif s.name == "cxops_prediction_confidence_sum":
-                snap.confidence_sum = s.value
-            elif s.name == "cxops_prediction_confidence_count":
-                snap.confidence_count = s.value
+            if s.name == START_TIME:
+                snap.started = s.value
+            elif s.name in WINDOW_SERIES:
+                snap.series[(s.name, labels_of({**s.labels, "instance": instance}))] = s.value
     return snap
 
 
-def _sub(a: dict, b: dict) -> dict:
-    """Counter deltas; a counter that went down was reset (server restarted), so its new value is the delta."""
-    out = {}
-    for k in set(a) | set(b):
-        after, before = a.get(k, 0.0), b.get(k, 0.0)
-        out[k] = after - before if after >= before else after
-    return out
+def scrape(url: str, timeout: float = 3.0) -> Snapshot | None:
+    """GET url/metrics; None when the server does not answer (it is down, which the caller reports)."""
+    try:
+        r = httpx.get(f"{url}/metrics", timeout=timeout)
+    except httpx.HTTPError:
+        return None
+    if r.status_code != 200:
+        return None
+    return parse_metrics(r.text, instance=url)
 
 
-def delta(after: Snapshot, before: Snapshot) -> Snapshot:
-    sums = _sub({"s": after.confidence_sum, "c": after.confidence_count},
-                {"s": before.confidence_sum, "c": before.confidence_count})
-    return Snapshot(
-        requests=_sub(after.requests, before.requests),
-        latency_buckets=_sub(after.latency_buckets, before.latency_buckets),
-        classes=_sub(after.classes, before.classes),
-        confidence_sum=sums["s"],
-        confidence_count=sums["c"],
-    )
+def delta(after: Snapshot, before: Snapshot) -> Window:
+    """Per-series increase between two snapshots of one server, then summed. A series new since `before` counts
+    from 0; a restart (process start time changed, or a counter went down) counts from 0 after it."""
+    restarted = before.started is not None and after.started is not None and after.started != before.started
+
+    def inc(key: SeriesKey, value: float) -> float:
+        if restarted or key not in before.series:
+            return value
+        return counter_increase([before.series[key], value])
+
+    return aggregate((key, inc(key, value)) for key, value in after.series.items())
 
 
 def histogram_quantile(q: float, buckets: dict[float, float]) -> float:
-    """Prometheus-style: linear interpolation inside the bucket holding rank q·total (seconds)."""
+    """Prometheus-style: linear interpolation inside the bucket holding rank q·total (seconds); NaN if empty."""
     edges = sorted(buckets)
-    if not edges or buckets[edges[-1]] <= 0:
+    if not edges or not buckets[edges[-1]] > 0:
         return math.nan
     total = buckets[edges[-1]]
     rank = q * total
@@ -82,6 +156,7 @@ def histogram_quantile(q: float, buckets: dict[float, float]) -> float:
 
 
 def total_variation(p: dict[str, float], q: dict[str, float]) -> float:
+    """Total variation distance of two count distributions (0 same shares, 1 disjoint); 1 if either is empty."""
     sp, sq = sum(p.values()), sum(q.values())
     if not sp or not sq:
         return 1.0

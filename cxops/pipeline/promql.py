@@ -1,9 +1,12 @@
-"""The same window snapshots as prom.scrape, read from a Prometheus server instead of a server's /metrics.
+"""The window evidence of prom.delta, read from a Prometheus server instead of one server's /metrics.
 
-In the cluster an env is several pods behind a Service: only Prometheus sees all of them. Counters are read with
-instant queries at the window's start and end (sums over the env's pods), so prom.delta applies unchanged.
+In the cluster an env is several pods behind a Service: only Prometheus sees all of them. For each window counter
+one range query `metric{selector}[range]` at the window's end returns every raw sample of every series (pod); each
+series is differenced on its own from its last sample at or before the window's start (prom.counter_increase:
+resets handled per series) and only then summed. Summing first and differencing after turns one pod's restart
+into "the whole history of the others" (Prometheus docs: "rate then sum, never sum then rate").
 
-The PromQL lives here once: the gate's instant queries (`requests_by_status`, ...) and the rate forms the platform's
+The PromQL lives here once: the gate's window range queries and the rate forms the platform's
 alerts and dashboards render (`error_ratio`, `p95_seconds`, ...) are built from the same series selectors, so an
 alert and the gate always look at the same samples. A `selector` is label matchers without braces, e.g.
 `namespace="cxops-canary"` (`gates.canary.prometheus_selector` filled in).
@@ -11,10 +14,12 @@ alert and the gate always look at the same samples. A `selector` is label matche
 
 from __future__ import annotations
 
+import math
+
 import httpx
 
 from cxops.errors import CxopsError
-from cxops.pipeline.prom import Snapshot
+from cxops.pipeline.prom import WINDOW_SERIES, SeriesKey, Window, aggregate, counter_increase, labels_of
 
 
 def _query(base: str, expr: str, at: float) -> list[dict]:
@@ -98,21 +103,23 @@ def distribution_distance(selector_a: str, selector_b: str, window: str) -> str:
     return f"0.5 * sum(abs(({a} - {b}) or {a} or -({b})))"
 
 
-def prometheus_snapshot(base: str, selector: str, at: float) -> Snapshot:
-    """One env's counters at time `at` (Unix seconds) from the Prometheus API at `base`; raises CxopsError when
-    Prometheus is unreachable or rejects a query."""
+def series_increase(samples: list[tuple[float, float]], start: float) -> float:
+    """Increase of one series over (start, end]: samples are (unix time, value) oldest first and end at the window's
+    end. The base is the last sample at or before `start`; a series with none began inside the window and counts
+    from 0 (a new pod)."""
+    before = [v for t, v in samples if t <= start]
+    inside = [v for t, v in samples if t > start]
+    return counter_increase([before[-1] if before else 0.0, *inside])
 
-    def by(label: str, expr: str) -> dict[str, float]:
-        return {r["metric"].get(label, ""): float(r["value"][1]) for r in _query(base, expr, at)}
 
-    def scalar(expr: str) -> float:
-        result = _query(base, expr, at)
-        return float(result[0]["value"][1]) if result else 0.0
-
-    return Snapshot(
-        requests=by("status", requests_by_status(selector)),
-        latency_buckets={float(k): v for k, v in by("le", latency_buckets(selector)).items()},
-        classes=by("cls", predictions_by_class(selector)),
-        confidence_sum=scalar(total(CONFIDENCE_SUM, selector)),
-        confidence_count=scalar(total(CONFIDENCE_COUNT, selector)),
-    )
+def prometheus_window(base: str, selector: str, start: float, end: float, lookback: float) -> Window:
+    """Window evidence for the series `selector` picks, between unix times start and end; `lookback` seconds
+    before start are read too so each series has a sample at or before the start (two scrape intervals do)."""
+    span = max(1, math.ceil(end - start + lookback))
+    increases: list[tuple[SeriesKey, float]] = []
+    for name in WINDOW_SERIES:
+        for r in _query(base, f"{name}{{{selector}}}[{span}s]", end):
+            labels = {k: v for k, v in r["metric"].items() if k != "__name__"}
+            samples = [(float(t), float(v)) for t, v in r.get("values", [])]
+            increases.append(((name, labels_of(labels)), series_increase(samples, start)))
+    return aggregate(increases)

@@ -7,19 +7,22 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from cxops.pipeline.verdict import FAILED, PASSED, json_safe
+
 
 @dataclass
 class StepResult:
     def outputs(self) -> dict[str, object]:
-        return asdict(self)
+        """Every field; a non-finite float becomes None (JSON null), so no output file holds a bare NaN."""
+        return json_safe(asdict(self))
 
     def write(self, directory: Path) -> None:
         """One file per output (Argo output parameters read `valueFrom.path`), plus result.json."""
         directory.mkdir(parents=True, exist_ok=True)
         for key, value in self.outputs().items():
-            text = value if isinstance(value, str) else json.dumps(value, default=str)
+            text = value if isinstance(value, str) else json.dumps(value, default=str, allow_nan=False)
             (directory / key).write_text(str(text))
-        (directory / "result.json").write_text(json.dumps(self.outputs(), indent=2, default=str))
+        (directory / "result.json").write_text(json.dumps(self.outputs(), indent=2, default=str, allow_nan=False))
 
 
 @dataclass
@@ -37,9 +40,16 @@ class GateResult(StepResult):
     gate: str
     passed: bool
     reasons: list[str]
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, float | None] = field(default_factory=dict)  # None: could not be computed
     report: str = ""  # path of the JSON report
     action: str = ""  # what the gate did about a failure (e.g. the canary rollback)
+    outcome: str = ""  # passed | failed | inconclusive (cxops.pipeline.verdict); "" = from `passed`
+
+    def __post_init__(self) -> None:
+        if not self.outcome:
+            self.outcome = PASSED if self.passed else FAILED
+        elif (self.outcome == PASSED) != self.passed:
+            raise ValueError(f"outcome {self.outcome!r} contradicts passed={self.passed}")
 
 
 @dataclass

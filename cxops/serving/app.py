@@ -23,48 +23,103 @@ from typing import Any
 import numpy as np
 import orjson
 from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, disable_created_metrics, generate_latest
 
 from cxops.serving import protocols
 from cxops.serving.metrics import ServerMetrics
 from cxops.serving.model_dir import LoadedModel, ModelLoadError, load_model_dir
 from cxops.serving.protocols import BadRequest
+from cxops.serving.signature import InputSchema
 
 V2_PREFIX = "/v2/models/{name}"
+# JSON bytes one feature may take in a body: "-1.2345678901234567e-308, " is 26; rounded up for spaces.
+BYTES_PER_FEATURE = 32
+BYTES_PER_ROW = 8  # "[", "]", ", " and a little whitespace
+BYTES_ENVELOPE = 64  # {"inputs": ...}
 
 
-def _body_schema(description: str, example: dict[str, Any]) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {
-        "schema": {"type": "object", "description": description}, "example": example}}}  # fmt: skip
+def max_body_bytes(max_batch: int, n_features: int, per_row_names: int = 0, envelope: int = 0) -> int:
+    """The largest body a batch of `max_batch` rows of `n_features` compact JSON numbers can need (bytes), plus
+    the column names a records-style row repeats (`per_row_names`) and per-column envelopes (`envelope`)."""
+    return BYTES_ENVELOPE + envelope + max_batch * (n_features * BYTES_PER_FEATURE + BYTES_PER_ROW + per_row_names)
+
+
+def body_limit(schema: InputSchema | None, max_batch: int) -> int:
+    """max_body_bytes for the model's signature (a tensor: numbers only; columns: names too)."""
+    if schema is None:
+        return max_body_bytes(max_batch, 0)
+    names = sum(len(n) + 6 for n in schema.names)  # "name": per value in a record
+    return max_body_bytes(max_batch, schema.n_values, names, sum(len(n) + 64 for n in schema.names))
 
 
 def _error(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": {"type": "object"}}}}
 
 
-ERRORS = {
-    "413": _error("the body is larger than a batch of serving.max_batch rows can be; refused before reading"),
-    "503": _error("no model is loaded (see /readyz)"),
-}
-PREDICT_SCHEMA = {
-    "requestBody": _body_schema('{"inputs": [row, ...]}: rows of JSON numbers shaped as the model\'s signature',
-                                {"inputs": [[0.0, 1.0]]}),
-    "responses": {"422": _error("the body does not match the model's signature (the message names the field)"),
-                  **ERRORS},
-}  # fmt: skip
-INVOCATIONS_SCHEMA = {
-    "requestBody": _body_schema("MLflow scoring protocol: exactly one of inputs, instances, dataframe_split, "
-                                "dataframe_records", {"dataframe_split": {"columns": ["a"], "data": [[0.0]]}}),
-    "responses": {"400": _error("the body does not match the protocol or the model's signature"),
-                  "415": _error("not application/json"), **ERRORS},
-}  # fmt: skip
-V2_INFER_SCHEMA = {
-    "requestBody": _body_schema("Open Inference Protocol v2 inference request", {
-        "inputs": [{"name": "input-0", "shape": [1, 2], "datatype": "FP64", "data": [0.0, 1.0]}]}),
-    "responses": {"400": _error("the body does not match the protocol or the model's signature"),
-                  "404": _error("no model of that name or version is served here"), **ERRORS},
-}  # fmt: skip
+def _row_schema(schema: InputSchema | None) -> dict[str, Any]:
+    """JSON schema of one /predict row: nested arrays of the tensor's row shape, or the columns as an array in
+    signature order or an object by name."""
+    number: dict[str, Any] = {"type": "number"}
+    if schema is None:
+        return {"type": "array", "items": number}
+    if schema.kind == "columns":
+        n = len(schema.names)
+        return {"oneOf": [
+            {"type": "array", "items": number, "minItems": n, "maxItems": n},
+            {"type": "object", "required": list(schema.names), "additionalProperties": False,
+             "properties": {name: number for name in schema.names}},
+        ]}  # fmt: skip
+    row = number
+    for d in reversed(schema.row_shape):
+        row = {"type": "array", "items": row, **({"minItems": d, "maxItems": d} if d > 0 else {})}
+    return row
+
+
+def predict_schema(schema: InputSchema | None, max_batch: int) -> dict[str, Any]:
+    """OpenAPI of /predict and /explain for this model: at most `max_batch` rows shaped by its signature (any rows
+    while no model is loaded); the refusals 413, 422 and 503 documented."""
+    return {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["inputs"],
+            "properties": {"inputs": {"type": "array", "minItems": 1, "maxItems": max_batch,
+                                      "items": _row_schema(schema),
+                                      "description": "a batch of rows shaped as the model's signature; "
+                                                     "every feature a JSON number"}},
+        }}}},
+        "responses": {
+            "413": _error("the body is larger than a batch of serving.max_batch rows can be; refused unread"),
+            "415": _error("not application/json"),
+            "422": _error("not rows the model's signature takes (the message names the field), or numbers outside "
+                          "the model's numeric range"),
+            "503": _error("no model is loaded (see /readyz)"),
+        },
+    }  # fmt: skip
+
+
+def _protocol_schema(description: str, extra: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "description": description}}}},
+        "responses": {
+            "400": _error("the body does not match the protocol or the model's signature (the message names the "
+                          "field)"),
+            "413": _error("the body is larger than a batch of serving.max_batch rows can be; refused unread"),
+            "415": _error("not application/json"),
+            "503": _error("no model is loaded (see /readyz)"),
+            **extra,
+        },
+    }  # fmt: skip
+
+
+INVOCATIONS_SCHEMA = _protocol_schema(
+    "MLflow scoring protocol: exactly one of inputs, instances, dataframe_split, dataframe_records", {})
+V2_INFER_SCHEMA = _protocol_schema("Open Inference Protocol v2 inference request: "
+                                   '{"inputs": [{"name", "shape", "datatype", "data"}], "outputs"?, "id"?}',
+                                   {"404": _error("no model of that name or version is served here")})
+V2_MODEL_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: _error("no model of that name or version is served here"), 503: _error("no model is loaded")}
+NOT_READY: dict[int | str, dict[str, Any]] = {503: _error("no model is loaded")}
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -75,7 +130,11 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, refused with 413 before reading when Content-Length says it is over `limit`, and cut off at
     `limit` when it streams (chunked) without one: one client's huge body never fills memory or the loop."""
-    length = request.headers.get("content-length")
+    length = None
+    for key, value in request.scope["headers"]:  # ASGI header names are lower-case bytes; no Headers object
+        if key == b"content-length":
+            length = value
+            break
     if length is not None and length.isdigit():
         if int(length) > limit:
             raise BadRequest(f"body of {int(length)} bytes exceeds the {limit} bytes a batch of serving.max_batch "
@@ -115,7 +174,7 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
     except ModelLoadError as exc:
         state["error"] = str(exc)
     loaded: LoadedModel | None = state["model"]
-    max_body = loaded.schema.max_body_bytes(max_batch) if loaded is not None else 4096
+    max_body = body_limit(loaded.schema if loaded is not None else None, max_batch)
     classes = np.asarray(loaded.classes) if loaded is not None else None
     name = str(state["lineage"].get("name", "model"))
     version_str = str(state["lineage"].get("version", ""))
@@ -129,9 +188,8 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
 
     def score(m: LoadedModel, X: np.ndarray) -> np.ndarray:
         """Probabilities, or 422 when the inputs are outside the model's numeric range (an overflow makes NaN)."""
-        try:
-            with np.errstate(all="ignore"):
-                proba = m.proba(X)
+        try:  # no np.errstate here: it costs more than the arithmetic; an overflow warns once per process
+            proba = m.proba(X)
         except (ValueError, FloatingPointError, OverflowError) as exc:
             raise BadRequest(f"inputs outside the model's numeric range: {exc}") from None
         if not np.isfinite(proba).all():
@@ -147,7 +205,7 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
         metrics.observe(route, status, time.perf_counter() - started)
 
     def endpoint(route: str, parse: Parse, respond: Respond, error: Callable[[str], dict[str, Any]],
-                 bad_json: int, count: bool) -> Callable[[Request], Awaitable[Response]]:
+                 bad_status: int, count: bool) -> Callable[[Request], Awaitable[Response]]:
         """Read (bounded), parse against the signature, score, answer, count: the one scoring path."""
 
         async def handler(request: Request) -> Response:
@@ -161,15 +219,16 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
                 try:
                     doc = orjson.loads(body)
                 except orjson.JSONDecodeError as exc:
-                    raise BadRequest(f"invalid JSON: {exc}", bad_json) from None
+                    raise BadRequest(f"invalid JSON: {exc}", bad_status) from None
                 X, ctx = parse(doc, m)
                 proba = score(m, X)
                 out = respond(m, X, proba, ctx)
             except BadRequest as exc:
-                observe(route, exc.status, started)
+                status = bad_status if exc.status == 422 else exc.status  # the protocol's own "bad request"
+                observe(route, status, started)
                 # an unread body stays on the socket: close after a 413 instead of reading it
-                headers = {"connection": "close"} if exc.status == 413 else None
-                return _json(error(exc.message), exc.status, headers)
+                headers = {"connection": "close"} if status == 413 else None
+                return _json(error(exc.message), status, headers)
             if count:
                 labels, conf = top(proba)
                 for c, p in zip(labels.tolist(), conf.tolist(), strict=True):
@@ -203,9 +262,10 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
     def detail(message: str) -> dict[str, Any]:
         return {"detail": message}
 
-    app.post("/predict", openapi_extra=PREDICT_SCHEMA, summary="Predict classes for a batch of rows")(
+    predict_doc = predict_schema(loaded.schema if loaded is not None else None, max_batch)
+    app.post("/predict", openapi_extra=predict_doc, summary="Predict classes for a batch of rows")(
         endpoint("/predict", parse_predict, predict, detail, 422, count=True))
-    app.post("/explain", openapi_extra=PREDICT_SCHEMA, summary="Per-class probabilities and feature contributions")(
+    app.post("/explain", openapi_extra=predict_doc, summary="Per-class probabilities and feature contributions")(
         endpoint("/explain", parse_predict, explain, detail, 422, count=False))
 
     # --- MLflow scoring protocol ------------------------------------------------------------------------------
@@ -221,7 +281,7 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
     app.post("/invocations", openapi_extra=INVOCATIONS_SCHEMA, summary="MLflow scoring protocol")(
         endpoint("/invocations", parse_invocations, invocations, mlflow_error, 400, count=True))
 
-    @app.get("/ping", summary="MLflow scoring protocol liveness: 200 when the model is loaded")
+    @app.get("/ping", summary="MLflow scoring protocol liveness: 200 when the model is loaded", responses=NOT_READY)
     async def ping() -> Response:
         return _json({"status": "ok"} if state["model"] is not None else {"status": "not ready"},
                      200 if state["model"] is not None else 503)
@@ -284,7 +344,7 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
     async def v2_live() -> Response:
         return _json({"live": True})
 
-    @app.get("/v2/health/ready", summary="v2 server readiness: the model is loaded")
+    @app.get("/v2/health/ready", summary="v2 server readiness: the model is loaded", responses=NOT_READY)
     async def v2_ready() -> Response:
         ready = state["model"] is not None
         return _json({"ready": ready}, 200 if ready else 503)
@@ -300,15 +360,17 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
                       "outputs": [{"name": "probabilities", "datatype": "FP64", "shape": [-1, len(m.classes)]},
                                   {"name": "predictions", "datatype": "INT64", "shape": [-1]}]})  # fmt: skip
 
-    @app.get(V2_PREFIX, summary="v2 model metadata: inputs and outputs from the model's signature")
+    @app.get(V2_PREFIX, summary="v2 model metadata: inputs and outputs from the model's signature",
+             responses=V2_MODEL_RESPONSES)
     async def v2_model(name: str) -> Response:
         return v2_metadata(name, None)
 
-    @app.get(f"{V2_PREFIX}/versions/{{version}}", summary="v2 model metadata of a named version")
+    @app.get(f"{V2_PREFIX}/versions/{{version}}", summary="v2 model metadata of a named version",
+             responses=V2_MODEL_RESPONSES)
     async def v2_model_version(name: str, version: str) -> Response:
         return v2_metadata(name, version)
 
-    @app.get(f"{V2_PREFIX}/ready", summary="v2 model readiness")
+    @app.get(f"{V2_PREFIX}/ready", summary="v2 model readiness", responses=V2_MODEL_RESPONSES)
     async def v2_model_ready(name: str) -> Response:
         try:
             check_model(name, None)
@@ -322,7 +384,7 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
     async def healthz() -> Response:
         return _json({"status": "ok"})
 
-    @app.get("/readyz", summary="The model is loaded and can predict")
+    @app.get("/readyz", summary="The model is loaded and can predict", responses=NOT_READY)
     async def readyz() -> Response:
         if state["model"] is None:
             return _json({"ready": False, "reason": state["error"]}, 503)
@@ -340,7 +402,7 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
         data["ready"] = m is not None
         return _json(data)
 
-    @app.get("/metrics", summary="Prometheus metrics")
+    @app.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
     async def prom() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

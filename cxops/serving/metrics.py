@@ -1,8 +1,15 @@
-"""Prometheus metrics of the model server (RED per route + model behaviour for canary analysis)."""
+"""Prometheus metrics of the model server (RED per route + model behaviour for canary analysis).
+
+Nothing non-finite is ever observed: one NaN in a histogram's _sum stays there for the life of the process and
+turns every later mean into NaN. `process_start_time_seconds` (the standard process collector) lets a window
+difference see a restart even when a counter has already climbed past its old value.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import math
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
@@ -20,6 +27,7 @@ class ServerMetrics:
         self.confidence = Histogram(
             "cxops_prediction_confidence", "top-class probability", buckets=CONFIDENCE_BUCKETS, registry=self.registry
         )
+        ProcessCollector(registry=self.registry)
         self.info = Gauge(
             "cxops_model_info", "served model", ["name", "version", "env"], registry=self.registry
         )
@@ -29,6 +37,7 @@ class ServerMetrics:
         self._classes: dict[int, Counter] = {}
 
     def observe(self, route: str, status: int, seconds: float) -> None:
+        """Count one request and its latency (perf_counter differences: always finite and >= 0)."""
         key = (route, status)
         if key not in self._requests:
             self._requests[key] = self.requests.labels(route, str(status))
@@ -37,6 +46,10 @@ class ServerMetrics:
         self._latency[key].observe(seconds)
 
     def count_prediction(self, cls: int, confidence: float) -> None:
+        """Count one prediction; a non-finite confidence is a bug upstream (the server refuses such rows with 422),
+        and is refused here too rather than poisoning the histogram."""
+        if not math.isfinite(confidence):
+            raise ValueError(f"confidence {confidence!r} is not finite; not recorded")
         child = self._classes.get(cls)
         if child is None:
             child = self._classes[cls] = self.predictions.labels(str(cls))

@@ -78,10 +78,12 @@ def _segment_dag(cfg: Config, seg: Segment, nxt: Segment | None, segs: list[Segm
                 })
                 last = f"{s.id}-synced"
             if s.on_failure == "rollback":
-                # The step rolls back by itself on a failed gate (exit 3); this covers a crash or a lost pod.
+                # The step rolls back by itself on a failed gate (exit 3) and must not on an inconclusive one
+                # (exit 4: canary left as is for a human); this covers a crash or a lost pod.
+                code = f"'{{{{tasks.{s.id}.exitCode}}}}'"
                 Task(name=f"{s.id}-rollback", template=ROLLBACK.id, arguments={"env": _target_env(s)},
                      depends=f"{s.id}.Failed || {s.id}.Errored",
-                     when=f"'{{{{tasks.{s.id}.exitCode}}}}' != '3'")
+                     when=f"{code} != '{tools.GATE_FAILED}' && {code} != '{tools.INCONCLUSIVE}'")
         if nxt is not None:
             args = {param_name(r): _ref_value(r, seg) for r in nxt.carried}
             Task(name=f"next-{nxt.template}", template_ref=TemplateRef(name=nxt.template, template=nxt.name),

@@ -17,6 +17,8 @@ OUTPUTS_DIR = "/tmp/cxops-outputs"
 GIT_KEY_DIR = "/etc/cxops/git"
 TOOLS_UID = 10001  # the non-root user of docker/tools.Dockerfile
 TRANSIENT = "1"  # the exit code of a step's network/tooling failure; 2 = usage/config, 3 = failed gate
+GATE_FAILED = "3"  # cxops.errors.GateFailed: never retried; the step has already acted (e.g. rolled back)
+INCONCLUSIVE = "4"  # cxops.errors.GateInconclusive: not passed, never promoted, never retried, not rolled back
 
 
 # Parameters that are no command's argument but appear in the Argo UI's submit forms.
@@ -67,8 +69,8 @@ def security_context() -> Any:
 
 
 def retry_strategy(limit: int, max_seconds: int) -> Any:
-    """Bounded, backed off, and only for transient failures: a failed gate (exit 3) or a bad argument (exit 2)
-    would fail the same way again."""
+    """Bounded, backed off, and only for transient failures: a failed gate (exit 3), an inconclusive one (exit 4)
+    or a bad argument (exit 2) would end the same way again."""
     from hera.workflows.models import Backoff, IntOrString, RetryStrategy
 
     return RetryStrategy(
@@ -178,7 +180,8 @@ def outcome_template(cfg: Config, name: str = "record-outcome") -> Any:
         image_pull_policy="IfNotPresent",
         command=["cxops", "workflows", "outcome"],
         args=["--workflow", "{{workflow.name}}", "--status", "{{workflow.status}}",
-              "--duration", "{{workflow.duration}}", "--outputs-dir", OUTPUTS_DIR],
+              "--duration", "{{workflow.duration}}", "--failures", "{{workflow.failures}}",
+              "--outputs-dir", OUTPUTS_DIR],
         outputs=[Parameter(name="outcome", value_from=ValueFrom(path=f"{OUTPUTS_DIR}/outcome.json"))],
         security_context=security_context(),
         pod_security_context=pod_security_context(),

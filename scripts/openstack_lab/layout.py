@@ -42,13 +42,20 @@ SERVICE_USERS = ["nova", "neutron", "glance", "cinder", "placement"]
 DATABASES = ["keystone", "placement", "nova_api", "nova", "nova_cell0", "neutron", "glance", "cinder"]
 
 # One nova-compute process per lab host. GPU hosts carry fake PCI GPUs (alias V100) or Placement VGPUs,
-# so GPU capacity can be measured on a scenario built in the cloud.
+# so GPU capacity can be measured on a scenario built in the cloud. lab-gpu3's hypervisor is named by an FQDN
+# while its compute service host is the short name, as libvirt hosts often are on real clouds.
 COMPUTE_HOSTS = {
     "lab-cpu1": {},
     "lab-gpu1": {"CXOPS_LAB_PCI_GPUS": "2"},
     "lab-gpu2": {"CXOPS_LAB_PCI_GPUS": "2"},
+    "lab-gpu3": {"CXOPS_LAB_PCI_GPUS": "2", "CXOPS_LAB_NODENAME": "lab-gpu3.lab.example.org"},
     "lab-vgpu1": {"CXOPS_LAB_VGPUS": "4"},
 }
+
+
+def hypervisor_name(host: str) -> str:
+    """The hypervisor (compute node) name a lab host reports: its CXOPS_LAB_NODENAME, else the host name."""
+    return COMPUTE_HOSTS[host].get("CXOPS_LAB_NODENAME", host)
 
 CLOUD_USER = "cxops-tester"
 CLOUD_PROJECT = "cxops"

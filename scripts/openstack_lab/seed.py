@@ -29,6 +29,7 @@ from openstack_lab.layout import (
     REGION,
     SERVICE_USERS,
     Layout,
+    hypervisor_name,
 )
 
 AUTH_URL = f"http://127.0.0.1:{PORTS['keystone']}/v3"
@@ -144,8 +145,8 @@ def cloud(layout: Layout) -> None:
     conn = admin(layout)
     project = conn.identity.find_project(CLOUD_PROJECT, domain_id="default")
     # compute hosts register themselves; the scheduler maps them into cell1 every 2 s
-    wait(lambda: {h.name for h in conn.compute.hypervisors()} >= set(COMPUTE_HOSTS), 180,
-         f"hypervisors {sorted(COMPUTE_HOSTS)}")
+    nodes = {hypervisor_name(h) for h in COMPUTE_HOSTS}
+    wait(lambda: {h.name for h in conn.compute.hypervisors()} >= nodes, 180, f"hypervisors {sorted(nodes)}")
     # after a restart the old records are still there: wait for a heartbeat of *this* start (the scheduler's
     # ComputeFilter drops hosts whose last report is stale, and the first report carries the resources)
     since = float(os.environ.get("CXOPS_LAB_UP_SINCE") or 0)

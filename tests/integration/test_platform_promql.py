@@ -210,22 +210,24 @@ def test_serving_expressions_select_the_servers_series(prometheus: str, server: 
     assert float(_query(prometheus, promql.p95_seconds(sel, "1m"))[0]["value"][1]) > 0
 
 
-def test_the_gates_prometheus_snapshot_equals_the_servers_own_counts(prometheus: str, server: str):
-    """The gate's instant queries (promql.prometheus_snapshot) read exactly what the server's /metrics says, once
-    Prometheus has scraped it after the last request."""
+def test_the_gates_prometheus_window_equals_the_servers_own_counts(prometheus: str, server: str):
+    """The gate's range queries (promql.prometheus_window), over a window that starts before the server's first
+    request, read exactly what the server's /metrics says, once Prometheus has scraped it after the last request."""
     from cxops.config import load_config
     from cxops.k8s.rules import selector
     from cxops.pipeline import prom, promql
 
     sel = selector(load_config(REPO / "cxops.yaml"), "production")
     direct = prom.scrape(server)
-    assert direct is not None and sum(direct.requests.values()) > 0
+    assert direct is not None
+    totals = prom.delta(direct, prom.Snapshot())  # against an empty snapshot: every series counts from 0
+    direct_requests = {k: v for k, v in totals.requests.items() if v}
+    assert sum(direct_requests.values()) > 0
+    start = time.time() - 600  # before the server existed: every series counts from 0
 
-    def same() -> prom.Snapshot | None:
-        snap = promql.prometheus_snapshot(prometheus, sel, time.time())
-        return snap if (snap.requests, snap.classes) == (direct.requests, direct.classes) else None
+    def same() -> prom.Window | None:
+        w = promql.prometheus_window(prometheus, sel, start, time.time(), lookback=15)
+        return w if {k: v for k, v in w.requests.items() if v} == direct_requests else None
 
-    snap = wait_until(same, timeout=30, what="Prometheus to scrape the server's last counts")
-    assert snap.latency_buckets == direct.latency_buckets
-    assert snap.confidence_count == direct.confidence_count
-    assert abs(snap.confidence_sum - direct.confidence_sum) < 1e-6
+    window = wait_until(same, timeout=30, what="Prometheus to scrape the server's last counts")
+    assert window.classes == totals.classes and window.confidence_count == totals.confidence_count

@@ -65,7 +65,7 @@ def test_explain_gives_probabilities_and_contributions(server: str, built: Path)
     ("payload", "needle"),
     [
         ({"inputs": [[1.0, 2.0]]}, "needs 64 features, got 2"),
-        ({"inputs": [["a"] * 64]}, "list of numbers"),
+        ({"inputs": [["a"] * 64]}, "must be a JSON number; got strings"),
         ({"inputs": []}, "non-empty"),
         ({"inputs": [[0.0] * 64] * 51}, "exceeds the limit of 50"),
         ({"rows": [[0.0] * 64]}, "expected a JSON object"),
@@ -83,16 +83,16 @@ def test_invalid_json_gets_422(server: str):
 
 
 def test_metrics_count_requests_and_classes(server: str, built: Path):
-    from cxops.pipeline.prom import scrape
+    from cxops.pipeline.prom import delta, scrape
 
     before = scrape(server)
     httpx.post(f"{server}/predict", json={"inputs": golden(built)["inputs"][:3]})
     httpx.post(f"{server}/predict", json={"inputs": [[1.0]]})
-    after = scrape(server)
-    assert after.requests.get("200", 0) - before.requests.get("200", 0) == 1
-    assert after.requests.get("422", 0) - before.requests.get("422", 0) == 1
-    assert sum(after.classes.values()) - sum(before.classes.values()) == 3
-    assert after.confidence_count - before.confidence_count == 3
+    d = delta(scrape(server), before)
+    assert d.requests.get("200", 0) == 1
+    assert d.requests.get("422", 0) == 1
+    assert sum(d.classes.values()) == 3
+    assert d.confidence_count == 3
     text = httpx.get(f"{server}/metrics").text
     assert 'status="422"' in text.split("cxops_request_seconds_bucket", 1)[1], "latency is labelled by status"
     assert "cxops_model_info" in text
@@ -115,6 +115,8 @@ def test_corrupt_model_file_means_not_ready(built: Path, tmp_path: Path):
     with serving_process(argv, f"{url}/healthz"):
         ready = httpx.get(f"{url}/readyz")
         assert ready.status_code == 503 and ready.json()["ready"] is False
-        assert httpx.post(f"{url}/predict", json={"inputs": [[0.0] * 64]}).status_code == 422
+        for route in ("/predict", "/explain"):  # like /readyz: unavailable, not the client's fault
+            r = httpx.post(f"{url}{route}", json={"inputs": [[0.0] * 64]})
+            assert r.status_code == 503 and r.json()["detail"].startswith("model not loaded")
         v = httpx.get(f"{url}/version").json()
         assert v["ready"] is False and v["version"] == json.loads((built / "version.json").read_text())["version"]

@@ -49,7 +49,8 @@ def test_unknown_host_is_a_warning_not_a_crash():
     warnings: list[str] = []
     rows = _rows(aggregate_capacity(FLAVORS, aggs, HYPERVISORS, SERVERS, warnings))
     assert rows["de.NBI GPU V100 medium"] == (4, 3)
-    assert warnings == ["aggregate 'Delta GPU V100' lists host 'gone9', which is not a hypervisor; skipped"]
+    assert warnings == ["aggregate 'Delta GPU V100' lists host 'gone9', which is no hypervisor's compute service "
+                        "host; skipped"]
 
 
 def test_repeated_measurements_do_not_grow():
@@ -87,3 +88,30 @@ def test_placement_capacity_respects_reserved_ratio_and_max_unit():
     ]
     # a: capacity 6, free 3; b: capacity 4, free 4 but one instance may take at most 2
     assert _rows(placement_capacity(flavors, providers)) == {"v1": (10, 7), "v4": (1, 0)}
+
+
+def test_hosts_join_on_the_hypervisors_service_host_not_its_fqdn():
+    """Aggregates list service hosts; libvirt hypervisors are often named by FQDN (issue 13, class 6)."""
+    hvs = [{"name": f"{n}.example.org", "service_host": n, "state": "up", "status": "enabled"}
+           for n in ("cpu1", "gpu1", "gpu2")]
+    warnings: list[str] = []
+    caps = aggregate_capacity(FLAVORS, AGGREGATES, hvs, SERVERS, warnings)
+    assert _rows(caps)["de.NBI GPU V100 medium"] == (4, 3) and warnings == []
+    assert caps[0].hosts == ["gpu1", "gpu2"]
+
+
+def test_a_flavor_with_a_bad_gpu_count_is_skipped_with_a_warning():
+    bad = [{"name": "g.zero", "disabled": False, "extra_specs": {"pci_passthrough:alias": "a100:0"}},
+           {"name": "g.two", "disabled": False, "extra_specs": {"pci_passthrough:alias": "a100:two"}},
+           {"name": "g.neg", "disabled": False, "extra_specs": {"pci_passthrough:alias": "a100:-1"}},
+           {"name": "v.two", "disabled": False, "extra_specs": {"resources:VGPU": "two"}}]
+    warnings: list[str] = []
+    rows = _rows(aggregate_capacity([*FLAVORS, *bad], AGGREGATES, HYPERVISORS, SERVERS, warnings))
+    assert rows["de.NBI GPU V100 medium"] == (4, 3) and not set(rows) & {"g.zero", "g.two", "g.neg"}
+    assert warnings == [
+        "flavor 'g.zero': pci_passthrough:alias 'a100:0' has count '0'; expected a positive integer; skipped",
+        "flavor 'g.two': pci_passthrough:alias 'a100:two' has count 'two'; expected a positive integer; skipped",
+        "flavor 'g.neg': pci_passthrough:alias 'a100:-1' has count '-1'; expected a positive integer; skipped",
+        "flavor 'v.two': resources:VGPU has count 'two'; expected a non-negative integer; skipped",
+    ]
+    assert "v.two" not in _rows(placement_capacity(bad, []))

@@ -16,7 +16,9 @@ from wf_helpers import (
     workflow_templates,
 )
 
-WORKFLOW_VARS = {"workflow.name", "workflow.status", "workflow.duration", "workflow.namespace", "workflow.uid"}
+# Argo variables docs (docs/variables.md): workflow.failures is the JSON list of failed nodes, for exit handlers
+WORKFLOW_VARS = {"workflow.name", "workflow.status", "workflow.duration", "workflow.namespace", "workflow.uid",
+                 "workflow.failures"}
 
 
 def variables(node) -> list[str]:

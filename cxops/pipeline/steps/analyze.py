@@ -1,6 +1,6 @@
 """analyze canary: drive held-out traffic through the canary weight (mirrored to both sides), compare canary with
 production on error rate, p95 latency, prediction distribution and confidence; pass → ready for production,
-fail → automatic rollback of canary (registry alias AND git)."""
+fail → automatic rollback of canary (registry alias AND git), inconclusive (too little evidence) → neither."""
 
 from __future__ import annotations
 
@@ -21,29 +21,44 @@ from cxops.pipeline.deploy import retire
 from cxops.pipeline.live import env_url
 from cxops.pipeline.load import LoadStats, run_load
 from cxops.pipeline.plots import canary_png
-from cxops.pipeline.promql import prometheus_snapshot
+from cxops.pipeline.promql import prometheus_window
 from cxops.pipeline.reports import save_report
 from cxops.pipeline.results import GateResult
 from cxops.pipeline.steps import rollback
 from cxops.pipeline.steps._args import check_env
+from cxops.pipeline.verdict import FAILED, INCONCLUSIVE, Check, Verdict, decide
 from cxops.registry.client import Registry
 from cxops.settings import settings
 
 SIDES = ("canary", "production")
 
 
-def _side_metrics(d: prom.Snapshot | None, client: LoadStats) -> dict[str, float]:
-    """Server-side evidence from /metrics deltas; client-side failures count too (a dead server has no metrics)."""
-    server_errors = sum(v for k, v in d.requests.items() if k != "200") if d else 0.0
-    error_rate = max(client.error_rate, server_errors / max(sum(d.requests.values()), 1) if d else 1.0)
-    p95 = prom.histogram_quantile(0.95, d.latency_buckets) * 1000 if d else math.nan
-    conf = d.confidence_sum / d.confidence_count if d and d.confidence_count else 0.0
-    return {"requests": client.requests, "error_rate": round(error_rate, 6),
-            "p95_ms": round(p95 if not math.isnan(p95) else client.q(0.95), 3),
-            "mean_confidence": round(conf, 6)}  # fmt: skip
+def _ratio(a: float | None, b: float | None) -> float | None:
+    """a / b, or None (not computed) when either is missing or b is 0."""
+    return a / b if a is not None and b else None
+
+
+def _side_metrics(w: prom.Window | None, client: LoadStats) -> dict[str, float | None]:
+    """Server-side evidence of one side's window; client-side failures count too (a dead server has no metrics).
+    A value that cannot be computed (no samples) is None, never a stand-in number."""
+    samples = w.samples if w else 0.0
+    server_errors = sum(v for k, v in w.requests.items() if k != "200") if w else 0.0
+    server_rate = server_errors / samples if samples else None
+    if server_rate is None:
+        error_rate = client.error_rate
+    else:  # max() would drop a NaN (nan > x is False): keep it so the check fails
+        error_rate = max(client.error_rate, server_rate) if math.isfinite(server_rate) else math.nan
+    p95 = prom.histogram_quantile(0.95, w.latency_buckets) * 1000 if w else math.nan
+    conf = w.confidence_sum / w.confidence_count if w and w.confidence_count else None
+    return {"requests": client.requests, "samples": samples, "error_rate": round(error_rate, 6),
+            "p95_ms": round(p95, 3) if math.isfinite(p95) else None,
+            "mean_confidence": round(conf, 6) if conf is not None and math.isfinite(conf) else conf}  # fmt: skip
 
 
 def run(cfg: Config, env: str = "canary") -> GateResult:
+    """Drive the window's traffic, read both sides' evidence, decide: passed (ready for production), failed (canary
+    rolled back) or inconclusive (too few samples, or both sides read the same series: left as is, never
+    promoted; the reasons name the metrics source and selector)."""
     check_env(env)
     if env != "canary":
         raise CxopsError(f"analyze works on the canary environment, got {env!r}")
@@ -61,14 +76,12 @@ def run(cfg: Config, env: str = "canary") -> GateResult:
     rng = random.Random(7)
     weight = cfg.environments.canary.weight / 100
     prom_url = gate.prometheus_url or settings().prometheus_url
+    selectors = {s: gate.prometheus_selector.format(env=s, namespace=env_namespace(cfg, s)) for s in sides}
+    sources = {s: f"Prometheus {prom_url} selector {{{selectors[s]}}}" if prom_url else f"{urls[s]}/metrics"
+               for s in sides}  # fmt: skip
 
-    def snapshot(side: str) -> prom.Snapshot | None:
-        if prom_url:
-            selector = gate.prometheus_selector.format(env=side, namespace=env_namespace(cfg, side))
-            return prometheus_snapshot(prom_url, selector, time.time())
-        return prom.scrape(urls[side])
-
-    before = {s: snapshot(s) for s in sides}
+    before = {s: prom.scrape(urls[s]) for s in sides} if not prom_url else {}
+    window_start = time.time()
     stats = {s: LoadStats() for s in sides}
     preds: dict[str, dict[int, int]] = {s: {} for s in sides}
     primary_canary = 0
@@ -98,65 +111,98 @@ def run(cfg: Config, env: str = "canary") -> GateResult:
         time.sleep(max(0.0, next_tick - time.monotonic()))
     if prom_url:  # the window's last requests reach Prometheus with the next scrape
         time.sleep(2 * gate.prometheus_scrape_seconds)
-    after = {s: snapshot(s) for s in sides}
-    deltas = {s: prom.delta(a, b) if (a := after[s]) and (b := before[s]) else None for s in sides}
-    metrics = {s: _side_metrics(deltas[s], stats[s]) for s in sides}
+        lookback = 3 * gate.prometheus_scrape_seconds  # so every series has a sample at or before the start
+        end = time.time()
+        windows: dict[str, prom.Window | None] = {
+            s: prometheus_window(prom_url, selectors[s], window_start, end, lookback) for s in sides
+        }
+    else:
+        after = {s: prom.scrape(urls[s]) for s in sides}
+        windows = {s: prom.delta(a, b) if (a := after[s]) and (b := before[s]) else None for s in sides}
+    metrics = {s: _side_metrics(windows[s], stats[s]) for s in sides}
 
-    reasons: list[str] = []
     c = metrics["canary"]
-    if c["error_rate"] > gate.max_error_rate:
-        reasons.append(f"canary error rate {c['error_rate']:.3%} > {gate.max_error_rate:.3%}")
-    compare: dict[str, float] = {}
+    error_check = Check("canary error rate", c["error_rate"], gate.max_error_rate, "max", ".3%")
+    checks = [error_check]
+    compare: dict[str, float | None] = {}
     class_share: dict[str, list[float]] = {}
     if prod_v is not None:
         p = metrics["production"]
         pairs = [(preds["canary"][k], preds["production"][k]) for k in preds["canary"] if k in preds["production"]]
-        agreement = sum(a == b for a, b in pairs) / len(pairs) if pairs else 0.0
+        agreement = sum(a == b for a, b in pairs) / len(pairs) if pairs else None
         dist = {s: {str(k): 0.0 for k in range(len(data.class_names))} for s in sides}
         for s in sides:
             for v in preds[s].values():
                 dist[s][str(v)] += 1
         tvd = prom.total_variation(dist["canary"], dist["production"])
-        p95_ratio = c["p95_ms"] / p["p95_ms"] if p["p95_ms"] else math.inf
-        conf_ratio = c["mean_confidence"] / p["mean_confidence"] if p["mean_confidence"] else 0.0
-        compare = {"agreement": round(agreement, 4), "distribution_distance": round(tvd, 4),
-                   "p95_ratio": round(p95_ratio, 3), "confidence_ratio": round(conf_ratio, 4)}  # fmt: skip
-        if p95_ratio > gate.max_p95_ratio:
-            reasons.append(
-                f"canary p95 {c['p95_ms']:.2f} ms is {p95_ratio:.2f}x production's; max {gate.max_p95_ratio}")
-        if tvd > gate.max_distribution_distance:
-            reasons.append(f"prediction distribution distance {tvd:.3f} > {gate.max_distribution_distance}")
-        if conf_ratio < gate.min_confidence_ratio:
-            reasons.append(f"mean confidence ratio {conf_ratio:.3f} < {gate.min_confidence_ratio}")
-        if agreement < gate.min_agreement:
-            reasons.append(f"agreement with production {agreement:.3f} < {gate.min_agreement}")
+        compare = {"agreement": agreement, "distribution_distance": tvd,
+                   "p95_ratio": _ratio(c["p95_ms"], p["p95_ms"]),
+                   "confidence_ratio": _ratio(c["mean_confidence"], p["mean_confidence"])}  # fmt: skip
+        compare = {k: round(v, 4) if v is not None and math.isfinite(v) else v for k, v in compare.items()}
+        checks += [
+            Check("canary/production p95 ratio", compare["p95_ratio"], gate.max_p95_ratio, "max", ".3g"),
+            Check("prediction distribution distance", tvd, gate.max_distribution_distance, "max", ".3f"),
+            Check("mean confidence ratio", compare["confidence_ratio"], gate.min_confidence_ratio, "min", ".3f"),
+            Check("agreement with production", agreement, gate.min_agreement, "min", ".3f"),
+        ]
         for s in sides:
             total = sum(dist[s].values()) or 1
             class_share[s] = [dist[s][str(k)] / total for k in range(len(data.class_names))]
-    passed = not reasons
+    verdict = decide(checks, {s: metrics[s]["samples"] or 0.0 for s in sides}, gate.min_samples,
+                     "; ".join(f"{s}: {sources[s]}" for s in sides))
+    same = _same_evidence(windows, selectors, urls, sides, prom_url)
+    if same and verdict.outcome != FAILED:
+        verdict = Verdict(INCONCLUSIVE, [same], verdict.checks)
+    if verdict.outcome == INCONCLUSIVE and stats["canary"].requests >= gate.min_samples and not error_check.ok:
+        # what the canary answered us is evidence of its own, whatever its metrics say (e.g. it is down)
+        verdict = Verdict(FAILED, [f"{error_check.reason()} (as the client saw it)", *verdict.reasons], checks)
+    passed, reasons = verdict.passed, verdict.reasons
     report = {
-        "gate": "canary", "version": canary_v, "production_version": prod_v, "passed": passed, "reasons": reasons,
+        "gate": "canary", "version": canary_v, "production_version": prod_v, "passed": passed,
+        "outcome": verdict.outcome, "reasons": reasons, "checks": [ch.as_dict() for ch in verdict.checks],
         "window_seconds": round(time.monotonic() - started, 2), "inputs": sent,
         "canary_primary_share": round(primary_canary / max(sent, 1), 4), "weight": cfg.environments.canary.weight,
-        "sides": metrics, "compare": compare, "thresholds": gate.model_dump(),
+        "sides": metrics, "compare": compare, "thresholds": gate.model_dump(), "min_samples": gate.min_samples,
+        "samples": {s: metrics[s]["samples"] for s in sides}, "sources": sources,
         "metrics_source": f"prometheus {prom_url}" if prom_url else "scrape of each server's /metrics",
     }  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         plots = []
         if class_share:
-            checks = [
-                ("error rate", c["error_rate"], gate.max_error_rate, "max"),
-                ("p95 ratio", compare["p95_ratio"], gate.max_p95_ratio, "max"),
-                ("distribution distance", compare["distribution_distance"], gate.max_distribution_distance, "max"),
-                ("confidence ratio", compare["confidence_ratio"], gate.min_confidence_ratio, "min"),
-                ("agreement", compare["agreement"], gate.min_agreement, "min"),
-            ]
             plots.append(canary_png(class_share, checks, Path(tmp) / f"canary-v{canary_v}.png"))
         path = save_report(cfg, registry, "canary", canary_v, report, plots)
-    action = _roll_back(cfg, registry, reasons) if not passed else ""
-    return GateResult(gate="canary", passed=passed, reasons=reasons,
-                      metrics={**{f"canary_{k}": float(v) for k, v in c.items()}, **compare}, report=str(path),
-                      action=action)
+    if verdict.outcome == FAILED:
+        action = _roll_back(cfg, registry, reasons)
+    elif verdict.outcome == INCONCLUSIVE:
+        action = (f"canary v{canary_v} left as is and not promoted: fix the evidence (docs/operations.md, "
+                  "'Inconclusive canary') and rerun `cxops step analyze canary`, or `cxops step rollback canary`")
+    else:
+        action = ""
+    gate_metrics = {**{f"canary_{k}": v for k, v in c.items()}, **compare}
+    return GateResult(gate="canary", passed=passed, reasons=reasons, outcome=verdict.outcome,
+                      metrics={k: float(v) if v is not None else math.nan for k, v in gate_metrics.items()},
+                      report=str(path), action=action)
+
+
+def _same_evidence(windows: dict[str, prom.Window | None], selectors: dict[str, str], urls: dict[str, str],
+                   sides: tuple[str, ...], prom_url: str | None) -> str:
+    """A reason when canary and production evidence are the same thing (comparing a side with itself always
+    passes), else ''. Prometheus: the selectors are equal or pick shared series; /metrics: the same URL."""
+    if len(sides) < 2:
+        return ""
+    if not prom_url:
+        if urls["canary"] == urls["production"]:
+            return f"inconclusive: canary and production are both read from {urls['canary']}/metrics"
+        return ""
+    if selectors["canary"] == selectors["production"]:
+        return (f"inconclusive: canary and production use the same selector {{{selectors['canary']}}}; "
+                "gates.canary.prometheus_selector needs {env} or {namespace}")
+    wc, wp = windows["canary"], windows["production"]
+    shared = (wc.series & wp.series) if wc and wp else frozenset()
+    if shared:
+        return (f"inconclusive: {len(shared)} series are selected for both canary {{{selectors['canary']}}} and "
+                f"production {{{selectors['production']}}} at Prometheus {prom_url}; make the selectors disjoint")
+    return ""
 
 
 def _roll_back(cfg: Config, registry: Registry, reasons: list[str]) -> str:

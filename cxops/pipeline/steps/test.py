@@ -20,6 +20,7 @@ from cxops.pipeline.plots import latency_png
 from cxops.pipeline.reports import save_report
 from cxops.pipeline.results import GateResult
 from cxops.pipeline.steps import build
+from cxops.pipeline.verdict import Check
 from cxops.registry.client import Registry
 
 
@@ -73,17 +74,19 @@ def run(cfg: Config, env: str) -> GateResult:
     bodies = [(f"{url}/predict", json.dumps({"inputs": [rng.choice(rows)]}).encode()) for _ in range(limits.requests)]
     stats = run_load(bodies, limits.concurrency)
     load = stats.summary()
-    check("load_p95", load["p95_ms"] <= limits.max_p95_ms, f"p95 {load['p95_ms']:.1f} ms > {limits.max_p95_ms} ms")
-    check("load_errors", stats.error_rate <= limits.max_error_rate,
-          f"error rate {stats.error_rate:.3%} > {limits.max_error_rate:.3%}")
+    # finite-and-within, not "above the limit": a NaN p95 (no latency measured) must not pass
+    for name, c in (("load_p95", Check("load p95 (ms)", load["p95_ms"], limits.max_p95_ms, "max", ".1f")),
+                    ("load_errors", Check("load error rate", stats.error_rate, limits.max_error_rate, "max", ".3%"))):
+        check(name, c.ok, c.reason())
 
     passed = not reasons
     gate = "staging" if env == "staging" else f"test-{env}"
-    report = {"gate": gate, "env": env, "version": want, "passed": passed, "reasons": reasons, "checks": checks,
+    report = {"gate": gate, "env": env, "version": want, "passed": passed, "outcome": "passed" if passed else "failed",
+              "reasons": reasons, "checks": checks,
               "load": load, "limits": limits.model_dump()}  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         png = latency_png(stats.latencies_ms, limits.max_p95_ms, f"{env} v{want}: {limits.requests} requests at "
                           f"concurrency {limits.concurrency}", Path(tmp) / f"{gate}-v{want}-latency.png")
         path = save_report(cfg, registry, gate, want, report, [png])
     return GateResult(gate=gate, passed=passed, reasons=reasons,
-                      metrics={k: float(v) for k, v in load.items()}, report=str(path))
+                      metrics={k: float(v) for k, v in load.items()}, report=str(path))  # NaN → null in outputs

@@ -11,6 +11,8 @@ Per-process settings come from the environment (nova-compute is started once per
   CXOPS_LAB_ROOTFS     the read-only root filesystem the sandboxes are layered on
   CXOPS_LAB_PCI_GPUS   number of fake PCI GPUs (vendor 10de, product 1db4: the lab's "V100" alias)
   CXOPS_LAB_VGPUS      VGPU inventory reported to Placement on this host's resource provider
+  CXOPS_LAB_NODENAME   the hypervisor (node) name, when it differs from the compute service host, e.g. an
+                       FQDN as libvirt reports it; aggregates and servers still name the service host
 """
 
 import contextlib
@@ -46,6 +48,12 @@ class LabDriver(fake.FakeDriver):
         self._pci_gpus = _env_int("CXOPS_LAB_PCI_GPUS")
         self._vgpus = _env_int("CXOPS_LAB_VGPUS")
         self._jobs = {}  # instance uuid -> Popen of its sandbox
+
+    def init_host(self, host):
+        super().init_host(host)
+        nodename = os.environ.get("CXOPS_LAB_NODENAME")
+        if nodename:
+            self._nodes = [nodename]
 
     # -- resources -------------------------------------------------------------------------------
 
