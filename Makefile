@@ -4,6 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 UV     := $(BIN)/uv
 STAMP  := $(VENV)/.installed
+# The `torch` extra (the PyTorch example project): installed with the venv's pip, never resolved by uv (pip takes a
+# CPU build where the machine provides one; uv would fetch a multi-GB CUDA build). Idempotent: only when missing.
+TORCH  := 2.13.0
 
 .PHONY: setup demo test test-fast lint bench render clean lab-down help
 .PHONY: infra-preflight infra-plan infra-apply infra-inventory infra-destroy
@@ -24,6 +27,8 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $(STAMP)
 
 setup: $(STAMP)
+	@$(BIN)/python -c "import importlib.metadata as m, sys; sys.exit(m.version('torch').split('+')[0] != '$(TORCH)')" \
+	  2>/dev/null || $(BIN)/python -m pip install --quiet --disable-pip-version-check torch==$(TORCH)
 
 demo: setup
 	scripts/install-lab-deps

@@ -1,6 +1,7 @@
 # Serving image for one model version. Build context = a cxops build dir (.cxops/builds/<version>/):
-#   model/ (MLflow model files), fast/ (linear export, may be empty), version.json, manifest.json (sha256 of what
-#   the server reads), golden.json, requirements-serving.txt, cxops/ (serving package only).
+#   model/ (the MLflow model as logged, any flavor), fast/ (verified linear export + probe, may be empty),
+#   version.json, manifest.json (sha256 of what the server reads), golden.json, requirements-serving.txt (the
+#   server's pins plus exactly the model's own pinned requirements), cxops/ (serving package only).
 FROM python:3.11.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1

@@ -15,6 +15,7 @@ from cxops.cli import (
     config_cmd,
     gitops_cmd,
     infra_cmd,
+    init_model_cmd,
     job_cmd,
     k8s_cmd,
     lab_cmd,
@@ -41,6 +42,7 @@ app.add_typer(models_cmd.app, name="models")
 app.add_typer(pipeline_cmd.app, name="pipeline")
 app.command("status")(status_cmd.status)
 app.command("serve")(serve_cmd.serve)
+app.command("init-model")(init_model_cmd.init_model)
 app.add_typer(cloud_cmd.app, name="cloud")
 app.add_typer(infra_cmd.app, name="infra")
 app.add_typer(job_cmd.app, name="job")

@@ -168,7 +168,11 @@ class Cloud(Strict):
 class Dataset(Strict):
     """The dataset and its fixed train/test split."""
 
-    name: Literal["digits"] = Field("digits", description="which dataset the model project loads")
+    name: str = Field(
+        "digits",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",
+        description="which dataset the model project loads (each project names the ones it knows, e.g. digits, wine)",
+    )
     test_size: float = Field(
         0.25, gt=0, lt=1, description="share of the data held out for evaluation and canary replay"
     )

@@ -1,44 +1,45 @@
-"""The bundled example: a digits classifier on scikit-learn's load_digits (ships with sklearn, no download)."""
+"""The bundled example: a digits classifier on scikit-learn's load_digits (ships with sklearn, no download).
+
+A StandardScaler → multinomial LogisticRegression pipeline: the server serves it on its verified linear fast path
+(four numpy arrays, no sklearn at start-up)."""
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import numpy as np
 
 from cxops.config.schema import Dataset as DatasetSpec
 from cxops.errors import CxopsError
-from cxops.model.interface import Dataset, Evaluation
+from cxops.model.interface import Dataset, Evaluation, data_digest
 
 ALLOWED_PARAMS = {"C", "max_iter", "tol", "solver"}
 
 
-def data_digest(*arrays: np.ndarray) -> str:
-    h = hashlib.sha256()
-    for a in arrays:
-        h.update(str(a.dtype).encode() + str(a.shape).encode())
-        h.update(np.ascontiguousarray(a).tobytes())
-    return h.hexdigest()
+def load_digits_split(spec: DatasetSpec) -> Dataset:
+    """load_digits (1797 rows of 64 pixel intensities 0..16, labels 0..9), split stratified by `spec`."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    if spec.name != "digits":
+        raise CxopsError(f"model.dataset.name {spec.name!r}: this project loads 'digits'")
+    bunch = load_digits()
+    X = bunch.data.astype(np.float64)
+    y = bunch.target.astype(np.int64)
+    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=spec.test_size, random_state=spec.seed, stratify=y)
+    return Dataset(
+        X_train=X_tr, y_train=y_tr, X_test=X_te, y_test=y_te,
+        feature_names=[f"pixel_{i // 8}_{i % 8}" for i in range(X.shape[1])],
+        class_names=[str(c) for c in bunch.target_names],
+        digest=data_digest(X_tr, y_tr, X_te, y_te),
+    )  # fmt: skip
 
 
 class DigitsProject:
-    def load_data(self, spec: DatasetSpec) -> Dataset:
-        from sklearn.datasets import load_digits
-        from sklearn.model_selection import train_test_split
+    """model.project: cxops.model.digits:DigitsProject. Params: C, max_iter, tol, solver (LogisticRegression)."""
 
-        bunch = load_digits()
-        X = bunch.data.astype(np.float64)
-        y = bunch.target.astype(np.int64)
-        X_tr, X_te, y_tr, y_te = train_test_split(
-            X, y, test_size=spec.test_size, random_state=spec.seed, stratify=y
-        )
-        return Dataset(
-            X_train=X_tr, y_train=y_tr, X_test=X_te, y_test=y_te,
-            feature_names=[f"pixel_{i // 8}_{i % 8}" for i in range(X.shape[1])],
-            class_names=[str(c) for c in bunch.target_names],
-            digest=data_digest(X_tr, y_tr, X_te, y_te),
-        )  # fmt: skip
+    def load_data(self, spec: DatasetSpec) -> Dataset:
+        return load_digits_split(spec)
 
     def train(self, params: dict[str, Any], data: Dataset) -> tuple[Any, dict[str, float]]:
         from sklearn.linear_model import LogisticRegression
@@ -56,23 +57,22 @@ class DigitsProject:
         return model, {"train_accuracy": float(model.score(data.X_train, data.y_train))}
 
     def evaluate(self, model: Any, X: np.ndarray, y: np.ndarray, class_names: list[str]) -> Evaluation:
-        from sklearn.metrics import (
-            accuracy_score,
-            confusion_matrix,
-            f1_score,
-            precision_recall_fscore_support,
-        )
+        """The standard classification metrics (the optional hook; subclasses may add to them). `model` is the
+        logged model as cxops loads it (`proba_checked(X)` gives its probabilities)."""
+        from cxops.model.evaluation import classification_metrics
 
-        pred = model.predict(X)
-        labels = list(range(len(class_names)))
-        p, r, f, s = precision_recall_fscore_support(y, pred, labels=labels, zero_division=0)
-        per_class = {
-            name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
-            for i, name in enumerate(class_names)
-        }
-        metrics = {
-            "accuracy": float(accuracy_score(y, pred)),
-            "macro_f1": float(f1_score(y, pred, average="macro", zero_division=0)),
-        }
-        cm = confusion_matrix(y, pred, labels=labels).tolist()
-        return Evaluation(metrics=metrics, per_class=per_class, confusion=cm, predictions=pred.tolist())
+        return classification_metrics(model.proba_checked(np.asarray(X, dtype=np.float64)), y, class_names)
+
+    def log_model(self, model: Any, data: Dataset, *, name: str, metadata: dict[str, Any]) -> Any:
+        import mlflow
+        import sklearn
+        from mlflow.models import infer_signature
+
+        example = data.X_train[:2]
+        # pyfunc predict = predict_proba (the interface's contract); explicit requirements: MLflow's inference
+        # of them spawns a subprocess and costs seconds per run.
+        return mlflow.sklearn.log_model(
+            model, name=name, signature=infer_signature(example, model.predict_proba(example)),
+            input_example=example, pyfunc_predict_fn="predict_proba", metadata=metadata,
+            pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"numpy=={np.__version__}"],
+        )  # fmt: skip

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import cxops
 
-SERVING_DISTS = ("fastapi", "starlette", "uvicorn", "httptools", "uvloop", "numpy", "scipy", "scikit-learn",
-                 "joblib", "threadpoolctl", "skops", "packaging", "prettytable", "wcwidth", "orjson",
-                 "prometheus-client", "pyyaml", "pydantic")  # fmt: skip
+# The server itself; the model's own requirements (MLflow's requirements.txt beside MLmodel) are added per build.
+SERVING_DISTS = ("fastapi", "starlette", "uvicorn", "httptools", "uvloop", "numpy", "orjson", "prometheus-client",
+                 "pyyaml", "pydantic")  # fmt: skip
+# What MLflow's sklearn loader needs for a skops file but does not list in the model's requirements.
+LOADER_DISTS = {"skops": ("skops", "prettytable", "wcwidth")}
 DOCKERFILE = Path(cxops.__file__).resolve().parents[1] / "docker" / "serving.Dockerfile"
 
 
@@ -28,12 +30,33 @@ def content_digest(root: Path) -> str:
 def write_image_context(dest: Path) -> None:
     """Dockerfile, pinned serving requirements and the serving package: what the image build needs."""
     shutil.copyfile(DOCKERFILE, dest / "Dockerfile")
-    reqs = "".join(f"{d}=={dist_version(d)}\n" for d in SERVING_DISTS)
-    (dest / "requirements-serving.txt").write_text(reqs)
     pkg = Path(cxops.__file__).resolve().parent
     (dest / "cxops").mkdir()
     shutil.copyfile(pkg / "__init__.py", dest / "cxops" / "__init__.py")
     shutil.copytree(pkg / "serving", dest / "cxops" / "serving", ignore=shutil.ignore_patterns("__pycache__"))
+
+
+def write_model_requirements(dest: Path, mlmodel: dict) -> None:
+    """requirements-serving.txt: the server's pinned dists plus exactly the model's pinned requirements (its
+    requirements.txt as logged; a model pin wins over the server's for the same dist). Nothing is installed when
+    the container starts. CxopsError for a model requirement that is not pinned with ==."""
+    from cxops.errors import CxopsError
+
+    pins = {d: f"{d}=={dist_version(d)}" for d in SERVING_DISTS}
+    sk = (mlmodel.get("flavors") or {}).get("sklearn") or {}
+    if sk.get("serialization_format") == "skops":
+        pins.update({d: f"{d}=={dist_version(d)}" for d in LOADER_DISTS["skops"]})
+    model_reqs = dest / "model" / "requirements.txt"
+    lines = model_reqs.read_text().splitlines() if model_reqs.exists() else []
+    for line in (ln.strip() for ln in lines):
+        if not line or line.startswith("#"):
+            continue
+        name, sep, _ = line.partition("==")
+        if not sep:
+            raise CxopsError(f"model requirement {line!r} is not pinned (name==version); log the model with "
+                             "exact pip_requirements")  # fmt: skip
+        pins[name.strip().lower().replace("_", "-")] = line
+    (dest / "requirements-serving.txt").write_text("".join(f"{p}\n" for p in sorted(pins.values())))
 
 
 def builds_dir(state: Path) -> Path:

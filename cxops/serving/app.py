@@ -1,12 +1,22 @@
-"""The FastAPI model server: predict, explain, healthz, readyz, version, metrics.
+"""The FastAPI model server. One scoring path behind three protocols:
 
-Bodies are parsed with orjson into one numpy array and scored on numpy (linear export) or the estimator's native
-API: no pydantic model per row and no pandas round trip, which is where a generic scoring server spends its time.
+- cxops: `/predict` (classes, confidence, version) and `/explain` (probabilities, linear contributions);
+- MLflow's scoring protocol: `POST /invocations` (inputs | instances | dataframe_split | dataframe_records),
+  `GET /ping`, so MLflow clients work unchanged;
+- Open Inference Protocol v2 REST (KServe, Triton, MLServer): `/v2`, `/v2/health/live|ready`,
+  `/v2/models/{name}[/versions/{v}]`, `.../ready`, `.../infer`.
+
+Each protocol's parser (cxops.serving.protocols) validates the body against the model's signature and yields one
+float64 array; the model scores it (verified linear fast path, or MLflow's pyfunc loader); the protocol's
+formatter answers. Bodies are parsed with orjson straight into numpy: no pydantic model per row and no pandas
+round trip on the fast path, which is where a generic scoring server spends its time. Metrics are labelled by
+route (the route template, not the raw path).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,42 +26,100 @@ from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, disable_created_metrics, generate_latest
 
+from cxops.serving import protocols
 from cxops.serving.metrics import ServerMetrics
 from cxops.serving.model_dir import LoadedModel, ModelLoadError, load_model_dir
+from cxops.serving.protocols import BadRequest
+from cxops.serving.signature import InputSchema
+
+V2_PREFIX = "/v2/models/{name}"
+# JSON bytes one feature may take in a body: "-1.2345678901234567e-308, " is 26; rounded up for spaces.
+BYTES_PER_FEATURE = 32
+BYTES_PER_ROW = 8  # "[", "]", ", " and a little whitespace
+BYTES_ENVELOPE = 64  # {"inputs": ...}
+
+
+def max_body_bytes(max_batch: int, n_features: int, per_row_names: int = 0, envelope: int = 0) -> int:
+    """The largest body a batch of `max_batch` rows of `n_features` compact JSON numbers can need (bytes), plus
+    the column names a records-style row repeats (`per_row_names`) and per-column envelopes (`envelope`)."""
+    return BYTES_ENVELOPE + envelope + max_batch * (n_features * BYTES_PER_FEATURE + BYTES_PER_ROW + per_row_names)
+
+
+def body_limit(schema: InputSchema | None, max_batch: int) -> int:
+    """max_body_bytes for the model's signature (a tensor: numbers only; columns: names too)."""
+    if schema is None:
+        return max_body_bytes(max_batch, 0)
+    names = sum(len(n) + 6 for n in schema.names)  # "name": per value in a record
+    return max_body_bytes(max_batch, schema.n_values, names, sum(len(n) + 64 for n in schema.names))
 
 
 def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": {
-        "type": "object", "properties": {"detail": {"type": "string"}}}}}}  # fmt: skip
+    return {"description": description, "content": {"application/json": {"schema": {"type": "object"}}}}
 
 
-def predict_schema(n_features: int | None, max_batch: int) -> dict[str, Any]:
-    """OpenAPI of /predict and /explain for this model: rows of exactly `n_features` JSON numbers (any length while
-    no model is loaded), at most `max_batch` of them; the refusals 413, 422 and 503 documented."""
-    row: dict[str, Any] = {"type": "array", "items": {"type": "number"}}
-    if n_features:
-        row.update(minItems=n_features, maxItems=n_features)
+def _row_schema(schema: InputSchema | None) -> dict[str, Any]:
+    """JSON schema of one /predict row: nested arrays of the tensor's row shape, or the columns as an array in
+    signature order or an object by name."""
+    number: dict[str, Any] = {"type": "number"}
+    if schema is None:
+        return {"type": "array", "items": number}
+    if schema.kind == "columns":
+        n = len(schema.names)
+        return {"oneOf": [
+            {"type": "array", "items": number, "minItems": n, "maxItems": n},
+            {"type": "object", "required": list(schema.names), "additionalProperties": False,
+             "properties": {name: number for name in schema.names}},
+        ]}  # fmt: skip
+    row = number
+    for d in reversed(schema.row_shape):
+        row = {"type": "array", "items": row, **({"minItems": d, "maxItems": d} if d > 0 else {})}
+    return row
+
+
+def predict_schema(schema: InputSchema | None, max_batch: int) -> dict[str, Any]:
+    """OpenAPI of /predict and /explain for this model: at most `max_batch` rows shaped by its signature (any rows
+    while no model is loaded); the refusals 413, 422 and 503 documented."""
     return {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": {
-                "type": "object", "required": ["inputs"],
-                "properties": {"inputs": {"type": "array", "minItems": 1, "maxItems": max_batch, "items": row,
-                                          "description": "a batch of feature rows; every feature a JSON number"}},
-            }}},
-        },
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["inputs"],
+            "properties": {"inputs": {"type": "array", "minItems": 1, "maxItems": max_batch,
+                                      "items": _row_schema(schema),
+                                      "description": "a batch of rows shaped as the model's signature; "
+                                                     "every feature a JSON number"}},
+        }}}},
         "responses": {
             "413": _error("the body is larger than a batch of serving.max_batch rows can be; refused unread"),
-            "422": _error("not a batch of rows of JSON numbers, or numbers outside the model's numeric range"),
+            "415": _error("not application/json"),
+            "422": _error("not rows the model's signature takes (the message names the field), or numbers outside "
+                          "the model's numeric range"),
             "503": _error("no model is loaded (see /readyz)"),
         },
     }  # fmt: skip
 
 
-# JSON bytes one feature may take in a body: "-1.2345678901234567e-308, " is 26; rounded up for spaces.
-BYTES_PER_FEATURE = 32
-BYTES_PER_ROW = 8  # "[", "]", ", " and a little whitespace
-BYTES_ENVELOPE = 64  # {"inputs": ...}
+def _protocol_schema(description: str, extra: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "description": description}}}},
+        "responses": {
+            "400": _error("the body does not match the protocol or the model's signature (the message names the "
+                          "field)"),
+            "413": _error("the body is larger than a batch of serving.max_batch rows can be; refused unread"),
+            "415": _error("not application/json"),
+            "503": _error("no model is loaded (see /readyz)"),
+            **extra,
+        },
+    }  # fmt: skip
+
+
+INVOCATIONS_SCHEMA = _protocol_schema(
+    "MLflow scoring protocol: exactly one of inputs, instances, dataframe_split, dataframe_records", {})
+V2_INFER_SCHEMA = _protocol_schema("Open Inference Protocol v2 inference request: "
+                                   '{"inputs": [{"name", "shape", "datatype", "data"}], "outputs"?, "id"?}',
+                                   {"404": _error("no model of that name or version is served here")})
+V2_MODEL_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: _error("no model of that name or version is served here"), 503: _error("no model is loaded")}
+NOT_READY: dict[int | str, dict[str, Any]] = {503: _error("no model is loaded")}
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -59,48 +127,40 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
                     media_type="application/json")
 
 
-class BadInput(Exception):
-    """A request the server refuses: `status` (413, 422 or 503) and one sentence saying why."""
-
-    def __init__(self, message: str, status: int = 422) -> None:
-        self.message = message
-        self.status = status
-
-
-def max_body_bytes(max_batch: int, n_features: int) -> int:
-    """The largest body a batch of `max_batch` rows of `n_features` compact JSON numbers can need (bytes)."""
-    return BYTES_ENVELOPE + max_batch * (n_features * BYTES_PER_FEATURE + BYTES_PER_ROW)
-
-
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, refused with 413 before reading when Content-Length says it is over `limit`, and cut off at
     `limit` when it streams (chunked) without one: one client's huge body never fills memory or the loop."""
     length = None
-    for name, value in request.scope["headers"]:  # ASGI header names are lower-case bytes; no Headers object
-        if name == b"content-length":
+    for key, value in request.scope["headers"]:  # ASGI header names are lower-case bytes; no Headers object
+        if key == b"content-length":
             length = value
             break
     if length is not None and length.isdigit():
         if int(length) > limit:
-            raise BadInput(f"body of {int(length)} bytes exceeds the {limit} bytes a batch of serving.max_batch "
-                           "rows needs", 413)
+            raise BadRequest(f"body of {int(length)} bytes exceeds the {limit} bytes a batch of serving.max_batch "
+                             "rows needs", 413)
         return await request.body()
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise BadInput(f"body exceeds the {limit} bytes a batch of serving.max_batch rows needs", 413)
+            raise BadRequest(f"body exceeds the {limit} bytes a batch of serving.max_batch rows needs", 413)
         chunks.append(chunk)
     return b"".join(chunks)
 
 
 disable_created_metrics()  # *_created series double the scrape size and no query here uses them
-NUMBER_TYPES = frozenset((int, float))  # orjson gives int or float for a JSON number; bool is its own type
+
+# A protocol: parse(doc, model) -> (array, context); respond(model, array, proba, context) -> body;
+# error(message) -> body. `count` says whether its answers count as predictions (canary evidence).
+Parse = Callable[[Any, LoadedModel], tuple[np.ndarray, Any]]
+Respond = Callable[[LoadedModel, np.ndarray, np.ndarray, Any], dict[str, Any]]
 
 
 def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> FastAPI:
-    """The server for one build directory. /predict and /explain answer 503 while no model is loaded, 413 for a
-    body over what `max_batch` rows allow, 422 for anything but rows of JSON numbers the model can score."""
+    """The server for one build directory. Scoring routes answer 503 while no model is loaded, 413 for a body over
+    what `max_batch` rows allow, and the protocol's 4xx (422 for /predict, 400 for /invocations and v2) naming the
+    field for anything the model's signature does not take."""
     metrics = ServerMetrics()
     state: dict[str, Any] = {"model": None, "error": None, "lineage": {}}
     try:  # lineage first and on its own: a broken model file must still say which version is broken
@@ -113,116 +173,233 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
         metrics.info.labels(v.get("name", ""), str(v.get("version", "")), env).set(1)
     except ModelLoadError as exc:
         state["error"] = str(exc)
+    loaded: LoadedModel | None = state["model"]
+    max_body = body_limit(loaded.schema if loaded is not None else None, max_batch)
+    classes = np.asarray(loaded.classes) if loaded is not None else None
+    name = str(state["lineage"].get("name", "model"))
+    version_str = str(state["lineage"].get("version", ""))
 
     app = FastAPI(title="cxops model server", version="1", docs_url="/docs", redoc_url=None)
 
     def model() -> LoadedModel:
         if state["model"] is None:
-            raise BadInput(f"model not loaded: {state['error']}", 503)
+            raise BadRequest(f"model not loaded: {state['error']}", 503)
         return state["model"]
-
-    def parse(body: bytes, m: LoadedModel) -> np.ndarray:
-        try:
-            doc = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise BadInput(f"invalid JSON: {exc}") from None
-        if type(doc) is not dict or "inputs" not in doc:
-            raise BadInput('expected a JSON object {"inputs": [[...], ...]}')
-        rows = doc["inputs"]
-        if type(rows) is not list or not rows:
-            raise BadInput("inputs must be a non-empty list of rows")
-        if len(rows) > max_batch:
-            raise BadInput(f"batch of {len(rows)} rows exceeds the limit of {max_batch}")
-        n = m.n_features
-        kinds: set[type] = set()
-        for i, row in enumerate(rows):  # one pass, C-level per row: the API says numbers, so only numbers
-            if type(row) is not list or len(row) != n:
-                got = len(row) if type(row) is list else type(row).__name__
-                raise BadInput(f"row {i}: needs {n} features, got {got} (every row the same length)")
-            kinds.update(map(type, row))
-        if not kinds <= NUMBER_TYPES:
-            bad = sorted(t.__name__ for t in kinds - NUMBER_TYPES)
-            names = {"bool": "true/false", "str": "strings", "NoneType": "null", "list": "lists", "dict": "objects"}
-            raise BadInput("every feature must be a JSON number; got " + ", ".join(names.get(b, b) for b in bad))
-        return np.asarray(rows, dtype=np.float64)  # orjson refuses NaN/Infinity and numbers beyond float64
 
     def score(m: LoadedModel, X: np.ndarray) -> np.ndarray:
         """Probabilities, or 422 when the inputs are outside the model's numeric range (an overflow makes NaN)."""
         try:  # no np.errstate here: it costs more than the arithmetic; an overflow warns once per process
             proba = m.proba(X)
         except (ValueError, FloatingPointError, OverflowError) as exc:
-            raise BadInput(f"inputs outside the model's numeric range: {exc}") from None
+            raise BadRequest(f"inputs outside the model's numeric range: {exc}") from None
         if not np.isfinite(proba).all():
-            raise BadInput("inputs outside the model's numeric range: the model's scores overflow (not finite)")
+            raise BadRequest("inputs outside the model's numeric range: the model's scores overflow (not finite)")
         return proba
-    state["classes"] = np.asarray(state["model"].classes) if state["model"] is not None else None
-    state["max_body"] = max_body_bytes(max_batch, state["model"].n_features if state["model"] is not None else 0)
+
+    def top(proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        idx = proba.argmax(axis=1)
+        assert classes is not None
+        return classes[idx], proba[np.arange(len(idx)), idx]
 
     def observe(route: str, status: int, started: float) -> None:
         metrics.observe(route, status, time.perf_counter() - started)
 
-    def scored(route: str, handler):
-        """Read (bounded), parse and validate the batch, score it, count it; a refusal is one clear sentence."""
+    def endpoint(route: str, parse: Parse, respond: Respond, error: Callable[[str], dict[str, Any]],
+                 bad_status: int, count: bool) -> Callable[[Request], Awaitable[Response]]:
+        """Read (bounded), parse against the signature, score, answer, count: the one scoring path."""
 
-        async def endpoint(request: Request) -> Response:
+        async def handler(request: Request) -> Response:
             started = time.perf_counter()
             try:
                 m = model()
-                X = parse(await read_body(request, state["max_body"]), m)
-                body = handler(m, X, score(m, X))
-            except BadInput as exc:
-                observe(route, exc.status, started)
+                ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+                if ctype not in ("application/json", "", "*/*"):
+                    raise BadRequest(f"content-type {ctype} is not supported; send application/json", 415)
+                body = await read_body(request, max_body)
+                try:
+                    doc = orjson.loads(body)
+                except orjson.JSONDecodeError as exc:
+                    raise BadRequest(f"invalid JSON: {exc}", bad_status) from None
+                X, ctx = parse(doc, m)
+                proba = score(m, X)
+                out = respond(m, X, proba, ctx)
+            except BadRequest as exc:
+                status = bad_status if exc.status == 422 else exc.status  # the protocol's own "bad request"
+                observe(route, status, started)
                 # an unread body stays on the socket: close after a 413 instead of reading it
-                headers = {"connection": "close"} if exc.status == 413 else None
-                return _json({"detail": exc.message}, exc.status, headers)
+                headers = {"connection": "close"} if status == 413 else None
+                return _json(error(exc.message), status, headers)
+            if count:
+                labels, conf = top(proba)
+                for c, p in zip(labels.tolist(), conf.tolist(), strict=True):
+                    metrics.count_prediction(c, p)
             observe(route, 200, started)
-            return _json(body)
+            return _json(out)
 
-        return endpoint
+        return handler
 
-    def predict(m: LoadedModel, X: np.ndarray, proba: np.ndarray) -> dict[str, Any]:
-        top = proba.argmax(axis=1)
-        classes = classes_arr[top] if (classes_arr := state["classes"]) is not None else top
-        conf = proba[np.arange(len(top)), top]
-        for c, p in zip(classes.tolist(), conf.tolist(), strict=True):
-            metrics.count_prediction(c, p)
-        return {"predictions": classes.tolist(), "confidence": conf.round(6).tolist(),
-                "version": m.version.get("version")}
+    # --- cxops /predict and /explain -------------------------------------------------------------------------
+    def parse_predict(doc: Any, m: LoadedModel) -> tuple[np.ndarray, Any]:
+        return protocols.predict_body(doc, m.schema, max_batch), None
 
-    def explain(m: LoadedModel, X: np.ndarray, proba: np.ndarray) -> dict[str, Any]:
-        out: dict[str, Any] = {"classes": m.classes, "probabilities": proba.round(6).tolist()}
+    def predict(m: LoadedModel, X: np.ndarray, proba: np.ndarray, _: Any) -> dict[str, Any]:
+        labels, conf = top(proba)
+        return {"predictions": labels.tolist(), "confidence": conf.round(6).tolist(),
+                "version": m.version.get("version")}  # fmt: skip
+
+    def explain(m: LoadedModel, X: np.ndarray, proba: np.ndarray, _: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {"classes": m.classes, "class_names": m.class_names,
+                               "probabilities": proba.round(6).tolist()}  # fmt: skip
         if m.linear is not None:
             with np.errstate(all="ignore"):
                 contributions = m.linear.contributions(X, proba.argmax(axis=1))
             if not np.isfinite(contributions).all():
-                raise BadInput("inputs outside the model's numeric range: feature contributions overflow")
+                raise BadRequest("inputs outside the model's numeric range: feature contributions overflow")
             out["contributions"] = contributions.round(6).tolist()
             out["feature_space"] = "standardized"
         return out
 
-    schema = predict_schema(state["model"].n_features if state["model"] is not None else None, max_batch)
-    app.post("/predict", openapi_extra=schema, summary="Predict classes for a batch of rows")(
-        scored("/predict", predict))
-    app.post("/explain", openapi_extra=schema, summary="Per-class probabilities and feature contributions")(
-        scored("/explain", explain))
+    def detail(message: str) -> dict[str, Any]:
+        return {"detail": message}
 
+    predict_doc = predict_schema(loaded.schema if loaded is not None else None, max_batch)
+    app.post("/predict", openapi_extra=predict_doc, summary="Predict classes for a batch of rows")(
+        endpoint("/predict", parse_predict, predict, detail, 422, count=True))
+    app.post("/explain", openapi_extra=predict_doc, summary="Per-class probabilities and feature contributions")(
+        endpoint("/explain", parse_predict, explain, detail, 422, count=False))
+
+    # --- MLflow scoring protocol ------------------------------------------------------------------------------
+    def parse_invocations(doc: Any, m: LoadedModel) -> tuple[np.ndarray, Any]:
+        return protocols.invocations_body(doc, m.schema, max_batch), None
+
+    def invocations(m: LoadedModel, X: np.ndarray, proba: np.ndarray, _: Any) -> dict[str, Any]:
+        return {"predictions": proba.tolist()}  # what pyfunc predict returns: class probabilities
+
+    def mlflow_error(message: str) -> dict[str, Any]:
+        return {"error_code": "BAD_REQUEST", "message": message}
+
+    app.post("/invocations", openapi_extra=INVOCATIONS_SCHEMA, summary="MLflow scoring protocol")(
+        endpoint("/invocations", parse_invocations, invocations, mlflow_error, 400, count=True))
+
+    @app.get("/ping", summary="MLflow scoring protocol liveness: 200 when the model is loaded", responses=NOT_READY)
+    async def ping() -> Response:
+        return _json({"status": "ok"} if state["model"] is not None else {"status": "not ready"},
+                     200 if state["model"] is not None else 503)
+
+    # --- Open Inference Protocol v2 ---------------------------------------------------------------------------
+    def v2_error(message: str) -> dict[str, Any]:
+        return {"error": message}
+
+    def check_model(model_name: str, model_version: str | None) -> None:
+        if model_name != name or (model_version is not None and model_version != version_str):
+            raise BadRequest(f"model {model_name!r}{f' version {model_version!r}' if model_version else ''} is not "
+                             f"served here; this server serves {name!r} version {version_str!r}", 404)
+
+    def v2_infer_for(model_version: str | None) -> Callable[[Request], Awaitable[Response]]:
+        def parse_v2(doc: Any, m: LoadedModel) -> tuple[np.ndarray, Any]:
+            X, request_id, wanted = protocols.v2_body(doc, m.schema, max_batch)
+            if wanted is not None and (unknown := sorted(set(wanted) - {"probabilities", "predictions"})):
+                raise BadRequest(f"outputs: {unknown[0]!r} is not an output; outputs are probabilities, predictions",
+                                 400)
+            return X, (request_id, wanted)
+
+        def v2_infer(m: LoadedModel, X: np.ndarray, proba: np.ndarray, ctx: Any) -> dict[str, Any]:
+            request_id, wanted = ctx
+            labels, _ = top(proba)
+            outputs = [
+                {"name": "probabilities", "shape": list(proba.shape), "datatype": "FP64",
+                 "data": proba.ravel().tolist()},
+                {"name": "predictions", "shape": [len(labels)], "datatype": "INT64", "data": labels.tolist()},
+            ]  # fmt: skip
+            body: dict[str, Any] = {"model_name": name, "model_version": version_str,
+                                    "outputs": [o for o in outputs if wanted is None or o["name"] in wanted]}
+            if request_id is not None:
+                body["id"] = request_id
+            return body
+
+        route = f"{V2_PREFIX}/infer" if model_version is None else f"{V2_PREFIX}/versions/{{version}}/infer"
+        inner = endpoint(route, parse_v2, v2_infer, v2_error, 400, count=True)
+
+        async def handler(request: Request) -> Response:
+            try:
+                check_model(request.path_params["name"], request.path_params.get("version"))
+            except BadRequest as exc:
+                metrics.observe(route, exc.status, 0.0)
+                return _json(v2_error(exc.message), exc.status)
+            return await inner(request)
+
+        return handler
+
+    app.post(f"{V2_PREFIX}/infer", openapi_extra=V2_INFER_SCHEMA, summary="v2 inference")(v2_infer_for(None))
+    app.post(f"{V2_PREFIX}/versions/{{version}}/infer", openapi_extra=V2_INFER_SCHEMA,
+             summary="v2 inference on a named version")(v2_infer_for("version"))  # fmt: skip
+
+    @app.get("/v2", summary="v2 server metadata")
+    async def v2_server() -> Response:
+        from cxops import __version__
+
+        return _json({"name": "cxops", "version": __version__, "extensions": []})
+
+    @app.get("/v2/health/live", summary="v2 server liveness")
+    async def v2_live() -> Response:
+        return _json({"live": True})
+
+    @app.get("/v2/health/ready", summary="v2 server readiness: the model is loaded", responses=NOT_READY)
+    async def v2_ready() -> Response:
+        ready = state["model"] is not None
+        return _json({"ready": ready}, 200 if ready else 503)
+
+    def v2_metadata(model_name: str, model_version: str | None) -> Response:
+        try:
+            check_model(model_name, model_version)
+            m = model()
+        except BadRequest as exc:
+            return _json(v2_error(exc.message), exc.status)
+        return _json({"name": name, "versions": [version_str], "platform": f"mlflow_{m.flavor}",
+                      "inputs": m.schema.v2_inputs(),
+                      "outputs": [{"name": "probabilities", "datatype": "FP64", "shape": [-1, len(m.classes)]},
+                                  {"name": "predictions", "datatype": "INT64", "shape": [-1]}]})  # fmt: skip
+
+    @app.get(V2_PREFIX, summary="v2 model metadata: inputs and outputs from the model's signature",
+             responses=V2_MODEL_RESPONSES)
+    async def v2_model(name: str) -> Response:
+        return v2_metadata(name, None)
+
+    @app.get(f"{V2_PREFIX}/versions/{{version}}", summary="v2 model metadata of a named version",
+             responses=V2_MODEL_RESPONSES)
+    async def v2_model_version(name: str, version: str) -> Response:
+        return v2_metadata(name, version)
+
+    @app.get(f"{V2_PREFIX}/ready", summary="v2 model readiness", responses=V2_MODEL_RESPONSES)
+    async def v2_model_ready(name: str) -> Response:
+        try:
+            check_model(name, None)
+            model()
+        except BadRequest as exc:
+            return _json({"name": name, "ready": False, "error": exc.message}, exc.status)
+        return _json({"name": name, "ready": True})
+
+    # --- operations -------------------------------------------------------------------------------------------
     @app.get("/healthz", summary="The process is up")
     async def healthz() -> Response:
         return _json({"status": "ok"})
 
-    @app.get("/readyz", summary="The model is loaded and can predict")
+    @app.get("/readyz", summary="The model is loaded and can predict", responses=NOT_READY)
     async def readyz() -> Response:
         if state["model"] is None:
             return _json({"ready": False, "reason": state["error"]}, 503)
         return _json({"ready": True})
 
-    @app.get("/version", summary="What is served: model, version, run, git sha, environment")
+    @app.get("/version", summary="What is served: model, version, run, git sha, environment, scoring path")
     async def version() -> Response:
         data = dict(state["lineage"])
-        if state["model"] is None:
+        m = state["model"]
+        if m is None:
             data["error"] = state["error"]
+        else:
+            data.update({"scorer": m.scorer, "flavor": m.flavor, "notes": m.notes})
         data["env"] = env
-        data["ready"] = state["model"] is not None
+        data["ready"] = m is not None
         return _json(data)
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)

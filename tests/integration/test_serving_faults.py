@@ -85,7 +85,9 @@ def test_only_json_numbers_are_features(served, row: list, named: str):
     url, _ = served
     r = httpx.post(f"{url}/predict", json={"inputs": [row]})
     assert r.status_code == 422
-    assert r.json()["detail"] == f"every feature must be a JSON number; got {named}"
+    # the message names the offending field first (issue 12: inputs[0][63]: ...), then the rule and the type
+    assert r.json()["detail"].startswith("inputs[0]")
+    assert r.json()["detail"].endswith(f"every feature must be a JSON number; got {named}")
 
 
 def test_integers_are_numbers(served):

@@ -9,9 +9,16 @@ import tempfile
 from pathlib import Path
 
 from cxops.config import Config
+from cxops.errors import CxopsError
 from cxops.model.interface import load_project
 from cxops.paths import state_dir
-from cxops.pipeline.build import builds_dir, content_digest, read_build, write_image_context
+from cxops.pipeline.build import (
+    builds_dir,
+    content_digest,
+    read_build,
+    write_image_context,
+    write_model_requirements,
+)
 from cxops.pipeline.results import BuildResult
 from cxops.registry.client import Registry
 
@@ -42,8 +49,8 @@ def run(cfg: Config, version: str) -> BuildResult:
             "git_sha": info.tags.get("cxops.git_sha", "unknown"), "data_hash": info.tags.get("cxops.data_hash", ""),
         }  # fmt: skip
         (ctx / "version.json").write_text(json.dumps(lineage, indent=2))
-        _serving_files(cfg, ctx)
         write_image_context(ctx)
+        _serving_files(cfg, ctx)
         digest = content_digest(ctx)
         image = f"{cfg.serving.image_registry}/{cfg.model.name}:{info.version}-{digest.removeprefix('sha256:')[:12]}"
         result = BuildResult(version=info.version, image=image, digest=digest, path=str(final / "context"))
@@ -60,23 +67,44 @@ def run(cfg: Config, version: str) -> BuildResult:
 
 
 def _serving_files(cfg: Config, ctx: Path) -> None:
-    """golden.json (held-out rows and what THIS artifact predicts: staging must answer the same), the linear
-    export when the model reproduces exactly as numpy arrays, and the manifest the server checks at start."""
+    """golden.json: the model's own input example plus held-out rows (up to gates.staging.golden_samples) and what
+    THIS artifact predicts for them through MLflow's pyfunc loader (staging must answer the same); the linear
+    export with its probe rows and the model's own probabilities on them (the server re-checks it at load time);
+    the model's pinned requirements; the manifest the server checks at start."""
     import numpy as np
+    from mlflow.models import Model
 
+    from cxops.model.evaluation import load_classifier, probabilities
     from cxops.serving.linear import extract
     from cxops.serving.manifest import write_manifest
-    from cxops.serving.model_dir import LINEAR_FILE, load_estimator
+    from cxops.serving.model_dir import LINEAR_FILE, PROBE_FILE, load_estimator, model_classes, read_mlmodel
 
+    model_dir = ctx / "model"
+    mlmodel = read_mlmodel(model_dir)
+    classes, _ = model_classes(mlmodel)
+    scorer = load_classifier(str(model_dir))
+    example = Model.load(str(model_dir)).load_input_example(str(model_dir))
+    if example is None:
+        raise CxopsError(f"the model of {ctx.parent.name} has no input example; log it with input_example=")
+    X_example = np.asarray(example.to_numpy() if hasattr(example, "to_numpy") else example, dtype=np.float64)
     data = load_project(cfg.model.project).load_data(cfg.model.dataset)
-    estimator = load_estimator(ctx / "model")
-    X = data.X_test[: cfg.gates.staging.golden_samples]
-    golden = {"inputs": X.tolist(), "predictions": estimator.predict(X).tolist(),
-              "labels": data.y_test[: len(X)].tolist()}  # fmt: skip
+    X_held = np.asarray(data.X_test[: cfg.gates.staging.golden_samples], dtype=np.float64)
+    if X_held.shape[1:] != X_example.shape[1:]:
+        raise CxopsError(f"held-out rows have shape {list(X_held.shape[1:])}, the model's input example "
+                         f"{list(X_example.shape[1:])}: model.dataset does not match the model")  # fmt: skip
+    X = np.concatenate([X_example, X_held])
+    proba = probabilities(scorer, X, f"build of {ctx.parent.name}")
+    golden = {"inputs": X.tolist(), "predictions": [classes[i] for i in proba.argmax(axis=1)],
+              "probabilities": proba.round(6).tolist(), "from_input_example": len(X_example)}  # fmt: skip
     (ctx / "golden.json").write_text(json.dumps(golden))
     (ctx / "fast").mkdir()
-    probe = np.vstack([data.X_test, np.random.default_rng(0).normal(size=(64, data.X_test.shape[1])) * 10])
-    linear = extract(estimator, probe)
-    if linear is not None:
-        linear.save(ctx / LINEAR_FILE)
+    if "sklearn" in (mlmodel.get("flavors") or {}) and X.ndim == 2:
+        probe = np.vstack([np.asarray(data.X_test, dtype=np.float64),
+                           np.random.default_rng(0).normal(size=(64, X.shape[1])) * 10])  # fmt: skip
+        linear = extract(load_estimator(model_dir), probe)
+        own = probabilities(scorer, probe, f"build of {ctx.parent.name}")  # the model's own output, via pyfunc
+        if linear is not None and np.allclose(linear.proba(probe), own, rtol=0, atol=1e-9):
+            linear.save(ctx / LINEAR_FILE)
+            np.savez(ctx / PROBE_FILE, X=probe, proba=own)
+    write_model_requirements(ctx, mlmodel)
     write_manifest(ctx)

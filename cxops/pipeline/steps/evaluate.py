@@ -8,6 +8,7 @@ from pathlib import Path
 
 from cxops.config import Config
 from cxops.errors import CxopsError
+from cxops.model.evaluation import load_classifier, project_evaluation
 from cxops.model.interface import load_project
 from cxops.pipeline.plots import confusion_png
 from cxops.pipeline.results import EvaluateResult
@@ -18,8 +19,6 @@ GATE_TAG = "cxops.gate.evaluation"
 
 
 def run(cfg: Config, run_id: str) -> EvaluateResult:
-    import mlflow
-
     registry = Registry(cfg)
     run_info = registry.finished_run(run_id, timeout=cfg.training.timeout_seconds)
     project = load_project(cfg.model.project)
@@ -31,8 +30,8 @@ def run(cfg: Config, run_id: str) -> EvaluateResult:
             "evaluate with the dataset settings it was trained with"
         )
     with registry.errors(f"loading the model of run {run_id}"):
-        model = mlflow.sklearn.load_model(f"runs:/{run_id}/model")
-    ev = project.evaluate(model, data.X_test, data.y_test, data.class_names)
+        model = load_classifier(f"runs:/{run_id}/model")
+    ev = project_evaluation(project, model, data, f"run {run_id}")
     gate = cfg.gates.evaluation
     checks = [Check("accuracy", ev.metrics.get("accuracy"), gate.min_accuracy, "min"),
               Check("macro_f1", ev.metrics.get("macro_f1"), gate.min_macro_f1, "min")]
@@ -41,8 +40,8 @@ def run(cfg: Config, run_id: str) -> EvaluateResult:
     baseline = None
     if production is not None and production.run_id != run_id:  # baseline is set only in this branch
         with registry.errors(f"loading production model v{production.version}"):
-            prod_model = mlflow.sklearn.load_model(f"models:/{cfg.model.name}/{production.version}")
-        baseline = project.evaluate(prod_model, data.X_test, data.y_test, data.class_names)
+            prod_model = load_classifier(f"models:/{cfg.model.name}/{production.version}")
+        baseline = project_evaluation(project, prod_model, data, f"production v{production.version}")
         metrics["production_accuracy"] = baseline.metrics.get("accuracy")
         drop = _difference(baseline.metrics.get("accuracy"), ev.metrics.get("accuracy"))
         checks.append(Check(f"accuracy drop below production v{production.version}", drop, gate.max_regression,

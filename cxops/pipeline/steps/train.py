@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from cxops.config import Config
-from cxops.model.interface import load_project
+from cxops.model.interface import check_logged, load_project, model_metadata
 from cxops.pipeline.lineage import git_sha
 from cxops.pipeline.results import TrainResult
 from cxops.registry.client import Registry
@@ -44,9 +44,6 @@ def on_instance(cfg: Config) -> TrainResult:
 
 def in_process(cfg: Config) -> TrainResult:
     import mlflow
-    import numpy as np
-    import sklearn
-    from mlflow.models import infer_signature
 
     registry = Registry(cfg)
     project = load_project(cfg.model.project)
@@ -68,15 +65,8 @@ def in_process(cfg: Config) -> TrainResult:
         duration = time.perf_counter() - started
         cost = duration / 3600 * rate
         mlflow.log_metrics({**metrics, "train_duration_seconds": duration, "train_cost": cost})
-        example = data.X_train[:2]
-        # Explicit requirements: MLflow's inference of them spawns a subprocess and costs seconds per run.
-        logged = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            signature=infer_signature(example, model.predict(example)),
-            input_example=example,
-            pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"numpy=={np.__version__}"],
-        )
+        logged = project.log_model(model, data, name="model", metadata=model_metadata(data))
+        check_logged(logged, cfg.model.project)
         mlflow.set_tag("cxops.model_uri", logged.model_uri)
         run_id = run.info.run_id
     return TrainResult(run_id=run_id, metrics=metrics, duration_seconds=round(duration, 3), cost=round(cost, 6),

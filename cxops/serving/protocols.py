@@ -1,0 +1,317 @@
+"""Request parsers of the three protocols the server speaks, each turning a JSON body into the one float64 array
+(rows, *row_shape) that the one scoring path takes, validated against the model's signature:
+
+- cxops `/predict` and `/explain`: `{"inputs": [row, ...]}`, a row nested to the tensor's shape, or a list in
+  column order / an object by column name for a DataFrame signature;
+- MLflow's scoring protocol (`POST /invocations`, what `mlflow models serve` and mlflow.deployments send): exactly
+  one of `inputs`, `instances`, `dataframe_split`, `dataframe_records` (mlflow.pyfunc.scoring_server);
+- the Open Inference Protocol v2 REST (KServe, Triton, MLServer): `{"inputs": [{"name", "shape", "datatype",
+  "data"}], "outputs"?, "id"?, "parameters"?}`.
+
+Every refusal is a `BadRequest` whose message names the offending field (`inputs[2][5]`,
+`dataframe_records[1].alcohol`, `inputs[0].shape`); the server maps it to the protocol's 4xx.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NoReturn
+
+import numpy as np
+
+from cxops.serving.signature import V2_NUMERIC, InputSchema
+
+NUMBER_TYPES = frozenset((int, float))  # orjson gives int or float for a JSON number; bool is its own type
+TYPE_NAMES = {"bool": "true/false", "str": "strings", "NoneType": "null", "list": "lists", "dict": "objects"}
+MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+
+
+class BadRequest(Exception):
+    """A body the server refuses: one sentence naming the field, and the HTTP status (4xx)."""
+
+    def __init__(self, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def _type_name(v: Any) -> str:
+    return TYPE_NAMES.get(type(v).__name__, type(v).__name__)
+
+
+def _first_non_number(value: Any, where: str) -> tuple[str, Any] | None:
+    """Path and value of the first leaf that is not a JSON number (the slow path, only after a refusal)."""
+    if type(value) is list:
+        for j, v in enumerate(value):
+            if (hit := _first_non_number(v, f"{where}[{j}]")) is not None:
+                return hit
+        return None
+    return None if type(value) in NUMBER_TYPES else (where, value)
+
+
+def _check_numbers(kinds: set[type], value: Any, where: str) -> None:
+    if not kinds <= NUMBER_TYPES:
+        hit = _first_non_number(value, where)
+        at, bad = hit if hit is not None else (where, None)
+        raise BadRequest(f"{at}: every feature must be a JSON number; got {_type_name(bad)}")
+
+
+def _check_nested(value: Any, shape: tuple[int, ...], where: str, kinds: set[type], what: str) -> None:
+    """Walk one row against `shape` (-1 = any length), collecting leaf types C-level per innermost list."""
+    want = shape[0]
+    if type(value) is not list or (want != -1 and len(value) != want):
+        got = len(value) if type(value) is list else _type_name(value)
+        if len(shape) == 1 and what:
+            raise BadRequest(f"{where}: needs {what}, got {got} (every row the same length)")
+        raise BadRequest(f"{where}: expected a list of length {want if want != -1 else 'n'}, got {got}")
+    if len(shape) == 1:
+        kinds.update(map(type, value))
+        return
+    for j, v in enumerate(value):
+        _check_nested(v, shape[1:], f"{where}[{j}]", kinds, what)
+
+
+def _batch(n: int, max_batch: int, where: str) -> None:
+    if n == 0:
+        raise BadRequest(f"{where} must be a non-empty list of rows")
+    if n > max_batch:
+        raise BadRequest(f"batch of {n} rows exceeds the limit of {max_batch}")
+
+
+def _to_array(rows: Any, schema: InputSchema, columns_first: bool = False) -> np.ndarray:
+    try:
+        X = np.asarray(rows, dtype=np.float64)
+        if columns_first:  # built column by column: rows are the second axis
+            X = X.T.copy()
+    except (ValueError, TypeError):  # -1 dimensions of different lengths
+        raise BadRequest("rows differ in shape; every row must have the same shape") from None
+    integer = [i for i, d in enumerate(schema.dtypes) if d.startswith(("int", "uint"))]
+    if schema.kind == "tensor" and integer and not np.array_equal(X, np.round(X)):
+        raise BadRequest(f"the model takes integers ({schema.dtypes[0]}); got fractional numbers")
+    if schema.kind == "columns" and X.ndim == 2 and X.shape[1] == len(schema.names):
+        for j in integer:
+            if not np.array_equal(X[:, j], np.round(X[:, j])):
+                raise BadRequest(f"column {schema.names[j]!r} takes integers ({schema.dtypes[j]}); got fractional "
+                                 "numbers")  # fmt: skip
+    return X
+
+
+def rows(value: Any, schema: InputSchema, max_batch: int, where: str = "inputs") -> np.ndarray:
+    """A list of rows: nested to the tensor's row shape, or (DataFrame signature) lists in column order or
+    objects by column name."""
+    if type(value) is not list:
+        raise BadRequest(f"{where} must be a non-empty list of rows, got {_type_name(value)}")
+    _batch(len(value), max_batch, where)
+    if schema.kind == "columns" and type(value[0]) is dict:
+        return records(value, schema, max_batch, where)
+    kinds: set[type] = set()
+    what = schema.describe_row() if schema.kind == "columns" or len(schema.row_shape) == 1 else ""
+    for i, row in enumerate(value):
+        _check_nested(row, schema.row_shape, f"{where}[{i}]", kinds, what)
+    _check_numbers(kinds, value, where)
+    return _to_array(value, schema)
+
+
+def _flat_rows(data: list[list[Any]], schema: InputSchema, where: str) -> np.ndarray:
+    """DataFrame-shaped rows (one flat list per row) for a tensor signature: C-order values of one row."""
+    n_values = schema.n_values
+    kinds: set[type] = set()
+    for i, row in enumerate(data):
+        if type(row) is not list or len(row) != n_values:
+            got = len(row) if type(row) is list else _type_name(row)
+            raise BadRequest(f"{where}[{i}]: needs {n_values} values ({schema.describe_row()}), got {got}")
+        kinds.update(map(type, row))
+    _check_numbers(kinds, data, where)
+    return _to_array(data, schema).reshape(len(data), *[max(d, 1) for d in schema.row_shape])
+
+
+def records(value: Any, schema: InputSchema, max_batch: int, where: str = "dataframe_records") -> np.ndarray:
+    """A list of objects column → number (pandas' "records" orient)."""
+    if type(value) is not list:
+        raise BadRequest(f"{where} must be a list of objects (one per row), got {_type_name(value)}")
+    _batch(len(value), max_batch, where)
+    names = schema.names if schema.kind == "columns" else None
+    out = []
+    for i, rec in enumerate(value):
+        if type(rec) is not dict:
+            raise BadRequest(f"{where}[{i}] must be an object of column: number, got {_type_name(rec)}")
+        if names is None:  # tensor signature: values in key order, as a DataFrame's .values would give
+            out.append(list(rec.values()))
+            continue
+        if len(rec) != len(names) or any(n not in rec for n in names):
+            _column_mismatch(list(rec), names, f"{where}[{i}]")
+        out.append([rec[n] for n in names])
+    if names is None:
+        return _flat_rows(out, schema, where)
+    for i, row in enumerate(out):
+        for j, v in enumerate(row):
+            if type(v) not in NUMBER_TYPES:
+                raise BadRequest(f"{where}[{i}].{names[j]}: every feature must be a JSON number; got {_type_name(v)}")
+    return _to_array(out, schema)
+
+
+def _column_mismatch(got: list[Any], names: tuple[str, ...], where: str) -> NoReturn:
+    missing = [n for n in names if n not in got]
+    if missing:
+        raise BadRequest(f"{where}: missing column {missing[0]!r}" + (f" (and {len(missing) - 1} more)"
+                         if len(missing) > 1 else "") + f"; the model's columns are {list(names)}")  # fmt: skip
+    extra = [g for g in got if g not in names]
+    if extra:
+        raise BadRequest(f"{where}: unknown column {extra[0]!r}; the model's columns are {list(names)}")
+    raise BadRequest(f"{where}: columns repeat; the model's columns are {list(names)}")
+
+
+def split(value: Any, schema: InputSchema, max_batch: int, where: str = "dataframe_split") -> np.ndarray:
+    """pandas' "split" orient: {"columns": [...], "data": [[...], ...], "index"?: [...]}."""
+    if type(value) is not dict or "data" not in value:
+        raise BadRequest(f'{where} must be an object {{"columns": [...], "data": [[...], ...]}}')
+    data, columns = value["data"], value.get("columns")
+    if type(data) is not list:
+        raise BadRequest(f"{where}.data must be a list of rows, got {_type_name(data)}")
+    _batch(len(data), max_batch, f"{where}.data")
+    if schema.kind != "columns":
+        return _flat_rows(data, schema, f"{where}.data")
+    if columns is None:
+        return rows(data, schema, max_batch, f"{where}.data")
+    if type(columns) is not list or len(columns) != len(schema.names) or set(columns) != set(schema.names):
+        _column_mismatch(columns if type(columns) is list else [], schema.names, f"{where}.columns")
+    X = rows(data, schema, max_batch, f"{where}.data")
+    order = [columns.index(n) for n in schema.names]
+    return X[:, order]
+
+
+def columnar(value: dict[str, Any], schema: InputSchema, max_batch: int, where: str) -> np.ndarray:
+    """{column: [values]}: MLflow's columnar `inputs` for a DataFrame signature."""
+    if len(value) != len(schema.names) or any(n not in value for n in schema.names):
+        _column_mismatch(list(value), schema.names, where)
+    cols = []
+    for n in schema.names:
+        col = value[n]
+        if type(col) is not list:
+            col = [col]
+        if not all(type(v) in NUMBER_TYPES for v in col):
+            bad = next(v for v in col if type(v) not in NUMBER_TYPES)
+            raise BadRequest(f"{where}.{n}: every feature must be a JSON number; got {_type_name(bad)}")
+        cols.append(col)
+    if len({len(c) for c in cols}) != 1:
+        raise BadRequest(f"{where}: columns have different lengths {sorted({len(c) for c in cols})}")
+    _batch(len(cols[0]), max_batch, where)
+    return _to_array(cols, schema, columns_first=True)
+
+
+def predict_body(doc: Any, schema: InputSchema, max_batch: int) -> np.ndarray:
+    """cxops' /predict and /explain: {"inputs": [row, ...]}."""
+    if type(doc) is not dict or "inputs" not in doc:
+        raise BadRequest('expected a JSON object {"inputs": [[...], ...]}')
+    return rows(doc["inputs"], schema, max_batch)
+
+
+def invocations_body(doc: Any, schema: InputSchema, max_batch: int) -> np.ndarray:
+    """MLflow's /invocations: exactly one of dataframe_split, dataframe_records, instances, inputs (and
+    optionally `params`, which these models do not take)."""
+    if type(doc) is not dict:
+        raise BadRequest(f"expected a JSON object with one of {', '.join(MLFLOW_KEYS)}", 400)
+    keys = [k for k in MLFLOW_KEYS if k in doc]
+    extra = sorted(set(doc) - set(MLFLOW_KEYS) - {"params"})
+    if len(keys) != 1 or extra:
+        found = ", ".join(keys + extra) or "none"
+        raise BadRequest(f"expected exactly one of {', '.join(MLFLOW_KEYS)}; got {found}", 400)
+    if doc.get("params"):
+        raise BadRequest("params: this model takes no inference parameters", 400)
+    key = keys[0]
+    try:
+        value = doc[key]
+        if key == "dataframe_split":
+            return split(value, schema, max_batch)
+        if key == "dataframe_records":
+            return records(value, schema, max_batch)
+        if schema.kind == "columns" and type(value) is dict:
+            return columnar(value, schema, max_batch, key)
+        if type(value) is dict:  # a named single tensor: {"inputs": {"name": [...]}}
+            if len(value) != 1:
+                raise BadRequest(f"{key}: the model takes one tensor, got {len(value)} named inputs")
+            name, value = next(iter(value.items()))
+            key = f"{key}.{name}"
+        return rows(value, schema, max_batch, key)
+    except BadRequest as exc:
+        raise BadRequest(exc.message, 400) from None
+
+
+def _v2_fail(message: str) -> BadRequest:
+    return BadRequest(message, 400)
+
+
+def _v2_tensor(t: Any, i: int, max_batch: int) -> tuple[str, list[int], list[Any]]:
+    """One v2 request tensor → (name, shape, flat data), checked for form, datatype and element count."""
+    where = f"inputs[{i}]"
+    if type(t) is not dict:
+        raise _v2_fail(f"{where} must be an object with name, shape, datatype, data")
+    for key in ("name", "shape", "datatype", "data"):
+        if key not in t:
+            raise _v2_fail(f"{where}.{key} is missing")
+    shape, dtype, data = t["shape"], t["datatype"], t["data"]
+    if type(shape) is not list or not shape or not all(type(d) is int and d >= 0 for d in shape):
+        raise _v2_fail(f"{where}.shape must be a list of non-negative integers, got {shape!r}")
+    if dtype not in V2_NUMERIC:
+        raise _v2_fail(f"{where}.datatype {dtype!r} is not a numeric tensor type ({', '.join(sorted(V2_NUMERIC))})")
+    if type(data) is not list:
+        raise _v2_fail(f"{where}.data must be a list, got {_type_name(data)}")
+    _batch(shape[0], max_batch, f"{where}.shape[0]")
+    flat = data
+    while flat and type(flat[0]) is list:  # row-major nested data is allowed by the spec: flatten it
+        if not all(type(x) is list for x in flat):
+            raise _v2_fail(f"{where}.data mixes lists and numbers")
+        flat = [x for sub in flat for x in sub]
+    if len(flat) != math.prod(shape):
+        raise _v2_fail(f"{where}.data holds {len(flat)} values; shape {shape} needs {math.prod(shape)}")
+    if not set(map(type, flat)) <= NUMBER_TYPES:
+        bad = next(v for v in flat if type(v) not in NUMBER_TYPES)
+        raise _v2_fail(f"{where}.data: every element must be a JSON number; got {_type_name(bad)}")
+    return str(t["name"]), shape, flat
+
+
+def v2_body(doc: Any, schema: InputSchema, max_batch: int) -> tuple[np.ndarray, Any, list[str] | None]:
+    """Open Inference Protocol v2 inference request → (array, request id, requested output names or None).
+    A tensor signature takes one input of shape [n, *row_shape]; a DataFrame signature one input per column
+    (shape [n] or [n, 1], named as the column) or one input of shape [n, columns]."""
+    if type(doc) is not dict or type(doc.get("inputs")) is not list or not doc["inputs"]:
+        raise _v2_fail('expected a JSON object {"inputs": [{"name", "shape", "datatype", "data"}, ...]}')
+    outputs = doc.get("outputs")
+    wanted = None
+    if outputs is not None:
+        if type(outputs) is not list or not all(type(o) is dict and type(o.get("name")) is str for o in outputs):
+            raise _v2_fail('outputs must be a list of objects {"name": ...}')
+        wanted = [o["name"] for o in outputs]
+    tensors = [_v2_tensor(t, i, max_batch) for i, t in enumerate(doc["inputs"])]
+    if schema.kind == "columns" and (len(tensors) > 1 or tensors[0][0] in schema.names):
+        by_name = {name: (shape, flat) for name, shape, flat in tensors}
+        if len(by_name) != len(tensors) or set(by_name) != set(schema.names):
+            _column_mismatch_v2([n for n, _, _ in tensors], schema.names)
+        cols, n_rows = [], None
+        order = [n for n, _, _ in tensors]
+        for name in schema.names:
+            shape, flat = by_name[name]
+            i = order.index(name)
+            if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
+                raise _v2_fail(f"inputs[{i}].shape {shape}: a column is [n] or [n, 1]")
+            if n_rows is not None and shape[0] != n_rows:
+                raise _v2_fail(f"inputs[{i}].shape[0] is {shape[0]}, other columns have {n_rows} rows")
+            n_rows = shape[0]
+            cols.append(flat)
+        return _to_array(cols, schema, columns_first=True), doc.get("id"), wanted
+    if len(tensors) != 1:
+        raise _v2_fail(f"the model takes one input tensor, got {len(tensors)}")
+    name, shape, flat = tensors[0]
+    expected = [len(schema.names)] if schema.kind == "columns" else list(schema.row_shape)
+    if schema.tensor_name and name != schema.tensor_name:
+        raise _v2_fail(f"inputs[0].name {name!r} is not an input of this model; expected {schema.tensor_name!r}")
+    if len(shape) != 1 + len(expected) or any(w not in (-1, g) for w, g in zip(expected, shape[1:], strict=True)):
+        raise _v2_fail(f"inputs[0].shape {shape}: the model takes [n, {', '.join(map(str, expected))}]")
+    return _to_array(flat, schema).reshape(shape), doc.get("id"), wanted
+
+
+def _column_mismatch_v2(got: list[str], names: tuple[str, ...]) -> NoReturn:
+    try:
+        _column_mismatch(got, names, "inputs")
+    except BadRequest as exc:
+        raise _v2_fail(exc.message.replace("column", "input", 1)) from None
