@@ -24,5 +24,8 @@ def median_seconds(argv: list[str], runs: int = 7) -> float:
 def run() -> list[list[str]]:
     ours = median_seconds([str(BIN / "cxops"), "--help"])
     peer = median_seconds([str(BIN / "mlflow"), "--help"])
-    return [["cxops --help", f"{ours * 1000:.0f} ms"], ["mlflow --help", f"{peer * 1000:.0f} ms"],
-            ["speed-up", f"{peer / ours:.1f}x"]]
+    return [
+        ["cxops --help", f"{ours * 1000:.0f} ms"],
+        ["mlflow --help", f"{peer * 1000:.0f} ms"],
+        ["speed-up", f"{peer / ours:.1f}x"],
+    ]

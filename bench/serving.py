@@ -24,8 +24,13 @@ REQUESTS = 1500
 def _start(argv: list[str], url: str, probe: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, float]:
     """Start a server; return it and the seconds until `probe` first answered 200."""
     started = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                            env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", **(env or {})})
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", **(env or {})},
+    )
 
     def up() -> bool:
         try:
@@ -66,21 +71,40 @@ def measure(url: str, route: str, payloads: list[bytes]) -> dict[int, dict]:
     return out
 
 
-def run(label: str, build_dir: Path, model_uri: str, tracking_uri: str,
-        ports: tuple[int, int]) -> tuple[list[list[str]], list[str]]:
+def run(
+    label: str, build_dir: Path, model_uri: str, tracking_uri: str, ports: tuple[int, int]
+) -> tuple[list[list[str]], list[str]]:
     """Rows (one per concurrency) of the throughput/p99 table and one row of the start-up table for one model."""
     payloads = bodies(build_dir)
     ours_url, peer_url = (f"http://127.0.0.1:{p}" for p in ports)
-    ours, ours_start = _start([sys.executable, "-m", "cxops.serving", "--model-dir", str(build_dir),
-                               "--port", str(ports[0])], ours_url, "/readyz")  # fmt: skip
+    ours, ours_start = _start(
+        [sys.executable, "-m", "cxops.serving", "--model-dir", str(build_dir), "--port", str(ports[0])],
+        ours_url,
+        "/readyz",
+    )
     try:
         scorer = httpx.get(f"{ours_url}/version").json().get("scorer", "?")
         ours_stats = measure(ours_url, "/invocations", payloads)
     finally:
         _stop(ours)
-    peer, peer_start = _start([str(BIN / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local",
-                               "-h", "127.0.0.1", "-p", str(ports[1])], peer_url, "/ping",
-                              env={"MLFLOW_TRACKING_URI": tracking_uri})  # fmt: skip
+    peer, peer_start = _start(
+        [
+            str(BIN / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            model_uri,
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(ports[1]),
+        ],
+        peer_url,
+        "/ping",
+        env={"MLFLOW_TRACKING_URI": tracking_uri},
+    )
     try:
         peer_stats = measure(peer_url, "/invocations", payloads)
     finally:
@@ -88,8 +112,17 @@ def run(label: str, build_dir: Path, model_uri: str, tracking_uri: str,
     table = []
     for c in CONCURRENCIES:
         o, p = ours_stats[c], peer_stats[c]
-        table.append([f"{label} ({scorer})", str(c), f"{o['rps']:.0f}", f"{p['rps']:.0f}",
-                      f"{o['rps'] / p['rps']:.2f}x", f"{o['p50_ms']:.2f} / {o['p99_ms']:.2f}",
-                      f"{p['p50_ms']:.2f} / {p['p99_ms']:.2f}", f"{p['p99_ms'] / o['p99_ms']:.2f}x"])  # fmt: skip
+        table.append(
+            [
+                f"{label} ({scorer})",
+                str(c),
+                f"{o['rps']:.0f}",
+                f"{p['rps']:.0f}",
+                f"{o['rps'] / p['rps']:.2f}x",
+                f"{o['p50_ms']:.2f} / {o['p99_ms']:.2f}",
+                f"{p['p50_ms']:.2f} / {p['p99_ms']:.2f}",
+                f"{p['p99_ms'] / o['p99_ms']:.2f}x",
+            ]
+        )
     startup = [label, f"{ours_start:.2f} s", f"{peer_start:.2f} s", f"{peer_start / ours_start:.1f}x"]
     return table, startup

@@ -38,18 +38,50 @@ def catalogue(cfg: Config) -> list[ClusterSecret]:
     return [
         ClusterSecret(w.s3_secret, platform, s3_keys, "S3 store credentials (MLflow artifacts)"),
         ClusterSecret(w.s3_secret, argo, s3_keys, "S3 credentials for workflow pods (same values as the platform's)"),
-        ClusterSecret(names.postgres_app_secret(cfg), platform, ("username", "password"),
-                      "MLflow's PostgreSQL role (CloudNativePG bootstrap secret)", type="kubernetes.io/basic-auth",
-                      fixed=(("username", "mlflow"),)),
-        ClusterSecret(names.grafana_admin_secret(cfg), platform, ("admin-user", "admin-password"),
-                      "Grafana's admin login"),
-        ClusterSecret(w.argocd_token_secret, argo, ("token",),
-                      "project-scoped ArgoCD token the deploy steps use to wait for a sync", generate="argocd"),
-        ClusterSecret(w.git_deploy_key_secret, argo, ("ssh-privatekey", "known_hosts"),
-                      "deploy key that may push to the GitOps repository", generate="user"),
-        ClusterSecret(w.registry_auth_secret, argo, (".dockerconfigjson",),
-                      "push credentials for the image registry", generate="user",
-                      type="kubernetes.io/dockerconfigjson"),
-    ] + ([ClusterSecret(names.label_studio_db_secret(cfg), platform, ("username", "password"),
-                        "Label Studio's PostgreSQL role (CloudNativePG managed role)", type="kubernetes.io/basic-auth",
-                        fixed=(("username", "labelstudio"),))] if cfg.platform.label_studio else [])  # fmt: skip
+        ClusterSecret(
+            names.postgres_app_secret(cfg),
+            platform,
+            ("username", "password"),
+            "MLflow's PostgreSQL role (CloudNativePG bootstrap secret)",
+            type="kubernetes.io/basic-auth",
+            fixed=(("username", "mlflow"),),
+        ),
+        ClusterSecret(
+            names.grafana_admin_secret(cfg), platform, ("admin-user", "admin-password"), "Grafana's admin login"
+        ),
+        ClusterSecret(
+            w.argocd_token_secret,
+            argo,
+            ("token",),
+            "project-scoped ArgoCD token the deploy steps use to wait for a sync",
+            generate="argocd",
+        ),
+        ClusterSecret(
+            w.git_deploy_key_secret,
+            argo,
+            ("ssh-privatekey", "known_hosts"),
+            "deploy key that may push to the GitOps repository",
+            generate="user",
+        ),
+        ClusterSecret(
+            w.registry_auth_secret,
+            argo,
+            (".dockerconfigjson",),
+            "push credentials for the image registry",
+            generate="user",
+            type="kubernetes.io/dockerconfigjson",
+        ),
+    ] + (
+        [
+            ClusterSecret(
+                names.label_studio_db_secret(cfg),
+                platform,
+                ("username", "password"),
+                "Label Studio's PostgreSQL role (CloudNativePG managed role)",
+                type="kubernetes.io/basic-auth",
+                fixed=(("username", "labelstudio"),),
+            )
+        ]
+        if cfg.platform.label_studio
+        else []
+    )

@@ -75,8 +75,12 @@ def drift(files: Mapping[Path, str], expect_only_in: Path | None = None, pattern
             continue
         current = path.read_text()
         if current != text:
-            diff = difflib.unified_diff(current.splitlines(keepends=True), text.splitlines(keepends=True),
-                                        fromfile=f"{path} (on disk)", tofile=f"{path} (rendered)")  # fmt: skip
+            diff = difflib.unified_diff(
+                current.splitlines(keepends=True),
+                text.splitlines(keepends=True),
+                fromfile=f"{path} (on disk)",
+                tofile=f"{path} (rendered)",
+            )
             problems.append("".join(diff).rstrip("\n"))
     if expect_only_in is not None and expect_only_in.is_dir():
         wanted = {p.resolve() for p in files}

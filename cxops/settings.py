@@ -75,5 +75,7 @@ def settings() -> Settings:
 
 def variables() -> list[tuple[str, str, str, bool]]:
     """(variable, type, description, secret) for the configuration reference."""
-    return [(f.metadata["env"], str(f.type).replace(" | None", ""), f.metadata["description"], f.metadata["secret"])
-            for f in fields(Settings)]  # fmt: skip
+    return [
+        (f.metadata["env"], str(f.type).replace(" | None", ""), f.metadata["description"], f.metadata["secret"])
+        for f in fields(Settings)
+    ]

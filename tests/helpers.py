@@ -38,14 +38,23 @@ def merge(base: dict, overrides: dict) -> dict:
 def make_project(root: Path, overrides: dict | None = None) -> Path:
     """A project dir with its own cxops.yaml (free ports, fast gates) and a copy of k8s/; returns the config path."""
     root.mkdir(parents=True, exist_ok=True)
-    cfg = merge(base_config(), {
-        "lab": {"mlflow_port": free_port(), "endpoint_port": free_port(),
-                "ready_timeout_seconds": 240},  # a loaded 2-core machine is slow
-        "environments": {"staging": {"port": free_port()}, "canary": {"port": free_port(), "weight": 20},
-                         "production": {"port": free_port()}},
-        "gates": {"staging": {"requests": 100, "concurrency": 4}, "canary": {"window_seconds": 3, "requests": 150}},
-        "gitops": {"sync_timeout_seconds": 45},
-    })  # fmt: skip
+    cfg = merge(
+        base_config(),
+        {
+            "lab": {
+                "mlflow_port": free_port(),
+                "endpoint_port": free_port(),
+                "ready_timeout_seconds": 240,
+            },  # a loaded 2-core machine is slow
+            "environments": {
+                "staging": {"port": free_port()},
+                "canary": {"port": free_port(), "weight": 20},
+                "production": {"port": free_port()},
+            },
+            "gates": {"staging": {"requests": 100, "concurrency": 4}, "canary": {"window_seconds": 3, "requests": 150}},
+            "gitops": {"sync_timeout_seconds": 45},
+        },
+    )
     cfg = merge(cfg, overrides or {})
     (root / "cxops.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     if not (root / "k8s").exists():
@@ -53,13 +62,20 @@ def make_project(root: Path, overrides: dict | None = None) -> Path:
     return root / "cxops.yaml"
 
 
-def cli(config: Path, *args: str, env: dict[str, str] | None = None,
-        timeout: float = 300) -> subprocess.CompletedProcess:
+def cli(
+    config: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
     """Run `cxops` in a subprocess exactly as a user would (own process, real exit code, real output)."""
     full_env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     full_env.update({"CXOPS_CONFIG": str(config), "COLUMNS": "200", **(env or {})})
-    return subprocess.run([sys.executable, "-m", "cxops", *args], cwd=config.parent, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "cxops", *args],
+        cwd=config.parent,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @contextlib.contextmanager

@@ -57,8 +57,10 @@ BASE = "https://schemas.cxops.invalid/"  # a base URI only, so schema files can 
 
 @functools.cache
 def _registry() -> Registry:
-    resources = [(BASE + f.name, Resource.from_contents(yaml.safe_load(f.read_text()), default_specification=_spec()))
-                 for f in SCHEMAS.glob("*.yaml")]  # fmt: skip
+    resources = [
+        (BASE + f.name, Resource.from_contents(yaml.safe_load(f.read_text()), default_specification=_spec()))
+        for f in SCHEMAS.glob("*.yaml")
+    ]
     return Registry().with_resources(resources)
 
 

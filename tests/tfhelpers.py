@@ -26,8 +26,13 @@ def tf_env(**extra: str) -> dict[str, str]:
 
 def terraform(workdir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run the embedded Terraform directly (not through cxops)."""
-    return subprocess.run([sys.executable, "-m", "cxops.infra.tf_embedded", f"-chdir={workdir}", *args],
-                          capture_output=True, text=True, env=env or tf_env(), timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "cxops.infra.tf_embedded", f"-chdir={workdir}", *args],
+        capture_output=True,
+        text=True,
+        env=env or tf_env(),
+        timeout=300,
+    )
 
 
 def project(root: Path, cloud: dict | None = None) -> Path:
@@ -46,5 +51,11 @@ def project(root: Path, cloud: dict | None = None) -> Path:
 def cxops(config: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300):
     """`cxops ARGS` in the project, like a user (own process, real exit code)."""
     full = tf_env(CXOPS_CONFIG=str(config), **(env or {}))
-    return subprocess.run([sys.executable, "-m", "cxops", *args], cwd=config.parent, env=full,
-                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "cxops", *args],
+        cwd=config.parent,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

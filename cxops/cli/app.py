@@ -89,6 +89,7 @@ def main() -> None:
 
         if settings().debug:
             raise
-        print(f"internal error: {type(exc).__name__}: {exc} (rerun with CXOPS_DEBUG=1 for the traceback)",
-              file=sys.stderr)
+        print(
+            f"internal error: {type(exc).__name__}: {exc} (rerun with CXOPS_DEBUG=1 for the traceback)", file=sys.stderr
+        )
         sys.exit(70)

@@ -125,10 +125,15 @@ def _show_gpus(report: dict, json_out: bool) -> None:
     if json_out:
         emit_json(report)
         return
-    rows = [[f["flavor"], f["source"], f["gpu_type"], f["gpus_per_instance"], f["total"], f["available"]]
-            for f in report["flavors"]]
-    table(f"GPU flavors ({report['cloud']}, measured {report['measured_at']})",
-          ["flavor", "source", "gpu type", "gpus/instance", "total", "available"], rows)
+    rows = [
+        [f["flavor"], f["source"], f["gpu_type"], f["gpus_per_instance"], f["total"], f["available"]]
+        for f in report["flavors"]
+    ]
+    table(
+        f"GPU flavors ({report['cloud']}, measured {report['measured_at']})",
+        ["flavor", "source", "gpu type", "gpus/instance", "total", "available"],
+        rows,
+    )
     for w in report.get("warnings", []):
         console.print(f"[yellow]warning:[/yellow] {w}", soft_wrap=True)
 

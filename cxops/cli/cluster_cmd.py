@@ -6,8 +6,10 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(help="Install the cluster with Ansible + Kubespray, fetch its kubeconfig, show its UIs "
-                       "(docs/cluster.md).", no_args_is_help=True)  # fmt: skip
+app = typer.Typer(
+    help="Install the cluster with Ansible + Kubespray, fetch its kubeconfig, show its UIs (docs/cluster.md).",
+    no_args_is_help=True,
+)
 
 _INVENTORY_HELP = "Inventory directory with hosts.yaml and ssh_config (default: ansible/inventory/cxops)."
 
@@ -25,8 +27,12 @@ def _split(values: list[str]) -> list[str]:
 
 @app.command()
 def install(
-    stage: list[str] = typer.Option(["all"], "--stage", "-s", help="all (site.yml), or prepare | kubernetes | "
-                                    "bootstrap (comma list or repeated; run in install order)."),
+    stage: list[str] = typer.Option(
+        ["all"],
+        "--stage",
+        "-s",
+        help="all (site.yml), or prepare | kubernetes | bootstrap (comma list or repeated; run in install order).",
+    ),
     tags: list[str] = typer.Option([], "--tags", "-t", help="Only tasks with these tags (comma list, repeatable)."),
     skip_tags: list[str] = typer.Option([], "--skip-tags", help="Skip tasks with these tags (comma list, repeatable)."),
     limit: str = typer.Option(None, "--limit", "-l", help="Only these hosts or groups (Ansible pattern)."),
@@ -68,17 +74,23 @@ def install(
                 err_console.print(f"[{tasks}] {name}", soft_wrap=True)
 
     with err_console.status("starting ansible-playbook") as status:
-        result = runner.run(layout.ansible_dir(root), inv, stages, log, tags=tags, skip_tags=skip, limit=limit,
-                            on_line=progress)  # fmt: skip
-    table(f"stage {label}: {result.seconds:.0f}s", ["host", "ok", "changed", "failed", "unreachable", "skipped"],
-          [(r.host, r.ok, r.changed, r.failed, r.unreachable, r.skipped) for r in result.recap])  # fmt: skip
+        result = runner.run(
+            layout.ansible_dir(root), inv, stages, log, tags=tags, skip_tags=skip, limit=limit, on_line=progress
+        )
+    table(
+        f"stage {label}: {result.seconds:.0f}s",
+        ["host", "ok", "changed", "failed", "unreachable", "skipped"],
+        [(r.host, r.ok, r.changed, r.failed, r.unreachable, r.skipped) for r in result.recap],
+    )
     if result.returncode != 0:
         raise CxopsError(runner.failure_message(result, inv))
     ok(f"stage {label} done: {result.changed} change(s)")
     if layout.NEEDS_ROOT_APPLICATION.intersection(stages):
         for s in (s for s in catalogue(cfg) if s.generate == "user"):
-            console.print(f"[yellow]![/yellow] you supply Secret {s.namespace}/{s.name} ({', '.join(s.keys)}): "
-                          f"{s.purpose} (docs/cluster.md)")
+            console.print(
+                f"[yellow]![/yellow] you supply Secret {s.namespace}/{s.name} ({', '.join(s.keys)}): "
+                f"{s.purpose} (docs/cluster.md)"
+            )
 
 
 @app.command()
@@ -110,8 +122,21 @@ def urls(as_json: bool = typer.Option(False, "--json", help="Machine-readable ou
 
     rows = uis(load_config())
     if as_json:
-        emit_json([{"name": u.name, "in_cluster": u.in_cluster, "port_forward": u.port_forward, "local": u.local,
-                    "login": u.login} for u in rows])  # fmt: skip
+        emit_json(
+            [
+                {
+                    "name": u.name,
+                    "in_cluster": u.in_cluster,
+                    "port_forward": u.port_forward,
+                    "local": u.local,
+                    "login": u.login,
+                }
+                for u in rows
+            ]
+        )
         return
-    table("cluster UIs (run the port-forward, then open the local URL)", ["UI", "port-forward", "local URL", "login"],
-          [(u.name, u.port_forward, u.local, u.login) for u in rows])  # fmt: skip
+    table(
+        "cluster UIs (run the port-forward, then open the local URL)",
+        ["UI", "port-forward", "local URL", "login"],
+        [(u.name, u.port_forward, u.local, u.login) for u in rows],
+    )

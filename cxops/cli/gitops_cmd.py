@@ -84,8 +84,9 @@ def pre_receive(git_dir: Path = GitDir) -> None:
 
 
 @app.command()
-def hook(install: Path = typer.Option(None, "--install", help="Write it as hooks/pre-receive of this bare repo."),
-         ) -> None:  # fmt: skip
+def hook(
+    install: Path = typer.Option(None, "--install", help="Write it as hooks/pre-receive of this bare repo."),
+) -> None:
     """Print the pre-receive hook script for this project (or install it into a bare repository)."""
     from cxops.config import config_path
     from cxops.gitops.hook import hook_script, install_hook
@@ -114,10 +115,12 @@ def guard(
     report(run(load_config()), outputs_dir, json_out)
 
 
-def reconcile(json_out: bool = typer.Option(False, "--json", help="Print JSON."),
-              start_lab: bool = typer.Option(True, "--start-lab/--no-start-lab",
-                                             help="Start the lab's MLflow if it is down (the controller does not).")
-              ) -> None:  # fmt: skip
+def reconcile(
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    start_lab: bool = typer.Option(
+        True, "--start-lab/--no-start-lab", help="Start the lab's MLflow if it is down (the controller does not)."
+    ),
+) -> None:
     """Registry follows git: move each env's alias to what live serves of git's version.
 
     `<env>-previous` keeps the version replaced (a push back to it is a rollback and clears it); the version is

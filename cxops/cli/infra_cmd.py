@@ -63,8 +63,11 @@ def _preflight_step(config, cloud: str | None, skip: bool):
         name, checks = _run_preflight(config, cloud)
         bad = [c for c in checks if not c.ok]
         if bad:
-            table(f"preflight: {name}", ["", "check", "found", "would fit instead"],
-                  [["FAIL", c.check, c.detail, c.instead] for c in bad])  # fmt: skip
+            table(
+                f"preflight: {name}",
+                ["", "check", "found", "would fit instead"],
+                [["FAIL", c.check, c.detail, c.instead] for c in bad],
+            )
         _raise_failed(checks)
 
     return run
@@ -109,8 +112,9 @@ def plan(
 
     config = load_config()
     workdir = provision.module_dir(project_root(), chdir)
-    tf = provision.prepare(config, workdir, preflight=_preflight_step(config, cloud, no_preflight),
-                            command="cxops infra plan")  # fmt: skip
+    tf = provision.prepare(
+        config, workdir, preflight=_preflight_step(config, cloud, no_preflight), command="cxops infra plan"
+    )
     with Progress(f"terraform plan ({tf.engine.description})", quiet=json_out) as progress:
         report = provision.plan(tf, progress)
     if json_out:
@@ -119,8 +123,9 @@ def plan(
         if report.changes:
             table("planned changes", ["action", "resource"], [[c["action"], c["address"]] for c in report.changes])
         if report.drift:
-            table("changed outside Terraform", ["action", "resource"], [[c["action"], c["address"]]
-                                                                        for c in report.drift])  # fmt: skip
+            table(
+                "changed outside Terraform", ["action", "resource"], [[c["action"], c["address"]] for c in report.drift]
+            )
         typer.echo(f"plan: {report.line()}" + (f" (saved to {report.plan_file})" if report.pending else ""))
     if check and report.pending:
         raise CxopsError(f"infrastructure differs from the configuration: {report.line()}")
@@ -144,8 +149,9 @@ def apply(
 
     config = load_config()
     workdir = provision.module_dir(project_root(), chdir)
-    tf = provision.prepare(config, workdir, preflight=_preflight_step(config, cloud, no_preflight),
-                            command="cxops infra apply")  # fmt: skip
+    tf = provision.prepare(
+        config, workdir, preflight=_preflight_step(config, cloud, no_preflight), command="cxops infra apply"
+    )
     with Progress(f"terraform apply ({tf.engine.description})", quiet=json_out) as progress:
         report, values = provision.apply(tf, progress)
     if json_out:
@@ -200,8 +206,7 @@ def destroy(
         if not typer.get_text_stream("stdin").isatty():
             raise CxopsError("destroy needs confirmation: pass --yes (stdin is not a terminal)")
         instances = ", ".join(names.cloud_resource(config, n.name) for n in config.cloud.nodes)
-        typer.confirm(f"Destroy {instances} and their network (state in {workdir}; the data volume stays)?",
-                      abort=True)  # fmt: skip
+        typer.confirm(f"Destroy {instances} and their network (state in {workdir}; the data volume stays)?", abort=True)
     tfvars.write(config, workdir)
     tf = Terraform(workdir, resume="run `cxops infra destroy` again")
     tf.init()
@@ -252,17 +257,23 @@ def _summary(config, cluster, values) -> None:
     from cxops.cli.output import key_values, table
     from cxops.infra.inventory import INVENTORY_DIR
 
-    table("nodes", ["node", "role", "address", "instance"],
-          [[n.name, n.role, n.address, n.instance] for n in cluster.nodes])  # fmt: skip
+    table(
+        "nodes",
+        ["node", "role", "address", "instance"],
+        [[n.name, n.role, n.address, n.instance] for n in cluster.nodes],
+    )
     fip = cluster.floating_ip
     how = {True: " (created here, protected)", False: " (adopted)", None: ""}[cluster.data_volume_created]
     entry = next(n for n in cluster.nodes if n.name == cluster.entry_node)
     tunnel = f"ssh -F {INVENTORY_DIR}/ssh_config -L 6443:{entry.address}:6443 bastion, then https://127.0.0.1:6443"
     api = f"https://{fip}:6443" if config.cloud.api_allowed_cidrs else tunnel
-    key_values("cluster", {
-        "bastion (floating IP)": fip,
-        "ssh": f"ssh -F {INVENTORY_DIR}/ssh_config {cluster.entry_node}   (after `cxops infra inventory`)",
-        "data volume": f"{cluster.data_volume_id}{how}",
-        "Kubernetes API": api,
-        "platform entry": f"http://{fip}/",
-    })  # fmt: skip
+    key_values(
+        "cluster",
+        {
+            "bastion (floating IP)": fip,
+            "ssh": f"ssh -F {INVENTORY_DIR}/ssh_config {cluster.entry_node}   (after `cxops infra inventory`)",
+            "data volume": f"{cluster.data_volume_id}{how}",
+            "Kubernetes API": api,
+            "platform entry": f"http://{fip}/",
+        },
+    )

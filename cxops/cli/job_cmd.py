@@ -64,10 +64,20 @@ def run(
     state = _state_dir()
     conn = connect(cloud)
     spec = jobs.JobSpec(
-        name=name, flavor=flavor or cfg.training.flavor, image=image or cfg.cloud.image, command=command or None,
-        script=script.read_text() if script else None, network=network, volume_gb=volume_gb, gpu=gpu,
-        deadline_seconds=deadline, boot_timeout_seconds=boot_timeout, floating_ip=floating_ip, env=pairs,
-        volume_wait_seconds=volume_wait, server_prefix=f"{cfg.project.name}-{cfg.project.suffix}-job",
+        name=name,
+        flavor=flavor or cfg.training.flavor,
+        image=image or cfg.cloud.image,
+        command=command or None,
+        script=script.read_text() if script else None,
+        network=network,
+        volume_gb=volume_gb,
+        gpu=gpu,
+        deadline_seconds=deadline,
+        boot_timeout_seconds=boot_timeout,
+        floating_ip=floating_ip,
+        env=pairs,
+        volume_wait_seconds=volume_wait,
+        server_prefix=f"{cfg.project.name}-{cfg.project.suffix}-job",
     )
     job = jobs.start(conn, state, spec, say=_say)
     if detach:
@@ -128,10 +138,18 @@ def status(name: str = typer.Argument(...), cloud: str = CLOUD, json_out: bool =
     job = job_state.load(state, name)
     if not job.cleaned_up:
         jobs.refresh(connect(cloud or job.cloud), state, job)
-    info = {"job": job.name, "status": job.status, "server": job.server_id, "flavor": job.flavor,
-            "image": job.image, "volume": job.volume_id, "floating_ip": job.floating_ip,
-            "cleaned_up": job.cleaned_up, "fault": job.fault,
-            "exit_code": (job.result or {}).get("exit_code")}
+    info = {
+        "job": job.name,
+        "status": job.status,
+        "server": job.server_id,
+        "flavor": job.flavor,
+        "image": job.image,
+        "volume": job.volume_id,
+        "floating_ip": job.floating_ip,
+        "cleaned_up": job.cleaned_up,
+        "fault": job.fault,
+        "exit_code": (job.result or {}).get("exit_code"),
+    }
     if json_out:
         emit_json({**info, "result": job.result})
     else:
@@ -150,8 +168,17 @@ def list_jobs(json_out: bool = JSON) -> None:
     if json_out:
         emit_json([j.model_dump() for j in jobs_])
         return
-    rows = [[j.name, j.status, j.flavor, j.server_id, "yes" if j.cleaned_up else "no",
-             time.strftime("%Y-%m-%d %H:%M", time.gmtime(j.created_at))] for j in jobs_]
+    rows = [
+        [
+            j.name,
+            j.status,
+            j.flavor,
+            j.server_id,
+            "yes" if j.cleaned_up else "no",
+            time.strftime("%Y-%m-%d %H:%M", time.gmtime(j.created_at)),
+        ]
+        for j in jobs_
+    ]
     table("jobs", ["name", "status", "flavor", "server", "cleaned up", "created (UTC)"], rows)
 
 

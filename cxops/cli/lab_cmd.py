@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import typer
 
-app = typer.Typer(help="Start, stop and inspect the embedded services (MLflow, GitOps remote, env servers).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Start, stop and inspect the embedded services (MLflow, GitOps remote, env servers).", no_args_is_help=True
+)
 
 
 @app.command()

@@ -34,14 +34,24 @@ def list_(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) ->
     for v in versions:
         m = _metrics(v.tags)
         acc = m.get("test_accuracy")
-        rows.append([v.version, ", ".join(v.aliases), f"{acc:.4f}" if acc is not None else "",
-                     v.run_id[:12], v.tags.get("cxops.git_sha", "")[:12], v.status])
+        rows.append(
+            [
+                v.version,
+                ", ".join(v.aliases),
+                f"{acc:.4f}" if acc is not None else "",
+                v.run_id[:12],
+                v.tags.get("cxops.git_sha", "")[:12],
+                v.status,
+            ]
+        )
     table(f"{registry.name} @ {registry.uri}", ["version", "aliases", "test acc", "run", "git sha", "status"], rows)
 
 
 @app.command()
-def show(version: str = typer.Argument(..., help="Version number."),
-         json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def show(
+    version: str = typer.Argument(..., help="Version number."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
     """One version: lineage tags, aliases, metrics."""
     from dataclasses import asdict
 
@@ -56,8 +66,14 @@ def show(version: str = typer.Argument(..., help="Version number."),
     if json_out:
         emit_json(data)
         return
-    key_values(f"{info.name} v{info.version}", {
-        "aliases": ", ".join(aliases), "run id": info.run_id, "status": info.status, "source": info.source,
-        **{k: v for k, v in info.tags.items() if k != "cxops.metrics"},
-        **{f"metric {k}": v for k, v in data["metrics"].items()},
-    })  # fmt: skip
+    key_values(
+        f"{info.name} v{info.version}",
+        {
+            "aliases": ", ".join(aliases),
+            "run id": info.run_id,
+            "status": info.status,
+            "source": info.source,
+            **{k: v for k, v in info.tags.items() if k != "cxops.metrics"},
+            **{f"metric {k}": v for k, v in data["metrics"].items()},
+        },
+    )

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import typer
 
-app = typer.Typer(help="Run the whole lifecycle (train → … → production) or show its definition.",
-                  no_args_is_help=True)
+app = typer.Typer(help="Run the whole lifecycle (train → … → production) or show its definition.", no_args_is_help=True)
 
 
 @app.command()
@@ -19,14 +18,30 @@ def show(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
     if json_out:
         emit_json([{**asdict(s), "args": dict(s.args)} for s in PIPELINE])
         return
-    table("pipeline", ["#", "step", "command", "args", "outputs", "template", "timeout", "retries"],
-          [[i + 1, s.id, s.command, " ".join(f"{k}={v}" for k, v in s.args.items()), ", ".join(s.outputs),
-            s.template, f"{s.timeout_seconds}s", s.retries] for i, s in enumerate(PIPELINE)])
+    table(
+        "pipeline",
+        ["#", "step", "command", "args", "outputs", "template", "timeout", "retries"],
+        [
+            [
+                i + 1,
+                s.id,
+                s.command,
+                " ".join(f"{k}={v}" for k, v in s.args.items()),
+                ", ".join(s.outputs),
+                s.template,
+                f"{s.timeout_seconds}s",
+                s.retries,
+            ]
+            for i, s in enumerate(PIPELINE)
+        ],
+    )
 
 
 @app.command()
-def run(until: str = typer.Option(None, help="Stop after this step id (e.g. register)."),
-        json_out: bool = typer.Option(False, "--json", help="Print a JSON summary instead of tables.")) -> None:
+def run(
+    until: str = typer.Option(None, help="Stop after this step id (e.g. register)."),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary instead of tables."),
+) -> None:
     """Run every step locally; print each gate's result, the registered → production latency and the status."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -46,9 +61,16 @@ def run(until: str = typer.Option(None, help="Stop after this step id (e.g. regi
         except KeyError:
             raise CxopsError(f"unknown step {until!r}; valid: {', '.join(s.id for s in PIPELINE)}") from None
     uri = tracking_uri(cfg)
-    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                        TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console,
-                        transient=True, disable=json_out)
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=json_out,
+    )
     lines: list[str] = []
 
     def on_end(r) -> None:
@@ -57,8 +79,10 @@ def run(until: str = typer.Option(None, help="Stop after this step id (e.g. regi
         if r.error:
             msg = f"{r.step.id} failed after {r.seconds:.1f}s: {r.error}"
         elif "passed" in out:
-            detail = ", ".join(f"{k}={v:.4g}" if isinstance(v, int | float) else f"{k}=null"
-                               for k, v in list(out.get("metrics", {}).items())[:5])
+            detail = ", ".join(
+                f"{k}={v:.4g}" if isinstance(v, int | float) else f"{k}=null"
+                for k, v in list(out.get("metrics", {}).items())[:5]
+            )
             verdict = {"passed": "passed", "inconclusive": "INCONCLUSIVE"}.get(str(out.get("outcome")), "FAILED")
             msg = f"{r.step.id}: {out['gate']} gate {verdict} ({detail}) in {r.seconds:.1f}s"
             msg += "".join(f"\n    - {reason}" for reason in out.get("reasons", []))
@@ -74,15 +98,19 @@ def run(until: str = typer.Option(None, help="Stop after this step id (e.g. regi
 
     with progress:
         task = progress.add_task("pipeline", total=len(PIPELINE))
-        result = run_pipeline(cfg, on_start=lambda s: progress.update(task, description=s.description or s.id),
-                              on_end=on_end, until=until)
-    latency = (result.production_at - result.registered_at
-               if result.production_at and result.registered_at else None)
+        result = run_pipeline(
+            cfg, on_start=lambda s: progress.update(task, description=s.description or s.id), on_end=on_end, until=until
+        )
+    latency = result.production_at - result.registered_at if result.production_at and result.registered_at else None
     summary = {
-        "succeeded": result.succeeded, "stopped_at": result.stopped_at, "reason": result.reason,
-        "steps": lines, "registered_to_production_seconds": round(latency, 2) if latency else None,
-        "mlflow_ui": uri, "status": [s.as_dict() for s in env_statuses(cfg)],
-    }  # fmt: skip
+        "succeeded": result.succeeded,
+        "stopped_at": result.stopped_at,
+        "reason": result.reason,
+        "steps": lines,
+        "registered_to_production_seconds": round(latency, 2) if latency else None,
+        "mlflow_ui": uri,
+        "status": [s.as_dict() for s in env_statuses(cfg)],
+    }
     try:
         summary["version"] = str(result.output("register", "version"))
     except KeyError:

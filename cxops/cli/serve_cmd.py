@@ -7,10 +7,12 @@ from pathlib import Path
 import typer
 
 
-def serve(env: str = typer.Option(None, "--env", help="Serve what git says this env should run, on its port."),
-          model_dir: Path = typer.Option(None, "--model-dir", help="A build directory (model/ + version.json)."),
-          port: int = typer.Option(None, help="Port (default: the env's port, or 8080)."),
-          host: str = typer.Option("127.0.0.1", help="Bind address.")) -> None:
+def serve(
+    env: str = typer.Option(None, "--env", help="Serve what git says this env should run, on its port."),
+    model_dir: Path = typer.Option(None, "--model-dir", help="A build directory (model/ + version.json)."),
+    port: int = typer.Option(None, help="Port (default: the env's port, or 8080)."),
+    host: str = typer.Option("127.0.0.1", help="Bind address."),
+) -> None:
     """Serve predict / explain / healthz / readyz / version / metrics on 127.0.0.1."""
     from cxops.config import ENV_NAMES, load_config
     from cxops.errors import CxopsError

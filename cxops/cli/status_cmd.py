@@ -5,8 +5,10 @@ from __future__ import annotations
 import typer
 
 
-def status(json_out: bool = typer.Option(False, "--json", help="Print JSON."),
-           check: bool = typer.Option(False, "--check", help="Exit 1 if any environment disagrees.")) -> None:
+def status(
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    check: bool = typer.Option(False, "--check", help="Exit 1 if any environment disagrees."),
+) -> None:
     """Per environment: registry alias, git desired version, live /version; flags any disagreement.
 
     Also shows the GitOps commit and author that last moved each environment."""

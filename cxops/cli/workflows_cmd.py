@@ -6,8 +6,9 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(help="Render, check and submit the Argo WorkflowTemplates derived from the pipeline.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Render, check and submit the Argo WorkflowTemplates derived from the pipeline.", no_args_is_help=True
+)
 
 OUT_DIR = "workflows"
 

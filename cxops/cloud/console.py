@@ -20,7 +20,7 @@ def _payload(line: str, marker: str) -> dict[str, Any] | None:
     at = line.find(marker + " ")
     if at < 0:
         return None
-    text = line[at + len(marker) + 1:].strip()
+    text = line[at + len(marker) + 1 :].strip()
     try:
         obj, _ = json.JSONDecoder().raw_decode(text)  # tolerate trailing console noise
     except ValueError:

@@ -47,9 +47,13 @@ def create_app(cache: GpuCache, refresh_seconds: float = 150) -> FastAPI:
         yield
         stop.set()
 
-    app = FastAPI(title="cxops GPU capacity", version="1", lifespan=lifespan,
-                  description="GPU flavors of an OpenStack cloud: total and available instances, from host "
-                              "aggregates + PCI aliases and from Placement. Read-only; refreshed in the background.")
+    app = FastAPI(
+        title="cxops GPU capacity",
+        version="1",
+        lifespan=lifespan,
+        description="GPU flavors of an OpenStack cloud: total and available instances, from host "
+        "aggregates + PCI aliases and from Placement. Read-only; refreshed in the background.",
+    )
 
     def report() -> Report:
         data, age = cache.latest()
@@ -60,9 +64,12 @@ def create_app(cache: GpuCache, refresh_seconds: float = 150) -> FastAPI:
     @app.get("/health", response_model=Health, summary="Liveness and the age of the last measurement")
     def health() -> Health:
         data, age = cache.latest()
-        return Health(status="ok" if data and not cache.last_error else "degraded",
-                      measured_at=data["measured_at"] if data else None,
-                      age_seconds=round(age, 1) if data else None, last_error=cache.last_error)
+        return Health(
+            status="ok" if data and not cache.last_error else "degraded",
+            measured_at=data["measured_at"] if data else None,
+            age_seconds=round(age, 1) if data else None,
+            last_error=cache.last_error,
+        )
 
     @app.get("/v1/gpus", response_model=Report, summary="The whole capacity report")
     def gpus() -> Report:
@@ -72,9 +79,12 @@ def create_app(cache: GpuCache, refresh_seconds: float = 150) -> FastAPI:
     def flavors() -> list[FlavorCapacity]:
         return report().flavors
 
-    @app.get("/v1/gpus/flavors/{name}", response_model=list[FlavorCapacity],
-             summary="Capacity of one flavor (one row per source)",
-             responses={404: {"description": "no such GPU flavor"}})
+    @app.get(
+        "/v1/gpus/flavors/{name}",
+        response_model=list[FlavorCapacity],
+        summary="Capacity of one flavor (one row per source)",
+        responses={404: {"description": "no such GPU flavor"}},
+    )
     def flavor(name: str) -> list[FlavorCapacity]:
         rows = [f for f in report().flavors if f.flavor == name]
         if not rows:

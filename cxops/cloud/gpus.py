@@ -28,8 +28,20 @@ if TYPE_CHECKING:
 
 GPU_CLASSES = ("VGPU", "PGPU")
 # a server in these states holds its PCI devices / allocations; DELETED and ERROR (never placed) do not
-HOLDING = {"ACTIVE", "BUILD", "SHUTOFF", "PAUSED", "SUSPENDED", "RESCUE", "RESIZE", "VERIFY_RESIZE", "REBOOT",
-           "HARD_REBOOT", "MIGRATING", "SHELVED"}
+HOLDING = {
+    "ACTIVE",
+    "BUILD",
+    "SHUTOFF",
+    "PAUSED",
+    "SUSPENDED",
+    "RESCUE",
+    "RESIZE",
+    "VERIFY_RESIZE",
+    "REBOOT",
+    "HARD_REBOOT",
+    "MIGRATING",
+    "SHELVED",
+}
 
 
 @dataclass(frozen=True)
@@ -66,8 +78,9 @@ class BadGpuRequest(CxopsError, ValueError):
 def _count(text: str, what: str, allow_zero: bool) -> int:
     value = text.strip()
     if not value.isdigit() or (int(value) == 0 and not allow_zero):
-        raise BadGpuRequest(f"{what} has count {text!r}; expected a {'non-negative' if allow_zero else 'positive'} "
-                            "integer")
+        raise BadGpuRequest(
+            f"{what} has count {text!r}; expected a {'non-negative' if allow_zero else 'positive'} integer"
+        )
     return int(value)
 
 
@@ -130,12 +143,16 @@ def aggregate_hosts(aggregates: list[dict], hypervisors: list[dict], warnings: l
             continue
         for host in agg.get("hosts") or []:
             if host not in known:
-                warnings.append(f"aggregate {agg['name']!r} lists host {host!r}, which is no hypervisor's compute "
-                                "service host; skipped")
+                warnings.append(
+                    f"aggregate {agg['name']!r} lists host {host!r}, which is no hypervisor's compute "
+                    "service host; skipped"
+                )
                 continue
             if host in hosts and (hosts[host].gpu_type, hosts[host].gpus) != (gtype, count):
-                warnings.append(f"host {host!r} is in GPU aggregates that disagree; kept "
-                                f"{hosts[host].gpus} x {hosts[host].gpu_type}")
+                warnings.append(
+                    f"host {host!r} is in GPU aggregates that disagree; kept "
+                    f"{hosts[host].gpus} x {hosts[host].gpu_type}"
+                )
                 continue
             hv = known[host]
             up = hv.get("state", "up") == "up" and hv.get("status", "enabled") == "enabled"
@@ -143,8 +160,13 @@ def aggregate_hosts(aggregates: list[dict], hypervisors: list[dict], warnings: l
     return hosts
 
 
-def aggregate_capacity(flavors: list[dict], aggregates: list[dict], hypervisors: list[dict],
-                       servers: list[dict], warnings: list[str] | None = None) -> list[FlavorCapacity]:
+def aggregate_capacity(
+    flavors: list[dict],
+    aggregates: list[dict],
+    hypervisors: list[dict],
+    servers: list[dict],
+    warnings: list[str] | None = None,
+) -> list[FlavorCapacity]:
     """flavors: name, disabled, extra_specs. servers: host, status, extra_specs (of the server's flavor)."""
     warnings = [] if warnings is None else warnings
     hosts = aggregate_hosts(aggregates, hypervisors, warnings)
@@ -165,8 +187,11 @@ def aggregate_capacity(flavors: list[dict], aggregates: list[dict], hypervisors:
         matching = [h for h in hosts.values() if h.gpu_type.lower() == req.gpu_type.lower()]
         total = sum(h.gpus // req.count for h in matching)
         available = sum(max(0, h.gpus - h.used) // req.count for h in matching if h.schedulable)
-        out.append(FlavorCapacity(f["name"], "aggregate", req.gpu_type, req.count, total, available,
-                                  sorted(h.name for h in matching)))
+        out.append(
+            FlavorCapacity(
+                f["name"], "aggregate", req.gpu_type, req.count, total, available, sorted(h.name for h in matching)
+            )
+        )
     return sorted(out, key=lambda c: c.flavor)
 
 
@@ -199,8 +224,10 @@ def placement_capacity(flavors: list[dict], providers: list[dict]) -> list[Flavo
 def _forbidden(exc: Exception, what: str) -> None:
     from cxops.errors import CxopsError
 
-    raise CxopsError(f"GPU capacity needs admin-level read access to {what} (a cloud entry with the admin or "
-                     f"reader-on-system role): {exc}") from exc
+    raise CxopsError(
+        f"GPU capacity needs admin-level read access to {what} (a cloud entry with the admin or "
+        f"reader-on-system role): {exc}"
+    ) from exc
 
 
 def gather(conn: Connection) -> dict[str, Any]:
@@ -208,17 +235,29 @@ def gather(conn: Connection) -> dict[str, Any]:
     from openstack import exceptions as os_exc
 
     try:
-        flavors = [{"name": f.name, "disabled": bool(f.is_disabled), "extra_specs": dict(f.extra_specs or {})}
-                   for f in conn.compute.flavors(details=True, is_public=None)]
-        aggregates = [{"name": a.name, "hosts": list(a.hosts or []), "metadata": dict(a.metadata or {})}
-                      for a in conn.compute.aggregates()]
-        hypervisors = [{"name": h.name, "service_host": (h.service_details or {}).get("host"), "state": h.state,
-                        "status": h.status} for h in conn.compute.hypervisors(details=True)]
+        flavors = [
+            {"name": f.name, "disabled": bool(f.is_disabled), "extra_specs": dict(f.extra_specs or {})}
+            for f in conn.compute.flavors(details=True, is_public=None)
+        ]
+        aggregates = [
+            {"name": a.name, "hosts": list(a.hosts or []), "metadata": dict(a.metadata or {})}
+            for a in conn.compute.aggregates()
+        ]
+        hypervisors = [
+            {
+                "name": h.name,
+                "service_host": (h.service_details or {}).get("host"),
+                "state": h.state,
+                "status": h.status,
+            }
+            for h in conn.compute.hypervisors(details=True)
+        ]
         servers = []
         for s in conn.compute.servers(details=True, all_projects=True):
             fl = s.flavor or {}
-            servers.append({"host": s.compute_host, "status": s.status,
-                            "extra_specs": dict(fl.get("extra_specs") or {})})
+            servers.append(
+                {"host": s.compute_host, "status": s.status, "extra_specs": dict(fl.get("extra_specs") or {})}
+            )
     except os_exc.ForbiddenException as exc:
         _forbidden(exc, "flavors, aggregates, hypervisors and all projects' servers")
     providers = []
@@ -230,12 +269,18 @@ def gather(conn: Connection) -> dict[str, Any]:
                 if not gpu_inv:
                     continue
                 usages = conn.placement.get(f"/resource_providers/{rp['uuid']}/usages").json()["usages"]
-                providers.append({"name": rp["name"], "inventories": gpu_inv,
-                                  "usages": {rc: usages.get(rc, 0) for rc in gpu_inv}})
+                providers.append(
+                    {"name": rp["name"], "inventories": gpu_inv, "usages": {rc: usages.get(rc, 0) for rc in gpu_inv}}
+                )
         except os_exc.ForbiddenException as exc:
             _forbidden(exc, "Placement resource providers")
-    return {"flavors": flavors, "aggregates": aggregates, "hypervisors": hypervisors, "servers": servers,
-            "providers": providers}
+    return {
+        "flavors": flavors,
+        "aggregates": aggregates,
+        "hypervisors": hypervisors,
+        "servers": servers,
+        "providers": providers,
+    }
 
 
 def report(data: dict[str, Any], cloud: str) -> dict[str, Any]:

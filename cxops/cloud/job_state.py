@@ -81,8 +81,7 @@ def all_jobs(state_dir: Path) -> list[JobState]:
     return [JobState.model_validate(json.loads(p.read_text())) for p in sorted(jobs_dir(state_dir).glob("*.json"))]
 
 
-def derive_status(job: JobState, server_status: str | None, markers: ConsoleMarkers,
-                  now: float | None = None) -> str:
+def derive_status(job: JobState, server_status: str | None, markers: ConsoleMarkers, now: float | None = None) -> str:
     """One status from what the cloud says (None = server gone) and what the console says."""
     now = time.time() if now is None else now
     if markers.result is not None:

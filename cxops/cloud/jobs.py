@@ -53,12 +53,12 @@ def _find(getter, name: str, what: str, candidates: Callable[[], list[str]]) -> 
 
 def pick_network(conn: Connection, name: str | None) -> Any:
     if name:
-        return _find(conn.network.find_network, name, "network",
-                     lambda: [n.name for n in conn.network.networks()])
+        return _find(conn.network.find_network, name, "network", lambda: [n.name for n in conn.network.networks()])
     own = [n for n in conn.network.networks(project_id=conn.current_project_id) if not n.is_router_external]
     if len(own) != 1:
-        raise CxopsError(f"pass --network: the project has {len(own)} private networks "
-                         f"({', '.join(n.name for n in own) or 'none'})")
+        raise CxopsError(
+            f"pass --network: the project has {len(own)} private networks ({', '.join(n.name for n in own) or 'none'})"
+        )
     return own[0]
 
 
@@ -108,22 +108,38 @@ def start(conn: Connection, state_dir: Path, spec: JobSpec, say: Say = lambda _m
     path = job_state.jobs_dir(state_dir) / f"{spec.name}.json"
     if path.exists() and not job_state.load(state_dir, spec.name).cleaned_up:
         raise CxopsError(f"job {spec.name!r} already exists; `cxops job cleanup {spec.name}` first")
-    flavor = _find(conn.compute.find_flavor, spec.flavor, "flavor",
-                   lambda: [f.name for f in conn.compute.flavors() if not f.is_disabled])
+    flavor = _find(
+        conn.compute.find_flavor,
+        spec.flavor,
+        "flavor",
+        lambda: [f.name for f in conn.compute.flavors() if not f.is_disabled],
+    )
     if flavor.is_disabled:
         raise CxopsError(f"flavor {spec.flavor!r} is disabled")
     image = _find(conn.image.find_image, spec.image, "image", lambda: [i.name for i in conn.image.images()])
     if spec.gpu:
         got = gpu_of_flavor(flavor)
         if got is None or got[0].lower() != spec.gpu.lower():
-            raise CxopsError(f"flavor {spec.flavor!r} provides {got[1]} x {got[0]}" if got else
-                             f"flavor {spec.flavor!r} has no GPU (no pci_passthrough:alias or resources:*GPU*); "
-                             f"--gpu {spec.gpu} needs a GPU flavor (see `cxops cloud gpus`)")
+            raise CxopsError(
+                f"flavor {spec.flavor!r} provides {got[1]} x {got[0]}"
+                if got
+                else f"flavor {spec.flavor!r} has no GPU (no pci_passthrough:alias or resources:*GPU*); "
+                f"--gpu {spec.gpu} needs a GPU flavor (see `cxops cloud gpus`)"
+            )
     network = pick_network(conn, spec.network)
-    job = JobState(name=spec.name, run_id=secrets.token_hex(6), cloud=conn.config.name,
-                   server_name=f"{spec.server_prefix}-{spec.name}", flavor=flavor.name, image=image.name,
-                   network=network.name, gpu=spec.gpu, deadline_seconds=spec.deadline_seconds,
-                   boot_timeout_seconds=spec.boot_timeout_seconds, created_at=time.time())
+    job = JobState(
+        name=spec.name,
+        run_id=secrets.token_hex(6),
+        cloud=conn.config.name,
+        server_name=f"{spec.server_prefix}-{spec.name}",
+        flavor=flavor.name,
+        image=image.name,
+        network=network.name,
+        gpu=spec.gpu,
+        deadline_seconds=spec.deadline_seconds,
+        boot_timeout_seconds=spec.boot_timeout_seconds,
+        created_at=time.time(),
+    )
     job_state.save(state_dir, job)  # before anything exists: cleanup can always find what was made
     from openstack import exceptions as os_exc
 
@@ -145,8 +161,9 @@ def start(conn: Connection, state_dir: Path, spec: JobSpec, say: Say = lambda _m
 def _create(conn, state_dir, job, spec, flavor, image, network, say) -> None:
     bdm = None
     if spec.volume_gb:
-        vol = conn.block_storage.create_volume(name=f"{job.server_name}-data", size=spec.volume_gb,
-                                               description=f"cxops job {job.name}")
+        vol = conn.block_storage.create_volume(
+            name=f"{job.server_name}-data", size=spec.volume_gb, description=f"cxops job {job.name}"
+        )
         job.volume_id = vol.id
         job_state.save(state_dir, job)
         say(f"volume {vol.id} ({spec.volume_gb} GB) creating")
@@ -154,16 +171,35 @@ def _create(conn, state_dir, job, spec, flavor, image, network, say) -> None:
         # attached at boot (not after), so the job sees its disk from the start; deleted by cleanup,
         # never with the server, so the order server -> volume is ours to keep
         bdm = [  # Nova wants the image's own mapping (boot index 0) alongside imageRef
-            {"boot_index": 0, "uuid": image.id, "source_type": "image", "destination_type": "local",
-             "delete_on_termination": True},
-            {"boot_index": -1, "uuid": vol.id, "source_type": "volume", "destination_type": "volume",
-             "delete_on_termination": False},
+            {
+                "boot_index": 0,
+                "uuid": image.id,
+                "source_type": "image",
+                "destination_type": "local",
+                "delete_on_termination": True,
+            },
+            {
+                "boot_index": -1,
+                "uuid": vol.id,
+                "source_type": "volume",
+                "destination_type": "volume",
+                "delete_on_termination": False,
+            },
         ]
-    user_data = userdata.render(job.name, job.run_id, command=spec.command, script=spec.script,
-                                deadline_seconds=spec.deadline_seconds, env=spec.env, volume_id=job.volume_id,
-                                volume_wait_seconds=spec.volume_wait_seconds)
+    user_data = userdata.render(
+        job.name,
+        job.run_id,
+        command=spec.command,
+        script=spec.script,
+        deadline_seconds=spec.deadline_seconds,
+        env=spec.env,
+        volume_id=job.volume_id,
+        volume_wait_seconds=spec.volume_wait_seconds,
+    )
     kwargs: dict[str, Any] = {
-        "name": job.server_name, "flavor_id": flavor.id, "networks": [{"uuid": network.id}],
+        "name": job.server_name,
+        "flavor_id": flavor.id,
+        "networks": [{"uuid": network.id}],
         "user_data": base64.b64encode(user_data.encode()).decode(),
         "metadata": {"cxops-job": job.name, "cxops-run": job.run_id},
     }
@@ -175,8 +211,11 @@ def _create(conn, state_dir, job, spec, flavor, image, network, say) -> None:
     job.status = "BUILDING"
     job_state.save(state_dir, job)
     say(f"server {server.id} building")
-    server = wait_until(lambda: _left_build(conn, server.id), timeout=spec.boot_timeout_seconds,
-                        what=f"server {job.server_name} to leave BUILD")
+    server = wait_until(
+        lambda: _left_build(conn, server.id),
+        timeout=spec.boot_timeout_seconds,
+        what=f"server {job.server_name} to leave BUILD",
+    )
     if server.status == "ERROR":
         job.status = "ERROR"
         job.fault = (server.fault or {}).get("message") or "no fault recorded"
@@ -206,8 +245,9 @@ def _attach_floating_ip(conn: Connection, state_dir: Path, job: JobState, server
     if not external:
         raise CxopsError("--floating-ip: the cloud has no external network")
     ports = list(conn.network.ports(device_id=server.id))
-    fip = conn.network.create_ip(floating_network_id=external[0].id, port_id=ports[0].id,
-                                 description=f"cxops job {job.name}")
+    fip = conn.network.create_ip(
+        floating_network_id=external[0].id, port_id=ports[0].id, description=f"cxops job {job.name}"
+    )
     job.floating_ip_id, job.floating_ip = fip.id, fip.floating_ip_address
     job_state.save(state_dir, job)
 
@@ -227,8 +267,9 @@ def wait(conn: Connection, state_dir: Path, job: JobState, say: Say = lambda _m:
     return wait_until(probe, timeout=timeout, what=f"job {job.name} to finish", first=0.5, cap=5.0)
 
 
-def cleanup(conn: Connection, state_dir: Path, job: JobState, say: Say = lambda _m: None,
-            timeout: float = 180) -> list[str]:
+def cleanup(
+    conn: Connection, state_dir: Path, job: JobState, say: Say = lambda _m: None, timeout: float = 180
+) -> list[str]:
     """Delete server, then volume (only once the server is gone), then floating IP. Returns what was deleted."""
     done: list[str] = []
     if job.floating_ip_id and conn.network.find_ip(job.floating_ip_id, ignore_missing=True) is not None:
@@ -237,19 +278,26 @@ def cleanup(conn: Connection, state_dir: Path, job: JobState, say: Say = lambda 
             conn.network.update_ip(job.floating_ip_id, port_id=None)
     if job.server_id and _server(conn, job.server_id) is not None:
         conn.compute.delete_server(job.server_id, ignore_missing=True)
-        wait_until(lambda: _server(conn, job.server_id) is None, timeout=timeout,
-                   what=f"server {job.server_id} to be deleted")
+        wait_until(
+            lambda: _server(conn, job.server_id) is None, timeout=timeout, what=f"server {job.server_id} to be deleted"
+        )
         done.append(f"server {job.server_id}")
         say(f"deleted server {job.server_id}")
     if (volume_id := job.volume_id) is not None:
         vol = conn.block_storage.find_volume(volume_id, ignore_missing=True)
         if vol is not None:
             # the attachment is released asynchronously after the server is gone
-            wait_until(lambda: conn.block_storage.get_volume(volume_id).status in ("available", "error"),
-                       timeout=timeout, what=f"volume {volume_id} to be detached")
+            wait_until(
+                lambda: conn.block_storage.get_volume(volume_id).status in ("available", "error"),
+                timeout=timeout,
+                what=f"volume {volume_id} to be detached",
+            )
             conn.block_storage.delete_volume(volume_id, ignore_missing=True)
-            wait_until(lambda: conn.block_storage.find_volume(volume_id, ignore_missing=True) is None,
-                       timeout=timeout, what=f"volume {volume_id} to be deleted")
+            wait_until(
+                lambda: conn.block_storage.find_volume(volume_id, ignore_missing=True) is None,
+                timeout=timeout,
+                what=f"volume {volume_id} to be deleted",
+            )
             done.append(f"volume {volume_id}")
             say(f"deleted volume {volume_id}")
     if job.floating_ip_id and conn.network.find_ip(job.floating_ip_id, ignore_missing=True) is not None:

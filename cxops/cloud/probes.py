@@ -36,9 +36,14 @@ def ping(conn: Connection) -> Row:
 
 def images(conn: Connection) -> list[Row]:
     return [
-        {"name": i.name, "id": i.id, "status": i.status, "visibility": i.visibility,
-         "size_mb": round((i.size or 0) / 2**20, 1), "os_distro": i.properties.get("os_distro") if i.properties
-         else None}
+        {
+            "name": i.name,
+            "id": i.id,
+            "status": i.status,
+            "visibility": i.visibility,
+            "size_mb": round((i.size or 0) / 2**20, 1),
+            "os_distro": i.properties.get("os_distro") if i.properties else None,
+        }
         for i in sorted(conn.image.images(), key=lambda i: i.name or "")
     ]
 
@@ -46,9 +51,18 @@ def images(conn: Connection) -> list[Row]:
 def flavors(conn: Connection) -> list[Row]:
     rows = []
     for f in sorted(conn.compute.flavors(details=True), key=lambda f: (f.vcpus, f.ram, f.name)):
-        rows.append({"name": f.name, "id": f.id, "vcpus": f.vcpus, "ram_mb": f.ram, "disk_gb": f.disk,
-                     "public": f.is_public, "disabled": f.is_disabled,
-                     "extra_specs": dict(f.extra_specs or {})})
+        rows.append(
+            {
+                "name": f.name,
+                "id": f.id,
+                "vcpus": f.vcpus,
+                "ram_mb": f.ram,
+                "disk_gb": f.disk,
+                "public": f.is_public,
+                "disabled": f.is_disabled,
+                "extra_specs": dict(f.extra_specs or {}),
+            }
+        )
     return rows
 
 
@@ -57,8 +71,16 @@ def networks(conn: Connection) -> list[Row]:
     rows = []
     for n in sorted(conn.network.networks(), key=lambda n: n.name or ""):
         cidrs = [subnets[s].cidr for s in n.subnet_ids if s in subnets]
-        rows.append({"name": n.name, "id": n.id, "external": bool(n.is_router_external), "shared": n.is_shared,
-                     "status": n.status, "subnets": cidrs})
+        rows.append(
+            {
+                "name": n.name,
+                "id": n.id,
+                "external": bool(n.is_router_external),
+                "shared": n.is_shared,
+                "status": n.status,
+                "subnets": cidrs,
+            }
+        )
     return rows
 
 
@@ -81,9 +103,14 @@ def quotas(conn: Connection) -> list[Row]:
         _quota("keypairs", lim.keypairs, len(list(conn.compute.keypairs()))),
     ]
     net = conn.network.get_quota(project, details=True)
-    for attr, name in (("floating_ips", "floating_ips"), ("security_groups", "security_groups"),
-                       ("security_group_rules", "security_group_rules"), ("networks", "networks"),
-                       ("ports", "ports"), ("routers", "routers")):
+    for attr, name in (
+        ("floating_ips", "floating_ips"),
+        ("security_groups", "security_groups"),
+        ("security_group_rules", "security_group_rules"),
+        ("networks", "networks"),
+        ("ports", "ports"),
+        ("routers", "routers"),
+    ):
         detail = getattr(net, attr) or {}
         rows.append(_quota(name, detail.get("limit"), detail.get("used")))
     if conn.has_service("block-storage") or conn.has_service("volumev3"):
@@ -99,7 +126,14 @@ def servers(conn: Connection, all_projects: bool = False) -> list[Row]:
     for s in sorted(conn.compute.servers(details=True, all_projects=all_projects), key=lambda s: s.name or ""):
         addresses = [a["addr"] for nets in (s.addresses or {}).values() for a in nets]
         flavor = s.flavor or {}
-        rows.append({"name": s.name, "id": s.id, "status": s.status,
-                     "flavor": flavor.get("original_name") or flavor.get("name") or flavor.get("id"),
-                     "addresses": addresses, "created": s.created_at})
+        rows.append(
+            {
+                "name": s.name,
+                "id": s.id,
+                "status": s.status,
+                "flavor": flavor.get("original_name") or flavor.get("name") or flavor.get("id"),
+                "addresses": addresses,
+                "created": s.created_at,
+            }
+        )
     return rows

@@ -35,23 +35,37 @@ def gpu_capacity_check(conn: Connection, flavor: Any, say: Callable[[str], None]
         return req.gpu_type
     rows = [r for r in report["flavors"] if r["flavor"] == flavor.name]
     if rows and sum(r["available"] for r in rows) < 1:
-        raise CxopsError(f"flavor {flavor.name!r}: no GPU capacity free now ({rows[0]['total']} in total); "
-                         "try later or another flavor (see `cxops cloud gpus`)")
+        raise CxopsError(
+            f"flavor {flavor.name!r}: no GPU capacity free now ({rows[0]['total']} in total); "
+            "try later or another flavor (see `cxops cloud gpus`)"
+        )
     return req.gpu_type
 
 
-def train_on_instance(config: Config, conn: Connection, state_dir: Path, command: list[str],
-                      say: Callable[[str], None] = lambda _m: None, env: dict[str, str] | None = None,
-                      ) -> dict[str, Any]:
+def train_on_instance(
+    config: Config,
+    conn: Connection,
+    state_dir: Path,
+    command: list[str],
+    say: Callable[[str], None] = lambda _m: None,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """Run `command` on a fresh server; return {"run_id", "job", "result"}. The job must write
     {"mlflow_run_id": ...} to $CXOPS_RESULT."""
     flavor = conn.compute.find_flavor(config.training.flavor, ignore_missing=True)
     if flavor is None:
         raise CxopsError(f"training.flavor {config.training.flavor!r} not found (see `cxops cloud flavors`)")
     gpu = gpu_capacity_check(conn, flavor, say)
-    spec = jobs.JobSpec(name=f"train-{secrets.token_hex(3)}", flavor=flavor.name, image=config.cloud.image,
-                        command=command, gpu=gpu, deadline_seconds=config.training.timeout_seconds, env=env,
-                        server_prefix=f"{config.project.name}-{config.project.suffix}")
+    spec = jobs.JobSpec(
+        name=f"train-{secrets.token_hex(3)}",
+        flavor=flavor.name,
+        image=config.cloud.image,
+        command=command,
+        gpu=gpu,
+        deadline_seconds=config.training.timeout_seconds,
+        env=env,
+        server_prefix=f"{config.project.name}-{config.project.suffix}",
+    )
     job = jobs.start(conn, state_dir, spec, say)
     try:
         final = jobs.wait(conn, state_dir, job, say)

@@ -120,8 +120,12 @@ def render(
     doc = {
         "write_files": [
             {"path": f"{JOB_DIR}/job.env", "permissions": "0600", "content": env_file},
-            {"path": f"{JOB_DIR}/job.sh", "permissions": "0755", "encoding": "b64",
-             "content": base64.b64encode(job_script(command, script).encode()).decode()},
+            {
+                "path": f"{JOB_DIR}/job.sh",
+                "permissions": "0755",
+                "encoding": "b64",
+                "content": base64.b64encode(job_script(command, script).encode()).decode(),
+            },
             {"path": f"{JOB_DIR}/run-job.sh", "permissions": "0755", "content": WRAPPER},
         ],
         "runcmd": [["/bin/bash", f"{JOB_DIR}/run-job.sh"]],

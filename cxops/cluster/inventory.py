@@ -117,9 +117,11 @@ def load(directory: Path) -> Inventory:
     for name, hv in hosts.items():
         target = str(hv.get("ansible_host", name))
         if not any(fnmatch(target, p) for p in patterns):
-            raise CxopsError(f"{hosts_file}: host {name} is reached as {target!r}, which no Host entry of {ssh_file} "
-                             f"matches, so SSH would not go through the jump host; regenerate both with "
-                             f"`cxops infra inventory`")  # fmt: skip
+            raise CxopsError(
+                f"{hosts_file}: host {name} is reached as {target!r}, which no Host entry of {ssh_file} "
+                f"matches, so SSH would not go through the jump host; regenerate both with "
+                f"`cxops infra inventory`"
+            )
     return Inventory(directory, hosts, groups, parse_ssh_config(ssh_text))
 
 

@@ -25,8 +25,7 @@ SSH_TIMEOUT_S = 60
 
 def tunnel_command(inv: Inventory, local_port: int = API_PORT) -> str:
     """The ssh command that forwards 127.0.0.1:<local_port> to the API server on the first control-plane node."""
-    return (f"ssh -F {inv.directory / SSH_CONFIG} -N -L {local_port}:127.0.0.1:{API_PORT} "
-            f"{inv.first_control_plane}")  # fmt: skip
+    return f"ssh -F {inv.directory / SSH_CONFIG} -N -L {local_port}:127.0.0.1:{API_PORT} {inv.first_control_plane}"
 
 
 def fetch(inv: Inventory, out: Path, local_port: int = API_PORT) -> Path:
@@ -34,20 +33,35 @@ def fetch(inv: Inventory, out: Path, local_port: int = API_PORT) -> Path:
 
     Raises CxopsError when SSH fails (naming the host and the jump host) or the file is not a kubeconfig."""
     host = inv.first_control_plane
-    argv = ["ssh", "-F", str(inv.directory / SSH_CONFIG), "-o", "BatchMode=yes", host,
-            "sudo", "-n", "cat", REMOTE_KUBECONFIG]  # fmt: skip
+    argv = [
+        "ssh",
+        "-F",
+        str(inv.directory / SSH_CONFIG),
+        "-o",
+        "BatchMode=yes",
+        host,
+        "sudo",
+        "-n",
+        "cat",
+        REMOTE_KUBECONFIG,
+    ]
     try:
         res = subprocess.run(argv, capture_output=True, text=True, timeout=SSH_TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:
-        raise CxopsError(f"host {host} ({inv.address(host)}) did not answer within {SSH_TIMEOUT_S}s through "
-                         f"jump host {inv.jump_host}") from exc  # fmt: skip
+        raise CxopsError(
+            f"host {host} ({inv.address(host)}) did not answer within {SSH_TIMEOUT_S}s through "
+            f"jump host {inv.jump_host}"
+        ) from exc
     detail = res.stderr.strip().splitlines()[-1] if res.stderr.strip() else "no detail"
     if res.returncode == 255:
-        raise CxopsError(f"host {host} ({inv.address(host)}) did not answer over SSH through jump host "
-                         f"{inv.jump_host}: {detail}")  # fmt: skip
+        raise CxopsError(
+            f"host {host} ({inv.address(host)}) did not answer over SSH through jump host {inv.jump_host}: {detail}"
+        )
     if res.returncode != 0:
-        raise CxopsError(f"{host}:{REMOTE_KUBECONFIG} could not be read (is Kubernetes installed? run "
-                         f"`cxops cluster install`): {detail}")  # fmt: skip
+        raise CxopsError(
+            f"{host}:{REMOTE_KUBECONFIG} could not be read (is Kubernetes installed? run "
+            f"`cxops cluster install`): {detail}"
+        )
     try:
         cfg = yaml.safe_load(res.stdout)
         clusters = cfg["clusters"]

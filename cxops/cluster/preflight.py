@@ -22,8 +22,10 @@ def check_ansible_core(installed: str | None = None) -> str:
             raise CxopsError("ansible-core is not installed; run `make setup` (pins ansible==11.13.0)") from exc
     low, high = layout.ANSIBLE_CORE_RANGE
     if not Version(low) <= Version(installed) < Version(high):
-        raise CxopsError(f"ansible-core {installed} is installed; Kubespray {layout.KUBESPRAY_VERSION} needs "
-                         f">={low},<{high}: run `make setup` (pins ansible==11.13.0)")  # fmt: skip
+        raise CxopsError(
+            f"ansible-core {installed} is installed; Kubespray {layout.KUBESPRAY_VERSION} needs "
+            f">={low},<{high}: run `make setup` (pins ansible==11.13.0)"
+        )
     return installed
 
 

@@ -78,8 +78,9 @@ def playbook_binary() -> str:
     return found
 
 
-def command(ansible_dir: Path, inventory_dir: Path, stages: list[str], tags: list[str], skip_tags: list[str],
-            limit: str | None) -> list[str]:  # fmt: skip
+def command(
+    ansible_dir: Path, inventory_dir: Path, stages: list[str], tags: list[str], skip_tags: list[str], limit: str | None
+) -> list[str]:
     """The ansible-playbook argv for the stages, in order (run with cwd=ansible_dir)."""
     argv = [playbook_binary(), "-i", str(inventory_dir / HOSTS_FILE)]
     argv += [str(ansible_dir / layout.STAGES[s]) for s in stages]
@@ -92,21 +93,38 @@ def command(ansible_dir: Path, inventory_dir: Path, stages: list[str], tags: lis
     return argv
 
 
-def run(ansible_dir: Path, inv: Inventory, stages: list[str], log: Path, *, tags: Sequence[str] = (),
-        skip_tags: Sequence[str] = (), limit: str | None = None, on_line: Callable[[str], None] | None = None,
-        timeout_s: float = DEFAULT_TIMEOUT_S, env: dict[str, str] | None = None) -> RunResult:  # fmt: skip
+def run(
+    ansible_dir: Path,
+    inv: Inventory,
+    stages: list[str],
+    log: Path,
+    *,
+    tags: Sequence[str] = (),
+    skip_tags: Sequence[str] = (),
+    limit: str | None = None,
+    on_line: Callable[[str], None] | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    env: dict[str, str] | None = None,
+) -> RunResult:
     """Run the stages; every output line goes to `log` and `on_line`. Raises CxopsError on timeout (process killed)."""
     stage = "+".join(stages)
     argv = command(ansible_dir, inv.directory, stages, list(tags), list(skip_tags), limit)
-    full_env = {**os.environ, "ANSIBLE_CONFIG": str(ansible_dir / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0",
-                "ANSIBLE_NOCOLOR": "1", "PYTHONUNBUFFERED": "1", **(env or {})}  # fmt: skip
+    full_env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(ansible_dir / "ansible.cfg"),
+        "ANSIBLE_FORCE_COLOR": "0",
+        "ANSIBLE_NOCOLOR": "1",
+        "PYTHONUNBUFFERED": "1",
+        **(env or {}),
+    }
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     lines: list[str] = []
     with log.open("w") as f:
         f.write("$ " + " ".join(argv) + "\n")
-        proc = subprocess.Popen(argv, cwd=ansible_dir, env=full_env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, bufsize=1)  # fmt: skip
+        proc = subprocess.Popen(
+            argv, cwd=ansible_dir, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        )
         assert proc.stdout is not None
         watchdog = threading.Timer(timeout_s, proc.kill)  # a silent hang is stopped too
         watchdog.start()

@@ -47,4 +47,4 @@ def uis(cfg: Config) -> list[UI]:
         UI("MLflow", platform, "mlflow", 5000, 5000, "http", "none inside the cluster"),
         UI("Grafana", platform, "grafana", 80, 3000, "http", f"Secret {platform}/{grafana}"),
         UI("Prometheus", platform, "prometheus", 9090, 9090, "http", "none"),
-    ]  # fmt: skip
+    ]

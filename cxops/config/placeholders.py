@@ -23,8 +23,10 @@ def placeholders(template: str) -> list[str]:
         if name is None:
             continue
         if not name or spec or conversion:
-            raise ValueError(f"has placeholder {{{name}{'!' + conversion if conversion else ''}"
-                             f"{':' + spec if spec else ''}}}; only plain named placeholders are filled in")
+            raise ValueError(
+                f"has placeholder {{{name}{'!' + conversion if conversion else ''}"
+                f"{':' + spec if spec else ''}}}; only plain named placeholders are filled in"
+            )
         names.append(name)
     return names
 
@@ -38,6 +40,8 @@ def check_template(template: str, allowed: Collection[str], need_one_of: Collect
         raise ValueError(f"unknown placeholder {{{unknown[0]}}}; valid: " + ", ".join(f"{{{a}}}" for a in allowed))
     if not set(names) & set(need_one_of):
         need = " or ".join(f"{{{n}}}" for n in need_one_of)
-        raise ValueError(f"must hold {need} so each environment gets its own value (without it every environment "
-                         f"is the same), got {template!r}")
+        raise ValueError(
+            f"must hold {need} so each environment gets its own value (without it every environment "
+            f"is the same), got {template!r}"
+        )
     return template

@@ -62,8 +62,14 @@ def constraints(info: FieldInfo) -> str:
         if hasattr(arg, "metadata"):
             metadata += list(arg.metadata)
     for m in metadata:
-        for cls, sign, attr in ((at.Ge, "≥", "ge"), (at.Gt, ">", "gt"), (at.Le, "≤", "le"), (at.Lt, "<", "lt"),
-                                (at.MinLen, "min length", "min_length"), (at.MaxLen, "max length", "max_length")):
+        for cls, sign, attr in (
+            (at.Ge, "≥", "ge"),
+            (at.Gt, ">", "gt"),
+            (at.Le, "≤", "le"),
+            (at.Lt, "<", "lt"),
+            (at.MinLen, "min length", "min_length"),
+            (at.MaxLen, "max length", "max_length"),
+        ):
             if isinstance(m, cls):
                 out.append(f"{sign} {getattr(m, attr)}")
         for attr, sign in (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<")):  # FieldInfo-style metadata
@@ -111,17 +117,27 @@ def undocumented(model: type[BaseModel] = Config) -> list[str]:
 
 def render() -> str:
     """The whole page, Markdown, starting with the generated marker."""
-    lines = [generated.header(COMMAND, "cxops/config/schema.py and cxops/settings.py", "<!--").replace(
-        "\n", " -->\n"), "# Configuration reference", "",
+    lines = [
+        generated.header(COMMAND, "cxops/config/schema.py and cxops/settings.py", "<!--").replace("\n", " -->\n"),
+        "# Configuration reference",
+        "",
         "Everything `cxops.yaml` can hold. Unknown keys are errors; a bad value is reported as `file:line key.path`",
-        "and `cxops config check` exits 2. `cxops config show` prints the resolved configuration.", ""]  # fmt: skip
+        "and `cxops config check` exits 2. `cxops config show` prints the resolved configuration.",
+        "",
+    ]
     for path, model in sections():
         if not path:
             continue
         title = path.rstrip(".")
         doc = " ".join((model.__doc__ or "").split())
-        lines += [f"## `{title}`", "", doc, "", "| key | type | default | limits | description |",
-                  "| --- | --- | --- | --- | --- |"]  # fmt: skip
+        lines += [
+            f"## `{title}`",
+            "",
+            doc,
+            "",
+            "| key | type | default | limits | description |",
+            "| --- | --- | --- | --- | --- |",
+        ]
         for name, info in model.model_fields.items():
             nested = _models(info.annotation)
             desc = info.description or (" ".join((nested[0].__doc__ or "").split()) if nested else "")
@@ -130,9 +146,14 @@ def render() -> str:
             row = [f"`{name}`", type_name(info.annotation), default_text(info), constraints(info), desc]
             lines.append("| " + " | ".join(_cell(c) for c in row) + " |")
         lines.append("")
-    lines += ["## Environment variables", "",
-              "Read in one place (`cxops/settings.py`); each description says how it combines with cxops.yaml.", "",
-              "| variable | type | description |", "| --- | --- | --- |"]  # fmt: skip
+    lines += [
+        "## Environment variables",
+        "",
+        "Read in one place (`cxops/settings.py`); each description says how it combines with cxops.yaml.",
+        "",
+        "| variable | type | description |",
+        "| --- | --- | --- |",
+    ]
     for var, typ, desc, secret in variables():
         lines.append(f"| `{var}` | {typ} | {_cell(desc)}{' (a secret: never logged)' if secret else ''} |")
     return "\n".join(lines) + "\n"

@@ -264,7 +264,8 @@ class CanaryGate(Strict):
     )
     prometheus_scrape_seconds: Positive = Field(15, description="scrape interval: the last samples lag this much")
     min_samples: int = Field(
-        50, ge=1,
+        50,
+        ge=1,
         description="requests each side's metrics must show in the window before any verdict; fewer makes the "
         "gate inconclusive (exit 4, never promoted): e.g. a selector that matches nothing",
     )
@@ -277,8 +278,9 @@ class CanaryGate(Strict):
     @model_validator(mode="after")
     def _enough_requests(self) -> CanaryGate:
         if self.min_samples > self.requests:
-            raise ValueError(f"min_samples {self.min_samples} exceeds requests {self.requests}: every analysis would "
-                             "be inconclusive")
+            raise ValueError(
+                f"min_samples {self.min_samples} exceeds requests {self.requests}: every analysis would be inconclusive"
+            )
         return self
 
 
@@ -360,8 +362,9 @@ class Lab(Strict):
     state_dir: str = Field(".cxops", description="where the lab keeps state (relative to cxops.yaml), git-ignored")
     ready_timeout_seconds: Positive = Field(60, description="bound on waiting for a lab service to come up, seconds")
     endpoint_port: Port = Field(
-        8188, description="the lab's one public endpoint (nginx on 127.0.0.1): splits production/canary like the "
-        "cluster's Gateway, by the HTTPRoute weights in git"
+        8188,
+        description="the lab's one public endpoint (nginx on 127.0.0.1): splits production/canary like the "
+        "cluster's Gateway, by the HTTPRoute weights in git",
     )
 
 
@@ -394,8 +397,9 @@ class Workflows(Strict):
     retrain_schedules: list[str] = Field(["0 3 * * *"], min_length=1, description="cron lines for retraining")
     timezone: str = Field("UTC", description="time zone of retrain_schedules")
     gitops_guard_schedule: str = Field(
-        "*/2 * * * *", description="cron line of the gitops-guard CronWorkflow: verify pushes (revert a bad one) "
-        "and move registry aliases to what git deploys"
+        "*/2 * * * *",
+        description="cron line of the gitops-guard CronWorkflow: verify pushes (revert a bad one) "
+        "and move registry aliases to what git deploys",
     )
 
     @field_validator("argocd_app")

@@ -32,19 +32,27 @@ def desired_from_text(env: str, model_env: str) -> Desired:
     return Desired(env, values.get("MODEL_VERSION") or None, values.get("MODEL_IMAGE") or None)
 
 
-def write_overlay(overlay_dir: Path, env: str, model_name: str, version: str | None, image: str | None,
-                  replicas: int = 1) -> None:
+def write_overlay(
+    overlay_dir: Path, env: str, model_name: str, version: str | None, image: str | None, replicas: int = 1
+) -> None:
     """Rewrite model.env, the images entry and the replica count; the files are cxops-owned, so rewriting is safe.
 
     An env with nothing deployed gets 0 replicas: the Deployment stays, no pod runs a placeholder image."""
-    lines = [f"MODEL_NAME={model_name}", f"MODEL_VERSION={version or ''}", f"MODEL_IMAGE={image or ''}",
-             f"CXOPS_ENV={env}"]  # fmt: skip
+    lines = [
+        f"MODEL_NAME={model_name}",
+        f"MODEL_VERSION={version or ''}",
+        f"MODEL_IMAGE={image or ''}",
+        f"CXOPS_ENV={env}",
+    ]
     (overlay_dir / "model.env").write_text("\n".join(lines) + "\n")
     kpath = overlay_dir / "kustomization.yaml"
     doc = yaml.safe_load(kpath.read_text()) or {}
     name, _, tag = (image or "").rpartition(":")
-    entry = {"name": IMAGE_PLACEHOLDER, "newName": name or doc.get("images", [{}])[0].get("newName", ""),
-             "newTag": tag or "none"}  # fmt: skip
+    entry = {
+        "name": IMAGE_PLACEHOLDER,
+        "newName": name or doc.get("images", [{}])[0].get("newName", ""),
+        "newTag": tag or "none",
+    }
     others = [i for i in doc.get("images", []) if i.get("name") != IMAGE_PLACEHOLDER]
     doc["images"] = [entry, *others]
     doc["replicas"] = [{"name": "model-server", "count": replicas if version else 0}]

@@ -10,10 +10,12 @@ from pathlib import Path
 from cxops.errors import CxopsError, GateFailed
 
 GIT_ENV = {
-    "GIT_AUTHOR_NAME": "cxops", "GIT_AUTHOR_EMAIL": "cxops@localhost",
-    "GIT_COMMITTER_NAME": "cxops", "GIT_COMMITTER_EMAIL": "cxops@localhost",
+    "GIT_AUTHOR_NAME": "cxops",
+    "GIT_AUTHOR_EMAIL": "cxops@localhost",
+    "GIT_COMMITTER_NAME": "cxops",
+    "GIT_COMMITTER_EMAIL": "cxops@localhost",
     "GIT_TERMINAL_PROMPT": "0",
-}  # fmt: skip
+}
 
 
 # A push lost a race (someone else's commit landed first, or took the ref lock): refetch, redo, push again.
@@ -77,9 +79,13 @@ class GitOpsRepo:
             git("add", "-A", cwd=self.workdir)
             git("commit", "--quiet", "-m", message, cwd=self.workdir)
             out = subprocess.run(
-                ["git", "push", "--quiet", "origin", f"HEAD:{self.branch}"], cwd=self.workdir,
-                capture_output=True, text=True, timeout=120, env={**os.environ, **GIT_ENV},
-            )  # fmt: skip
+                ["git", "push", "--quiet", "origin", f"HEAD:{self.branch}"],
+                cwd=self.workdir,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                env={**os.environ, **GIT_ENV},
+            )
             if out.returncode == 0:
                 return self.head()
             last = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "push failed"

@@ -27,12 +27,16 @@ def traffic_files(cfg: Config, canary_active: bool) -> dict[str, str]:
         "metadata": {"name": "model-server", "namespace": prod_ns},
         "spec": {
             "parentRefs": [gateway_ref(cfg)],
-            "rules": [{"backendRefs": [
-                {"name": "model-server", "namespace": prod_ns, "port": 80, "weight": 100 - weight},
-                {"name": "model-server", "namespace": canary_ns, "port": 80, "weight": weight},
-            ]}],
+            "rules": [
+                {
+                    "backendRefs": [
+                        {"name": "model-server", "namespace": prod_ns, "port": 80, "weight": 100 - weight},
+                        {"name": "model-server", "namespace": canary_ns, "port": 80, "weight": weight},
+                    ]
+                }
+            ],
         },
-    }  # fmt: skip
+    }
     # a route in the production namespace may only send to a Service in the canary namespace if the latter allows it
     grant = {
         "apiVersion": "gateway.networking.k8s.io/v1beta1",
@@ -43,8 +47,11 @@ def traffic_files(cfg: Config, canary_active: bool) -> dict[str, str]:
             "to": [{"group": "", "kind": "Service", "name": "model-server"}],
         },
     }
-    kustomization = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-                     "resources": ["httproute.yaml", "referencegrant.yaml"]}  # fmt: skip
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": ["httproute.yaml", "referencegrant.yaml"],
+    }
     docs = {"httproute.yaml": route, "referencegrant.yaml": grant, "kustomization.yaml": kustomization}
     top = header(RENDERED_BY)
     return {name: top + yaml.safe_dump(doc, sort_keys=False) for name, doc in docs.items()}
@@ -77,8 +84,10 @@ def backend_weights(cfg: Config, route_text: str) -> dict[str, int]:
     for ref in refs:
         env = by_ns.get(ref.get("namespace", route.get("metadata", {}).get("namespace")))
         if env is None or ref.get("name") != "model-server":
-            raise ValueError(f"backendRef {ref.get('namespace')}/{ref.get('name')} is neither production's nor "
-                             f"the canary's model-server ({', '.join(by_ns)})")
+            raise ValueError(
+                f"backendRef {ref.get('namespace')}/{ref.get('name')} is neither production's nor "
+                f"the canary's model-server ({', '.join(by_ns)})"
+            )
         weight = ref.get("weight", 1)
         if not isinstance(weight, int) or not 0 <= weight <= 100:
             raise ValueError(f"{env} weight {weight!r} is not a whole percent 0..100")

@@ -72,8 +72,12 @@ def branch_ref(cfg: Config) -> str:
     return f"refs/heads/{cfg.gitops.branch}"
 
 
-def verify_push(cfg: Config, git_dir: Path, push: Push, registry: Callable[[], object] | None = None,
-                ) -> list[Violation]:  # fmt: skip
+def verify_push(
+    cfg: Config,
+    git_dir: Path,
+    push: Push,
+    registry: Callable[[], object] | None = None,
+) -> list[Violation]:
     """The violations of one ref update. Only the GitOps branch is deployed, so other refs are not checked."""
     if push.ref != branch_ref(cfg):
         return []
@@ -92,8 +96,13 @@ def verify_push(cfg: Config, git_dir: Path, push: Push, registry: Callable[[], o
     return out + verify(cfg, git_dir, push.old, push.new, registry)
 
 
-def verify(cfg: Config, git_dir: Path, old: str, new: str, registry: Callable[[], object] | None = None,
-           ) -> list[Violation]:  # fmt: skip
+def verify(
+    cfg: Config,
+    git_dir: Path,
+    old: str,
+    new: str,
+    registry: Callable[[], object] | None = None,
+) -> list[Violation]:
     """Every rule for the state change OLD → NEW (commits in `git_dir`); empty = a safe promotion.
 
     `registry` makes the registry reader on demand (default: `cxops.registry.rest.RegistryReader`, which never
@@ -142,8 +151,10 @@ def _check_env(cfg: Config, git_dir: Path, old: str, new: str, env: str, reg: _R
             out.append(Violation(env, f"MODEL_IMAGE={image} without a MODEL_VERSION"))
         return out
     kust_text = history.show(git_dir, new, f"{path}/kustomization.yaml") or ""
-    if not out and history.held_before(git_dir, old, f"{path}/model.env", text) and history.held_before(
-        git_dir, old, f"{path}/kustomization.yaml", kust_text
+    if (
+        not out
+        and history.held_before(git_dir, old, f"{path}/model.env", text)
+        and history.held_before(git_dir, old, f"{path}/kustomization.yaml", kust_text)
     ):
         return out  # a restore of a state the branch accepted before (deploy's undo): needs no registry, so an
         # undo still lands while MLflow is down and git never keeps a half-promotion

@@ -83,8 +83,13 @@ def ssh_config_text(cfg: Config, cluster: Cluster, inventory_dir: Path) -> str:
         "  StrictHostKeyChecking accept-new",
         f"  UserKnownHostsFile {inventory_dir.resolve() / KNOWN_HOSTS_FILE}",
     ]
-    lines = [generated.header(COMMAND, SOURCE).rstrip("\n"), "", "Host bastion", f"  HostName {cluster.floating_ip}",
-             *common]  # fmt: skip
+    lines = [
+        generated.header(COMMAND, SOURCE).rstrip("\n"),
+        "",
+        "Host bastion",
+        f"  HostName {cluster.floating_ip}",
+        *common,
+    ]
     for n in cluster.nodes:
         lines += ["", f"Host {n.name} {n.address}", f"  HostName {n.address}", "  ProxyJump bastion", *common]
     return "\n".join(lines) + "\n"

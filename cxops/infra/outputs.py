@@ -89,8 +89,15 @@ def parse(raw: dict[str, Any]) -> Cluster:
                 raise _bad(f"nodes.{name}.{key}", "is missing")
         if n["role"] not in ROLES:
             raise _bad(f"nodes.{name}.role", f"must be one of {', '.join(ROLES)}, got {n['role']!r}")
-        nodes.append(NodeOut(name, _text(f"nodes.{name}.instance", n["instance"]), _text(f"nodes.{name}.id", n["id"]),
-                             _ip(f"nodes.{name}.address", n["address"]), n["role"]))  # fmt: skip
+        nodes.append(
+            NodeOut(
+                name,
+                _text(f"nodes.{name}.instance", n["instance"]),
+                _text(f"nodes.{name}.id", n["id"]),
+                _ip(f"nodes.{name}.address", n["address"]),
+                n["role"],
+            )
+        )
     addresses = [n.address for n in nodes]
     if len(set(addresses)) != len(addresses):
         raise _bad("nodes", f"gives two nodes one address: {addresses}")
@@ -98,9 +105,14 @@ def parse(raw: dict[str, Any]) -> Cluster:
     if entry not in nodes_raw or nodes_raw[entry]["role"] != "control":
         raise _bad("entry_node", f"must name a control node of `nodes`, got {entry!r}")
     created = values.get("data_volume_created")
-    return Cluster(tuple(nodes), entry, _ip("floating_ip", values["floating_ip"]),
-                   _text("data_volume_id", values["data_volume_id"]), created if isinstance(created, bool) else None,
-                   _text("ssh_user", values["ssh_user"]))  # fmt: skip
+    return Cluster(
+        tuple(nodes),
+        entry,
+        _ip("floating_ip", values["floating_ip"]),
+        _text("data_volume_id", values["data_volume_id"]),
+        created if isinstance(created, bool) else None,
+        _text("ssh_user", values["ssh_user"]),
+    )
 
 
 def load_file(path: Path) -> Cluster:

@@ -58,8 +58,11 @@ def _suggest(name: str, candidates: list[str], what: str) -> str:
 
 def node_flavors(config: Config) -> list[tuple[str, str | None]]:
     """(node name, flavor name) for every node of the plan."""
-    by_role = {"control": config.cloud.flavors.control, "worker": config.cloud.flavors.worker,
-               "gpu": config.cloud.flavors.gpu}
+    by_role = {
+        "control": config.cloud.flavors.control,
+        "worker": config.cloud.flavors.worker,
+        "gpu": config.cloud.flavors.gpu,
+    }
     return [(n.name, by_role[n.role]) for n in config.cloud.nodes]
 
 
@@ -74,16 +77,23 @@ def plan_needs(config: Config, flavors: dict[str, Any]) -> Needs:
             cores += f.vcpus
             ram += f.ram
     new_volume = config.cloud.data_volume_name is None  # an adopted volume is already counted in the quota
-    return Needs(instances=len(config.cloud.nodes), cores=cores, ram_mb=ram, volumes=PLAN_VOLUMES if new_volume else 0,
-                 volume_gb=config.cloud.data_volume_gb if new_volume else 0,
-                 floating_ips=PLAN_FLOATING_IPS if config.cloud.floating_ip is None else 0,
-                 security_groups=PLAN_SECURITY_GROUPS, uncounted=uncounted)
+    return Needs(
+        instances=len(config.cloud.nodes),
+        cores=cores,
+        ram_mb=ram,
+        volumes=PLAN_VOLUMES if new_volume else 0,
+        volume_gb=config.cloud.data_volume_gb if new_volume else 0,
+        floating_ips=PLAN_FLOATING_IPS if config.cloud.floating_ip is None else 0,
+        security_groups=PLAN_SECURITY_GROUPS,
+        uncounted=uncounted,
+    )
 
 
 def fitting_flavors(flavors: dict[str, Any], count: int, free_cores: int | None, free_ram: int | None) -> list[str]:
     """Largest enabled flavors of which `count` instances fit the free cores and RAM."""
     fits = [
-        f for f in flavors.values()
+        f
+        for f in flavors.values()
         if not f.is_disabled
         and (free_cores is None or f.vcpus * count <= free_cores)
         and (free_ram is None or f.ram * count <= free_ram)
@@ -97,8 +107,10 @@ def _fewer_nodes(flavors: dict[str, Any], count: int, free_cores: int | None, fr
     if not enabled:
         return "no enabled flavor exists"
     small = min(enabled, key=lambda f: (f.vcpus, f.ram))
-    fit = min(free_cores // small.vcpus if free_cores is not None and small.vcpus else count,
-              free_ram // small.ram if free_ram is not None and small.ram else count)
+    fit = min(
+        free_cores // small.vcpus if free_cores is not None and small.vcpus else count,
+        free_ram // small.ram if free_ram is not None and small.ram else count,
+    )
     return f"no flavor fits {count} nodes; at most {fit} x {small.name} fit: free quota or ask for more"
 
 
@@ -106,8 +118,12 @@ def check_image(conn: Connection, name: str) -> Check:
     imgs = list(conn.image.images())
     match = [i for i in imgs if name in (i.name, i.id)]
     if not match:
-        return Check("image", False, f"image {name!r} not found",
-                     _suggest(name, [i.name for i in imgs if i.status == "active" and i.name], "images"))
+        return Check(
+            "image",
+            False,
+            f"image {name!r} not found",
+            _suggest(name, [i.name for i in imgs if i.status == "active" and i.name], "images"),
+        )
     if match[0].status != "active":
         return Check("image", False, f"image {name!r} is {match[0].status}, not active")
     return Check("image", True, f"{name} ({match[0].id[:8]}, active)")
@@ -118,8 +134,14 @@ def check_flavors(config: Config, flavors: dict[str, Any]) -> list[Check]:
     wanted: dict[str, list[str]] = {}
     for node, fname in node_flavors(config):
         if fname is None:
-            out.append(Check(f"flavor for {node}", False, f"node {node} has role gpu but cloud.flavors.gpu is unset",
-                             "set cloud.flavors.gpu (see `cxops cloud gpus`)"))
+            out.append(
+                Check(
+                    f"flavor for {node}",
+                    False,
+                    f"node {node} has role gpu but cloud.flavors.gpu is unset",
+                    "set cloud.flavors.gpu (see `cxops cloud gpus`)",
+                )
+            )
             continue
         wanted.setdefault(fname, []).append(node)
     if config.cloud.flavors.gpu:
@@ -130,8 +152,14 @@ def check_flavors(config: Config, flavors: dict[str, Any]) -> list[Check]:
         users = f" (nodes {', '.join(nodes)})" if nodes else ""
         f = flavors.get(fname)
         if f is None:
-            out.append(Check(f"flavor {fname}", False, f"flavor {fname!r} not found{users}",
-                             _suggest(fname, [x.name for x in flavors.values() if not x.is_disabled], "flavors")))
+            out.append(
+                Check(
+                    f"flavor {fname}",
+                    False,
+                    f"flavor {fname!r} not found{users}",
+                    _suggest(fname, [x.name for x in flavors.values() if not x.is_disabled], "flavors"),
+                )
+            )
         elif f.is_disabled:
             out.append(Check(f"flavor {fname}", False, f"flavor {fname!r} is disabled{users}"))
         else:
@@ -143,8 +171,9 @@ def check_keypair(conn: Connection, name: str) -> Check:
     pairs = [k.name for k in conn.compute.keypairs()]
     if name in pairs:
         return Check("keypair", True, name)
-    instead = (_suggest(name, pairs, "keypairs") if pairs
-               else "create one: openstack keypair create --public-key FILE NAME")
+    instead = (
+        _suggest(name, pairs, "keypairs") if pairs else "create one: openstack keypair create --public-key FILE NAME"
+    )
     return Check("keypair", False, f"keypair {name!r} not found", instead)
 
 
@@ -153,11 +182,19 @@ def check_external_network(conn: Connection, name: str) -> Check:
     external = [n.name for n in nets if n.is_router_external]
     match = [n for n in nets if name in (n.name, n.id)]
     if not match:
-        return Check("external network", False, f"network {name!r} not found",
-                     f"external networks (floating IP pools): {', '.join(external) or 'none'}")
+        return Check(
+            "external network",
+            False,
+            f"network {name!r} not found",
+            f"external networks (floating IP pools): {', '.join(external) or 'none'}",
+        )
     if not match[0].is_router_external:
-        return Check("external network", False, f"network {name!r} is not external: no floating IPs come from it",
-                     f"external networks: {', '.join(external) or 'none'}")
+        return Check(
+            "external network",
+            False,
+            f"network {name!r} is not external: no floating IPs come from it",
+            f"external networks: {', '.join(external) or 'none'}",
+        )
     return Check("external network", True, f"{name} (floating IP pool)")
 
 
@@ -165,54 +202,83 @@ def check_quotas(conn: Connection, needs: Needs, flavors: dict[str, Any], config
     from cxops.cloud.probes import quotas
 
     free = {q["resource"]: q for q in quotas(conn)}
-    wanted = {"instances": needs.instances, "cores": needs.cores, "ram_mb": needs.ram_mb,
-              "volumes": needs.volumes, "volume_gb": needs.volume_gb, "floating_ips": needs.floating_ips,
-              "security_groups": needs.security_groups}
+    wanted = {
+        "instances": needs.instances,
+        "cores": needs.cores,
+        "ram_mb": needs.ram_mb,
+        "volumes": needs.volumes,
+        "volume_gb": needs.volume_gb,
+        "floating_ips": needs.floating_ips,
+        "security_groups": needs.security_groups,
+    }
     out = []
     for res, need in wanted.items():
         q = free.get(res)
         if q is None:
             out.append(Check(f"quota {res}", False, f"the cloud reports no {res} quota (service missing?)"))
             continue
-        partial = (f" (not counting {', '.join(needs.uncounted)}: unknown flavor)"
-                   if needs.uncounted and res in ("cores", "ram_mb") else "")
+        partial = (
+            f" (not counting {', '.join(needs.uncounted)}: unknown flavor)"
+            if needs.uncounted and res in ("cores", "ram_mb")
+            else ""
+        )
         if q["free"] is None or need <= q["free"]:
             left = "unlimited" if q["free"] is None else f"{q['free']} free"
-            out.append(Check(f"quota {res}", True,
-                             f"needs {need}{partial}, {left} (limit {q['limit']}, used {q['used']})"))
+            out.append(
+                Check(f"quota {res}", True, f"needs {need}{partial}, {left} (limit {q['limit']}, used {q['used']})")
+            )
             continue
         instead = ""
         if res in ("cores", "ram_mb"):
             fits = fitting_flavors(flavors, needs.instances, free["cores"]["free"], free["ram_mb"]["free"])
-            instead = (f"{needs.instances} nodes fit with flavor {' or '.join(fits)}" if fits
-                       else _fewer_nodes(flavors, needs.instances, free["cores"]["free"], free["ram_mb"]["free"]))
+            instead = (
+                f"{needs.instances} nodes fit with flavor {' or '.join(fits)}"
+                if fits
+                else _fewer_nodes(flavors, needs.instances, free["cores"]["free"], free["ram_mb"]["free"])
+            )
         elif res == "instances":
             instead = f"at most {q['free']} nodes fit; drop nodes from cloud.nodes or free instances"
         elif res == "volume_gb":
             instead = f"cloud.data_volume_gb <= {q['free']} fits"
         else:
             instead = f"free {need - q['free']} {res} or ask for a higher quota"
-        out.append(Check(f"quota {res}", False,
-                         f"needs {need}{partial}, only {q['free']} free (limit {q['limit']}, used {q['used']})",
-                         instead))
+        out.append(
+            Check(
+                f"quota {res}",
+                False,
+                f"needs {need}{partial}, only {q['free']} free (limit {q['limit']}, used {q['used']})",
+                instead,
+            )
+        )
     return out
 
 
 def check_reservation(conn: Connection, reservation_id: str) -> Check:
     if not conn.has_service("reservation"):
-        return Check("reservation", False,
-                     f"reservation_id {reservation_id!r} is set but the cloud has no reservation (Blazar) service",
-                     "unset cloud.reservation_id")
+        return Check(
+            "reservation",
+            False,
+            f"reservation_id {reservation_id!r} is set but the cloud has no reservation (Blazar) service",
+            "unset cloud.reservation_id",
+        )
     leases = conn.session.get("/leases", endpoint_filter={"service_type": "reservation"}).json().get("leases", [])
     for lease in leases:
         for r in lease.get("reservations", []):
             if r.get("id") == reservation_id:
                 status = lease.get("status", "?")
-                return Check("reservation", status == "ACTIVE", f"{reservation_id} in lease {lease.get('name')} "
-                             f"({status})", "" if status == "ACTIVE" else "wait for the lease to start")
+                return Check(
+                    "reservation",
+                    status == "ACTIVE",
+                    f"{reservation_id} in lease {lease.get('name')} ({status})",
+                    "" if status == "ACTIVE" else "wait for the lease to start",
+                )
     ids = [r.get("id") for lease in leases for r in lease.get("reservations", [])]
-    return Check("reservation", False, f"reservation {reservation_id!r} not found in the project's leases",
-                 f"reservations that exist: {', '.join(ids) or 'none'}")
+    return Check(
+        "reservation",
+        False,
+        f"reservation {reservation_id!r} not found in the project's leases",
+        f"reservations that exist: {', '.join(ids) or 'none'}",
+    )
 
 
 def run_preflight(config: Config, conn: Connection) -> list[Check]:

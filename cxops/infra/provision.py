@@ -45,8 +45,15 @@ class PlanReport:
     plan_file: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"pending": self.pending, "add": self.add, "change": self.change, "destroy": self.remove,
-                "changes": self.changes, "drift": self.drift, "plan_file": self.plan_file}  # fmt: skip
+        return {
+            "pending": self.pending,
+            "add": self.add,
+            "change": self.change,
+            "destroy": self.remove,
+            "changes": self.changes,
+            "drift": self.drift,
+            "plan_file": self.plan_file,
+        }
 
     def line(self) -> str:
         if not self.pending:

@@ -46,14 +46,22 @@ def _app(
     cfg: Config, name: str, wave: int, destination_ns: str, spec_source: dict[str, Any], server_side_apply: bool = False
 ) -> dict[str, Any]:
     return {
-        "apiVersion": API, "kind": "Application",
-        "metadata": {"name": name, "namespace": names.argocd_namespace(cfg), "finalizers": [FINALIZER],
-                     "annotations": {"argocd.argoproj.io/sync-wave": str(wave)},
-                     "labels": {"app.kubernetes.io/part-of": "cxops"}},
-        "spec": {"project": names.argocd_project(cfg), **spec_source,
-                 "destination": {"server": IN_CLUSTER, "namespace": destination_ns},
-                 "syncPolicy": _sync_policy(server_side_apply)},
-    }  # fmt: skip
+        "apiVersion": API,
+        "kind": "Application",
+        "metadata": {
+            "name": name,
+            "namespace": names.argocd_namespace(cfg),
+            "finalizers": [FINALIZER],
+            "annotations": {"argocd.argoproj.io/sync-wave": str(wave)},
+            "labels": {"app.kubernetes.io/part-of": "cxops"},
+        },
+        "spec": {
+            "project": names.argocd_project(cfg),
+            **spec_source,
+            "destination": {"server": IN_CLUSTER, "namespace": destination_ns},
+            "syncPolicy": _sync_policy(server_side_apply),
+        },
+    }
 
 
 def _git(cfg: Config, path: str) -> dict[str, Any]:
@@ -92,23 +100,35 @@ def project(cfg: Config, components: list[Component]) -> dict[str, Any]:
     workflows use to read their Applications' sync state (nothing else)."""
     proj = names.argocd_project(cfg)
     repos = sorted({names.gitops_repo_url(cfg)} | {chart_repo_url(c) for c in components if c.chart})
-    dest = sorted({names.env_namespace(cfg, e) for e in ENV_NAMES} | {c.namespace for c in components}
-                  | {names.argocd_namespace(cfg), names.workflows_namespace(cfg)})  # fmt: skip
+    dest = sorted(
+        {names.env_namespace(cfg, e) for e in ENV_NAMES}
+        | {c.namespace for c in components}
+        | {names.argocd_namespace(cfg), names.workflows_namespace(cfg)}
+    )
     role = names.ARGOCD_DEPLOY_ROLE
     return {
-        "apiVersion": API, "kind": "AppProject",
-        "metadata": {"name": proj, "namespace": names.argocd_namespace(cfg),
-                     "labels": {"app.kubernetes.io/part-of": "cxops"}},
+        "apiVersion": API,
+        "kind": "AppProject",
+        "metadata": {
+            "name": proj,
+            "namespace": names.argocd_namespace(cfg),
+            "labels": {"app.kubernetes.io/part-of": "cxops"},
+        },
         "spec": {
             "description": f"{cfg.project.name}: serving environments, pipeline and platform (cxops)",
             "sourceRepos": repos,
             "destinations": [{"server": IN_CLUSTER, "namespace": ns} for ns in dest],
             "clusterResourceWhitelist": [{"group": g, "kind": k} for g, k in CLUSTER_KINDS],
             "orphanedResources": {"warn": True},
-            "roles": [{"name": role, "description": "workflows: read the sync state of the project's Applications",
-                       "policies": [f"p, proj:{proj}:{role}, applications, get, {proj}/*, allow"]}],
+            "roles": [
+                {
+                    "name": role,
+                    "description": "workflows: read the sync state of the project's Applications",
+                    "policies": [f"p, proj:{proj}:{role}, applications, get, {proj}/*, allow"],
+                }
+            ],
         },
-    }  # fmt: skip
+    }
 
 
 def root_app(cfg: Config) -> dict[str, Any]:
@@ -121,18 +141,33 @@ def root_app(cfg: Config) -> dict[str, Any]:
 def serving_appset(cfg: Config) -> dict[str, Any]:
     """ApplicationSet over the env overlays: one Application per env named as `workflows.argocd_app` says (the
     name the deploy step waits on), syncing `<overlays_dir>/<env>` into the env's namespace."""
-    elements = [{"env": env, "app": names.argocd_app(cfg, env), "path": names.overlay_dir(cfg, env),
-                 "namespace": names.env_namespace(cfg, env)} for env in ENV_NAMES]  # fmt: skip
+    elements = [
+        {
+            "env": env,
+            "app": names.argocd_app(cfg, env),
+            "path": names.overlay_dir(cfg, env),
+            "namespace": names.env_namespace(cfg, env),
+        }
+        for env in ENV_NAMES
+    ]
     template = _app(cfg, "{{.app}}", SERVING_WAVE, "{{.namespace}}", {"source": _git(cfg, "{{.path}}")})
     template["metadata"]["labels"]["cxops.dev/env"] = "{{.env}}"
     del template["apiVersion"], template["kind"]
     return {
-        "apiVersion": API, "kind": "ApplicationSet",
-        "metadata": {"name": f"{cfg.project.name}-serving", "namespace": names.argocd_namespace(cfg),
-                     "labels": {"app.kubernetes.io/part-of": "cxops"}},
-        "spec": {"goTemplate": True, "goTemplateOptions": ["missingkey=error"],
-                 "generators": [{"list": {"elements": elements}}], "template": template},
-    }  # fmt: skip
+        "apiVersion": API,
+        "kind": "ApplicationSet",
+        "metadata": {
+            "name": f"{cfg.project.name}-serving",
+            "namespace": names.argocd_namespace(cfg),
+            "labels": {"app.kubernetes.io/part-of": "cxops"},
+        },
+        "spec": {
+            "goTemplate": True,
+            "goTemplateOptions": ["missingkey=error"],
+            "generators": [{"list": {"elements": elements}}],
+            "template": template,
+        },
+    }
 
 
 def traffic_app(cfg: Config) -> dict[str, Any]:

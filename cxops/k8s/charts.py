@@ -33,11 +33,12 @@ CHARTS: dict[str, Chart] = {
     "cnpg-operator": Chart("https://cloudnative-pg.github.io/charts", "cloudnative-pg", "0.29.0", "1.30.0"),
     "object-store": Chart("https://seaweedfs.github.io/seaweedfs/helm", "seaweedfs", "4.44.0", "4.44"),
     "mlflow": Chart("https://community-charts.github.io/helm-charts", "mlflow", "1.11.5", "3.15.1"),
-    "monitoring": Chart("https://prometheus-community.github.io/helm-charts", "kube-prometheus-stack", "88.5.3",
-                        "v0.93.1"),
+    "monitoring": Chart(
+        "https://prometheus-community.github.io/helm-charts", "kube-prometheus-stack", "88.5.3", "v0.93.1"
+    ),
     "gateway": Chart("oci://docker.io/envoyproxy", "gateway-helm", "v1.9.0", "v1.9.0"),
     "registry": Chart("https://twuni.github.io/docker-registry.helm", "docker-registry", "3.0.0", "3.0.0"),
     "argo-workflows": Chart("https://argoproj.github.io/argo-helm", "argo-workflows", "1.0.18", "v4.0.6"),
     "argo-events": Chart("https://argoproj.github.io/argo-helm", "argo-events", "2.4.22", "v1.9.10"),
     "label-studio": Chart("https://charts.heartex.com", "label-studio", "2.0.5", "1.23.0"),
-}  # fmt: skip
+}

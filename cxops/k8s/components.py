@@ -49,33 +49,93 @@ def components(cfg: Config) -> list[Component]:
     """Every platform component the configuration asks for, in wave order."""
     platform, argo = names.platform_namespace(cfg), names.workflows_namespace(cfg)
     out = [
-        Component("namespaces", platform, -3, "the project's namespaces (envs, platform, workflows)",
-                  objects=objects.namespaces(cfg)),
-        Component("cnpg-operator", platform, -2, "CloudNativePG operator and its CRDs",
-                  CHARTS["cnpg-operator"], values.cnpg_operator(cfg)),
-        Component("gateway", platform, -2, "Envoy Gateway (Gateway API implementation) and the Gateway API CRDs",
-                  CHARTS["gateway"], values.envoy_gateway(cfg)),
-        Component("monitoring", platform, -2, "kube-prometheus-stack: Prometheus, Alertmanager, Grafana, operator",
-                  CHARTS["monitoring"], values.kube_prometheus_stack(cfg), server_side_apply=True),
-        Component("argo-workflows", argo, -2, "Argo Workflows controller and server", CHARTS["argo-workflows"],
-                  values.argo_workflows(cfg)),
+        Component(
+            "namespaces",
+            platform,
+            -3,
+            "the project's namespaces (envs, platform, workflows)",
+            objects=objects.namespaces(cfg),
+        ),
+        Component(
+            "cnpg-operator",
+            platform,
+            -2,
+            "CloudNativePG operator and its CRDs",
+            CHARTS["cnpg-operator"],
+            values.cnpg_operator(cfg),
+        ),
+        Component(
+            "gateway",
+            platform,
+            -2,
+            "Envoy Gateway (Gateway API implementation) and the Gateway API CRDs",
+            CHARTS["gateway"],
+            values.envoy_gateway(cfg),
+        ),
+        Component(
+            "monitoring",
+            platform,
+            -2,
+            "kube-prometheus-stack: Prometheus, Alertmanager, Grafana, operator",
+            CHARTS["monitoring"],
+            values.kube_prometheus_stack(cfg),
+            server_side_apply=True,
+        ),
+        Component(
+            "argo-workflows",
+            argo,
+            -2,
+            "Argo Workflows controller and server",
+            CHARTS["argo-workflows"],
+            values.argo_workflows(cfg),
+        ),
         Component("argo-events", argo, -2, "Argo Events controller", CHARTS["argo-events"], values.argo_events(cfg)),
-        Component("postgres", platform, -1, "MLflow's PostgreSQL (a CloudNativePG Cluster)",
-                  objects=objects.postgres(cfg)),
-        Component("gateway-config", platform, -1, "GatewayClass, Gateway, staging and registry routes",
-                  objects=objects.gateway(cfg)),
-        Component("monitoring-config", platform, -1, "ServiceMonitors, PrometheusRules and Grafana dashboards",
-                  objects=objects.monitoring(cfg), files=dashboards.files(cfg),
-                  generators=dashboards.generators(cfg)),
-        Component("workflow-rbac", argo, -1, "the workflows' ServiceAccount with least RBAC",
-                  objects=objects.workflow_rbac(cfg)),
-        Component("services", platform, -1, "the stable Service names workflows and cxops.yaml use",
-                  objects=objects.platform_services(cfg)),
-    ]  # fmt: skip
+        Component(
+            "postgres", platform, -1, "MLflow's PostgreSQL (a CloudNativePG Cluster)", objects=objects.postgres(cfg)
+        ),
+        Component(
+            "gateway-config",
+            platform,
+            -1,
+            "GatewayClass, Gateway, staging and registry routes",
+            objects=objects.gateway(cfg),
+        ),
+        Component(
+            "monitoring-config",
+            platform,
+            -1,
+            "ServiceMonitors, PrometheusRules and Grafana dashboards",
+            objects=objects.monitoring(cfg),
+            files=dashboards.files(cfg),
+            generators=dashboards.generators(cfg),
+        ),
+        Component(
+            "workflow-rbac",
+            argo,
+            -1,
+            "the workflows' ServiceAccount with least RBAC",
+            objects=objects.workflow_rbac(cfg),
+        ),
+        Component(
+            "services",
+            platform,
+            -1,
+            "the stable Service names workflows and cxops.yaml use",
+            objects=objects.platform_services(cfg),
+        ),
+    ]
     if cfg.platform.object_store == "seaweedfs":
-        out.append(Component("object-store", platform, -1, "SeaweedFS (S3 API for MLflow artifacts)",
-                             CHARTS["object-store"], values.seaweedfs(cfg),
-                             release_name=values.OBJECT_STORE_RELEASE))  # fmt: skip
+        out.append(
+            Component(
+                "object-store",
+                platform,
+                -1,
+                "SeaweedFS (S3 API for MLflow artifacts)",
+                CHARTS["object-store"],
+                values.seaweedfs(cfg),
+                release_name=values.OBJECT_STORE_RELEASE,
+            )
+        )
     out += [
         Component(
             "mlflow", platform, 0, "MLflow tracking server and model registry", CHARTS["mlflow"], values.mlflow(cfg)
@@ -91,6 +151,14 @@ def components(cfg: Config) -> list[Component]:
         ),
     ]
     if cfg.platform.label_studio:
-        out.append(Component("label-studio", platform, 0, "Label Studio (optional labelling UI)",
-                             CHARTS["label-studio"], values.label_studio(cfg)))  # fmt: skip
+        out.append(
+            Component(
+                "label-studio",
+                platform,
+                0,
+                "Label Studio (optional labelling UI)",
+                CHARTS["label-studio"],
+                values.label_studio(cfg),
+            )
+        )
     return out

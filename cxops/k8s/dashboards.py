@@ -42,12 +42,14 @@ def _panel(
     h: int = 8,
 ) -> dict[str, Any]:
     return {
-        "id": pid, "type": kind, "title": title,
+        "id": pid,
+        "type": kind,
+        "title": title,
         "datasource": {"type": "prometheus", "uid": "prometheus"},
         "gridPos": {"x": x, "y": y, "w": w, "h": h},
         "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
         "targets": [_target(e, legend, chr(ord("A") + i)) for i, (e, legend) in enumerate(targets)],
-    }  # fmt: skip
+    }
 
 
 def _text(pid: int, title: str, content: str, y: int) -> dict[str, Any]:
@@ -62,9 +64,19 @@ def _text(pid: int, title: str, content: str, y: int) -> dict[str, Any]:
 
 def _dashboard(uid: str, title: str, tags: list[str], panels: list[dict[str, Any]]) -> dict[str, Any]:
     marker = generated.header(COMMAND).replace("# ", "").replace("\n", " ").strip()
-    return {"uid": uid, "title": title, "description": marker, "tags": ["cxops", *tags], "timezone": "utc",
-            "schemaVersion": 39, "version": 1, "editable": False, "refresh": "30s",
-            "time": {"from": "now-6h", "to": "now"}, "panels": panels}  # fmt: skip
+    return {
+        "uid": uid,
+        "title": title,
+        "description": marker,
+        "tags": ["cxops", *tags],
+        "timezone": "utc",
+        "schemaVersion": 39,
+        "version": 1,
+        "editable": False,
+        "refresh": "30s",
+        "time": {"from": "now-6h", "to": "now"},
+        "panels": panels,
+    }
 
 
 def _grid(panels: list[tuple[str, list[tuple[str, str]], str]], first_id: int = 1, y0: int = 0) -> list[dict]:
@@ -85,13 +97,19 @@ def serving(cfg: Config) -> dict[str, Any]:
     sel = {env: rules.selector(cfg, env) for env in ENV_NAMES}
     rate_by_ns = f"sum by (namespace) (rate({promql.REQUESTS}{{{promql.PREDICT_ROUTE}}}[5m]))"
     panels = [
-        ("Requests/s by environment and model version", [(_version_join(rate_by_ns), "{{namespace}} v{{version}}")],
-         "reqps"),
+        (
+            "Requests/s by environment and model version",
+            [(_version_join(rate_by_ns), "{{namespace}} v{{version}}")],
+            "reqps",
+        ),
         ("Error ratio (non-2xx /predict)", [(promql.error_ratio(sel[e], "5m"), e) for e in ENV_NAMES], "percentunit"),
         ("p95 latency", [(promql.p95_seconds(sel[e], "5m"), e) for e in ENV_NAMES], "s"),
-        ("Served model version", [("max by (namespace, version) (cxops_model_info)", "{{namespace}} v{{version}}")],
-         "none"),
-    ]  # fmt: skip
+        (
+            "Served model version",
+            [("max by (namespace, version) (cxops_model_info)", "{{namespace}} v{{version}}")],
+            "none",
+        ),
+    ]
     return _dashboard("cxops-serving", "cxops / serving", ["serving"], _grid(panels))
 
 
@@ -101,17 +119,31 @@ def canary(cfg: Config) -> dict[str, Any]:
     panels = [
         ("Class mix: canary", [(promql.class_share(c, w), "class {{cls}}")], "percentunit"),
         ("Class mix: production", [(promql.class_share(p, w), "class {{cls}}")], "percentunit"),
-        ("Mean confidence", [(promql.mean_confidence(c, w), "canary"), (promql.mean_confidence(p, w), "production")],
-         "percentunit"),
-        ("Class distribution distance (total variation)", [(promql.distribution_distance(c, p, w), "canary vs prod")],
-         "none"),
-        ("p95 ratio canary / production", [(f"({promql.p95_seconds(c, w)}) / ({promql.p95_seconds(p, w)})",
-                                            "ratio")], "none"),
-        ("Canary share of requests", [(f"{promql.request_rate(c, w)} / ({promql.request_rate(c, w)} + "
-                                       f"{promql.request_rate(p, w)})", "canary")], "percentunit"),
-    ]  # fmt: skip
-    note = ("Agreement with production needs mirrored request pairs: it is measured by the analyze-canary step and "
-            "stored with its report on the model version in MLflow (tag `cxops.gate.canary`).")  # fmt: skip
+        (
+            "Mean confidence",
+            [(promql.mean_confidence(c, w), "canary"), (promql.mean_confidence(p, w), "production")],
+            "percentunit",
+        ),
+        (
+            "Class distribution distance (total variation)",
+            [(promql.distribution_distance(c, p, w), "canary vs prod")],
+            "none",
+        ),
+        (
+            "p95 ratio canary / production",
+            [(f"({promql.p95_seconds(c, w)}) / ({promql.p95_seconds(p, w)})", "ratio")],
+            "none",
+        ),
+        (
+            "Canary share of requests",
+            [(f"{promql.request_rate(c, w)} / ({promql.request_rate(c, w)} + {promql.request_rate(p, w)})", "canary")],
+            "percentunit",
+        ),
+    ]
+    note = (
+        "Agreement with production needs mirrored request pairs: it is measured by the analyze-canary step and "
+        "stored with its report on the model version in MLflow (tag `cxops.gate.canary`)."
+    )
     return _dashboard(
         "cxops-canary",
         "cxops / canary vs production",
@@ -125,15 +157,33 @@ def pipeline(cfg: Config) -> dict[str, Any]:
     ns = names.workflows_namespace(cfg)
     trig = "argo_workflows_workflowtemplate_triggered_total"
     panels = [
-        ("Runs per template and phase (24h)",
-         [(f'sum by (name, phase) (increase({trig}{{namespace="{ns}",phase=~"Succeeded|Failed|Error"}}[1d]))',
-           "{{name}} {{phase}}")], "short"),
-        ("Gate failures (24h)",
-         [(f'sum by (name) (increase({trig}{{namespace="{ns}",name=~"test-staging|analyze-canary",'
-           f'phase="Failed"}}[1d]))', "{{name}}")], "short"),
-        ("Workflows entering each phase (rate)",
-         [(f'sum by (phase) (rate(argo_workflows_total_count{{namespace="{ns}"}}[15m]))', "{{phase}}")], "short"),
-    ]  # fmt: skip
+        (
+            "Runs per template and phase (24h)",
+            [
+                (
+                    f'sum by (name, phase) (increase({trig}{{namespace="{ns}",phase=~"Succeeded|Failed|Error"}}[1d]))',
+                    "{{name}} {{phase}}",
+                )
+            ],
+            "short",
+        ),
+        (
+            "Gate failures (24h)",
+            [
+                (
+                    f'sum by (name) (increase({trig}{{namespace="{ns}",name=~"test-staging|analyze-canary",'
+                    f'phase="Failed"}}[1d]))',
+                    "{{name}}",
+                )
+            ],
+            "short",
+        ),
+        (
+            "Workflows entering each phase (rate)",
+            [(f'sum by (phase) (rate(argo_workflows_total_count{{namespace="{ns}"}}[15m]))', "{{phase}}")],
+            "short",
+        ),
+    ]
     return _dashboard("cxops-pipeline", "cxops / pipeline runs and gates", ["pipeline"], _grid(panels))
 
 
@@ -142,14 +192,22 @@ def operator(cfg: Config) -> dict[str, Any]:
     platform, argo = names.platform_namespace(cfg), names.workflows_namespace(cfg)
     envs = "|".join(names.env_namespace(cfg, e) for e in ENV_NAMES)
     panels = [
-        ("Platform targets up", [(f'sum by (namespace, job) (up{{namespace=~"{platform}|{argo}"}})', "{{job}}")],
-         "short"),
+        (
+            "Platform targets up",
+            [(f'sum by (namespace, job) (up{{namespace=~"{platform}|{argo}"}})', "{{job}}")],
+            "short",
+        ),
         ("Model server pods up", [(f'sum by (namespace) (up{{namespace=~"{envs}"}})', "{{namespace}}")], "short"),
-        ("Firing alerts", [('sum by (alertname, env) (ALERTS{alertstate="firing"})', "{{alertname}} {{env}}")],
-         "short"),
-    ]  # fmt: skip
-    note = ("GPU capacity: `cxops cloud gpus serve` (JSON API, /v1/gpus). Cost per run: the `train_cost` metric "
-            "of each training run in MLflow (duration x flavor rate from `costs:` in cxops.yaml).")  # fmt: skip
+        (
+            "Firing alerts",
+            [('sum by (alertname, env) (ALERTS{alertstate="firing"})', "{{alertname}} {{env}}")],
+            "short",
+        ),
+    ]
+    note = (
+        "GPU capacity: `cxops cloud gpus serve` (JSON API, /v1/gpus). Cost per run: the `train_cost` metric "
+        "of each training run in MLflow (duration x flavor rate from `costs:` in cxops.yaml)."
+    )
     return _dashboard(
         "cxops-operator",
         "cxops / operator",
@@ -163,9 +221,13 @@ def team(cfg: Config) -> dict[str, Any]:
     panels = []
     for env in ENV_NAMES:
         sel = rules.selector(cfg, env)
-        panels.append((f"{env}: requests/s and error ratio",
-                       [(promql.request_rate(sel, "5m"), "requests/s"), (promql.error_ratio(sel, "5m"), "errors")],
-                       "short"))  # fmt: skip
+        panels.append(
+            (
+                f"{env}: requests/s and error ratio",
+                [(promql.request_rate(sel, "5m"), "requests/s"), (promql.error_ratio(sel, "5m"), "errors")],
+                "short",
+            )
+        )
     panels.append(("Versions served", [("max by (env, version) (cxops_model_info)", "{{env}} v{{version}}")], "none"))
     return _dashboard("cxops-team", "cxops / team", ["team"], _grid(panels))
 
@@ -185,6 +247,11 @@ def files(cfg: Config) -> dict[str, str]:
 
 def generators(cfg: Config) -> list[dict[str, Any]]:
     """kustomize configMapGenerator entries: one ConfigMap per dashboard, labelled for the Grafana sidecar."""
-    return [{"name": f"dashboard-{d['uid']}", "files": [f"{DIR}/{d['uid']}.json"],
-             "options": {"labels": {values.DASHBOARD_LABEL: "1"}, "disableNameSuffixHash": True}}
-            for d in dashboards(cfg)]  # fmt: skip
+    return [
+        {
+            "name": f"dashboard-{d['uid']}",
+            "files": [f"{DIR}/{d['uid']}.json"],
+            "options": {"labels": {values.DASHBOARD_LABEL: "1"}, "disableNameSuffixHash": True},
+        }
+        for d in dashboards(cfg)
+    ]

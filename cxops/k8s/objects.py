@@ -60,14 +60,18 @@ def postgres(cfg: Config) -> list[dict[str, Any]]:
     platform, cluster = names.platform_namespace(cfg), names.postgres_cluster(cfg)
     spec: dict[str, Any] = {
         "instances": 1,
-        "bootstrap": {"initdb": {"database": "mlflow", "owner": "mlflow",
-                                 "secret": {"name": names.postgres_app_secret(cfg)}}},
-        "storage": {"size": f"{cfg.platform.postgres_storage_gb}Gi",
-                    **({"storageClass": cfg.platform.storage_class} if cfg.platform.storage_class else {})},
+        "bootstrap": {
+            "initdb": {"database": "mlflow", "owner": "mlflow", "secret": {"name": names.postgres_app_secret(cfg)}}
+        },
+        "storage": {
+            "size": f"{cfg.platform.postgres_storage_gb}Gi",
+            **({"storageClass": cfg.platform.storage_class} if cfg.platform.storage_class else {}),
+        },
         "resources": values.resources("250m", "512Mi"),
-    }  # fmt: skip
-    out = [{"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster", "metadata": _meta(cluster, platform),
-            "spec": spec}]  # fmt: skip
+    }
+    out = [
+        {"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster", "metadata": _meta(cluster, platform), "spec": spec}
+    ]
     if cfg.platform.label_studio:
         spec["managed"] = {
             "roles": [
@@ -97,25 +101,60 @@ def gateway(cfg: Config) -> list[dict[str, Any]]:
     platform, staging = names.platform_namespace(cfg), names.env_namespace(cfg, "staging")
     allowed = sorted({names.env_namespace(cfg, e) for e in ENV_NAMES} | {platform})
     gw = {
-        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "metadata": _meta(ref["name"], platform),
-        "spec": {"gatewayClassName": gateway_class(cfg), "listeners": [{
-            "name": "http", "port": 80, "protocol": "HTTP",
-            "allowedRoutes": {"namespaces": {"from": "Selector", "selector": {"matchExpressions": [
-                {"key": "kubernetes.io/metadata.name", "operator": "In", "values": allowed}]}}}}]},
-    }  # fmt: skip
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "Gateway",
+        "metadata": _meta(ref["name"], platform),
+        "spec": {
+            "gatewayClassName": gateway_class(cfg),
+            "listeners": [
+                {
+                    "name": "http",
+                    "port": 80,
+                    "protocol": "HTTP",
+                    "allowedRoutes": {
+                        "namespaces": {
+                            "from": "Selector",
+                            "selector": {
+                                "matchExpressions": [
+                                    {"key": "kubernetes.io/metadata.name", "operator": "In", "values": allowed}
+                                ]
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
     staging_route = {
-        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": _meta("model-server", staging),
-        "spec": {"parentRefs": [ref], "rules": [{
-            "matches": [{"path": {"type": "PathPrefix", "value": STAGING_PREFIX}}],
-            "filters": [{"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplacePrefixMatch",
-                                                                       "replacePrefixMatch": "/"}}}],
-            "backendRefs": [{"name": "model-server", "port": 80}]}]},
-    }  # fmt: skip
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": _meta("model-server", staging),
+        "spec": {
+            "parentRefs": [ref],
+            "rules": [
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": STAGING_PREFIX}}],
+                    "filters": [
+                        {
+                            "type": "URLRewrite",
+                            "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}},
+                        }
+                    ],
+                    "backendRefs": [{"name": "model-server", "port": 80}],
+                }
+            ],
+        },
+    }
     registry_route = {
-        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": _meta("registry", platform),
-        "spec": {"parentRefs": [ref], "hostnames": [names.registry_host(cfg).split(":")[0]],
-                 "rules": [{"backendRefs": [{"name": "registry", "port": values.REGISTRY_PORT}]}]},
-    }  # fmt: skip
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": _meta("registry", platform),
+        "spec": {
+            "parentRefs": [ref],
+            "hostnames": [names.registry_host(cfg).split(":")[0]],
+            "rules": [{"backendRefs": [{"name": "registry", "port": values.REGISTRY_PORT}]}],
+        },
+    }
     # A research cloud has no load balancer for Services: Envoy listens on a fixed node port on every node (the
     # floating IP's node forwards it), under a Service named after the Gateway.
     proxy = {
@@ -162,13 +201,19 @@ def service_monitors(cfg: Config) -> list[dict[str, Any]]:
     selector matches."""
     platform = names.platform_namespace(cfg)
     interval = f"{int(cfg.gates.canary.prometheus_scrape_seconds)}s"
-    return [{
-        "apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
-        "metadata": _meta(f"model-server-{env}", platform, **{"cxops.dev/env": env}),
-        "spec": {"namespaceSelector": {"matchNames": [names.env_namespace(cfg, env)]},
-                 "selector": {"matchLabels": dict(SERVING_SELECTOR)},
-                 "endpoints": [{"port": "http", "path": "/metrics", "interval": interval}]},
-    } for env in ENV_NAMES]  # fmt: skip
+    return [
+        {
+            "apiVersion": "monitoring.coreos.com/v1",
+            "kind": "ServiceMonitor",
+            "metadata": _meta(f"model-server-{env}", platform, **{"cxops.dev/env": env}),
+            "spec": {
+                "namespaceSelector": {"matchNames": [names.env_namespace(cfg, env)]},
+                "selector": {"matchLabels": dict(SERVING_SELECTOR)},
+                "endpoints": [{"port": "http", "path": "/metrics", "interval": interval}],
+            },
+        }
+        for env in ENV_NAMES
+    ]
 
 
 def monitoring(cfg: Config) -> list[dict[str, Any]]:
@@ -188,12 +233,19 @@ def workflow_rbac(cfg: Config) -> list[dict[str, Any]]:
     reporting step results (workflowtaskresults create/patch). Git, MLflow, S3 and ArgoCD are reached with the
     Secrets the templates mount, never with Kubernetes RBAC."""
     ns, sa = names.workflows_namespace(cfg), cfg.workflows.service_account
-    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": _meta(sa, ns),
-            "rules": [{"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"],
-                       "verbs": ["create", "patch"]}]}  # fmt: skip
-    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": _meta(sa, ns),
-               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": sa},
-               "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": ns}]}  # fmt: skip
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": _meta(sa, ns),
+        "rules": [{"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"], "verbs": ["create", "patch"]}],
+    }
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": _meta(sa, ns),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": sa},
+        "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": ns}],
+    }
     account = {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
@@ -221,15 +273,39 @@ def platform_services(cfg: Config) -> list[dict[str, Any]]:
     prometheus_url), each selecting the pods its chart runs, so no chart's naming leaks into the contract."""
     ns = names.platform_namespace(cfg)
     out = [
-        _service("mlflow", ns, 5000, {"app.kubernetes.io/name": "mlflow",
-                                      "app.kubernetes.io/instance": values.MLFLOW_RELEASE}, 5000),
-        _service("prometheus", ns, 9090, {"app.kubernetes.io/name": "prometheus", "operator.prometheus.io/name":
-                                          f"{values.MONITORING_FULLNAME}-prometheus"}, 9090),
-        _service("registry", ns, values.REGISTRY_PORT, {"app": "docker-registry",
-                                                        "release": values.REGISTRY_RELEASE}, 5000),
-    ]  # fmt: skip
+        _service(
+            "mlflow",
+            ns,
+            5000,
+            {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/instance": values.MLFLOW_RELEASE},
+            5000,
+        ),
+        _service(
+            "prometheus",
+            ns,
+            9090,
+            {
+                "app.kubernetes.io/name": "prometheus",
+                "operator.prometheus.io/name": f"{values.MONITORING_FULLNAME}-prometheus",
+            },
+            9090,
+        ),
+        _service(
+            "registry", ns, values.REGISTRY_PORT, {"app": "docker-registry", "release": values.REGISTRY_RELEASE}, 5000
+        ),
+    ]
     if cfg.platform.object_store == "seaweedfs":
-        out.append(_service("s3", ns, values.S3_PORT, {
-            "app.kubernetes.io/name": "seaweedfs", "app.kubernetes.io/instance": values.OBJECT_STORE_RELEASE,
-            "app.kubernetes.io/component": "seaweedfs-all-in-one"}, values.S3_PORT))  # fmt: skip
+        out.append(
+            _service(
+                "s3",
+                ns,
+                values.S3_PORT,
+                {
+                    "app.kubernetes.io/name": "seaweedfs",
+                    "app.kubernetes.io/instance": values.OBJECT_STORE_RELEASE,
+                    "app.kubernetes.io/component": "seaweedfs-all-in-one",
+                },
+                values.S3_PORT,
+            )
+        )
     return out

@@ -70,19 +70,31 @@ def canary_alerts(cfg: Config) -> list[dict[str, Any]]:
     gate = cfg.gates.canary
     c, p, w = selector(cfg, "canary"), selector(cfg, "production"), CANARY_WINDOW
     return [
-        _alert("CxopsCanaryLatencyDivergence",
-               f"({promql.p95_seconds(c, w)}) / ({promql.p95_seconds(p, w)}) > {gate.max_p95_ratio}", "canary",
-               "warning", f"canary p95 is more than {gate.max_p95_ratio:g}x production's",
-               "p95 ratio canary/production over 10m is above the canary gate's limit."),
-        _alert("CxopsCanaryConfidenceDrop",
-               f"({promql.mean_confidence(c, w)}) / ({promql.mean_confidence(p, w)}) < {gate.min_confidence_ratio}",
-               "canary", "warning", f"canary mean confidence below {gate.min_confidence_ratio:g}x production's",
-               "Mean confidence ratio canary/production over 10m is below the canary gate's limit."),
-        _alert("CxopsCanaryClassDistributionDivergence",
-               f"{promql.distribution_distance(c, p, w)} > {gate.max_distribution_distance}", "canary", "warning",
-               f"canary's predicted classes differ from production's by more than {gate.max_distribution_distance}",
-               "Total variation distance of predicted-class shares over 10m is above the gate's limit."),
-    ]  # fmt: skip
+        _alert(
+            "CxopsCanaryLatencyDivergence",
+            f"({promql.p95_seconds(c, w)}) / ({promql.p95_seconds(p, w)}) > {gate.max_p95_ratio}",
+            "canary",
+            "warning",
+            f"canary p95 is more than {gate.max_p95_ratio:g}x production's",
+            "p95 ratio canary/production over 10m is above the canary gate's limit.",
+        ),
+        _alert(
+            "CxopsCanaryConfidenceDrop",
+            f"({promql.mean_confidence(c, w)}) / ({promql.mean_confidence(p, w)}) < {gate.min_confidence_ratio}",
+            "canary",
+            "warning",
+            f"canary mean confidence below {gate.min_confidence_ratio:g}x production's",
+            "Mean confidence ratio canary/production over 10m is below the canary gate's limit.",
+        ),
+        _alert(
+            "CxopsCanaryClassDistributionDivergence",
+            f"{promql.distribution_distance(c, p, w)} > {gate.max_distribution_distance}",
+            "canary",
+            "warning",
+            f"canary's predicted classes differ from production's by more than {gate.max_distribution_distance}",
+            "Total variation distance of predicted-class shares over 10m is above the gate's limit.",
+        ),
+    ]
 
 
 def rule_spec(cfg: Config) -> dict[str, Any]:

@@ -23,11 +23,19 @@ REGISTRY_PORT = 5000
 # docker-registry 3.0.0 renders a new random REGISTRY_HTTP_SECRET (and a checksum of it on the pod template) each
 # time; with one replica its value does not matter, so ArgoCD must not see it as drift (else it restarts the pod).
 REGISTRY_RANDOM_FIELDS = [
-    {"group": "", "kind": "Secret", "name": f"{REGISTRY_RELEASE}-docker-registry-secret",
-     "jsonPointers": ["/data/haSharedSecret"]},
-    {"group": "apps", "kind": "Deployment", "name": f"{REGISTRY_RELEASE}-docker-registry",
-     "jsonPointers": ["/spec/template/metadata/annotations/checksum~1secret"]},
-]  # fmt: skip
+    {
+        "group": "",
+        "kind": "Secret",
+        "name": f"{REGISTRY_RELEASE}-docker-registry-secret",
+        "jsonPointers": ["/data/haSharedSecret"],
+    },
+    {
+        "group": "apps",
+        "kind": "Deployment",
+        "name": f"{REGISTRY_RELEASE}-docker-registry",
+        "jsonPointers": ["/spec/template/metadata/annotations/checksum~1secret"],
+    },
+]
 S3_PORT = 8333  # SeaweedFS's S3 API port
 DASHBOARD_LABEL = "grafana_dashboard"  # the Grafana sidecar provisions ConfigMaps carrying this label
 
@@ -79,17 +87,25 @@ def kube_prometheus_stack(cfg: Config) -> dict[str, Any]:
         "crds": {"enabled": True},
         # these exporters' Services live in kube-system, outside the AppProject's destinations (and Kubespray binds
         # the control-plane components to localhost, so they could not be scraped anyway)
-        **{k: {"enabled": False} for k in ("kubeControllerManager", "kubeScheduler", "kubeEtcd", "kubeProxy",
-                                           "coreDns")},
+        **{
+            k: {"enabled": False}
+            for k in ("kubeControllerManager", "kubeScheduler", "kubeEtcd", "kubeProxy", "coreDns")
+        },
         "prometheusOperator": {"resources": resources("100m", "128Mi")},
         "prometheus": {
             "prometheusSpec": {
                 **nil_false,
                 "retention": cfg.platform.prometheus_retention,
                 "resources": resources("250m", "1Gi"),
-                "storageSpec": {"volumeClaimTemplate": {"spec": {
-                    **({"storageClassName": cfg.platform.storage_class} if cfg.platform.storage_class else {}),
-                    "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "20Gi"}}}}},
+                "storageSpec": {
+                    "volumeClaimTemplate": {
+                        "spec": {
+                            **({"storageClassName": cfg.platform.storage_class} if cfg.platform.storage_class else {}),
+                            "accessModes": ["ReadWriteOnce"],
+                            "resources": {"requests": {"storage": "20Gi"}},
+                        }
+                    }
+                },
             },
         },
         "alertmanager": {"alertmanagerSpec": {"resources": resources("50m", "64Mi")}},
@@ -97,16 +113,23 @@ def kube_prometheus_stack(cfg: Config) -> dict[str, Any]:
         "prometheus-node-exporter": {"resources": resources("50m", "64Mi")},
         "grafana": {
             "fullnameOverride": GRAFANA_FULLNAME,
-            "admin": {"existingSecret": names.grafana_admin_secret(cfg), "userKey": "admin-user",
-                      "passwordKey": "admin-password"},
+            "admin": {
+                "existingSecret": names.grafana_admin_secret(cfg),
+                "userKey": "admin-user",
+                "passwordKey": "admin-password",
+            },
             "resources": resources("100m", "256Mi"),
             "sidecar": {
                 "resources": resources("50m", "64Mi"),
-                "dashboards": {"enabled": True, "label": DASHBOARD_LABEL, "labelValue": "1",
-                               "searchNamespace": platform},
+                "dashboards": {
+                    "enabled": True,
+                    "label": DASHBOARD_LABEL,
+                    "labelValue": "1",
+                    "searchNamespace": platform,
+                },
             },
         },
-    }  # fmt: skip
+    }
 
 
 def argo_workflows(cfg: Config) -> dict[str, Any]:
@@ -147,12 +170,15 @@ def seaweedfs(cfg: Config) -> dict[str, Any]:
         "allInOne": {
             "enabled": True,
             "s3": {"enabled": True, "port": S3_PORT, "createBuckets": [{"name": cfg.platform.artifacts_bucket}]},
-            "data": {"type": "persistentVolumeClaim", "size": f"{cfg.platform.object_store_storage_gb}Gi",
-                     **_storage(cfg)},
+            "data": {
+                "type": "persistentVolumeClaim",
+                "size": f"{cfg.platform.object_store_storage_gb}Gi",
+                **_storage(cfg),
+            },
             "secretExtraEnvironmentVars": env,
             "resources": resources("250m", "512Mi", memory_limit="2Gi"),
         },
-    }  # fmt: skip
+    }
 
 
 def mlflow(cfg: Config) -> dict[str, Any]:
@@ -166,20 +192,29 @@ def mlflow(cfg: Config) -> dict[str, Any]:
             "databaseMigration": True,
             "databaseConnectionCheck": True,
             "postgres": {"enabled": True, "host": names.postgres_host(cfg), "port": 5432, "database": "mlflow"},
-            "existingDatabaseSecret": {"name": names.postgres_app_secret(cfg), "usernameKey": "username",
-                                       "passwordKey": "password"},
+            "existingDatabaseSecret": {
+                "name": names.postgres_app_secret(cfg),
+                "usernameKey": "username",
+                "passwordKey": "password",
+            },
         },
         "artifactRoot": {
             "proxiedArtifactStorage": True,
-            "s3": {"enabled": True, "bucket": cfg.platform.artifacts_bucket,
-                   "existingSecret": {"name": cfg.workflows.s3_secret, "keyOfAccessKeyId": "AWS_ACCESS_KEY_ID",
-                                      "keyOfSecretAccessKey": "AWS_SECRET_ACCESS_KEY"}},
+            "s3": {
+                "enabled": True,
+                "bucket": cfg.platform.artifacts_bucket,
+                "existingSecret": {
+                    "name": cfg.workflows.s3_secret,
+                    "keyOfAccessKeyId": "AWS_ACCESS_KEY_ID",
+                    "keyOfSecretAccessKey": "AWS_SECRET_ACCESS_KEY",
+                },
+            },
         },
         "extraEnvVars": {"MLFLOW_S3_ENDPOINT_URL": names.s3_endpoint_url(cfg)},
         "serverAllowedHosts": _mlflow_hosts(cfg),
         "serviceMonitor": {"enabled": True, "namespace": platform, "labels": {}},
         "resources": resources("250m", "512Mi", memory_limit="1536Mi"),
-    }  # fmt: skip
+    }
 
 
 def _mlflow_hosts(cfg: Config) -> list[str]:
@@ -205,8 +240,14 @@ def label_studio(cfg: Config) -> dict[str, Any]:
     return {
         "postgresql": {"enabled": False},
         "redis": {"enabled": False},
-        "global": {"pgConfig": {
-            "host": names.postgres_host(cfg), "port": 5432, "dbName": "labelstudio", "userName": "labelstudio",
-            "password": {"secretName": names.label_studio_db_secret(cfg), "secretKey": "password"}}},
+        "global": {
+            "pgConfig": {
+                "host": names.postgres_host(cfg),
+                "port": 5432,
+                "dbName": "labelstudio",
+                "userName": "labelstudio",
+                "password": {"secretName": names.label_studio_db_secret(cfg), "secretKey": "password"},
+            }
+        },
         "app": {"resources": resources("250m", "512Mi", memory_limit="1536Mi")},
-    }  # fmt: skip
+    }

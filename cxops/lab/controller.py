@@ -37,8 +37,21 @@ def server_process(state: Path, env: str) -> ManagedProcess:
 
 def server_argv(cfg: Config, build: Path, env: str) -> list[str]:
     port = cfg.environments.get(env).port
-    return [sys.executable, "-m", "cxops.serving", "--model-dir", str(build), "--host", "127.0.0.1",
-            "--port", str(port), "--env", env, "--max-batch", str(cfg.serving.max_batch)]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "cxops.serving",
+        "--model-dir",
+        str(build),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--env",
+        env,
+        "--max-batch",
+        str(cfg.serving.max_batch),
+    ]
 
 
 class Controller:
@@ -119,8 +132,11 @@ class Controller:
     def sync_endpoint(self) -> None:
         split = endpoint.sync(self.cfg)
         if split is not None:
-            print(f"controller: endpoint reloaded: production {split.production}% canary {split.canary}%",
-                  file=sys.stderr, flush=True)
+            print(
+                f"controller: endpoint reloaded: production {split.production}% canary {split.canary}%",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def loop(self, stop: threading.Event) -> None:
         while not stop.wait(POLL_SECONDS):  # a service loop: ends on SIGTERM

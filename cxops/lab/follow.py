@@ -70,8 +70,10 @@ class RegistryFollower:
         with open(self.out, "w") as out, open(self.err, "w") as err:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "cxops", "reconcile", "--json", "--no-start-lab"],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-            )  # fmt: skip
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+            )
         self.spawned_head = head
         self.attempts += 1
 

@@ -48,12 +48,22 @@ class MlflowLab:
             )
         self.root.mkdir(parents=True, exist_ok=True)
         argv = [
-            sys.executable, "-m", "mlflow", "server",
-            "--host", "127.0.0.1", "--port", str(self.port),
-            "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",
-            "--artifacts-destination", str(self.root / "artifacts"),
-            "--serve-artifacts", "--workers", "1",
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--backend-store-uri",
+            f"sqlite:///{self.root / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(self.root / "artifacts"),
+            "--serve-artifacts",
+            "--workers",
+            "1",
+        ]
         pid = self.process.start(argv, env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
         try:
             self.wait_ready()

@@ -28,13 +28,17 @@ def lab_up(cfg: Config) -> Iterator[str]:
         for env in ENV_NAMES:
             port = cfg.environments.get(env).port
             if server_process(state, env).pid() is None and not port_is_free(port):
-                raise CxopsError(f"port {port} for {env} is in use by another process; "
-                                 f"set environments.{env}.port in cxops.yaml to a free port")
+                raise CxopsError(
+                    f"port {port} for {env} is in use by another process; "
+                    f"set environments.{env}.port in cxops.yaml to a free port"
+                )
     if endpoint.endpoint_process(cfg).pid() is None:
         endpoint.nginx_binary()  # missing nginx: say so before anything starts
         if not port_is_free(cfg.lab.endpoint_port):
-            raise CxopsError(f"port {cfg.lab.endpoint_port} for the lab endpoint is in use by another process; "
-                             "set lab.endpoint_port in cxops.yaml to a free port")
+            raise CxopsError(
+                f"port {cfg.lab.endpoint_port} for the lab endpoint is in use by another process; "
+                "set lab.endpoint_port in cxops.yaml to a free port"
+            )
     mlflow = MlflowLab.from_config(cfg)
     pid, started = mlflow.up()
     yield f"MLflow {'started' if started else 'already running'} at {mlflow.url} (pid {pid})"
@@ -44,16 +48,20 @@ def lab_up(cfg: Config) -> Iterator[str]:
     if nginx is None:
         pid = endpoint.start(cfg)
         split = endpoint.applied_split(cfg) or endpoint.Split(100, 0)
-        yield (f"endpoint (nginx) started at {endpoint.endpoint_url(cfg)} (pid {pid}): production "
-               f"{split.production}% · canary {split.canary}%, as git's HTTPRoute says")
+        yield (
+            f"endpoint (nginx) started at {endpoint.endpoint_url(cfg)} (pid {pid}): production "
+            f"{split.production}% · canary {split.canary}%, as git's HTTPRoute says"
+        )
     else:
         yield f"endpoint (nginx) already running at {endpoint.endpoint_url(cfg)} (pid {nginx})"
     running = controller.pid()
     if running is None:
-        pid = controller.start([sys.executable, "-m", "cxops.lab.controller"],
-                               env={"CXOPS_CONFIG": str(config_path().resolve())})
+        pid = controller.start(
+            [sys.executable, "-m", "cxops.lab.controller"], env={"CXOPS_CONFIG": str(config_path().resolve())}
+        )
         yield f"env controller started (pid {pid}); servers follow git on ports " + ", ".join(
-            f"{e}={cfg.environments.get(e).port}" for e in ENV_NAMES)
+            f"{e}={cfg.environments.get(e).port}" for e in ENV_NAMES
+        )
     else:
         yield f"env controller already running (pid {running})"
 
@@ -74,13 +82,23 @@ def lab_status(cfg: Config) -> list[dict[str, object]]:
     state = state_dir(cfg)
     mlflow = MlflowLab.from_config(cfg)
     pid = mlflow.process.pid()
-    rows: list[dict[str, object]] = [{
-        "service": "mlflow", "url": mlflow.url, "pid": pid,
-        "health": "ok" if mlflow.healthy() else ("starting/unhealthy" if pid else "stopped"),
-    }]  # fmt: skip
+    rows: list[dict[str, object]] = [
+        {
+            "service": "mlflow",
+            "url": mlflow.url,
+            "pid": pid,
+            "health": "ok" if mlflow.healthy() else ("starting/unhealthy" if pid else "stopped"),
+        }
+    ]
     bare = bare_path(state)
-    rows.append({"service": "gitops-remote", "url": str(bare), "pid": None,
-                 "health": "ok" if (bare / "HEAD").exists() else "absent"})
+    rows.append(
+        {
+            "service": "gitops-remote",
+            "url": str(bare),
+            "pid": None,
+            "health": "ok" if (bare / "HEAD").exists() else "absent",
+        }
+    )
     cpid = controller_process(cfg).pid()
     rows.append({"service": "env-controller", "url": "", "pid": cpid, "health": "ok" if cpid else "stopped"})
     epid = endpoint.endpoint_process(cfg).pid()
@@ -88,12 +106,19 @@ def lab_status(cfg: Config) -> list[dict[str, object]]:
     health = "stopped"
     if epid is not None:
         listening = endpoint.listening(cfg.lab.endpoint_port)
-        health = (f"ok · production {split.production}% · canary {split.canary}%" if listening and split
-                  else "not listening")
+        health = (
+            f"ok · production {split.production}% · canary {split.canary}%" if listening and split else "not listening"
+        )
     rows.append({"service": "endpoint", "url": endpoint.endpoint_url(cfg), "pid": epid, "health": health})
     for env in ENV_NAMES:
         now = live(cfg, env)
         health = f"v{now.version} {'ready' if now.ready else 'NOT READY'}" if now.reachable else "down"
-        rows.append({"service": f"server-{env}", "url": env_url(cfg, env),
-                     "pid": server_process(state, env).pid(), "health": health})
+        rows.append(
+            {
+                "service": f"server-{env}",
+                "url": env_url(cfg, env),
+                "pid": server_process(state, env).pid(),
+                "health": health,
+            }
+        )
     return rows

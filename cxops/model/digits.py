@@ -28,11 +28,14 @@ def load_digits_split(spec: DatasetSpec) -> Dataset:
     y = bunch.target.astype(np.int64)
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=spec.test_size, random_state=spec.seed, stratify=y)
     return Dataset(
-        X_train=X_tr, y_train=y_tr, X_test=X_te, y_test=y_te,
+        X_train=X_tr,
+        y_train=y_tr,
+        X_test=X_te,
+        y_test=y_te,
         feature_names=[f"pixel_{i // 8}_{i % 8}" for i in range(X.shape[1])],
         class_names=[str(c) for c in bunch.target_names],
         digest=data_digest(X_tr, y_tr, X_te, y_te),
-    )  # fmt: skip
+    )
 
 
 class DigitsProject:
@@ -72,7 +75,11 @@ class DigitsProject:
         # pyfunc predict = predict_proba (the interface's contract); explicit requirements: MLflow's inference
         # of them spawns a subprocess and costs seconds per run.
         return mlflow.sklearn.log_model(
-            model, name=name, signature=infer_signature(example, model.predict_proba(example)),
-            input_example=example, pyfunc_predict_fn="predict_proba", metadata=metadata,
+            model,
+            name=name,
+            signature=infer_signature(example, model.predict_proba(example)),
+            input_example=example,
+            pyfunc_predict_fn="predict_proba",
+            metadata=metadata,
             pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"numpy=={np.__version__}"],
-        )  # fmt: skip
+        )

@@ -83,8 +83,9 @@ class ModelProject(Protocol):
 def model_metadata(data: Dataset) -> dict[str, Any]:
     """What cxops stores in the MLflow model's metadata (MLmodel `metadata.cxops`): the task, the class labels
     the probability columns stand for (0..k-1) and their names. The server and the gates read it back."""
-    return {"cxops": {"task": TASK, "classes": list(range(len(data.class_names))),
-                      "class_names": list(data.class_names)}}  # fmt: skip
+    return {
+        "cxops": {"task": TASK, "classes": list(range(len(data.class_names))), "class_names": list(data.class_names)}
+    }
 
 
 def data_digest(*arrays: np.ndarray) -> str:
@@ -126,10 +127,14 @@ def check_logged(info: Any, entry: str) -> None:
     serving validates requests against the signature and the build's golden predictions come from the example.
     CxopsError naming the project."""
     if info is None or not hasattr(info, "model_uri"):
-        raise CxopsError(f"model.project {entry!r}: log_model must return MLflow's ModelInfo (return the value "
-                         "of mlflow.<flavor>.log_model)")  # fmt: skip
+        raise CxopsError(
+            f"model.project {entry!r}: log_model must return MLflow's ModelInfo (return the value "
+            "of mlflow.<flavor>.log_model)"
+        )
     if getattr(info, "signature", None) is None:
-        raise CxopsError(f"model.project {entry!r} logged a model without a signature; pass signature= "
-                         "(mlflow.models.infer_signature(example, probabilities))")  # fmt: skip
+        raise CxopsError(
+            f"model.project {entry!r} logged a model without a signature; pass signature= "
+            "(mlflow.models.infer_signature(example, probabilities))"
+        )
     if not getattr(info, "saved_input_example_info", None):
         raise CxopsError(f"model.project {entry!r} logged a model without an input example; pass input_example=")

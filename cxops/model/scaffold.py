@@ -20,8 +20,10 @@ def scaffold(name: str, parent: Path) -> Path:
     as generated). Written to a temporary directory and renamed, so it is whole or absent. CxopsError for a name
     that is not a Python package name or a directory that already exists."""
     if not PACKAGE_NAME.match(name):
-        raise CxopsError(f"model project name {name!r} must be a Python package name (lowercase letters, digits, "
-                         "'_', starting with a letter), e.g. bird_sounds")  # fmt: skip
+        raise CxopsError(
+            f"model project name {name!r} must be a Python package name (lowercase letters, digits, "
+            "'_', starting with a letter), e.g. bird_sounds"
+        )
     dest = parent / name
     if dest.exists():
         raise CxopsError(f"{dest} already exists; choose another name or remove it")

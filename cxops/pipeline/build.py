@@ -11,8 +11,18 @@ from pathlib import Path
 import cxops
 
 # The server itself; the model's own requirements (MLflow's requirements.txt beside MLmodel) are added per build.
-SERVING_DISTS = ("fastapi", "starlette", "uvicorn", "httptools", "uvloop", "numpy", "orjson", "prometheus-client",
-                 "pyyaml", "pydantic")  # fmt: skip
+SERVING_DISTS = (
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "httptools",
+    "uvloop",
+    "numpy",
+    "orjson",
+    "prometheus-client",
+    "pyyaml",
+    "pydantic",
+)
 # What MLflow's sklearn loader needs for a skops file but does not list in the model's requirements.
 LOADER_DISTS = {"skops": ("skops", "prettytable", "wcwidth")}
 DOCKERFILE = Path(cxops.__file__).resolve().parents[1] / "docker" / "serving.Dockerfile"
@@ -53,8 +63,9 @@ def write_model_requirements(dest: Path, mlmodel: dict) -> None:
             continue
         name, sep, _ = line.partition("==")
         if not sep:
-            raise CxopsError(f"model requirement {line!r} is not pinned (name==version); log the model with "
-                             "exact pip_requirements")  # fmt: skip
+            raise CxopsError(
+                f"model requirement {line!r} is not pinned (name==version); log the model with exact pip_requirements"
+            )
         pins[name.strip().lower().replace("_", "-")] = line
     (dest / "requirements-serving.txt").write_text("".join(f"{p}\n" for p in sorted(pins.values())))
 

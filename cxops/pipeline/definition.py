@@ -58,31 +58,69 @@ ENV = Param(name="env", help="environment", enum=ENV_NAMES)
 VERSION = Param(name="version", help="registered model version (a number)")
 RUN_ID = Param(name="run_id", help="MLflow run id from the train step")
 
-COMMANDS: dict[str, Command] = {c.name: c for c in (
-    Command(name="train", params=(), result=results.TrainResult,
-            help="train the configured model in one MLflow run"),
-    Command(name="evaluate", params=(RUN_ID,), result=results.EvaluateResult,
-            help="held-out metrics vs the evaluation gate and vs production"),
-    Command(name="register", params=(RUN_ID,), result=results.RegisterResult,
-            help="register a run that passed evaluation; alias candidate"),
-    Command(name="build", params=(VERSION,), result=results.BuildResult,
-            help="serving artifact and image context of a version"),
-    Command(name="deploy", params=(ENV, VERSION), result=results.DeployResult, changes_git=True,
-            help="commit the environment's overlay, wait until it serves the version, set its alias"),
-    Command(name="test", params=(ENV,), result=results.GateResult,
-            help="health, golden predictions and load test of an environment (the staging gate)"),
-    Command(name="promote", params=(Param(name="src", help="source environment (its gate must have passed)",
-                                          enum=ENV_NAMES[:-1]),
-                                    Param(name="dst", help="destination environment (the next one)",
-                                          enum=ENV_NAMES[1:]),
-                                    VERSION),
-            result=results.DeployResult, changes_git=True,
-            help="move a version that passed SRC's gate into DST (alias, <dst>-previous, git commit)"),
-    Command(name="analyze", params=(Param(name="env", help="environment to analyse", enum=("canary",)),),
-            result=results.GateResult, help="canary vs production on live traffic; rolls back on failure"),
-    Command(name="rollback", params=(ENV,), result=results.DeployResult, changes_git=True,
-            help="restore <env>-previous in the registry and in git, wait until live agrees"),
-)}  # fmt: skip
+COMMANDS: dict[str, Command] = {
+    c.name: c
+    for c in (
+        Command(
+            name="train", params=(), result=results.TrainResult, help="train the configured model in one MLflow run"
+        ),
+        Command(
+            name="evaluate",
+            params=(RUN_ID,),
+            result=results.EvaluateResult,
+            help="held-out metrics vs the evaluation gate and vs production",
+        ),
+        Command(
+            name="register",
+            params=(RUN_ID,),
+            result=results.RegisterResult,
+            help="register a run that passed evaluation; alias candidate",
+        ),
+        Command(
+            name="build",
+            params=(VERSION,),
+            result=results.BuildResult,
+            help="serving artifact and image context of a version",
+        ),
+        Command(
+            name="deploy",
+            params=(ENV, VERSION),
+            result=results.DeployResult,
+            changes_git=True,
+            help="commit the environment's overlay, wait until it serves the version, set its alias",
+        ),
+        Command(
+            name="test",
+            params=(ENV,),
+            result=results.GateResult,
+            help="health, golden predictions and load test of an environment (the staging gate)",
+        ),
+        Command(
+            name="promote",
+            params=(
+                Param(name="src", help="source environment (its gate must have passed)", enum=ENV_NAMES[:-1]),
+                Param(name="dst", help="destination environment (the next one)", enum=ENV_NAMES[1:]),
+                VERSION,
+            ),
+            result=results.DeployResult,
+            changes_git=True,
+            help="move a version that passed SRC's gate into DST (alias, <dst>-previous, git commit)",
+        ),
+        Command(
+            name="analyze",
+            params=(Param(name="env", help="environment to analyse", enum=("canary",)),),
+            result=results.GateResult,
+            help="canary vs production on live traffic; rolls back on failure",
+        ),
+        Command(
+            name="rollback",
+            params=(ENV,),
+            result=results.DeployResult,
+            changes_git=True,
+            help="restore <env>-previous in the registry and in git, wait until live agrees",
+        ),
+    )
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,39 +154,113 @@ class Step:
 
 
 PIPELINE: tuple[Step, ...] = (
-    Step(id="train", command="train", args={}, outputs=("run_id",), template="train-model",
-         timeout_seconds=1800, retries=1, description="train the configured model in one MLflow run"),
-    Step(id="evaluate", command="evaluate", args={"run_id": "{train.run_id}"}, outputs=("passed",),
-         template="train-model", timeout_seconds=600, retries=1, gate=True,
-         description="held-out metrics vs thresholds and vs production"),
-    Step(id="register", command="register", args={"run_id": "{train.run_id}"}, outputs=("version",),
-         template="train-model", timeout_seconds=300, retries=3,
-         description="model version with lineage tags, alias candidate"),
-    Step(id="build", command="build", args={"version": "{register.version}"}, outputs=("version", "image", "digest"),
-         template="build-container-image", timeout_seconds=900, retries=2,
-         description="serving artifact (model files, version.json, image context) for the version"),
-    Step(id="deploy-staging", command="deploy", args={"env": "staging", "version": "{register.version}"},
-         outputs=("commit",), template="deploy-container-image", timeout_seconds=600, retries=3,
-         description="git commit of the staging overlay, wait until staging serves it"),
-    Step(id="test-staging", command="test", args={"env": "staging"}, outputs=("passed",), template="test-staging",
-         timeout_seconds=600, retries=1, gate=True, description="integration + load test of staging"),
-    Step(id="promote-canary", command="promote",
-         args={"src": "staging", "dst": "canary", "version": "{register.version}"}, outputs=("commit",),
-         template="promote-model", timeout_seconds=600, retries=3,
-         description="alias canary, git commit of the canary overlay"),
-    Step(id="analyze-canary", command="analyze", args={"env": "canary"}, outputs=("passed",),
-         template="analyze-canary", timeout_seconds=1200, retries=1, gate=True, on_failure="rollback",
-         description="canary vs production on live traffic; rollback on fail"),
-    Step(id="promote-production", command="promote",
-         args={"src": "canary", "dst": "production", "version": "{register.version}"}, outputs=("commit",),
-         template="promote-model", timeout_seconds=600, retries=3,
-         description="alias production, git commit of the production overlay"),
-)  # fmt: skip
+    Step(
+        id="train",
+        command="train",
+        args={},
+        outputs=("run_id",),
+        template="train-model",
+        timeout_seconds=1800,
+        retries=1,
+        description="train the configured model in one MLflow run",
+    ),
+    Step(
+        id="evaluate",
+        command="evaluate",
+        args={"run_id": "{train.run_id}"},
+        outputs=("passed",),
+        template="train-model",
+        timeout_seconds=600,
+        retries=1,
+        gate=True,
+        description="held-out metrics vs thresholds and vs production",
+    ),
+    Step(
+        id="register",
+        command="register",
+        args={"run_id": "{train.run_id}"},
+        outputs=("version",),
+        template="train-model",
+        timeout_seconds=300,
+        retries=3,
+        description="model version with lineage tags, alias candidate",
+    ),
+    Step(
+        id="build",
+        command="build",
+        args={"version": "{register.version}"},
+        outputs=("version", "image", "digest"),
+        template="build-container-image",
+        timeout_seconds=900,
+        retries=2,
+        description="serving artifact (model files, version.json, image context) for the version",
+    ),
+    Step(
+        id="deploy-staging",
+        command="deploy",
+        args={"env": "staging", "version": "{register.version}"},
+        outputs=("commit",),
+        template="deploy-container-image",
+        timeout_seconds=600,
+        retries=3,
+        description="git commit of the staging overlay, wait until staging serves it",
+    ),
+    Step(
+        id="test-staging",
+        command="test",
+        args={"env": "staging"},
+        outputs=("passed",),
+        template="test-staging",
+        timeout_seconds=600,
+        retries=1,
+        gate=True,
+        description="integration + load test of staging",
+    ),
+    Step(
+        id="promote-canary",
+        command="promote",
+        args={"src": "staging", "dst": "canary", "version": "{register.version}"},
+        outputs=("commit",),
+        template="promote-model",
+        timeout_seconds=600,
+        retries=3,
+        description="alias canary, git commit of the canary overlay",
+    ),
+    Step(
+        id="analyze-canary",
+        command="analyze",
+        args={"env": "canary"},
+        outputs=("passed",),
+        template="analyze-canary",
+        timeout_seconds=1200,
+        retries=1,
+        gate=True,
+        on_failure="rollback",
+        description="canary vs production on live traffic; rollback on fail",
+    ),
+    Step(
+        id="promote-production",
+        command="promote",
+        args={"src": "canary", "dst": "production", "version": "{register.version}"},
+        outputs=("commit",),
+        template="promote-model",
+        timeout_seconds=600,
+        retries=3,
+        description="alias production, git commit of the production overlay",
+    ),
+)
 
 # Not part of the forward chain: run after a crashed `on_failure="rollback"` step, and as its own WorkflowTemplate.
-ROLLBACK = Step(id="rollback", command="rollback", args={"env": "canary"}, outputs=("commit",),
-                template="rollback-model", timeout_seconds=600, retries=2,
-                description="restore <env>-previous in the registry and in git")  # fmt: skip
+ROLLBACK = Step(
+    id="rollback",
+    command="rollback",
+    args={"env": "canary"},
+    outputs=("commit",),
+    template="rollback-model",
+    timeout_seconds=600,
+    retries=2,
+    description="restore <env>-previous in the registry and in git",
+)
 
 
 def step(step_id: str) -> Step:

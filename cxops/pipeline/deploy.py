@@ -21,8 +21,9 @@ from cxops.waiting import wait_until
 
 def _set_desired(cfg: Config, repo: GitOpsRepo, env: str, version: str | None, image: str | None, why: str):
     def edit(wd: Path) -> None:
-        write_overlay(wd / overlay_path(cfg, env), env, cfg.model.name, version, image,
-                      cfg.environments.get(env).replicas)
+        write_overlay(
+            wd / overlay_path(cfg, env), env, cfg.model.name, version, image, cfg.environments.get(env).replicas
+        )
         if env == "canary":  # traffic follows the canary in the same commit: no weight on an empty canary
             write_traffic(wd, cfg, canary_active=version is not None)
 
@@ -44,9 +45,13 @@ def wait_serving(cfg: Config, env: str, version: str | None) -> None:
             raise CxopsError(f"{env} loaded v{version} but it is not ready: {now.detail}")
         return now.version == version and now.ready
 
-    wait_until(probe, timeout=cfg.gitops.sync_timeout_seconds,
-               what=f"{env} at {env_url(cfg, env)} to serve {'v' + version if version else 'nothing'}",
-               first=0.2, cap=1.0)  # fmt: skip
+    wait_until(
+        probe,
+        timeout=cfg.gitops.sync_timeout_seconds,
+        what=f"{env} at {env_url(cfg, env)} to serve {'v' + version if version else 'nothing'}",
+        first=0.2,
+        cap=1.0,
+    )
 
 
 def _restore(cfg: Config, repo: GitOpsRepo, before: Desired, why: str) -> str:
@@ -61,8 +66,9 @@ def _restore(cfg: Config, repo: GitOpsRepo, before: Desired, why: str) -> str:
     return ""
 
 
-def deploy(cfg: Config, env: str, version: str, reason: str, *, registry: Registry | None = None,
-           keep_previous: bool = True) -> DeployResult:
+def deploy(
+    cfg: Config, env: str, version: str, reason: str, *, registry: Registry | None = None, keep_previous: bool = True
+) -> DeployResult:
     """The one way an environment moves (promote and rollback call it): git commit of the overlay → live serves it →
     registry alias `env` (and `<env>-previous` = what was there, when `keep_previous`).
 
@@ -104,8 +110,9 @@ def commit_tag(env: str) -> str:
     return f"cxops.gitops.{env}.commit"
 
 
-def move_alias(registry: Registry, env: str, version: str, *, keep_previous: bool = True,
-               commit: str | None = None) -> str | None:
+def move_alias(
+    registry: Registry, env: str, version: str, *, keep_previous: bool = True, commit: str | None = None
+) -> str | None:
     """Point alias `env` at `version` once live serves it; `<env>-previous` keeps the version it replaces.
 
     The version is tagged with the commit that caused the move (when known). Returns the replaced version. Both

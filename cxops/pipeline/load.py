@@ -44,10 +44,14 @@ class LoadStats:
 
     def summary(self) -> dict[str, float]:
         return {
-            "requests": self.requests, "errors": self.errors, "error_rate": round(self.error_rate, 6),
+            "requests": self.requests,
+            "errors": self.errors,
+            "error_rate": round(self.error_rate, 6),
             "rps": round(self.requests / self.seconds, 1) if self.seconds else 0.0,
-            "p50_ms": round(self.q(0.5), 3), "p95_ms": round(self.q(0.95), 3), "p99_ms": round(self.q(0.99), 3),
-        }  # fmt: skip
+            "p50_ms": round(self.q(0.5), 3),
+            "p95_ms": round(self.q(0.95), 3),
+            "p99_ms": round(self.q(0.99), 3),
+        }
 
 
 Request = tuple[str, bytes]  # (url, body)
@@ -65,8 +69,10 @@ class _Conn:
     async def post(self, path: str, body: bytes, content_type: str) -> tuple[int, bytes]:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        head = (f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Type: {content_type}\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n").encode()  # fmt: skip
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
         assert self.reader is not None  # set together with writer
         self.writer.write(head + body)
         await self.writer.drain()
@@ -93,8 +99,9 @@ class _Conn:
         self.reader = self.writer = None
 
 
-async def _drive(requests: list[Request], concurrency: int, timeout: float, on_response: OnResponse | None,
-                 content_type: str) -> LoadStats:
+async def _drive(
+    requests: list[Request], concurrency: int, timeout: float, on_response: OnResponse | None, content_type: str
+) -> LoadStats:
     stats = LoadStats()
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(len(requests)):
@@ -127,7 +134,12 @@ async def _drive(requests: list[Request], concurrency: int, timeout: float, on_r
     return stats
 
 
-def run_load(requests: list[Request], concurrency: int, timeout: float = 10.0,
-             on_response: OnResponse | None = None, content_type: str = "application/json") -> LoadStats:
+def run_load(
+    requests: list[Request],
+    concurrency: int,
+    timeout: float = 10.0,
+    on_response: OnResponse | None = None,
+    content_type: str = "application/json",
+) -> LoadStats:
     """Send every request (each POST once) with `concurrency` in flight; every request has a timeout."""
     return asyncio.run(_drive(requests, concurrency, timeout, on_response, content_type))

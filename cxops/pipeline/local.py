@@ -50,8 +50,12 @@ def resolve(step: Step, run: PipelineRun) -> list[str]:
     return [str(run.output(m[1], m[2])) if (m := REF.match(a)) else a for a in step.arg_values()]
 
 
-def run_pipeline(cfg: Config, on_start: Callable[[Step], None] = lambda s: None,
-                 on_end: Callable[[StepRun], None] = lambda r: None, until: str | None = None) -> PipelineRun:
+def run_pipeline(
+    cfg: Config,
+    on_start: Callable[[Step], None] = lambda s: None,
+    on_end: Callable[[StepRun], None] = lambda r: None,
+    until: str | None = None,
+) -> PipelineRun:
     """Steps run exactly as Argo runs them (same functions, same arguments); retries and deadlines are Argo's job
     in the cluster, here every wait inside a step is already bounded."""
     run = PipelineRun()

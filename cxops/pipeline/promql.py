@@ -86,8 +86,10 @@ def p95_seconds(selector: str, window: str) -> str:
 
 def mean_confidence(selector: str, window: str) -> str:
     """Rate: mean top-class probability of the predictions made in `window`."""
-    return (f"sum(rate({series(CONFIDENCE_SUM, selector)}[{window}]))"
-            f" / sum(rate({series(CONFIDENCE_COUNT, selector)}[{window}]))")  # fmt: skip
+    return (
+        f"sum(rate({series(CONFIDENCE_SUM, selector)}[{window}]))"
+        f" / sum(rate({series(CONFIDENCE_COUNT, selector)}[{window}]))"
+    )
 
 
 def class_share(selector: str, window: str) -> str:

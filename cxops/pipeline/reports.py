@@ -17,8 +17,14 @@ def gate_tag(gate: str) -> str:
     return f"cxops.gate.{gate}"
 
 
-def save_report(cfg: Config, registry: Registry, gate: str, version: str, report: dict,
-                            extra_files: tuple[Path, ...] | list[Path] = ()) -> Path:
+def save_report(
+    cfg: Config,
+    registry: Registry,
+    gate: str,
+    version: str,
+    report: dict,
+    extra_files: tuple[Path, ...] | list[Path] = (),
+) -> Path:
     """Write the report (plots beside it); log both to the version's run; tag the version with the verdict.
 
     The verdict tag is the report's `outcome` (passed, failed or inconclusive). A non-finite number is written as

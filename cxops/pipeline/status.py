@@ -50,7 +50,19 @@ def env_statuses(cfg: Config) -> list[EnvStatus]:
         if live_v is not None and not now.ready:
             problems.append("live server not ready")
         moved = last_change(repo.workdir / ".git", "HEAD", overlay_dir(cfg, env))
-        out.append(EnvStatus(env, alias_v, g, live_v, now.ready, env_url(cfg, env),
-                             prev.version if prev else None, not problems, "; ".join(problems),
-                             moved.commit if moved else None, moved.author if moved else None))
+        out.append(
+            EnvStatus(
+                env,
+                alias_v,
+                g,
+                live_v,
+                now.ready,
+                env_url(cfg, env),
+                prev.version if prev else None,
+                not problems,
+                "; ".join(problems),
+                moved.commit if moved else None,
+                moved.author if moved else None,
+            )
+        )
     return out

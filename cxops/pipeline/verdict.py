@@ -69,8 +69,14 @@ class Check:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-safe form for reports: a non-finite value becomes null beside its reason."""
-        return {"name": self.name, "value": self.value if finite(self.value) else None, "limit": self.limit,
-                "kind": self.kind, "ok": self.ok, "reason": self.reason()}
+        return {
+            "name": self.name,
+            "value": self.value if finite(self.value) else None,
+            "limit": self.limit,
+            "kind": self.kind,
+            "ok": self.ok,
+            "reason": self.reason(),
+        }
 
 
 @dataclass(frozen=True)
@@ -86,8 +92,9 @@ class Verdict:
         return self.outcome == PASSED
 
 
-def decide(checks: Iterable[Check], samples: Mapping[str, float] | None = None, min_samples: float = 0,
-           source: str = "") -> Verdict:
+def decide(
+    checks: Iterable[Check], samples: Mapping[str, float] | None = None, min_samples: float = 0, source: str = ""
+) -> Verdict:
     """Inconclusive if any side in `samples` has fewer than `min_samples` (or a non-finite count); else passed
     only if every check is ok; else failed with every failing check's reason.
 
@@ -98,8 +105,10 @@ def decide(checks: Iterable[Check], samples: Mapping[str, float] | None = None, 
     short = {s: n for s, n in (samples or {}).items() if not finite(n) or n < min_samples}
     if short:
         where = f" from {source}" if source else ""
-        reasons = [f"inconclusive: {side} has {describe(n, '.0f')} samples{where}, fewer than the minimum "
-                   f"{min_samples:g}" for side, n in short.items()]
+        reasons = [
+            f"inconclusive: {side} has {describe(n, '.0f')} samples{where}, fewer than the minimum {min_samples:g}"
+            for side, n in short.items()
+        ]
         return Verdict(INCONCLUSIVE, reasons, checks)
     reasons = [c.reason() for c in checks if not c.ok]
     return Verdict(FAILED if reasons else PASSED, reasons, checks)

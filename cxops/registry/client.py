@@ -46,8 +46,6 @@ class VersionInfo:
     source: str
 
 
-
-
 class Registry:
     def __init__(self, cfg: Config, start_lab: bool = True) -> None:
         """`start_lab=False`: never start the lab's MLflow on demand (a hook or the controller must see it down)."""

@@ -25,8 +25,7 @@ def serve(model_dir: Path, host: str, port: int, env: str, max_batch: int) -> No
 
     app = create_app(model_dir.resolve(), env=env, max_batch=max_batch)
     # One process per replica (Kubernetes scales out); access logs off: they cost throughput and say nothing new.
-    uvicorn.run(app, host=host, port=port, access_log=False,
-                log_level="warning", http="httptools", loop="uvloop")
+    uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning", http="httptools", loop="uvloop")
 
 
 if __name__ == "__main__":

@@ -65,11 +65,17 @@ def _row_schema(schema: InputSchema | None) -> dict[str, Any]:
         return {"type": "array", "items": number}
     if schema.kind == "columns":
         n = len(schema.names)
-        return {"oneOf": [
-            {"type": "array", "items": number, "minItems": n, "maxItems": n},
-            {"type": "object", "required": list(schema.names), "additionalProperties": False,
-             "properties": {name: number for name in schema.names}},
-        ]}  # fmt: skip
+        return {
+            "oneOf": [
+                {"type": "array", "items": number, "minItems": n, "maxItems": n},
+                {
+                    "type": "object",
+                    "required": list(schema.names),
+                    "additionalProperties": False,
+                    "properties": {name: number for name in schema.names},
+                },
+            ]
+        }
     row = number
     for d in reversed(schema.row_shape):
         row = {"type": "array", "items": row, **({"minItems": d, "maxItems": d} if d > 0 else {})}
@@ -80,51 +86,76 @@ def predict_schema(schema: InputSchema | None, max_batch: int) -> dict[str, Any]
     """OpenAPI of /predict and /explain for this model: at most `max_batch` rows shaped by its signature (any rows
     while no model is loaded); the refusals 413, 422 and 503 documented."""
     return {
-        "requestBody": {"required": True, "content": {"application/json": {"schema": {
-            "type": "object", "required": ["inputs"],
-            "properties": {"inputs": {"type": "array", "minItems": 1, "maxItems": max_batch,
-                                      "items": _row_schema(schema),
-                                      "description": "a batch of rows shaped as the model's signature; "
-                                                     "every feature a JSON number"}},
-        }}}},
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["inputs"],
+                        "properties": {
+                            "inputs": {
+                                "type": "array",
+                                "minItems": 1,
+                                "maxItems": max_batch,
+                                "items": _row_schema(schema),
+                                "description": "a batch of rows shaped as the model's signature; "
+                                "every feature a JSON number",
+                            }
+                        },
+                    }
+                }
+            },
+        },
         "responses": {
             "413": _error("the body is larger than a batch of serving.max_batch rows can be; refused unread"),
             "415": _error("not application/json"),
-            "422": _error("not rows the model's signature takes (the message names the field), or numbers outside "
-                          "the model's numeric range"),
+            "422": _error(
+                "not rows the model's signature takes (the message names the field), or numbers outside "
+                "the model's numeric range"
+            ),
             "503": _error("no model is loaded (see /readyz)"),
         },
-    }  # fmt: skip
+    }
 
 
 def _protocol_schema(description: str, extra: dict[str, Any]) -> dict[str, Any]:
     return {
-        "requestBody": {"required": True, "content": {"application/json": {"schema": {
-            "type": "object", "description": description}}}},
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object", "description": description}}},
+        },
         "responses": {
-            "400": _error("the body does not match the protocol or the model's signature (the message names the "
-                          "field)"),
+            "400": _error(
+                "the body does not match the protocol or the model's signature (the message names the field)"
+            ),
             "413": _error("the body is larger than a batch of serving.max_batch rows can be; refused unread"),
             "415": _error("not application/json"),
             "503": _error("no model is loaded (see /readyz)"),
             **extra,
         },
-    }  # fmt: skip
+    }
 
 
 INVOCATIONS_SCHEMA = _protocol_schema(
-    "MLflow scoring protocol: exactly one of inputs, instances, dataframe_split, dataframe_records", {})
-V2_INFER_SCHEMA = _protocol_schema("Open Inference Protocol v2 inference request: "
-                                   '{"inputs": [{"name", "shape", "datatype", "data"}], "outputs"?, "id"?}',
-                                   {"404": _error("no model of that name or version is served here")})
+    "MLflow scoring protocol: exactly one of inputs, instances, dataframe_split, dataframe_records", {}
+)
+V2_INFER_SCHEMA = _protocol_schema(
+    "Open Inference Protocol v2 inference request: "
+    '{"inputs": [{"name", "shape", "datatype", "data"}], "outputs"?, "id"?}',
+    {"404": _error("no model of that name or version is served here")},
+)
 V2_MODEL_RESPONSES: dict[int | str, dict[str, Any]] = {
-    404: _error("no model of that name or version is served here"), 503: _error("no model is loaded")}
+    404: _error("no model of that name or version is served here"),
+    503: _error("no model is loaded"),
+}
 NOT_READY: dict[int | str, dict[str, Any]] = {503: _error("no model is loaded")}
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY), status, headers=headers,
-                    media_type="application/json")
+    return Response(
+        orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY), status, headers=headers, media_type="application/json"
+    )
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -137,8 +168,9 @@ async def read_body(request: Request, limit: int) -> bytes:
             break
     if length is not None and length.isdigit():
         if int(length) > limit:
-            raise BadRequest(f"body of {int(length)} bytes exceeds the {limit} bytes a batch of serving.max_batch "
-                             "rows needs", 413)
+            raise BadRequest(
+                f"body of {int(length)} bytes exceeds the {limit} bytes a batch of serving.max_batch rows needs", 413
+            )
         return await request.body()
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -204,8 +236,9 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
     def observe(route: str, status: int, started: float) -> None:
         metrics.observe(route, status, time.perf_counter() - started)
 
-    def endpoint(route: str, parse: Parse, respond: Respond, error: Callable[[str], dict[str, Any]],
-                 bad_status: int, count: bool) -> Callable[[Request], Awaitable[Response]]:
+    def endpoint(
+        route: str, parse: Parse, respond: Respond, error: Callable[[str], dict[str, Any]], bad_status: int, count: bool
+    ) -> Callable[[Request], Awaitable[Response]]:
         """Read (bounded), parse against the signature, score, answer, count: the one scoring path."""
 
         async def handler(request: Request) -> Response:
@@ -244,12 +277,18 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
 
     def predict(m: LoadedModel, X: np.ndarray, proba: np.ndarray, _: Any) -> dict[str, Any]:
         labels, conf = top(proba)
-        return {"predictions": labels.tolist(), "confidence": conf.round(6).tolist(),
-                "version": m.version.get("version")}  # fmt: skip
+        return {
+            "predictions": labels.tolist(),
+            "confidence": conf.round(6).tolist(),
+            "version": m.version.get("version"),
+        }
 
     def explain(m: LoadedModel, X: np.ndarray, proba: np.ndarray, _: Any) -> dict[str, Any]:
-        out: dict[str, Any] = {"classes": m.classes, "class_names": m.class_names,
-                               "probabilities": proba.round(6).tolist()}  # fmt: skip
+        out: dict[str, Any] = {
+            "classes": m.classes,
+            "class_names": m.class_names,
+            "probabilities": proba.round(6).tolist(),
+        }
         if m.linear is not None:
             with np.errstate(all="ignore"):
                 contributions = m.linear.contributions(X, proba.argmax(axis=1))
@@ -264,9 +303,11 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
 
     predict_doc = predict_schema(loaded.schema if loaded is not None else None, max_batch)
     app.post("/predict", openapi_extra=predict_doc, summary="Predict classes for a batch of rows")(
-        endpoint("/predict", parse_predict, predict, detail, 422, count=True))
+        endpoint("/predict", parse_predict, predict, detail, 422, count=True)
+    )
     app.post("/explain", openapi_extra=predict_doc, summary="Per-class probabilities and feature contributions")(
-        endpoint("/explain", parse_predict, explain, detail, 422, count=False))
+        endpoint("/explain", parse_predict, explain, detail, 422, count=False)
+    )
 
     # --- MLflow scoring protocol ------------------------------------------------------------------------------
     def parse_invocations(doc: Any, m: LoadedModel) -> tuple[np.ndarray, Any]:
@@ -279,12 +320,15 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
         return {"error_code": "BAD_REQUEST", "message": message}
 
     app.post("/invocations", openapi_extra=INVOCATIONS_SCHEMA, summary="MLflow scoring protocol")(
-        endpoint("/invocations", parse_invocations, invocations, mlflow_error, 400, count=True))
+        endpoint("/invocations", parse_invocations, invocations, mlflow_error, 400, count=True)
+    )
 
     @app.get("/ping", summary="MLflow scoring protocol liveness: 200 when the model is loaded", responses=NOT_READY)
     async def ping() -> Response:
-        return _json({"status": "ok"} if state["model"] is not None else {"status": "not ready"},
-                     200 if state["model"] is not None else 503)
+        return _json(
+            {"status": "ok"} if state["model"] is not None else {"status": "not ready"},
+            200 if state["model"] is not None else 503,
+        )
 
     # --- Open Inference Protocol v2 ---------------------------------------------------------------------------
     def v2_error(message: str) -> dict[str, Any]:
@@ -292,27 +336,38 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
 
     def check_model(model_name: str, model_version: str | None) -> None:
         if model_name != name or (model_version is not None and model_version != version_str):
-            raise BadRequest(f"model {model_name!r}{f' version {model_version!r}' if model_version else ''} is not "
-                             f"served here; this server serves {name!r} version {version_str!r}", 404)
+            raise BadRequest(
+                f"model {model_name!r}{f' version {model_version!r}' if model_version else ''} is not "
+                f"served here; this server serves {name!r} version {version_str!r}",
+                404,
+            )
 
     def v2_infer_for(model_version: str | None) -> Callable[[Request], Awaitable[Response]]:
         def parse_v2(doc: Any, m: LoadedModel) -> tuple[np.ndarray, Any]:
             X, request_id, wanted = protocols.v2_body(doc, m.schema, max_batch)
             if wanted is not None and (unknown := sorted(set(wanted) - {"probabilities", "predictions"})):
-                raise BadRequest(f"outputs: {unknown[0]!r} is not an output; outputs are probabilities, predictions",
-                                 400)
+                raise BadRequest(
+                    f"outputs: {unknown[0]!r} is not an output; outputs are probabilities, predictions", 400
+                )
             return X, (request_id, wanted)
 
         def v2_infer(m: LoadedModel, X: np.ndarray, proba: np.ndarray, ctx: Any) -> dict[str, Any]:
             request_id, wanted = ctx
             labels, _ = top(proba)
             outputs = [
-                {"name": "probabilities", "shape": list(proba.shape), "datatype": "FP64",
-                 "data": proba.ravel().tolist()},
+                {
+                    "name": "probabilities",
+                    "shape": list(proba.shape),
+                    "datatype": "FP64",
+                    "data": proba.ravel().tolist(),
+                },
                 {"name": "predictions", "shape": [len(labels)], "datatype": "INT64", "data": labels.tolist()},
-            ]  # fmt: skip
-            body: dict[str, Any] = {"model_name": name, "model_version": version_str,
-                                    "outputs": [o for o in outputs if wanted is None or o["name"] in wanted]}
+            ]
+            body: dict[str, Any] = {
+                "model_name": name,
+                "model_version": version_str,
+                "outputs": [o for o in outputs if wanted is None or o["name"] in wanted],
+            }
             if request_id is not None:
                 body["id"] = request_id
             return body
@@ -331,8 +386,11 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
         return handler
 
     app.post(f"{V2_PREFIX}/infer", openapi_extra=V2_INFER_SCHEMA, summary="v2 inference")(v2_infer_for(None))
-    app.post(f"{V2_PREFIX}/versions/{{version}}/infer", openapi_extra=V2_INFER_SCHEMA,
-             summary="v2 inference on a named version")(v2_infer_for("version"))  # fmt: skip
+    app.post(
+        f"{V2_PREFIX}/versions/{{version}}/infer",
+        openapi_extra=V2_INFER_SCHEMA,
+        summary="v2 inference on a named version",
+    )(v2_infer_for("version"))
 
     @app.get("/v2", summary="v2 server metadata")
     async def v2_server() -> Response:
@@ -355,18 +413,32 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
             m = model()
         except BadRequest as exc:
             return _json(v2_error(exc.message), exc.status)
-        return _json({"name": name, "versions": [version_str], "platform": f"mlflow_{m.flavor}",
-                      "inputs": m.schema.v2_inputs(),
-                      "outputs": [{"name": "probabilities", "datatype": "FP64", "shape": [-1, len(m.classes)]},
-                                  {"name": "predictions", "datatype": "INT64", "shape": [-1]}]})  # fmt: skip
+        return _json(
+            {
+                "name": name,
+                "versions": [version_str],
+                "platform": f"mlflow_{m.flavor}",
+                "inputs": m.schema.v2_inputs(),
+                "outputs": [
+                    {"name": "probabilities", "datatype": "FP64", "shape": [-1, len(m.classes)]},
+                    {"name": "predictions", "datatype": "INT64", "shape": [-1]},
+                ],
+            }
+        )
 
-    @app.get(V2_PREFIX, summary="v2 model metadata: inputs and outputs from the model's signature",
-             responses=V2_MODEL_RESPONSES)
+    @app.get(
+        V2_PREFIX,
+        summary="v2 model metadata: inputs and outputs from the model's signature",
+        responses=V2_MODEL_RESPONSES,
+    )
     async def v2_model(name: str) -> Response:
         return v2_metadata(name, None)
 
-    @app.get(f"{V2_PREFIX}/versions/{{version}}", summary="v2 model metadata of a named version",
-             responses=V2_MODEL_RESPONSES)
+    @app.get(
+        f"{V2_PREFIX}/versions/{{version}}",
+        summary="v2 model metadata of a named version",
+        responses=V2_MODEL_RESPONSES,
+    )
     async def v2_model_version(name: str, version: str) -> Response:
         return v2_metadata(name, version)
 

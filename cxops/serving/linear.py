@@ -41,8 +41,7 @@ class LinearModel:
         return self.coef[top] * self.standardize(X)
 
     def save(self, path: Path) -> None:
-        np.savez(path, mean=self.mean, scale=self.scale, coef=self.coef, intercept=self.intercept,
-                 classes=self.classes)
+        np.savez(path, mean=self.mean, scale=self.scale, coef=self.coef, intercept=self.intercept, classes=self.classes)
 
     @classmethod
     def load(cls, path: Path) -> LinearModel:
@@ -64,8 +63,13 @@ def extract(estimator: Any, probe: np.ndarray) -> LinearModel | None:
         scale = scaler.scale_ if scaler.with_std else np.ones(n)
     else:
         mean, scale = np.zeros(n), np.ones(n)
-    model = LinearModel(np.asarray(mean, float), np.asarray(scale, float), np.asarray(last.coef_, float),
-                        np.asarray(last.intercept_, float), np.asarray(last.classes_))
+    model = LinearModel(
+        np.asarray(mean, float),
+        np.asarray(scale, float),
+        np.asarray(last.coef_, float),
+        np.asarray(last.intercept_, float),
+        np.asarray(last.classes_),
+    )
     try:
         same = np.allclose(model.proba(probe), estimator.predict_proba(probe), rtol=0, atol=1e-9)
     except (ValueError, FloatingPointError):

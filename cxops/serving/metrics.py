@@ -20,17 +20,18 @@ class ServerMetrics:
         self.registry = CollectorRegistry()
         self.requests = Counter("cxops_requests", "HTTP requests", ["route", "status"], registry=self.registry)
         self.latency = Histogram(
-            "cxops_request_seconds", "request latency", ["route", "status"], buckets=LATENCY_BUCKETS,
-            registry=self.registry
+            "cxops_request_seconds",
+            "request latency",
+            ["route", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
         )
         self.predictions = Counter("cxops_predictions", "predicted classes", ["cls"], registry=self.registry)
         self.confidence = Histogram(
             "cxops_prediction_confidence", "top-class probability", buckets=CONFIDENCE_BUCKETS, registry=self.registry
         )
         ProcessCollector(registry=self.registry)
-        self.info = Gauge(
-            "cxops_model_info", "served model", ["name", "version", "env"], registry=self.registry
-        )
+        self.info = Gauge("cxops_model_info", "served model", ["name", "version", "env"], registry=self.registry)
         # Labelled children are looked up once: .labels() per request is a measurable share of a 0.3 ms request.
         self._requests: dict[tuple[str, int], Counter] = {}
         self._latency: dict[tuple[str, int], Histogram] = {}

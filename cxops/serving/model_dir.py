@@ -67,8 +67,10 @@ def model_classes(mlmodel: dict[str, Any]) -> tuple[list[Any], list[str]]:
         out = json.loads(mlmodel["signature"]["outputs"])
         k = int(out[0]["tensor-spec"]["shape"][-1])
     except (KeyError, TypeError, ValueError, IndexError):
-        raise ModelLoadError("the model states no classes (metadata.cxops.classes) and its output signature is "
-                             "not a (rows, classes) tensor") from None  # fmt: skip
+        raise ModelLoadError(
+            "the model states no classes (metadata.cxops.classes) and its output signature is "
+            "not a (rows, classes) tensor"
+        ) from None
     return list(range(k)), [str(i) for i in range(k)]
 
 

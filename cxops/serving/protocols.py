@@ -91,8 +91,9 @@ def _to_array(rows: Any, schema: InputSchema, columns_first: bool = False) -> np
     if schema.kind == "columns" and X.ndim == 2 and X.shape[1] == len(schema.names):
         for j in integer:
             if not np.array_equal(X[:, j], np.round(X[:, j])):
-                raise BadRequest(f"column {schema.names[j]!r} takes integers ({schema.dtypes[j]}); got fractional "
-                                 "numbers")  # fmt: skip
+                raise BadRequest(
+                    f"column {schema.names[j]!r} takes integers ({schema.dtypes[j]}); got fractional numbers"
+                )
     return X
 
 
@@ -153,8 +154,11 @@ def records(value: Any, schema: InputSchema, max_batch: int, where: str = "dataf
 def _column_mismatch(got: list[Any], names: tuple[str, ...], where: str) -> NoReturn:
     missing = [n for n in names if n not in got]
     if missing:
-        raise BadRequest(f"{where}: missing column {missing[0]!r}" + (f" (and {len(missing) - 1} more)"
-                         if len(missing) > 1 else "") + f"; the model's columns are {list(names)}")  # fmt: skip
+        raise BadRequest(
+            f"{where}: missing column {missing[0]!r}"
+            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+            + f"; the model's columns are {list(names)}"
+        )
     extra = [g for g in got if g not in names]
     if extra:
         raise BadRequest(f"{where}: unknown column {extra[0]!r}; the model's columns are {list(names)}")

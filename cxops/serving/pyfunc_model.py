@@ -23,8 +23,9 @@ def as_probabilities(out: Any, n_classes: int) -> np.ndarray:
     back) for labels, logits, a wrong number of columns or rows that do not sum to 1."""
     arr = np.asarray(out.to_numpy() if hasattr(out, "to_numpy") else out, dtype=np.float64)
     if arr.ndim != 2 or arr.shape[1] != n_classes:
-        raise ContractError(f"predict returned shape {list(arr.shape)}; the interface needs class probabilities "
-                            f"(rows, {n_classes})")  # fmt: skip
+        raise ContractError(
+            f"predict returned shape {list(arr.shape)}; the interface needs class probabilities (rows, {n_classes})"
+        )
     if arr.size and np.isfinite(arr).all():
         if arr.min() < -PROBA_TOLERANCE or arr.max() > 1 + PROBA_TOLERANCE:
             raise ContractError("predict returned values outside [0, 1] (logits?); end the model in a softmax")

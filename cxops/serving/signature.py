@@ -16,12 +16,33 @@ from typing import Any
 
 # MLflow column types → numpy dtype; boolean/string/binary/datetime columns are not numeric features.
 COLUMN_DTYPES = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32"}
-NUMERIC_TENSOR_DTYPES = {"float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16",
-                         "uint32", "uint64"}  # fmt: skip
+NUMERIC_TENSOR_DTYPES = {
+    "float16",
+    "float32",
+    "float64",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+}
 # Open Inference Protocol v2 tensor datatypes per numpy dtype (KServe/Triton "datatype" strings).
-V2_DATATYPES = {"float16": "FP16", "float32": "FP32", "float64": "FP64", "int8": "INT8", "int16": "INT16",
-                "int32": "INT32", "int64": "INT64", "uint8": "UINT8", "uint16": "UINT16", "uint32": "UINT32",
-                "uint64": "UINT64"}  # fmt: skip
+V2_DATATYPES = {
+    "float16": "FP16",
+    "float32": "FP32",
+    "float64": "FP64",
+    "int8": "INT8",
+    "int16": "INT16",
+    "int32": "INT32",
+    "int64": "INT64",
+    "uint8": "UINT8",
+    "uint16": "UINT16",
+    "uint32": "UINT32",
+    "uint64": "UINT64",
+}
 V2_NUMERIC = frozenset(V2_DATATYPES.values())
 
 
@@ -61,10 +82,17 @@ class InputSchema:
     def v2_inputs(self) -> list[dict[str, Any]]:
         """The inputs as Open Inference Protocol v2 model metadata declares them (name, datatype, shape)."""
         if self.kind == "columns":
-            return [{"name": n, "datatype": V2_DATATYPES[d], "shape": [-1]}
-                    for n, d in zip(self.names, self.dtypes, strict=True)]  # fmt: skip
-        return [{"name": self.tensor_name or "input-0", "datatype": V2_DATATYPES[self.dtypes[0]],
-                 "shape": [-1, *self.row_shape]}]  # fmt: skip
+            return [
+                {"name": n, "datatype": V2_DATATYPES[d], "shape": [-1]}
+                for n, d in zip(self.names, self.dtypes, strict=True)
+            ]
+        return [
+            {
+                "name": self.tensor_name or "input-0",
+                "datatype": V2_DATATYPES[self.dtypes[0]],
+                "shape": [-1, *self.row_shape],
+            }
+        ]
 
     def max_body_bytes(self, max_batch: int) -> int:
         """The largest honest body for `max_batch` rows in any supported protocol (bytes): 32 per number, plus
@@ -98,8 +126,9 @@ def parse_signature(mlmodel: dict[str, Any]) -> InputSchema:
         if name is None:
             raise SignatureError("unnamed columns in the signature; log the model with a named DataFrame example")
         if ctype not in COLUMN_DTYPES:
-            raise SignatureError(f"column {name!r} has type {ctype}; the server takes numeric columns "
-                                 f"({', '.join(COLUMN_DTYPES)})")  # fmt: skip
+            raise SignatureError(
+                f"column {name!r} has type {ctype}; the server takes numeric columns ({', '.join(COLUMN_DTYPES)})"
+            )
         names.append(str(name))
         dtypes.append(COLUMN_DTYPES[ctype])
     return InputSchema("columns", (len(names),), tuple(names), tuple(dtypes))

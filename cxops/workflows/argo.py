@@ -33,8 +33,10 @@ def _headers() -> dict[str, str]:
 class ArgoServer:
     def __init__(self, cfg: Config, transport: Any = None) -> None:
         if not cfg.workflows.argo_server:
-            raise CxopsError("no cluster configured: set workflows.argo_server in cxops.yaml "
-                             "(e.g. https://argo-server.argo.svc:2746) and export ARGO_TOKEN")
+            raise CxopsError(
+                "no cluster configured: set workflows.argo_server in cxops.yaml "
+                "(e.g. https://argo-server.argo.svc:2746) and export ARGO_TOKEN"
+            )
         self.base = cfg.workflows.argo_server.rstrip("/")
         self.namespace = cfg.workflows.namespace
         self.transport = transport
@@ -45,25 +47,36 @@ class ArgoServer:
         from cxops.waiting import retry
 
         def call() -> Any:
-            with httpx.Client(base_url=self.base, headers=_headers(), timeout=TIMEOUT_SECONDS,
-                              transport=self.transport) as client:
+            with httpx.Client(
+                base_url=self.base, headers=_headers(), timeout=TIMEOUT_SECONDS, transport=self.transport
+            ) as client:
                 resp = client.request(method, path, json=body)
             if resp.status_code >= 500:
                 resp.raise_for_status()  # transient: retried
             if resp.status_code in (401, 403):
-                raise CxopsError(f"Argo Server at {self.base} refused the request ({resp.status_code}): "
-                                 f"export a valid token in {TOKEN_ENV}")
+                raise CxopsError(
+                    f"Argo Server at {self.base} refused the request ({resp.status_code}): "
+                    f"export a valid token in {TOKEN_ENV}"
+                )
             if resp.status_code >= 400:
-                raise CxopsError(f"Argo Server at {self.base} answered {resp.status_code} to {method} {path}: "
-                                 f"{_message(resp)}")
+                raise CxopsError(
+                    f"Argo Server at {self.base} answered {resp.status_code} to {method} {path}: {_message(resp)}"
+                )
             return resp.json()
 
-        return retry(call, attempts=ATTEMPTS, what=f"{method} {self.base}{path}",
-                     retry_on=(httpx.TransportError, httpx.HTTPStatusError))
+        return retry(
+            call,
+            attempts=ATTEMPTS,
+            what=f"{method} {self.base}{path}",
+            retry_on=(httpx.TransportError, httpx.HTTPStatusError),
+        )
 
     def submit(self, template: str, params: list[str]) -> str:
-        body = {"resourceKind": "WorkflowTemplate", "resourceName": template,
-                "submitOptions": {"parameters": parse_params(params)}}
+        body = {
+            "resourceKind": "WorkflowTemplate",
+            "resourceName": template,
+            "submitOptions": {"parameters": parse_params(params)},
+        }
         wf = self._request("POST", f"/api/v1/workflows/{self.namespace}/submit", body)
         return wf.get("metadata", {}).get("name", "")
 

@@ -25,8 +25,12 @@ class AppState:
     def from_api(cls, app: dict) -> AppState:
         status = app.get("status") or {}
         sync = status.get("sync") or {}
-        return cls(sync=sync.get("status", ""), health=(status.get("health") or {}).get("status", ""),
-                   revision=sync.get("revision", ""), images=tuple((status.get("summary") or {}).get("images") or []))
+        return cls(
+            sync=sync.get("status", ""),
+            health=(status.get("health") or {}).get("status", ""),
+            revision=sync.get("revision", ""),
+            images=tuple((status.get("summary") or {}).get("images") or []),
+        )
 
     def ready(self, revision: str, image: str) -> bool:
         if self.sync != "Synced" or self.health != "Healthy":
@@ -39,8 +43,9 @@ class AppState:
         return f"sync={self.sync or '?'} health={self.health or '?'} revision={self.revision[:12] or '?'}"
 
 
-def wait_synced(server: str, app: str, *, revision: str = "", image: str = "", timeout: float = 600,
-                transport: Any = None) -> AppState:
+def wait_synced(
+    server: str, app: str, *, revision: str = "", image: str = "", timeout: float = 600, transport: Any = None
+) -> AppState:
     import httpx
 
     from cxops.waiting import wait_until
@@ -51,15 +56,18 @@ def wait_synced(server: str, app: str, *, revision: str = "", image: str = "", t
     if not token:
         raise CxopsError(f"{TOKEN_ENV} is not set: mount a project-scoped ArgoCD token (secretKeyRef)")
     last: list[AppState] = []
-    client = httpx.Client(base_url=server.rstrip("/"), timeout=15.0, transport=transport,
-                          headers={"Authorization": f"Bearer {token}"})
+    client = httpx.Client(
+        base_url=server.rstrip("/"), timeout=15.0, transport=transport, headers={"Authorization": f"Bearer {token}"}
+    )
 
     def probe() -> AppState | None:
         # refresh=normal asks ArgoCD to look at git now instead of after its 180 s poll
         resp = client.get(f"/api/v1/applications/{app}", params={"refresh": "normal"})
         if resp.status_code in (401, 403, 404):
-            raise CxopsError(f"ArgoCD answered {resp.status_code} for application {app!r} at {server}: "
-                             "check workflows.argocd_app and the token's project scope")
+            raise CxopsError(
+                f"ArgoCD answered {resp.status_code} for application {app!r} at {server}: "
+                "check workflows.argocd_app and the token's project scope"
+            )
         resp.raise_for_status()
         state = AppState.from_api(resp.json())
         last[:] = [state]

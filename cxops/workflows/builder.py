@@ -51,9 +51,13 @@ def _buildkit_security() -> Any:
     """Rootless BuildKit needs no privileges, only unconfined seccomp/AppArmor for its user namespaces."""
     from hera.workflows.models import AppArmorProfile, SeccompProfile, SecurityContext
 
-    return SecurityContext(run_as_user=BUILDKIT_UID, run_as_group=BUILDKIT_UID, run_as_non_root=True,
-                           seccomp_profile=SeccompProfile(type="Unconfined"),
-                           app_armor_profile=AppArmorProfile(type="Unconfined"))
+    return SecurityContext(
+        run_as_user=BUILDKIT_UID,
+        run_as_group=BUILDKIT_UID,
+        run_as_non_root=True,
+        seccomp_profile=SeccompProfile(type="Unconfined"),
+        app_armor_profile=AppArmorProfile(type="Unconfined"),
+    )
 
 
 def _buildkit_env(extra: dict[str, str]) -> list:
@@ -67,9 +71,14 @@ def _registry_auth(cfg: Config) -> Any:
     from hera.workflows import SecretVolume
     from hera.workflows.models import KeyToPath
 
-    return SecretVolume(name="registry-auth", secret_name=cfg.workflows.registry_auth_secret,
-                        mount_path=DOCKER_CONFIG, read_only=True, default_mode=0o444,
-                        items=[KeyToPath(key=".dockerconfigjson", path="config.json")])
+    return SecretVolume(
+        name="registry-auth",
+        secret_name=cfg.workflows.registry_auth_secret,
+        mount_path=DOCKER_CONFIG,
+        read_only=True,
+        default_mode=0o444,
+        items=[KeyToPath(key=".dockerconfigjson", path="config.json")],
+    )
 
 
 def build_template(cfg: Config, s: Step) -> Any:
@@ -120,10 +129,18 @@ def tools_image_template(cfg: Config, name: str = "build-tools-image") -> Any:
         image=w.builder_image,
         image_pull_policy="IfNotPresent",
         command=["sh", "-c", BUILD_TOOLS],
-        inputs=[Parameter(name="repo_url", default=w.repo_url), Parameter(name="revision", default=w.repo_revision),
-                Parameter(name="image", default=w.tools_image)],
-        env=_buildkit_env({"REPO_URL": "{{inputs.parameters.repo_url}}",
-                           "REVISION": "{{inputs.parameters.revision}}", "IMAGE": "{{inputs.parameters.image}}"}),
+        inputs=[
+            Parameter(name="repo_url", default=w.repo_url),
+            Parameter(name="revision", default=w.repo_revision),
+            Parameter(name="image", default=w.tools_image),
+        ],
+        env=_buildkit_env(
+            {
+                "REPO_URL": "{{inputs.parameters.repo_url}}",
+                "REVISION": "{{inputs.parameters.revision}}",
+                "IMAGE": "{{inputs.parameters.image}}",
+            }
+        ),
         volumes=[_registry_auth(cfg)],
         security_context=_buildkit_security(),
         active_deadline_seconds=1800,

@@ -40,9 +40,13 @@ def record(workflow: str, status: str, duration: str, outputs_dir: Path | None, 
         seconds: float | None = round(float(duration), 1)
     except ValueError:
         seconds = None
-    data = {"workflow": workflow, "status": status, "duration_seconds": seconds,
-            "gate_outcome": gate_outcome(status, failures),
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    data = {
+        "workflow": workflow,
+        "status": status,
+        "duration_seconds": seconds,
+        "gate_outcome": gate_outcome(status, failures),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     if outputs_dir is not None:
         outputs_dir.mkdir(parents=True, exist_ok=True)
         (outputs_dir / "outcome.json").write_text(json.dumps(data))

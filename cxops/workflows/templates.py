@@ -71,23 +71,37 @@ def _segment_dag(cfg: Config, seg: Segment, nxt: Segment | None, segs: list[Segm
             last = s.id
             if s.command in GIT_COMMANDS:
                 img = image_ref(s)
-                Task(name=f"{s.id}-synced", template="wait-synced", depends=s.id, arguments={
-                    "env": _value(_target_env(s), seg),
-                    "revision": f"{{{{tasks.{s.id}.outputs.parameters.commit}}}}",
-                    "image": _ref_value(img, seg) if img else "",
-                })
+                Task(
+                    name=f"{s.id}-synced",
+                    template="wait-synced",
+                    depends=s.id,
+                    arguments={
+                        "env": _value(_target_env(s), seg),
+                        "revision": f"{{{{tasks.{s.id}.outputs.parameters.commit}}}}",
+                        "image": _ref_value(img, seg) if img else "",
+                    },
+                )
                 last = f"{s.id}-synced"
             if s.on_failure == "rollback":
                 # The step rolls back by itself on a failed gate (exit 3) and must not on an inconclusive one
                 # (exit 4: canary left as is for a human); this covers a crash or a lost pod.
                 code = f"'{{{{tasks.{s.id}.exitCode}}}}'"
-                Task(name=f"{s.id}-rollback", template=ROLLBACK.id, arguments={"env": _target_env(s)},
-                     depends=f"{s.id}.Failed || {s.id}.Errored",
-                     when=f"{code} != '{tools.GATE_FAILED}' && {code} != '{tools.INCONCLUSIVE}'")
+                Task(
+                    name=f"{s.id}-rollback",
+                    template=ROLLBACK.id,
+                    arguments={"env": _target_env(s)},
+                    depends=f"{s.id}.Failed || {s.id}.Errored",
+                    when=f"{code} != '{tools.GATE_FAILED}' && {code} != '{tools.INCONCLUSIVE}'",
+                )
         if nxt is not None:
             args = {param_name(r): _ref_value(r, seg) for r in nxt.carried}
-            Task(name=f"next-{nxt.template}", template_ref=TemplateRef(name=nxt.template, template=nxt.name),
-                 arguments={**args, CHAIN: "true"}, depends=last, when=f"{{{{inputs.parameters.{CHAIN}}}}} == true")
+            Task(
+                name=f"next-{nxt.template}",
+                template_ref=TemplateRef(name=nxt.template, template=nxt.name),
+                arguments={**args, CHAIN: "true"},
+                depends=last,
+                when=f"{{{{inputs.parameters.{CHAIN}}}}} == true",
+            )
     return dag
 
 
@@ -97,16 +111,24 @@ def _manual_dag(cfg: Config, seg: Segment) -> Any:
 
     s = seg.steps[0]
     params = arg_params(s)
-    inputs = [parameter(p, command=s.command) if is_ref(a) else parameter(p, default=a, command=s.command)
-              for p, a in params]
+    inputs = [
+        parameter(p, command=s.command) if is_ref(a) else parameter(p, default=a, command=s.command) for p, a in params
+    ]
     inputs.append(parameter("image", default=""))
     with DAG(name="main", inputs=inputs, active_deadline_seconds=_step_cost(cfg, s) + 60) as dag:
         Task(name=s.id, template=s.id, arguments={p: f"{{{{inputs.parameters.{p}}}}}" for p, _ in params})
         if s.command in GIT_COMMANDS:
             env = "{{inputs.parameters.dst}}" if s.command == "promote" else "{{inputs.parameters.env}}"
-            Task(name=f"{s.id}-synced", template="wait-synced", depends=s.id, arguments={
-                "env": env, "revision": f"{{{{tasks.{s.id}.outputs.parameters.commit}}}}",
-                "image": "{{inputs.parameters.image}}"})
+            Task(
+                name=f"{s.id}-synced",
+                template="wait-synced",
+                depends=s.id,
+                arguments={
+                    "env": env,
+                    "revision": f"{{{{tasks.{s.id}.outputs.parameters.commit}}}}",
+                    "image": "{{inputs.parameters.image}}",
+                },
+            )
     return dag
 
 
@@ -138,8 +160,10 @@ def step_workflow_template(cfg: Config, name: str, segs: list[Segment], all_segs
     else:
         entry = "main"
         cmd = first.steps[0].command
-        arguments = [parameter(p, command=cmd) if is_ref(a) else parameter(p, value=a, command=cmd) for p, a in
-                     arg_params(first.steps[0])] + [parameter("image", value="")]
+        arguments = [
+            parameter(p, command=cmd) if is_ref(a) else parameter(p, value=a, command=cmd)
+            for p, a in arg_params(first.steps[0])
+        ] + [parameter("image", value="")]
     deadline = chain_deadline(cfg, all_segs, first.index) + 300
     with _workflow_template(cfg, name, deadline, arguments, entry) as wt:
         tools.outcome_template(cfg, EXIT)  # inside the `with`: an exit handler made outside is silently dropped
@@ -169,9 +193,15 @@ def rollback_template(cfg: Config) -> Any:
         tools.wait_synced_template(cfg)
         with DAG(name="main", inputs=[parameter("env")], active_deadline_seconds=deadline):
             Task(name=ROLLBACK.id, template=ROLLBACK.id, arguments={"env": "{{inputs.parameters.env}}"})
-            Task(name=f"{ROLLBACK.id}-synced", template="wait-synced", depends=ROLLBACK.id,
-                 arguments={"env": "{{inputs.parameters.env}}",
-                            "revision": f"{{{{tasks.{ROLLBACK.id}.outputs.parameters.commit}}}}"})
+            Task(
+                name=f"{ROLLBACK.id}-synced",
+                template="wait-synced",
+                depends=ROLLBACK.id,
+                arguments={
+                    "env": "{{inputs.parameters.env}}",
+                    "revision": f"{{{{tasks.{ROLLBACK.id}.outputs.parameters.commit}}}}",
+                },
+            )
     return wt
 
 
@@ -179,9 +209,11 @@ def build_initial_template(cfg: Config) -> Any:
     from hera.workflows import Parameter
 
     w = cfg.workflows
-    arguments = [Parameter(name="repo_url", value=w.repo_url, description="git repository the image is built from"),
-                 Parameter(name="revision", value=w.repo_revision, description="git branch, tag or commit to build"),
-                 Parameter(name="image", value=w.tools_image, description="tools image reference to push (pinned)")]
+    arguments = [
+        Parameter(name="repo_url", value=w.repo_url, description="git repository the image is built from"),
+        Parameter(name="revision", value=w.repo_revision, description="git branch, tag or commit to build"),
+        Parameter(name="image", value=w.tools_image, description="tools image reference to push (pinned)"),
+    ]
     with _workflow_template(cfg, BUILD_INITIAL, 3 * 1800 + 300, arguments, "build-tools-image") as wt:
         tools.outcome_template(cfg, EXIT)
         builder.tools_image_template(cfg)

@@ -22,13 +22,19 @@ INCONCLUSIVE = "4"  # cxops.errors.GateInconclusive: not passed, never promoted,
 
 
 # Parameters that are no command's argument but appear in the Argo UI's submit forms.
-EXTRA_PARAMS: dict[str, Param] = {p.name: p for p in (
-    Param(name="chain", help="true: hand on to the next stage when this one succeeds; false: stop after it",
-          enum=("true", "false")),
-    Param(name="image", help="serving image the environment must run (empty: whatever the version's build says)"),
-    Param(name="revision", help="GitOps commit ArgoCD must have synced (empty: any)"),
-    Param(name="repo_url", help="git repository the tools image is built from"),
-)}  # fmt: skip
+EXTRA_PARAMS: dict[str, Param] = {
+    p.name: p
+    for p in (
+        Param(
+            name="chain",
+            help="true: hand on to the next stage when this one succeeds; false: stop after it",
+            enum=("true", "false"),
+        ),
+        Param(name="image", help="serving image the environment must run (empty: whatever the version's build says)"),
+        Param(name="revision", help="GitOps commit ArgoCD must have synced (empty: any)"),
+        Param(name="repo_url", help="git repository the tools image is built from"),
+    )
+}
 
 
 def param_doc(name: str) -> Param:
@@ -64,8 +70,12 @@ def parameter(name: str, *, default: str | None = None, value: str | None = None
 def security_context() -> Any:
     from hera.workflows.models import Capabilities, SecurityContext
 
-    return SecurityContext(run_as_non_root=True, run_as_user=TOOLS_UID, allow_privilege_escalation=False,
-                           capabilities=Capabilities(drop=["ALL"]))
+    return SecurityContext(
+        run_as_non_root=True,
+        run_as_user=TOOLS_UID,
+        allow_privilege_escalation=False,
+        capabilities=Capabilities(drop=["ALL"]),
+    )
 
 
 def retry_strategy(limit: int, max_seconds: int) -> Any:
@@ -100,19 +110,27 @@ def git_env_and_volumes(cfg: Config) -> tuple[list, list]:
     """The scoped deploy key, mounted read-only as a file (root-owned 0440, readable via fsGroup)."""
     from hera.workflows import Env, SecretVolume
 
-    ssh = (f"ssh -i {GIT_KEY_DIR}/ssh-privatekey -o IdentitiesOnly=yes "
-           f"-o UserKnownHostsFile={GIT_KEY_DIR}/known_hosts -o StrictHostKeyChecking=yes")
+    ssh = (
+        f"ssh -i {GIT_KEY_DIR}/ssh-privatekey -o IdentitiesOnly=yes "
+        f"-o UserKnownHostsFile={GIT_KEY_DIR}/known_hosts -o StrictHostKeyChecking=yes"
+    )
     env = [Env(name="GIT_SSH_COMMAND", value=ssh)]
-    vols = [SecretVolume(name="git-deploy-key", secret_name=cfg.workflows.git_deploy_key_secret,
-                         mount_path=GIT_KEY_DIR, read_only=True, default_mode=0o440)]
+    vols = [
+        SecretVolume(
+            name="git-deploy-key",
+            secret_name=cfg.workflows.git_deploy_key_secret,
+            mount_path=GIT_KEY_DIR,
+            read_only=True,
+            default_mode=0o440,
+        )
+    ]
     return env, vols
 
 
 def pod_security_context() -> Any:
     from hera.workflows.models import PodSecurityContext
 
-    return PodSecurityContext(run_as_non_root=True, run_as_user=TOOLS_UID, run_as_group=TOOLS_UID,
-                              fs_group=TOOLS_UID)
+    return PodSecurityContext(run_as_non_root=True, run_as_user=TOOLS_UID, run_as_group=TOOLS_UID, fs_group=TOOLS_UID)
 
 
 def step_template(cfg: Config, s: Step, name: str | None = None, literal_defaults: bool = True) -> Any:
@@ -121,8 +139,12 @@ def step_template(cfg: Config, s: Step, name: str | None = None, literal_default
     from hera.workflows.models import ValueFrom
 
     params = arg_params(s)
-    inputs = [parameter(p, command=s.command) if is_ref(a) or not literal_defaults
-              else parameter(p, default=a, command=s.command) for p, a in params]
+    inputs = [
+        parameter(p, command=s.command)
+        if is_ref(a) or not literal_defaults
+        else parameter(p, default=a, command=s.command)
+        for p, a in params
+    ]
     outputs = [Parameter(name=o, value_from=ValueFrom(path=f"{OUTPUTS_DIR}/{o}")) for o in s.outputs]
     env, volumes = base_env(cfg), list[Any]()
     if s.command in GIT_COMMANDS:
@@ -158,8 +180,17 @@ def wait_synced_template(cfg: Config, name: str = "wait-synced") -> Any:
         image=w.tools_image,
         image_pull_policy="IfNotPresent",
         command=["cxops", "workflows", "wait-synced"],
-        args=[app, "--revision", "{{inputs.parameters.revision}}", "--image", "{{inputs.parameters.image}}",
-              "--server", names.argocd_server(cfg), "--timeout", str(w.sync_timeout_seconds)],
+        args=[
+            app,
+            "--revision",
+            "{{inputs.parameters.revision}}",
+            "--image",
+            "{{inputs.parameters.image}}",
+            "--server",
+            names.argocd_server(cfg),
+            "--timeout",
+            str(w.sync_timeout_seconds),
+        ],
         inputs=[parameter("env"), parameter("revision", default=""), parameter("image", default="")],
         env=[SecretEnv(name="ARGOCD_AUTH_TOKEN", secret_name=w.argocd_token_secret, secret_key="token")],
         security_context=security_context(),
@@ -179,9 +210,18 @@ def outcome_template(cfg: Config, name: str = "record-outcome") -> Any:
         image=cfg.workflows.tools_image,
         image_pull_policy="IfNotPresent",
         command=["cxops", "workflows", "outcome"],
-        args=["--workflow", "{{workflow.name}}", "--status", "{{workflow.status}}",
-              "--duration", "{{workflow.duration}}", "--failures", "{{workflow.failures}}",
-              "--outputs-dir", OUTPUTS_DIR],
+        args=[
+            "--workflow",
+            "{{workflow.name}}",
+            "--status",
+            "{{workflow.status}}",
+            "--duration",
+            "{{workflow.duration}}",
+            "--failures",
+            "{{workflow.failures}}",
+            "--outputs-dir",
+            OUTPUTS_DIR,
+        ],
         outputs=[Parameter(name="outcome", value_from=ValueFrom(path=f"{OUTPUTS_DIR}/outcome.json"))],
         security_context=security_context(),
         pod_security_context=pod_security_context(),

@@ -29,8 +29,10 @@ from openstack_lab.render import render_all
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
 # Nova loads drivers only from nova.virt: alias the lab's driver there, after nova.cmd has monkey-patched.
-NOVA_COMPUTE = ("import sys; from nova.cmd.compute import main; import cxops_lab_virt; "
-                "sys.modules['nova.virt.cxops_lab_virt'] = cxops_lab_virt; sys.exit(main())")
+NOVA_COMPUTE = (
+    "import sys; from nova.cmd.compute import main; import cxops_lab_virt; "
+    "sys.modules['nova.virt.cxops_lab_virt'] = cxops_lab_virt; sys.exit(main())"
+)
 T0 = time.monotonic()
 
 
@@ -38,13 +40,20 @@ def say(msg: str) -> None:
     print(f"[openstack-lab {time.monotonic() - T0:6.1f}s] {msg}", flush=True)
 
 
-def run(argv: list[str], what: str, env: dict[str, str] | None = None, ok_codes: tuple[int, ...] = (0,),
-        user: str | None = None, timeout: float = 300) -> str:
+def run(
+    argv: list[str],
+    what: str,
+    env: dict[str, str] | None = None,
+    ok_codes: tuple[int, ...] = (0,),
+    user: str | None = None,
+    timeout: float = 300,
+) -> str:
     """Run a set-up command; on failure raise with the tail of its output so CI logs show why."""
     full_env = {**os.environ, **(env or {})}
     try:
-        res = subprocess.run(argv, capture_output=True, text=True, env=full_env, user=user, timeout=timeout,
-                             stdin=subprocess.DEVNULL)
+        res = subprocess.run(
+            argv, capture_output=True, text=True, env=full_env, user=user, timeout=timeout, stdin=subprocess.DEVNULL
+        )
     except subprocess.TimeoutExpired as exc:
         raise CxopsError(f"{what}: timed out after {timeout:g}s ({' '.join(argv[:3])} ...)") from exc
     if res.returncode not in ok_codes:
@@ -57,8 +66,9 @@ def run(argv: list[str], what: str, env: dict[str, str] | None = None, ok_codes:
 
 
 def missing_packages() -> list[str]:
-    res = subprocess.run(["dpkg-query", "-W", "-f=${Package} ${db:Status-Status}\n", *APT_PACKAGES],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Package} ${db:Status-Status}\n", *APT_PACKAGES], capture_output=True, text=True
+    )
     installed = {line.split()[0] for line in res.stdout.splitlines() if line.endswith(" installed")}
     return [p for p in APT_PACKAGES if p not in installed]
 
@@ -95,16 +105,39 @@ def start_postgres(layout: Layout) -> None:
         if parent.stat().st_mode & 0o001 == 0:
             parent.chmod(parent.stat().st_mode | 0o001)
     if not (pgdata / "PG_VERSION").exists():
-        run([str(PG_BIN / "initdb"), "-D", str(pgdata), "-A", "trust", "-U", "postgres", "-E", "UTF8"],
-            "initdb", user="postgres")
-    procs.start(layout, "postgres", [
-        str(PG_BIN / "postgres"), "-D", str(pgdata), "-c", "listen_addresses=127.0.0.1",
-        "-p", str(PORTS["postgres"]), "-c", "max_connections=300", "-c", "fsync=off",
-        "-c", "synchronous_commit=off", "-c", f"unix_socket_directories={sock}",
-    ], user="postgres")
+        run(
+            [str(PG_BIN / "initdb"), "-D", str(pgdata), "-A", "trust", "-U", "postgres", "-E", "UTF8"],
+            "initdb",
+            user="postgres",
+        )
+    procs.start(
+        layout,
+        "postgres",
+        [
+            str(PG_BIN / "postgres"),
+            "-D",
+            str(pgdata),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-p",
+            str(PORTS["postgres"]),
+            "-c",
+            "max_connections=300",
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            f"unix_socket_directories={sock}",
+        ],
+        user="postgres",
+    )
     psql = [str(PG_BIN / "psql"), "-h", "127.0.0.1", "-p", str(PORTS["postgres"]), "-U", "postgres", "-tA"]
-    wait_until(lambda: subprocess.run([*psql, "-c", "select 1"], capture_output=True).returncode == 0,
-               timeout=60, what="PostgreSQL to accept connections")
+    wait_until(
+        lambda: subprocess.run([*psql, "-c", "select 1"], capture_output=True).returncode == 0,
+        timeout=60,
+        what="PostgreSQL to accept connections",
+    )
     have = set(run([*psql, "-c", "select datname from pg_database"], "list databases").split())
     for db in DATABASES:
         if db not in have:
@@ -171,13 +204,34 @@ def db_sync_steps(layout: Layout) -> dict[str, list[list[str]]]:
             [*ks, "db_sync"],
             [*ks, "fernet_setup", "--keystone-user", "root", "--keystone-group", "root"],
             [*ks, "credential_setup", "--keystone-user", "root", "--keystone-group", "root"],
-            [*ks, "bootstrap", "--bootstrap-password", layout.secrets["admin"], "--bootstrap-admin-url", url,
-             "--bootstrap-internal-url", url, "--bootstrap-public-url", url, "--bootstrap-region-id", "RegionOne"],
+            [
+                *ks,
+                "bootstrap",
+                "--bootstrap-password",
+                layout.secrets["admin"],
+                "--bootstrap-admin-url",
+                url,
+                "--bootstrap-internal-url",
+                url,
+                "--bootstrap-public-url",
+                url,
+                "--bootstrap-region-id",
+                "RegionOne",
+            ],
         ],
         "placement": [["placement-manage", "--config-file", str(e / "placement/placement.conf"), "db", "sync"]],
         "glance": [["glance-manage", "--config-file", str(e / "glance/glance-api.conf"), "db_sync"]],
-        "neutron": [["neutron-db-manage", "--config-file", str(e / "neutron/neutron.conf"),
-                     "--config-file", str(e / "neutron/ml2_conf.ini"), "upgrade", "heads"]],
+        "neutron": [
+            [
+                "neutron-db-manage",
+                "--config-file",
+                str(e / "neutron/neutron.conf"),
+                "--config-file",
+                str(e / "neutron/ml2_conf.ini"),
+                "upgrade",
+                "heads",
+            ]
+        ],
         "cinder": [["cinder-manage", "--config-file", str(e / "cinder/cinder.conf"), "db", "sync"]],
         "nova": [
             [*nova, "api_db", "sync"],
@@ -203,8 +257,13 @@ def start_services(layout: Layout, names: list[str]) -> None:
         "keystone": ["uwsgi", "--ini", str(e / "keystone/uwsgi.ini")],
         "placement": ["uwsgi", "--ini", str(e / "placement/uwsgi.ini")],
         "glance": ["glance-api", "--config-file", str(e / "glance/glance-api.conf")],
-        "neutron": ["neutron-server", "--config-file", str(e / "neutron/neutron.conf"),
-                    "--config-file", str(e / "neutron/ml2_conf.ini")],
+        "neutron": [
+            "neutron-server",
+            "--config-file",
+            str(e / "neutron/neutron.conf"),
+            "--config-file",
+            str(e / "neutron/ml2_conf.ini"),
+        ],
         "nova-api": ["nova-api", "--config-file", str(e / "nova/nova.conf")],
         "nova-conductor": ["nova-conductor", "--config-file", str(e / "nova/nova.conf")],
         "nova-scheduler": ["nova-scheduler", "--config-file", str(e / "nova/nova.conf")],
@@ -213,8 +272,15 @@ def start_services(layout: Layout, names: list[str]) -> None:
         "cinder-volume": ["cinder-volume", "--config-file", str(e / "cinder/cinder.conf")],
     }
     for host in COMPUTE_HOSTS:
-        cmds[f"compute-{host}"] = [py, "-c", NOVA_COMPUTE, "--config-file", str(e / "nova/nova.conf"),
-                                   "--config-file", str(e / f"nova/compute-{host}.conf")]
+        cmds[f"compute-{host}"] = [
+            py,
+            "-c",
+            NOVA_COMPUTE,
+            "--config-file",
+            str(e / "nova/nova.conf"),
+            "--config-file",
+            str(e / f"nova/compute-{host}.conf"),
+        ]
     for name in names:
         env = COMPUTE_HOSTS.get(name.removeprefix("compute-"), {}) if name.startswith("compute-") else {}
         procs.start(layout, name, cmds[name], env=env)
@@ -235,8 +301,12 @@ def wait_api(name: str, timeout: float = 120) -> None:
 
 
 def seed(layout: Layout, stage: str) -> None:
-    env = {"PYTHONPATH": str(HERE.parent), "CXOPS_OPENSTACK_LAB_DIR": str(layout.state),
-           "CXOPS_LAB_ROOTFS": str(layout.rootfs), "CXOPS_LAB_UP_SINCE": os.environ.get("CXOPS_LAB_UP_SINCE", "0")}
+    env = {
+        "PYTHONPATH": str(HERE.parent),
+        "CXOPS_OPENSTACK_LAB_DIR": str(layout.state),
+        "CXOPS_LAB_ROOTFS": str(layout.rootfs),
+        "CXOPS_LAB_UP_SINCE": os.environ.get("CXOPS_LAB_UP_SINCE", "0"),
+    }
     out = run([SYSTEM_PYTHON, "-m", "openstack_lab.seed", stage], f"seed {stage}", env=env, timeout=300)
     for line in out.splitlines():
         say(f"seed {stage}: {line}")
@@ -269,8 +339,18 @@ def start_debootstrap(layout: Layout) -> subprocess.Popen | None:
     say(f"debootstrap of the sandbox root into {layout.rootfs} (once)")
     with open(layout.log / "debootstrap.log", "wb") as log:
         return subprocess.Popen(
-            ["debootstrap", "--variant=minbase", "--include=python3,ca-certificates", "bookworm", str(partial),
-             debian_mirror()], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            [
+                "debootstrap",
+                "--variant=minbase",
+                "--include=python3,ca-certificates",
+                "bookworm",
+                str(partial),
+                debian_mirror(),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
 
 
 def finish_debootstrap(layout: Layout, proc: subprocess.Popen | None) -> None:
@@ -291,9 +371,22 @@ def finish_debootstrap(layout: Layout, proc: subprocess.Popen | None) -> None:
 
 # -- commands ------------------------------------------------------------------------------------------
 
-ALL = ["postgres", "epmd", "rabbitmq", "keystone", "placement", "glance", "neutron", "nova-api", "nova-conductor",
-       "nova-scheduler", *(f"compute-{h}" for h in COMPUTE_HOSTS), "cinder-api", "cinder-scheduler",
-       "cinder-volume"]
+ALL = [
+    "postgres",
+    "epmd",
+    "rabbitmq",
+    "keystone",
+    "placement",
+    "glance",
+    "neutron",
+    "nova-api",
+    "nova-conductor",
+    "nova-scheduler",
+    *(f"compute-{h}" for h in COMPUTE_HOSTS),
+    "cinder-api",
+    "cinder-scheduler",
+    "cinder-volume",
+]
 
 
 def healthy(layout: Layout) -> bool:

@@ -30,12 +30,26 @@ _BASE_PORTS = {
 PORTS = {name: port + _OFFSET for name, port in _BASE_PORTS.items()}
 
 APT_PACKAGES = [
-    "postgresql", "rabbitmq-server", "uwsgi-plugin-python3", "python3-psycopg2", "python3-openstackclient",
-    "keystone", "placement-api", "glance-api", "neutron-server", "neutron-common",
-    "nova-api", "nova-conductor", "nova-scheduler", "python3-nova",
-    "cinder-api", "cinder-scheduler", "cinder-volume",
+    "postgresql",
+    "rabbitmq-server",
+    "uwsgi-plugin-python3",
+    "python3-psycopg2",
+    "python3-openstackclient",
+    "keystone",
+    "placement-api",
+    "glance-api",
+    "neutron-server",
+    "neutron-common",
+    "nova-api",
+    "nova-conductor",
+    "nova-scheduler",
+    "python3-nova",
+    "cinder-api",
+    "cinder-scheduler",
+    "cinder-volume",
     # the sandbox that runs instances' user-data, and `cloud-init schema` for the project's tests
-    "debootstrap", "cloud-init",
+    "debootstrap",
+    "cloud-init",
 ]
 
 SERVICE_USERS = ["nova", "neutron", "glance", "cinder", "placement"]
@@ -56,6 +70,7 @@ COMPUTE_HOSTS = {
 def hypervisor_name(host: str) -> str:
     """The hypervisor (compute node) name a lab host reports: its CXOPS_LAB_NODENAME, else the host name."""
     return COMPUTE_HOSTS[host].get("CXOPS_LAB_NODENAME", host)
+
 
 CLOUD_USER = "cxops-tester"
 CLOUD_PROJECT = "cxops"

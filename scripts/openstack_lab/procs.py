@@ -26,17 +26,36 @@ def _start_time(pid: int) -> str | None:
     return stat.rsplit(")", 1)[1].split()[19]
 
 
-def start(layout: Layout, name: str, argv: list[str], env: dict[str, str] | None = None,
-          user: str | None = None, cwd: Path | None = None) -> int:
+def start(
+    layout: Layout,
+    name: str,
+    argv: list[str],
+    env: dict[str, str] | None = None,
+    user: str | None = None,
+    cwd: Path | None = None,
+) -> int:
     layout.log.mkdir(parents=True, exist_ok=True)
     layout.run.mkdir(parents=True, exist_ok=True)
-    full_env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
-                "HOME": str(layout.state), "CXOPS_LAB_STATE": str(layout.state),
-                "CXOPS_LAB_ROOTFS": str(layout.rootfs), "PYTHONPATH": str(layout.pylib)}
+    full_env = {
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "LANG": "C.UTF-8",
+        "HOME": str(layout.state),
+        "CXOPS_LAB_STATE": str(layout.state),
+        "CXOPS_LAB_ROOTFS": str(layout.rootfs),
+        "PYTHONPATH": str(layout.pylib),
+    }
     full_env.update(env or {})
     with open(layout.log / f"{name}.log", "ab") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=full_env, start_new_session=True, user=user, cwd=cwd or layout.state)
+        proc = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=full_env,
+            start_new_session=True,
+            user=user,
+            cwd=cwd or layout.state,
+        )
     record = {"pid": proc.pid, "start": _start_time(proc.pid), "argv": argv}
     (layout.run / f"{name}.json").write_text(json.dumps(record))
     return proc.pid

@@ -23,16 +23,18 @@ FILES = [
 
 
 def _service_auth(layout: Layout, user: str) -> str:
-    return "\n".join([
-        f"auth_url = {KEYSTONE}",
-        "auth_type = password",
-        "project_domain_name = Default",
-        "user_domain_name = Default",
-        "project_name = service",
-        f"username = {user}",
-        f"password = {layout.secrets[user]}",
-        f"region_name = {REGION}",
-    ])
+    return "\n".join(
+        [
+            f"auth_url = {KEYSTONE}",
+            "auth_type = password",
+            "project_domain_name = Default",
+            "user_domain_name = Default",
+            "project_name = service",
+            f"username = {user}",
+            f"password = {layout.secrets[user]}",
+            f"region_name = {REGION}",
+        ]
+    )
 
 
 def variables(layout: Layout) -> dict[str, str]:
@@ -63,6 +65,18 @@ def render_all(layout: Layout) -> None:
 
     for host in COMPUTE_HOSTS:
         (layout.etc / "nova" / f"compute-{host}.conf").write_text(Template(compute).substitute(HOST=host))
-    for d in ("lock/nova", "lock/neutron", "lock/cinder", "lock/glance", "nova/instances", "neutron", "cinder",
-              "glance/images", "glance/staging", "glance/tasks", "glance/cache", "keystone"):
+    for d in (
+        "lock/nova",
+        "lock/neutron",
+        "lock/cinder",
+        "lock/glance",
+        "nova/instances",
+        "neutron",
+        "cinder",
+        "glance/images",
+        "glance/staging",
+        "glance/tasks",
+        "glance/cache",
+        "keystone",
+    ):
         (layout.state / d).mkdir(parents=True, exist_ok=True)

@@ -61,15 +61,27 @@ def log(msg: str) -> None:
 
 def admin(layout: Layout) -> openstack.connection.Connection:
     return openstack.connect(
-        auth_url=AUTH_URL, username="admin", password=layout.secrets["admin"], project_name="admin",
-        user_domain_name="Default", project_domain_name="Default", region_name=REGION, identity_api_version="3",
+        auth_url=AUTH_URL,
+        username="admin",
+        password=layout.secrets["admin"],
+        project_name="admin",
+        user_domain_name="Default",
+        project_domain_name="Default",
+        region_name=REGION,
+        identity_api_version="3",
     )
 
 
 def tester(layout: Layout) -> openstack.connection.Connection:
     return openstack.connect(
-        auth_url=AUTH_URL, username=CLOUD_USER, password=layout.secrets["tester"], project_name=CLOUD_PROJECT,
-        user_domain_name="Default", project_domain_name="Default", region_name=REGION, identity_api_version="3",
+        auth_url=AUTH_URL,
+        username=CLOUD_USER,
+        password=layout.secrets["tester"],
+        project_name=CLOUD_PROJECT,
+        user_domain_name="Default",
+        project_domain_name="Default",
+        region_name=REGION,
+        identity_api_version="3",
     )
 
 
@@ -79,14 +91,16 @@ def ensure_role(conn, name):
 
 def ensure_project(conn, name, description):
     return conn.identity.find_project(name, domain_id="default") or conn.identity.create_project(
-        name=name, domain_id="default", description=description)
+        name=name, domain_id="default", description=description
+    )
 
 
 def ensure_user(conn, name, password, project):
     user = conn.identity.find_user(name, domain_id="default")
     if user is None:
-        return conn.identity.create_user(name=name, password=password, domain_id="default",
-                                         default_project_id=project.id)
+        return conn.identity.create_user(
+            name=name, password=password, domain_id="default", default_project_id=project.id
+        )
     return conn.identity.update_user(user, password=password)
 
 
@@ -128,8 +142,9 @@ def wait(predicate, timeout, what):
 def fresh_computes(conn, since: float) -> set[str]:
     hosts = set()
     for svc in conn.compute.services(binary="nova-compute"):
-        stamp = svc.updated_at and datetime.fromisoformat(svc.updated_at.replace("Z", "")).replace(
-            tzinfo=UTC).timestamp()
+        stamp = (
+            svc.updated_at and datetime.fromisoformat(svc.updated_at.replace("Z", "")).replace(tzinfo=UTC).timestamp()
+        )
         if svc.state == "up" and svc.status == "enabled" and stamp and stamp >= since:
             hosts.add(svc.host)
     return hosts
@@ -137,8 +152,10 @@ def fresh_computes(conn, since: float) -> set[str]:
 
 def public_key() -> str:
     key = ed25519.Ed25519PrivateKey.generate()
-    return key.public_key().public_bytes(serialization.Encoding.OpenSSH,
-                                         serialization.PublicFormat.OpenSSH).decode() + " cxops-lab"
+    return (
+        key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+        + " cxops-lab"
+    )
 
 
 def cloud(layout: Layout) -> None:
@@ -155,28 +172,48 @@ def cloud(layout: Layout) -> None:
         if conn.compute.find_flavor(name) is None:
             conn.compute.create_flavor(name=name, vcpus=vcpus, ram=ram, disk=disk, is_public=True)
     if conn.image.find_image(IMAGE) is None:
-        conn.image.create_image(name=IMAGE, disk_format="raw", container_format="bare", visibility="public",
-                                data=io.BytesIO(b"\0" * (1 << 20)), os_distro="debian", os_version="12")
+        conn.image.create_image(
+            name=IMAGE,
+            disk_format="raw",
+            container_format="bare",
+            visibility="public",
+            data=io.BytesIO(b"\0" * (1 << 20)),
+            os_distro="debian",
+            os_version="12",
+        )
     net = conn.network
     public = net.find_network("public")
     if public is None:
-        public = net.create_network(name="public", is_router_external=True, is_shared=False,
-                                    provider_network_type="flat", provider_physical_network="public")
+        public = net.create_network(
+            name="public",
+            is_router_external=True,
+            is_shared=False,
+            provider_network_type="flat",
+            provider_physical_network="public",
+        )
     if not list(net.subnets(network_id=public.id)):
-        net.create_subnet(network_id=public.id, name="public-subnet", ip_version=4, cidr="203.0.113.0/24",
-                          gateway_ip="203.0.113.1", is_dhcp_enabled=False,
-                          allocation_pools=[{"start": "203.0.113.10", "end": "203.0.113.250"}])
+        net.create_subnet(
+            network_id=public.id,
+            name="public-subnet",
+            ip_version=4,
+            cidr="203.0.113.0/24",
+            gateway_ip="203.0.113.1",
+            is_dhcp_enabled=False,
+            allocation_pools=[{"start": "203.0.113.10", "end": "203.0.113.250"}],
+        )
     private = net.find_network("cxops-net", project_id=project.id)
     if private is None:
         private = net.create_network(name="cxops-net", project_id=project.id)
     subnet = net.find_subnet("cxops-subnet", project_id=project.id)
     if subnet is None:
-        subnet = net.create_subnet(network_id=private.id, name="cxops-subnet", ip_version=4,
-                                   cidr="10.42.0.0/24", project_id=project.id)
+        subnet = net.create_subnet(
+            network_id=private.id, name="cxops-subnet", ip_version=4, cidr="10.42.0.0/24", project_id=project.id
+        )
     router = net.find_router("cxops-router", project_id=project.id)
     if router is None:
-        router = net.create_router(name="cxops-router", project_id=project.id,
-                                   external_gateway_info={"network_id": public.id})
+        router = net.create_router(
+            name="cxops-router", project_id=project.id, external_gateway_info={"network_id": public.id}
+        )
         net.add_interface_to_router(router, subnet_id=subnet.id)
     conn.set_compute_quotas(project.id, **QUOTAS)
     conn.set_network_quotas(project.id, **NET_QUOTAS)
@@ -192,34 +229,73 @@ def cloud(layout: Layout) -> None:
         if cred.name == "cxops-tests":
             user_conn.identity.delete_application_credential(user_id, cred.id)
     cred = user_conn.identity.create_application_credential(
-        user=user_id, name="cxops-tests", description="cxops test suite (local lab)")
+        user=user_id, name="cxops-tests", description="cxops test suite (local lab)"
+    )
     write_clouds_yaml(layout, cred.id, cred.secret)
-    log(f"{len(FLAVORS)} flavors, image {IMAGE}, networks public + cxops-net, keypair {KEYPAIR}, "
-        f"{len(COMPUTE_HOSTS)} hypervisors, application credential cxops-tests")
+    log(
+        f"{len(FLAVORS)} flavors, image {IMAGE}, networks public + cxops-net, keypair {KEYPAIR}, "
+        f"{len(COMPUTE_HOSTS)} hypervisors, application credential cxops-tests"
+    )
 
 
 def write_clouds_yaml(layout: Layout, cred_id: str, cred_secret: str) -> None:
     common = {"region_name": REGION, "interface": "public", "identity_api_version": 3}
-    doc = {"clouds": {
-        CLOUD_NAME: {"auth_type": "v3applicationcredential", "auth": {
-            "auth_url": AUTH_URL, "application_credential_id": cred_id,
-            "application_credential_secret": cred_secret}, **common},
-        f"{CLOUD_NAME}-password": {"auth_type": "password", "auth": {
-            "auth_url": AUTH_URL, "username": CLOUD_USER, "password": layout.secrets["tester"],
-            "project_name": CLOUD_PROJECT, "user_domain_name": "Default", "project_domain_name": "Default"},
-            **common},
-        ADMIN_CLOUD_NAME: {"auth_type": "password", "auth": {
-            "auth_url": AUTH_URL, "username": "admin", "password": layout.secrets["admin"],
-            "project_name": "admin", "user_domain_name": "Default", "project_domain_name": "Default"},
-            **common},
-    }}
+    doc = {
+        "clouds": {
+            CLOUD_NAME: {
+                "auth_type": "v3applicationcredential",
+                "auth": {
+                    "auth_url": AUTH_URL,
+                    "application_credential_id": cred_id,
+                    "application_credential_secret": cred_secret,
+                },
+                **common,
+            },
+            f"{CLOUD_NAME}-password": {
+                "auth_type": "password",
+                "auth": {
+                    "auth_url": AUTH_URL,
+                    "username": CLOUD_USER,
+                    "password": layout.secrets["tester"],
+                    "project_name": CLOUD_PROJECT,
+                    "user_domain_name": "Default",
+                    "project_domain_name": "Default",
+                },
+                **common,
+            },
+            ADMIN_CLOUD_NAME: {
+                "auth_type": "password",
+                "auth": {
+                    "auth_url": AUTH_URL,
+                    "username": "admin",
+                    "password": layout.secrets["admin"],
+                    "project_name": "admin",
+                    "user_domain_name": "Default",
+                    "project_domain_name": "Default",
+                },
+                **common,
+            },
+        }
+    }
     path = layout.clouds_yaml
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     path.chmod(0o600)
-    (layout.state / "lab.json").write_text(json.dumps({
-        "cloud": CLOUD_NAME, "admin_cloud": ADMIN_CLOUD_NAME, "project": CLOUD_PROJECT, "image": IMAGE,
-        "keypair": KEYPAIR, "network": "cxops-net", "external_network": "public", "flavors": sorted(FLAVORS),
-        "compute_hosts": COMPUTE_HOSTS}, indent=1))
+    (layout.state / "lab.json").write_text(
+        json.dumps(
+            {
+                "cloud": CLOUD_NAME,
+                "admin_cloud": ADMIN_CLOUD_NAME,
+                "project": CLOUD_PROJECT,
+                "image": IMAGE,
+                "keypair": KEYPAIR,
+                "network": "cxops-net",
+                "external_network": "public",
+                "flavors": sorted(FLAVORS),
+                "compute_hosts": COMPUTE_HOSTS,
+            },
+            indent=1,
+        )
+    )
 
 
 def main(stage: str) -> None:

@@ -37,8 +37,17 @@ SUBNET = ipaddress.ip_network("10.254.78.0/23")
 PUBLIC_RUNNER, PUBLIC_BASTION, PRIVATE_PREFIX = "10.254.78.1", "10.254.78.2", "10.254.79"
 # What the cached root holds: sshd + python3 for Ansible, sudo for the `cc` user (as on Chameleon images), and every
 # package roles/node_prep installs (the namespaces have no route to a mirror, so the apt task must find them there).
-PACKAGES = ("openssh-server", "python3", "python3-apt", "sudo", "e2fsprogs", "ca-certificates", "conntrack", "ipset",
-            "socat")  # fmt: skip
+PACKAGES = (
+    "openssh-server",
+    "python3",
+    "python3-apt",
+    "sudo",
+    "e2fsprogs",
+    "ca-certificates",
+    "conntrack",
+    "ipset",
+    "socat",
+)
 SUITE = "bookworm"
 USER, UID = "cc", 1000
 
@@ -92,9 +101,11 @@ def check_subnet_free() -> None:
     for line in json.loads(run("ip", "-j", "addr").stdout):
         for a in line.get("addr_info", []):
             if a.get("family") == "inet" and ipaddress.ip_address(a["local"]) in SUBNET:
-                raise RuntimeError(f"{a['local']} on {line['ifname']} is inside the test subnet {SUBNET}: another run "
-                                   f"of these tests, or the leftover of a killed one (`ip netns list`; remove "
-                                   f"`cx<N>-*` namespaces with `ip netns del`)")  # fmt: skip
+                raise RuntimeError(
+                    f"{a['local']} on {line['ifname']} is inside the test subnet {SUBNET}: another run "
+                    f"of these tests, or the leftover of a killed one (`ip netns list`; remove "
+                    f"`cx<N>-*` namespaces with `ip netns del`)"
+                )
     for r in json.loads(run("ip", "-j", "route").stdout):
         dst = r.get("dst", "default")
         if dst != "default" and ipaddress.ip_network(dst, strict=False).overlaps(SUBNET):
@@ -130,8 +141,13 @@ class Host:
 class HostLab:
     """A bastion and N nodes; use as a context manager (cleanup runs even when setup fails half-way)."""
 
-    def __init__(self, workdir: Path, cache: Path, nodes: tuple[str, ...] = ("node1", "node2", "node3"),
-                 disks: dict[str, list[str]] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        workdir: Path,
+        cache: Path,
+        nodes: tuple[str, ...] = ("node1", "node2", "node3"),
+        disks: dict[str, list[str]] | None = None,
+    ) -> None:
         self.workdir, self.cache = workdir, cache
         tag = f"cx{os.getpid() % 100000}"
         self.tag = tag
@@ -234,17 +250,29 @@ class HostLab:
             f"-o MaxStartups=100 -o MaxSessions=100"
         )
         log = (h.dir / "sshd.log").open("w")
-        h.proc = subprocess.Popen(["ip", "netns", "exec", h.netns, "unshare", "--uts", "sh", "-c", script],
-                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        h.proc = subprocess.Popen(
+            ["ip", "netns", "exec", h.netns, "unshare", "--uts", "sh", "-c", script],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def _write_ssh_config(self) -> None:
         """The generated ssh_config's shape (bastion, one ProxyJump entry per node) plus this test's key."""
         lines = ["Host bastion", f"  HostName {self.bastion.address}", ""]
         for h in self.nodes:
             lines += [f"Host {h.name}", f"  HostName {h.address}", "  ProxyJump bastion", ""]
-        lines += ["Host *", f"  User {USER}", f"  IdentityFile {self.key}", "  IdentitiesOnly yes",
-                  f"  UserKnownHostsFile {self.workdir / 'known_hosts'}", "  StrictHostKeyChecking accept-new",
-                  "  BatchMode yes", "  ConnectTimeout 10", ""]  # fmt: skip
+        lines += [
+            "Host *",
+            f"  User {USER}",
+            f"  IdentityFile {self.key}",
+            "  IdentitiesOnly yes",
+            f"  UserKnownHostsFile {self.workdir / 'known_hosts'}",
+            "  StrictHostKeyChecking accept-new",
+            "  BatchMode yes",
+            "  ConnectTimeout 10",
+            "",
+        ]
         self.ssh_config.write_text("\n".join(lines))
 
     def ssh(self, host: str, command: str, timeout: float = 30, check: bool = True) -> subprocess.CompletedProcess:
@@ -264,8 +292,13 @@ class HostLab:
             time.sleep(delay)
             delay = min(delay * 2, 2)
 
-    def inventory(self, directory: Path, data_volume_ids: dict[str, str] | None = None,
-                  extra_vars: dict | None = None, gpu: tuple[str, ...] = ()) -> Path:  # fmt: skip
+    def inventory(
+        self,
+        directory: Path,
+        data_volume_ids: dict[str, str] | None = None,
+        extra_vars: dict | None = None,
+        gpu: tuple[str, ...] = (),
+    ) -> Path:
         """Write hosts.yaml (the generated inventory's shape: Kubespray groups, ansible_host = ssh_config alias,
         ssh_common_args pointing at ssh_config) and copy ssh_config beside it. Returns hosts.yaml's path."""
         directory.mkdir(parents=True, exist_ok=True)
@@ -276,18 +309,23 @@ class HostLab:
             if data_volume_ids and h.name in data_volume_ids:
                 hosts[h.name]["data_volume_id"] = data_volume_ids[h.name]
         names = [h.name for h in self.nodes]
-        data = {"all": {
-            "hosts": hosts,
-            "vars": {"ansible_user": USER, "ansible_ssh_common_args": "-F {{ inventory_dir }}/ssh_config",
-                     **(extra_vars or {})},
-            "children": {
-                "kube_control_plane": {"hosts": {names[0]: None}},
-                "etcd": {"hosts": {names[0]: None}},
-                "kube_node": {"hosts": {n: None for n in names}},
-                "gpu": {"hosts": {n: None for n in gpu}},
-                "k8s_cluster": {"children": {"kube_control_plane": None, "kube_node": None}},
-            },
-        }}  # fmt: skip
+        data = {
+            "all": {
+                "hosts": hosts,
+                "vars": {
+                    "ansible_user": USER,
+                    "ansible_ssh_common_args": "-F {{ inventory_dir }}/ssh_config",
+                    **(extra_vars or {}),
+                },
+                "children": {
+                    "kube_control_plane": {"hosts": {names[0]: None}},
+                    "etcd": {"hosts": {names[0]: None}},
+                    "kube_node": {"hosts": {n: None for n in names}},
+                    "gpu": {"hosts": {n: None for n in gpu}},
+                    "k8s_cluster": {"children": {"kube_control_plane": None, "kube_node": None}},
+                },
+            }
+        }
         (directory / "hosts.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
         return directory / "hosts.yaml"
 

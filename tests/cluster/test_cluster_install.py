@@ -57,11 +57,12 @@ KUBESPRAY_READS = {
     "gateway_api_enabled": "roles/kubernetes-apps/common_crds/meta/main.yml",
     "metrics_server_enabled": "roles/kubernetes-apps/meta/main.yml",
     "local_path_provisioner_enabled": "roles/kubernetes-apps/external_provisioner/meta/main.yml",
-    "local_path_provisioner_claim_root":
-        "roles/kubernetes-apps/external_provisioner/local_path_provisioner/tasks/main.yml",
+    "local_path_provisioner_claim_root": (
+        "roles/kubernetes-apps/external_provisioner/local_path_provisioner/tasks/main.yml"
+    ),
     "argocd_enabled": "roles/kubernetes-apps/meta/main.yml",
     "registry_enabled": "roles/kubernetes-apps/meta/main.yml",
-}  # fmt: skip
+}
 
 
 def _kubespray_present() -> bool:
@@ -77,8 +78,13 @@ def test_ansible_lint_production_profile_is_clean() -> None:
     # site.yml and playbooks/kubernetes.yml import Kubespray's playbook; without the tree ansible-lint cannot load
     # them (its syntax check needs the imported file), so they are linted only when the submodule is checked out.
     excludes = [] if _kubespray_present() else ["--exclude", "site.yml", "--exclude", "playbooks/kubernetes.yml"]
-    res = subprocess.run([_bin("ansible-lint"), "--offline", "--profile", "production", "--nocolor", *excludes],
-                         cwd=ANSIBLE, capture_output=True, text=True, timeout=300)  # fmt: skip
+    res = subprocess.run(
+        [_bin("ansible-lint"), "--offline", "--profile", "production", "--nocolor", *excludes],
+        cwd=ANSIBLE,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
 
 
@@ -88,19 +94,41 @@ def test_playbooks_syntax(tmp_path: Path) -> None:
     books = [b for b in books if _kubespray_present() or b.name not in {"kubernetes.yml", "site.yml"}]
     assert {b.name for b in books} >= {"prepare.yml", "bootstrap.yml", "preflight.yml"}
     inv = tmp_path / "hosts.yaml"
-    inv.write_text(yaml.safe_dump({"all": {"hosts": {"node1": None}, "children": {
-        "kube_control_plane": {"hosts": {"node1": None}}, "kube_node": {"hosts": {"node1": None}},
-        "etcd": {"hosts": {"node1": None}}, "gpu": {"hosts": {}},
-        "k8s_cluster": {"children": {"kube_control_plane": None, "kube_node": None}}}}}))  # fmt: skip
-    res = subprocess.run([_bin("ansible-playbook"), "--syntax-check", "-i", str(inv), *map(str, books)], cwd=ANSIBLE,
-                         env={**os.environ, "ANSIBLE_CONFIG": str(ANSIBLE / "ansible.cfg")},
-                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    inv.write_text(
+        yaml.safe_dump(
+            {
+                "all": {
+                    "hosts": {"node1": None},
+                    "children": {
+                        "kube_control_plane": {"hosts": {"node1": None}},
+                        "kube_node": {"hosts": {"node1": None}},
+                        "etcd": {"hosts": {"node1": None}},
+                        "gpu": {"hosts": {}},
+                        "k8s_cluster": {"children": {"kube_control_plane": None, "kube_node": None}},
+                    },
+                }
+            }
+        )
+    )
+    res = subprocess.run(
+        [_bin("ansible-playbook"), "--syntax-check", "-i", str(inv), *map(str, books)],
+        cwd=ANSIBLE,
+        env={**os.environ, "ANSIBLE_CONFIG": str(ANSIBLE / "ansible.cfg")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     # a broken playbook is caught (the check is not a no-op)
     bad = tmp_path / "bad.yml"
     bad.write_text("- hosts: all\n  tasks:\n    - ansible.builtin.debug:\n      msg: [unclosed\n")
-    res = subprocess.run([_bin("ansible-playbook"), "--syntax-check", "-i", str(inv), str(bad)], cwd=ANSIBLE,
-                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    res = subprocess.run(
+        [_bin("ansible-playbook"), "--syntax-check", "-i", str(inv), str(bad)],
+        cwd=ANSIBLE,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode != 0
 
 
@@ -154,8 +182,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A project with its own cxops.yaml and a copy of ansible/ without Kubespray's tree (absent in tests)."""
     root = tmp_path_factory.mktemp("project")
     config = make_project(root)
-    shutil.copytree(ANSIBLE, root / "ansible", ignore=shutil.ignore_patterns("kubespray", "hosts.yaml", "ssh_config",
-                                                                             "cxops.yml"))  # fmt: skip
+    shutil.copytree(
+        ANSIBLE, root / "ansible", ignore=shutil.ignore_patterns("kubespray", "hosts.yaml", "ssh_config", "cxops.yml")
+    )
     return config
 
 
@@ -168,8 +197,20 @@ def _inventory(lab: HostLab, project: Path, name: str, volumes: dict[str, str], 
 
 
 def _install(project: Path, inv: Path, stage: str, *extra: str, verbosity: int = 0) -> subprocess.CompletedProcess:
-    return cli(project, "cluster", "install", "--stage", stage, "--inventory", str(inv), "--skip-tags", SKIP,
-               *extra, env={"ANSIBLE_VERBOSITY": str(verbosity)}, timeout=600)  # fmt: skip
+    return cli(
+        project,
+        "cluster",
+        "install",
+        "--stage",
+        stage,
+        "--inventory",
+        str(inv),
+        "--skip-tags",
+        SKIP,
+        *extra,
+        env={"ANSIBLE_VERBOSITY": str(verbosity)},
+        timeout=600,
+    )
 
 
 def _recap(log: Path) -> dict[str, dict[str, int]]:
@@ -276,12 +317,33 @@ def test_secrets_generated_once_and_never_printed(lab: HostLab, installed: dict,
 def test_kubeconfig_through_the_jump_host(lab: HostLab, installed: dict, project: Path) -> None:
     # Stand-in for the admin kubeconfig Kubespray writes (no Kubernetes here); the fetch path is the real one.
     fake_key = "LS0tZmFrZS1jbGllbnQta2V5LWZvci10ZXN0cy0tLQ=="
-    admin = {"apiVersion": "v1", "kind": "Config", "clusters": [{"name": "cluster.local", "cluster": {
-        "server": f"https://{lab.host('node1').address}:6443", "certificate-authority-data": "Q0E="}}],
-        "users": [{"name": "admin", "user": {"client-key-data": fake_key}}]}  # fmt: skip
-    subprocess.run(["ssh", "-F", str(lab.ssh_config), "node1", "sudo -n sh -c 'mkdir -p /etc/kubernetes && umask 077 "
-                    "&& cat > /etc/kubernetes/admin.conf'"], input=yaml.safe_dump(admin), text=True, check=True,
-                   timeout=30)  # fmt: skip
+    admin = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "cluster.local",
+                "cluster": {
+                    "server": f"https://{lab.host('node1').address}:6443",
+                    "certificate-authority-data": "Q0E=",
+                },
+            }
+        ],
+        "users": [{"name": "admin", "user": {"client-key-data": fake_key}}],
+    }
+    subprocess.run(
+        [
+            "ssh",
+            "-F",
+            str(lab.ssh_config),
+            "node1",
+            "sudo -n sh -c 'mkdir -p /etc/kubernetes && umask 077 && cat > /etc/kubernetes/admin.conf'",
+        ],
+        input=yaml.safe_dump(admin),
+        text=True,
+        check=True,
+        timeout=30,
+    )
     out = project.parent / "kubeconfig"
     res = cli(project, "cluster", "kubeconfig", "--inventory", str(installed["inventory"]), "--out", str(out))
     assert res.returncode == 0, res.stderr
@@ -315,10 +377,21 @@ def test_wrong_ansible_core_version(installed: dict, project: Path) -> None:
             preflight.check_ansible_core(bad)
     # the same range, asserted by the playbooks themselves when run by hand: make this Ansible fall outside it
     ansible_dir = project.parent / "ansible"
-    res = subprocess.run([_bin("ansible-playbook"), "-i", str(installed["inventory"] / "hosts.yaml"),
-                          "playbooks/preflight.yml", "-e", "preflight_ansible_max=2.18.0"],
-                         cwd=ansible_dir, capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "ANSIBLE_CONFIG": str(ansible_dir / "ansible.cfg")})  # fmt: skip
+    res = subprocess.run(
+        [
+            _bin("ansible-playbook"),
+            "-i",
+            str(installed["inventory"] / "hosts.yaml"),
+            "playbooks/preflight.yml",
+            "-e",
+            "preflight_ansible_max=2.18.0",
+        ],
+        cwd=ansible_dir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "ANSIBLE_CONFIG": str(ansible_dir / "ansible.cfg")},
+    )
     assert res.returncode != 0 and "is outside [2.18.0, 2.18.0)" in res.stdout, res.stdout[-2000:]
 
 

@@ -47,9 +47,14 @@ class Running:
     """`cxops ARGS` in the background; a thread collects its stderr so the test can wait for a line (bounded)."""
 
     def __init__(self, config: Path, *args: str, **env: str) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "cxops", *args], cwd=config.parent,
-                                     env=tf_env(CXOPS_CONFIG=str(config), **env), stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True)  # fmt: skip
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "cxops", *args],
+            cwd=config.parent,
+            env=tf_env(CXOPS_CONFIG=str(config), **env),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.lines: list[str] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -98,8 +103,10 @@ def test_plan_apply_output_drift_inventory_destroy(tmp_path: Path):
     assert res.returncode == 0, res.stderr
     inv = yaml.safe_load((tmp_path / "ansible/inventory/cxops/hosts.yaml").read_text())["all"]
     assert list(inv["children"]["kube_node"]["hosts"]) == ["node2", "node3"]
-    assert inv["hosts"]["node1"]["data_volume_id"] == json.loads(
-        cxops(config, "infra", "output", "--chdir", "stand-in", "--json").stdout)["data_volume_id"]  # fmt: skip
+    assert (
+        inv["hosts"]["node1"]["data_volume_id"]
+        == json.loads(cxops(config, "infra", "output", "--chdir", "stand-in", "--json").stdout)["data_volume_id"]
+    )
 
     # Drift: cxops.yaml gains a node. -detailed-exitcode says so; only that node is added, the others stay.
     cfg = yaml.safe_load(config.read_text())
@@ -122,8 +129,10 @@ def test_plan_apply_output_drift_inventory_destroy(tmp_path: Path):
     assert resources_in_state(tmp_path) == ["module.storage.terraform_data.volume"]  # the data survives
     res = cxops(config, "infra", "apply", *ARGS)  # and a new cluster gets the same volume
     assert res.returncode == 0, res.stderr
-    assert json.loads(cxops(config, "infra", "output", "--chdir", "stand-in", "--json").stdout)["data_volume_id"] \
-        == inv["hosts"]["node1"]["data_volume_id"]  # fmt: skip
+    assert (
+        json.loads(cxops(config, "infra", "output", "--chdir", "stand-in", "--json").stdout)["data_volume_id"]
+        == inv["hosts"]["node1"]["data_volume_id"]
+    )
 
 
 def test_destroy_of_a_module_without_kept_parts_leaves_an_empty_state(tmp_path: Path):
@@ -192,8 +201,10 @@ def test_corrupt_state_is_named_with_the_way_out(tmp_path: Path):
     for args in (("infra", "plan", *ARGS), ("infra", "output", "--chdir", "stand-in")):
         res = cxops(config, *args)
         assert res.returncode == 1, res.stderr
-        assert "terraform.tfstate cannot be read (corrupt or from a newer Terraform); restore it from " \
-               "terraform.tfstate.backup" in res.stderr, res.stderr  # fmt: skip
+        assert (
+            "terraform.tfstate cannot be read (corrupt or from a newer Terraform); restore it from "
+            "terraform.tfstate.backup" in res.stderr
+        ), res.stderr
         assert len(res.stderr.strip().splitlines()) == 1
 
 

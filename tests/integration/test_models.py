@@ -25,20 +25,35 @@ pytestmark = pytest.mark.integration
 
 # Small windows keep three lifecycles in minutes; latency ratios on a loaded 2-core machine are noise at this size,
 # so the canary's p95 limit is loose here (the behaviour checks, distribution/confidence/agreement, stay as set).
-SMALL_GATES = {"staging": {"requests": 40, "concurrency": 4, "golden_samples": 10},
-               "canary": {"window_seconds": 2, "requests": 60, "concurrency": 4, "max_p95_ratio": 50}}  # fmt: skip
+SMALL_GATES = {
+    "staging": {"requests": 40, "concurrency": 4, "golden_samples": 10},
+    "canary": {"window_seconds": 2, "requests": 60, "concurrency": 4, "max_p95_ratio": 50},
+}
 # name → (model section, second version's params, whether the second version must reach production)
 PROJECTS: dict[str, tuple[dict[str, Any], dict[str, Any], bool]] = {
     "digits": ({}, {"C": 0.5, "max_iter": 2000}, True),
-    "sklearn-pipeline": ({"name": "wine-pipeline", "project": "cxops.model.examples.sklearn_pipeline:WinePipeline",
-                          "dataset": {"name": "wine", "test_size": 0.3, "seed": 1}, "params": {"hidden": 16}},
-                         {"hidden": 24}, True),
+    "sklearn-pipeline": (
+        {
+            "name": "wine-pipeline",
+            "project": "cxops.model.examples.sklearn_pipeline:WinePipeline",
+            "dataset": {"name": "wine", "test_size": 0.3, "seed": 1},
+            "params": {"hidden": 16},
+        },
+        {"hidden": 24},
+        True,
+    ),
     # the second CNN is trained for one epoch at a tiny learning rate: the evaluation gate must stop it
-    "pytorch-cnn": ({"name": "digits-cnn", "project": "cxops.model.examples.torch_cnn:TorchDigitsCNN",
-                     "params": {"epochs": 6}}, {"epochs": 1, "lr": 0.0001}, False),
-}  # fmt: skip
-SCORERS = {"digits": ("linear", "sklearn"), "sklearn-pipeline": ("pyfunc", "sklearn"),
-           "pytorch-cnn": ("pyfunc", "pytorch")}  # fmt: skip
+    "pytorch-cnn": (
+        {"name": "digits-cnn", "project": "cxops.model.examples.torch_cnn:TorchDigitsCNN", "params": {"epochs": 6}},
+        {"epochs": 1, "lr": 0.0001},
+        False,
+    ),
+}
+SCORERS = {
+    "digits": ("linear", "sklearn"),
+    "sklearn-pipeline": ("pyfunc", "sklearn"),
+    "pytorch-cnn": ("pyfunc", "pytorch"),
+}
 
 
 def run_pipeline(config: Path) -> dict[str, Any]:
@@ -143,10 +158,9 @@ def _forms(released: dict, X: np.ndarray) -> dict[str, tuple[str, dict]]:
         "inputs": ("/invocations", {"inputs": rows}),
         "instances": ("/invocations", {"instances": rows}),
         "dataframe_split": ("/invocations", {"dataframe_split": {"columns": cols, "data": flat}}),
-        "dataframe_records": ("/invocations", {"dataframe_records": [dict(zip(cols, r, strict=True))
-                                                                    for r in flat]}),
+        "dataframe_records": ("/invocations", {"dataframe_records": [dict(zip(cols, r, strict=True)) for r in flat]}),
         "v2": (infer, {"inputs": v2_inputs}),
-    }  # fmt: skip
+    }
 
 
 def test_same_prediction_through_every_protocol(released: dict):
@@ -261,8 +275,9 @@ def test_malformed_bodies_get_4xx_never_5xx(released: dict):
             r = httpx.post(f"{url}{route}", json=body)
         assert 400 <= r.status_code < 500, (route, body, r.status_code, r.text)
         assert needle in r.text, (route, needle, r.text)
-    assert httpx.post(f"{url}/invocations", content=b"a,b\n1,2", headers={"content-type": "text/csv"}
-                      ).status_code == 415  # fmt: skip
+    assert (
+        httpx.post(f"{url}/invocations", content=b"a,b\n1,2", headers={"content-type": "text/csv"}).status_code == 415
+    )
 
 
 def test_metrics_are_labelled_by_route(released: dict):

@@ -30,8 +30,21 @@ PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 DASHBOARDS = REPO / "k8s" / "platform" / "monitoring-config" / "dashboards"
 ARGO_CONTROLLER = {"argo_workflows_workflowtemplate_triggered_total", "argo_workflows_total_count"}
 PROMETHEUS_OWN = {"up", "ALERTS"}
-KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool", "offset",
-            "inf", "nan"}  # fmt: skip
+KEYWORDS = {
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "and",
+    "or",
+    "unless",
+    "bool",
+    "offset",
+    "inf",
+    "nan",
+}
 
 
 def metric_names(expr: str) -> set[str]:
@@ -106,8 +119,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     linear.save(root / "fast" / "linear.npz")
     (root / "version.json").write_text(json.dumps({"name": "digits-classifier", "version": "1", "run_id": "local"}))
     inputs = X[:8].tolist()
-    (root / "golden.json").write_text(json.dumps({"inputs": inputs, "predictions": model.predict(np.array(inputs))
-                                                  .tolist()}))  # fmt: skip
+    (root / "golden.json").write_text(
+        json.dumps({"inputs": inputs, "predictions": model.predict(np.array(inputs)).tolist()})
+    )
     write_manifest(root)
     return root
 
@@ -116,8 +130,17 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server(built: Path) -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    argv = [sys.executable, "-m", "cxops.serving", "--model-dir", str(built), "--port", str(port), "--env",
-            "production"]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "cxops.serving",
+        "--model-dir",
+        str(built),
+        "--port",
+        str(port),
+        "--env",
+        "production",
+    ]
     with serving_process(argv, f"{url}/readyz"):
         golden = json.loads((built / "golden.json").read_text())
         for _ in range(5):
@@ -146,14 +169,22 @@ def prometheus(server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     (root / "prometheus.yml").write_text(
         "global: {scrape_interval: 1s, scrape_timeout: 1s}\nscrape_configs:\n"
         f"  - job_name: model-server\n    static_configs: [{{targets: ['{target}'], "
-        f"labels: {{namespace: {namespace}}}}}]\n")  # fmt: skip
+        f"labels: {{namespace: {namespace}}}}}]\n"
+    )
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    argv = [PROMETHEUS, f"--config.file={root / 'prometheus.yml'}", f"--storage.tsdb.path={root / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}"]  # fmt: skip
+    argv = [
+        PROMETHEUS,
+        f"--config.file={root / 'prometheus.yml'}",
+        f"--storage.tsdb.path={root / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
     with serving_process(argv, f"{url}/-/ready"):
-        wait_until(lambda: _query(url, f'cxops_model_info{{namespace="{namespace}"}}'), timeout=30,
-                   what="Prometheus's first scrape of the model server")  # fmt: skip
+        wait_until(
+            lambda: _query(url, f'cxops_model_info{{namespace="{namespace}"}}'),
+            timeout=30,
+            what="Prometheus's first scrape of the model server",
+        )
         yield url
 
 
@@ -164,8 +195,13 @@ def _query(base: str, expr: str) -> list:
 
 
 def test_every_expression_uses_only_exported_metric_names(exported: set[str]):
-    assert {"cxops_requests_total", "cxops_request_seconds_bucket", "cxops_predictions_total",
-            "cxops_prediction_confidence_sum", "cxops_model_info"} <= exported  # fmt: skip
+    assert {
+        "cxops_requests_total",
+        "cxops_request_seconds_bucket",
+        "cxops_predictions_total",
+        "cxops_prediction_confidence_sum",
+        "cxops_model_info",
+    } <= exported
     allowed = exported | ARGO_CONTROLLER | PROMETHEUS_OWN
     exprs = all_expressions()
     assert len(exprs) >= 25

@@ -25,13 +25,18 @@ def prometheus(cfg, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("prometheus")
     jobs = "".join(
         f"  - job_name: {env}\n    static_configs: [{{targets: ['127.0.0.1:{cfg.environments.get(env).port}']}}]\n"
-        for env in ("staging", "canary", "production"))  # fmt: skip
+        for env in ("staging", "canary", "production")
+    )
     config = f"global: {{scrape_interval: 1s, scrape_timeout: 1s}}\nscrape_configs:\n{jobs}"
     (root / "prometheus.yml").write_text(config)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    argv = [PROMETHEUS, f"--config.file={root / 'prometheus.yml'}", f"--storage.tsdb.path={root / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}"]
+    argv = [
+        PROMETHEUS,
+        f"--config.file={root / 'prometheus.yml'}",
+        f"--storage.tsdb.path={root / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
     with serving_process(argv, f"{url}/-/ready"):
         yield url
 
@@ -51,8 +56,9 @@ def canary_and_production(cfg) -> str:
 
 
 def prom_cfg(cfg, url: str):
-    canary = cfg.gates.canary.model_copy(update={
-        "prometheus_url": url, "prometheus_selector": 'job="{env}"', "prometheus_scrape_seconds": 1.0})
+    canary = cfg.gates.canary.model_copy(
+        update={"prometheus_url": url, "prometheus_selector": 'job="{env}"', "prometheus_scrape_seconds": 1.0}
+    )
     return cfg.model_copy(update={"gates": cfg.gates.model_copy(update={"canary": canary})})
 
 
@@ -61,8 +67,16 @@ def test_window_counts_from_prometheus_are_exact(cfg, prometheus: str, canary_an
     from cxops.pipeline.promql import prometheus_window
 
     url = f"http://127.0.0.1:{cfg.environments.production.port}/predict"
-    wait_until(lambda: httpx.get(f"{prometheus}/api/v1/query", params={"query": 'up{job="production"}'})
-               .json()["data"]["result"][0]["value"][1] == "1", timeout=30, what="production scraped")  # fmt: skip
+    wait_until(
+        lambda: (
+            httpx.get(f"{prometheus}/api/v1/query", params={"query": 'up{job="production"}'}).json()["data"]["result"][
+                0
+            ]["value"][1]
+            == "1"
+        ),
+        timeout=30,
+        what="production scraped",
+    )
     time.sleep(2)
     start = time.time()
     body = json.dumps({"inputs": [[0.0] * 64]}).encode()
@@ -94,8 +108,9 @@ def test_unreachable_prometheus_is_a_clear_error(cfg, canary_and_production: str
         analyze.run(prom_cfg(cfg, dead), "canary")
 
 
-def test_a_selector_that_matches_nothing_is_inconclusive_not_passed(cfg, prometheus: str, canary_and_production,
-                                                                   lab: Path, tmp_path: Path):
+def test_a_selector_that_matches_nothing_is_inconclusive_not_passed(
+    cfg, prometheus: str, canary_and_production, lab: Path, tmp_path: Path
+):
     """Class 2: no series is no evidence. In-process: the outcome and a reason naming source and selector; through
     the CLI: exit code 4; the canary is neither promoted nor rolled back."""
     import yaml
@@ -106,8 +121,13 @@ def test_a_selector_that_matches_nothing_is_inconclusive_not_passed(cfg, prometh
 
     wrong = 'job="{env}-typo"'
     c = prom_cfg(cfg, prometheus)
-    c = c.model_copy(update={"gates": c.gates.model_copy(update={"canary": c.gates.canary.model_copy(
-        update={"prometheus_selector": wrong})})})
+    c = c.model_copy(
+        update={
+            "gates": c.gates.model_copy(
+                update={"canary": c.gates.canary.model_copy(update={"prometheus_selector": wrong})}
+            )
+        }
+    )
     before = desired(cfg, gitops_repo(cfg), "canary").version
     result = analyze.run(c, "canary")
     assert result.outcome == "inconclusive" and result.passed is False
@@ -125,8 +145,9 @@ def test_a_selector_that_matches_nothing_is_inconclusive_not_passed(cfg, prometh
         promote.run(cfg, "canary", "production")  # never promoted
 
     data = yaml.safe_load(lab.read_text())
-    data["gates"]["canary"].update({"prometheus_url": prometheus, "prometheus_selector": wrong,
-                                    "prometheus_scrape_seconds": 1.0})
+    data["gates"]["canary"].update(
+        {"prometheus_url": prometheus, "prometheus_selector": wrong, "prometheus_scrape_seconds": 1.0}
+    )
     other = lab.parent / "cxops-wrong-selector.yaml"
     other.write_text(yaml.safe_dump(data, sort_keys=False))
     res = cli(other, "step", "analyze", "canary")
@@ -134,14 +155,22 @@ def test_a_selector_that_matches_nothing_is_inconclusive_not_passed(cfg, prometh
     assert "canary gate inconclusive (not promoted)" in res.stderr
 
 
-def test_selectors_that_pick_the_same_series_for_both_sides_are_flagged(cfg, prometheus: str,
-                                                                        canary_and_production):
+def test_selectors_that_pick_the_same_series_for_both_sides_are_flagged(cfg, prometheus: str, canary_and_production):
     """Class 4 at run time: a selector that matches every env compares production with itself."""
     from cxops.pipeline.steps import analyze
 
     c = prom_cfg(cfg, prometheus)
-    c = c.model_copy(update={"gates": c.gates.model_copy(update={"canary": c.gates.canary.model_copy(
-        update={"prometheus_selector": 'job=~"{env}|canary|production"'})})})
+    c = c.model_copy(
+        update={
+            "gates": c.gates.model_copy(
+                update={
+                    "canary": c.gates.canary.model_copy(
+                        update={"prometheus_selector": 'job=~"{env}|canary|production"'}
+                    )
+                }
+            )
+        }
+    )
     result = analyze.run(c, "canary")
     assert result.outcome == "inconclusive" and not result.passed
     assert "selected for both canary" in result.reasons[0], result.reasons

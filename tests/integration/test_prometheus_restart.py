@@ -74,12 +74,18 @@ def prometheus(pods, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.fail("prometheus is not installed; `make test` installs it (apt-get install prometheus)")
     root = tmp_path_factory.mktemp("prometheus-pods")
     targets = ", ".join(f"'127.0.0.1:{p.port}'" for p in pods)
-    (root / "prometheus.yml").write_text("global: {scrape_interval: 1s, scrape_timeout: 1s}\nscrape_configs:\n"
-                                         f"  - job_name: pods\n    static_configs: [{{targets: [{targets}]}}]\n")
+    (root / "prometheus.yml").write_text(
+        "global: {scrape_interval: 1s, scrape_timeout: 1s}\nscrape_configs:\n"
+        f"  - job_name: pods\n    static_configs: [{{targets: [{targets}]}}]\n"
+    )
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    argv = [PROMETHEUS, f"--config.file={root / 'prometheus.yml'}", f"--storage.tsdb.path={root / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}"]
+    argv = [
+        PROMETHEUS,
+        f"--config.file={root / 'prometheus.yml'}",
+        f"--storage.tsdb.path={root / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
     with serving_process(argv, f"{url}/-/ready"):
         yield url
 

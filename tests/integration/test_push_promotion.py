@@ -133,8 +133,13 @@ def statuses(cfg) -> dict[str, dict]:
 
 def wait_in_sync(cfg, plab: Path, timeout: float = 300) -> dict[str, dict]:
     """Bounded wait until registry, git and live agree everywhere (the controller reconciles), then the CLI check."""
-    wait_until(lambda: all(r["agree"] for r in statuses(cfg).values()), timeout=timeout, first=1.0, cap=5.0,
-               what="registry alias, git and live to agree")  # fmt: skip
+    wait_until(
+        lambda: all(r["agree"] for r in statuses(cfg).values()),
+        timeout=timeout,
+        first=1.0,
+        cap=5.0,
+        what="registry alias, git and live to agree",
+    )
     res = cli(plab, "status", "--check")
     assert res.returncode == 0, res.stdout + res.stderr
     return statuses(cfg)
@@ -143,8 +148,11 @@ def wait_in_sync(cfg, plab: Path, timeout: float = 300) -> dict[str, dict]:
 def aliases(cfg) -> dict[str, str]:
     from cxops.registry.client import Registry
 
-    return {a: v.version for a in ("staging", "canary", "production", "staging-previous", "canary-previous",
-                                   "production-previous") if (v := Registry(cfg).alias_version(a))}  # fmt: skip
+    return {
+        a: v.version
+        for a in ("staging", "canary", "production", "staging-previous", "canary-previous", "production-previous")
+        if (v := Registry(cfg).alias_version(a))
+    }
 
 
 def endpoint_counts(cfg, n: int = REQUESTS) -> tuple[collections.Counter, set[str]]:
@@ -350,8 +358,9 @@ def test_cluster_guard_reverts_a_bad_push_with_its_own_commit(plab: Path, cfg, t
     wd = tmp_path / "mallory"
     run_git("clone", "--quiet", str(team), str(wd))
     write_overlay(wd / "k8s/serving/overlays/staging", "staging", cfg.model.name, "99", "registry.example/m:99-abc")
-    run_git("-c", "user.name=Mallory", "-c", "user.email=m@example.org", "commit", "--quiet", "-am", "staging: v99",
-            cwd=wd)  # fmt: skip
+    run_git(
+        "-c", "user.name=Mallory", "-c", "user.email=m@example.org", "commit", "--quiet", "-am", "staging: v99", cwd=wd
+    )
     assert push(wd).returncode == 0, "this remote has no hook"
     bad = run_git(f"--git-dir={team}", "rev-parse", "main").stdout.strip()
     result = guard.run(tcfg)

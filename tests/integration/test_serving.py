@@ -28,8 +28,19 @@ def built(lab: Path, cfg) -> Path:
 def server(built: Path) -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    argv = [sys.executable, "-m", "cxops.serving", "--model-dir", str(built), "--port", str(port), "--env", "test",
-            "--max-batch", "50"]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "cxops.serving",
+        "--model-dir",
+        str(built),
+        "--port",
+        str(port),
+        "--env",
+        "test",
+        "--max-batch",
+        "50",
+    ]
     with serving_process(argv, f"{url}/readyz"):
         yield url
 

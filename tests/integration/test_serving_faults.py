@@ -41,8 +41,17 @@ def built(lab: Path, cfg) -> Path:
 def served(built: Path) -> Iterator[tuple[str, int]]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    argv = [sys.executable, "-m", "cxops.serving", "--model-dir", str(built), "--port", str(port),
-            "--max-batch", str(MAX_BATCH)]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "cxops.serving",
+        "--model-dir",
+        str(built),
+        "--port",
+        str(port),
+        "--max-batch",
+        str(MAX_BATCH),
+    ]
     with serving_process(argv, f"{url}/readyz") as proc:
         yield url, proc.pid
 
@@ -74,13 +83,16 @@ def test_inputs_beyond_the_models_range_are_422_and_never_reach_a_metric(served,
     assert ok.status_code == 200
 
 
-@pytest.mark.parametrize(("row", "named"), [
-    ([True] * 64, "true/false"),
-    (["0"] * 64, "strings"),
-    ([" 3 "] * 64, "strings"),
-    ([0.0] * 63 + [None], "null"),
-    ([0.0] * 63 + [False], "true/false"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("row", "named"),
+    [
+        ([True] * 64, "true/false"),
+        (["0"] * 64, "strings"),
+        ([" 3 "] * 64, "strings"),
+        ([0.0] * 63 + [None], "null"),
+        ([0.0] * 63 + [False], "true/false"),
+    ],
+)
 def test_only_json_numbers_are_features(served, row: list, named: str):
     url, _ = served
     r = httpx.post(f"{url}/predict", json={"inputs": [row]})
@@ -117,8 +129,12 @@ def test_a_128_mb_body_is_refused_before_it_is_read_and_others_are_not_stalled(s
     rss_before = rss_mb(pid)
     sock = _raw(url)
     size = 128 * 1024 * 1024
-    sock.sendall(f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                 f"Content-Length: {size}\r\n\r\n".encode() + b'{"inputs": [[' + b"1.0, " * 1000)
+    sock.sendall(
+        f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {size}\r\n\r\n".encode()
+        + b'{"inputs": [['
+        + b"1.0, " * 1000
+    )
     started = time.perf_counter()
     status = _read_status(sock)
     refused_in = time.perf_counter() - started
@@ -136,8 +152,9 @@ def test_a_chunked_body_is_cut_off_at_the_limit_while_others_are_served(served):
     limit = max_body_bytes(MAX_BATCH, 64)
     rss_before = rss_mb(pid)
     sock = _raw(url)
-    sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                 b"Transfer-Encoding: chunked\r\n\r\n")
+    sock.sendall(
+        b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
     chunk = b"1.0, " * 200_000  # 1 MB per chunk, 128 of them at most
     sent = {"bytes": 0}
 
@@ -189,8 +206,12 @@ def test_fuzzed_requests_never_get_a_5xx_or_hang(served, mode: str):
 
     url, _ = served
     schema = schemathesis.openapi.from_url(f"{url}/openapi.json", wait_for_schema=30)
-    validate = [checks.not_a_server_error, checks.status_code_conformance, checks.content_type_conformance,
-                checks.response_schema_conformance]
+    validate = [
+        checks.not_a_server_error,
+        checks.status_code_conformance,
+        checks.content_type_conformance,
+        checks.response_schema_conformance,
+    ]
     if mode == "negative":
         validate.append(checks.negative_data_rejection)
     operations = [result.ok() for result in schema.get_all_operations()]
@@ -200,8 +221,7 @@ def test_fuzzed_requests_never_get_a_5xx_or_hang(served, mode: str):
     for op in operations:
 
         @given(op.as_strategy(GenerationMode(mode)))
-        @settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
         def fuzz(case) -> None:
             case.call_and_validate(base_url=url, timeout=5, checks=validate)
 

@@ -55,8 +55,7 @@ def test_train_evaluate_register_models(lab: Path, tmp_path: Path):
 def test_failed_evaluation_is_not_registered(lab: Path, tmp_path: Path):
     strict = make_project(tmp_path / "strict", {"gates": {"evaluation": {"min_accuracy": 0.999}}})
     # same MLflow as the lab, different thresholds
-    strict.write_text(strict.read_text().replace(
-        f"mlflow_port: {_port_of(strict)}", f"mlflow_port: {_port_of(lab)}"))
+    strict.write_text(strict.read_text().replace(f"mlflow_port: {_port_of(strict)}", f"mlflow_port: {_port_of(lab)}"))
     run_id = step_json(strict, "train")["run_id"]
     ev = cli(strict, "step", "evaluate", run_id)
     assert ev.returncode == 3 and "min_accuracy 0.999" in ev.stderr

@@ -27,8 +27,7 @@ STATE = Path(os.environ.get("CXOPS_OPENSTACK_LAB_DIR") or REPO / ".cxops" / "ope
 
 def _lab(cmd: str, timeout: float) -> subprocess.CompletedProcess:
     started = time.monotonic()
-    res = subprocess.run([str(LAB), cmd], capture_output=True, text=True,
-                         timeout=timeout, cwd=REPO)
+    res = subprocess.run([str(LAB), cmd], capture_output=True, text=True, timeout=timeout, cwd=REPO)
     sys.stderr.write(f"\nopenstack-lab {cmd}: exit {res.returncode} in {time.monotonic() - started:.0f}s\n")
     return res
 
@@ -40,8 +39,11 @@ def openstack_lab() -> dict[str, Any]:
         if res.returncode != 0:
             if cmd == "up":
                 _lab("down", 120)  # leave nothing half-started behind
-            pytest.fail(f"scripts/openstack-lab {cmd} failed (exit {res.returncode}):\n{res.stdout[-3000:]}"
-                        f"\n{res.stderr[-3000:]}", pytrace=False)
+            pytest.fail(
+                f"scripts/openstack-lab {cmd} failed (exit {res.returncode}):\n{res.stdout[-3000:]}"
+                f"\n{res.stderr[-3000:]}",
+                pytrace=False,
+            )
     info = json.loads((STATE / "lab.json").read_text())
     info["clouds_yaml"] = str(STATE / "clouds.yaml")
     yield info

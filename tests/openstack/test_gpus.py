@@ -59,12 +59,14 @@ def gpu_scenario(openstack_lab):
             f = admin.compute.create_flavor(name=name, vcpus=2, ram=1024, disk=10, is_public=True)
             made["flavors"].append(f)
             # Nova validates extra specs from microversion 2.86 on; clouds keep specs written before (2.85)
-            r = admin.compute.post(f"/flavors/{f.id}/os-extra_specs", microversion="2.85",
-                                   json={"extra_specs": {"pci_passthrough:alias": alias}})
+            r = admin.compute.post(
+                f"/flavors/{f.id}/os-extra_specs",
+                microversion="2.85",
+                json={"extra_specs": {"pci_passthrough:alias": alias}},
+            )
             assert r.status_code == 200, r.text
         for name, meta, hosts in (
-            ("gpu-v100", {"gpu": "True", "gpu_count": "2", "gpu_type": "V100"},
-             ["lab-gpu1", "lab-gpu2", FQDN_HOST[0]]),
+            ("gpu-v100", {"gpu": "True", "gpu_count": "2", "gpu_type": "V100"}, ["lab-gpu1", "lab-gpu2", FQDN_HOST[0]]),
             ("cpu-only", {"gpu": "False", "gpu_count": "4", "gpu_type": "V100"}, ["lab-cpu1"]),
         ):
             agg = admin.compute.create_aggregate(name=name)
@@ -75,9 +77,13 @@ def gpu_scenario(openstack_lab):
         image = user.image.find_image(openstack_lab["image"])
         net = user.network.find_network(openstack_lab["network"])
         for name, flavor in (("gpu-a", "g1.v100.medium"), ("vgpu-a", "g1.vgpu"), ("plain-a", "m1.tiny")):
-            s = user.compute.create_server(name=name, flavor_id=user.compute.find_flavor(flavor).id,
-                                           image_id=image.id, networks=[{"uuid": net.id}],
-                                           metadata={SCENARIO_KEY: "gpus"})
+            s = user.compute.create_server(
+                name=name,
+                flavor_id=user.compute.find_flavor(flavor).id,
+                image_id=image.id,
+                networks=[{"uuid": net.id}],
+                metadata={SCENARIO_KEY: "gpus"},
+            )
             made["servers"].append(s)
         for s in made["servers"]:
             user.compute.wait_for_server(s, status="ACTIVE", failures=["ERROR"], wait=120)
@@ -108,8 +114,10 @@ def _connect(lab, cloud):
 
 
 def _rows(report):
-    return {f["flavor"]: (f["source"], f["gpu_type"], f["gpus_per_instance"], f["total"], f["available"])
-            for f in report["flavors"]}
+    return {
+        f["flavor"]: (f["source"], f["gpu_type"], f["gpus_per_instance"], f["total"], f["available"])
+        for f in report["flavors"]
+    }
 
 
 def test_capacity_matches_the_hand_count(lab_env, gpu_scenario, openstack_lab, tmp_path):
@@ -122,8 +130,10 @@ def test_capacity_matches_the_hand_count(lab_env, gpu_scenario, openstack_lab, t
     assert by_name["g1.v100.medium"]["hosts"] == ["lab-gpu1", "lab-gpu2", "lab-gpu3"]
     for name, alias in BAD_FLAVORS.items():
         count = alias.split(":")[1]
-        assert (f"flavor {name!r}: pci_passthrough:alias {alias!r} has count {count!r}; expected a positive integer;"
-                " skipped") in report["warnings"]
+        assert (
+            f"flavor {name!r}: pci_passthrough:alias {alias!r} has count {count!r}; expected a positive integer;"
+            " skipped"
+        ) in report["warnings"]
     assert not any("lab-gpu3" in w for w in report["warnings"]), report["warnings"]
     assert by_name["g1.vgpu"]["hosts"] == ["lab-vgpu1"]
     table = cli(write_config(tmp_path), "cloud", "gpus", "--cloud", openstack_lab["admin_cloud"])
@@ -157,17 +167,29 @@ def test_cached_mode(lab_env, gpu_scenario, openstack_lab, tmp_path):
 
 def test_serve_read_only_api(lab_env, gpu_scenario, openstack_lab, tmp_path):
     port = free_port()
-    proc = start_process(write_config(tmp_path), "cloud", "gpus", "serve", "--cloud", openstack_lab["admin_cloud"],
-                         "--port", str(port), "--refresh", "5")
+    proc = start_process(
+        write_config(tmp_path),
+        "cloud",
+        "gpus",
+        "serve",
+        "--cloud",
+        openstack_lab["admin_cloud"],
+        "--port",
+        str(port),
+        "--refresh",
+        "5",
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         from cxops.waiting import wait_until
 
-        wait_until(lambda: httpx.get(f"{base}/health", timeout=2).status_code == 200, timeout=60,
-                   what="gpus serve /health")
+        wait_until(
+            lambda: httpx.get(f"{base}/health", timeout=2).status_code == 200, timeout=60, what="gpus serve /health"
+        )
         rows = httpx.get(f"{base}/v1/gpus/flavors").json()
-        assert {r["flavor"]: (r["source"], r["gpu_type"], r["gpus_per_instance"], r["total"], r["available"])
-                for r in rows} == EXPECTED
+        assert {
+            r["flavor"]: (r["source"], r["gpu_type"], r["gpus_per_instance"], r["total"], r["available"]) for r in rows
+        } == EXPECTED
         one = httpx.get(f"{base}/v1/gpus/flavors/g1.2v100.large").json()
         assert [(r["total"], r["available"]) for r in one] == [(3, 2)]
         missing = httpx.get(f"{base}/v1/gpus/flavors/m1.tiny")

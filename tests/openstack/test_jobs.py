@@ -10,8 +10,10 @@ from tests.openstack.labtools import cli, write_config
 
 pytestmark = pytest.mark.openstack
 
-WRITE_RESULT = ('import json, os; print("training on", os.uname().nodename); '
-                'json.dump({"accuracy": 0.96, "mlflow_run_id": "0a1b2c"}, open(os.environ["CXOPS_RESULT"], "w"))')
+WRITE_RESULT = (
+    'import json, os; print("training on", os.uname().nodename); '
+    'json.dump({"accuracy": 0.96, "mlflow_run_id": "0a1b2c"}, open(os.environ["CXOPS_RESULT"], "w"))'
+)
 
 
 def _job(cfg, *args, timeout=300):
@@ -20,8 +22,25 @@ def _job(cfg, *args, timeout=300):
 
 def test_run_logs_result_cleanup(lab_env, conn, tmp_path):
     cfg = write_config(tmp_path)
-    res = _job(cfg, "run", "train1", "--flavor", "m1.small", "--volume-gb", "1", "--volume-wait", "1",
-               "--floating-ip", "--keep", "--deadline", "120", "--", "python3", "-c", WRITE_RESULT)
+    res = _job(
+        cfg,
+        "run",
+        "train1",
+        "--flavor",
+        "m1.small",
+        "--volume-gb",
+        "1",
+        "--volume-wait",
+        "1",
+        "--floating-ip",
+        "--keep",
+        "--deadline",
+        "120",
+        "--",
+        "python3",
+        "-c",
+        WRITE_RESULT,
+    )
     assert res.returncode == 0, res.stderr
     result = json.loads(res.stdout)
     assert result["status"] == "succeeded" and result["exit_code"] == 0
@@ -76,8 +95,9 @@ def test_server_in_error_is_cleaned_up(lab_env, admin_conn, tmp_path):
 
 def test_job_exceeding_its_deadline(lab_env, tmp_path):
     cfg = write_config(tmp_path)
-    res = _job(cfg, "run", "slow", "--flavor", "m1.tiny", "--deadline", "2", "--json", "--", "sleep", "600",
-               timeout=120)
+    res = _job(
+        cfg, "run", "slow", "--flavor", "m1.tiny", "--deadline", "2", "--json", "--", "sleep", "600", timeout=120
+    )
     assert res.returncode == 1
     out = json.loads(res.stdout)
     assert out["status"] == "DEADLINE_EXCEEDED"

@@ -25,13 +25,29 @@ def test_preflight_passes_on_a_plan_that_fits(lab_env, tmp_path):
     assert rc == 0, (report, err)
     assert report["ok"] is True
     names = {c["check"] for c in report["checks"]}
-    assert {"image", "flavor m1.small", "keypair", "external network", "quota instances", "quota cores",
-            "quota ram_mb", "quota volumes", "quota floating_ips", "quota security_groups"} <= names
+    assert {
+        "image",
+        "flavor m1.small",
+        "keypair",
+        "external network",
+        "quota instances",
+        "quota cores",
+        "quota ram_mb",
+        "quota volumes",
+        "quota floating_ips",
+        "quota security_groups",
+    } <= names
 
 
 def test_missing_image_unknown_flavor_and_keypair(lab_env, tmp_path):
-    cfg = write_config(tmp_path, cloud={"image": "cxops-lab-debian11", "key_pair": "nobody",
-                                        "flavors": {"control": "m1.smal", "worker": "m1.small"}})
+    cfg = write_config(
+        tmp_path,
+        cloud={
+            "image": "cxops-lab-debian11",
+            "key_pair": "nobody",
+            "flavors": {"control": "m1.smal", "worker": "m1.small"},
+        },
+    )
     rc, report, err = _preflight(cfg)
     assert rc == 1
     assert "preflight: 3 problem(s)" in err
@@ -62,7 +78,8 @@ def test_quota_exceeded_after_lowering_it(lab_env, admin_conn, openstack_lab, tm
     assert set(failed) == {"quota cores"}
     assert failed["quota cores"]["detail"] == "needs 3, only 2 free (limit 2, used 0)"
     assert failed["quota cores"]["instead"] == (
-        "no flavor fits 3 nodes; at most 2 x m1.tiny fit: free quota or ask for more")
+        "no flavor fits 3 nodes; at most 2 x m1.tiny fit: free quota or ask for more"
+    )
 
 
 def test_volume_quota_suggests_a_size_that_fits(lab_env, tmp_path):

@@ -56,9 +56,11 @@ def test_quotas_and_servers(lab_env, conn, tmp_path, openstack_lab):
         assert res in quotas
     before = quotas["instances"]["used"]
     server = conn.compute.create_server(
-        name="probe-server", flavor_id=conn.compute.find_flavor("m1.tiny").id,
+        name="probe-server",
+        flavor_id=conn.compute.find_flavor("m1.tiny").id,
         image_id=conn.image.find_image(openstack_lab["image"]).id,
-        networks=[{"uuid": conn.network.find_network("cxops-net").id}])
+        networks=[{"uuid": conn.network.find_network("cxops-net").id}],
+    )
     try:
         conn.compute.wait_for_server(server, status="ACTIVE", wait=120)
         rows = _json(cfg, "servers")

@@ -14,14 +14,21 @@ pytestmark = pytest.mark.openstack
 def _config(tmp_path, **training):
     from cxops.config import load_config
 
-    return load_config(write_config(tmp_path, training={"runner": "openstack-instance", "flavor": "m1.small",
-                                                        "timeout_seconds": 60, **training}))
+    return load_config(
+        write_config(
+            tmp_path, training={"runner": "openstack-instance", "flavor": "m1.small", "timeout_seconds": 60, **training}
+        )
+    )
 
 
 def test_returns_the_run_id_and_deletes_the_server(conn, tmp_path):
     cfg = _config(tmp_path)
-    cmd = ["python3", "-c", "import json, os; json.dump({'mlflow_run_id': 'r-42', 'accuracy': 0.97}, "
-                            "open(os.environ['CXOPS_RESULT'], 'w'))"]
+    cmd = [
+        "python3",
+        "-c",
+        "import json, os; json.dump({'mlflow_run_id': 'r-42', 'accuracy': 0.97}, "
+        "open(os.environ['CXOPS_RESULT'], 'w'))",
+    ]
     out = train_on_instance(cfg, conn, tmp_path / ".cxops", cmd)
     assert out["run_id"] == "r-42" and out["result"]["accuracy"] == 0.97
     assert list(conn.compute.servers()) == []

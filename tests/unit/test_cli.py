@@ -11,8 +11,10 @@ from helpers import REPO, cli
 CONFIG = REPO / "cxops.yaml"
 
 
-@pytest.mark.parametrize("group", ["", "config", "lab", "step", "models", "pipeline", "workflows", "cloud", "infra",
-                                   "job", "status", "serve"])  # fmt: skip
+@pytest.mark.parametrize(
+    "group",
+    ["", "config", "lab", "step", "models", "pipeline", "workflows", "cloud", "infra", "job", "status", "serve"],
+)
 def test_help_everywhere(group: str):
     res = cli(CONFIG, *([group] if group else []), "--help")
     assert res.returncode == 0 and "Usage" in res.stdout

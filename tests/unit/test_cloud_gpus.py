@@ -6,8 +6,11 @@ from cxops.cloud.gpus import aggregate_capacity, flavor_gpu_request, placement_c
 
 HYPERVISORS = [{"name": n, "state": "up", "status": "enabled"} for n in ("cpu1", "gpu1", "gpu2")]
 AGGREGATES = [
-    {"name": "Delta GPU V100", "hosts": ["gpu1", "gpu2"], "metadata": {"gpu": "True", "gpu_count": "2",
-                                                                      "gpu_type": "V100", "cores": "28"}},
+    {
+        "name": "Delta GPU V100",
+        "hosts": ["gpu1", "gpu2"],
+        "metadata": {"gpu": "True", "gpu_count": "2", "gpu_type": "V100", "cores": "28"},
+    },
     {"name": "CPU", "hosts": ["cpu1"], "metadata": {"gpu": "False", "gpu_count": "4", "gpu_type": "V100"}},
 ]
 FLAVORS = [
@@ -49,8 +52,9 @@ def test_unknown_host_is_a_warning_not_a_crash():
     warnings: list[str] = []
     rows = _rows(aggregate_capacity(FLAVORS, aggs, HYPERVISORS, SERVERS, warnings))
     assert rows["de.NBI GPU V100 medium"] == (4, 3)
-    assert warnings == ["aggregate 'Delta GPU V100' lists host 'gone9', which is no hypervisor's compute service "
-                        "host; skipped"]
+    assert warnings == [
+        "aggregate 'Delta GPU V100' lists host 'gone9', which is no hypervisor's compute service host; skipped"
+    ]
 
 
 def test_repeated_measurements_do_not_grow():
@@ -78,13 +82,21 @@ def test_flavor_requests():
 
 
 def test_placement_capacity_respects_reserved_ratio_and_max_unit():
-    flavors = [{"name": "v1", "disabled": False, "extra_specs": {"resources:VGPU": "1"}},
-               {"name": "v4", "disabled": False, "extra_specs": {"resources:VGPU": "4"}}]
+    flavors = [
+        {"name": "v1", "disabled": False, "extra_specs": {"resources:VGPU": "1"}},
+        {"name": "v4", "disabled": False, "extra_specs": {"resources:VGPU": "4"}},
+    ]
     providers = [
-        {"name": "a", "inventories": {"VGPU": {"total": 8, "reserved": 2, "allocation_ratio": 1.0, "max_unit": 8}},
-         "usages": {"VGPU": 3}},
-        {"name": "b", "inventories": {"VGPU": {"total": 4, "reserved": 0, "allocation_ratio": 1.0, "max_unit": 2}},
-         "usages": {"VGPU": 0}},
+        {
+            "name": "a",
+            "inventories": {"VGPU": {"total": 8, "reserved": 2, "allocation_ratio": 1.0, "max_unit": 8}},
+            "usages": {"VGPU": 3},
+        },
+        {
+            "name": "b",
+            "inventories": {"VGPU": {"total": 4, "reserved": 0, "allocation_ratio": 1.0, "max_unit": 2}},
+            "usages": {"VGPU": 0},
+        },
     ]
     # a: capacity 6, free 3; b: capacity 4, free 4 but one instance may take at most 2
     assert _rows(placement_capacity(flavors, providers)) == {"v1": (10, 7), "v4": (1, 0)}
@@ -92,8 +104,10 @@ def test_placement_capacity_respects_reserved_ratio_and_max_unit():
 
 def test_hosts_join_on_the_hypervisors_service_host_not_its_fqdn():
     """Aggregates list service hosts; libvirt hypervisors are often named by FQDN (issue 13, class 6)."""
-    hvs = [{"name": f"{n}.example.org", "service_host": n, "state": "up", "status": "enabled"}
-           for n in ("cpu1", "gpu1", "gpu2")]
+    hvs = [
+        {"name": f"{n}.example.org", "service_host": n, "state": "up", "status": "enabled"}
+        for n in ("cpu1", "gpu1", "gpu2")
+    ]
     warnings: list[str] = []
     caps = aggregate_capacity(FLAVORS, AGGREGATES, hvs, SERVERS, warnings)
     assert _rows(caps)["de.NBI GPU V100 medium"] == (4, 3) and warnings == []
@@ -101,10 +115,12 @@ def test_hosts_join_on_the_hypervisors_service_host_not_its_fqdn():
 
 
 def test_a_flavor_with_a_bad_gpu_count_is_skipped_with_a_warning():
-    bad = [{"name": "g.zero", "disabled": False, "extra_specs": {"pci_passthrough:alias": "a100:0"}},
-           {"name": "g.two", "disabled": False, "extra_specs": {"pci_passthrough:alias": "a100:two"}},
-           {"name": "g.neg", "disabled": False, "extra_specs": {"pci_passthrough:alias": "a100:-1"}},
-           {"name": "v.two", "disabled": False, "extra_specs": {"resources:VGPU": "two"}}]
+    bad = [
+        {"name": "g.zero", "disabled": False, "extra_specs": {"pci_passthrough:alias": "a100:0"}},
+        {"name": "g.two", "disabled": False, "extra_specs": {"pci_passthrough:alias": "a100:two"}},
+        {"name": "g.neg", "disabled": False, "extra_specs": {"pci_passthrough:alias": "a100:-1"}},
+        {"name": "v.two", "disabled": False, "extra_specs": {"resources:VGPU": "two"}},
+    ]
     warnings: list[str] = []
     rows = _rows(aggregate_capacity([*FLAVORS, *bad], AGGREGATES, HYPERVISORS, SERVERS, warnings))
     assert rows["de.NBI GPU V100 medium"] == (4, 3) and not set(rows) & {"g.zero", "g.two", "g.neg"}

@@ -36,22 +36,34 @@ def test_garbled_marker_is_reported_not_raised():
 
 
 def _job(**kw):
-    base = dict(name="j", run_id="r1", cloud="c", server_name="s", flavor="f", image="i", deadline_seconds=60,
-                boot_timeout_seconds=100, created_at=1000.0)
+    base = dict(
+        name="j",
+        run_id="r1",
+        cloud="c",
+        server_name="s",
+        flavor="f",
+        image="i",
+        deadline_seconds=60,
+        boot_timeout_seconds=100,
+        created_at=1000.0,
+    )
     return JobState(**{**base, **kw})
 
 
-@pytest.mark.parametrize(("server", "text", "now", "expected"), [
-    ("BUILD", "", 1001, "BUILDING"),
-    ("ACTIVE", "", 1001, "BOOTING"),
-    ("ACTIVE", 'CXOPS-JOB-BEGIN {"run": "r1"}', 1001, "RUNNING"),
-    ("ACTIVE", 'CXOPS-JOB-BEGIN {"run": "r1"}', 1000 + 100 + 60 + GRACE_SECONDS + 1, "DEADLINE_EXCEEDED"),
-    ("SHUTOFF", 'CXOPS-JOB-RESULT {"run": "r1", "status": "succeeded"}', 1001, "SUCCEEDED"),
-    ("SHUTOFF", 'CXOPS-JOB-RESULT {"run": "r1", "status": "deadline_exceeded"}', 1001, "DEADLINE_EXCEEDED"),
-    ("SHUTOFF", 'CXOPS-JOB-BEGIN {"run": "r1"}', 1001, "FAILED"),
-    ("ERROR", "", 1001, "ERROR"),
-    (None, "", 1001, "GONE"),
-])
+@pytest.mark.parametrize(
+    ("server", "text", "now", "expected"),
+    [
+        ("BUILD", "", 1001, "BUILDING"),
+        ("ACTIVE", "", 1001, "BOOTING"),
+        ("ACTIVE", 'CXOPS-JOB-BEGIN {"run": "r1"}', 1001, "RUNNING"),
+        ("ACTIVE", 'CXOPS-JOB-BEGIN {"run": "r1"}', 1000 + 100 + 60 + GRACE_SECONDS + 1, "DEADLINE_EXCEEDED"),
+        ("SHUTOFF", 'CXOPS-JOB-RESULT {"run": "r1", "status": "succeeded"}', 1001, "SUCCEEDED"),
+        ("SHUTOFF", 'CXOPS-JOB-RESULT {"run": "r1", "status": "deadline_exceeded"}', 1001, "DEADLINE_EXCEEDED"),
+        ("SHUTOFF", 'CXOPS-JOB-BEGIN {"run": "r1"}', 1001, "FAILED"),
+        ("ERROR", "", 1001, "ERROR"),
+        (None, "", 1001, "GONE"),
+    ],
+)
 def test_status_is_derived_and_never_stuck(server, text, now, expected):
     assert derive_status(_job(), server, console.parse(text, "r1"), now=now) == expected
 
@@ -64,8 +76,9 @@ def test_status_of_a_deleted_server_keeps_its_result():
 DOCS = {
     "command": dict(command=["python3", "train.py", "--epochs", "3"]),
     "script": dict(script="echo hi\npython3 -c 'print(1)'\n"),
-    "shebang script with volume and env": dict(script="#!/bin/sh\necho $X\n", volume_id="0123456789abcdef0123456789",
-                                               env={"X": "it's quoted"}),
+    "shebang script with volume and env": dict(
+        script="#!/bin/sh\necho $X\n", volume_id="0123456789abcdef0123456789", env={"X": "it's quoted"}
+    ),
 }
 
 

@@ -34,8 +34,10 @@ Host *
 
 
 def _hosts(**groups: list[str]) -> dict:
-    hosts = {n: {"ansible_host": n, "ip": f"192.168.1.{11 + i}", "access_ip": f"192.168.1.{11 + i}"}
-             for i, n in enumerate(["node1", "node2"])}  # fmt: skip
+    hosts = {
+        n: {"ansible_host": n, "ip": f"192.168.1.{11 + i}", "access_ip": f"192.168.1.{11 + i}"}
+        for i, n in enumerate(["node1", "node2"])
+    }
     children = {g: {"hosts": {h: None for h in members}} for g, members in groups.items()}
     children["k8s_cluster"] = {"children": {"kube_control_plane": None, "kube_node": None}}
     return {"all": {"hosts": hosts, "vars": {"ansible_user": "cc"}, "children": children}}
@@ -48,8 +50,11 @@ def _write(tmp_path: Path, data: dict) -> Path:
 
 
 def test_inventory_groups_addresses_and_jump_host(tmp_path: Path) -> None:
-    inv = inventory.load(_write(tmp_path, _hosts(kube_control_plane=["node1"], etcd=["node1"],
-                                                 kube_node=["node1", "node2"], gpu=["node2"])))  # fmt: skip
+    inv = inventory.load(
+        _write(
+            tmp_path, _hosts(kube_control_plane=["node1"], etcd=["node1"], kube_node=["node1", "node2"], gpu=["node2"])
+        )
+    )
     assert inv.first_control_plane == "node1"
     assert inv.groups["k8s_cluster"] == ["node1", "node2"]
     assert inv.groups["gpu"] == ["node2"]
@@ -97,8 +102,11 @@ def test_stages_parse_in_install_order() -> None:
 
 
 def test_kubespray_missing_names_the_one_fetch_command(tmp_path: Path) -> None:
-    with pytest.raises(CxopsError, match=r"Kubespray tree missing at .*: run `git submodule update --init "
-                                         r"ansible/kubespray`$"):  # fmt: skip
+    with pytest.raises(
+        CxopsError,
+        match=r"Kubespray tree missing at .*: run `git submodule update --init "
+        r"ansible/kubespray`$",
+    ):
         preflight.check_kubespray(tmp_path)
 
 

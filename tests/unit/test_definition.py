@@ -12,8 +12,15 @@ from cxops.pipeline.local import step_function
 
 
 def _step(**kw) -> Step:
-    base = {"id": "a", "command": "evaluate", "args": {"run_id": "x"}, "outputs": ("passed",), "template": "t",
-            "timeout_seconds": 1, "retries": 0}
+    base = {
+        "id": "a",
+        "command": "evaluate",
+        "args": {"run_id": "x"},
+        "outputs": ("passed",),
+        "template": "t",
+        "timeout_seconds": 1,
+        "retries": 0,
+    }
     return Step(**{**base, **kw})
 
 
@@ -60,7 +67,14 @@ def test_every_command_is_a_step_module_and_a_cli_command():
 
 def test_order_is_the_lifecycle():
     assert [s.id for s in PIPELINE] == [
-        "train", "evaluate", "register", "build", "deploy-staging", "test-staging",
-        "promote-canary", "analyze-canary", "promote-production",
+        "train",
+        "evaluate",
+        "register",
+        "build",
+        "deploy-staging",
+        "test-staging",
+        "promote-canary",
+        "analyze-canary",
+        "promote-production",
     ]
     assert all(s.retries == 1 or not s.gate for s in PIPELINE), "gates are not retried beyond one attempt"

@@ -35,13 +35,16 @@ def test_default_selector_holds_the_namespace():
     assert cfg.gates.canary.min_samples == 50
 
 
-@pytest.mark.parametrize(("selector", "needle"), [
-    ('job="cxops-serving"', "must hold {env} or {namespace}"),
-    ('job="{enviroment}"', "unknown placeholder {enviroment}; valid: {env}, {namespace}"),
-    ('job="{}"', "only plain named placeholders"),
-    ('job="{env!r}"', "only plain named placeholders"),
-    ('job="{env"', "not a valid template"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("selector", "needle"),
+    [
+        ('job="cxops-serving"', "must hold {env} or {namespace}"),
+        ('job="{enviroment}"', "unknown placeholder {enviroment}; valid: {env}, {namespace}"),
+        ('job="{}"', "only plain named placeholders"),
+        ('job="{env!r}"', "only plain named placeholders"),
+        ('job="{env"', "not a valid template"),
+    ],
+)
 def test_a_selector_without_env_or_namespace_is_rejected_with_file_line(selector: str, needle: str):
     text, line = with_canary(f"    prometheus_selector: '{selector}'\n")
     [msg] = problems(text)
@@ -50,7 +53,7 @@ def test_a_selector_without_env_or_namespace_is_rejected_with_file_line(selector
 
 
 def test_literal_braces_are_written_doubled():
-    text, _ = with_canary("    prometheus_selector: 'pod=~\"srv-[a-z]{{5}}\",namespace=\"{namespace}\"'\n")
+    text, _ = with_canary('    prometheus_selector: \'pod=~"srv-[a-z]{{5}}",namespace="{namespace}"\'\n')
     cfg = parse_config(text)
     filled = cfg.gates.canary.prometheus_selector.format(env="canary", namespace="ns")
     assert filled == 'pod=~"srv-[a-z]{5}",namespace="ns"'
@@ -97,14 +100,17 @@ def test_gate_outputs_never_hold_a_bare_nan(tmp_path):
     assert json.loads((tmp_path / "metrics").read_text())["test_accuracy"] is None
 
 
-@pytest.mark.parametrize(("status", "failures", "outcome"), [
-    ("Succeeded", "", "passed"),
-    ("Failed", json.dumps([{"displayName": "analyze-canary", "message": "Error (exit code 4)"}]), "inconclusive"),
-    ("Failed", json.dumps([{"displayName": "evaluate", "message": "Error (exit code 3)"}]), "failed"),
-    ("Failed", json.dumps([{"displayName": "train", "message": "Error (exit code 1)"}]), "error"),
-    ("Error", "not json", "error"),
-    ("Failed", "null", "error"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("status", "failures", "outcome"),
+    [
+        ("Succeeded", "", "passed"),
+        ("Failed", json.dumps([{"displayName": "analyze-canary", "message": "Error (exit code 4)"}]), "inconclusive"),
+        ("Failed", json.dumps([{"displayName": "evaluate", "message": "Error (exit code 3)"}]), "failed"),
+        ("Failed", json.dumps([{"displayName": "train", "message": "Error (exit code 1)"}]), "error"),
+        ("Error", "not json", "error"),
+        ("Failed", "null", "error"),
+    ],
+)
 def test_exit_handler_names_the_gate_outcome(status: str, failures: str, outcome: str):
     from cxops.workflows.outcome import record
 
@@ -116,8 +122,14 @@ def test_the_analyze_rollback_task_skips_failed_and_inconclusive_gates():
     from cxops.workflows.templates import all_manifests
 
     cfg = load_config(REPO / "cxops.yaml")
-    tasks = [t for m in all_manifests(cfg) for tpl in (m.templates or []) if getattr(tpl, "tasks", None)
-             for t in tpl.tasks if t.name == "analyze-canary-rollback"]
+    tasks = [
+        t
+        for m in all_manifests(cfg)
+        for tpl in (m.templates or [])
+        if getattr(tpl, "tasks", None)
+        for t in tpl.tasks
+        if t.name == "analyze-canary-rollback"
+    ]
     assert tasks, "no rollback task after analyze-canary"
     for t in tasks:
         assert "!= '3'" in t.when and "!= '4'" in t.when

@@ -17,11 +17,13 @@ from cxops.pipeline.promql import series_increase
 from cxops.pipeline.verdict import FAILED, INCONCLUSIVE, PASSED, Check, decide, json_safe
 
 any_float = st.floats(allow_nan=True, allow_infinity=True)
-value = st.one_of(st.none(), any_float, st.integers(-10**6, 10**6))
-check = st.builds(Check, name=st.text(min_size=1, max_size=12), value=value, limit=any_float,
-                  kind=st.sampled_from(["max", "min"]))
-samples = st.dictionaries(st.sampled_from(["canary", "production"]),
-                          st.one_of(st.floats(allow_nan=True), st.integers(0, 10_000)), max_size=2)
+value = st.one_of(st.none(), any_float, st.integers(-(10**6), 10**6))
+check = st.builds(
+    Check, name=st.text(min_size=1, max_size=12), value=value, limit=any_float, kind=st.sampled_from(["max", "min"])
+)
+samples = st.dictionaries(
+    st.sampled_from(["canary", "production"]), st.one_of(st.floats(allow_nan=True), st.integers(0, 10_000)), max_size=2
+)
 
 
 def within(c: Check) -> bool:
@@ -34,11 +36,11 @@ def within(c: Check) -> bool:
 @settings(max_examples=400, deadline=None)
 @given(st.lists(check, max_size=6), samples, st.integers(0, 200))
 def test_pass_only_on_finite_within_limit_and_inconclusive_only_below_the_minimum(checks, counts, minimum):
-    v = decide(checks, counts, minimum, source="Prometheus http://p:9090 selector {job=\"x\"}")
+    v = decide(checks, counts, minimum, source='Prometheus http://p:9090 selector {job="x"}')
     short = [s for s, n in counts.items() if not (isinstance(n, int) or math.isfinite(n)) or n < minimum]
     if short:
         assert v.outcome == INCONCLUSIVE and not v.passed
-        assert all("selector {job=\"x\"}" in r for r in v.reasons)
+        assert all('selector {job="x"}' in r for r in v.reasons)
         return
     assert v.passed == all(within(c) for c in checks)
     assert v.outcome == (PASSED if v.passed else FAILED)
@@ -55,14 +57,19 @@ def test_a_non_finite_or_missing_value_never_passes_whatever_the_limit(bad, limi
     assert c.as_dict()["value"] is None
 
 
-@given(st.recursive(st.one_of(any_float, st.integers(), st.text(max_size=4), st.none()),
-                    lambda kids: st.one_of(st.lists(kids, max_size=3),
-                                           st.dictionaries(st.text(max_size=4), kids, max_size=3)), max_leaves=12))
+@given(
+    st.recursive(
+        st.one_of(any_float, st.integers(), st.text(max_size=4), st.none()),
+        lambda kids: st.one_of(st.lists(kids, max_size=3), st.dictionaries(st.text(max_size=4), kids, max_size=3)),
+        max_leaves=12,
+    )
+)
 def test_json_safe_never_leaves_a_bare_nan(data):
     nulls: dict[str, str] = {}
     text = json.dumps(json_safe(data, nulls=nulls), allow_nan=False)  # raises on any NaN/Infinity left
     assert ("NaN" in nulls.values() or "Infinity" in nulls.values() or "-Infinity" in nulls.values()) == (
-        _has_non_finite(data))
+        _has_non_finite(data)
+    )
     json.loads(text)
 
 
@@ -108,8 +115,13 @@ def test_counter_increase_counts_resets_per_series(case):
 @given(st.lists(counter_with_restarts(), min_size=1, max_size=4))
 def test_per_series_then_sum_equals_the_true_window_total(series):
     """Whatever the pods do, the window total is the sum of the true increases; summing counters first is not."""
-    keyed = [((prom.REQUESTS, (("instance", f"pod-{i}"), ("route", "/predict"), ("status", "200"))),
-              prom.counter_increase(s)) for i, (_, s, _) in enumerate(series)]
+    keyed = [
+        (
+            (prom.REQUESTS, (("instance", f"pod-{i}"), ("route", "/predict"), ("status", "200"))),
+            prom.counter_increase(s),
+        )
+        for i, (_, s, _) in enumerate(series)
+    ]
     w = prom.aggregate(keyed)
     if all(visible for *_, visible in series):
         assert w.samples == sum(true for true, *_ in series)

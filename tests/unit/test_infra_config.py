@@ -12,8 +12,10 @@ from tfhelpers import cxops, project
 from cxops.config.schema import Cloud
 from cxops.infra import addressing
 
-NODES = [{"name": "node1", "address": "192.168.1.11", "role": "control"},
-         {"name": "node2", "address": "192.168.1.12", "role": "worker"}]  # fmt: skip
+NODES = [
+    {"name": "node1", "address": "192.168.1.11", "role": "control"},
+    {"name": "node2", "address": "192.168.1.12", "role": "worker"},
+]
 
 BAD = {
     "no nodes": ({"nodes": []}, "nodes is empty"),

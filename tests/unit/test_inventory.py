@@ -38,9 +38,12 @@ def test_inventory_for_the_repository_config_has_not_drifted():
 
 def test_kubespray_groups_and_contract_fields():
     inv = yaml.safe_load(inventory.hosts_text(outputs.parse(recorded())))["all"]
-    assert inv["hosts"]["node1"] == {"ansible_host": "192.168.1.11", "ip": "192.168.1.11",
-                                     "access_ip": "192.168.1.11",
-                                     "data_volume_id": "0e7c5b1a-3f4d-4e2b-9a8c-6d5f4e3b2a10"}  # fmt: skip
+    assert inv["hosts"]["node1"] == {
+        "ansible_host": "192.168.1.11",
+        "ip": "192.168.1.11",
+        "access_ip": "192.168.1.11",
+        "data_volume_id": "0e7c5b1a-3f4d-4e2b-9a8c-6d5f4e3b2a10",
+    }
     assert "data_volume_id" not in inv["hosts"]["node2"]
     groups = inv["children"]
     assert list(groups["kube_control_plane"]["hosts"]) == ["node1"]
@@ -91,16 +94,24 @@ BAD_OUTPUTS = {
     "floating_ip missing": (lambda d: d.pop("floating_ip"), "terraform output `floating_ip` is missing"),
     "data_volume_id missing": (lambda d: d.pop("data_volume_id"), "`data_volume_id` is missing"),
     "node without address": (lambda d: d["nodes"]["value"]["node2"].pop("address"), "`nodes.node2.address` is missing"),
-    "address not an IP": (lambda d: d["nodes"]["value"]["node2"].update(address="node2.local"),
-                          "`nodes.node2.address` is not an IP address: 'node2.local'"),
-    "unknown role": (lambda d: d["nodes"]["value"]["node2"].update(role="master"),
-                     "`nodes.node2.role` must be one of control, worker, gpu, got 'master'"),
-    "entry node not control": (lambda d: d["entry_node"].update(value="node2"),
-                               "`entry_node` must name a control node of `nodes`, got 'node2'"),
+    "address not an IP": (
+        lambda d: d["nodes"]["value"]["node2"].update(address="node2.local"),
+        "`nodes.node2.address` is not an IP address: 'node2.local'",
+    ),
+    "unknown role": (
+        lambda d: d["nodes"]["value"]["node2"].update(role="master"),
+        "`nodes.node2.role` must be one of control, worker, gpu, got 'master'",
+    ),
+    "entry node not control": (
+        lambda d: d["entry_node"].update(value="node2"),
+        "`entry_node` must name a control node of `nodes`, got 'node2'",
+    ),
     "nodes not a map": (lambda d: d["nodes"].update(value=[]), "`nodes` must be a non-empty map"),
-    "two nodes one address": (lambda d: d["nodes"]["value"]["node3"].update(address="192.168.1.12"),
-                              "`nodes` gives two nodes one address"),
-}  # fmt: skip
+    "two nodes one address": (
+        lambda d: d["nodes"]["value"]["node3"].update(address="192.168.1.12"),
+        "`nodes` gives two nodes one address",
+    ),
+}
 
 
 @pytest.mark.parametrize("case", list(BAD_OUTPUTS))
@@ -124,8 +135,11 @@ def test_inventory_command_writes_checks_and_refuses_bad_files(tmp_path: Path):
     assert cxops(config, "infra", "inventory", "--outputs", "outputs.json", "--check").returncode == 0
     hosts.write_text(hosts.read_text().replace("192.168.1.12", "192.168.1.99"))  # a hand edit
     res = cxops(config, "infra", "inventory", "--outputs", "outputs.json", "--check")
-    assert res.returncode == 1 and "run `cxops infra inventory`" in res.stderr and "-      ansible_host: 192.168.1.99" \
-        in res.stderr, res.stderr  # fmt: skip
+    assert (
+        res.returncode == 1
+        and "run `cxops infra inventory`" in res.stderr
+        and "-      ansible_host: 192.168.1.99" in res.stderr
+    ), res.stderr
     (tmp_path / "broken.json").write_text('{"nodes": ')
     res = cxops(config, "infra", "inventory", "--outputs", "broken.json")
     assert res.returncode == 1 and res.stderr.startswith("error: outputs file broken.json is not JSON"), res.stderr

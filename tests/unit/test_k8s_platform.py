@@ -63,8 +63,9 @@ def rendered_objects(kubectl: Path) -> dict[Path, list[dict[str, Any]]]:
 
 def cxops(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "CXOPS_CONFIG": str(REPO / "cxops.yaml")}
-    return subprocess.run([sys.executable, "-m", "cxops", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=120, env=env)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "cxops", *args], cwd=REPO, capture_output=True, text=True, timeout=120, env=env
+    )
 
 
 # --- generated, drift-checked ---
@@ -108,8 +109,13 @@ def test_every_generated_yaml_carries_the_marker():
 
 def test_every_kustomization_renders(rendered_objects: dict[Path, list[dict[str, Any]]]):
     dirs = {d.relative_to(REPO).as_posix() for d in rendered_objects}
-    assert {"k8s/argocd", "k8s/argocd/apps", "k8s/platform/postgres", "k8s/platform/monitoring-config",
-            names.traffic_dir(CFG)} <= dirs  # fmt: skip
+    assert {
+        "k8s/argocd",
+        "k8s/argocd/apps",
+        "k8s/platform/postgres",
+        "k8s/platform/monitoring-config",
+        names.traffic_dir(CFG),
+    } <= dirs
     assert all(rendered_objects.values()), "a kustomization rendered nothing"
 
 
@@ -128,8 +134,19 @@ def test_plain_objects_validate_strictly_and_custom_ones_against_the_kept_schema
                 ("rbac.authorization.k8s.io/",)
             ), f"{where}: custom kind with no schema kept by the project"
             kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
-    expected = {"Application", "AppProject", "ApplicationSet", "ServiceMonitor", "PrometheusRule", "Cluster",
-                "EnvoyProxy", "GatewayClass", "Gateway", "HTTPRoute", "ReferenceGrant"}  # fmt: skip
+    expected = {
+        "Application",
+        "AppProject",
+        "ApplicationSet",
+        "ServiceMonitor",
+        "PrometheusRule",
+        "Cluster",
+        "EnvoyProxy",
+        "GatewayClass",
+        "Gateway",
+        "HTTPRoute",
+        "ReferenceGrant",
+    }
     assert custom_checked >= expected
 
 
@@ -138,8 +155,9 @@ def test_the_kept_schemas_are_strict():
     app = next(yaml_docs(K8S / "argocd" / "apps" / "platform-mlflow.yaml"))
     app["spec"]["syncPolicy"]["automated"]["selfheal"] = True
     assert list(crd_validator("argoproj.io/v1alpha1", "Application").iter_errors(app))
-    monitor = next(d for d in yaml_docs(K8S / "platform" / "monitoring-config" / "objects.yaml")
-                   if d["kind"] == "ServiceMonitor")  # fmt: skip
+    monitor = next(
+        d for d in yaml_docs(K8S / "platform" / "monitoring-config" / "objects.yaml") if d["kind"] == "ServiceMonitor"
+    )
     monitor["spec"]["endpoints"][0]["intervall"] = "15s"
     assert list(crd_validator("monitoring.coreos.com/v1", "ServiceMonitor").iter_errors(monitor))
 
@@ -151,8 +169,13 @@ def test_label_studio_and_an_external_store_render_and_validate(kubectl: Path, t
     raw.setdefault("workflows", {})["s3_endpoint_url"] = "https://chi.tacc.chameleoncloud.org:7480"
     (tmp_path / "cxops.yaml").write_text(yaml.safe_dump(raw))
     env = {**os.environ, "CXOPS_CONFIG": str(tmp_path / "cxops.yaml")}
-    proc = subprocess.run([sys.executable, "-m", "cxops", "k8s", "render", "--out", str(tmp_path)], env=env,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "cxops", "k8s", "render", "--out", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     shutil.copytree(REPO / "k8s" / "serving", tmp_path / "k8s" / "serving")
     apps = {p.name for p in (tmp_path / "k8s" / "argocd" / "apps").glob("*.yaml")}
@@ -172,8 +195,13 @@ def test_an_external_store_without_an_endpoint_is_a_config_error(tmp_path: Path)
     raw["platform"] = {"object_store": "external"}
     (tmp_path / "cxops.yaml").write_text(yaml.safe_dump(raw))
     env = {**os.environ, "CXOPS_CONFIG": str(tmp_path / "cxops.yaml")}
-    proc = subprocess.run([sys.executable, "-m", "cxops", "k8s", "render", "--out", str(tmp_path)], env=env,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "cxops", "k8s", "render", "--out", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and "s3_endpoint_url" in proc.stderr
     assert not (tmp_path / "k8s").exists(), "nothing half-written on a config error"
 
@@ -234,8 +262,10 @@ def test_traffic_and_workflows_apps_point_at_their_directories():
     wf = by_name[names.argocd_platform_app(CFG, "workflows")]
     assert wf["spec"]["source"]["path"] == "workflows"
     assert wf["spec"]["destination"]["namespace"] == names.workflows_namespace(CFG)
-    assert all(d["metadata"]["namespace"] == names.workflows_namespace(CFG) for d in
-               (next(yaml_docs(p)) for p in WORKFLOWS.glob("*.yaml")))  # fmt: skip
+    assert all(
+        d["metadata"]["namespace"] == names.workflows_namespace(CFG)
+        for d in (next(yaml_docs(p)) for p in WORKFLOWS.glob("*.yaml"))
+    )
 
 
 def test_appproject_limits_sources_and_destinations_to_what_the_apps_use():
@@ -256,11 +286,18 @@ def test_appproject_limits_sources_and_destinations_to_what_the_apps_use():
 
 def test_sync_waves_put_operators_and_crds_before_their_users():
     """A custom object's Application syncs in a later wave than the chart that installs its CRD."""
-    wave = {a["metadata"]["name"]: int(a["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"])
-            for a in _apps() if "annotations" in a["metadata"]}  # fmt: skip
-    provider = {"postgresql.cnpg.io": "cnpg-operator", "monitoring.coreos.com": "monitoring",
-                "gateway.networking.k8s.io": "gateway", "gateway.envoyproxy.io": "gateway",
-                "argoproj.io": "argo-workflows"}  # fmt: skip
+    wave = {
+        a["metadata"]["name"]: int(a["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"])
+        for a in _apps()
+        if "annotations" in a["metadata"]
+    }
+    provider = {
+        "postgresql.cnpg.io": "cnpg-operator",
+        "monitoring.coreos.com": "monitoring",
+        "gateway.networking.k8s.io": "gateway",
+        "gateway.envoyproxy.io": "gateway",
+        "argoproj.io": "argo-workflows",
+    }
     namespaces = wave[names.argocd_platform_app(CFG, "namespaces")]
     for c in components(CFG):
         app = names.argocd_platform_app(CFG, c.name)
@@ -403,16 +440,22 @@ def test_every_declared_service_is_used():
     urls = {names.mlflow_tracking_uri(CFG), names.s3_endpoint_url(CFG), names.prometheus_url(CFG)} | _workflow_urls()
     used = {(m.group(3), m.group(2)) for u in urls if (m := SVC_URL.match(u))}
     routes = [o for c in components(CFG) for o in c.objects if o["kind"] == "HTTPRoute"]
-    used |= {(r["metadata"]["namespace"], b["name"]) for r in routes for rule in r["spec"]["rules"]
-             for b in rule["backendRefs"]}  # fmt: skip
+    used |= {
+        (r["metadata"]["namespace"], b["name"])
+        for r in routes
+        for rule in r["spec"]["rules"]
+        for b in rule["backendRefs"]
+    }
     for ns_name in _declared_services():
         assert ns_name in used, f"Service {ns_name} is declared but nothing uses it"
 
 
 def test_every_namespace_named_is_declared_by_the_platform():
     declared = {o["metadata"]["name"] for c in components(CFG) for o in c.objects if o["kind"] == "Namespace"}
-    named = {names.env_namespace(CFG, e) for e in ENV_NAMES} | {names.platform_namespace(CFG),
-                                                               names.workflows_namespace(CFG)}  # fmt: skip
+    named = {names.env_namespace(CFG, e) for e in ENV_NAMES} | {
+        names.platform_namespace(CFG),
+        names.workflows_namespace(CFG),
+    }
     named |= {m.group(3) for u in _workflow_urls() if (m := SVC_URL.match(u))} - {names.argocd_namespace(CFG)}
     named |= {next(yaml_docs(p))["metadata"]["namespace"] for p in WORKFLOWS.glob("*.yaml")}
     assert named == declared
@@ -443,8 +486,12 @@ def test_every_secret_referenced_is_catalogued_with_its_keys_and_every_catalogue
 
 
 def test_registry_is_reached_at_the_host_serving_images_name():
-    route = next(o for c in components(CFG) for o in c.objects
-                 if o["kind"] == "HTTPRoute" and o["metadata"]["name"] == "registry")  # fmt: skip
+    route = next(
+        o
+        for c in components(CFG)
+        for o in c.objects
+        if o["kind"] == "HTTPRoute" and o["metadata"]["name"] == "registry"
+    )
     assert route["spec"]["hostnames"] == [names.registry_host(CFG).split(":")[0]]
     assert CFG.serving.image_registry.startswith(route["spec"]["hostnames"][0])
 
@@ -464,8 +511,9 @@ def test_workflow_service_account_has_least_rbac():
     sa = next(o for o in objs if o["kind"] == "ServiceAccount")
     assert sa["metadata"]["name"] == CFG.workflows.service_account
     role = next(o for o in objs if o["kind"] == "Role")
-    assert role["rules"] == [{"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"],
-                              "verbs": ["create", "patch"]}]  # fmt: skip
+    assert role["rules"] == [
+        {"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"], "verbs": ["create", "patch"]}
+    ]
     assert not any(o["kind"] in ("ClusterRole", "ClusterRoleBinding") for o in objs)
     for p in WORKFLOWS.glob("*.yaml"):
         doc = next(yaml_docs(p))
@@ -520,14 +568,19 @@ def test_prometheus_scrapes_every_env_mlflow_and_the_argo_controller():
 def test_pod_security_levels_admit_the_pods_that_run_there():
     """Baseline Pod Security forbids unconfined seccomp/AppArmor, which rootless BuildKit needs in the workflows
     namespace; the env namespaces run only the model server, which needs nothing baseline forbids."""
-    level = {o["metadata"]["name"]: o["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
-             for c in components(CFG) for o in c.objects if o["kind"] == "Namespace"}  # fmt: skip
+    level = {
+        o["metadata"]["name"]: o["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
+        for c in components(CFG)
+        for o in c.objects
+        if o["kind"] == "Namespace"
+    }
     unconfined = any("Unconfined" in p.read_text() for p in WORKFLOWS.glob("*.yaml"))
     assert not unconfined or level[names.workflows_namespace(CFG)] == "privileged"
     deployment = next(yaml_docs(REPO / "k8s" / "serving" / "base" / "deployment.yaml"))
     pod = deployment["spec"]["template"]["spec"]
-    assert not pod.get("hostNetwork") and not any(c.get("securityContext", {}).get("privileged")
-                                                  for c in pod["containers"])  # fmt: skip
+    assert not pod.get("hostNetwork") and not any(
+        c.get("securityContext", {}).get("privileged") for c in pod["containers"]
+    )
     assert all(level[names.env_namespace(CFG, e)] == "baseline" for e in ENV_NAMES)
 
 
@@ -537,8 +590,14 @@ def test_docs_list_every_application_and_every_secret_key():
     for c in components(CFG):
         assert f"`<project>-{c.name}`" in doc, f"docs/platform.md does not list {c.name}"
     for s in catalogue(CFG):
-        row = next((line for line in doc.splitlines() if line.startswith("|") and
-                    (s.name in line or s.name.replace(CFG.project.name, "<project>") in line)), None)  # fmt: skip
+        row = next(
+            (
+                line
+                for line in doc.splitlines()
+                if line.startswith("|") and (s.name in line or s.name.replace(CFG.project.name, "<project>") in line)
+            ),
+            None,
+        )
         if row is None:  # named by its cxops.yaml key, e.g. workflows.s3_secret
             key = next(k for k, v in CFG.workflows.model_dump().items() if v == s.name)
             row = next(line for line in doc.splitlines() if f"`workflows.{key}`" in line and line.startswith("|"))

@@ -55,22 +55,31 @@ def latency(env: str, bucket: str, per_min: int = 60, minutes: int = 90) -> list
     out = []
     for le in BUCKETS:
         grows = float(le) >= float(bucket) if le != "+Inf" else True
-        out.append({"series": f'cxops_request_seconds_bucket{{namespace="{ns(env)}",route="/predict",status="200",'
-                              f'le="{le}"}}', "values": f"0+{per_min if grows else 0}x{minutes}"})  # fmt: skip
+        out.append(
+            {
+                "series": f'cxops_request_seconds_bucket{{namespace="{ns(env)}",route="/predict",status="200",'
+                f'le="{le}"}}',
+                "values": f"0+{per_min if grows else 0}x{minutes}",
+            }
+        )
     return out
 
 
 def confidence(env: str, mean: float, per_min: int = 60, minutes: int = 30) -> list[dict[str, str]]:
     return [
-        {"series": f'cxops_prediction_confidence_sum{{namespace="{ns(env)}"}}',
-         "values": f"0+{mean * per_min:g}x{minutes}"},
+        {
+            "series": f'cxops_prediction_confidence_sum{{namespace="{ns(env)}"}}',
+            "values": f"0+{mean * per_min:g}x{minutes}",
+        },
         {"series": f'cxops_prediction_confidence_count{{namespace="{ns(env)}"}}', "values": f"0+{per_min}x{minutes}"},
-    ]  # fmt: skip
+    ]
 
 
 def classes(env: str, per_min: dict[str, int], minutes: int = 30) -> list[dict[str, str]]:
-    return [{"series": f'cxops_predictions_total{{namespace="{ns(env)}",cls="{cls}"}}', "values": f"0+{n}x{minutes}"}
-            for cls, n in per_min.items()]  # fmt: skip
+    return [
+        {"series": f'cxops_predictions_total{{namespace="{ns(env)}",cls="{cls}"}}', "values": f"0+{n}x{minutes}"}
+        for cls, n in per_min.items()
+    ]
 
 
 def expect(rule: dict[str, Any]) -> list[dict[str, Any]]:
@@ -101,19 +110,49 @@ def cases(rule_file: Path) -> list[tuple[str, list[dict[str, str]], str, bool, s
         out.append(("CxopsServingLatencySLOBurn", latency(env, fast), env, False, "75m"))
     same = {"0": 30, "1": 30}
     out += [
-        ("CxopsCanaryLatencyDivergence", latency("canary", "1.0") + latency("production", "0.1"), "canary", True,
-         "30m"),
-        ("CxopsCanaryLatencyDivergence", latency("canary", "0.1") + latency("production", "0.1"), "canary", False,
-         "30m"),
-        ("CxopsCanaryConfidenceDrop", confidence("canary", 0.5) + confidence("production", 0.95), "canary", True,
-         "20m"),
-        ("CxopsCanaryConfidenceDrop", confidence("canary", 0.94) + confidence("production", 0.95), "canary", False,
-         "20m"),
-        ("CxopsCanaryClassDistributionDivergence", classes("canary", {"0": 60}) + classes("production", {"1": 60}),
-         "canary", True, "20m"),
-        ("CxopsCanaryClassDistributionDivergence", classes("canary", same) + classes("production", same), "canary",
-         False, "20m"),
-    ]  # fmt: skip
+        (
+            "CxopsCanaryLatencyDivergence",
+            latency("canary", "1.0") + latency("production", "0.1"),
+            "canary",
+            True,
+            "30m",
+        ),
+        (
+            "CxopsCanaryLatencyDivergence",
+            latency("canary", "0.1") + latency("production", "0.1"),
+            "canary",
+            False,
+            "30m",
+        ),
+        (
+            "CxopsCanaryConfidenceDrop",
+            confidence("canary", 0.5) + confidence("production", 0.95),
+            "canary",
+            True,
+            "20m",
+        ),
+        (
+            "CxopsCanaryConfidenceDrop",
+            confidence("canary", 0.94) + confidence("production", 0.95),
+            "canary",
+            False,
+            "20m",
+        ),
+        (
+            "CxopsCanaryClassDistributionDivergence",
+            classes("canary", {"0": 60}) + classes("production", {"1": 60}),
+            "canary",
+            True,
+            "20m",
+        ),
+        (
+            "CxopsCanaryClassDistributionDivergence",
+            classes("canary", same) + classes("production", same),
+            "canary",
+            False,
+            "20m",
+        ),
+    ]
     return out
 
 
@@ -127,14 +166,20 @@ def test_every_alert_fires_and_stays_silent_as_it_should(rule_file: Path, tmp_pa
     tests = []
     for alert, series, env, fires, at in cases(rule_file):
         rule = _find(rule_file, alert, env)
-        tests.append({"interval": "1m", "input_series": series, "name": f"{alert} {env} fires={fires}",
-                      "alert_rule_test": [{"eval_time": at, "alertname": alert,
-                                           "exp_alerts": expect(rule) if fires else []}]})  # fmt: skip
+        tests.append(
+            {
+                "interval": "1m",
+                "input_series": series,
+                "name": f"{alert} {env} fires={fires}",
+                "alert_rule_test": [{"eval_time": at, "alertname": alert, "exp_alerts": expect(rule) if fires else []}],
+            }
+        )
     covered = {(a, e) for a, _, e, _, _ in cases(rule_file)}
     assert covered == {(r["alert"], r["labels"]["env"]) for r in _rules(rule_file)}, "an alert has no test"
     test_file = tmp_path / "cxops-serving.test.yml"
-    test_file.write_text(yaml.safe_dump({"rule_files": [str(rule_file)], "evaluation_interval": "1m",
-                                         "tests": tests}, sort_keys=False))  # fmt: skip
+    test_file.write_text(
+        yaml.safe_dump({"rule_files": [str(rule_file)], "evaluation_interval": "1m", "tests": tests}, sort_keys=False)
+    )
     out = subprocess.run([_promtool(), "test", "rules", str(test_file)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "SUCCESS" in out.stdout
@@ -149,8 +194,7 @@ def test_a_broken_expectation_is_caught(rule_file: Path, tmp_path: Path):
         "alert_rule_test": [{"eval_time": "20m", "alertname": rule["alert"], "exp_alerts": expect(rule)}],
     }
     test_file = tmp_path / "broken.test.yml"
-    test_file.write_text(yaml.safe_dump({"rule_files": [str(rule_file)], "evaluation_interval": "1m",
-                                         "tests": [test]}))  # fmt: skip
+    test_file.write_text(yaml.safe_dump({"rule_files": [str(rule_file)], "evaluation_interval": "1m", "tests": [test]}))
     out = subprocess.run([_promtool(), "test", "rules", str(test_file)], capture_output=True, text=True, timeout=120)
     assert out.returncode != 0 and "FAILED" in (out.stdout + out.stderr)
 
@@ -161,10 +205,21 @@ def test_alert_thresholds_are_the_gates():
 
     rules = [r for g in rule_spec(CFG)["groups"] for r in g["rules"]]
     gate = CFG.gates.canary
-    assert any(r["alert"] == "CxopsCanaryConfidenceDrop" and r["expr"].endswith(f"< {gate.min_confidence_ratio}")
-               for r in rules)  # fmt: skip
-    stricter = CFG.model_copy(update={"gates": CFG.gates.model_copy(update={
-        "canary": gate.model_copy(update={"max_distribution_distance": 0.05})})})  # fmt: skip
-    changed = [r for g in rule_spec(stricter)["groups"] for r in g["rules"]
-               if r["alert"] == "CxopsCanaryClassDistributionDivergence"]  # fmt: skip
+    assert any(
+        r["alert"] == "CxopsCanaryConfidenceDrop" and r["expr"].endswith(f"< {gate.min_confidence_ratio}")
+        for r in rules
+    )
+    stricter = CFG.model_copy(
+        update={
+            "gates": CFG.gates.model_copy(
+                update={"canary": gate.model_copy(update={"max_distribution_distance": 0.05})}
+            )
+        }
+    )
+    changed = [
+        r
+        for g in rule_spec(stricter)["groups"]
+        for r in g["rules"]
+        if r["alert"] == "CxopsCanaryClassDistributionDivergence"
+    ]
     assert changed[0]["expr"].endswith("> 0.05")

@@ -108,9 +108,19 @@ def test_history_reads(cfg, repo):
     seed = git("rev-parse", "HEAD", cwd=repo)
     for v in ("3", "4"):
         write_overlay(repo / "k8s/serving/overlays/staging", "staging", cfg.model.name, v, f"r/m:{v}-x")
-        subprocess.run(["git", "commit", "--quiet", "-am", f"staging v{v}"], cwd=repo, check=True,
-                       env={"PATH": "/usr/bin:/bin", "HOME": str(repo), "GIT_AUTHOR_NAME": "Ann",
-                            "GIT_AUTHOR_EMAIL": "ann@x", "GIT_COMMITTER_NAME": "Ann", "GIT_COMMITTER_EMAIL": "ann@x"})
+        subprocess.run(
+            ["git", "commit", "--quiet", "-am", f"staging v{v}"],
+            cwd=repo,
+            check=True,
+            env={
+                "PATH": "/usr/bin:/bin",
+                "HOME": str(repo),
+                "GIT_AUTHOR_NAME": "Ann",
+                "GIT_AUTHOR_EMAIL": "ann@x",
+                "GIT_COMMITTER_NAME": "Ann",
+                "GIT_COMMITTER_EMAIL": "ann@x",
+            },
+        )
     head = git("rev-parse", "HEAD", cwd=repo)
     model_env = "k8s/serving/overlays/staging/model.env"
     assert history.values_ever_set(gd, head, model_env, "MODEL_VERSION") == {"3", "4"}

@@ -31,13 +31,21 @@ from cxops.config import load_config
 from cxops.infra import preflight, provision, tfvars
 
 MODULES = [TF, *sorted(p for p in (TF / "modules").iterdir() if p.is_dir())]
-OPTIONS = SerializationOptions(explicit_blocks=False, strip_string_quotes=True, preserve_heredocs=False,
-                               with_comments=False)  # fmt: skip
+OPTIONS = SerializationOptions(
+    explicit_blocks=False, strip_string_quotes=True, preserve_heredocs=False, with_comments=False
+)
 # Module inputs wired from another module's outputs (ids Terraform computes), not values a user types: a wrong one
 # is a bug in tf/main.tf, which `terraform validate` with the provider would catch, not a validation block.
-WIRED = {("nodes", "network_id"), ("nodes", "subnet_id"), ("nodes", "security_groups"), ("nodes", "floating_ip"),
-         ("nodes", "data_volume_id"), ("nodes", "reservation_id"), ("network", "floating_ip"),
-         ("storage", "data_volume_name")}  # fmt: skip
+WIRED = {
+    ("nodes", "network_id"),
+    ("nodes", "subnet_id"),
+    ("nodes", "security_groups"),
+    ("nodes", "floating_ip"),
+    ("nodes", "data_volume_id"),
+    ("nodes", "reservation_id"),
+    ("network", "floating_ip"),
+    ("storage", "data_volume_name"),
+}
 IPV4 = re.compile(r"(?<![\w.])\d{1,3}(\.\d{1,3}){3}(?![\w.])")
 
 
@@ -139,8 +147,11 @@ def test_provider_takes_no_credentials():
 
 
 def test_data_volume_is_protected_and_only_it_is_kept_by_destroy():
-    protected = [(m, t, n) for m, t, n, body in resources_all()
-                 if any(lc.get("prevent_destroy") for lc in body.get("lifecycle", []))]  # fmt: skip
+    protected = [
+        (m, t, n)
+        for m, t, n, body in resources_all()
+        if any(lc.get("prevent_destroy") for lc in body.get("lifecycle", []))
+    ]
     assert protected == [("storage", "openstack_blockstorage_volume_v3", "data")]
     assert provision.KEEP == ("module.storage",)  # destroy spares exactly the module that holds it
     root_modules = blocks(TF, "module")
@@ -170,8 +181,9 @@ def test_every_named_resource_carries_project_name_and_suffix():
     for module, rtype, name, body in resources_all():
         if "name" in body:
             named += 1
-            assert "${var.project_name}" in body["name"] and "${var.project_suffix}" in body["name"], \
-                f"{module}: {rtype}.{name} name {body['name']!r}"  # fmt: skip
+            assert "${var.project_name}" in body["name"] and "${var.project_suffix}" in body["name"], (
+                f"{module}: {rtype}.{name} name {body['name']!r}"
+            )
     assert named >= 8  # network, subnet, router, 4 security groups, ports, instances, volume
 
 
@@ -302,8 +314,12 @@ def test_cloud_init_template_renders_valid_cloud_config(tmp_path: Path):
     assert doc["hostname"] == "node2" and doc["ssh_authorized_keys"] == ["ssh-ed25519 AAAAC3 me"]
     assert doc["write_files"][0]["content"] == "192.168.1.11 node1\n192.168.1.12 node2\n"
     (tmp_path / "user-data").write_text(user_data)
-    schema = subprocess.run(["cloud-init", "schema", "--config-file", str(tmp_path / "user-data")],
-                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    schema = subprocess.run(
+        ["cloud-init", "schema", "--config-file", str(tmp_path / "user-data")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert schema.returncode == 0 and "Valid cloud-config" in schema.stdout, schema.stdout + schema.stderr
 
 
@@ -313,9 +329,24 @@ def test_cloud_init_template_renders_valid_cloud_config(tmp_path: Path):
 def test_checkov_finds_no_failed_check(tmp_path: Path):
     checkov = REPO / ".tools" / "checkov" / "bin" / "checkov"
     assert checkov.exists(), "checkov is not installed: run scripts/install-checkov (`make test` does)"
-    res = subprocess.run([str(checkov), "-d", str(TF), "--framework", "terraform", "--skip-download", "-o", "json",
-                          "--var-file", str(TF / tfvars.TFVARS_FILE)],
-                         capture_output=True, text=True, timeout=300, cwd=tmp_path)  # fmt: skip
+    res = subprocess.run(
+        [
+            str(checkov),
+            "-d",
+            str(TF),
+            "--framework",
+            "terraform",
+            "--skip-download",
+            "-o",
+            "json",
+            "--var-file",
+            str(TF / tfvars.TFVARS_FILE),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     report = json.loads(res.stdout)
     summary = report["summary"]
     failed = [(c["check_id"], c["resource"]) for c in report["results"].get("failed_checks", [])]
@@ -345,9 +376,16 @@ def test_preflight_does_not_count_adopted_volume_and_floating_ip():
 
 
 def test_destroy_targets_spare_the_storage_module():
-    state = ["data.openstack_images_image_v2.this", "module.network.openstack_networking_network_v2.this",
-             'module.nodes.openstack_compute_instance_v2.node["node1"]', "module.nodes.data.openstack_x.y",
-             "module.storage.openstack_blockstorage_volume_v3.data[0]", "terraform_data.extra[0]"]  # fmt: skip
-    assert provision.destroy_targets(state) == (["module.network", "module.nodes", "terraform_data.extra"],
-                                                ["module.storage"])  # fmt: skip
+    state = [
+        "data.openstack_images_image_v2.this",
+        "module.network.openstack_networking_network_v2.this",
+        'module.nodes.openstack_compute_instance_v2.node["node1"]',
+        "module.nodes.data.openstack_x.y",
+        "module.storage.openstack_blockstorage_volume_v3.data[0]",
+        "terraform_data.extra[0]",
+    ]
+    assert provision.destroy_targets(state) == (
+        ["module.network", "module.nodes", "terraform_data.extra"],
+        ["module.storage"],
+    )
     assert provision.destroy_targets([a for a in state if "storage" not in a]) == ([], [])  # plain destroy

@@ -39,8 +39,11 @@ def test_submit_posts_the_template_and_parameters(monkeypatch):
     req = seen[-1]
     assert req.url.path == "/api/v1/workflows/argo/submit"
     assert req.headers["Authorization"] == f"Bearer {ARGO_TOKEN}"
-    assert json.loads(req.content) == {"resourceKind": "WorkflowTemplate", "resourceName": "train-model",
-                                       "submitOptions": {"parameters": ["chain=false"]}}
+    assert json.loads(req.content) == {
+        "resourceKind": "WorkflowTemplate",
+        "resourceName": "train-model",
+        "submitOptions": {"parameters": ["chain=false"]},
+    }
 
 
 def test_submit_errors_are_one_line_and_never_show_the_token(monkeypatch):
@@ -72,14 +75,24 @@ def test_bad_param_and_missing_cluster_are_clear():
 
 
 def test_cli_submit_without_a_cluster_says_so():
-    proc = subprocess.run([sys.executable, "-m", "cxops", "workflows", "submit", "train-model", "--param", "a=b"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "cxops", "workflows", "submit", "train-model", "--param", "a=b"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode != 0 and "error:" in proc.stderr and "argo_server" in proc.stderr
 
 
 def app_json(sync="Synced", health="Healthy", revision="abc123def", images=("reg/m:1-aa",)):
-    return {"status": {"sync": {"status": sync, "revision": revision}, "health": {"status": health},
-                       "summary": {"images": list(images)}}}
+    return {
+        "status": {
+            "sync": {"status": sync, "revision": revision},
+            "health": {"status": health},
+            "summary": {"images": list(images)},
+        }
+    }
 
 
 def test_wait_synced_waits_for_revision_and_image(monkeypatch):
@@ -92,8 +105,14 @@ def test_wait_synced_waits_for_revision_and_image(monkeypatch):
         return httpx.Response(200, json=states.pop(0) if len(states) > 1 else states[0])
 
     monkeypatch.setattr("cxops.waiting.time.sleep", lambda s: None)
-    state = argocd.wait_synced("https://argocd.test", "cxops-demo-staging", revision="abc123",
-                               image="reg/m:1-aa", timeout=30, transport=httpx.MockTransport(handler))
+    state = argocd.wait_synced(
+        "https://argocd.test",
+        "cxops-demo-staging",
+        revision="abc123",
+        image="reg/m:1-aa",
+        timeout=30,
+        transport=httpx.MockTransport(handler),
+    )
     assert (state.sync, state.health) == ("Synced", "Healthy")
 
 
@@ -116,9 +135,27 @@ def test_wait_synced_refuses_without_a_scoped_token_and_on_forbidden(monkeypatch
 
 
 def test_outcome_records_a_json_line(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "cxops", "workflows", "outcome", "--workflow", "train-model-abc",
-                           "--status", "Failed", "--duration", "12.34", "--outputs-dir", str(tmp_path)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cxops",
+            "workflows",
+            "outcome",
+            "--workflow",
+            "train-model-abc",
+            "--status",
+            "Failed",
+            "--duration",
+            "12.34",
+            "--outputs-dir",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     line = json.loads(proc.stdout)
     assert line["status"] == "Failed" and line["duration_seconds"] == 12.3

@@ -67,8 +67,12 @@ def test_installs_are_pinned_and_leave_no_cache(path):
             continue
         for cmd in re.split(r"&&|;", arg):
             words = shlex.split(cmd)
-            if words[:2] in (["pip", "install"], ["pip3", "install"]) or words[:4] == ["python", "-m", "pip",
-                                                                                       "install"]:
+            if words[:2] in (["pip", "install"], ["pip3", "install"]) or words[:4] == [
+                "python",
+                "-m",
+                "pip",
+                "install",
+            ]:
                 assert "--no-cache-dir" in words, f"{path.name}: {cmd.strip()}"
                 pkgs = [w for w in words[2:] if not w.startswith("-")]
                 reqs = [words[i + 1] for i, w in enumerate(words) if w in ("-r", "--requirement")]
@@ -126,7 +130,8 @@ def test_dockerignore_keeps_secrets_and_clutter_out():
 
 def test_parser_sees_a_comment_inside_a_continuation(tmp_path):
     bad = tmp_path / "x.Dockerfile"
-    bad.write_text("FROM python:3.11.11-slim-bookworm\nRUN pip install --no-cache-dir \\\n  # pinned\n  requests\n"
-                   "USER 1000\n")
+    bad.write_text(
+        "FROM python:3.11.11-slim-bookworm\nRUN pip install --no-cache-dir \\\n  # pinned\n  requests\nUSER 1000\n"
+    )
     with pytest.raises(AssertionError, match="unpinned requests"):
         test_installs_are_pinned_and_leave_no_cache(bad)

@@ -13,8 +13,9 @@ from wf_helpers import ROOT, WORKFLOWS
 def cxops(*args: str) -> subprocess.CompletedProcess:
     # The project's own cxops.yaml, whatever another test exported into this process's environment.
     env = {**os.environ, "CXOPS_CONFIG": str(ROOT / "cxops.yaml")}
-    return subprocess.run([sys.executable, "-m", "cxops", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "cxops", *args], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env
+    )
 
 
 def test_committed_files_match_the_code():

@@ -35,6 +35,7 @@ def local_chain(monkeypatch) -> tuple[list[tuple[str, tuple[str, ...]]], list[st
             n = len(calls)
             outs = {o: f"out{n}-{o}" for s in PIPELINE for o in s.outputs if s.command == command}
             return _Result({**outs, "passed": True, "reasons": []})
+
         return run
 
     monkeypatch.setattr(local, "step_function", fake)
@@ -54,8 +55,13 @@ def test_local_and_rendered_executors_agree(monkeypatch):
     chain = rendered_chain()
     assert local_ids == [task for task, _, _ in chain]
     # Map the rendered references `{step.output}` to the tokens the local run produced, then compare arguments.
-    tokens = {f"{{{task}.{o}}}": f"out{i + 1}-{o}" for i, (task, _, _) in enumerate(chain)
-              for s in PIPELINE if s.id == task for o in s.outputs}
+    tokens = {
+        f"{{{task}.{o}}}": f"out{i + 1}-{o}"
+        for i, (task, _, _) in enumerate(chain)
+        for s in PIPELINE
+        if s.id == task
+        for o in s.outputs
+    }
     rendered = [(cmd, tuple(tokens.get(a, a) for a in args)) for _, cmd, args in chain]
     assert rendered == calls
 

@@ -17,8 +17,14 @@ from wf_helpers import (
 )
 
 # Argo variables docs (docs/variables.md): workflow.failures is the JSON list of failed nodes, for exit handlers
-WORKFLOW_VARS = {"workflow.name", "workflow.status", "workflow.duration", "workflow.namespace", "workflow.uid",
-                 "workflow.failures"}
+WORKFLOW_VARS = {
+    "workflow.name",
+    "workflow.status",
+    "workflow.duration",
+    "workflow.namespace",
+    "workflow.uid",
+    "workflow.failures",
+}
 
 
 def variables(node) -> list[str]:

@@ -25,8 +25,11 @@ def shell_sources() -> list[tuple[str, str]]:
 
 
 def python_sources() -> list[tuple[str, str]]:
-    return [(f"{f}:{t}", c["source"]) for f, t, c in all_containers()
-            if "source" in c and "python" in c.get("command", ["python"])[0]]
+    return [
+        (f"{f}:{t}", c["source"])
+        for f, t, c in all_containers()
+        if "source" in c and "python" in c.get("command", ["python"])[0]
+    ]
 
 
 def shellcheck() -> str:
@@ -45,8 +48,9 @@ def test_shell_parses_and_passes_shellcheck(where, source, tmp_path):
     script.write_text(source)
     syntax = subprocess.run(["sh", "-n", str(script)], capture_output=True, text=True, timeout=30)
     assert syntax.returncode == 0, f"{where}: {syntax.stderr}"
-    lint = subprocess.run([shellcheck(), "--shell=sh", "--severity=style", str(script)], capture_output=True,
-                          text=True, timeout=60)
+    lint = subprocess.run(
+        [shellcheck(), "--shell=sh", "--severity=style", str(script)], capture_output=True, text=True, timeout=60
+    )
     assert lint.returncode == 0, f"{where}:\n{lint.stdout}"
     assert "{{" not in source, f"{where}: pass Argo values through env, not spliced into shell"
 

@@ -13,8 +13,9 @@ NAMES = sorted(workflow_templates())
 
 def _form(wt: dict) -> list[dict]:
     spec = wt["spec"]
-    return spec.get("arguments", {}).get("parameters", []) or spec.get("workflowSpec", {}).get(
-        "arguments", {}).get("parameters", [])  # fmt: skip
+    return spec.get("arguments", {}).get("parameters", []) or spec.get("workflowSpec", {}).get("arguments", {}).get(
+        "parameters", []
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -36,4 +37,3 @@ def test_closed_sets_are_enums_and_defaults_lie_inside(name: str):
             for key in ("value", "default"):
                 if key in p:
                     assert p[key] in p["enum"], f"{name}: {p['name']} {key} {p[key]!r} outside {p['enum']}"
-

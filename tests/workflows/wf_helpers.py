@@ -82,7 +82,7 @@ def substitute(text: str, env: dict[str, str]) -> str:
         expr = m[1]
         if expr.startswith("inputs.parameters."):
             return env[expr.removeprefix("inputs.parameters.")]
-        if (t := re.fullmatch(r"(?:tasks|steps)\.([^.]+)\.outputs\.parameters\.(.+)", expr)):
+        if t := re.fullmatch(r"(?:tasks|steps)\.([^.]+)\.outputs\.parameters\.(.+)", expr):
             return f"{{{t[1]}.{t[2]}}}"
         return m[0]
 
@@ -106,7 +106,7 @@ def cxops_steps(wt_name: str, template: dict, env: dict[str, str]) -> list[tuple
         for c in containers(t):
             argv = [*c.get("command", []), *c.get("args", [])]
             if argv[:2] == ["cxops", "step"]:
-                args = argv[3:argv.index("--outputs-dir")]
+                args = argv[3 : argv.index("--outputs-dir")]
                 found.append((task_name, argv[2], tuple(substitute(a, env) for a in args)))
         for task in topo_tasks((t.get("dag") or {}).get("tasks") or []):
             if on_failure_only(task):

@@ -72,9 +72,16 @@ class WinePipeline:
 
         example = pd.DataFrame(data.X_train[:2], columns=data.feature_names)
         return mlflow.sklearn.log_model(
-            model, name=name, signature=infer_signature(example, model.predict_proba(example)),
-            input_example=example, pyfunc_predict_fn="predict_proba", metadata=metadata,
+            model,
+            name=name,
+            signature=infer_signature(example, model.predict_proba(example)),
+            input_example=example,
+            pyfunc_predict_fn="predict_proba",
+            metadata=metadata,
             skops_trusted_types=["numpy.dtype"],  # the column names' dtype; reviewed: no code, no raw indices
-            pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"numpy=={np.__version__}",
-                              f"pandas=={pd.__version__}"],
-        )  # fmt: skip
+            pip_requirements=[
+                f"scikit-learn=={sklearn.__version__}",
+                f"numpy=={np.__version__}",
+                f"pandas=={pd.__version__}",
+            ],
+        )

@@ -30,10 +30,17 @@ def build_net(channels: int, n_classes: int) -> Any:
     from torch import nn
 
     return nn.Sequential(
-        nn.Conv2d(1, channels, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(channels, 2 * channels, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(2 * channels * 16, 64), nn.ReLU(), nn.Linear(64, n_classes), nn.Softmax(dim=1),
-    )  # fmt: skip
+        nn.Conv2d(1, channels, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(channels, 2 * channels, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(2 * channels * 16, 64),
+        nn.ReLU(),
+        nn.Linear(64, n_classes),
+        nn.Softmax(dim=1),
+    )
 
 
 class TorchDigitsCNN:
@@ -93,7 +100,11 @@ class TorchDigitsCNN:
         with torch.no_grad():
             out = model(torch.from_numpy(example)).numpy()
         return mlflow.pytorch.log_model(
-            model, name=name, signature=infer_signature(example, out), input_example=example,
-            serialization_format="pt2", metadata=metadata,
+            model,
+            name=name,
+            signature=infer_signature(example, out),
+            input_example=example,
+            serialization_format="pt2",
+            metadata=metadata,
             pip_requirements=[f"torch=={torch.__version__}", f"numpy=={np.__version__}"],
-        )  # fmt: skip
+        )

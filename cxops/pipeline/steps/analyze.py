@@ -50,9 +50,13 @@ def _side_metrics(w: prom.Window | None, client: LoadStats) -> dict[str, float |
         error_rate = max(client.error_rate, server_rate) if math.isfinite(server_rate) else math.nan
     p95 = prom.histogram_quantile(0.95, w.latency_buckets) * 1000 if w else math.nan
     conf = w.confidence_sum / w.confidence_count if w and w.confidence_count else None
-    return {"requests": client.requests, "samples": samples, "error_rate": round(error_rate, 6),
-            "p95_ms": round(p95, 3) if math.isfinite(p95) else None,
-            "mean_confidence": round(conf, 6) if conf is not None and math.isfinite(conf) else conf}  # fmt: skip
+    return {
+        "requests": client.requests,
+        "samples": samples,
+        "error_rate": round(error_rate, 6),
+        "p95_ms": round(p95, 3) if math.isfinite(p95) else None,
+        "mean_confidence": round(conf, 6) if conf is not None and math.isfinite(conf) else conf,
+    }
 
 
 def run(cfg: Config, env: str = "canary") -> GateResult:
@@ -77,8 +81,9 @@ def run(cfg: Config, env: str = "canary") -> GateResult:
     weight = cfg.environments.canary.weight / 100
     prom_url = gate.prometheus_url or settings().prometheus_url
     selectors = {s: gate.prometheus_selector.format(env=s, namespace=env_namespace(cfg, s)) for s in sides}
-    sources = {s: f"Prometheus {prom_url} selector {{{selectors[s]}}}" if prom_url else f"{urls[s]}/metrics"
-               for s in sides}  # fmt: skip
+    sources = {
+        s: f"Prometheus {prom_url} selector {{{selectors[s]}}}" if prom_url else f"{urls[s]}/metrics" for s in sides
+    }
 
     before = {s: prom.scrape(urls[s]) for s in sides} if not prom_url else {}
     window_start = time.time()
@@ -135,9 +140,12 @@ def run(cfg: Config, env: str = "canary") -> GateResult:
             for v in preds[s].values():
                 dist[s][str(v)] += 1
         tvd = prom.total_variation(dist["canary"], dist["production"])
-        compare = {"agreement": agreement, "distribution_distance": tvd,
-                   "p95_ratio": _ratio(c["p95_ms"], p["p95_ms"]),
-                   "confidence_ratio": _ratio(c["mean_confidence"], p["mean_confidence"])}  # fmt: skip
+        compare = {
+            "agreement": agreement,
+            "distribution_distance": tvd,
+            "p95_ratio": _ratio(c["p95_ms"], p["p95_ms"]),
+            "confidence_ratio": _ratio(c["mean_confidence"], p["mean_confidence"]),
+        }
         compare = {k: round(v, 4) if v is not None and math.isfinite(v) else v for k, v in compare.items()}
         checks += [
             Check("canary/production p95 ratio", compare["p95_ratio"], gate.max_p95_ratio, "max", ".3g"),
@@ -148,8 +156,12 @@ def run(cfg: Config, env: str = "canary") -> GateResult:
         for s in sides:
             total = sum(dist[s].values()) or 1
             class_share[s] = [dist[s][str(k)] / total for k in range(len(data.class_names))]
-    verdict = decide(checks, {s: metrics[s]["samples"] or 0.0 for s in sides}, gate.min_samples,
-                     "; ".join(f"{s}: {sources[s]}" for s in sides))
+    verdict = decide(
+        checks,
+        {s: metrics[s]["samples"] or 0.0 for s in sides},
+        gate.min_samples,
+        "; ".join(f"{s}: {sources[s]}" for s in sides),
+    )
     same = _same_evidence(windows, selectors, urls, sides, prom_url)
     if same and verdict.outcome != FAILED:
         verdict = Verdict(INCONCLUSIVE, [same], verdict.checks)
@@ -158,14 +170,25 @@ def run(cfg: Config, env: str = "canary") -> GateResult:
         verdict = Verdict(FAILED, [f"{error_check.reason()} (as the client saw it)", *verdict.reasons], checks)
     passed, reasons = verdict.passed, verdict.reasons
     report = {
-        "gate": "canary", "version": canary_v, "production_version": prod_v, "passed": passed,
-        "outcome": verdict.outcome, "reasons": reasons, "checks": [ch.as_dict() for ch in verdict.checks],
-        "window_seconds": round(time.monotonic() - started, 2), "inputs": sent,
-        "canary_primary_share": round(primary_canary / max(sent, 1), 4), "weight": cfg.environments.canary.weight,
-        "sides": metrics, "compare": compare, "thresholds": gate.model_dump(), "min_samples": gate.min_samples,
-        "samples": {s: metrics[s]["samples"] for s in sides}, "sources": sources,
+        "gate": "canary",
+        "version": canary_v,
+        "production_version": prod_v,
+        "passed": passed,
+        "outcome": verdict.outcome,
+        "reasons": reasons,
+        "checks": [ch.as_dict() for ch in verdict.checks],
+        "window_seconds": round(time.monotonic() - started, 2),
+        "inputs": sent,
+        "canary_primary_share": round(primary_canary / max(sent, 1), 4),
+        "weight": cfg.environments.canary.weight,
+        "sides": metrics,
+        "compare": compare,
+        "thresholds": gate.model_dump(),
+        "min_samples": gate.min_samples,
+        "samples": {s: metrics[s]["samples"] for s in sides},
+        "sources": sources,
         "metrics_source": f"prometheus {prom_url}" if prom_url else "scrape of each server's /metrics",
-    }  # fmt: skip
+    }
     with tempfile.TemporaryDirectory() as tmp:
         plots = []
         if class_share:
@@ -174,18 +197,31 @@ def run(cfg: Config, env: str = "canary") -> GateResult:
     if verdict.outcome == FAILED:
         action = _roll_back(cfg, registry, reasons)
     elif verdict.outcome == INCONCLUSIVE:
-        action = (f"canary v{canary_v} left as is and not promoted: fix the evidence (docs/operations.md, "
-                  "'Inconclusive canary') and rerun `cxops step analyze canary`, or `cxops step rollback canary`")
+        action = (
+            f"canary v{canary_v} left as is and not promoted: fix the evidence (docs/operations.md, "
+            "'Inconclusive canary') and rerun `cxops step analyze canary`, or `cxops step rollback canary`"
+        )
     else:
         action = ""
     gate_metrics = {**{f"canary_{k}": v for k, v in c.items()}, **compare}
-    return GateResult(gate="canary", passed=passed, reasons=reasons, outcome=verdict.outcome,
-                      metrics={k: float(v) if v is not None else math.nan for k, v in gate_metrics.items()},
-                      report=str(path), action=action)
+    return GateResult(
+        gate="canary",
+        passed=passed,
+        reasons=reasons,
+        outcome=verdict.outcome,
+        metrics={k: float(v) if v is not None else math.nan for k, v in gate_metrics.items()},
+        report=str(path),
+        action=action,
+    )
 
 
-def _same_evidence(windows: dict[str, prom.Window | None], selectors: dict[str, str], urls: dict[str, str],
-                   sides: tuple[str, ...], prom_url: str | None) -> str:
+def _same_evidence(
+    windows: dict[str, prom.Window | None],
+    selectors: dict[str, str],
+    urls: dict[str, str],
+    sides: tuple[str, ...],
+    prom_url: str | None,
+) -> str:
     """A reason when canary and production evidence are the same thing (comparing a side with itself always
     passes), else ''. Prometheus: the selectors are equal or pick shared series; /metrics: the same URL."""
     if len(sides) < 2:
@@ -195,13 +231,17 @@ def _same_evidence(windows: dict[str, prom.Window | None], selectors: dict[str, 
             return f"inconclusive: canary and production are both read from {urls['canary']}/metrics"
         return ""
     if selectors["canary"] == selectors["production"]:
-        return (f"inconclusive: canary and production use the same selector {{{selectors['canary']}}}; "
-                "gates.canary.prometheus_selector needs {env} or {namespace}")
+        return (
+            f"inconclusive: canary and production use the same selector {{{selectors['canary']}}}; "
+            "gates.canary.prometheus_selector needs {env} or {namespace}"
+        )
     wc, wp = windows["canary"], windows["production"]
     shared = (wc.series & wp.series) if wc and wp else frozenset()
     if shared:
-        return (f"inconclusive: {len(shared)} series are selected for both canary {{{selectors['canary']}}} and "
-                f"production {{{selectors['production']}}} at Prometheus {prom_url}; make the selectors disjoint")
+        return (
+            f"inconclusive: {len(shared)} series are selected for both canary {{{selectors['canary']}}} and "
+            f"production {{{selectors['production']}}} at Prometheus {prom_url}; make the selectors disjoint"
+        )
     return ""
 
 

@@ -42,12 +42,16 @@ def run(cfg: Config, version: str) -> BuildResult:
         ctx = tmp / "context"
         ctx.mkdir()
         with registry.errors(f"downloading the model files of v{info.version}"):
-            mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{cfg.model.name}/{info.version}",
-                                                dst_path=str(ctx / "model"))
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{cfg.model.name}/{info.version}", dst_path=str(ctx / "model")
+            )
         lineage = {
-            "name": cfg.model.name, "version": info.version, "run_id": info.run_id,
-            "git_sha": info.tags.get("cxops.git_sha", "unknown"), "data_hash": info.tags.get("cxops.data_hash", ""),
-        }  # fmt: skip
+            "name": cfg.model.name,
+            "version": info.version,
+            "run_id": info.run_id,
+            "git_sha": info.tags.get("cxops.git_sha", "unknown"),
+            "data_hash": info.tags.get("cxops.data_hash", ""),
+        }
         (ctx / "version.json").write_text(json.dumps(lineage, indent=2))
         write_image_context(ctx)
         _serving_files(cfg, ctx)
@@ -90,17 +94,24 @@ def _serving_files(cfg: Config, ctx: Path) -> None:
     data = load_project(cfg.model.project).load_data(cfg.model.dataset)
     X_held = np.asarray(data.X_test[: cfg.gates.staging.golden_samples], dtype=np.float64)
     if X_held.shape[1:] != X_example.shape[1:]:
-        raise CxopsError(f"held-out rows have shape {list(X_held.shape[1:])}, the model's input example "
-                         f"{list(X_example.shape[1:])}: model.dataset does not match the model")  # fmt: skip
+        raise CxopsError(
+            f"held-out rows have shape {list(X_held.shape[1:])}, the model's input example "
+            f"{list(X_example.shape[1:])}: model.dataset does not match the model"
+        )
     X = np.concatenate([X_example, X_held])
     proba = probabilities(scorer, X, f"build of {ctx.parent.name}")
-    golden = {"inputs": X.tolist(), "predictions": [classes[i] for i in proba.argmax(axis=1)],
-              "probabilities": proba.round(6).tolist(), "from_input_example": len(X_example)}  # fmt: skip
+    golden = {
+        "inputs": X.tolist(),
+        "predictions": [classes[i] for i in proba.argmax(axis=1)],
+        "probabilities": proba.round(6).tolist(),
+        "from_input_example": len(X_example),
+    }
     (ctx / "golden.json").write_text(json.dumps(golden))
     (ctx / "fast").mkdir()
     if "sklearn" in (mlmodel.get("flavors") or {}) and X.ndim == 2:
-        probe = np.vstack([np.asarray(data.X_test, dtype=np.float64),
-                           np.random.default_rng(0).normal(size=(64, X.shape[1])) * 10])  # fmt: skip
+        probe = np.vstack(
+            [np.asarray(data.X_test, dtype=np.float64), np.random.default_rng(0).normal(size=(64, X.shape[1])) * 10]
+        )
         linear = extract(load_estimator(model_dir), probe)
         own = probabilities(scorer, probe, f"build of {ctx.parent.name}")  # the model's own output, via pyfunc
         if linear is not None and np.allclose(linear.proba(probe), own, rtol=0, atol=1e-9):

@@ -33,8 +33,10 @@ def run(cfg: Config, run_id: str) -> EvaluateResult:
         model = load_classifier(f"runs:/{run_id}/model")
     ev = project_evaluation(project, model, data, f"run {run_id}")
     gate = cfg.gates.evaluation
-    checks = [Check("accuracy", ev.metrics.get("accuracy"), gate.min_accuracy, "min"),
-              Check("macro_f1", ev.metrics.get("macro_f1"), gate.min_macro_f1, "min")]
+    checks = [
+        Check("accuracy", ev.metrics.get("accuracy"), gate.min_accuracy, "min"),
+        Check("macro_f1", ev.metrics.get("macro_f1"), gate.min_macro_f1, "min"),
+    ]
     metrics = {"test_accuracy": ev.metrics.get("accuracy"), "test_macro_f1": ev.metrics.get("macro_f1")}
     production = registry.alias_version("production")
     baseline = None
@@ -44,17 +46,23 @@ def run(cfg: Config, run_id: str) -> EvaluateResult:
         baseline = project_evaluation(project, prod_model, data, f"production v{production.version}")
         metrics["production_accuracy"] = baseline.metrics.get("accuracy")
         drop = _difference(baseline.metrics.get("accuracy"), ev.metrics.get("accuracy"))
-        checks.append(Check(f"accuracy drop below production v{production.version}", drop, gate.max_regression,
-                            "max"))
+        checks.append(Check(f"accuracy drop below production v{production.version}", drop, gate.max_regression, "max"))
     verdict = decide(checks)
     reasons = verdict.reasons
     passed = verdict.passed
     report = {
-        "gate": "evaluation", "run_id": run_id, "passed": passed, "outcome": verdict.outcome, "reasons": reasons,
-        "checks": [c.as_dict() for c in verdict.checks], "metrics": metrics,
-        "thresholds": gate.model_dump(), "per_class": ev.per_class, "confusion": ev.confusion,
+        "gate": "evaluation",
+        "run_id": run_id,
+        "passed": passed,
+        "outcome": verdict.outcome,
+        "reasons": reasons,
+        "checks": [c.as_dict() for c in verdict.checks],
+        "metrics": metrics,
+        "thresholds": gate.model_dump(),
+        "per_class": ev.per_class,
+        "confusion": ev.confusion,
         "baseline_version": production.version if production and baseline else None,
-    }  # fmt: skip
+    }
     with registry.errors(f"logging the evaluation to run {run_id}"), tempfile.TemporaryDirectory() as tmp:
         client = registry.client
         for key, value in metrics.items():
@@ -66,10 +74,15 @@ def run(cfg: Config, run_id: str) -> EvaluateResult:
         client.set_tag(run_id, GATE_TAG, "passed" if passed else "failed")
         client.set_tag(run_id, f"{GATE_TAG}.reasons", json.dumps(reasons)[:4000])
     return EvaluateResult(
-        gate="evaluation", passed=passed, reasons=reasons, metrics=metrics, outcome=verdict.outcome,
-        report=f"runs:/{run_id}/evaluation/report.json", run_id=run_id,
+        gate="evaluation",
+        passed=passed,
+        reasons=reasons,
+        metrics=metrics,
+        outcome=verdict.outcome,
+        report=f"runs:/{run_id}/evaluation/report.json",
+        run_id=run_id,
         baseline_version=production.version if production and baseline else None,
-    )  # fmt: skip
+    )
 
 
 def _difference(a: object, b: object) -> float | None:

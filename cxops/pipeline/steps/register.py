@@ -36,11 +36,13 @@ def run(cfg: Config, run_id: str) -> RegisterResult:
         version = existing[-1].version
     else:
         tags = {k: run_info.data.tags.get(k, "") for k in LINEAGE_TAGS}
-        tags.update({
-            "cxops.run_id": run_id,
-            "cxops.gate.evaluation": "passed",
-            "cxops.metrics": json.dumps({k: round(v, 4) for k, v in run_info.data.metrics.items()}),
-        })  # fmt: skip
+        tags.update(
+            {
+                "cxops.run_id": run_id,
+                "cxops.gate.evaluation": "passed",
+                "cxops.metrics": json.dumps({k: round(v, 4) for k, v in run_info.data.metrics.items()}),
+            }
+        )
         source = run_info.data.tags.get("cxops.model_uri", f"runs:/{run_id}/model")
         # register_model() prints progress banners; our result is the output (and --json must stay clean).
         chatter = io.StringIO()

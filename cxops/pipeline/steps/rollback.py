@@ -22,6 +22,7 @@ def run(cfg: Config, env: str, reason: str = "manual rollback") -> DeployResult:
         raise CxopsError(f"no previous version for {env} (alias {env}-previous is unset); nothing to roll back to")
     current = registry.alias_version(env)
     result = deploy(cfg, env, previous.version, f"rollback: {reason}", registry=registry, keep_previous=False)
-    step_back(registry, env, current.version if current is not None and current.version != previous.version
-              else None, reason)
+    step_back(
+        registry, env, current.version if current is not None and current.version != previous.version else None, reason
+    )
     return result

@@ -75,18 +75,33 @@ def run(cfg: Config, env: str) -> GateResult:
     stats = run_load(bodies, limits.concurrency)
     load = stats.summary()
     # finite-and-within, not "above the limit": a NaN p95 (no latency measured) must not pass
-    for name, c in (("load_p95", Check("load p95 (ms)", load["p95_ms"], limits.max_p95_ms, "max", ".1f")),
-                    ("load_errors", Check("load error rate", stats.error_rate, limits.max_error_rate, "max", ".3%"))):
+    for name, c in (
+        ("load_p95", Check("load p95 (ms)", load["p95_ms"], limits.max_p95_ms, "max", ".1f")),
+        ("load_errors", Check("load error rate", stats.error_rate, limits.max_error_rate, "max", ".3%")),
+    ):
         check(name, c.ok, c.reason())
 
     passed = not reasons
     gate = "staging" if env == "staging" else f"test-{env}"
-    report = {"gate": gate, "env": env, "version": want, "passed": passed, "outcome": "passed" if passed else "failed",
-              "reasons": reasons, "checks": checks,
-              "load": load, "limits": limits.model_dump()}  # fmt: skip
+    report = {
+        "gate": gate,
+        "env": env,
+        "version": want,
+        "passed": passed,
+        "outcome": "passed" if passed else "failed",
+        "reasons": reasons,
+        "checks": checks,
+        "load": load,
+        "limits": limits.model_dump(),
+    }
     with tempfile.TemporaryDirectory() as tmp:
-        png = latency_png(stats.latencies_ms, limits.max_p95_ms, f"{env} v{want}: {limits.requests} requests at "
-                          f"concurrency {limits.concurrency}", Path(tmp) / f"{gate}-v{want}-latency.png")
+        png = latency_png(
+            stats.latencies_ms,
+            limits.max_p95_ms,
+            f"{env} v{want}: {limits.requests} requests at concurrency {limits.concurrency}",
+            Path(tmp) / f"{gate}-v{want}-latency.png",
+        )
         path = save_report(cfg, registry, gate, want, report, [png])
-    return GateResult(gate=gate, passed=passed, reasons=reasons,
-                      metrics={k: float(v) for k, v in load.items()}, report=str(path))  # NaN → null in outputs
+    return GateResult(
+        gate=gate, passed=passed, reasons=reasons, metrics={k: float(v) for k, v in load.items()}, report=str(path)
+    )  # NaN → null in outputs

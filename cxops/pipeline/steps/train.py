@@ -32,14 +32,18 @@ def on_instance(cfg: Config) -> TrainResult:
 
     registry = Registry(cfg)
     env = {"CXOPS_TRAINING_RUNNER": "local", "MLFLOW_TRACKING_URI": registry.uri}
-    out = train_on_instance(cfg, connect(cfg.cloud.name), state_dir(cfg), list(cfg.training.instance_command),
-                            env=env)
+    out = train_on_instance(cfg, connect(cfg.cloud.name), state_dir(cfg), list(cfg.training.instance_command), env=env)
     run = registry.finished_run(out["run_id"], timeout=120)
     tags, metrics = run.data.tags, dict(run.data.metrics)
     duration, cost = metrics.pop("train_duration_seconds", 0.0), metrics.pop("train_cost", 0.0)
-    return TrainResult(run_id=out["run_id"], metrics=metrics, duration_seconds=round(duration, 3),
-                       cost=round(cost, 6), data_hash=tags.get("cxops.data_hash", ""),
-                       git_sha=tags.get("cxops.git_sha", "unknown"))
+    return TrainResult(
+        run_id=out["run_id"],
+        metrics=metrics,
+        duration_seconds=round(duration, 3),
+        cost=round(cost, 6),
+        data_hash=tags.get("cxops.data_hash", ""),
+        git_sha=tags.get("cxops.git_sha", "unknown"),
+    )
 
 
 def in_process(cfg: Config) -> TrainResult:
@@ -54,12 +58,23 @@ def in_process(cfg: Config) -> TrainResult:
         mlflow.set_experiment(cfg.model.experiment)
         active = mlflow.start_run(run_name=f"train-{cfg.model.name}")
     with active as run:
-        mlflow.set_tags({
-            "cxops.git_sha": sha, "cxops.data_hash": data.digest, "cxops.model_name": cfg.model.name,
-            "cxops.runner": cfg.training.runner, "cxops.flavor": cfg.training.flavor,
-        })  # fmt: skip
-        mlflow.log_params({**cfg.model.params, "dataset": cfg.model.dataset.name,
-                           "test_size": cfg.model.dataset.test_size, "seed": cfg.model.dataset.seed})
+        mlflow.set_tags(
+            {
+                "cxops.git_sha": sha,
+                "cxops.data_hash": data.digest,
+                "cxops.model_name": cfg.model.name,
+                "cxops.runner": cfg.training.runner,
+                "cxops.flavor": cfg.training.flavor,
+            }
+        )
+        mlflow.log_params(
+            {
+                **cfg.model.params,
+                "dataset": cfg.model.dataset.name,
+                "test_size": cfg.model.dataset.test_size,
+                "seed": cfg.model.dataset.seed,
+            }
+        )
         started = time.perf_counter()
         model, metrics = project.train(dict(cfg.model.params), data)
         duration = time.perf_counter() - started
@@ -69,5 +84,11 @@ def in_process(cfg: Config) -> TrainResult:
         check_logged(logged, cfg.model.project)
         mlflow.set_tag("cxops.model_uri", logged.model_uri)
         run_id = run.info.run_id
-    return TrainResult(run_id=run_id, metrics=metrics, duration_seconds=round(duration, 3), cost=round(cost, 6),
-                       data_hash=data.digest, git_sha=sha)
+    return TrainResult(
+        run_id=run_id,
+        metrics=metrics,
+        duration_seconds=round(duration, 3),
+        cost=round(cost, 6),
+        data_hash=data.digest,
+        git_sha=sha,
+    )

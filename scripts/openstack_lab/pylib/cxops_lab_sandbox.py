@@ -179,9 +179,28 @@ def main(workdir, rootfs):
         pipe = ConsolePipe(pipe_dir, console)
         try:
             rc = subprocess.call(
-                ["unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child",
-                 "/bin/sh", "-c", SETUP, "setup", root, rootfs, upper, work, pipe_dir],
-                stdout=console, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=GUEST_ENV,
+                [
+                    "unshare",
+                    "--mount",
+                    "--propagation",
+                    "private",
+                    "--pid",
+                    "--fork",
+                    "--kill-child",
+                    "/bin/sh",
+                    "-c",
+                    SETUP,
+                    "setup",
+                    root,
+                    rootfs,
+                    upper,
+                    work,
+                    pipe_dir,
+                ],
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=GUEST_ENV,
             )
         finally:
             pipe.close()

@@ -60,19 +60,21 @@ class LabDriver(fake.FakeDriver):
     def get_available_resource(self, nodename):
         status = super().get_available_resource(nodename)
         if status and self._pci_gpus:
-            status["pci_passthrough_devices"] = json.dumps([
-                {
-                    "address": "0000:%02x:00.0" % (0x81 + i),
-                    "vendor_id": "10de",
-                    "product_id": "1db4",
-                    "dev_type": "type-PCI",
-                    "status": "available",
-                    "parent_addr": None,
-                    "numa_node": 0,
-                    "label": "label_10de_1db4",
-                }
-                for i in range(self._pci_gpus)
-            ])
+            status["pci_passthrough_devices"] = json.dumps(
+                [
+                    {
+                        "address": "0000:%02x:00.0" % (0x81 + i),
+                        "vendor_id": "10de",
+                        "product_id": "1db4",
+                        "dev_type": "type-PCI",
+                        "status": "available",
+                        "parent_addr": None,
+                        "numa_node": 0,
+                        "label": "label_10de_1db4",
+                    }
+                    for i in range(self._pci_gpus)
+                ]
+            )
         return status
 
     def update_provider_tree(self, provider_tree, nodename, allocations=None):
@@ -80,17 +82,42 @@ class LabDriver(fake.FakeDriver):
         if self._vgpus:
             inventory = dict(provider_tree.data(nodename).inventory)
             inventory["VGPU"] = {
-                "total": self._vgpus, "min_unit": 1, "max_unit": self._vgpus, "step_size": 1,
-                "allocation_ratio": 1.0, "reserved": 0,
+                "total": self._vgpus,
+                "min_unit": 1,
+                "max_unit": self._vgpus,
+                "step_size": 1,
+                "allocation_ratio": 1.0,
+                "reserved": 0,
             }
             provider_tree.update_inventory(nodename, inventory)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
-    def spawn(self, context, instance, image_meta, injected_files, admin_password, allocations,
-              network_info=None, block_device_info=None, power_on=True, accel_info=None):
-        super().spawn(context, instance, image_meta, injected_files, admin_password, allocations,
-                      network_info, block_device_info, power_on, accel_info)
+    def spawn(
+        self,
+        context,
+        instance,
+        image_meta,
+        injected_files,
+        admin_password,
+        allocations,
+        network_info=None,
+        block_device_info=None,
+        power_on=True,
+        accel_info=None,
+    ):
+        super().spawn(
+            context,
+            instance,
+            image_meta,
+            injected_files,
+            admin_password,
+            allocations,
+            network_info,
+            block_device_info,
+            power_on,
+            accel_info,
+        )
         workdir = os.path.join(self._sandbox_root, instance.uuid)
         os.makedirs(workdir, exist_ok=True)
         with open(os.path.join(workdir, "user-data"), "w") as f:
@@ -100,7 +127,10 @@ class LabDriver(fake.FakeDriver):
         with open(os.path.join(workdir, "sandbox.log"), "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, os.path.join(HERE, "cxops_lab_sandbox.py"), workdir, self._rootfs],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         with open(os.path.join(workdir, "pid"), "w") as f:
             f.write(str(proc.pid))
@@ -122,8 +152,9 @@ class LabDriver(fake.FakeDriver):
                 os.killpg(proc.pid, signal.SIGKILL)  # its own session: the namespace's processes go too
             proc.wait()
 
-    def destroy(self, context, instance, network_info, block_device_info=None, destroy_disks=True,
-                destroy_secrets=True):
+    def destroy(
+        self, context, instance, network_info, block_device_info=None, destroy_disks=True, destroy_secrets=True
+    ):
         self._stop_sandbox(instance.uuid)
         workdir = os.path.join(self._sandbox_root, instance.uuid)
         if os.path.isdir(workdir):
