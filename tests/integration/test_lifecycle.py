@@ -152,9 +152,8 @@ def test_canary_killed_during_analysis_rolls_back(lab: Path, cfg, two_releases):
 def test_mlflow_stopped_mid_pipeline_stops_cleanly(lab: Path, cfg, two_releases, monkeypatch):
     from cxops.lab.mlflow_server import MlflowLab
     from cxops.pipeline import local
-    from cxops.registry import tracking
 
-    monkeypatch.setattr(tracking, "REACH_TIMEOUT", 3.0)
+    monkeypatch.setenv("CXOPS_MLFLOW_TIMEOUT", "3")  # cxops.settings: the bound on reaching MLflow
     monkeypatch.setenv("MLFLOW_TRACKING_URI", MlflowLab.from_config(cfg).url)
     heads: dict[str, str] = {}
 
