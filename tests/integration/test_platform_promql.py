@@ -98,32 +98,15 @@ def test_dashboards_are_valid_json_with_unique_uids():
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real build directory in the server's own format (linear arrays, version, manifest) of a model trained here:
-    the metric names come from the server code, not from the model, so MLflow is not needed for this."""
-    import numpy as np
-    from sklearn.datasets import load_digits
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+def built(lab: Path, cfg) -> Path:
+    """A real build of a model trained, evaluated and registered in the lab's MLflow: the metric names come from the
+    server code, whatever the model, and the server loads exactly what a deploy would."""
+    from cxops.pipeline.local import step_function
 
-    from cxops.serving.linear import extract
-    from cxops.serving.manifest import write_manifest
-
-    X, y = load_digits(return_X_y=True)
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X, y)
-    root = tmp_path_factory.mktemp("build")
-    (root / "fast").mkdir()
-    linear = extract(model, X[:20])
-    assert linear is not None
-    linear.save(root / "fast" / "linear.npz")
-    (root / "version.json").write_text(json.dumps({"name": "digits-classifier", "version": "1", "run_id": "local"}))
-    inputs = X[:8].tolist()
-    (root / "golden.json").write_text(
-        json.dumps({"inputs": inputs, "predictions": model.predict(np.array(inputs)).tolist()})
-    )
-    write_manifest(root)
-    return root
+    run_id = step_function("train")(cfg).run_id
+    assert step_function("evaluate")(cfg, run_id).passed
+    version = step_function("register")(cfg, run_id).version
+    return Path(step_function("build")(cfg, version).path)
 
 
 @pytest.fixture(scope="module")
