@@ -62,16 +62,6 @@ def values_ever_set(git_dir: Path, rev: str, relpath: str, key: str) -> set[str]
     return found
 
 
-def held_before(git_dir: Path, rev: str, relpath: str, text: str, limit: int = 100) -> bool:
-    """True when the file `relpath` had exactly `text` at `rev` or at one of the last `limit` commits reachable from
-    it that changed the file: a push that only restores a state the branch already accepted (newest first, so a
-    revert of the last change is found at once)."""
-    if is_zero(rev):
-        return False
-    out = _git(git_dir, "log", f"-{limit}", "--format=%H", rev, "--", relpath) or ""
-    return any(show(git_dir, commit, relpath) == text for commit in [rev, *out.split()])
-
-
 @dataclass(frozen=True)
 class Change:
     """The last commit that touched a path: full name, author name and email, subject."""

@@ -150,14 +150,6 @@ def _check_env(cfg: Config, git_dir: Path, old: str, new: str, env: str, reg: _R
         elif image:
             out.append(Violation(env, f"MODEL_IMAGE={image} without a MODEL_VERSION"))
         return out
-    kust_text = history.show(git_dir, new, f"{path}/kustomization.yaml") or ""
-    if (
-        not out
-        and history.held_before(git_dir, old, f"{path}/model.env", text)
-        and history.held_before(git_dir, old, f"{path}/kustomization.yaml", kust_text)
-    ):
-        return out  # a restore of a state the branch accepted before (deploy's undo): needs no registry, so an
-        # undo still lands while MLflow is down and git never keeps a half-promotion
     client = reg.get()
     if client is None:
         return out + _registry_down(reg, env, version)

@@ -75,9 +75,9 @@ def deploy(
     On success the three agree and the result names the commit (None when git already said so). On failure it
     raises CxopsError and leaves nothing half-done: an unknown version or a version without a build fails before
     anything changes; a version that never becomes ready, or an alias that cannot be set (MLflow down), reverts the
-    overlay with a commit of its own (the remote's hook accepts a restore of an accepted state without MLflow), so
-    git, live and the registry again say what they said before. Should even the revert be refused, the error says
-    so, and `cxops reconcile` moves the alias once MLflow answers."""
+    overlay with a commit of its own, so git, live and the registry again say what they said before. The remote's
+    hook fails closed: with MLflow down it refuses even that revert; the error then says the version was left in
+    git, and `cxops reconcile` moves the alias once MLflow answers."""
     registry = registry or Registry(cfg)
     info = registry.version(version)  # an unknown version fails here, before anything changes
     ensure_embedded_lab(cfg)

@@ -180,19 +180,3 @@ def test_endpoint_config_passes_nginx_t(cfg, tmp_path, monkeypatch, canary):
     test = subprocess.run(endpoint._argv(cfg, "-t", "-q"), capture_output=True, text=True, timeout=30)
     assert test.returncode == 0, test.stderr
     assert endpoint.applied_split(cfg) == endpoint.Split(100 - canary, canary)
-
-
-def test_restoring_an_accepted_state_needs_no_registry(cfg, repo):
-    """deploy's undo (a revert to the overlay the branch held before) must land while MLflow is down; a version the
-    environment never held still needs the registry."""
-    overlay = repo / "k8s/serving/overlays/staging"
-    image = f"{cfg.serving.image_registry}/{cfg.model.name}"
-    write_overlay(overlay, "staging", cfg.model.name, "3", f"{image}:3-aaaaaaaaaaaa")
-    commit(repo, "staging v3")
-    write_overlay(overlay, "staging", cfg.model.name, "4", f"{image}:4-bbbbbbbbbbbb")
-    v4 = commit(repo, "staging v4")
-    write_overlay(overlay, "staging", cfg.model.name, "3", f"{image}:3-aaaaaaaaaaaa")
-    assert check(cfg, repo, v4, commit(repo, "revert: v4 never became ready")) == []
-    write_overlay(overlay, "staging", cfg.model.name, "5", f"{image}:5-cccccccccccc")
-    with pytest.raises(AssertionError, match="registry was consulted"):
-        check(cfg, repo, v4, commit(repo, "staging v5"))
