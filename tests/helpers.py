@@ -92,3 +92,13 @@ def serving_process(argv: list[str], ready_url: str, timeout: float = 60) -> Ite
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def lab_build(cfg) -> Path:
+    """Train, evaluate, register and build one version in the lab's MLflow; the build directory a deploy would serve."""
+    from cxops.pipeline.local import step_function
+
+    run_id = step_function("train")(cfg).run_id
+    assert step_function("evaluate")(cfg, run_id).passed
+    version = step_function("register")(cfg, run_id).version
+    return Path(step_function("build")(cfg, version).path)

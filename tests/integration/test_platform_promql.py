@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import REPO, free_port, serving_process
+from helpers import REPO, free_port, lab_build, serving_process
 from prometheus_client.parser import text_string_to_metric_families
 
 from cxops.waiting import wait_until
@@ -101,12 +101,7 @@ def test_dashboards_are_valid_json_with_unique_uids():
 def built(lab: Path, cfg) -> Path:
     """A real build of a model trained, evaluated and registered in the lab's MLflow: the metric names come from the
     server code, whatever the model, and the server loads exactly what a deploy would."""
-    from cxops.pipeline.local import step_function
-
-    run_id = step_function("train")(cfg).run_id
-    assert step_function("evaluate")(cfg, run_id).passed
-    version = step_function("register")(cfg, run_id).version
-    return Path(step_function("build")(cfg, version).path)
+    return lab_build(cfg)
 
 
 @pytest.fixture(scope="module")

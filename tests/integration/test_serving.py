@@ -9,19 +9,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import free_port, serving_process
+from helpers import free_port, lab_build, serving_process
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def built(lab: Path, cfg) -> Path:
-    from cxops.pipeline.local import step_function
-
-    run_id = step_function("train")(cfg).run_id
-    assert step_function("evaluate")(cfg, run_id).passed
-    version = step_function("register")(cfg, run_id).version
-    return Path(step_function("build")(cfg, version).path)
+    return lab_build(cfg)
 
 
 @pytest.fixture(scope="module")
