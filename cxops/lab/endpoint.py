@@ -132,16 +132,21 @@ def conf_path(cfg: Config) -> Path:
 
 
 def write_conf(cfg: Config, split: Split) -> bool:
-    """Write the config (and the split it encodes, for `lab status`); False when nothing changed."""
+    """Write the config for `split`; False when nothing changed."""
     d = endpoint_dir(cfg)
     for sub in ("run", "logs", *(f"tmp/{t}" for t in TEMP_DIRS)):
         (d / sub).mkdir(parents=True, exist_ok=True)
-    changed = write_atomic(conf_path(cfg), render_conf(cfg, split))
-    write_atomic(d / "split.json", json.dumps({"production": split.production, "canary": split.canary}) + "\n")
-    return changed
+    return write_atomic(conf_path(cfg), render_conf(cfg, split))
+
+
+def record_split(cfg: Config, split: Split) -> None:
+    """Record the split nginx now serves (for `lab status`), once every worker runs the config that encodes it."""
+    doc = {"production": split.production, "canary": split.canary}
+    write_atomic(endpoint_dir(cfg) / "split.json", json.dumps(doc) + "\n")
 
 
 def applied_split(cfg: Config) -> Split | None:
+    """The split nginx serves, as recorded after its last start or completed reload; None before the first start."""
     try:
         data = json.loads((endpoint_dir(cfg) / "split.json").read_text())
         return Split(int(data["production"]), int(data["canary"]))
@@ -164,7 +169,8 @@ def listening(port: int) -> bool:
 
 def start(cfg: Config) -> int:
     """Write the config from git, test it, start nginx in the foreground and wait until it listens; returns the PID."""
-    write_conf(cfg, split_from_git(cfg))
+    split = split_from_git(cfg)
+    write_conf(cfg, split)
     test = subprocess.run(_argv(cfg, "-t", "-q"), capture_output=True, text=True, timeout=30)
     if test.returncode != 0:
         raise CxopsError(f"nginx rejected {conf_path(cfg)}: {(test.stderr or test.stdout).strip()[-300:]}")
@@ -181,20 +187,40 @@ def start(cfg: Config) -> int:
     except CxopsError:
         proc.stop(grace=5)
         raise
+    record_split(cfg, split)
     return pid
+
+
+def workers(master: int) -> set[int]:
+    """PIDs of the nginx master's child processes (its workers), from Linux's /proc/PID/task/PID/children."""
+    try:
+        return {int(p) for p in Path(f"/proc/{master}/task/{master}/children").read_text().split()}
+    except OSError:
+        return set()
 
 
 def sync(cfg: Config) -> Split | None:
     """Follow git: rewrite the config when the HTTPRoute's split changed and reload nginx gracefully (SIGHUP).
 
-    Returns the new split when it changed, else None. Raises ValueError on a route it cannot read (the running
-    config is kept)."""
+    Returns the new split when it changed, else None, once the reload has completed: the old workers have exited
+    (each finishes its in-flight requests and closes its idle keep-alive connections first), so no connection opened
+    afterwards can reach a worker with the old weights. Raises ValueError on a route it cannot read (the running
+    config is kept) and CxopsError when the old workers outlive `lab.ready_timeout_seconds`."""
     split = split_from_git(cfg)
     if not write_conf(cfg, split):
         return None
     pid = endpoint_process(cfg).pid()
     if pid is not None:
+        old = workers(pid)
         os.kill(pid, signal.SIGHUP)
+        wait_until(
+            lambda: bool(workers(pid)) and not workers(pid) & old,
+            timeout=cfg.lab.ready_timeout_seconds,
+            what="nginx's old workers to finish (graceful reload)",
+            first=0.02,
+            cap=0.5,
+        )
+    record_split(cfg, split)
     return split
 
 

@@ -177,11 +177,15 @@ def endpoint_counts(cfg, n: int = REQUESTS) -> tuple[collections.Counter, set[st
 def wait_endpoint_weight(cfg, weight: int) -> None:
     import httpx
 
-    from cxops.lab.endpoint import endpoint_url
+    from cxops.lab.endpoint import applied_split, endpoint_url
 
     def probe() -> bool:
+        # the recorded split is written once nginx's old workers have exited, so no later connection meets them
+        recorded = applied_split(cfg)
         r = httpx.get(f"{endpoint_url(cfg)}/version", timeout=5)
-        return r.headers.get("x-cxops-canary-weight") == str(weight)
+        return (
+            r.headers.get("x-cxops-canary-weight") == str(weight) and recorded is not None and recorded.canary == weight
+        )
 
     wait_until(probe, timeout=60, what=f"the endpoint to split with canary weight {weight}", first=0.3)
 

@@ -179,4 +179,6 @@ def test_endpoint_config_passes_nginx_t(cfg, tmp_path, monkeypatch, canary):
     assert (f"{canary}% canary;" in text) == bool(canary) and f"X-Cxops-Canary-Weight {canary}" in text
     test = subprocess.run(endpoint._argv(cfg, "-t", "-q"), capture_output=True, text=True, timeout=30)
     assert test.returncode == 0, test.stderr
+    assert endpoint.applied_split(cfg) is None  # recorded only once nginx serves it
+    endpoint.record_split(cfg, endpoint.Split(100 - canary, canary))
     assert endpoint.applied_split(cfg) == endpoint.Split(100 - canary, canary)
