@@ -11,6 +11,11 @@ from dataclasses import dataclass
 from cxops import names
 from cxops.config.schema import Config
 
+# Keys of the MLflow admin Secret: the names MLflow's client reads from the environment, so workflow pods map them
+# one to one (secretKeyRef env).
+MLFLOW_USER_KEY = "MLFLOW_TRACKING_USERNAME"
+MLFLOW_PASSWORD_KEY = "MLFLOW_TRACKING_PASSWORD"
+
 
 @dataclass(frozen=True)
 class ClusterSecret:
@@ -35,6 +40,7 @@ def catalogue(cfg: Config) -> list[ClusterSecret]:
     """Every Secret the platform and the workflows expect, in the order the install creates them."""
     w, platform, argo = cfg.workflows, names.platform_namespace(cfg), names.workflows_namespace(cfg)
     s3_keys = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    mlflow_keys = (MLFLOW_USER_KEY, MLFLOW_PASSWORD_KEY)
     return [
         ClusterSecret(w.s3_secret, platform, s3_keys, "S3 store credentials (MLflow artifacts)"),
         ClusterSecret(w.s3_secret, argo, s3_keys, "S3 credentials for workflow pods (same values as the platform's)"),
@@ -48,6 +54,28 @@ def catalogue(cfg: Config) -> list[ClusterSecret]:
         ),
         ClusterSecret(
             names.grafana_admin_secret(cfg), platform, ("admin-user", "admin-password"), "Grafana's admin login"
+        ),
+        ClusterSecret(
+            names.mlflow_admin_secret(cfg),
+            platform,
+            mlflow_keys,
+            "MLflow's admin login (basic-auth app)",
+            fixed=((mlflow_keys[0], "admin"),),
+        ),
+        ClusterSecret(
+            names.mlflow_admin_secret(cfg),
+            argo,
+            mlflow_keys,
+            "MLflow login for workflow pods (same values as the platform's)",
+            fixed=((mlflow_keys[0], "admin"),),
+        ),
+        ClusterSecret(
+            names.argocd_operator_secret(cfg),
+            names.argocd_namespace(cfg),
+            ("username", "password"),
+            "ArgoCD login for people (local account; the admin is disabled after bootstrap)",
+            type="kubernetes.io/basic-auth",
+            fixed=(("username", names.argocd_operator_account(cfg)),),
         ),
         ClusterSecret(
             w.argocd_token_secret,

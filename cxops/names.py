@@ -32,9 +32,15 @@ def workflows_namespace(cfg: Config) -> str:
     return cfg.workflows.namespace
 
 
-def gateway_ref(cfg: Config) -> dict[str, str]:
-    """The Gateway API `parentRef` of the shared gateway: {"name": ..., "namespace": ...}."""
-    return {"name": cfg.kubernetes.gateway_name, "namespace": platform_namespace(cfg)}
+PUBLIC_ROUTE = "model-server"  # the production/canary HTTPRoute (production's namespace), the only public one
+GATEWAY_HTTPS = "https"  # the Gateway's TLS listener (443): every public route attaches to it
+GATEWAY_HTTP = "http"  # the plain listener (80): the HTTPS redirect, the ACME challenge, the nodes' registry pulls
+
+
+def gateway_ref(cfg: Config, listener: str = GATEWAY_HTTPS) -> dict[str, str]:
+    """The Gateway API `parentRef` of one listener of the shared gateway: {"name", "namespace", "sectionName"}.
+    Routes attach to the HTTPS listener unless they must be reached over plain HTTP."""
+    return {"name": cfg.kubernetes.gateway_name, "namespace": platform_namespace(cfg), "sectionName": listener}
 
 
 def traffic_dir(cfg: Config) -> str:
@@ -145,11 +151,40 @@ def label_studio_db_secret(cfg: Config) -> str:
     return f"{cfg.project.name}-label-studio-db"
 
 
-def argocd_workflows_account(cfg: Config) -> str:
-    """ArgoCD local account (API key only) whose token the workflows use instead of the admin password."""
-    return f"{cfg.project.name}-workflows"
-
-
 def root_application_file() -> str:
     """Repository-relative path of the rendered root Application (`cxops k8s render` writes it)."""
     return "k8s/argocd/root-application.yaml"
+
+
+# --- security (docs/security.md): TLS, credentials the platform's services check ---
+
+
+def gateway_tls_secret(cfg: Config) -> str:
+    """Secret cert-manager writes the gateway's certificate into (the HTTPS listener's certificateRef)."""
+    return f"{cfg.kubernetes.gateway_name}-tls"
+
+
+def cluster_issuer(cfg: Config) -> str:
+    """ClusterIssuer that signs the gateway's certificate: `<project>-acme` with kubernetes.domain, else
+    `<project>-ca` (the cluster's own CA, itself signed by `<project>-selfsigned`)."""
+    return f"{cfg.project.name}-{'acme' if cfg.kubernetes.domain else 'ca'}"
+
+
+def ca_secret(cfg: Config) -> str:
+    """Secret holding the cluster's self-signed CA (key pair; clients trust its `ca.crt`)."""
+    return f"{cfg.project.name}-ca"
+
+
+def mlflow_admin_secret(cfg: Config) -> str:
+    """Secret with MLflow's admin login (basic-auth app), in the platform namespace and copied to the workflows'."""
+    return f"{cfg.project.name}-mlflow-admin"
+
+
+def argocd_operator_account(cfg: Config) -> str:
+    """ArgoCD local account (login only) for people, instead of the admin the install disables after bootstrap."""
+    return f"{cfg.project.name}-operator"
+
+
+def argocd_operator_secret(cfg: Config) -> str:
+    """Secret in ArgoCD's namespace holding the operator account's password (set by the cluster install)."""
+    return f"{cfg.project.name}-argocd-operator"

@@ -25,6 +25,7 @@ CRD_SCHEMA_FILES = {
     "gateway.networking.k8s.io/v1": "gateway-api.yaml",
     "gateway.networking.k8s.io/v1beta1": "gateway-api.yaml",
     "gateway.envoyproxy.io/v1alpha1": "envoy-gateway.yaml",
+    "cert-manager.io/v1": "cert-manager.yaml",
 }
 
 

@@ -10,8 +10,8 @@ module "network" {
   network_cidr       = var.network_cidr
   external_network   = var.external_network
   floating_ip        = var.floating_ip
-  ssh_allowed_cidrs  = var.ssh_allowed_cidrs
-  api_allowed_cidrs  = var.api_allowed_cidrs
+  ssh_allowed_cidrs  = distinct(concat(var.operator_cidrs, var.ssh_allowed_cidrs))
+  api_allowed_cidrs  = distinct(concat(var.operator_cidrs, var.api_allowed_cidrs))
   http_allowed_cidrs = var.http_allowed_cidrs
 }
 

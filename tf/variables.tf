@@ -185,19 +185,29 @@ variable "data_volume_name" {
 
 variable "ssh_allowed_cidrs" {
   type        = list(string)
-  description = "Networks allowed to SSH to the entry node (key-only logins)."
+  description = "Networks besides operator_cidrs allowed to SSH to the entry node (key-only logins); never the whole internet."
   validation {
-    condition     = alltrue([for c in var.ssh_allowed_cidrs : can(regex("^[0-9.]+/[0-9]+$", c)) && can(cidrhost(c, 0)) && cidrsubnet(c, 0, 0) == c])
-    error_message = "ssh_allowed_cidrs must hold IPv4 networks in CIDR form with no host bits set."
+    condition     = alltrue([for c in var.ssh_allowed_cidrs : can(regex("^[0-9.]+/[0-9]+$", c)) && can(cidrhost(c, 0)) && cidrsubnet(c, 0, 0) == c && !endswith(c, "/0")])
+    error_message = "ssh_allowed_cidrs must hold IPv4 networks in CIDR form with no host bits set, and not 0.0.0.0/0."
+  }
+}
+
+variable "operator_cidrs" {
+  type        = list(string)
+  description = "The operator's own address as a /32 (written by cxops infra plan|apply into operator.auto.tfvars.json); SSH and the Kubernetes API are open to it."
+  default     = []
+  validation {
+    condition     = alltrue([for c in var.operator_cidrs : can(regex("^[0-9.]+/32$", c)) && can(cidrhost(c, 0))])
+    error_message = "operator_cidrs must hold single IPv4 hosts in /32 form."
   }
 }
 
 variable "api_allowed_cidrs" {
   type        = list(string)
-  description = "Networks allowed to reach the Kubernetes API (6443) directly; empty = only through the SSH bastion."
+  description = "Networks besides operator_cidrs allowed to reach the Kubernetes API (6443) directly; never the whole internet."
   validation {
-    condition     = alltrue([for c in var.api_allowed_cidrs : can(regex("^[0-9.]+/[0-9]+$", c)) && can(cidrhost(c, 0)) && cidrsubnet(c, 0, 0) == c])
-    error_message = "api_allowed_cidrs must hold IPv4 networks in CIDR form with no host bits set."
+    condition     = alltrue([for c in var.api_allowed_cidrs : can(regex("^[0-9.]+/[0-9]+$", c)) && can(cidrhost(c, 0)) && cidrsubnet(c, 0, 0) == c && !endswith(c, "/0")])
+    error_message = "api_allowed_cidrs must hold IPv4 networks in CIDR form with no host bits set, and not 0.0.0.0/0."
   }
 }
 

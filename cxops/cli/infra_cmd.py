@@ -9,6 +9,12 @@ app = typer.Typer(help="Provision the cluster: preflight checks, Terraform varia
 CLOUD = typer.Option(None, "--cloud", help="clouds.yaml entry (default: $OS_CLOUD, then cloud.name).")
 JSON = typer.Option(False, "--json", help="Print JSON instead of tables.")
 CHDIR = typer.Option(None, "--chdir", help="Terraform module directory (default: tf/ beside cxops.yaml).")
+OPERATOR = typer.Option(
+    None,
+    "--operator-address",
+    help="Your public IPv4 address: SSH and the Kubernetes API are opened to it only (default: "
+    "$CXOPS_OPERATOR_ADDRESS, cloud.operator_address, the route to the cloud, else a prompt).",
+)
 NO_PREFLIGHT = typer.Option(
     False, "--no-preflight", help="Skip the cloud preflight (modules that create nothing in OpenStack, tests)."
 )
@@ -50,6 +56,30 @@ def _raise_failed(checks) -> None:
     failed = [c for c in checks if not c.ok]
     if failed:
         raise CxopsError(f"preflight: {len(failed)} problem(s): {', '.join(c.check for c in failed)}")
+
+
+def _operator(config, cloud: str | None, flag: str | None, quiet: bool):  # -> cxops.infra.operator.Operator
+    """Whose address SSH and the API are opened to (cxops.infra.operator says the order); prints where it came from."""
+    from cxops.infra import operator
+
+    def endpoint() -> str | None:
+        try:
+            from openstack.config import loader
+
+            from cxops.cloud.connection import resolve_cloud_name
+
+            return loader.OpenStackConfig().get_one(resolve_cloud_name(cloud)).config.get("auth", {}).get("auth_url")
+        except Exception:  # no usable clouds.yaml entry: the route cannot be asked, fall through
+            return None
+
+    def ask() -> str:
+        return typer.prompt("Your public IPv4 address (SSH and the Kubernetes API will be open to it only)")
+
+    tty = typer.get_text_stream("stdin").isatty()
+    found = operator.resolve(flag, config.cloud.operator_address, endpoint, ask if tty else None)
+    if not quiet:
+        typer.echo(found.note, err=True)
+    return found
 
 
 def _preflight_step(config, cloud: str | None, skip: bool):
@@ -99,6 +129,7 @@ def plan(
     cloud: str = CLOUD,
     chdir: str = CHDIR,
     no_preflight: bool = NO_PREFLIGHT,
+    operator_address: str = OPERATOR,
     check: bool = typer.Option(False, "--check", help="Exit 1 when anything would change (drift or new config)."),
     json_out: bool = JSON,
 ) -> None:
@@ -112,8 +143,13 @@ def plan(
 
     config = load_config()
     workdir = provision.module_dir(project_root(), chdir)
+    operator = _operator(config, cloud, operator_address, quiet=json_out)
     tf = provision.prepare(
-        config, workdir, preflight=_preflight_step(config, cloud, no_preflight), command="cxops infra plan"
+        config,
+        workdir,
+        preflight=_preflight_step(config, cloud, no_preflight),
+        command="cxops infra plan",
+        operator=operator,
     )
     with Progress(f"terraform plan ({tf.engine.description})", quiet=json_out) as progress:
         report = provision.plan(tf, progress)
@@ -136,6 +172,7 @@ def apply(
     cloud: str = CLOUD,
     chdir: str = CHDIR,
     no_preflight: bool = NO_PREFLIGHT,
+    operator_address: str = OPERATOR,
     json_out: bool = JSON,
 ) -> None:
     """Render, preflight, plan, and apply exactly that plan; then show nodes, addresses, volume and URLs.
@@ -149,8 +186,13 @@ def apply(
 
     config = load_config()
     workdir = provision.module_dir(project_root(), chdir)
+    operator = _operator(config, cloud, operator_address, quiet=json_out)
     tf = provision.prepare(
-        config, workdir, preflight=_preflight_step(config, cloud, no_preflight), command="cxops infra apply"
+        config,
+        workdir,
+        preflight=_preflight_step(config, cloud, no_preflight),
+        command="cxops infra apply",
+        operator=operator,
     )
     with Progress(f"terraform apply ({tf.engine.description})", quiet=json_out) as progress:
         report, values = provision.apply(tf, progress)

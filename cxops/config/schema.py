@@ -18,6 +18,7 @@ Positive = Annotated[float, Field(gt=0)]
 # MLflow accepts most names, but '/', ':' and '@' break `models:/Name@alias` URIs and Kubernetes labels; be strict.
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
+DNS_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 class Strict(BaseModel):
@@ -69,9 +70,10 @@ class Flavors(Strict):
     gpu: str | None = Field(None, description="flavor of gpu nodes (required when a node has role gpu)")
 
 
-def _cidrs(values: list[str]) -> list[str]:
+def _cidrs(values: list[str], world: bool = True) -> list[str]:
     """Each entry an IPv4 network in CIDR form with no host bits set (Neutron stores the network, so a host address
-    would show as drift; the security group rules are IPv4)."""
+    would show as drift; the security group rules are IPv4). `world=False` also refuses 0.0.0.0/0 (only the
+    gateway's 80/443 may be open to everyone, docs/security.md)."""
     for v in values:
         try:
             net = ipaddress.ip_network(v, strict=True)
@@ -79,6 +81,8 @@ def _cidrs(values: list[str]) -> list[str]:
             raise ValueError(f"{v!r} is not a network in CIDR form such as 203.0.113.0/24 ({exc})") from None
         if net.version != 4:
             raise ValueError(f"{v!r} is not an IPv4 network (the security group rules are IPv4)")
+        if not world and net.prefixlen == 0:
+            raise ValueError(f"{v!r} opens the port to the whole internet; name your networks (e.g. 203.0.113.0/24)")
     return values
 
 
@@ -107,11 +111,18 @@ class Cloud(Strict):
         None, description="private key matching key_pair, for the generated ssh config; unset = ~/.ssh/<key_pair>"
     )
     ssh_allowed_cidrs: list[str] = Field(
-        ["0.0.0.0/0"],
-        description="who may SSH to the bastion (key-only logins); narrow it to your site's networks",
+        [],
+        description="networks besides operator_address that may SSH to the bastion (key-only logins); never 0.0.0.0/0",
     )
     api_allowed_cidrs: list[str] = Field(
-        [], description="who may reach the Kubernetes API (6443) directly; empty = only through the SSH bastion"
+        [],
+        description="networks besides operator_address that may reach the Kubernetes API (6443); never 0.0.0.0/0",
+    )
+    operator_address: str | None = Field(
+        None,
+        description="your own public IPv4 address: SSH and the Kubernetes API are open to it (/32); unset = "
+        "`cxops infra` takes it from --operator-address or CXOPS_OPERATOR_ADDRESS, else the source address of the "
+        "route to the cloud's endpoint, else asks",
     )
     http_allowed_cidrs: list[str] = Field(
         ["0.0.0.0/0"], description="who may reach the platform's HTTP(S) entry (80, 443) on the floating IP"
@@ -138,10 +149,24 @@ class Cloud(Strict):
             raise ValueError(f"must be a Linux user name (lowercase, digits, '_', '-'), got {v!r}")
         return v
 
-    @field_validator("ssh_allowed_cidrs", "api_allowed_cidrs", "http_allowed_cidrs")
+    @field_validator("ssh_allowed_cidrs", "api_allowed_cidrs")
+    @classmethod
+    def _admin_cidrs(cls, v: list[str]) -> list[str]:
+        return _cidrs(v, world=False)
+
+    @field_validator("http_allowed_cidrs")
     @classmethod
     def _allowed(cls, v: list[str]) -> list[str]:
         return _cidrs(v)
+
+    @field_validator("operator_address")
+    @classmethod
+    def _operator(cls, v: str | None) -> str | None:
+        if v is not None:
+            from cxops.infra.operator import check_address  # one rule, shared with the detection
+
+            check_address(v)
+        return v
 
     @field_validator("floating_ip")
     @classmethod
@@ -425,6 +450,26 @@ class Kubernetes(Strict):
     gateway_node_port: int = Field(
         30080, ge=30000, le=32767, description="node port of the Gateway's HTTP listener on every node (no cloud LB)"
     )
+    gateway_tls_node_port: int = Field(
+        30443, ge=30000, le=32767, description="node port of the Gateway's HTTPS listener on every node"
+    )
+    domain: str | None = Field(
+        None,
+        description="public DNS name of the gateway (an A record to the floating IP): set = its certificate comes "
+        "from ACME (acme_server) by an HTTP-01 challenge; unset = from the cluster's own self-signed CA",
+    )
+    acme_email: str | None = Field(None, description="contact address given to the ACME CA (required with domain)")
+    acme_server: str = Field(
+        "https://acme-v02.api.letsencrypt.org/directory",
+        description="ACME directory URL (Let's Encrypt production; its staging directory for trials)",
+    )
+    public_rate_limit_rps: int = Field(
+        50,
+        ge=1,
+        le=100000,
+        description="requests per second the gateway lets through to the public model endpoints (per Envoy "
+        "replica; more get HTTP 429)",
+    )
 
     @field_validator("namespace_prefix", "platform_namespace", "argocd_namespace", "gateway_name")
     @classmethod
@@ -432,6 +477,21 @@ class Kubernetes(Strict):
         if not DNS_LABEL.match(v):
             raise ValueError(f"must be a DNS label (lowercase letters, digits, '-', at most 32), got {v!r}")
         return v
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, v: str | None) -> str | None:
+        if v is not None and not DNS_NAME.match(v):
+            raise ValueError(f"must be a DNS name such as ml.example.org (lowercase, at least one dot), got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _acme(self) -> Kubernetes:
+        if self.domain and not self.acme_email:
+            raise ValueError("kubernetes.domain is set, so kubernetes.acme_email is required (the ACME account)")
+        if self.gateway_tls_node_port == self.gateway_node_port:
+            raise ValueError("gateway_tls_node_port must differ from gateway_node_port")
+        return self
 
 
 class Platform(Strict):

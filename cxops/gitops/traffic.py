@@ -12,7 +12,7 @@ import yaml
 
 from cxops.config import Config
 from cxops.generated import header
-from cxops.names import env_namespace, gateway_ref, traffic_dir
+from cxops.names import PUBLIC_ROUTE, env_namespace, gateway_ref, traffic_dir
 
 RENDERED_BY = "cxops step promote|rollback (the canary's deploy)"
 
@@ -24,7 +24,7 @@ def traffic_files(cfg: Config, canary_active: bool) -> dict[str, str]:
     route = {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "HTTPRoute",
-        "metadata": {"name": "model-server", "namespace": prod_ns},
+        "metadata": {"name": PUBLIC_ROUTE, "namespace": prod_ns},
         "spec": {
             "parentRefs": [gateway_ref(cfg)],
             "rules": [

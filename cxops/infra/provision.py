@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cxops.errors import CxopsError
+from cxops.infra import operator as operator_tfvars
 from cxops.infra import tfvars
+from cxops.infra.operator import Operator
 from cxops.infra.terraform import Terraform
 
 if TYPE_CHECKING:
@@ -78,11 +80,20 @@ def _report(events: list[dict[str, Any]], pending: bool, plan_file: Path) -> Pla
     return rep
 
 
-def prepare(cfg: Config, workdir: Path, *, preflight: Callable[[], None] | None, command: str) -> Terraform:
-    """Render the variables, run the preflight (when given), then `terraform init`; returns the runner.
+def prepare(
+    cfg: Config,
+    workdir: Path,
+    *,
+    preflight: Callable[[], None] | None,
+    command: str,
+    operator: Operator | None = None,
+) -> Terraform:
+    """Render the variables (and the operator's address, cxops.infra.operator), run the preflight (when given),
+    then `terraform init`; returns the runner.
 
     `command` is the cxops command that resumes after an interruption (named in the message)."""
     tfvars.write(cfg, workdir)
+    operator_tfvars.write(workdir, operator)
     if preflight is not None:
         preflight()
     tf = Terraform(workdir, resume=f"run `{command}` again")

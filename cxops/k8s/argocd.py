@@ -32,6 +32,7 @@ CLUSTER_KINDS = (
     ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"),
     ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"),
     ("gateway.networking.k8s.io", "GatewayClass"),
+    ("cert-manager.io", "ClusterIssuer"),
     ("scheduling.k8s.io", "PriorityClass"),
 )
 

@@ -4,7 +4,9 @@ Versions were read from each chart's Chart.yaml at the named release tag in its 
 argoproj/argo-helm (tags argo-workflows-1.0.18, argo-events-2.4.22), cloudnative-pg/charts (cloudnative-pg-v0.29.0),
 community-charts/helm-charts (mlflow-1.11.5), prometheus-community/helm-charts (kube-prometheus-stack-88.5.3),
 seaweedfs/seaweedfs (4.44, k8s/charts/seaweedfs), envoyproxy/gateway (v1.9.0, published as an OCI chart),
-twuni/docker-registry.helm (3.0.0, the community chart of CNCF Distribution), HumanSignal/charts (label-studio 2.0.5).
+twuni/docker-registry.helm (3.0.0, the community chart of CNCF Distribution), HumanSignal/charts (label-studio 2.0.5),
+cert-manager/cert-manager (tag v1.21.1, deploy/charts/cert-manager; published at charts.jetstack.io with the tag as
+its version).
 A chart's images default to its appVersion, so pinning the chart pins the images.
 """
 
@@ -40,5 +42,6 @@ CHARTS: dict[str, Chart] = {
     "registry": Chart("https://twuni.github.io/docker-registry.helm", "docker-registry", "3.0.0", "3.0.0"),
     "argo-workflows": Chart("https://argoproj.github.io/argo-helm", "argo-workflows", "1.0.18", "v4.0.6"),
     "argo-events": Chart("https://argoproj.github.io/argo-helm", "argo-events", "2.4.22", "v1.9.10"),
+    "cert-manager": Chart("https://charts.jetstack.io", "cert-manager", "v1.21.1", "v1.21.1"),
     "label-studio": Chart("https://charts.heartex.com", "label-studio", "2.0.5", "1.23.0"),
 }

@@ -12,7 +12,7 @@ from typing import Any
 
 from cxops import names
 from cxops.config.schema import Config
-from cxops.k8s import dashboards, objects, values
+from cxops.k8s import dashboards, netpol, objects, tls, values
 from cxops.k8s.charts import CHARTS, Chart
 
 
@@ -57,6 +57,13 @@ def components(cfg: Config) -> list[Component]:
             objects=objects.namespaces(cfg),
         ),
         Component(
+            "network-policies",
+            platform,
+            -2,
+            "default deny in every project namespace, then only the flows of cxops.k8s.netpol",
+            objects=netpol.policies(cfg),
+        ),
+        Component(
             "cnpg-operator",
             platform,
             -2,
@@ -71,6 +78,14 @@ def components(cfg: Config) -> list[Component]:
             "Envoy Gateway (Gateway API implementation) and the Gateway API CRDs",
             CHARTS["gateway"],
             values.envoy_gateway(cfg),
+        ),
+        Component(
+            "cert-manager",
+            platform,
+            -2,
+            "cert-manager: the gateway's TLS certificate (self-signed CA, or ACME with kubernetes.domain)",
+            CHARTS["cert-manager"],
+            tls.cert_manager_values(cfg),
         ),
         Component(
             "monitoring",
@@ -97,8 +112,8 @@ def components(cfg: Config) -> list[Component]:
             "gateway-config",
             platform,
             -1,
-            "GatewayClass, Gateway, staging and registry routes",
-            objects=objects.gateway(cfg),
+            "GatewayClass, Gateway (HTTP→HTTPS, TLS), registry route, gateway policies, issuers and certificate",
+            objects=[*objects.gateway(cfg), *tls.objects(cfg)],
         ),
         Component(
             "monitoring-config",

@@ -17,7 +17,8 @@ from cxops.k8s import rules, values
 PART_OF = {"app.kubernetes.io/part-of": "cxops"}
 ENVOY_CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"  # Envoy Gateway's GatewayClass controllerName
 SERVING_SELECTOR = {"app.kubernetes.io/name": "cxops-serving"}  # k8s/serving/base labels
-STAGING_PREFIX = "/staging"
+REDIRECT_ROUTE = "https-redirect"  # the HTTP listener's catch-all route
+REGISTRY_ROUTE = "registry"
 
 
 def _meta(name: str, namespace: str | None = None, **labels: str) -> dict[str, Any]:
@@ -70,7 +71,13 @@ def postgres(cfg: Config) -> list[dict[str, Any]]:
         "resources": values.resources("250m", "512Mi"),
     }
     out = [
-        {"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster", "metadata": _meta(cluster, platform), "spec": spec}
+        {"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster", "metadata": _meta(cluster, platform), "spec": spec},
+        {
+            "apiVersion": "postgresql.cnpg.io/v1",
+            "kind": "Database",
+            "metadata": _meta(values.MLFLOW_AUTH_DATABASE.replace("_", "-"), platform),
+            "spec": {"name": values.MLFLOW_AUTH_DATABASE, "owner": "mlflow", "cluster": {"name": cluster}},
+        },
     ]
     if cfg.platform.label_studio:
         spec["managed"] = {
@@ -95,11 +102,24 @@ def postgres(cfg: Config) -> list[dict[str, Any]]:
 
 
 def gateway(cfg: Config) -> list[dict[str, Any]]:
-    """The GatewayClass, the shared Gateway (HTTP on 80, routes only from the project's namespaces), staging on its
-    own route under /staging, and the registry's host name routed to the registry."""
+    """The GatewayClass, the shared Gateway and what it serves besides the production/canary route (which the
+    pipeline writes into the traffic directory): HTTP redirected to HTTPS, the HTTPS listener with cert-manager's
+    certificate, the registry's host name (plain HTTP, only from the private network: containerd pulls over HTTP),
+    and the gateway-level policies (the public route's rate limit, the registry's client-address rule).
+    cxops.k8s.exposure lists each route with who may use it; the tests hold the two together."""
+    from cxops.k8s import policies
+
     ref = names.gateway_ref(cfg)
-    platform, staging = names.platform_namespace(cfg), names.env_namespace(cfg, "staging")
+    platform = names.platform_namespace(cfg)
     allowed = sorted({names.env_namespace(cfg, e) for e in ENV_NAMES} | {platform})
+    route_ns = {
+        "namespaces": {
+            "from": "Selector",
+            "selector": {
+                "matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": allowed}]
+            },
+        }
+    }
     gw = {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "Gateway",
@@ -107,56 +127,43 @@ def gateway(cfg: Config) -> list[dict[str, Any]]:
         "spec": {
             "gatewayClassName": gateway_class(cfg),
             "listeners": [
+                {"name": names.GATEWAY_HTTP, "port": 80, "protocol": "HTTP", "allowedRoutes": route_ns},
                 {
-                    "name": "http",
-                    "port": 80,
-                    "protocol": "HTTP",
-                    "allowedRoutes": {
-                        "namespaces": {
-                            "from": "Selector",
-                            "selector": {
-                                "matchExpressions": [
-                                    {"key": "kubernetes.io/metadata.name", "operator": "In", "values": allowed}
-                                ]
-                            },
-                        }
-                    },
-                }
+                    "name": names.GATEWAY_HTTPS,
+                    "port": 443,
+                    "protocol": "HTTPS",
+                    "tls": {"mode": "Terminate", "certificateRefs": [{"name": names.gateway_tls_secret(cfg)}]},
+                    "allowedRoutes": route_ns,
+                },
             ],
         },
     }
-    staging_route = {
+    # Every plain-HTTP request goes to HTTPS (301) unless a route with a host name claims it (the registry, ACME's
+    # challenge): Gateway API prefers the most specific host name, so this catch-all never shadows them.
+    redirect = {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "HTTPRoute",
-        "metadata": _meta("model-server", staging),
+        "metadata": _meta(REDIRECT_ROUTE, platform),
         "spec": {
-            "parentRefs": [ref],
+            "parentRefs": [names.gateway_ref(cfg, names.GATEWAY_HTTP)],
             "rules": [
-                {
-                    "matches": [{"path": {"type": "PathPrefix", "value": STAGING_PREFIX}}],
-                    "filters": [
-                        {
-                            "type": "URLRewrite",
-                            "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}},
-                        }
-                    ],
-                    "backendRefs": [{"name": "model-server", "port": 80}],
-                }
+                {"filters": [{"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}]}
             ],
         },
     }
     registry_route = {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "HTTPRoute",
-        "metadata": _meta("registry", platform),
+        "metadata": _meta(REGISTRY_ROUTE, platform),
         "spec": {
-            "parentRefs": [ref],
+            "parentRefs": [names.gateway_ref(cfg, names.GATEWAY_HTTP)],
             "hostnames": [names.registry_host(cfg).split(":")[0]],
             "rules": [{"backendRefs": [{"name": "registry", "port": values.REGISTRY_PORT}]}],
         },
     }
-    # A research cloud has no load balancer for Services: Envoy listens on a fixed node port on every node (the
-    # floating IP's node forwards it), under a Service named after the Gateway.
+    # A research cloud has no load balancer for Services: Envoy listens on fixed node ports on every node (the
+    # floating IP's node forwards 80/443 to them), under a Service named after the Gateway. Local traffic policy
+    # keeps the client's address (the registry's rule and the rate limit see who is asking).
     proxy = {
         "apiVersion": "gateway.envoyproxy.io/v1alpha1",
         "kind": "EnvoyProxy",
@@ -168,9 +175,17 @@ def gateway(cfg: Config) -> list[dict[str, Any]]:
                     "envoyService": {
                         "name": ref["name"],
                         "type": "NodePort",
+                        "externalTrafficPolicy": "Local",
                         "patch": {
                             "type": "StrategicMerge",
-                            "value": {"spec": {"ports": [{"port": 80, "nodePort": cfg.kubernetes.gateway_node_port}]}},
+                            "value": {
+                                "spec": {
+                                    "ports": [
+                                        {"port": 80, "nodePort": cfg.kubernetes.gateway_node_port},
+                                        {"port": 443, "nodePort": cfg.kubernetes.gateway_tls_node_port},
+                                    ]
+                                }
+                            },
                         },
                     },
                     "envoyDeployment": {"replicas": 1, "container": {"resources": values.resources("100m", "128Mi")}},
@@ -192,7 +207,7 @@ def gateway(cfg: Config) -> list[dict[str, Any]]:
             },
         },
     }
-    return [proxy, gw_class, gw, staging_route, registry_route]
+    return [proxy, gw_class, gw, redirect, registry_route, *policies.gateway_policies(cfg)]
 
 
 def service_monitors(cfg: Config) -> list[dict[str, Any]]:

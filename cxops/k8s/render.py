@@ -15,6 +15,7 @@ COMMAND = "cxops k8s render"
 HEADER = generated.header(COMMAND)
 ARGOCD_DIR = "k8s/argocd"
 PLATFORM_DIR = "k8s/platform"
+EXPOSURE_FILE = f"{PLATFORM_DIR}/exposure.yaml"  # the exposure inventory (cxops.k8s.exposure); no Application reads it
 KUSTOMIZE = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization"}
 
 
@@ -24,7 +25,7 @@ def _yaml(*docs: dict[str, Any]) -> str:
 
 def rendered(cfg: Config) -> dict[str, str]:
     """Repository-relative path → text of every file `cxops k8s render` owns."""
-    from cxops.k8s import argocd
+    from cxops.k8s import argocd, exposure
     from cxops.k8s.components import components
 
     comps = components(cfg)
@@ -50,6 +51,7 @@ def rendered(cfg: Config) -> dict[str, str]:
     out[f"{ARGOCD_DIR}/apps/kustomization.yaml"] = _yaml({**KUSTOMIZE, "resources": sorted(apps)})
     out[f"{ARGOCD_DIR}/root-application.yaml"] = _yaml(argocd.project(cfg, comps), argocd.root_app(cfg))
     out[f"{ARGOCD_DIR}/kustomization.yaml"] = _yaml({**KUSTOMIZE, "resources": ["root-application.yaml", "apps"]})
+    out[EXPOSURE_FILE] = _yaml(exposure.document(cfg))
     return dict(sorted(out.items()))
 
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from cxops import names
+from cxops.cluster_secrets import MLFLOW_PASSWORD_KEY, MLFLOW_USER_KEY
 from cxops.config.schema import Config
 
 # Release names: ArgoCD passes the Application's `helm.releaseName`; charts name their objects after it.
 MLFLOW_RELEASE = "mlflow"
-MLFLOW_FULLNAME = "mlflow-server"  # the chart's own Service; `mlflow` is ours (cxops.k8s.objects.platform_services)
+MLFLOW_FULLNAME = "mlflow-server"
+MLFLOW_AUTH_DATABASE = "mlflow_auth"  # the basic-auth app's users and permissions, owned by the mlflow role
+  # the chart's own Service; `mlflow` is ours (cxops.k8s.objects.platform_services)
 OBJECT_STORE_RELEASE = "seaweedfs"
 MONITORING_FULLNAME = "monitoring"  # Prometheus CR `monitoring-prometheus`, operator, Alertmanager
 GRAFANA_FULLNAME = "grafana"
@@ -211,6 +214,30 @@ def mlflow(cfg: Config) -> dict[str, Any]:
             },
         },
         "extraEnvVars": {"MLFLOW_S3_ENDPOINT_URL": names.s3_endpoint_url(cfg)},
+        # MLflow's basic-auth app (`mlflow server --app-name basic-auth`): every request needs a login; the admin
+        # comes from a generated Secret, the user table lives in its own PostgreSQL database (survives restarts).
+        "auth": {
+            "enabled": True,
+            "appName": "basic-auth",
+            "defaultPermission": "READ",
+            "existingAdminSecret": {
+                "name": names.mlflow_admin_secret(cfg),
+                "usernameKey": MLFLOW_USER_KEY,
+                "passwordKey": MLFLOW_PASSWORD_KEY,
+            },
+            "postgres": {
+                "enabled": True,
+                "host": names.postgres_host(cfg),
+                "port": 5432,
+                "database": MLFLOW_AUTH_DATABASE,
+                "driver": "psycopg2",
+                "existingSecret": {
+                    "name": names.postgres_app_secret(cfg),
+                    "usernameKey": "username",
+                    "passwordKey": "password",
+                },
+            },
+        },
         "serverAllowedHosts": _mlflow_hosts(cfg),
         "serviceMonitor": {"enabled": True, "namespace": platform, "labels": {}},
         "resources": resources("250m", "512Mi", memory_limit="1536Mi"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from cxops import names
+from cxops.cluster_secrets import MLFLOW_PASSWORD_KEY, MLFLOW_USER_KEY
 from cxops.config.schema import Config
 from cxops.pipeline.definition import COMMANDS, Param, Step
 from cxops.workflows.chain import GIT_COMMANDS, arg_params, is_ref
@@ -103,6 +104,10 @@ def base_env(cfg: Config) -> list:
         Env(name="PROMETHEUS_URL", value=names.prometheus_url(cfg)),
         SecretEnv(name="AWS_ACCESS_KEY_ID", secret_name=w.s3_secret, secret_key="AWS_ACCESS_KEY_ID"),
         SecretEnv(name="AWS_SECRET_ACCESS_KEY", secret_name=w.s3_secret, secret_key="AWS_SECRET_ACCESS_KEY"),
+        *(
+            SecretEnv(name=key, secret_name=names.mlflow_admin_secret(cfg), secret_key=key)
+            for key in (MLFLOW_USER_KEY, MLFLOW_PASSWORD_KEY)
+        ),
     ]
 
 

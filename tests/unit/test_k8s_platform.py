@@ -131,7 +131,7 @@ def test_plain_objects_validate_strictly_and_custom_ones_against_the_kept_schema
                 custom_checked.add(doc["kind"])
                 continue
             assert "." not in doc["apiVersion"].split("/")[0] or doc["apiVersion"].startswith(
-                ("rbac.authorization.k8s.io/",)
+                ("rbac.authorization.k8s.io/", "networking.k8s.io/")
             ), f"{where}: custom kind with no schema kept by the project"
             kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
     expected = {
@@ -146,6 +146,11 @@ def test_plain_objects_validate_strictly_and_custom_ones_against_the_kept_schema
         "Gateway",
         "HTTPRoute",
         "ReferenceGrant",
+        "BackendTrafficPolicy",
+        "SecurityPolicy",
+        "Certificate",
+        "ClusterIssuer",
+        "Database",
     }
     assert custom_checked >= expected
 
@@ -297,6 +302,7 @@ def test_sync_waves_put_operators_and_crds_before_their_users():
         "gateway.networking.k8s.io": "gateway",
         "gateway.envoyproxy.io": "gateway",
         "argoproj.io": "argo-workflows",
+        "cert-manager.io": "cert-manager",
     }
     namespaces = wave[names.argocd_platform_app(CFG, "namespaces")]
     for c in components(CFG):
@@ -444,7 +450,7 @@ def test_every_declared_service_is_used():
         (r["metadata"]["namespace"], b["name"])
         for r in routes
         for rule in r["spec"]["rules"]
-        for b in rule["backendRefs"]
+        for b in rule.get("backendRefs", [])
     }
     for ns_name in _declared_services():
         assert ns_name in used, f"Service {ns_name} is declared but nothing uses it"
@@ -471,7 +477,7 @@ def test_every_secret_referenced_is_catalogued_with_its_keys_and_every_catalogue
         for o in [c.values, *c.objects]:
             refs |= {(c.namespace, n, k) for n, k in _secret_refs(o)}
             for _where, key, value in _walk(o):
-                if key in ("existingSecret", "passwordSecret") and isinstance(value, (str, dict)):
+                if key in ("existingSecret", "existingAdminSecret", "passwordSecret") and isinstance(value, (str, dict)):
                     refs.add((c.namespace, value if isinstance(value, str) else value["name"], ""))
                 elif key == "secret" and isinstance(value, dict) and "name" in value:  # CNPG initdb
                     refs.add((c.namespace, value["name"], ""))

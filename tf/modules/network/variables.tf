@@ -44,8 +44,8 @@ variable "ssh_allowed_cidrs" {
   type        = list(string)
   description = "Networks allowed to reach SSH (22) on the entry node."
   validation {
-    condition     = alltrue([for c in var.ssh_allowed_cidrs : can(cidrhost(c, 0))])
-    error_message = "ssh_allowed_cidrs must hold CIDRs."
+    condition     = alltrue([for c in var.ssh_allowed_cidrs : can(cidrhost(c, 0)) && !endswith(c, "/0")])
+    error_message = "ssh_allowed_cidrs must hold CIDRs, and not the whole internet."
   }
 }
 
@@ -53,8 +53,8 @@ variable "api_allowed_cidrs" {
   type        = list(string)
   description = "Networks allowed to reach the Kubernetes API (6443)."
   validation {
-    condition     = alltrue([for c in var.api_allowed_cidrs : can(cidrhost(c, 0))])
-    error_message = "api_allowed_cidrs must hold CIDRs."
+    condition     = alltrue([for c in var.api_allowed_cidrs : can(cidrhost(c, 0)) && !endswith(c, "/0")])
+    error_message = "api_allowed_cidrs must hold CIDRs, and not the whole internet."
   }
 }
 

@@ -1,0 +1,130 @@
+"""The operator's own address: the only source SSH and the Kubernetes API are open to by default.
+
+Resolution order (first that gives one wins): `--operator-address`, `CXOPS_OPERATOR_ADDRESS`,
+`cloud.operator_address` in cxops.yaml, the source address of this machine's route to the cloud's identity endpoint
+(asked of the kernel with an unconnected UDP socket: nothing is sent), else a prompt when stdin is a terminal. The
+result goes to `tf/operator.auto.tfvars.json` (git-ignored: a personal address is nobody else's business), which
+Terraform reads after cxops.auto.tfvars.json; each `cxops infra plan|apply` rewrites it, so the rules follow whoever
+provisions. Other networks go in cloud.ssh_allowed_cidrs / api_allowed_cidrs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from cxops import generated
+from cxops.errors import CxopsError
+
+ENV_VAR = "CXOPS_OPERATOR_ADDRESS"
+TFVARS_FILE = "operator.auto.tfvars.json"  # sorts after cxops.auto.tfvars.json; holds only operator_cidrs
+VARIABLE = "operator_cidrs"
+
+
+def check_address(value: str) -> ipaddress.IPv4Address:
+    """The address as IPv4Address; ValueError when it is not one host that could reach the cloud (IPv6, loopback,
+    link-local, multicast, unspecified: the security group rules are IPv4 and a host is a /32)."""
+    try:
+        ip = ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address (give your public IPv4 address, e.g. 203.0.113.7)") from None
+    if ip.version != 4:
+        raise ValueError(f"{value!r} is IPv6; the security group rules are IPv4 (give your public IPv4 address)")
+    if ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved:
+        raise ValueError(f"{value!r} cannot be the address the cloud sees you from (give your public IPv4 address)")
+    return ip
+
+
+def route_source(endpoint_url: str, port: int | None = None) -> ipaddress.IPv4Address | None:
+    """Source address the kernel picks for a packet to the endpoint's host (no packet is sent: connect() on a UDP
+    socket only selects the route); None when the host does not resolve to IPv4 or there is no route."""
+    parts = urlsplit(endpoint_url if "://" in endpoint_url else f"//{endpoint_url}")
+    host = parts.hostname
+    if not host:
+        return None
+    try:
+        infos = socket.getaddrinfo(host, port or parts.port or 443, socket.AF_INET, socket.SOCK_DGRAM)
+    except (socket.gaierror, UnicodeError):
+        return None
+    for *_, addr in infos:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.connect(addr)
+            except OSError:
+                continue
+            return ipaddress.IPv4Address(s.getsockname()[0])
+    return None
+
+
+@dataclass(frozen=True)
+class Operator:
+    """The resolved address and where it came from (flag, env, config, route, prompt)."""
+
+    address: ipaddress.IPv4Address
+    source: str
+
+    @property
+    def cidr(self) -> str:
+        """The /32 network the security group rules name."""
+        return f"{self.address}/32"
+
+    @property
+    def note(self) -> str:
+        """A line for the user; warns when the address is private (behind NAT the cloud sees another one)."""
+        line = f"SSH and the Kubernetes API open to {self.cidr} (from {self.source})"
+        if self.address.is_private:
+            line += "; it is a private address: behind NAT the cloud sees another one (pass --operator-address)"
+        return line
+
+
+def resolve(
+    flag: str | None,
+    configured: str | None,
+    endpoint_url: Callable[[], str | None],
+    ask: Callable[[], str] | None,
+) -> Operator:
+    """The operator's address by the module's order. `endpoint_url` is called only when needed (it may need
+    clouds.yaml); `ask` is None when no terminal can answer. Raises CxopsError naming every way to give it."""
+    for value, source in ((flag, "--operator-address"), (os.environ.get(ENV_VAR), ENV_VAR), (configured, "cxops.yaml")):
+        if value:
+            try:
+                return Operator(check_address(value.strip()), source)
+            except ValueError as exc:
+                raise CxopsError(f"{source}: {exc}") from None
+    url = endpoint_url()
+    if url:
+        found = route_source(url)
+        if found is not None:
+            try:
+                return Operator(check_address(str(found)), f"the route to {urlsplit(url).hostname}")
+            except ValueError:
+                pass  # loopback or similar: this route says nothing about the address the cloud sees
+    if ask is not None:
+        answer = ask()
+        try:
+            return Operator(check_address(answer.strip()), "your answer")
+        except ValueError as exc:
+            raise CxopsError(str(exc)) from None
+    raise CxopsError(
+        f"cannot tell your address: pass --operator-address, set {ENV_VAR} or cloud.operator_address "
+        "(SSH and the Kubernetes API are open only to it)"
+    )
+
+
+def tfvars_text(operator: Operator | None) -> str:
+    """The git-ignored variables file: operator_cidrs only (empty = nobody but cloud.*_allowed_cidrs)."""
+    marker = " ".join(line.lstrip("# ").strip() for line in generated.header("cxops infra plan|apply").splitlines())
+    return json.dumps({"//": marker, VARIABLE: [operator.cidr] if operator else []}, indent=2) + "\n"
+
+
+def write(workdir: Path, operator: Operator | None) -> Path:
+    """Write tf/operator.auto.tfvars.json atomically; returns its path."""
+    path = workdir / TFVARS_FILE
+    generated.write_atomic(path, tfvars_text(operator))
+    return path

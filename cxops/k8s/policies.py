@@ -1,0 +1,79 @@
+"""Envoy Gateway policies attached to the Gateway's routes: the public route's rate limit and the registry's
+client-address rule.
+
+Kinds and fields from Envoy Gateway v1.9.0's CRDs (`gateway.envoyproxy.io/v1alpha1` BackendTrafficPolicy
+`spec.rateLimit.local.rules[].limit{requests,unit}`, SecurityPolicy `spec.authorization{defaultAction,rules}` with
+`principal.clientCIDRs`), the implementation k8s/platform/gateway pins (cxops.k8s.charts). A policy lives in its
+target route's namespace.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cxops import names
+from cxops.config.schema import Config
+
+API = "gateway.envoyproxy.io/v1alpha1"
+RATE_LIMIT_POLICY = "public-rate-limit"
+REGISTRY_POLICY = "registry-private-network"
+# Kubespray v2.31's default pod network (inventory sample `kube_pods_subnet`): workflow pods push images from there.
+KUBESPRAY_POD_CIDR = "10.233.64.0/18"
+
+
+def _route_ref(name: str) -> dict[str, str]:
+    return {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": name}
+
+
+def rate_limit(cfg: Config) -> dict[str, Any]:
+    """BackendTrafficPolicy on the production/canary route: at most kubernetes.public_rate_limit_rps requests per
+    second through each Envoy replica (a local limit, no rate-limit service); the rest get HTTP 429."""
+    return {
+        "apiVersion": API,
+        "kind": "BackendTrafficPolicy",
+        "metadata": {
+            "name": RATE_LIMIT_POLICY,
+            "namespace": names.env_namespace(cfg, "production"),
+            "labels": {"app.kubernetes.io/part-of": "cxops"},
+        },
+        "spec": {
+            "targetRefs": [_route_ref(names.PUBLIC_ROUTE)],
+            "rateLimit": {
+                "local": {"rules": [{"limit": {"requests": cfg.kubernetes.public_rate_limit_rps, "unit": "Second"}}]}
+            },
+        },
+    }
+
+
+def private_networks(cfg: Config) -> list[str]:
+    """Client networks the registry answers: the nodes' private network (containerd pulls) and the pod network
+    (BuildKit pushes)."""
+    return [cfg.cloud.network_cidr, KUBESPRAY_POD_CIDR]
+
+
+def registry_rule(cfg: Config) -> dict[str, Any]:
+    """SecurityPolicy on the registry's route: allowed only from the private networks, denied to everyone else (the
+    gateway's HTTP port is open to the internet; the registry must not be)."""
+    return {
+        "apiVersion": API,
+        "kind": "SecurityPolicy",
+        "metadata": {
+            "name": REGISTRY_POLICY,
+            "namespace": names.platform_namespace(cfg),
+            "labels": {"app.kubernetes.io/part-of": "cxops"},
+        },
+        "spec": {
+            "targetRefs": [_route_ref("registry")],
+            "authorization": {
+                "defaultAction": "Deny",
+                "rules": [
+                    {"name": "private-network", "action": "Allow", "principal": {"clientCIDRs": private_networks(cfg)}}
+                ],
+            },
+        },
+    }
+
+
+def gateway_policies(cfg: Config) -> list[dict[str, Any]]:
+    """Every policy the gateway-config component renders."""
+    return [rate_limit(cfg), registry_rule(cfg)]
