@@ -25,6 +25,7 @@ ANYWHERE = "0.0.0.0/0"
 NODELOCALDNS = "169.254.25.10/32"  # Kubespray's nodelocaldns_ip
 API_SERVER_PORT = 6443
 ENVOY_PORTS = (10080, 10443)  # the Gateway's 80/443 inside Envoy's container
+ENVOY_LABEL = ("app.kubernetes.io/name", "envoy")  # Envoy Gateway's proxy pods
 MODEL_PORT = 8080  # k8s/serving/base: the model server's container port
 DEFAULT_DENY = "default-deny"
 PUBLIC_ENVS = ("production", "canary")  # the envs behind the public route (cxops.gitops.traffic)
@@ -39,10 +40,14 @@ class Peer:
     namespace: str | None = None
     pods: tuple[tuple[str, str], ...] = ()
     cidrs: tuple[str, ...] = ()
+    exclude: tuple[tuple[str, str], ...] = ()  # pods carrying one of these labels are not part of this end
 
     def selector(self) -> dict[str, Any]:
         """The pod selector of this peer inside its namespace."""
-        return {"matchLabels": dict(self.pods)} if self.pods else {}
+        out: dict[str, Any] = {"matchLabels": dict(self.pods)} if self.pods else {}
+        if self.exclude:
+            out["matchExpressions"] = [{"key": k, "operator": "NotIn", "values": [v]} for k, v in self.exclude]
+        return out
 
     def as_peer(self) -> list[dict[str, Any]]:
         """NetworkPolicy peers (`from`/`to` entries) that match this end."""
@@ -99,12 +104,11 @@ def flows(cfg: Config) -> list[Flow]:
         "the gateway (Envoy)",
         platform,
         _pods(
-            {
-                "app.kubernetes.io/name": "envoy",
-                "gateway.envoyproxy.io/owning-gateway-name": cfg.kubernetes.gateway_name,
-            }
+            {ENVOY_LABEL[0]: ENVOY_LABEL[1], "gateway.envoyproxy.io/owning-gateway-name": cfg.kubernetes.gateway_name}
         ),
     )
+    # the gateway faces the internet: it is not part of the platform's inside, and reaches only its backends
+    inside = Peer("platform pods (not the gateway)", platform, exclude=(ENVOY_LABEL,))
     workflows = Peer("workflow pods", argo)
     prometheus = Peer("Prometheus", platform, _service_pods(cfg, "prometheus"))
     registry = Peer("the registry", platform, _service_pods(cfg, "registry"))
@@ -119,9 +123,16 @@ def flows(cfg: Config) -> list[Flow]:
         ),
         Flow("gateway-to-registry", envoy, registry, (values.REGISTRY_PORT,), "the registry's route"),
         Flow(
+            "gateway-to-controller",
+            envoy,
+            Peer("Envoy Gateway", platform, _pods({"control-plane": "envoy-gateway"})),
+            (18000,),
+            "Envoy fetches its configuration (xDS)",
+        ),
+        Flow(
             "platform-internal",
-            Peer("platform pods", platform),
-            Peer("platform pods", platform),
+            inside,
+            inside,
             (),
             "inside the platform: operators and their databases, MLflow to PostgreSQL and S3, Grafana to Prometheus, "
             "Prometheus to its platform targets, Envoy Gateway to its proxies",
@@ -152,7 +163,7 @@ def flows(cfg: Config) -> list[Flow]:
         ),
         Flow(
             "platform-to-internet",
-            Peer("platform pods", platform),
+            inside,
             Peer("the internet", cidrs=(ANYWHERE,)),
             (80, 443),
             "the ACME CA and its HTTP-01 self-check, an external S3 store",
@@ -174,7 +185,7 @@ def flows(cfg: Config) -> list[Flow]:
         Flow(
             "apiserver-to-webhooks",
             Peer("the API server", cidrs=(*nodes, KUBESPRAY_POD_CIDR)),
-            Peer("platform pods", platform),
+            inside,
             (9443, 10250),
             "admission webhooks (cert-manager, CloudNativePG, Envoy Gateway)",
         ),
@@ -217,11 +228,11 @@ def flows(cfg: Config) -> list[Flow]:
                 ("UDP", "TCP"),
             ),
         ]
-    for ns in (platform, argo):
+    for ns, pods in ((platform, inside), (argo, Peer(f"pods in {argo}", argo))):
         out.append(
             Flow(
                 f"apiserver-from-{ns}",
-                Peer(f"pods in {ns}", ns),
+                pods,
                 Peer("the API server", cidrs=nodes),
                 (API_SERVER_PORT,),
                 "controllers and operators watch the API",
