@@ -1,4 +1,5 @@
-"""`cxops cluster`: install Kubernetes + the GitOps bootstrap with Ansible, fetch a kubeconfig, list the UIs."""
+"""`cxops cluster`: install Kubernetes + the GitOps bootstrap with Ansible, fetch a kubeconfig, list the UIs, show one
+credential on a terminal."""
 
 from __future__ import annotations
 
@@ -111,6 +112,28 @@ def kubeconfig(
     ok(f"wrote {path} (server https://127.0.0.1:{local_port})")
     console.print(f"open the tunnel:  {kc.tunnel_command(inv, local_port)}")
     console.print(f"then:             export KUBECONFIG={path}; kubectl get nodes")
+
+
+@app.command()
+def credentials(
+    service: str = typer.Argument(..., help="argocd, mlflow, grafana, s3 or postgres."),
+) -> None:
+    """Show one service's login (user and password) from its Kubernetes Secret, on a terminal only.
+
+    Refuses when stdout is not a terminal (a pipe, a file, a log) and says the kubectl line to use instead. Reads
+    with kubectl and the kubeconfig of `cxops cluster kubeconfig` (or $KUBECONFIG); the API tunnel must be open."""
+    import sys
+
+    from cxops.cluster import credentials as creds
+    from cxops.config import load_config
+    from cxops.paths import state_dir
+
+    cfg = load_config()
+    login = creds.find(cfg, service)
+    creds.require_terminal(login, sys.stdout.isatty())
+    kubeconfig = state_dir(cfg) / "cluster" / "kubeconfig"
+    user, password = creds.read(login, kubeconfig if kubeconfig.exists() else None)
+    typer.echo(f"{service} user:     {user}\n{service} password: {password}")
 
 
 @app.command()

@@ -39,12 +39,11 @@ class UI:
 def uis(cfg: Config) -> list[UI]:
     """The UIs in the order a user meets them."""
     argocd, platform, argo = names.argocd_namespace(cfg), names.platform_namespace(cfg), names.workflows_namespace(cfg)
-    admin = f"kubectl -n {argocd} get secret argocd-initial-admin-secret -o jsonpath='{{.data.password}}' | base64 -d"
-    grafana = f"{cfg.project.name}-grafana-admin"
+    account = names.argocd_operator_account(cfg)
     return [
-        UI("ArgoCD", argocd, "argocd-server", 443, 8443, "https", f"user admin, password: {admin}"),
-        UI("Argo Workflows", argo, "argo-server", 2746, 2746, "https", "a ServiceAccount token (docs/platform.md)"),
-        UI("MLflow", platform, "mlflow", 5000, 5000, "http", "none inside the cluster"),
-        UI("Grafana", platform, "grafana", 80, 3000, "http", f"Secret {platform}/{grafana}"),
-        UI("Prometheus", platform, "prometheus", 9090, 9090, "http", "none"),
+        UI("ArgoCD", argocd, "argocd-server", 443, 8443, "https", f"user {account}: cxops cluster credentials argocd"),
+        UI("Argo Workflows", argo, "argo-workflows-server", 2746, 2746, "http", "a bearer token (docs/security.md)"),
+        UI("MLflow", platform, "mlflow", 5000, 5000, "http", "basic auth: cxops cluster credentials mlflow"),
+        UI("Grafana", platform, "grafana", 80, 3000, "http", "cxops cluster credentials grafana"),
+        UI("Prometheus", platform, "prometheus", 9090, 9090, "http", "none (never routed: port-forward only)"),
     ]

@@ -293,6 +293,7 @@ def test_secrets_generated_once_and_never_printed(lab: HostLab, installed: dict,
 
     cfg = load_config(project)
     random_names = {s.name: s.keys for s in catalogue(cfg) if s.generate == "random"}
+    fixed = {s.name: dict(s.fixed) for s in catalogue(cfg) if s.generate == "random"}
     secrets_dir = lab.host("node1").upper / "etc" / "cxops" / "secrets"
     assert oct(secrets_dir.stat().st_mode & 0o777) == "0o700"
     values = []
@@ -301,8 +302,11 @@ def test_secrets_generated_once_and_never_printed(lab: HostLab, installed: dict,
         assert oct(f.stat().st_mode & 0o777) == "0o600", f
         pairs = dict(line.split("=", 1) for line in f.read_text().splitlines())
         assert list(pairs) == list(keys)
-        assert all(len(v) >= 40 for v in pairs.values())
-        values += list(pairs.values())
+        # a fixed key (a role name the manifests also name) holds exactly its value; every other one is random
+        assert {k: pairs[k] for k in fixed[name]} == fixed[name], f
+        random_values = [v for k, v in pairs.items() if k not in fixed[name]]
+        assert random_values and all(len(v) >= 40 for v in random_values)
+        values += random_values
     assert len(set(values)) == len(values)  # independent values
     # kept on re-run: the files after the second run are those of the first
     assert _secret_digests(lab) == installed["secrets"]

@@ -142,7 +142,8 @@ def test_group_vars_carry_config_values_not_literals(tmp_path: Path) -> None:
     data = yaml.safe_load(text)
     assert data["cxops_registry_host"] == "registry.example.internal:5000"
     assert data["cxops_argocd_namespace"] == "gitops"
-    assert data["cxops_argocd_account"] == names.argocd_workflows_account(cfg)
+    assert data["cxops_argocd_operator_account"] == names.argocd_operator_account(cfg)
+    assert data["cxops_argocd_deploy_role"] == names.ARGOCD_DEPLOY_ROLE
     assert data["cxops_root_application_file"] == str(tmp_path / "k8s/argocd/root-application.yaml")
     assert [s["name"] for s in data["cxops_cluster_secrets"]] == [s.name for s in catalogue(cfg)]
     assert {s["generate"] for s in data["cxops_cluster_secrets"]} == {"random", "argocd", "user"}
@@ -154,4 +155,4 @@ def test_urls_use_the_configured_namespaces() -> None:
     rows = {u.name: u for u in urls.uis(Config.model_validate(raw))}
     assert rows["MLflow"].port_forward == "kubectl -n ml-platform port-forward svc/mlflow 5000:5000"
     assert rows["ArgoCD"].local == "https://127.0.0.1:8443"
-    assert "base64 -d" in rows["ArgoCD"].login  # tells how to read it, never prints it
+    assert "cxops cluster credentials argocd" in rows["ArgoCD"].login  # tells how to read it, never prints it
