@@ -20,6 +20,8 @@ def tf_env(**extra: str) -> dict[str, str]:
     """Environment for Terraform in tests: the embedded engine (what a fresh machine has), the project's CLI config."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TF_VAR_")}
     env.update({"TF_CLI_CONFIG_FILE": str(TERRAFORMRC), "CXOPS_TERRAFORM": "embedded", "COLUMNS": "200"})
+    # whose address SSH and the API open to (cxops.infra.operator); a documentation address (RFC 5737)
+    env.setdefault("CXOPS_OPERATOR_ADDRESS", "203.0.113.7")
     env.update(extra)
     return env
 

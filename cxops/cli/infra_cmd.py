@@ -77,7 +77,7 @@ def _operator(config, cloud: str | None, flag: str | None, quiet: bool):  # -> c
 
     tty = typer.get_text_stream("stdin").isatty()
     found = operator.resolve(flag, config.cloud.operator_address, endpoint, ask if tty else None)
-    if not quiet:
+    if not quiet and found.source.startswith("the route"):  # a guess: say what it was
         typer.echo(found.note, err=True)
     return found
 
@@ -143,13 +143,12 @@ def plan(
 
     config = load_config()
     workdir = provision.module_dir(project_root(), chdir)
-    operator = _operator(config, cloud, operator_address, quiet=json_out)
     tf = provision.prepare(
         config,
         workdir,
         preflight=_preflight_step(config, cloud, no_preflight),
         command="cxops infra plan",
-        operator=operator,
+        operator=lambda: _operator(config, cloud, operator_address, quiet=json_out),
     )
     with Progress(f"terraform plan ({tf.engine.description})", quiet=json_out) as progress:
         report = provision.plan(tf, progress)
@@ -186,13 +185,12 @@ def apply(
 
     config = load_config()
     workdir = provision.module_dir(project_root(), chdir)
-    operator = _operator(config, cloud, operator_address, quiet=json_out)
     tf = provision.prepare(
         config,
         workdir,
         preflight=_preflight_step(config, cloud, no_preflight),
         command="cxops infra apply",
-        operator=operator,
+        operator=lambda: _operator(config, cloud, operator_address, quiet=json_out),
     )
     with Progress(f"terraform apply ({tf.engine.description})", quiet=json_out) as progress:
         report, values = provision.apply(tf, progress)

@@ -25,6 +25,8 @@ from cxops.errors import CxopsError
 ENV_VAR = "CXOPS_OPERATOR_ADDRESS"
 TFVARS_FILE = "operator.auto.tfvars.json"  # sorts after cxops.auto.tfvars.json; holds only operator_cidrs
 VARIABLE = "operator_cidrs"
+# Networks a machine reaches the internet from only through NAT (RFC 1918 private, RFC 6598 shared/CGNAT)
+BEHIND_NAT = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"))
 
 
 def check_address(value: str) -> ipaddress.IPv4Address:
@@ -78,7 +80,7 @@ class Operator:
     def note(self) -> str:
         """A line for the user; warns when the address is private (behind NAT the cloud sees another one)."""
         line = f"SSH and the Kubernetes API open to {self.cidr} (from {self.source})"
-        if self.address.is_private:
+        if any(self.address in net for net in BEHIND_NAT):
             line += "; it is a private address: behind NAT the cloud sees another one (pass --operator-address)"
         return line
 

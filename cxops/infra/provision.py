@@ -86,16 +86,18 @@ def prepare(
     *,
     preflight: Callable[[], None] | None,
     command: str,
-    operator: Operator | None = None,
+    operator: Callable[[], Operator] | None = None,
 ) -> Terraform:
-    """Render the variables (and the operator's address, cxops.infra.operator), run the preflight (when given),
-    then `terraform init`; returns the runner.
+    """Render the variables, run the preflight (when given), resolve the operator's address (when asked:
+    cxops.infra.operator; after the preflight, so a missing cloud is reported as that), then `terraform init`;
+    returns the runner.
 
     `command` is the cxops command that resumes after an interruption (named in the message)."""
     tfvars.write(cfg, workdir)
-    operator_tfvars.write(workdir, operator)
     if preflight is not None:
         preflight()
+    if operator is not None:
+        operator_tfvars.write(workdir, operator())
     tf = Terraform(workdir, resume=f"run `{command}` again")
     tf.init()
     return tf

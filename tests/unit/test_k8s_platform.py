@@ -477,7 +477,9 @@ def test_every_secret_referenced_is_catalogued_with_its_keys_and_every_catalogue
         for o in [c.values, *c.objects]:
             refs |= {(c.namespace, n, k) for n, k in _secret_refs(o)}
             for _where, key, value in _walk(o):
-                if key in ("existingSecret", "existingAdminSecret", "passwordSecret") and isinstance(value, (str, dict)):
+                if key in ("existingSecret", "existingAdminSecret", "passwordSecret") and isinstance(
+                    value, (str, dict)
+                ):
                     refs.add((c.namespace, value if isinstance(value, str) else value["name"], ""))
                 elif key == "secret" and isinstance(value, dict) and "name" in value:  # CNPG initdb
                     refs.add((c.namespace, value["name"], ""))

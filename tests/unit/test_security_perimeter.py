@@ -172,4 +172,5 @@ def test_cli_without_a_way_to_learn_the_address_stops_before_terraform(tmp_path:
     assert proc.returncode == 1, proc.stdout + proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "--operator-address" in lines[0], proc.stderr
-    assert not (project / "tf" / tfvars.TFVARS_FILE).exists(), "it rendered before it knew whose address to open"
+    assert not (project / "tf" / ".terraform").exists(), "Terraform ran before it knew whose address to open"
+    assert not (project / "tf" / operator.TFVARS_FILE).exists()
