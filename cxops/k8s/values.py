@@ -15,9 +15,8 @@ from cxops.config.schema import Config
 
 # Release names: ArgoCD passes the Application's `helm.releaseName`; charts name their objects after it.
 MLFLOW_RELEASE = "mlflow"
-MLFLOW_FULLNAME = "mlflow-server"
+MLFLOW_FULLNAME = "mlflow-server"  # the chart's own Service; `mlflow` is ours (cxops.k8s.objects.platform_services)
 MLFLOW_AUTH_DATABASE = "mlflow_auth"  # the basic-auth app's users and permissions, owned by the mlflow role
-  # the chart's own Service; `mlflow` is ours (cxops.k8s.objects.platform_services)
 OBJECT_STORE_RELEASE = "seaweedfs"
 MONITORING_FULLNAME = "monitoring"  # Prometheus CR `monitoring-prometheus`, operator, Alertmanager
 GRAFANA_FULLNAME = "grafana"

@@ -156,3 +156,26 @@ def test_urls_use_the_configured_namespaces() -> None:
     assert rows["MLflow"].port_forward == "kubectl -n ml-platform port-forward svc/mlflow 5000:5000"
     assert rows["ArgoCD"].local == "https://127.0.0.1:8443"
     assert "cxops cluster credentials argocd" in rows["ArgoCD"].login  # tells how to read it, never prints it
+
+
+def test_every_bootstrap_task_that_handles_a_credential_hides_its_output() -> None:
+    """A task whose arguments read or send a password or token runs with no_log, so no value reaches a log."""
+    import yaml as _yaml
+
+    from tests.helpers import REPO
+
+    tasks_dir = REPO / "ansible" / "roles" / "gitops_bootstrap" / "tasks"
+    checked = 0
+    for path in sorted(tasks_dir.glob("*.yml")):
+        stack = list(_yaml.safe_load(path.read_text()) or [])
+        while stack:
+            task = stack.pop()
+            if "block" in task:
+                stack += task["block"]
+                continue
+            body = {k: v for k, v in task.items() if k not in ("name", "no_log", "when", "loop_control", "tags")}
+            text = _yaml.safe_dump(body)
+            if any(w in text for w in ("password", ".token", "stringData", "--from-env-file", "secret-init")):
+                checked += 1
+                assert task.get("no_log") is True, f"{path.name}: {task.get('name')} may print a credential"
+    assert checked >= 6
