@@ -27,6 +27,7 @@ API_SERVER_PORT = 6443
 ENVOY_PORTS = (10080, 10443)  # the Gateway's 80/443 inside Envoy's container
 ENVOY_LABEL = ("app.kubernetes.io/name", "envoy")  # Envoy Gateway's proxy pods
 MODEL_PORT = 8080  # k8s/serving/base: the model server's container port
+ACME_SOLVER_PORT = 8089  # cert-manager's HTTP-01 solver pods (label acme.cert-manager.io/http01-solver=true)
 DEFAULT_DENY = "default-deny"
 PUBLIC_ENVS = ("production", "canary")  # the envs behind the public route (cxops.gitops.traffic)
 
@@ -122,6 +123,13 @@ def flows(cfg: Config) -> list[Flow]:
             "containerd pulls images from the registry through the Gateway",
         ),
         Flow("gateway-to-registry", envoy, registry, (values.REGISTRY_PORT,), "the registry's route"),
+        Flow(
+            "gateway-to-acme-solver",
+            envoy,
+            Peer("cert-manager's HTTP-01 solver", platform, _pods({"acme.cert-manager.io/http01-solver": "true"})),
+            (ACME_SOLVER_PORT,),
+            "the ACME CA's challenge reaches the solver (only with kubernetes.domain)",
+        ),
         Flow(
             "gateway-to-controller",
             envoy,
