@@ -25,10 +25,10 @@ def _cells(nb: nbformat.NotebookNode) -> list[tuple[str, str, tuple[str, ...]]]:
     return [(c.cell_type, c.source.strip(), tuple(c.metadata.get("tags", ()))) for c in nb.cells]
 
 
-def pairs() -> list[tuple[Path, Path]]:
-    """(py, ipynb) for every notebook stem present in either form, sorted by name."""
-    stems = sorted({p.stem for p in NOTEBOOKS.glob("[0-9][0-9]-*.py")} | {p.stem for p in NOTEBOOKS.glob("*.ipynb")})
-    return [(NOTEBOOKS / f"{s}.py", NOTEBOOKS / f"{s}.ipynb") for s in stems]
+def pairs(directory: Path = NOTEBOOKS) -> list[tuple[Path, Path]]:
+    """(py, ipynb) for every notebook stem present in either form in DIRECTORY, sorted by name."""
+    stems = sorted({p.stem for p in directory.glob("[0-9][0-9]-*.py")} | {p.stem for p in directory.glob("*.ipynb")})
+    return [(directory / f"{s}.py", directory / f"{s}.ipynb") for s in stems]
 
 
 def from_py(py: Path) -> nbformat.NotebookNode:
@@ -36,8 +36,9 @@ def from_py(py: Path) -> nbformat.NotebookNode:
     nb = jupytext.read(py, fmt="py:percent")
     nb.metadata["jupytext"] = {"formats": FORMATS}
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    for cell in nb.cells:
+    for i, cell in enumerate(nb.cells):
         cell.metadata.pop("lines_to_next_cell", None)
+        cell.id = f"cell-{i:02d}"  # stable ids (nbformat's are random): a re-sync changes nothing
     return nb
 
 
@@ -54,10 +55,10 @@ def sync() -> list[Path]:
     return written
 
 
-def problems() -> list[str]:
-    """Every way the pairs disagree or an .ipynb holds outputs; empty when all is well."""
+def problems(directory: Path = NOTEBOOKS) -> list[str]:
+    """Every way the pairs in DIRECTORY disagree or an .ipynb holds outputs; empty when all is well."""
     found = []
-    for py, ipynb in pairs():
+    for py, ipynb in pairs(directory):
         if not py.exists() or not ipynb.exists():
             found.append(f"{(py if not py.exists() else ipynb).name} missing (run scripts/notebooks.py sync)")
             continue
@@ -65,7 +66,7 @@ def problems() -> list[str]:
         for i, cell in enumerate(nb.cells):
             if cell.cell_type == "code" and (cell.get("outputs") or cell.get("execution_count") is not None):
                 found.append(f"{ipynb.name} cell {i}: outputs stored (commit notebooks without outputs)")
-        if _cells(nb) != _cells(from_py(py)):
+        if nbformat.writes(nb) != nbformat.writes(from_py(py)) or _cells(nb) != _cells(from_py(py)):
             found.append(f"{ipynb.name} differs from {py.name} (edit the .py, then scripts/notebooks.py sync)")
     return found
 
