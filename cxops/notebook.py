@@ -106,13 +106,16 @@ def _print_report(gate: str, report: dict[str, Any]) -> None:
     print(f"\n== {gate}: {outcome}")
     for reason in report.get("reasons", []):
         print(f"   - {reason}")
-    for key in ("metrics", "checks"):
-        if isinstance(report.get(key), dict):
-            for name, value in report[key].items():
-                print(f"   {name}: {value}")
-        elif isinstance(report.get(key), list):
-            for check in report[key]:
-                print(f"   {check}")
+    for name, value in (report.get("metrics") or {}).items():
+        print(f"   {name}: {value}")
+    checks = report.get("checks") or {}
+    if isinstance(checks, dict):  # staging: check name -> ok
+        print("   " + ", ".join(f"{name} {'ok' if ok else 'FAILED'}" for name, ok in checks.items()))
+    else:  # evaluation and canary: the gate's Check records (cxops.pipeline.verdict.Check.as_dict)
+        for c in checks:
+            bound = "<=" if c.get("kind") == "max" else ">="
+            verdict = "ok" if c.get("ok") else f"FAILED ({c.get('reason')})"
+            print(f"   {c.get('name')}: {c.get('value')} (limit {bound} {c.get('limit')}) {verdict}")
 
 
 def show_image(path: Path) -> None:

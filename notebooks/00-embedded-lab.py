@@ -5,8 +5,9 @@
 # `pre-receive` hook that refuses unsafe promotions), one model server per environment that follows git, and one
 # public endpoint that splits traffic between production and canary.
 #
-# Before this notebook: `make setup` (creates `.venv`) and `scripts/install-lab-deps` (nginx), then open Jupyter from
-# the repository root with the `.venv` kernel. Every cell runs a `cxops` command, exactly what you would type in a
+# Before this notebook: `make setup` (creates `.venv`) and `scripts/install-lab-deps` (nginx), then open this notebook
+# from the repository root in JupyterLab or VS Code with `.venv/bin/python` as the kernel (or run it headless:
+# `.venv/bin/jupyter execute notebooks/00-embedded-lab.ipynb`). Every cell runs a `cxops` command, exactly what you would type in a
 # shell; the configuration is `cxops.yaml` in the repository root (or the file named by `$CXOPS_CONFIG`).
 
 # %%

@@ -32,7 +32,8 @@ def test_00_clone_to_production(lab: Path):
     assert production is not None, out
     assert f"production serves version {production.version}" in out
     assert "== evaluation: passed" in out and "== staging: passed" in out and "== canary: passed" in out, out
-    assert images(nb) >= 3  # confusion matrix, staging latency, canary class shares
+    # confusion matrix, staging latency (+ the canary's class shares once there is a production to compare with)
+    assert images(nb) >= 2
 
 
 def test_07_rollback_and_drift(lab: Path):
