@@ -26,10 +26,11 @@ run("cluster urls")
 
 # %% [markdown]
 # ## 3. Logging in
-# `cxops cluster credentials SERVICE` shows one service's login, and only to a terminal: run it in a shell (not
-# here), so the secret never lands in a notebook's saved output or in a log.
+# `cxops cluster credentials SERVICE` (argocd, mlflow, grafana, s3, postgres) shows one service's login, and only
+# to a terminal: here, where the output would be saved in the notebook, it refuses and names the `kubectl` line to
+# use instead. Run it in a shell: `cxops cluster credentials argocd`.
 # **Needs a running cluster** (it reads the Secret through the kubeconfig of notebook 03), so it is not run in the
-# tests; run it in a terminal: `cxops cluster credentials argocd`.
+# tests.
 
 # %% tags=["needs-cluster"]
-run("cluster credentials --help")
+run("cluster credentials argocd")
