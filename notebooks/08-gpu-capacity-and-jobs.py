@@ -11,7 +11,10 @@ from cxops.notebook import run
 # %% [markdown]
 # ## 1. GPU capacity per flavor
 # Total and available GPUs per GPU flavor, from host aggregates (`gpu_count`, `gpu_type`) or Placement (VGPU).
-# `cxops cloud gpus serve` serves the same read-only over HTTP.
+# Measuring it reads every project's servers, so it needs a clouds.yaml entry with admin-level read (the admin or
+# reader-on-system role; your cloud's operators have one): start Jupyter with `CXOPS_GPU_CLOUD=<that entry>`. With
+# a member credential only, this cell says exactly that. An operator can serve the same numbers read-only over HTTP
+# with `cxops cloud gpus serve`.
 
 # %%
 run("cloud gpus")

@@ -91,7 +91,8 @@ def test_02_provision_then_03_install_prerequisites(env):
     assert "argo" in output_text(nb).lower()
 
 
-def test_08_gpu_capacity_and_an_ephemeral_job(env, gpu_flavor, conn):
+def test_08_gpu_capacity_and_an_ephemeral_job(env, gpu_flavor, conn, openstack_lab, monkeypatch):
+    monkeypatch.setenv("CXOPS_GPU_CLOUD", openstack_lab["admin_cloud"])  # the operator's read-only view
     nb, skipped = execute(notebook("08"), env.parent)
     assert [s.split(": ", 1)[1] for s in skipped] == ['run("step train")']
     out = output_text(nb)
