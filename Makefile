@@ -15,7 +15,7 @@ help:
 	@echo "make demo   - set up, start the embedded lab, run train → … → production, print the status"
 	@echo "make test   - set up and run every test (unit, integration with real MLflow/git/servers, OpenStack)"
 	@echo "make bench  - CLI start-up, serving throughput and lifecycle time, each against its peer"
-	@echo "make lint   - ruff check, ruff format --check, mypy (all run in CI)"
+	@echo "make lint   - ruff check, ruff format --check, mypy, notebook pairs (all run in CI)"
 	@echo "make render - regenerate workflows/*.yaml (Hera) and k8s/argocd, k8s/platform (cxops k8s render)"
 	@echo "make infra-preflight | infra-plan | infra-apply | infra-inventory | infra-destroy - the cluster (docs/provisioning.md)"
 
@@ -50,6 +50,7 @@ lint: setup
 	$(BIN)/ruff check cxops tests scripts bench
 	$(BIN)/ruff format --check cxops tests scripts bench
 	$(BIN)/mypy cxops
+	$(BIN)/python scripts/notebooks.py check
 
 bench: setup
 	$(BIN)/python -m bench

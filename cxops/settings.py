@@ -48,6 +48,13 @@ class Settings:
         metadata=_var("ARGOCD_AUTH_TOKEN", "project-scoped ArgoCD token (wait-synced)", secret=True),
     )
     os_cloud: str | None = field(default=None, metadata=_var("OS_CLOUD", "clouds.yaml entry; overrides cloud.name"))
+    gpu_cloud: str | None = field(
+        default=None,
+        metadata=_var(
+            "CXOPS_GPU_CLOUD",
+            "clouds.yaml entry with admin-level read for `cxops cloud gpus` (default: the cloud in use)",
+        ),
+    )
     serving_env: str | None = field(
         default=None, metadata=_var("CXOPS_ENV", "environment name a model server reports (set in its overlay)")
     )

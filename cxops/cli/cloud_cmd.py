@@ -13,6 +13,11 @@ app.add_typer(gpus_app, name="gpus")
 
 CLOUD = typer.Option(None, "--cloud", help="clouds.yaml entry (default: $OS_CLOUD, then cxops.yaml cloud.name).")
 JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
+GPU_CLOUD = typer.Option(
+    None,
+    "--cloud",
+    help="clouds.yaml entry with admin-level read (default: $CXOPS_GPU_CLOUD, then $OS_CLOUD, then cloud.name).",
+)
 
 
 def _show(title: str, rows: list[dict], columns: list[str], json_out: bool) -> None:
@@ -103,7 +108,7 @@ def servers(
 @gpus_app.callback(invoke_without_command=True)
 def gpus(
     ctx: typer.Context,
-    cloud: str = CLOUD,
+    cloud: str = GPU_CLOUD,
     json_out: bool = JSON,
     max_age: float = typer.Option(
         0, "--max-age", help="Use the cached result if younger than this many seconds (0 = always measure)."
@@ -113,8 +118,9 @@ def gpus(
     if ctx.invoked_subcommand is not None:
         return
     from cxops.cloud.gpu_cache import GpuCache
+    from cxops.settings import settings
 
-    cache = GpuCache.for_cloud(cloud)
+    cache = GpuCache.for_cloud(cloud or settings().gpu_cloud)
     report = cache.get(max_age=max_age)
     _show_gpus(report, json_out)
 
@@ -140,7 +146,7 @@ def _show_gpus(report: dict, json_out: bool) -> None:
 
 @gpus_app.command("serve")
 def gpus_serve(
-    cloud: str = CLOUD,
+    cloud: str = GPU_CLOUD,
     port: int = typer.Option(8089, "--port", min=1024, max=65535, help="Port on 127.0.0.1."),
     refresh: float = typer.Option(150, "--refresh", min=5, help="Seconds between background measurements."),
 ) -> None:
@@ -149,6 +155,7 @@ def gpus_serve(
 
     from cxops.cloud.gpu_api import create_app
     from cxops.cloud.gpu_cache import GpuCache
+    from cxops.settings import settings
 
-    app_ = create_app(GpuCache.for_cloud(cloud), refresh_seconds=refresh)
+    app_ = create_app(GpuCache.for_cloud(cloud or settings().gpu_cloud), refresh_seconds=refresh)
     uvicorn.run(app_, host="127.0.0.1", port=port, log_level="info")

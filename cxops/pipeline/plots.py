@@ -86,3 +86,17 @@ def latency_png(latencies_ms: list[float], limit_ms: float, title: str, path: Pa
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def costs_png(labels: list[str], costs: list[float], currency: str, path: Path) -> Path:
+    """Bar chart of the cost of each training run (in `currency`), in the order given (oldest first)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.5 * len(labels)), 3))
+    ax.bar(labels, costs)
+    ax.set_ylabel(f"cost ({currency})")
+    ax.set_xlabel("training run (oldest → newest)")
+    ax.tick_params(axis="x", labelrotation=60)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
