@@ -15,6 +15,7 @@ route (the route template, not the raw path).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -25,6 +26,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, disable_created_metrics, generate_latest
+from starlette.types import Receive, Scope, Send
 
 from cxops.serving import protocols
 from cxops.serving.metrics import ServerMetrics
@@ -152,33 +154,98 @@ V2_MODEL_RESPONSES: dict[int | str, dict[str, Any]] = {
 NOT_READY: dict[int | str, dict[str, Any]] = {503: _error("no model is loaded")}
 
 
+JSON = "application/json"
+Headers = list[tuple[bytes, bytes]]  # ASGI headers: lower-case names, raw values
+# A scoring handler: (request headers, ASGI receive, path parameters) -> (status, JSON body, extra headers).
+Scoring = Callable[[Headers, Receive, dict[str, str]], Awaitable[tuple[int, bytes, Headers]]]
+NO_HEADERS: Headers = []
+CLOSE: Headers = [(b"connection", b"close")]
+NO_PARAMS: dict[str, str] = {}
+V2_MODELS = "/v2/models/"
+V2_INFER = "/infer"
+
+
+def dumps(data: Any) -> bytes:
+    return orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+class ModelServer(FastAPI):
+    """FastAPI with a hot path: a POST to a scoring route (`hot`: /predict, /explain, /invocations, and v2 infer by
+    its path parameters) goes straight to its scoring handler, past Starlette's middleware, router and
+    Request/Response objects, which cost more than the scoring itself on a small model. The handler is the same one
+    the FastAPI route calls, so validation, metrics and status codes are the same either way; every other request
+    (and any other method or a path that only resembles a scoring route) is FastAPI's as usual."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.hot: dict[str, Scoring] = {}
+        self.load_error: str | None = None  # why the model is not ready (None: it is)
+
+    def scoring_route(self, path: str) -> tuple[Scoring, dict[str, str]] | None:
+        """The scoring handler and path parameters for `path`, as the router would match it, else None."""
+        scoring = self.hot.get(path)
+        if scoring is not None:
+            return scoring, NO_PARAMS
+        if path.startswith(V2_MODELS) and path.endswith(V2_INFER):  # {name}, {name}/versions/{version}: no "/"
+            parts = path[len(V2_MODELS) : -len(V2_INFER)].split("/")
+            if len(parts) == 1 and parts[0]:
+                return self.hot[f"{V2_PREFIX}/infer"], {"name": parts[0]}
+            if len(parts) == 3 and parts[0] and parts[1] == "versions" and parts[2]:
+                return self.hot[f"{V2_PREFIX}/versions/{{version}}/infer"], {"name": parts[0], "version": parts[2]}
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and (hit := self.scoring_route(scope["path"])):
+            try:
+                status, body, extra = await hit[0](scope["headers"], receive, hit[1])
+            except ClientGone:
+                return
+            headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)), *extra]
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await super().__call__(scope, receive, send)
+
+
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(
         orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY), status, headers=headers, media_type="application/json"
     )
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+class ClientGone(Exception):
+    """The client disconnected before its body arrived: nothing to answer."""
+
+
+def header(headers: Headers, name: bytes) -> bytes | None:
+    """The first value of header `name` (lower-case bytes, as ASGI gives names), or None."""
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
+async def read_body(headers: Headers, receive: Receive, limit: int) -> bytes:
     """The body, refused with 413 before reading when Content-Length says it is over `limit`, and cut off at
-    `limit` when it streams (chunked) without one: one client's huge body never fills memory or the loop."""
-    length = None
-    for key, value in request.scope["headers"]:  # ASGI header names are lower-case bytes; no Headers object
-        if key == b"content-length":
-            length = value
-            break
-    if length is not None and length.isdigit():
-        if int(length) > limit:
-            raise BadRequest(
-                f"body of {int(length)} bytes exceeds the {limit} bytes a batch of serving.max_batch rows needs", 413
-            )
-        return await request.body()
+    `limit` when it streams (chunked) without one: one client's huge body never fills memory or the loop.
+    Raises ClientGone when the client disconnects first."""
+    length = header(headers, b"content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise BadRequest(
+            f"body of {int(length)} bytes exceeds the {limit} bytes a batch of serving.max_batch rows needs", 413
+        )
     chunks, size = [], 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise BadRequest(f"body exceeds the {limit} bytes a batch of serving.max_batch rows needs", 413)
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 disable_created_metrics()  # *_created series double the scrape size and no query here uses them
@@ -189,7 +256,7 @@ Parse = Callable[[Any, LoadedModel], tuple[np.ndarray, Any]]
 Respond = Callable[[LoadedModel, np.ndarray, np.ndarray, Any], dict[str, Any]]
 
 
-def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> FastAPI:
+def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> ModelServer:
     """The server for one build directory. Scoring routes answer 503 while no model is loaded, 413 for a body over
     what `max_batch` rows allow, and the protocol's 4xx (422 for /predict, 400 for /invocations and v2) naming the
     field for anything the model's signature does not take."""
@@ -211,7 +278,8 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
     name = str(state["lineage"].get("name", "model"))
     version_str = str(state["lineage"].get("version", ""))
 
-    app = FastAPI(title="cxops model server", version="1", docs_url="/docs", redoc_url=None)
+    app = ModelServer(title="cxops model server", version="1", docs_url="/docs", redoc_url=None)
+    app.load_error = None if loaded is not None else str(state["error"])
 
     def model() -> LoadedModel:
         if state["model"] is None:
@@ -224,7 +292,7 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
             proba = m.proba(X)
         except (ValueError, FloatingPointError, OverflowError) as exc:
             raise BadRequest(f"inputs outside the model's numeric range: {exc}") from None
-        if not np.isfinite(proba).all():
+        if not math.isfinite(np.add.reduce(proba, axis=None)):  # any NaN/inf element makes the sum non-finite
             raise BadRequest("inputs outside the model's numeric range: the model's scores overflow (not finite)")
         return proba
 
@@ -238,17 +306,20 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
 
     def endpoint(
         route: str, parse: Parse, respond: Respond, error: Callable[[str], dict[str, Any]], bad_status: int, count: bool
-    ) -> Callable[[Request], Awaitable[Response]]:
-        """Read (bounded), parse against the signature, score, answer, count: the one scoring path."""
+    ) -> Scoring:
+        """Read (bounded), parse against the signature, score, answer, count: the one scoring path. Returns
+        (status, JSON body, extra headers); the FastAPI route and the raw ASGI hot route both answer with it."""
 
-        async def handler(request: Request) -> Response:
+        async def handler(headers: Headers, receive: Receive, params: dict[str, str]) -> tuple[int, bytes, Headers]:
             started = time.perf_counter()
             try:
                 m = model()
-                ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-                if ctype not in ("application/json", "", "*/*"):
-                    raise BadRequest(f"content-type {ctype} is not supported; send application/json", 415)
-                body = await read_body(request, max_body)
+                raw_ctype = header(headers, b"content-type")
+                if raw_ctype is not None:
+                    ctype = raw_ctype.decode("latin-1").split(";")[0].strip().lower()
+                    if ctype not in ("application/json", "", "*/*"):
+                        raise BadRequest(f"content-type {ctype} is not supported; send application/json", 415)
+                body = await read_body(headers, receive, max_body)
                 try:
                     doc = orjson.loads(body)
                 except orjson.JSONDecodeError as exc:
@@ -260,16 +331,33 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
                 status = bad_status if exc.status == 422 else exc.status  # the protocol's own "bad request"
                 observe(route, status, started)
                 # an unread body stays on the socket: close after a 413 instead of reading it
-                headers = {"connection": "close"} if status == 413 else None
-                return _json(error(exc.message), status, headers)
+                return status, dumps(error(exc.message)), CLOSE if status == 413 else NO_HEADERS
             if count:
                 labels, conf = top(proba)
                 for c, p in zip(labels.tolist(), conf.tolist(), strict=True):
                     metrics.count_prediction(c, p)
             observe(route, 200, started)
-            return _json(out)
+            return 200, dumps(out), NO_HEADERS
 
         return handler
+
+    def fastapi_route(scoring: Scoring) -> Callable[[Request], Awaitable[Response]]:
+        """The FastAPI form of a scoring handler (documented in the OpenAPI; reached when the hot route is not)."""
+
+        async def route(request: Request) -> Response:
+            try:
+                status, body, extra = await scoring(request.scope["headers"], request.receive, request.path_params)
+            except ClientGone:
+                return Response(status_code=499)
+            extra_headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in extra}
+            return Response(body, status, headers=extra_headers or None, media_type=JSON)
+
+        return route
+
+    def post(path: str, scoring: Scoring, doc: dict[str, Any], summary: str) -> None:
+        """A scoring route: documented and routed by FastAPI, answered by the hot path (ModelServer)."""
+        app.post(path, openapi_extra=doc, summary=summary)(fastapi_route(scoring))
+        app.hot[path] = scoring
 
     # --- cxops /predict and /explain -------------------------------------------------------------------------
     def parse_predict(doc: Any, m: LoadedModel) -> tuple[np.ndarray, Any]:
@@ -302,11 +390,17 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
         return {"detail": message}
 
     predict_doc = predict_schema(loaded.schema if loaded is not None else None, max_batch)
-    app.post("/predict", openapi_extra=predict_doc, summary="Predict classes for a batch of rows")(
-        endpoint("/predict", parse_predict, predict, detail, 422, count=True)
+    post(
+        "/predict",
+        endpoint("/predict", parse_predict, predict, detail, 422, count=True),
+        predict_doc,
+        "Predict classes for a batch of rows",
     )
-    app.post("/explain", openapi_extra=predict_doc, summary="Per-class probabilities and feature contributions")(
-        endpoint("/explain", parse_predict, explain, detail, 422, count=False)
+    post(
+        "/explain",
+        endpoint("/explain", parse_predict, explain, detail, 422, count=False),
+        predict_doc,
+        "Per-class probabilities and feature contributions",
     )
 
     # --- MLflow scoring protocol ------------------------------------------------------------------------------
@@ -319,8 +413,11 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
     def mlflow_error(message: str) -> dict[str, Any]:
         return {"error_code": "BAD_REQUEST", "message": message}
 
-    app.post("/invocations", openapi_extra=INVOCATIONS_SCHEMA, summary="MLflow scoring protocol")(
-        endpoint("/invocations", parse_invocations, invocations, mlflow_error, 400, count=True)
+    post(
+        "/invocations",
+        endpoint("/invocations", parse_invocations, invocations, mlflow_error, 400, count=True),
+        INVOCATIONS_SCHEMA,
+        "MLflow scoring protocol",
     )
 
     @app.get("/ping", summary="MLflow scoring protocol liveness: 200 when the model is loaded", responses=NOT_READY)
@@ -342,7 +439,7 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
                 404,
             )
 
-    def v2_infer_for(model_version: str | None) -> Callable[[Request], Awaitable[Response]]:
+    def v2_infer_for(model_version: str | None) -> Scoring:
         def parse_v2(doc: Any, m: LoadedModel) -> tuple[np.ndarray, Any]:
             X, request_id, wanted = protocols.v2_body(doc, m.schema, max_batch)
             if wanted is not None and (unknown := sorted(set(wanted) - {"probabilities", "predictions"})):
@@ -375,22 +472,23 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
         route = f"{V2_PREFIX}/infer" if model_version is None else f"{V2_PREFIX}/versions/{{version}}/infer"
         inner = endpoint(route, parse_v2, v2_infer, v2_error, 400, count=True)
 
-        async def handler(request: Request) -> Response:
+        async def handler(headers: Headers, receive: Receive, params: dict[str, str]) -> tuple[int, bytes, Headers]:
             try:
-                check_model(request.path_params["name"], request.path_params.get("version"))
+                check_model(params["name"], params.get("version"))
             except BadRequest as exc:
                 metrics.observe(route, exc.status, 0.0)
-                return _json(v2_error(exc.message), exc.status)
-            return await inner(request)
+                return exc.status, dumps(v2_error(exc.message)), NO_HEADERS
+            return await inner(headers, receive, params)
 
         return handler
 
-    app.post(f"{V2_PREFIX}/infer", openapi_extra=V2_INFER_SCHEMA, summary="v2 inference")(v2_infer_for(None))
-    app.post(
+    post(f"{V2_PREFIX}/infer", v2_infer_for(None), V2_INFER_SCHEMA, "v2 inference")
+    post(
         f"{V2_PREFIX}/versions/{{version}}/infer",
-        openapi_extra=V2_INFER_SCHEMA,
-        summary="v2 inference on a named version",
-    )(v2_infer_for("version"))
+        v2_infer_for("version"),
+        V2_INFER_SCHEMA,
+        "v2 inference on a named version",
+    )
 
     @app.get("/v2", summary="v2 server metadata")
     async def v2_server() -> Response:
