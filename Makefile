@@ -52,6 +52,8 @@ lint: setup
 	$(BIN)/mypy cxops
 
 bench: setup
+	scripts/install-bench-deps
+	scripts/install-lab-deps
 	$(BIN)/python -m bench
 
 render: setup
