@@ -8,6 +8,8 @@ ready (a line on an inherited pipe, no polling); only then is the env's socket l
 stopped gracefully (it finishes in-flight requests; nginx retries a request whose pooled connection the old
 server closed on a new connection, which reaches the new server). A new server that is not ready never gets
 traffic: the old one keeps serving and the failure is recorded (`start_failure`) for the deploy waiting on it.
+When an env serves a version the next env does not, a standby server of that version is started for the next env
+(`prepare_standbys`), so that promotion only repoints the link: start-up is paid while the gate runs, not after.
 A crashed server is restarted a bounded number of times per version (then left down, which `cxops status`
 reports). The lab's endpoint (nginx) is reloaded when git's traffic split changes, and after every change of git
 the registry is made to follow it (`cxops reconcile`, run once live serves what git asks for). A push to the lab's
@@ -16,6 +18,7 @@ remote wakes the controller at once (its post-receive hook sends SIGUSR1); it al
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import select
@@ -40,6 +43,9 @@ from cxops.pipeline.build import builds_dir
 POLL_SECONDS = 0.3  # for crashed servers; a push wakes the controller at once
 MAX_RESTARTS = 3
 STOP_GRACE_SECONDS = 10  # an old server's in-flight requests finish well within this
+# A standby not promoted within this long is stopped (and not started again for that version): the version
+# stopped at a gate, and its server would only hold memory.
+STANDBY_SECONDS = 180
 
 
 def server_process(state: Path, env: str) -> ManagedProcess:
@@ -50,6 +56,11 @@ def server_process(state: Path, env: str) -> ManagedProcess:
 def pending_process(state: Path, env: str) -> ManagedProcess:
     """A new server of `env` while it starts, before it takes the env's traffic."""
     return ManagedProcess(f"serve-{env}-next", state / "envs")
+
+
+def standby_process(state: Path, env: str) -> ManagedProcess:
+    """A ready server of `env` on the version the previous environment serves, waiting for its promotion."""
+    return ManagedProcess(f"serve-{env}-standby", state / "envs")
 
 
 def server_argv(cfg: Config, build: Path, env: str, uds: Path, ready_fd: int) -> list[str]:
@@ -114,6 +125,8 @@ class Controller:
         self.running: dict[str, dict] = self._load_record()
         self.follower = RegistryFollower(cfg, self.state / "envs")
         self.seen: tuple[str | None, dict[str, str | None]] = (None, {})  # branch head and what it asks for
+        self.standby: dict[str, dict] = {}  # env -> {version, uds, since} of its ready standby server
+        self.declined: set[tuple[str, str]] = set()  # (env, version) standbys already tried
 
     def _load_record(self) -> dict[str, dict]:
         try:
@@ -156,7 +169,7 @@ class Controller:
         if not build.is_dir():  # no build yet: try again next tick, it may still be coming
             return
         rec["attempts"] += 1
-        problem = self.start_server(env, build)
+        problem = self.start_server(env, build, str(version))
         if problem:
             rec.update(failed=problem, failed_at=time.time())
             print(f"controller: {env} v{version} not started: {problem}", file=sys.stderr, flush=True)
@@ -165,42 +178,93 @@ class Controller:
         self._save_record()
 
     # Server start/stop in one place each: how a version is swapped is decided here.
-    def start_server(self, env: str, build: Path) -> str:
-        """Start a server of `env` on `build`; once it is ready, move the env's traffic to it and stop the one
-        it replaces. Returns "" on success, else why it is not serving (the old server, if any, still is)."""
+    def start_server(self, env: str, build: Path, version: str) -> str:
+        """Make a ready server of `env` on `build` take the env's traffic, then stop the one it replaces: the
+        standby if it holds `version`, else a new one once it is ready. Returns "" on success, else why it is not
+        serving (the old server, if any, still is)."""
+        standby = self.standby.pop(env, None)
+        proc = standby_process(self.state, env)
+        if standby is not None and standby["version"] == version and proc.pid() is not None:
+            self._swap(env, proc, Path(standby["uds"]))
+            return ""
+        self.drop_standby(env, standby)
         pending = pending_process(self.state, env)
-        pending.stop(grace=5)  # a leftover of an interrupted swap
+        problem, uds = self._launch(env, build, pending)
+        if not problem:
+            self._swap(env, pending, uds)
+        return problem
+
+    def _launch(self, env: str, build: Path, proc: ManagedProcess) -> tuple[str, Path]:
+        """Start `proc` serving `build` for `env` on a fresh socket and wait until it says it is ready. Returns
+        ("", socket) when it is; else (why not, socket) with the process stopped."""
+        proc.stop(grace=5)  # a leftover of an interrupted start
         uds = sockets.fresh_socket(self.state, env)
         read_fd, write_fd = os.pipe()
         try:
             try:
-                pending.start(
+                proc.start(
                     server_argv(self.cfg, build, env, uds, write_fd), env={"CXOPS_ENV": env}, pass_fds=(write_fd,)
                 )
             finally:
                 os.close(write_fd)  # the child holds it now; EOF on read_fd means it wrote or exited
-            problem = wait_ready(read_fd, pending, self.cfg.lab.ready_timeout_seconds)
+            problem = wait_ready(read_fd, proc, self.cfg.lab.ready_timeout_seconds)
         finally:
             os.close(read_fd)
         if problem:
-            pending.stop(grace=5)
+            proc.stop(grace=5)
             uds.unlink(missing_ok=True)
-            return problem
+        return problem, uds
+
+    def _swap(self, env: str, ready: ManagedProcess, uds: Path) -> None:
+        """Point `env` at the ready server `ready` (listening on `uds`), then drain and stop the old one."""
         active = server_process(self.state, env)
         old_pid, old_uds = active.pid(), sockets.current_target(self.state, env)
         sockets.point(self.state, env, uds)  # new connections now reach the new server
-        pending.pid_file.replace(active.pid_file)
+        ready.pid_file.replace(active.pid_file)
         if old_pid is not None:
             stop_pid(old_pid, f"{env}'s previous server", STOP_GRACE_SECONDS)
         if old_uds is not None and old_uds != uds:
             old_uds.unlink(missing_ok=True)
-        return ""
+
+    def prepare_standbys(self, desired: dict[str, str | None]) -> None:
+        """For each env after the first: when the env before it serves a version this one does not (the next
+        promotion's candidate), have a ready server of that version waiting, so the promotion only repoints the
+        socket. A standby that is no longer the candidate, or is older than STANDBY_SECONDS, is stopped."""
+        for before, env in itertools.pairwise(ENV_NAMES):
+            rec = self.running.get(before, {})
+            candidate = rec.get("version") if server_process(self.state, before).pid() is not None else None
+            if candidate == desired.get(env) or candidate is None:
+                candidate = None
+            current = self.standby.get(env)
+            if current is not None and (
+                current["version"] != candidate or time.monotonic() - current["since"] > STANDBY_SECONDS
+            ):
+                self.declined.add((env, current["version"]))
+                self.drop_standby(env, self.standby.pop(env))
+                current = None
+            if candidate is None or current is not None or (env, candidate) in self.declined:
+                continue
+            build = builds_dir(self.state) / str(candidate) / "context"
+            if not build.is_dir():
+                continue
+            self.declined.add((env, candidate))  # one standby per (env, version): not again if this one fails
+            problem, uds = self._launch(env, build, standby_process(self.state, env))
+            if problem:
+                print(f"controller: standby {env} v{candidate} not started: {problem}", file=sys.stderr, flush=True)
+                continue
+            self.standby[env] = {"version": candidate, "uds": str(uds), "since": time.monotonic()}
+
+    def drop_standby(self, env: str, standby: dict | None) -> None:
+        standby_process(self.state, env).stop(grace=5)
+        if standby is not None:
+            Path(standby["uds"]).unlink(missing_ok=True)
 
     def stop_server(self, env: str) -> bool:
         """Stop `env`'s servers (by PID) and unlink its sockets; True if one was running."""
         target = sockets.current_target(self.state, env)
         sockets.point(self.state, env, None)
         stopped = pending_process(self.state, env).stop(grace=5)
+        self.drop_standby(env, self.standby.pop(env, None))
         stopped = server_process(self.state, env).stop(grace=5) or stopped
         if target is not None:
             target.unlink(missing_ok=True)
@@ -218,6 +282,7 @@ class Controller:
             for env, version in desired.items():
                 self.reconcile_env(env, version)
             self.follower.tick(head, desired)
+            self.prepare_standbys(desired)
         except (CxopsError, ValueError, OSError) as exc:  # e.g. git briefly unreadable mid-push: next tick
             print(f"controller: {exc}", file=sys.stderr, flush=True)
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from cxops.config import ENV_NAMES, Config, config_path
 from cxops.errors import CxopsError
 from cxops.lab import endpoint, sockets
-from cxops.lab.controller import pending_process, server_process
+from cxops.lab.controller import pending_process, server_process, standby_process
 from cxops.lab.gitops_remote import bare_path, ensure_bare_remote
 from cxops.lab.mlflow_server import MlflowLab
 from cxops.lab.process import ManagedProcess, port_is_free
@@ -71,7 +71,8 @@ def lab_down(cfg: Config) -> Iterator[str]:
     controller = controller_process(cfg)
     yield "env controller stopped" if controller.stop() else "env controller was not running"
     for env in ENV_NAMES:  # normally the controller stops them; this covers a controller that was SIGKILLed
-        if pending_process(state, env).stop(grace=5) | server_process(state, env).stop(grace=5):
+        standby = standby_process(state, env).stop(grace=5)
+        if pending_process(state, env).stop(grace=5) | server_process(state, env).stop(grace=5) | standby:
             yield f"{env} server stopped"
         sockets.point(state, env, None)
     for leftover in sockets.socket_dir(state).glob("*.sock"):  # servers' sockets (they are stopped)

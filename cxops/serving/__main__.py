@@ -62,6 +62,7 @@ def serve(
     if ready_fd is not None:
         with os.fdopen(ready_fd, "w") as fh:
             fh.write(json.dumps({"ready": app.load_error is None, "reason": app.load_error or ""}) + "\n")
+    app.warm_up()  # FastAPI (docs, rare routes) is built beside the serving loop, not before it
     uvicorn.Server(config).run(sockets=[sock])
 
 

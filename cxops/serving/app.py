@@ -1,4 +1,5 @@
-"""The FastAPI model server. One scoring path behind three protocols:
+"""The model server (an ASGI app, cxops.serving.asgi; FastAPI for its documentation). One scoring path behind
+three protocols:
 
 - cxops: `/predict` (classes, confidence, version) and `/explain` (probabilities, linear contributions);
 - MLflow's scoring protocol: `POST /invocations` (inputs | instances | dataframe_split | dataframe_records),
@@ -17,24 +18,32 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
-from fastapi import FastAPI, Request
-from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, disable_created_metrics, generate_latest
-from starlette.types import Receive, Scope, Send
 
 from cxops.serving import protocols
+from cxops.serving.asgi import (
+    NO_HEADERS,
+    V2_PREFIX,
+    Answer,
+    ClientGone,
+    Headers,
+    ModelServer,
+    Receive,
+    Scoring,
+    answer,
+    dumps,
+)
 from cxops.serving.metrics import ServerMetrics
 from cxops.serving.model_dir import LoadedModel, ModelLoadError, load_model_dir
 from cxops.serving.protocols import BadRequest
 from cxops.serving.signature import InputSchema
 
-V2_PREFIX = "/v2/models/{name}"
 # JSON bytes one feature may take in a body: "-1.2345678901234567e-308, " is 26; rounded up for spaces.
 BYTES_PER_FEATURE = 32
 BYTES_PER_ROW = 8  # "[", "]", ", " and a little whitespace
@@ -154,67 +163,7 @@ V2_MODEL_RESPONSES: dict[int | str, dict[str, Any]] = {
 NOT_READY: dict[int | str, dict[str, Any]] = {503: _error("no model is loaded")}
 
 
-JSON = "application/json"
-Headers = list[tuple[bytes, bytes]]  # ASGI headers: lower-case names, raw values
-# A scoring handler: (request headers, ASGI receive, path parameters) -> (status, JSON body, extra headers).
-Scoring = Callable[[Headers, Receive, dict[str, str]], Awaitable[tuple[int, bytes, Headers]]]
-NO_HEADERS: Headers = []
 CLOSE: Headers = [(b"connection", b"close")]
-NO_PARAMS: dict[str, str] = {}
-V2_MODELS = "/v2/models/"
-V2_INFER = "/infer"
-
-
-def dumps(data: Any) -> bytes:
-    return orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY)
-
-
-class ModelServer(FastAPI):
-    """FastAPI with a hot path: a POST to a scoring route (`hot`: /predict, /explain, /invocations, and v2 infer by
-    its path parameters) goes straight to its scoring handler, past Starlette's middleware, router and
-    Request/Response objects, which cost more than the scoring itself on a small model. The handler is the same one
-    the FastAPI route calls, so validation, metrics and status codes are the same either way; every other request
-    (and any other method or a path that only resembles a scoring route) is FastAPI's as usual."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.hot: dict[str, Scoring] = {}
-        self.load_error: str | None = None  # why the model is not ready (None: it is)
-
-    def scoring_route(self, path: str) -> tuple[Scoring, dict[str, str]] | None:
-        """The scoring handler and path parameters for `path`, as the router would match it, else None."""
-        scoring = self.hot.get(path)
-        if scoring is not None:
-            return scoring, NO_PARAMS
-        if path.startswith(V2_MODELS) and path.endswith(V2_INFER):  # {name}, {name}/versions/{version}: no "/"
-            parts = path[len(V2_MODELS) : -len(V2_INFER)].split("/")
-            if len(parts) == 1 and parts[0]:
-                return self.hot[f"{V2_PREFIX}/infer"], {"name": parts[0]}
-            if len(parts) == 3 and parts[0] and parts[1] == "versions" and parts[2]:
-                return self.hot[f"{V2_PREFIX}/versions/{{version}}/infer"], {"name": parts[0], "version": parts[2]}
-        return None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and (hit := self.scoring_route(scope["path"])):
-            try:
-                status, body, extra = await hit[0](scope["headers"], receive, hit[1])
-            except ClientGone:
-                return
-            headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)), *extra]
-            await send({"type": "http.response.start", "status": status, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
-            return
-        await super().__call__(scope, receive, send)
-
-
-def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY), status, headers=headers, media_type="application/json"
-    )
-
-
-class ClientGone(Exception):
-    """The client disconnected before its body arrived: nothing to answer."""
 
 
 def header(headers: Headers, name: bytes) -> bytes | None:
@@ -341,23 +290,8 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Mo
 
         return handler
 
-    def fastapi_route(scoring: Scoring) -> Callable[[Request], Awaitable[Response]]:
-        """The FastAPI form of a scoring handler (documented in the OpenAPI; reached when the hot route is not)."""
-
-        async def route(request: Request) -> Response:
-            try:
-                status, body, extra = await scoring(request.scope["headers"], request.receive, request.path_params)
-            except ClientGone:
-                return Response(status_code=499)
-            extra_headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in extra}
-            return Response(body, status, headers=extra_headers or None, media_type=JSON)
-
-        return route
-
     def post(path: str, scoring: Scoring, doc: dict[str, Any], summary: str) -> None:
-        """A scoring route: documented and routed by FastAPI, answered by the hot path (ModelServer)."""
-        app.post(path, openapi_extra=doc, summary=summary)(fastapi_route(scoring))
-        app.hot[path] = scoring
+        app.post_scoring(path, scoring, openapi_extra=doc, summary=summary)
 
     # --- cxops /predict and /explain -------------------------------------------------------------------------
     def parse_predict(doc: Any, m: LoadedModel) -> tuple[np.ndarray, Any]:
@@ -421,8 +355,8 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Mo
     )
 
     @app.get("/ping", summary="MLflow scoring protocol liveness: 200 when the model is loaded", responses=NOT_READY)
-    async def ping() -> Response:
-        return _json(
+    async def ping() -> Answer:
+        return answer(
             {"status": "ok"} if state["model"] is not None else {"status": "not ready"},
             200 if state["model"] is not None else 503,
         )
@@ -491,27 +425,27 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Mo
     )
 
     @app.get("/v2", summary="v2 server metadata")
-    async def v2_server() -> Response:
+    async def v2_server() -> Answer:
         from cxops import __version__
 
-        return _json({"name": "cxops", "version": __version__, "extensions": []})
+        return answer({"name": "cxops", "version": __version__, "extensions": []})
 
     @app.get("/v2/health/live", summary="v2 server liveness")
-    async def v2_live() -> Response:
-        return _json({"live": True})
+    async def v2_live() -> Answer:
+        return answer({"live": True})
 
     @app.get("/v2/health/ready", summary="v2 server readiness: the model is loaded", responses=NOT_READY)
-    async def v2_ready() -> Response:
+    async def v2_ready() -> Answer:
         ready = state["model"] is not None
-        return _json({"ready": ready}, 200 if ready else 503)
+        return answer({"ready": ready}, 200 if ready else 503)
 
-    def v2_metadata(model_name: str, model_version: str | None) -> Response:
+    def v2_metadata(model_name: str, model_version: str | None) -> Answer:
         try:
             check_model(model_name, model_version)
             m = model()
         except BadRequest as exc:
-            return _json(v2_error(exc.message), exc.status)
-        return _json(
+            return answer(v2_error(exc.message), exc.status)
+        return answer(
             {
                 "name": name,
                 "versions": [version_str],
@@ -529,7 +463,7 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Mo
         summary="v2 model metadata: inputs and outputs from the model's signature",
         responses=V2_MODEL_RESPONSES,
     )
-    async def v2_model(name: str) -> Response:
+    async def v2_model(name: str) -> Answer:
         return v2_metadata(name, None)
 
     @app.get(
@@ -537,31 +471,31 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Mo
         summary="v2 model metadata of a named version",
         responses=V2_MODEL_RESPONSES,
     )
-    async def v2_model_version(name: str, version: str) -> Response:
+    async def v2_model_version(name: str, version: str) -> Answer:
         return v2_metadata(name, version)
 
     @app.get(f"{V2_PREFIX}/ready", summary="v2 model readiness", responses=V2_MODEL_RESPONSES)
-    async def v2_model_ready(name: str) -> Response:
+    async def v2_model_ready(name: str) -> Answer:
         try:
             check_model(name, None)
             model()
         except BadRequest as exc:
-            return _json({"name": name, "ready": False, "error": exc.message}, exc.status)
-        return _json({"name": name, "ready": True})
+            return answer({"name": name, "ready": False, "error": exc.message}, exc.status)
+        return answer({"name": name, "ready": True})
 
     # --- operations -------------------------------------------------------------------------------------------
     @app.get("/healthz", summary="The process is up")
-    async def healthz() -> Response:
-        return _json({"status": "ok"})
+    async def healthz() -> Answer:
+        return answer({"status": "ok"})
 
     @app.get("/readyz", summary="The model is loaded and can predict", responses=NOT_READY)
-    async def readyz() -> Response:
+    async def readyz() -> Answer:
         if state["model"] is None:
-            return _json({"ready": False, "reason": state["error"]}, 503)
-        return _json({"ready": True})
+            return answer({"ready": False, "reason": state["error"]}, 503)
+        return answer({"ready": True})
 
     @app.get("/version", summary="What is served: model, version, run, git sha, environment, scoring path")
-    async def version() -> Response:
+    async def version() -> Answer:
         data = dict(state["lineage"])
         m = state["model"]
         if m is None:
@@ -570,10 +504,10 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Mo
             data.update({"scorer": m.scorer, "flavor": m.flavor, "notes": m.notes})
         data["env"] = env
         data["ready"] = m is not None
-        return _json(data)
+        return answer(data)
 
-    @app.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
-    async def prom() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    @app.get("/metrics", summary="Prometheus metrics", text=True)
+    async def prom() -> Answer:
+        return Answer(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)
 
     return app

@@ -184,14 +184,10 @@ def test_hot_path_answers_exactly_as_the_fastapi_route(built: Path):
     the same request give the same status, content type, connection header and body bytes."""
     import asyncio
 
-    from fastapi import FastAPI
-
     from cxops.serving.app import create_app
 
     app = create_app(built, env="test", max_batch=50)
-
-    async def via_fastapi(scope, receive, send):
-        await FastAPI.__call__(app, scope, receive, send)
+    via_fastapi = app.fastapi()
 
     lineage = json.loads((built / "version.json").read_text())
     row = golden(built)["inputs"][0]
