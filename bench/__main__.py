@@ -17,7 +17,7 @@ from bench import cli_startup, serving
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from helpers import cli, free_port, make_project  # noqa: E402
+from helpers import base_config, cli, free_port, make_project  # noqa: E402
 
 console = Console(width=150)
 
@@ -53,7 +53,7 @@ def project(root: Path, label: str) -> Path:
     config = make_project(
         root / label,
         {
-            "gates": {"canary": {"window_seconds": 5, "requests": 400}},
+            "gates": {"canary": base_config()["gates"]["canary"]},  # the evidence cxops.yaml asks for
             "lab": {"ready_timeout_seconds": 180},
             **({"model": model} if model else {}),
         },
@@ -104,7 +104,8 @@ def main() -> None:
                 version, r2p, wall = lifecycle(config, label)
                 if label == "digits":
                     show(
-                        "Lifecycle (embedded lab, one machine, canary window 5 s)",
+                        f"Lifecycle (embedded lab, one machine, canary window "
+                        f"{base_config()['gates']['canary']['window_seconds']} s as in cxops.yaml)",
                         ["measure", "value"],
                         [
                             ["train → production, wall clock", f"{wall:.1f} s"],

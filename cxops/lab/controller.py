@@ -169,12 +169,18 @@ class Controller:
         if not build.is_dir():  # no build yet: try again next tick, it may still be coming
             return
         rec["attempts"] += 1
+        started = time.monotonic()
         problem = self.start_server(env, build, str(version))
         if problem:
             rec.update(failed=problem, failed_at=time.time())
             print(f"controller: {env} v{version} not started: {problem}", file=sys.stderr, flush=True)
         else:
             rec.update(version=version, failed="")
+            print(
+                f"controller: {env} serves v{version} ({time.monotonic() - started:.2f} s to ready and swapped)",
+                file=sys.stderr,
+                flush=True,
+            )
         self._save_record()
 
     # Server start/stop in one place each: how a version is swapped is decided here.
@@ -253,6 +259,7 @@ class Controller:
                 print(f"controller: standby {env} v{candidate} not started: {problem}", file=sys.stderr, flush=True)
                 continue
             self.standby[env] = {"version": candidate, "uds": str(uds), "since": time.monotonic()}
+            print(f"controller: standby {env} v{candidate} ready", file=sys.stderr, flush=True)
 
     def drop_standby(self, env: str, standby: dict | None) -> None:
         standby_process(self.state, env).stop(grace=5)
