@@ -53,6 +53,8 @@ lint: setup
 	$(BIN)/python scripts/notebooks.py check
 
 bench: setup
+	scripts/install-bench-deps
+	scripts/install-lab-deps
 	$(BIN)/python -m bench
 
 render: setup

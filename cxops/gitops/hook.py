@@ -61,8 +61,28 @@ def hook_script(config: Path, python: str | None = None) -> str:
         + "# Refuses pushes to the GitOps branch that are not safe promotions (`cxops gitops verify`'s rules).\n"
         + f"CXOPS_CONFIG={shlex.quote(str(config))}\nexport CXOPS_CONFIG\n"
         + f': "${{CXOPS_MLFLOW_TIMEOUT:={MLFLOW_TIMEOUT}}}"\nexport CXOPS_MLFLOW_TIMEOUT\n'
-        + f"exec {shlex.quote(py)} -m cxops gitops {HOOK}\n"
+        + f"exec {shlex.quote(py)} -m cxops.gitops.hook\n"
     )
+
+
+def main() -> int:
+    """`python -m cxops.gitops.hook`, what the installed hook runs: `cxops gitops pre-receive` without the CLI's
+    imports (a push waits for the hook; on a busy machine Typer's import alone took a second). git runs the hook
+    with GIT_DIR set to the repository; a config that cannot be loaded refuses the push (fail closed)."""
+    import os
+
+    from cxops.config import load_config
+
+    try:
+        cfg = load_config()
+    except Exception as exc:
+        print(f"cxops: push refused: cannot load cxops.yaml ({exc})", file=sys.stderr)
+        return 1
+    return pre_receive(cfg, Path(os.environ.get("GIT_DIR", ".")).resolve(), sys.stdin)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
 
 
 def install_hook(git_dir: Path, config: Path) -> Path:

@@ -1,18 +1,31 @@
 """The lab's stand-in for ArgoCD: watch the GitOps remote, run one model server per env as git says.
 
 Runs as a background process (`cxops lab up` starts it). Each env's server serves the BUILD directory of the
-version its overlay names; a change in git restarts that env's server, a crashed server is restarted a bounded
-number of times per version (then left down, which `cxops status` reports). The lab's endpoint (nginx) is reloaded
-when git's traffic split changes, and after every change of git the registry is made to follow it (`cxops
-reconcile`, run once live serves what git asks for).
+version its overlay names. A change in git swaps servers without dropping a request, as a Deployment's rolling
+update with maxUnavailable 0 does: the new version's server starts on a Unix socket of its own and says when it is
+ready (a line on an inherited pipe, no polling); only then is the env's socket link repointed at it
+(cxops.lab.sockets: nginx, listening on the env's port, connects through that link), and the old server is
+stopped gracefully (it finishes in-flight requests; nginx retries a request whose pooled connection the old
+server closed on a new connection, which reaches the new server). A new server that is not ready never gets
+traffic: the old one keeps serving and the failure is recorded (`start_failure`) for the deploy waiting on it.
+When an env serves a version the next env does not, a standby server of that version is started for the next env
+(`prepare_standbys`), so that promotion only repoints the link: start-up is paid while the gate runs, not after.
+A crashed server is restarted a bounded number of times per version (then left down, which `cxops status`
+reports). The lab's endpoint (nginx) is reloaded when git's traffic split changes, and after every change of git
+the registry is made to follow it (`cxops reconcile`, run once live serves what git asks for). A push to the lab's
+remote wakes the controller at once (its post-receive hook sends SIGUSR1); it also polls, for crashed servers.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
+import select
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 from cxops.config import ENV_NAMES, Config, load_config
@@ -20,38 +33,87 @@ from cxops.errors import CxopsError
 from cxops.gitops.overlay import desired_from_text
 from cxops.gitops.repo import git
 from cxops.gitops.state import overlay_path
-from cxops.lab import endpoint
+from cxops.lab import endpoint, sockets
 from cxops.lab.follow import RegistryFollower
 from cxops.lab.gitops_remote import bare_path, read_file_at_head
-from cxops.lab.process import ManagedProcess
+from cxops.lab.process import ManagedProcess, stop_pid
 from cxops.paths import state_dir
 from cxops.pipeline.build import builds_dir
 
-POLL_SECONDS = 0.3
+POLL_SECONDS = 0.3  # for crashed servers; a push wakes the controller at once
 MAX_RESTARTS = 3
+STOP_GRACE_SECONDS = 10  # an old server's in-flight requests finish well within this
+# A standby not promoted within this long is stopped (and not started again for that version): the version
+# stopped at a gate, and its server would only hold memory.
+STANDBY_SECONDS = 180
 
 
 def server_process(state: Path, env: str) -> ManagedProcess:
+    """The server that serves `env` (its socket is where the env's link points)."""
     return ManagedProcess(f"serve-{env}", state / "envs")
 
 
-def server_argv(cfg: Config, build: Path, env: str) -> list[str]:
-    port = cfg.environments.get(env).port
+def pending_process(state: Path, env: str) -> ManagedProcess:
+    """A new server of `env` while it starts, before it takes the env's traffic."""
+    return ManagedProcess(f"serve-{env}-next", state / "envs")
+
+
+def standby_process(state: Path, env: str) -> ManagedProcess:
+    """A ready server of `env` on the version the previous environment serves, waiting for its promotion."""
+    return ManagedProcess(f"serve-{env}-standby", state / "envs")
+
+
+def server_argv(cfg: Config, build: Path, env: str, uds: Path, ready_fd: int) -> list[str]:
     return [
         sys.executable,
         "-m",
         "cxops.serving",
         "--model-dir",
         str(build),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
+        "--uds",
+        str(uds),
+        "--ready-fd",
+        str(ready_fd),
         "--env",
         env,
         "--max-batch",
         str(cfg.serving.max_batch),
     ]
+
+
+def wait_ready(fd: int, proc: ManagedProcess, timeout: float) -> str:
+    """Block until the server writes its readiness line on pipe `fd` (or closes it by exiting), at most `timeout`
+    seconds. Returns "" when it is ready, else why not (its reason, its log's tail, or the timeout)."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        readable, _, _ = select.select([fd], [], [], left)
+        if not readable:
+            break
+        chunk = os.read(fd, 4096)
+        if not chunk:  # closed: either after the line, or by the process exiting
+            break
+        data += chunk
+    if not data.strip():
+        alive = proc.pid() is not None
+        return f"not ready after {timeout:g}s" if alive else f"exited during start-up: {proc.tail() or 'no output'}"
+    try:
+        doc = json.loads(data.decode().splitlines()[0])
+    except (ValueError, IndexError):
+        return f"unreadable readiness line {data[:200]!r}"
+    return "" if doc.get("ready") else str(doc.get("reason") or "not ready")
+
+
+def start_failure(state: Path, env: str, version: str, since: float) -> str | None:
+    """Why the controller's last attempt to start `version` in `env` failed, if it failed after `since` (epoch
+    seconds); None otherwise. The lab's deploy reads it to fail at once instead of waiting out its timeout."""
+    try:
+        rec = json.loads((state / "envs" / "running.json").read_text()).get(env, {})
+    except (OSError, ValueError):
+        return None
+    if rec.get("wanted") == version and rec.get("failed") and float(rec.get("failed_at", 0)) >= since:
+        return str(rec["failed"])
+    return None
 
 
 class Controller:
@@ -63,6 +125,8 @@ class Controller:
         self.running: dict[str, dict] = self._load_record()
         self.follower = RegistryFollower(cfg, self.state / "envs")
         self.seen: tuple[str | None, dict[str, str | None]] = (None, {})  # branch head and what it asks for
+        self.standby: dict[str, dict] = {}  # env -> {version, uds, since} of its ready standby server
+        self.declined: set[tuple[str, str]] = set()  # (env, version) standbys already tried
 
     def _load_record(self) -> dict[str, dict]:
         try:
@@ -84,32 +148,134 @@ class Controller:
         return out
 
     def reconcile_env(self, env: str, version: str | None) -> None:
-        proc = server_process(self.state, env)
-        current = self.running.get(env, {})
-        alive = proc.pid() is not None
-        same = current.get("version") == version
-        if same and (alive or version is None):
+        """Make `env` serve `version` (None: nothing). Record per env: the version served, the version wanted,
+        the attempts to start it (at most MAX_RESTARTS + 1, crashes included) and the last failure."""
+        rec = self.running.get(env, {})
+        alive = server_process(self.state, env).pid() is not None
+        if rec.get("wanted") != version:
+            rec = {"version": rec.get("version"), "wanted": version, "attempts": 0}
+            self.running[env] = rec
+            self._save_record()
+        if rec.get("version") == version and (alive or version is None):
             return
-        if same and current.get("starts", 0) > MAX_RESTARTS:
-            return  # crash loop: leave it down; `cxops status` shows the disagreement
-        if not same:
-            current = {"version": version, "starts": 0}
+        if version is None:
             self.stop_server(env)
+            rec["version"] = None
+            self._save_record()
+            return
+        if rec["attempts"] > MAX_RESTARTS:
+            return  # crash loop or never ready: leave it; `cxops status` shows the disagreement
         build = builds_dir(self.state) / str(version) / "context"
-        if version is not None and build.is_dir():  # no build yet: try again next tick, it may still be coming
-            self.start_server(env, build)
-            current["starts"] = current.get("starts", 0) + 1
-        self.running[env] = current
+        if not build.is_dir():  # no build yet: try again next tick, it may still be coming
+            return
+        rec["attempts"] += 1
+        started = time.monotonic()
+        problem = self.start_server(env, build, str(version))
+        if problem:
+            rec.update(failed=problem, failed_at=time.time())
+            print(f"controller: {env} v{version} not started: {problem}", file=sys.stderr, flush=True)
+        else:
+            rec.update(version=version, failed="")
+            print(
+                f"controller: {env} serves v{version} ({time.monotonic() - started:.2f} s to ready and swapped)",
+                file=sys.stderr,
+                flush=True,
+            )
         self._save_record()
 
-    # Server start/stop in one place each, so how a version is swapped (e.g. start-new-then-stop-old) changes here.
-    def start_server(self, env: str, build: Path) -> int:
-        """Start `env`'s server on the build directory; returns its PID."""
-        return server_process(self.state, env).start(server_argv(self.cfg, build, env), env={"CXOPS_ENV": env})
+    # Server start/stop in one place each: how a version is swapped is decided here.
+    def start_server(self, env: str, build: Path, version: str) -> str:
+        """Make a ready server of `env` on `build` take the env's traffic, then stop the one it replaces: the
+        standby if it holds `version`, else a new one once it is ready. Returns "" on success, else why it is not
+        serving (the old server, if any, still is)."""
+        standby = self.standby.pop(env, None)
+        proc = standby_process(self.state, env)
+        if standby is not None and standby["version"] == version and proc.pid() is not None:
+            self._swap(env, proc, Path(standby["uds"]))
+            return ""
+        self.drop_standby(env, standby)
+        pending = pending_process(self.state, env)
+        problem, uds = self._launch(env, build, pending)
+        if not problem:
+            self._swap(env, pending, uds)
+        return problem
+
+    def _launch(self, env: str, build: Path, proc: ManagedProcess) -> tuple[str, Path]:
+        """Start `proc` serving `build` for `env` on a fresh socket and wait until it says it is ready. Returns
+        ("", socket) when it is; else (why not, socket) with the process stopped."""
+        proc.stop(grace=5)  # a leftover of an interrupted start
+        uds = sockets.fresh_socket(self.state, env)
+        read_fd, write_fd = os.pipe()
+        try:
+            try:
+                proc.start(
+                    server_argv(self.cfg, build, env, uds, write_fd), env={"CXOPS_ENV": env}, pass_fds=(write_fd,)
+                )
+            finally:
+                os.close(write_fd)  # the child holds it now; EOF on read_fd means it wrote or exited
+            problem = wait_ready(read_fd, proc, self.cfg.lab.ready_timeout_seconds)
+        finally:
+            os.close(read_fd)
+        if problem:
+            proc.stop(grace=5)
+            uds.unlink(missing_ok=True)
+        return problem, uds
+
+    def _swap(self, env: str, ready: ManagedProcess, uds: Path) -> None:
+        """Point `env` at the ready server `ready` (listening on `uds`), then drain and stop the old one."""
+        active = server_process(self.state, env)
+        old_pid, old_uds = active.pid(), sockets.current_target(self.state, env)
+        sockets.point(self.state, env, uds)  # new connections now reach the new server
+        ready.pid_file.replace(active.pid_file)
+        if old_pid is not None:
+            stop_pid(old_pid, f"{env}'s previous server", STOP_GRACE_SECONDS)
+        if old_uds is not None and old_uds != uds:
+            old_uds.unlink(missing_ok=True)
+
+    def prepare_standbys(self, desired: dict[str, str | None]) -> None:
+        """For each env after the first: when the env before it serves a version this one does not (the next
+        promotion's candidate), have a ready server of that version waiting, so the promotion only repoints the
+        socket. A standby that is no longer the candidate, or is older than STANDBY_SECONDS, is stopped."""
+        for before, env in itertools.pairwise(ENV_NAMES):
+            rec = self.running.get(before, {})
+            candidate = rec.get("version") if server_process(self.state, before).pid() is not None else None
+            if candidate == desired.get(env) or candidate is None:
+                candidate = None
+            current = self.standby.get(env)
+            if current is not None and (
+                current["version"] != candidate or time.monotonic() - current["since"] > STANDBY_SECONDS
+            ):
+                self.declined.add((env, current["version"]))
+                self.drop_standby(env, self.standby.pop(env))
+                current = None
+            if candidate is None or current is not None or (env, candidate) in self.declined:
+                continue
+            build = builds_dir(self.state) / str(candidate) / "context"
+            if not build.is_dir():
+                continue
+            self.declined.add((env, candidate))  # one standby per (env, version): not again if this one fails
+            problem, uds = self._launch(env, build, standby_process(self.state, env))
+            if problem:
+                print(f"controller: standby {env} v{candidate} not started: {problem}", file=sys.stderr, flush=True)
+                continue
+            self.standby[env] = {"version": candidate, "uds": str(uds), "since": time.monotonic()}
+            print(f"controller: standby {env} v{candidate} ready", file=sys.stderr, flush=True)
+
+    def drop_standby(self, env: str, standby: dict | None) -> None:
+        standby_process(self.state, env).stop(grace=5)
+        if standby is not None:
+            Path(standby["uds"]).unlink(missing_ok=True)
 
     def stop_server(self, env: str) -> bool:
-        """Stop `env`'s server (by PID); True if one was running."""
-        return server_process(self.state, env).stop(grace=5)
+        """Stop `env`'s servers (by PID) and unlink its sockets; True if one was running."""
+        target = sockets.current_target(self.state, env)
+        sockets.point(self.state, env, None)
+        stopped = pending_process(self.state, env).stop(grace=5)
+        self.drop_standby(env, self.standby.pop(env, None))
+        stopped = server_process(self.state, env).stop(grace=5) or stopped
+        if target is not None:
+            target.unlink(missing_ok=True)
+        return stopped
 
     def tick(self) -> None:
         """One pass: servers follow git, the endpoint follows git's split, the registry follows live."""
@@ -123,6 +289,7 @@ class Controller:
             for env, version in desired.items():
                 self.reconcile_env(env, version)
             self.follower.tick(head, desired)
+            self.prepare_standbys(desired)
         except (CxopsError, ValueError, OSError) as exc:  # e.g. git briefly unreadable mid-push: next tick
             print(f"controller: {exc}", file=sys.stderr, flush=True)
 
@@ -138,9 +305,12 @@ class Controller:
                 flush=True,
             )
 
-    def loop(self, stop: threading.Event) -> None:
-        while not stop.wait(POLL_SECONDS):  # a service loop: ends on SIGTERM
+    def loop(self, stop: threading.Event, wake: threading.Event) -> None:
+        """Tick every POLL_SECONDS, or at once when `wake` is set (a push); ends when `stop` is set (SIGTERM)."""
+        while not stop.is_set():
             self.tick()
+            wake.wait(POLL_SECONDS)
+            wake.clear()
 
     def stop_all(self) -> None:
         self.follower.stop()
@@ -153,11 +323,17 @@ class Controller:
 def main() -> None:
     cfg = load_config()
     ctl = Controller(cfg)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop, wake = threading.Event(), threading.Event()
+
+    def ending(*_: object) -> None:
+        stop.set()
+        wake.set()
+
+    signal.signal(signal.SIGTERM, ending)
+    signal.signal(signal.SIGINT, ending)
+    signal.signal(signal.SIGUSR1, lambda *_: wake.set())  # the remote's post-receive hook: git moved
     try:
-        ctl.loop(stop)
+        ctl.loop(stop, wake)
     finally:
         ctl.stop_all()
 

@@ -1,5 +1,10 @@
 """The lab's one public endpoint, like the cluster's Gateway: nginx splitting every model route between production
-and canary by the HTTPRoute weights in git.
+and canary by the HTTPRoute weights in git. The same nginx also listens on each environment's own port (like the
+env's Service) and passes it to the server that serves the env through the env's socket link (cxops.lab.sockets),
+which the controller repoints when a new version is ready: a promotion closes no client connection and needs no
+reload. A request whose pooled upstream connection a stopping server closed is retried on a new connection
+(`proxy_next_upstream ... non_idempotent`: scoring is a pure function of the body, so a retry is safe), and nginx
+drops pooled connections before the server's own keep-alive timeout (uvicorn's is 5 s) would race it.
 
 nginx runs in the foreground (`daemon off`) as a process cxops started, with its own prefix, config, PID, logs and
 temp directories under `<state>/endpoint/`, bound to 127.0.0.1:`lab.endpoint_port`. The split is nginx's
@@ -12,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -19,17 +25,19 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from cxops.config import Config
+from cxops.config import ENV_NAMES, Config
 from cxops.errors import CxopsError
 from cxops.generated import header, write_atomic
 from cxops.gitops.traffic import backend_weights
 from cxops.lab.process import ManagedProcess
+from cxops.lab.sockets import env_link
 from cxops.names import traffic_dir
 from cxops.paths import state_dir
 from cxops.waiting import wait_until
 
 RENDERED_BY = "cxops lab up (the lab's endpoint; rewritten by the controller when git's HTTPRoute changes)"
 TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")  # nginx's defaults are under /var/lib/nginx
+UPSTREAM_KEEPALIVE = "4s"  # below uvicorn's 5 s keep-alive timeout: nginx, not the server, closes idle connections
 INSTALL_HINT = "install it with scripts/install-lab-deps (Debian's nginx package)"
 
 
@@ -77,14 +85,42 @@ def split_from_git(cfg: Config) -> Split:
     return split_from_route(cfg, text)
 
 
+PROXY = """            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_next_upstream error timeout non_idempotent;"""
+
+
 def render_conf(cfg: Config, split: Split) -> str:
     d = endpoint_dir(cfg)
-    prod, canary = cfg.environments.production.port, cfg.environments.canary.port
+    state = state_dir(cfg)
     temps = "\n".join(f"    {name}_temp_path {d / 'tmp' / name};" for name in TEMP_DIRS)
     rule = f"{split.canary}% canary;\n        * production;" if split.canary else "* production;"
+    # nginx started by root runs its workers as "nobody", who cannot reach the sockets under the user's state dir
+    user = f"user {pwd.getpwuid(0).pw_name};\n" if os.geteuid() == 0 else ""
+    upstreams = "".join(
+        f"""    upstream {env} {{
+        server unix:{env_link(state, env)} max_fails=0;
+        keepalive 16;
+        keepalive_timeout {UPSTREAM_KEEPALIVE};
+    }}
+"""
+        for env in ENV_NAMES
+    )
+    env_servers = "".join(
+        f"""    server {{  # {env}'s own port
+        listen 127.0.0.1:{cfg.environments.get(env).port};
+        location / {{
+            proxy_pass http://{env};
+{PROXY}
+        }}
+    }}
+"""
+        for env in ENV_NAMES
+    )
     return (
         header(RENDERED_BY)
-        + f"""worker_processes 1;
+        + f"""{user}worker_processes 1;
 pid {d / "run" / "nginx.pid"};
 error_log {d / "logs" / "error.log"} warn;
 events {{
@@ -98,31 +134,21 @@ http {{
     client_max_body_size 16m;
     client_body_buffer_size 16m;
     proxy_max_temp_file_size 0;
-    upstream production {{
-        server 127.0.0.1:{prod} max_fails=0;
-        keepalive 16;
-    }}
-    upstream canary {{
-        server 127.0.0.1:{canary} max_fails=0;
-        keepalive 16;
-    }}
-    # the HTTPRoute's weights: production {split.production}, canary {split.canary}
+{upstreams}    # the HTTPRoute's weights: production {split.production}, canary {split.canary}
     split_clients "${{request_id}}" $cxops_backend {{
         {rule}
     }}
-    server {{
+    server {{  # the public endpoint
         listen 127.0.0.1:{cfg.lab.endpoint_port};
         location / {{
             proxy_pass http://$cxops_backend;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
+{PROXY}
             proxy_set_header X-Request-Id $request_id;
             add_header X-Cxops-Backend $cxops_backend always;
             add_header X-Cxops-Canary-Weight {split.canary} always;
         }}
     }}
-}}
+{env_servers}}}
 """
     )
 
@@ -168,7 +194,8 @@ def listening(port: int) -> bool:
 
 
 def start(cfg: Config) -> int:
-    """Write the config from git, test it, start nginx in the foreground and wait until it listens; returns the PID."""
+    """Write the config from git, test it, start nginx in the foreground and wait until it listens on the endpoint
+    and every env port; returns the PID."""
     split = split_from_git(cfg)
     write_conf(cfg, split)
     test = subprocess.run(_argv(cfg, "-t", "-q"), capture_output=True, text=True, timeout=30)
@@ -177,13 +204,15 @@ def start(cfg: Config) -> int:
     proc = endpoint_process(cfg)
     pid = proc.start(_argv(cfg, "-g", "daemon off;"))
 
+    ports = [cfg.lab.endpoint_port, *(cfg.environments.get(e).port for e in ENV_NAMES)]
+
     def up() -> bool:
         if proc.pid() is None:
             raise CxopsError(f"nginx exited during start-up: {proc.tail()} (see {endpoint_dir(cfg) / 'logs'})")
-        return listening(cfg.lab.endpoint_port)
+        return all(listening(p) for p in ports)
 
     try:
-        wait_until(up, timeout=cfg.lab.ready_timeout_seconds, what=f"nginx on {endpoint_url(cfg)}", first=0.05)
+        wait_until(up, timeout=cfg.lab.ready_timeout_seconds, what=f"nginx on ports {ports}", first=0.05)
     except CxopsError:
         proc.stop(grace=5)
         raise

@@ -45,11 +45,34 @@ def ensure_bare_remote(state: Path, branch: str) -> tuple[Path, bool]:
 
 
 def _guard(bare: Path) -> None:
-    """Every push to the lab's remote passes the promotion rules (idempotent: rewritten only when it changed)."""
+    """Every push to the lab's remote passes the promotion rules, and wakes the env controller once accepted
+    (idempotent: each hook is rewritten only when it changed)."""
     from cxops.config import config_path
     from cxops.gitops.hook import install_hook
 
     install_hook(bare, config_path())
+    install_wake_hook(bare)
+
+
+def install_wake_hook(bare: Path) -> Path:
+    """`hooks/post-receive`: SIGUSR1 to the lab's env controller (PID from its PID file beside the remote), so it
+    applies an accepted push at once rather than at its next poll. Best effort: no controller, no signal."""
+    from cxops.generated import header, write_atomic
+
+    pid_file = bare.parent / "envs" / "controller.pid"
+    path = bare / "hooks" / "post-receive"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    script = (
+        "#!/bin/sh\n"
+        + header("cxops lab up (wakes the lab's env controller after a push)")
+        + f"pid=$(cat '{pid_file}' 2>/dev/null) || exit 0\n"
+        + "# only that PID if it still is the controller (a stale PID file must not signal another process)\n"
+        + 'grep -q cxops.lab.controller "/proc/$pid/cmdline" 2>/dev/null && kill -USR1 "$pid" 2>/dev/null\n'
+        + "exit 0\n"
+    )
+    write_atomic(path, script)
+    path.chmod(0o755)
+    return path
 
 
 def read_file_at_head(bare: Path, branch: str, relpath: str) -> str:

@@ -59,8 +59,15 @@ class ManagedProcess:
             return None
         return pid if pid_alive(pid) else None
 
-    def start(self, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> int:
-        """Start detached in its own session so a stop reaches its workers through the process group."""
+    def start(
+        self,
+        argv: list[str],
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        pass_fds: tuple[int, ...] = (),
+    ) -> int:
+        """Start detached in its own session so a stop reaches its workers through the process group; `pass_fds`
+        stay open in the child (e.g. a readiness pipe)."""
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as log:
             proc = subprocess.Popen(
@@ -71,6 +78,7 @@ class ManagedProcess:
                 env={**os.environ, **(env or {})},
                 cwd=cwd,
                 start_new_session=True,
+                pass_fds=pass_fds,
             )
         tmp = self.pid_file.with_suffix(".pid.tmp")
         tmp.write_text(str(proc.pid))
@@ -90,30 +98,38 @@ class ManagedProcess:
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
             return False
-        self._signal(pid, signal.SIGTERM)
-        for delay in backoff_delays(grace, first=0.05, cap=0.5):
+        try:
+            stop_pid(pid, self.name, grace)
+        finally:
+            self.pid_file.unlink(missing_ok=True)
+        return True
+
+
+def stop_pid(pid: int, name: str, grace: float = 15.0) -> None:
+    """SIGTERM the process group `pid` leads (a ManagedProcess), wait up to `grace` seconds, then SIGKILL.
+    CxopsError if it still lives after that."""
+    _signal(pid, signal.SIGTERM)
+    for delay in backoff_delays(grace, first=0.02, cap=0.25):
+        if not pid_alive(pid):
+            break
+        time.sleep(delay)
+    else:
+        _signal(pid, signal.SIGKILL)
+        for delay in backoff_delays(5, first=0.05, cap=0.5):
             if not pid_alive(pid):
                 break
             time.sleep(delay)
-        else:
-            self._signal(pid, signal.SIGKILL)
-            for delay in backoff_delays(5, first=0.05, cap=0.5):
-                if not pid_alive(pid):
-                    break
-                time.sleep(delay)
-        _reap(pid)
-        self.pid_file.unlink(missing_ok=True)
-        if pid_alive(pid):
-            raise CxopsError(f"{self.name} (pid {pid}) did not stop after SIGKILL")
-        return True
+    _reap(pid)
+    if pid_alive(pid):
+        raise CxopsError(f"{name} (pid {pid}) did not stop after SIGKILL")
 
-    @staticmethod
-    def _signal(pid: int, sig: signal.Signals) -> None:
-        try:
-            os.killpg(pid, sig)  # the group this process leads (start_new_session)
-        except (ProcessLookupError, PermissionError):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)  # the group this process leads (start_new_session)
+    except (ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
 
 
 def _reap(pid: int) -> None:

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 from cxops.config import ENV_NAMES, Config, config_path
 from cxops.errors import CxopsError
-from cxops.lab import endpoint
-from cxops.lab.controller import server_process
+from cxops.lab import endpoint, sockets
+from cxops.lab.controller import pending_process, server_process, standby_process
 from cxops.lab.gitops_remote import bare_path, ensure_bare_remote
 from cxops.lab.mlflow_server import MlflowLab
 from cxops.lab.process import ManagedProcess, port_is_free
@@ -24,15 +24,15 @@ def controller_process(cfg: Config) -> ManagedProcess:
 def lab_up(cfg: Config) -> Iterator[str]:
     state = state_dir(cfg)
     controller = controller_process(cfg)
-    if controller.pid() is None:  # check every port before starting anything: nothing half-up
-        for env in ENV_NAMES:
+    if endpoint.endpoint_process(cfg).pid() is None:  # check every port before starting anything: nothing half-up
+        for env in ENV_NAMES:  # nginx listens on each env's port (the servers behind it on Unix sockets)
             port = cfg.environments.get(env).port
-            if server_process(state, env).pid() is None and not port_is_free(port):
+            sockets.env_link(state, env)  # a state path too long for a Unix socket: say so now
+            if not port_is_free(port):
                 raise CxopsError(
                     f"port {port} for {env} is in use by another process; "
                     f"set environments.{env}.port in cxops.yaml to a free port"
                 )
-    if endpoint.endpoint_process(cfg).pid() is None:
         endpoint.nginx_binary()  # missing nginx: say so before anything starts
         if not port_is_free(cfg.lab.endpoint_port):
             raise CxopsError(
@@ -71,8 +71,12 @@ def lab_down(cfg: Config) -> Iterator[str]:
     controller = controller_process(cfg)
     yield "env controller stopped" if controller.stop() else "env controller was not running"
     for env in ENV_NAMES:  # normally the controller stops them; this covers a controller that was SIGKILLed
-        if server_process(state, env).stop(grace=5):
+        standby = standby_process(state, env).stop(grace=5)
+        if pending_process(state, env).stop(grace=5) | server_process(state, env).stop(grace=5) | standby:
             yield f"{env} server stopped"
+        sockets.point(state, env, None)
+    for leftover in sockets.socket_dir(state).glob("*.sock"):  # servers' sockets (they are stopped)
+        leftover.unlink(missing_ok=True)
     yield "endpoint (nginx) stopped" if endpoint.stop(cfg) else "endpoint (nginx) was not running"
     mlflow = MlflowLab.from_config(cfg)
     yield "MLflow stopped" if mlflow.down() else "MLflow was not running"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from pathlib import Path
 
 from cxops.config import Config
@@ -31,11 +32,13 @@ def _set_desired(cfg: Config, repo: GitOpsRepo, env: str, version: str | None, i
 
 
 def wait_serving(cfg: Config, env: str, version: str | None) -> None:
-    """Bounded wait (gitops.sync_timeout_seconds, backoff 0.2 → 1 s) until `env` serves `version` and is ready, or,
-    for None, until nothing answers there.
+    """Bounded wait (gitops.sync_timeout_seconds, backoff 0.05 → 0.25 s: a local GET per probe) until `env` serves
+    `version` and is ready, or, for None, until nothing answers there.
 
     Success: live agrees with what git asked. Failure: CxopsError saying what was awaited at which URL (timeout), or
-    at once when the env loaded the version but reports itself not ready (e.g. a corrupt build). Changes nothing."""
+    at once when the env loaded the version but reports itself not ready (e.g. a corrupt build; in the lab, where
+    such a server never takes traffic, the controller's record says so). Changes nothing."""
+    since = time.time()
 
     def probe() -> bool:
         now = live(cfg, env)
@@ -43,14 +46,19 @@ def wait_serving(cfg: Config, env: str, version: str | None) -> None:
             return not now.reachable
         if now.version == version and not now.ready and now.detail:
             raise CxopsError(f"{env} loaded v{version} but it is not ready: {now.detail}")
+        if now.version != version and cfg.gitops.remote is None:
+            from cxops.lab.controller import start_failure
+
+            if why := start_failure(state_dir(cfg), env, version, since):
+                raise CxopsError(f"{env} loaded v{version} but it is not ready: {why}")
         return now.version == version and now.ready
 
     wait_until(
         probe,
         timeout=cfg.gitops.sync_timeout_seconds,
         what=f"{env} at {env_url(cfg, env)} to serve {'v' + version if version else 'nothing'}",
-        first=0.2,
-        cap=1.0,
+        first=0.05,
+        cap=0.25,
     )
 
 

@@ -4,15 +4,19 @@ A git hook runs on every push and must not spend seconds importing the MLflow cl
 on a busy machine); the two reads the promotion rules need are plain HTTP GETs of MLflow's documented REST API
 (mlflow.org, "REST API": `GET /api/2.0/mlflow/model-versions/get` → `{"model_version": {..., "tags": [{key, value}]}}`,
 404 with `error_code` RESOURCE_DOES_NOT_EXIST for a missing version). Auth follows the MLflow client's environment
-variables: MLFLOW_TRACKING_TOKEN (bearer) or MLFLOW_TRACKING_USERNAME/PASSWORD (basic).
+variables: MLFLOW_TRACKING_TOKEN (bearer) or MLFLOW_TRACKING_USERNAME/PASSWORD (basic). The standard library's
+urllib does the GET: importing an HTTP client library cost the hook more than the request itself.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import urllib.error
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass
-
-import httpx
 
 from cxops.config import Config
 from cxops.errors import CxopsError
@@ -38,38 +42,40 @@ class RegistryReader:
         self.uri = tracking_uri(cfg, start_lab=start_lab).rstrip("/")
         if not self.uri.startswith(("http://", "https://")):
             raise CxopsError(f"MLflow at {self.uri} is not an HTTP tracking server; the push check needs one")
-        auth: httpx.Auth | None = None
-        headers = {}
+        self.headers = {"Accept": "application/json"}
         if token := os.environ.get("MLFLOW_TRACKING_TOKEN"):
-            headers["Authorization"] = f"Bearer {token}"
+            self.headers["Authorization"] = f"Bearer {token}"
         elif user := os.environ.get("MLFLOW_TRACKING_USERNAME"):
-            auth = httpx.BasicAuth(user, os.environ.get("MLFLOW_TRACKING_PASSWORD", ""))
-        self.client = httpx.Client(base_url=self.uri, timeout=TIMEOUT, headers=headers, auth=auth)
+            pair = f"{user}:{os.environ.get('MLFLOW_TRACKING_PASSWORD', '')}".encode()
+            self.headers["Authorization"] = f"Basic {base64.b64encode(pair).decode()}"
 
     def version(self, version: str) -> VersionTags:
+        query = urllib.parse.urlencode({"name": self.name, "version": str(version)})
+        request = urllib.request.Request(f"{self.uri}/api/2.0/mlflow/model-versions/get?{query}", headers=self.headers)
         try:
-            resp = self.client.get(
-                "/api/2.0/mlflow/model-versions/get", params={"name": self.name, "version": str(version)}
-            )
-        except httpx.HTTPError as exc:
+            with urllib.request.urlopen(request, timeout=TIMEOUT) as resp:
+                status, text = resp.status, resp.read().decode("utf-8", "replace")
+        except urllib.error.HTTPError as exc:  # an answer, with a 4xx/5xx status
+            status, text = exc.code, exc.read().decode("utf-8", "replace")
+        except OSError as exc:  # URLError (refused, DNS), timeouts, resets
+            reason = getattr(exc, "reason", exc)
             raise CxopsError(
-                f"MLflow at {self.uri} is unreachable while reading v{version}: {type(exc).__name__}: {exc}"
+                f"MLflow at {self.uri} is unreachable while reading v{version}: {type(reason).__name__}: {reason}"
             ) from None
-        body = _json(resp)
-        if resp.status_code == 404 or body.get("error_code") == "RESOURCE_DOES_NOT_EXIST":
+        body = _json(text)
+        if status == 404 or body.get("error_code") == "RESOURCE_DOES_NOT_EXIST":
             raise CxopsError(f"model version {version!r} of {self.name!r} does not exist")
-        if resp.status_code != 200 or "model_version" not in body:
+        if status != 200 or "model_version" not in body:
             raise CxopsError(
-                f"MLflow at {self.uri} answered {resp.status_code} while reading v{version}: "
-                f"{body.get('message', resp.text[:200])}"
+                f"MLflow at {self.uri} answered {status} while reading v{version}: {body.get('message', text[:200])}"
             )
         mv = body["model_version"]
         return VersionTags(str(mv["version"]), {t["key"]: t.get("value", "") for t in mv.get("tags") or []})
 
 
-def _json(resp: httpx.Response) -> dict:
+def _json(text: str) -> dict:
     try:
-        data = resp.json()
+        data = json.loads(text)
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}

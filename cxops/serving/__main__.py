@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 
@@ -12,20 +13,57 @@ def main() -> None:
     ap.add_argument("--model-dir", required=True, type=Path, help="a build dir: model/ + version.json")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8080)
+    ap.add_argument("--uds", type=Path, help="listen on this Unix socket instead of host:port (the lab's servers)")
+    ap.add_argument(
+        "--ready-fd",
+        type=int,
+        help="once listening, write one JSON line {ready, reason} to this inherited file descriptor and close it "
+        "(the lab's controller waits on it instead of polling)",
+    )
     ap.add_argument("--env", default=os.environ.get("CXOPS_ENV", "local"))
     ap.add_argument("--max-batch", type=int, default=1024)
     args = ap.parse_args()
-    serve(args.model_dir, args.host, args.port, args.env, args.max_batch)
+    serve(args.model_dir, args.host, args.port, args.env, args.max_batch, uds=args.uds, ready_fd=args.ready_fd)
 
 
-def serve(model_dir: Path, host: str, port: int, env: str, max_batch: int) -> None:
+def serve(
+    model_dir: Path,
+    host: str,
+    port: int,
+    env: str,
+    max_batch: int,
+    uds: Path | None = None,
+    ready_fd: int | None = None,
+) -> None:
+    """Load the model, bind, tell `ready_fd` (if given) whether the model is ready, then serve until SIGTERM (which
+    lets in-flight requests finish and closes idle keep-alive connections: uvicorn's graceful shutdown)."""
     import uvicorn
 
     from cxops.serving.app import create_app
 
     app = create_app(model_dir.resolve(), env=env, max_batch=max_batch)
-    # One process per replica (Kubernetes scales out); access logs off: they cost throughput and say nothing new.
-    uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning", http="httptools", loop="uvloop")
+    # One process per replica (Kubernetes scales out); access logs off: they cost throughput and say nothing new;
+    # proxy headers off: nothing here reads the client address, and the middleware wraps every request.
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        uds=str(uds) if uds else None,
+        access_log=False,
+        log_level="warning",
+        http="httptools",
+        loop="uvloop",
+        proxy_headers=False,
+    )
+    if uds is not None:
+        uds.unlink(missing_ok=True)  # a socket file left by a server that died; its path is this server's
+    sock = config.bind_socket()
+    sock.listen(2048)  # connections queue from here on, so "ready" below is true the moment it is written
+    if ready_fd is not None:
+        with os.fdopen(ready_fd, "w") as fh:
+            fh.write(json.dumps({"ready": app.load_error is None, "reason": app.load_error or ""}) + "\n")
+    app.warm_up()  # FastAPI (docs, rare routes) is built beside the serving loop, not before it
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 if __name__ == "__main__":

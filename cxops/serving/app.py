@@ -1,4 +1,5 @@
-"""The FastAPI model server. One scoring path behind three protocols:
+"""The model server (an ASGI app, cxops.serving.asgi; FastAPI for its documentation). One scoring path behind
+three protocols:
 
 - cxops: `/predict` (classes, confidence, version) and `/explain` (probabilities, linear contributions);
 - MLflow's scoring protocol: `POST /invocations` (inputs | instances | dataframe_split | dataframe_records),
@@ -15,24 +16,34 @@ route (the route template, not the raw path).
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
-from fastapi import FastAPI, Request
-from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, disable_created_metrics, generate_latest
 
 from cxops.serving import protocols
+from cxops.serving.asgi import (
+    NO_HEADERS,
+    V2_PREFIX,
+    Answer,
+    ClientGone,
+    Headers,
+    ModelServer,
+    Receive,
+    Scoring,
+    answer,
+    dumps,
+)
 from cxops.serving.metrics import ServerMetrics
 from cxops.serving.model_dir import LoadedModel, ModelLoadError, load_model_dir
 from cxops.serving.protocols import BadRequest
 from cxops.serving.signature import InputSchema
 
-V2_PREFIX = "/v2/models/{name}"
 # JSON bytes one feature may take in a body: "-1.2345678901234567e-308, " is 26; rounded up for spaces.
 BYTES_PER_FEATURE = 32
 BYTES_PER_ROW = 8  # "[", "]", ", " and a little whitespace
@@ -152,33 +163,38 @@ V2_MODEL_RESPONSES: dict[int | str, dict[str, Any]] = {
 NOT_READY: dict[int | str, dict[str, Any]] = {503: _error("no model is loaded")}
 
 
-def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY), status, headers=headers, media_type="application/json"
-    )
+CLOSE: Headers = [(b"connection", b"close")]
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+def header(headers: Headers, name: bytes) -> bytes | None:
+    """The first value of header `name` (lower-case bytes, as ASGI gives names), or None."""
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
+async def read_body(headers: Headers, receive: Receive, limit: int) -> bytes:
     """The body, refused with 413 before reading when Content-Length says it is over `limit`, and cut off at
-    `limit` when it streams (chunked) without one: one client's huge body never fills memory or the loop."""
-    length = None
-    for key, value in request.scope["headers"]:  # ASGI header names are lower-case bytes; no Headers object
-        if key == b"content-length":
-            length = value
-            break
-    if length is not None and length.isdigit():
-        if int(length) > limit:
-            raise BadRequest(
-                f"body of {int(length)} bytes exceeds the {limit} bytes a batch of serving.max_batch rows needs", 413
-            )
-        return await request.body()
+    `limit` when it streams (chunked) without one: one client's huge body never fills memory or the loop.
+    Raises ClientGone when the client disconnects first."""
+    length = header(headers, b"content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise BadRequest(
+            f"body of {int(length)} bytes exceeds the {limit} bytes a batch of serving.max_batch rows needs", 413
+        )
     chunks, size = [], 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise BadRequest(f"body exceeds the {limit} bytes a batch of serving.max_batch rows needs", 413)
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 disable_created_metrics()  # *_created series double the scrape size and no query here uses them
@@ -189,7 +205,7 @@ Parse = Callable[[Any, LoadedModel], tuple[np.ndarray, Any]]
 Respond = Callable[[LoadedModel, np.ndarray, np.ndarray, Any], dict[str, Any]]
 
 
-def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> FastAPI:
+def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> ModelServer:
     """The server for one build directory. Scoring routes answer 503 while no model is loaded, 413 for a body over
     what `max_batch` rows allow, and the protocol's 4xx (422 for /predict, 400 for /invocations and v2) naming the
     field for anything the model's signature does not take."""
@@ -211,7 +227,8 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
     name = str(state["lineage"].get("name", "model"))
     version_str = str(state["lineage"].get("version", ""))
 
-    app = FastAPI(title="cxops model server", version="1", docs_url="/docs", redoc_url=None)
+    app = ModelServer(title="cxops model server", version="1", docs_url="/docs", redoc_url=None)
+    app.load_error = None if loaded is not None else str(state["error"])
 
     def model() -> LoadedModel:
         if state["model"] is None:
@@ -224,7 +241,7 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
             proba = m.proba(X)
         except (ValueError, FloatingPointError, OverflowError) as exc:
             raise BadRequest(f"inputs outside the model's numeric range: {exc}") from None
-        if not np.isfinite(proba).all():
+        if not math.isfinite(np.add.reduce(proba, axis=None)):  # any NaN/inf element makes the sum non-finite
             raise BadRequest("inputs outside the model's numeric range: the model's scores overflow (not finite)")
         return proba
 
@@ -238,17 +255,20 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
 
     def endpoint(
         route: str, parse: Parse, respond: Respond, error: Callable[[str], dict[str, Any]], bad_status: int, count: bool
-    ) -> Callable[[Request], Awaitable[Response]]:
-        """Read (bounded), parse against the signature, score, answer, count: the one scoring path."""
+    ) -> Scoring:
+        """Read (bounded), parse against the signature, score, answer, count: the one scoring path. Returns
+        (status, JSON body, extra headers); the FastAPI route and the raw ASGI hot route both answer with it."""
 
-        async def handler(request: Request) -> Response:
+        async def handler(headers: Headers, receive: Receive, params: dict[str, str]) -> tuple[int, bytes, Headers]:
             started = time.perf_counter()
             try:
                 m = model()
-                ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-                if ctype not in ("application/json", "", "*/*"):
-                    raise BadRequest(f"content-type {ctype} is not supported; send application/json", 415)
-                body = await read_body(request, max_body)
+                raw_ctype = header(headers, b"content-type")
+                if raw_ctype is not None:
+                    ctype = raw_ctype.decode("latin-1").split(";")[0].strip().lower()
+                    if ctype not in ("application/json", "", "*/*"):
+                        raise BadRequest(f"content-type {ctype} is not supported; send application/json", 415)
+                body = await read_body(headers, receive, max_body)
                 try:
                     doc = orjson.loads(body)
                 except orjson.JSONDecodeError as exc:
@@ -260,16 +280,18 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
                 status = bad_status if exc.status == 422 else exc.status  # the protocol's own "bad request"
                 observe(route, status, started)
                 # an unread body stays on the socket: close after a 413 instead of reading it
-                headers = {"connection": "close"} if status == 413 else None
-                return _json(error(exc.message), status, headers)
+                return status, dumps(error(exc.message)), CLOSE if status == 413 else NO_HEADERS
             if count:
                 labels, conf = top(proba)
                 for c, p in zip(labels.tolist(), conf.tolist(), strict=True):
                     metrics.count_prediction(c, p)
             observe(route, 200, started)
-            return _json(out)
+            return 200, dumps(out), NO_HEADERS
 
         return handler
+
+    def post(path: str, scoring: Scoring, doc: dict[str, Any], summary: str) -> None:
+        app.post_scoring(path, scoring, openapi_extra=doc, summary=summary)
 
     # --- cxops /predict and /explain -------------------------------------------------------------------------
     def parse_predict(doc: Any, m: LoadedModel) -> tuple[np.ndarray, Any]:
@@ -302,11 +324,17 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
         return {"detail": message}
 
     predict_doc = predict_schema(loaded.schema if loaded is not None else None, max_batch)
-    app.post("/predict", openapi_extra=predict_doc, summary="Predict classes for a batch of rows")(
-        endpoint("/predict", parse_predict, predict, detail, 422, count=True)
+    post(
+        "/predict",
+        endpoint("/predict", parse_predict, predict, detail, 422, count=True),
+        predict_doc,
+        "Predict classes for a batch of rows",
     )
-    app.post("/explain", openapi_extra=predict_doc, summary="Per-class probabilities and feature contributions")(
-        endpoint("/explain", parse_predict, explain, detail, 422, count=False)
+    post(
+        "/explain",
+        endpoint("/explain", parse_predict, explain, detail, 422, count=False),
+        predict_doc,
+        "Per-class probabilities and feature contributions",
     )
 
     # --- MLflow scoring protocol ------------------------------------------------------------------------------
@@ -319,13 +347,16 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
     def mlflow_error(message: str) -> dict[str, Any]:
         return {"error_code": "BAD_REQUEST", "message": message}
 
-    app.post("/invocations", openapi_extra=INVOCATIONS_SCHEMA, summary="MLflow scoring protocol")(
-        endpoint("/invocations", parse_invocations, invocations, mlflow_error, 400, count=True)
+    post(
+        "/invocations",
+        endpoint("/invocations", parse_invocations, invocations, mlflow_error, 400, count=True),
+        INVOCATIONS_SCHEMA,
+        "MLflow scoring protocol",
     )
 
     @app.get("/ping", summary="MLflow scoring protocol liveness: 200 when the model is loaded", responses=NOT_READY)
-    async def ping() -> Response:
-        return _json(
+    async def ping() -> Answer:
+        return answer(
             {"status": "ok"} if state["model"] is not None else {"status": "not ready"},
             200 if state["model"] is not None else 503,
         )
@@ -342,7 +373,7 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
                 404,
             )
 
-    def v2_infer_for(model_version: str | None) -> Callable[[Request], Awaitable[Response]]:
+    def v2_infer_for(model_version: str | None) -> Scoring:
         def parse_v2(doc: Any, m: LoadedModel) -> tuple[np.ndarray, Any]:
             X, request_id, wanted = protocols.v2_body(doc, m.schema, max_batch)
             if wanted is not None and (unknown := sorted(set(wanted) - {"probabilities", "predictions"})):
@@ -375,45 +406,46 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
         route = f"{V2_PREFIX}/infer" if model_version is None else f"{V2_PREFIX}/versions/{{version}}/infer"
         inner = endpoint(route, parse_v2, v2_infer, v2_error, 400, count=True)
 
-        async def handler(request: Request) -> Response:
+        async def handler(headers: Headers, receive: Receive, params: dict[str, str]) -> tuple[int, bytes, Headers]:
             try:
-                check_model(request.path_params["name"], request.path_params.get("version"))
+                check_model(params["name"], params.get("version"))
             except BadRequest as exc:
                 metrics.observe(route, exc.status, 0.0)
-                return _json(v2_error(exc.message), exc.status)
-            return await inner(request)
+                return exc.status, dumps(v2_error(exc.message)), NO_HEADERS
+            return await inner(headers, receive, params)
 
         return handler
 
-    app.post(f"{V2_PREFIX}/infer", openapi_extra=V2_INFER_SCHEMA, summary="v2 inference")(v2_infer_for(None))
-    app.post(
+    post(f"{V2_PREFIX}/infer", v2_infer_for(None), V2_INFER_SCHEMA, "v2 inference")
+    post(
         f"{V2_PREFIX}/versions/{{version}}/infer",
-        openapi_extra=V2_INFER_SCHEMA,
-        summary="v2 inference on a named version",
-    )(v2_infer_for("version"))
+        v2_infer_for("version"),
+        V2_INFER_SCHEMA,
+        "v2 inference on a named version",
+    )
 
     @app.get("/v2", summary="v2 server metadata")
-    async def v2_server() -> Response:
+    async def v2_server() -> Answer:
         from cxops import __version__
 
-        return _json({"name": "cxops", "version": __version__, "extensions": []})
+        return answer({"name": "cxops", "version": __version__, "extensions": []})
 
     @app.get("/v2/health/live", summary="v2 server liveness")
-    async def v2_live() -> Response:
-        return _json({"live": True})
+    async def v2_live() -> Answer:
+        return answer({"live": True})
 
     @app.get("/v2/health/ready", summary="v2 server readiness: the model is loaded", responses=NOT_READY)
-    async def v2_ready() -> Response:
+    async def v2_ready() -> Answer:
         ready = state["model"] is not None
-        return _json({"ready": ready}, 200 if ready else 503)
+        return answer({"ready": ready}, 200 if ready else 503)
 
-    def v2_metadata(model_name: str, model_version: str | None) -> Response:
+    def v2_metadata(model_name: str, model_version: str | None) -> Answer:
         try:
             check_model(model_name, model_version)
             m = model()
         except BadRequest as exc:
-            return _json(v2_error(exc.message), exc.status)
-        return _json(
+            return answer(v2_error(exc.message), exc.status)
+        return answer(
             {
                 "name": name,
                 "versions": [version_str],
@@ -431,7 +463,7 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
         summary="v2 model metadata: inputs and outputs from the model's signature",
         responses=V2_MODEL_RESPONSES,
     )
-    async def v2_model(name: str) -> Response:
+    async def v2_model(name: str) -> Answer:
         return v2_metadata(name, None)
 
     @app.get(
@@ -439,31 +471,31 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
         summary="v2 model metadata of a named version",
         responses=V2_MODEL_RESPONSES,
     )
-    async def v2_model_version(name: str, version: str) -> Response:
+    async def v2_model_version(name: str, version: str) -> Answer:
         return v2_metadata(name, version)
 
     @app.get(f"{V2_PREFIX}/ready", summary="v2 model readiness", responses=V2_MODEL_RESPONSES)
-    async def v2_model_ready(name: str) -> Response:
+    async def v2_model_ready(name: str) -> Answer:
         try:
             check_model(name, None)
             model()
         except BadRequest as exc:
-            return _json({"name": name, "ready": False, "error": exc.message}, exc.status)
-        return _json({"name": name, "ready": True})
+            return answer({"name": name, "ready": False, "error": exc.message}, exc.status)
+        return answer({"name": name, "ready": True})
 
     # --- operations -------------------------------------------------------------------------------------------
     @app.get("/healthz", summary="The process is up")
-    async def healthz() -> Response:
-        return _json({"status": "ok"})
+    async def healthz() -> Answer:
+        return answer({"status": "ok"})
 
     @app.get("/readyz", summary="The model is loaded and can predict", responses=NOT_READY)
-    async def readyz() -> Response:
+    async def readyz() -> Answer:
         if state["model"] is None:
-            return _json({"ready": False, "reason": state["error"]}, 503)
-        return _json({"ready": True})
+            return answer({"ready": False, "reason": state["error"]}, 503)
+        return answer({"ready": True})
 
     @app.get("/version", summary="What is served: model, version, run, git sha, environment, scoring path")
-    async def version() -> Response:
+    async def version() -> Answer:
         data = dict(state["lineage"])
         m = state["model"]
         if m is None:
@@ -472,10 +504,10 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Fa
             data.update({"scorer": m.scorer, "flavor": m.flavor, "notes": m.notes})
         data["env"] = env
         data["ready"] = m is not None
-        return _json(data)
+        return answer(data)
 
-    @app.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
-    async def prom() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    @app.get("/metrics", summary="Prometheus metrics", text=True)
+    async def prom() -> Answer:
+        return Answer(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)
 
     return app

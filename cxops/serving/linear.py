@@ -30,10 +30,12 @@ class LinearModel:
         return (X - self.mean) / self.scale
 
     def proba(self, X: np.ndarray) -> np.ndarray:
+        # ufunc.reduce directly: the same arithmetic as .max()/.sum(), without their Python wrappers (a 1-row
+        # request spends more in numpy's call overhead than in the 64x10 product)
         logits = self.standardize(X) @ self.coef.T + self.intercept
-        logits -= logits.max(axis=1, keepdims=True)
+        logits -= np.maximum.reduce(logits, axis=1, keepdims=True)
         np.exp(logits, out=logits)
-        logits /= logits.sum(axis=1, keepdims=True)
+        logits /= np.add.reduce(logits, axis=1, keepdims=True)
         return logits
 
     def contributions(self, X: np.ndarray, top: np.ndarray) -> np.ndarray:

@@ -69,6 +69,66 @@ def test_pipeline_reaches_production_and_status_agrees(lab: Path, two_releases):
     status_check(lab)
 
 
+class SteadyClient:
+    """Clients sending one /predict after another to `url` until stopped, each recording every outcome: a
+    keep-alive client (reuses its connection across the swap: the "server disconnected" case) and one opening a
+    new connection per request."""
+
+    def __init__(self, url: str, row: list[float]) -> None:
+        self.url, self.body = url, {"inputs": [row]}
+        self.stop = threading.Event()
+        self.versions: list[str] = []
+        self.failures: list[str] = []
+        self.threads = [threading.Thread(target=self.run, args=(keep,)) for keep in (True, False)]
+
+    def run(self, keep_alive: bool) -> None:
+        import httpx
+
+        limits = httpx.Limits(max_keepalive_connections=1 if keep_alive else 0)
+        with httpx.Client(timeout=10, limits=limits) as client:
+            while not self.stop.is_set():
+                try:
+                    r = client.post(f"{self.url}/predict", json=self.body)
+                except httpx.HTTPError as exc:
+                    self.failures.append(f"{type(exc).__name__}: {exc}")
+                    continue
+                if r.status_code != 200:
+                    self.failures.append(f"HTTP {r.status_code}: {r.text[:200]}")
+                else:
+                    self.versions.append(str(r.json()["version"]))
+
+    def __enter__(self) -> SteadyClient:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=30)
+
+
+def test_production_promotion_under_steady_load_loses_no_request(lab: Path, cfg, two_releases):
+    """Production moves to another version and back while clients keep sending: every request is answered 200 by
+    the old or the new version (the new server is ready before the old one stops taking traffic)."""
+    from cxops.pipeline.live import env_url
+
+    first, second = two_releases
+    row = json.loads((lab.parent / ".cxops" / "builds" / first / "context" / "golden.json").read_text())["inputs"][0]
+    for old, new in ((second, first), (first, second)):
+        with SteadyClient(env_url(cfg, "production"), row) as client:
+            wait_until(lambda c=client: len(c.versions) >= 20, timeout=60, what="the steady clients to get going")
+            res = cli(lab, "step", "promote", "canary", "production", new, "--json")
+            assert res.returncode == 0, res.stderr
+            seen = len(client.versions)
+            wait_until(lambda c=client, n=seen: len(c.versions) >= n + 20, timeout=60, what="requests after it")
+        assert client.failures == [], f"{len(client.failures)} failed requests, first: {client.failures[:3]}"
+        assert set(client.versions) <= {old, new}, set(client.versions)
+        assert client.versions[-1] == new and old in client.versions
+        assert status(lab)["production"]["live"] == new
+    status_check(lab)
+
+
 def test_traffic_split_in_git_follows_the_canary(lab: Path, cfg, two_releases):
     import yaml
 

@@ -126,3 +126,94 @@ def test_corrupt_model_file_means_not_ready(built: Path, tmp_path: Path):
             assert r.status_code == 503 and r.json()["detail"].startswith("model not loaded")
         v = httpx.get(f"{url}/version").json()
         assert v["ready"] is False and v["version"] == json.loads((built / "version.json").read_text())["version"]
+
+
+def test_fast_path_returns_what_the_model_returns_on_the_golden_rows(server: str, built: Path):
+    """The served probabilities (linear fast path behind the hot route) against the logged model's own
+    predict_proba, loaded through MLflow on the same rows: the same classes, probabilities within the tolerance
+    the server verifies its fast path with at load time. Nothing is cached: each row is scored on request."""
+    import mlflow.sklearn
+    import numpy as np
+
+    from cxops.serving.model_dir import FAST_TOLERANCE
+
+    rows = golden(built)["inputs"]
+    assert httpx.get(f"{server}/version").json()["scorer"] == "linear"
+    model = mlflow.sklearn.load_model(str(built / "model"))
+    expected = model.predict_proba(np.asarray(rows, dtype=np.float64))
+    served = httpx.post(f"{server}/invocations", json={"inputs": rows}).json()["predictions"]
+    assert np.allclose(served, expected, rtol=0, atol=FAST_TOLERANCE)
+    one_by_one = [httpx.post(f"{server}/predict", json={"inputs": [r]}).json()["predictions"][0] for r in rows]
+    assert one_by_one == model.classes_[expected.argmax(axis=1)].tolist() == golden(built)["predictions"]
+
+
+async def _answer(app, path: str, body: bytes, headers: list[tuple[bytes, bytes]]) -> tuple[int, list, bytes]:
+    """Drive one POST through an ASGI callable; (status, response headers, body)."""
+    sent: list[dict] = []
+    chunks = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> dict:
+        return chunks.pop(0) if chunks else {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"test"), *headers],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+    await app(scope, receive, send)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    payload = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    wanted = {b"content-type", b"connection"}
+    return start["status"], sorted((k, v) for k, v in start.get("headers", []) if k in wanted), payload
+
+
+def test_hot_path_answers_exactly_as_the_fastapi_route(built: Path):
+    """Every scoring route, valid and refused bodies: the hot path (ModelServer.__call__) and FastAPI's routing of
+    the same request give the same status, content type, connection header and body bytes."""
+    import asyncio
+
+    from cxops.serving.app import create_app
+
+    app = create_app(built, env="test", max_batch=50)
+    via_fastapi = app.fastapi()
+
+    lineage = json.loads((built / "version.json").read_text())
+    row = golden(built)["inputs"][0]
+    js = [(b"content-type", b"application/json")]
+    good = json.dumps({"inputs": [row]}).encode()
+    cases = [
+        ("/predict", good, js),
+        ("/explain", good, js),
+        ("/predict", b"{not json", js),
+        ("/predict", json.dumps({"inputs": [[1.0, 2.0]]}).encode(), js),
+        ("/predict", good, [(b"content-type", b"text/plain")]),
+        ("/predict", good, []),
+        ("/predict", b"x" * 10, [*js, (b"content-length", b"999999999")]),
+        ("/invocations", good, js),
+        ("/invocations", json.dumps({"instances": [row], "inputs": [row]}).encode(), js),
+        ("/invocations", json.dumps({"dataframe_split": {"data": [row]}}).encode(), js),
+        (
+            f"/v2/models/{lineage['name']}/infer",
+            json.dumps({"inputs": [{"name": "x", "shape": [1, 64], "datatype": "FP64", "data": row}]}).encode(),
+            js,
+        ),
+        (f"/v2/models/{lineage['name']}/versions/{lineage['version']}/infer", b'{"inputs": []}', js),
+        ("/v2/models/other/infer", good, js),
+    ]
+    for path, body, headers in cases:
+        hot = asyncio.run(_answer(app, path, body, headers))
+        routed = asyncio.run(_answer(via_fastapi, path, body, headers))
+        assert hot == routed, (path, body[:60], hot, routed)
+    assert asyncio.run(_answer(app, "/predict", good, js))[0] == 200

@@ -48,6 +48,17 @@ def test_committed_overlays_render_and_validate(kubectl: Path, env: str):
     assert deployment["spec"]["replicas"] == 0, "nothing deployed yet: no pod runs a placeholder image"
 
 
+def test_a_version_change_rolls_without_downtime(kubectl: Path):
+    """A new version's pod is Ready before an old one goes: RollingUpdate, maxUnavailable 0, readiness on /readyz
+    (the probe the server answers 200 only once its model is loaded), and a preStop pause before SIGTERM."""
+    docs = kustomize(kubectl, REPO / "k8s" / "serving" / "overlays" / "production")
+    spec = next(d for d in docs if d["kind"] == "Deployment")["spec"]
+    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
+    container = spec["template"]["spec"]["containers"][0]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["lifecycle"]["preStop"]["exec"]["command"][0] == "sleep"
+
+
 def test_a_deploy_edit_renders_the_image_version_and_replicas(kubectl: Path, tmp_path: Path):
     shutil.copytree(REPO / "k8s", tmp_path / "k8s")
     overlay = tmp_path / "k8s" / "serving" / "overlays" / "production"
