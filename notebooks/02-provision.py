@@ -21,6 +21,8 @@ run("infra render --check")
 # ## 2. Plan
 # Render, preflight (notebook 01), `terraform init` and `plan`, saved to `tf/cxops.tfplan`; the table shows what
 # will be created.
+# SSH and the Kubernetes API open only to your own address: cxops takes it from `CXOPS_OPERATOR_ADDRESS` (or
+# `cloud.operator_address`, or `--operator-address`), else from the route to the cloud's identity endpoint.
 
 # %%
 run("infra plan")

@@ -70,7 +70,7 @@ def test_10_bring_your_own_model(lab: Path):
     [
         ("04", ["cluster credentials"], ["argocd", "port-forward"]),
         ("05", ["workflows submit"], ["train-model", "rollback-model"]),
-        ("06", ["workflows submit", "status --check"], ["pre-receive"]),
+        ("06", ["workflows submit", "status --check"], ["cxops.gitops.hook", "gitops verify"]),
     ],
 )
 def test_cluster_notebooks_run_what_runs_here(lab: Path, number: str, guarded: list[str], expect: list[str]):

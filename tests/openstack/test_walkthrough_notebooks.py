@@ -22,6 +22,7 @@ import pytest
 from notebook_runner import execute, notebook, output_text
 
 from tests.openstack.labtools import write_config
+from tests.tfhelpers import tf_env
 
 pytestmark = pytest.mark.openstack
 
@@ -67,6 +68,9 @@ def env(project, lab_env, monkeypatch):
     monkeypatch.setenv("CXOPS_CONFIG", str(project))
     monkeypatch.setenv("TF_CLI_CONFIG_FILE", str(REPO / "tests" / "fixtures" / "terraformrc"))
     monkeypatch.setenv("CXOPS_TERRAFORM", "embedded")
+    # the lab's identity endpoint is on loopback, so the operator's address cannot come from its route: name one
+    # (a documentation address, RFC 5737), as a user behind NAT would
+    monkeypatch.setenv("CXOPS_OPERATOR_ADDRESS", tf_env()["CXOPS_OPERATOR_ADDRESS"])
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     return project
 
