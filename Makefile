@@ -47,8 +47,8 @@ test-fast: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -ra -m "not openstack"
 
 lint: setup
-	$(BIN)/ruff check cxops tests scripts bench
-	$(BIN)/ruff format --check cxops tests scripts bench
+	$(BIN)/ruff check cxops tests scripts bench notebooks
+	$(BIN)/ruff format --check cxops tests scripts bench notebooks
 	$(BIN)/mypy cxops
 	$(BIN)/python scripts/notebooks.py check
 

@@ -7,8 +7,8 @@
 #
 # Before this notebook: `make setup` (creates `.venv`) and `scripts/install-lab-deps` (nginx), then open this notebook
 # from the repository root in JupyterLab or VS Code with `.venv/bin/python` as the kernel (or run it headless:
-# `.venv/bin/jupyter execute notebooks/00-embedded-lab.ipynb`). Every cell runs a `cxops` command, exactly what you would type in a
-# shell; the configuration is `cxops.yaml` in the repository root (or the file named by `$CXOPS_CONFIG`).
+# `.venv/bin/jupyter execute notebooks/00-embedded-lab.ipynb`). Every cell runs a `cxops` command, exactly what you
+# would type in a shell; the config is `cxops.yaml` at the repository root (or the file named by `$CXOPS_CONFIG`).
 
 # %%
 from cxops.notebook import alias_version, run, show_evidence

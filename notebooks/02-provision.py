@@ -29,7 +29,7 @@ run("infra plan")
 
 # %% [markdown]
 # ## 3. Apply exactly that plan
-# About 5–10 minutes on Chameleon. Prints the nodes, their addresses, the volume and the URLs.
+# About 5 to 10 minutes on Chameleon. Prints the nodes, their addresses, the volume and the URLs.
 
 # %%
 run("infra apply")

@@ -25,7 +25,7 @@ run("k8s charts")
 
 # %% [markdown]
 # ## 3. Install
-# prepare → kubernetes → bootstrap, with a progress line per task and a per-host summary; about 20–30 minutes.
+# prepare → kubernetes → bootstrap, with a progress line per task and a per-host summary; about 20 to 30 minutes.
 # A failure names the host, the task and the log file (docs/troubleshooting.md). **Needs the machines of
 # notebook 02 on a real cloud** (Kubespray needs systemd on real hosts), so it is not run in the tests.
 

@@ -28,7 +28,7 @@ run("cloud gpus")
 # %%
 run(
     "job run gpu-check --gpu V100 --deadline 300 -- python3 -c "
-    "'import json, os; json.dump({\"host\": os.uname().nodename}, open(os.environ[\"CXOPS_RESULT\"], \"w\"))'"
+    '\'import json, os; json.dump({"host": os.uname().nodename}, open(os.environ["CXOPS_RESULT"], "w"))\''
 )
 
 # %%

@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 09 · Cost per training run
 #
-# Each training run records its duration and its cost: duration × the hourly rate of the training flavor, from
+# Each training run records its duration and its cost: duration times the hourly rate of the training flavor, from
 # `costs:` in cxops.yaml (rates and currency; set them to your cloud's or allocation's prices). The cost is the
 # `train_cost` metric of the MLflow run, so it sits beside the accuracy of the model it paid for.
 
