@@ -1,6 +1,7 @@
 """The floor (bench-only): the smallest ASGI app that answers every request with a fixed JSON body, served by the same
-uvicorn (httptools, uvloop, one process, access log off) as the model server. No Python model server on this stack
-can be faster per request, so `make bench` reports ours as a share of it.
+uvicorn (httptools, uvloop, one process, access log off) as the model server, and like it with the header block sent
+in the body's write (cxops.serving.transport). No Python model server on this stack can be faster per request, so
+`make bench` reports ours as a share of it.
 
 Run as `python -m bench.floor PORT`."""
 
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import sys
 from typing import Any
+
+from cxops.serving.transport import HOLD, HoldingHttpTools
 
 BODY = b'{"predictions":[0],"confidence":[1.0],"version":"0"}'
 HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]
@@ -20,7 +23,11 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     more = True
     while more:
         more = (await receive()).get("more_body", False)
-    await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+    token = HOLD.set(True)
+    try:
+        await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+    finally:
+        HOLD.reset(token)
     await send({"type": "http.response.body", "body": BODY})
 
 
@@ -33,7 +40,7 @@ if __name__ == "__main__":
         port=int(sys.argv[1]),
         access_log=False,
         log_level="warning",
-        http="httptools",
+        http=HoldingHttpTools,
         loop="uvloop",
         lifespan="off",
     )

@@ -52,16 +52,25 @@ def pre_receive(cfg: Config, git_dir: Path, lines: Iterable[str], err: TextIO = 
     return 1
 
 
-def hook_script(config: Path, python: str | None = None) -> str:
-    """The hook file for a bare repository on this machine: runs this cxops with this project's cxops.yaml."""
+def hook_script(config: Path, python: str | None = None, service: Path | None = None) -> str:
+    """The hook file for a bare repository on this machine: runs this cxops with this project's cxops.yaml. With
+    `service` (the lab's remote), the push goes to the lab's hook service on that socket first
+    (cxops.gitops.hook_client), which falls back to the in-process check when the service is not running."""
     py = python or sys.executable
+    if service is None:
+        run = f"exec {shlex.quote(py)} -m cxops.gitops.hook\n"
+    else:
+        from cxops.gitops import hook_client
+
+        client = Path(hook_client.__file__).resolve()
+        run = f"exec {shlex.quote(py)} -I -S {shlex.quote(str(client))} {shlex.quote(str(service))}\n"
     return (
         "#!/bin/sh\n"
         + header("cxops lab up | cxops gitops hook --install")
         + "# Refuses pushes to the GitOps branch that are not safe promotions (`cxops gitops verify`'s rules).\n"
         + f"CXOPS_CONFIG={shlex.quote(str(config))}\nexport CXOPS_CONFIG\n"
         + f': "${{CXOPS_MLFLOW_TIMEOUT:={MLFLOW_TIMEOUT}}}"\nexport CXOPS_MLFLOW_TIMEOUT\n'
-        + f"exec {shlex.quote(py)} -m cxops.gitops.hook\n"
+        + run
     )
 
 
@@ -85,12 +94,13 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-def install_hook(git_dir: Path, config: Path) -> Path:
-    """Write `hooks/pre-receive` into a bare repository (atomic, executable); returns its path."""
+def install_hook(git_dir: Path, config: Path, service: Path | None = None) -> Path:
+    """Write `hooks/pre-receive` into a bare repository (atomic, executable); returns its path. `service`: the lab's
+    hook service socket (see `hook_script`)."""
     from cxops.generated import write_atomic
 
     path = git_dir / "hooks" / HOOK
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, hook_script(config.resolve()))
+    write_atomic(path, hook_script(config.resolve(), service=service))
     path.chmod(0o755)
     return path

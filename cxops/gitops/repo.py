@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
 
 from cxops.errors import CxopsError, GateFailed
@@ -17,6 +18,10 @@ GIT_ENV = {
     "GIT_TERMINAL_PROMPT": "0",
 }
 
+
+# Extra environment for git in this context: a pre-receive check answered by a long-running process (the lab's hook
+# service) sets the pusher's GIT_DIR and quarantine variables here, so its git reads see the pushed objects.
+GIT_CONTEXT_ENV: ContextVar[tuple[tuple[str, str], ...]] = ContextVar("cxops_git_env", default=())
 
 # A push lost a race (someone else's commit landed first, or took the ref lock): refetch, redo, push again.
 RETRYABLE = ("non-fast-forward", "fetch first", "cannot lock ref", "failed to update ref", "rejected")
@@ -36,7 +41,12 @@ def hook_reasons(stderr: str) -> str:
 def git(*args: str, cwd: Path | None = None, check: bool = True, timeout: float = 60) -> str:
     try:
         proc = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **GIT_ENV}
+            ["git", *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, **GIT_ENV, **dict(GIT_CONTEXT_ENV.get())},
         )
     except subprocess.TimeoutExpired:
         raise CxopsError(f"git {args[0]} timed out after {timeout:g}s") from None

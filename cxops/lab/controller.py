@@ -8,12 +8,14 @@ ready (a line on an inherited pipe, no polling); only then is the env's socket l
 stopped gracefully (it finishes in-flight requests; nginx retries a request whose pooled connection the old
 server closed on a new connection, which reaches the new server). A new server that is not ready never gets
 traffic: the old one keeps serving and the failure is recorded (`start_failure`) for the deploy waiting on it.
-When an env serves a version the next env does not, a standby server of that version is started for the next env
-(`prepare_standbys`), so that promotion only repoints the link: start-up is paid while the gate runs, not after.
+When an env serves a version the next env does not, a standby server of that version is started for the next env,
+and a new build gets a standby in the first env (`prepare_standbys`), so that a deploy or promotion only repoints
+the link: start-up is paid while the gate runs or the commit is pushed, not after.
 A crashed server is restarted a bounded number of times per version (then left down, which `cxops status`
 reports). The lab's endpoint (nginx) is reloaded when git's traffic split changes, and after every change of git
 the registry is made to follow it (`cxops reconcile`, run once live serves what git asks for). A push to the lab's
-remote wakes the controller at once (its post-receive hook sends SIGUSR1); it also polls, for crashed servers.
+remote wakes the controller at once (its post-receive hook sends SIGUSR1); it also polls, for crashed servers. The
+controller also answers the remote's pre-receive check (cxops.gitops.hook_service).
 """
 
 from __future__ import annotations
@@ -102,6 +104,12 @@ def wait_ready(fd: int, proc: ManagedProcess, timeout: float) -> str:
     except (ValueError, IndexError):
         return f"unreadable readiness line {data[:200]!r}"
     return "" if doc.get("ready") else str(doc.get("reason") or "not ready")
+
+
+def newest_build(state: Path) -> str | None:
+    """The highest version with a complete build (builds are renamed into place whole), or None."""
+    versions = [int(p.name) for p in builds_dir(state).glob("*") if p.name.isdigit() and (p / "context").is_dir()]
+    return str(max(versions)) if versions else None
 
 
 def start_failure(state: Path, env: str, version: str, since: float) -> str | None:
@@ -232,15 +240,27 @@ class Controller:
         if old_uds is not None and old_uds != uds:
             old_uds.unlink(missing_ok=True)
 
-    def prepare_standbys(self, desired: dict[str, str | None]) -> None:
-        """For each env after the first: when the env before it serves a version this one does not (the next
-        promotion's candidate), have a ready server of that version waiting, so the promotion only repoints the
-        socket. A standby that is no longer the candidate, or is older than STANDBY_SECONDS, is stopped."""
+    def standby_candidates(self, desired: dict[str, str | None]) -> dict[str, str | None]:
+        """Per env, the version its next move most likely brings (None: none expected): for the first env
+        (staging), the newest build newer than what it serves or is asked to serve (a build is what a deploy
+        follows); for each later env, the version the env before it serves, when this one is not asked for it."""
+        out: dict[str, str | None] = {}
+        first = ENV_NAMES[0]
+        served = (self.running.get(first, {}).get("version"), desired.get(first))
+        mine = [int(str(v)) for v in served if str(v).isdigit()]
+        newest = newest_build(self.state)
+        out[first] = newest if newest is not None and all(int(newest) > v for v in mine) else None
         for before, env in itertools.pairwise(ENV_NAMES):
             rec = self.running.get(before, {})
             candidate = rec.get("version") if server_process(self.state, before).pid() is not None else None
-            if candidate == desired.get(env) or candidate is None:
-                candidate = None
+            out[env] = None if candidate is None or candidate == desired.get(env) else str(candidate)
+        return out
+
+    def prepare_standbys(self, desired: dict[str, str | None]) -> None:
+        """Have a ready server of each env's next version waiting (`standby_candidates`), so that the deploy or
+        promotion only repoints the socket. A standby that is no longer the candidate, or is older than
+        STANDBY_SECONDS, is stopped."""
+        for env, candidate in self.standby_candidates(desired).items():
             current = self.standby.get(env)
             if current is not None and (
                 current["version"] != candidate or time.monotonic() - current["since"] > STANDBY_SECONDS
@@ -321,9 +341,16 @@ class Controller:
 
 
 def main() -> None:
+    from cxops.config import config_path
+    from cxops.gitops import hook_service
+
     cfg = load_config()
     ctl = Controller(cfg)
     stop, wake = threading.Event(), threading.Event()
+    try:  # pushes to the lab's remote are checked here, without a Python start-up each (cxops.gitops.hook_service)
+        hook_service.serve(ctl.state, config_path().resolve(), stop)
+    except OSError as exc:  # the hook checks in-process instead
+        print(f"controller: hook service not started: {exc}", file=sys.stderr, flush=True)
 
     def ending(*_: object) -> None:
         stop.set()
@@ -336,6 +363,7 @@ def main() -> None:
         ctl.loop(stop, wake)
     finally:
         ctl.stop_all()
+        hook_service.socket_path(ctl.state).unlink(missing_ok=True)  # hooks then check in-process
 
 
 if __name__ == "__main__":

@@ -49,8 +49,9 @@ def _guard(bare: Path) -> None:
     (idempotent: each hook is rewritten only when it changed)."""
     from cxops.config import config_path
     from cxops.gitops.hook import install_hook
+    from cxops.gitops.hook_service import socket_path
 
-    install_hook(bare, config_path())
+    install_hook(bare, config_path(), service=socket_path(bare.parent))
     install_wake_hook(bare)
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import httpx
 
 from cxops.config import Config
+from cxops.pipeline.http import client
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ def env_url(cfg: Config, env: str) -> str:
 def live(cfg: Config, env: str, timeout: float = 2.0) -> Live:
     url = env_url(cfg, env)
     try:
-        r = httpx.get(f"{url}/version", timeout=timeout)
+        r = client().get(f"{url}/version", timeout=timeout)
         data = r.json()
     except (httpx.HTTPError, ValueError) as exc:
         return Live(False, None, False, f"{url} unreachable: {type(exc).__name__}")

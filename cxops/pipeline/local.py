@@ -59,12 +59,15 @@ def run_pipeline(
     """Steps run exactly as Argo runs them (same functions, same arguments); retries and deadlines are Argo's job
     in the cluster, here every wait inside a step is already bounded."""
     run = PipelineRun()
+    # every step's module is imported before the first step runs: a broken import fails at once, and a version's
+    # way from registered to production does not wait on imports
+    functions = {step.command: step_function(step.command) for step in PIPELINE}
     for step in PIPELINE:
         on_start(step)
         started = time.perf_counter()
         record = StepRun(step, 0.0)
         try:
-            record.result = step_function(step.command)(cfg, *resolve(step, run))
+            record.result = functions[step.command](cfg, *resolve(step, run))
         except CxopsError as exc:
             record.error = str(exc)
         record.seconds = time.perf_counter() - started

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from cxops.pipeline.http import client
+
 Labels = tuple[tuple[str, str], ...]  # sorted (name, value) pairs
 SeriesKey = tuple[str, Labels]  # (sample name, labels), e.g. ("cxops_requests_total", (("route", "/predict"), ...))
 
@@ -115,7 +117,7 @@ def parse_metrics(text: str, instance: str = "") -> Snapshot:
 def scrape(url: str, timeout: float = 3.0) -> Snapshot | None:
     """GET url/metrics; None when the server does not answer (it is down, which the caller reports)."""
     try:
-        r = httpx.get(f"{url}/metrics", timeout=timeout)
+        r = client().get(f"{url}/metrics", timeout=timeout)
     except httpx.HTTPError:
         return None
     if r.status_code != 200:

@@ -19,12 +19,13 @@ import math
 import httpx
 
 from cxops.errors import CxopsError
+from cxops.pipeline.http import client
 from cxops.pipeline.prom import WINDOW_SERIES, SeriesKey, Window, aggregate, counter_increase, labels_of
 
 
 def _query(base: str, expr: str, at: float) -> list[dict]:
     try:
-        r = httpx.get(f"{base.rstrip('/')}/api/v1/query", params={"query": expr, "time": f"{at:.3f}"}, timeout=10)
+        r = client().get(f"{base.rstrip('/')}/api/v1/query", params={"query": expr, "time": f"{at:.3f}"}, timeout=10)
         body = r.json()
     except (httpx.HTTPError, ValueError) as exc:
         raise CxopsError(f"Prometheus at {base} unreachable: {type(exc).__name__}: {exc}") from None

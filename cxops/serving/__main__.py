@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 from pathlib import Path
@@ -40,6 +41,7 @@ def serve(
     import uvicorn
 
     from cxops.serving.app import create_app
+    from cxops.serving.transport import HoldingHttpTools
 
     app = create_app(model_dir.resolve(), env=env, max_batch=max_batch)
     # One process per replica (Kubernetes scales out); access logs off: they cost throughput and say nothing new;
@@ -51,7 +53,7 @@ def serve(
         uds=str(uds) if uds else None,
         access_log=False,
         log_level="warning",
-        http="httptools",
+        http=HoldingHttpTools,  # httptools, one write per hot-route response (cxops.serving.transport)
         loop="uvloop",
         proxy_headers=False,
     )
@@ -62,7 +64,10 @@ def serve(
     if ready_fd is not None:
         with os.fdopen(ready_fd, "w") as fh:
             fh.write(json.dumps({"ready": app.load_error is None, "reason": app.load_error or ""}) + "\n")
-    app.warm_up()  # FastAPI (docs, rare routes) is built beside the serving loop, not before it
+    # What was loaded lives as long as the process: out of the collector's sight, a full collection no longer walks
+    # it (CPython's gc.freeze), so no request waits for one. FastAPI (docs, rare routes) is built on first use.
+    gc.collect()
+    gc.freeze()
     uvicorn.Server(config).run(sockets=[sock])
 
 

@@ -199,10 +199,12 @@ async def read_body(headers: Headers, receive: Receive, limit: int) -> bytes:
 
 disable_created_metrics()  # *_created series double the scrape size and no query here uses them
 
-# A protocol: parse(doc, model) -> (array, context); respond(model, array, proba, context) -> body;
-# error(message) -> body. `count` says whether its answers count as predictions (canary evidence).
+# A protocol: parse(doc, model) -> (array, context); respond(model, array, proba, top, context) -> body;
+# error(message) -> body. `count` says whether its answers count as predictions (canary evidence); `top` (the
+# predicted labels and their probabilities, per row) is computed for those only, else None.
+Top = tuple[list[Any], list[float]]
 Parse = Callable[[Any, LoadedModel], tuple[np.ndarray, Any]]
-Respond = Callable[[LoadedModel, np.ndarray, np.ndarray, Any], dict[str, Any]]
+Respond = Callable[[LoadedModel, np.ndarray, np.ndarray, Top | None, Any], dict[str, Any]]
 
 
 def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> ModelServer:
@@ -223,7 +225,7 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Mo
         state["error"] = str(exc)
     loaded: LoadedModel | None = state["model"]
     max_body = body_limit(loaded.schema if loaded is not None else None, max_batch)
-    classes = np.asarray(loaded.classes) if loaded is not None else None
+    classes = list(loaded.classes) if loaded is not None else None
     name = str(state["lineage"].get("name", "model"))
     version_str = str(state["lineage"].get("version", ""))
 
@@ -236,19 +238,20 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Mo
         return state["model"]
 
     def score(m: LoadedModel, X: np.ndarray) -> np.ndarray:
-        """Probabilities, or 422 when the inputs are outside the model's numeric range (an overflow makes NaN)."""
+        """Probabilities, or 422 when the inputs are outside the model's numeric range (an overflow makes NaN;
+        the linear scorer checks its own output and raises FloatingPointError)."""
         try:  # no np.errstate here: it costs more than the arithmetic; an overflow warns once per process
             proba = m.proba(X)
         except (ValueError, FloatingPointError, OverflowError) as exc:
             raise BadRequest(f"inputs outside the model's numeric range: {exc}") from None
-        if not math.isfinite(np.add.reduce(proba, axis=None)):  # any NaN/inf element makes the sum non-finite
+        if m.linear is None and not math.isfinite(np.add.reduce(proba, axis=None)):  # any NaN/inf element
             raise BadRequest("inputs outside the model's numeric range: the model's scores overflow (not finite)")
         return proba
 
-    def top(proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        idx = proba.argmax(axis=1)
+    def top(proba: np.ndarray) -> Top:
+        """Per row: the predicted class label and its probability (the confidence), as lists."""
         assert classes is not None
-        return classes[idx], proba[np.arange(len(idx)), idx]
+        return [classes[i] for i in proba.argmax(axis=1).tolist()], np.maximum.reduce(proba, axis=1).tolist()
 
     def observe(route: str, status: int, started: float) -> None:
         metrics.observe(route, status, time.perf_counter() - started)
@@ -264,7 +267,7 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Mo
             try:
                 m = model()
                 raw_ctype = header(headers, b"content-type")
-                if raw_ctype is not None:
+                if raw_ctype is not None and raw_ctype != b"application/json":  # else parse what was sent
                     ctype = raw_ctype.decode("latin-1").split(";")[0].strip().lower()
                     if ctype not in ("application/json", "", "*/*"):
                         raise BadRequest(f"content-type {ctype} is not supported; send application/json", 415)
@@ -275,16 +278,15 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Mo
                     raise BadRequest(f"invalid JSON: {exc}", bad_status) from None
                 X, ctx = parse(doc, m)
                 proba = score(m, X)
-                out = respond(m, X, proba, ctx)
+                tops = top(proba) if count else None
+                out = respond(m, X, proba, tops, ctx)
             except BadRequest as exc:
                 status = bad_status if exc.status == 422 else exc.status  # the protocol's own "bad request"
                 observe(route, status, started)
                 # an unread body stays on the socket: close after a 413 instead of reading it
                 return status, dumps(error(exc.message)), CLOSE if status == 413 else NO_HEADERS
-            if count:
-                labels, conf = top(proba)
-                for c, p in zip(labels.tolist(), conf.tolist(), strict=True):
-                    metrics.count_prediction(c, p)
+            if tops is not None:
+                metrics.count_predictions(*tops)
             observe(route, 200, started)
             return 200, dumps(out), NO_HEADERS
 
@@ -297,15 +299,15 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Mo
     def parse_predict(doc: Any, m: LoadedModel) -> tuple[np.ndarray, Any]:
         return protocols.predict_body(doc, m.schema, max_batch), None
 
-    def predict(m: LoadedModel, X: np.ndarray, proba: np.ndarray, _: Any) -> dict[str, Any]:
-        labels, conf = top(proba)
+    def predict(m: LoadedModel, X: np.ndarray, proba: np.ndarray, tops: Top | None, _: Any) -> dict[str, Any]:
+        assert tops is not None  # /predict counts its predictions
         return {
-            "predictions": labels.tolist(),
-            "confidence": conf.round(6).tolist(),
+            "predictions": tops[0],
+            "confidence": [round(c, 6) for c in tops[1]],
             "version": m.version.get("version"),
         }
 
-    def explain(m: LoadedModel, X: np.ndarray, proba: np.ndarray, _: Any) -> dict[str, Any]:
+    def explain(m: LoadedModel, X: np.ndarray, proba: np.ndarray, _: Top | None, __: Any) -> dict[str, Any]:
         out: dict[str, Any] = {
             "classes": m.classes,
             "class_names": m.class_names,
@@ -341,7 +343,7 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Mo
     def parse_invocations(doc: Any, m: LoadedModel) -> tuple[np.ndarray, Any]:
         return protocols.invocations_body(doc, m.schema, max_batch), None
 
-    def invocations(m: LoadedModel, X: np.ndarray, proba: np.ndarray, _: Any) -> dict[str, Any]:
+    def invocations(m: LoadedModel, X: np.ndarray, proba: np.ndarray, _: Top | None, __: Any) -> dict[str, Any]:
         return {"predictions": proba.tolist()}  # what pyfunc predict returns: class probabilities
 
     def mlflow_error(message: str) -> dict[str, Any]:
@@ -382,9 +384,10 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Mo
                 )
             return X, (request_id, wanted)
 
-        def v2_infer(m: LoadedModel, X: np.ndarray, proba: np.ndarray, ctx: Any) -> dict[str, Any]:
+        def v2_infer(m: LoadedModel, X: np.ndarray, proba: np.ndarray, tops: Top | None, ctx: Any) -> dict[str, Any]:
             request_id, wanted = ctx
-            labels, _ = top(proba)
+            assert tops is not None  # v2 infer counts its predictions
+            labels = tops[0]
             outputs = [
                 {
                     "name": "probabilities",
@@ -392,7 +395,7 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Mo
                     "datatype": "FP64",
                     "data": proba.ravel().tolist(),
                 },
-                {"name": "predictions", "shape": [len(labels)], "datatype": "INT64", "data": labels.tolist()},
+                {"name": "predictions", "shape": [len(labels)], "datatype": "INT64", "data": labels},
             ]
             body: dict[str, Any] = {
                 "model_name": name,

@@ -12,6 +12,7 @@ time a request needs it (anything that is not a hot route: another method, /docs
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+
+from cxops.serving.transport import HOLD
 
 JSON = "application/json"
 Headers = list[tuple[bytes, bytes]]  # ASGI headers: lower-case names, raw values
@@ -129,14 +132,9 @@ class ModelServer:
                 elif message["type"] == "lifespan.shutdown":
                     await send({"type": "lifespan.shutdown.complete"})
                     return
-        await self.fastapi()(scope, receive, send)
-
-    def warm_up(self) -> threading.Thread:
-        """Build the FastAPI app in a background thread (the server calls it once it is ready), so the first
-        request that needs it (/docs, a 404) seldom waits for the import."""
-        thread = threading.Thread(target=self.fastapi, name="fastapi-warm-up", daemon=True)
-        thread.start()
-        return thread
+        # built in a worker thread the first time: the loop goes on answering the hot routes meanwhile
+        app = self._fastapi or await asyncio.to_thread(self.fastapi)
+        await app(scope, receive, send)
 
     def fastapi(self) -> Any:
         """The FastAPI app with every registered route (built once, on the first call; thread-safe)."""
@@ -168,7 +166,11 @@ class ModelServer:
 
 async def _send(send: Send, status: int, body: bytes, content_type: str, extra: Headers) -> None:
     headers = [(b"content-type", content_type.encode()), (b"content-length", b"%d" % len(body)), *extra]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    token = HOLD.set(True)  # the header block waits for the body: one write (cxops.serving.transport)
+    try:
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+    finally:
+        HOLD.reset(token)
     await send({"type": "http.response.body", "body": body})
 
 

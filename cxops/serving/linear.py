@@ -7,6 +7,8 @@ exactly on probe rows, so binary/one-vs-rest or any other model keeps the estima
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,17 +28,39 @@ class LinearModel:
     def n_features(self) -> int:
         return int(self.coef.shape[1])
 
+    @functools.cached_property
+    def folded(self) -> tuple[np.ndarray, np.ndarray]:
+        """The scaler folded into the weights: (features, classes) W and (classes,) b with
+        z @ coef.T + intercept == X @ W + b for z = (X - mean) / scale (to rounding)."""
+        w = self.coef / self.scale  # (classes, features)
+        return np.ascontiguousarray(w.T), self.intercept - w @ self.mean
+
     def standardize(self, X: np.ndarray) -> np.ndarray:
         return (X - self.mean) / self.scale
 
     def proba(self, X: np.ndarray) -> np.ndarray:
-        # ufunc.reduce directly: the same arithmetic as .max()/.sum(), without their Python wrappers (a 1-row
-        # request spends more in numpy's call overhead than in the 64x10 product)
-        logits = self.standardize(X) @ self.coef.T + self.intercept
-        logits -= np.maximum.reduce(logits, axis=1, keepdims=True)
-        np.exp(logits, out=logits)
-        logits /= np.add.reduce(logits, axis=1, keepdims=True)
-        return logits
+        """(rows, classes) softmax probabilities of (rows, features) X. Exponentiates the logits directly (five
+        numpy calls: on a one-row request numpy's per-call overhead, not the 64x10 product, is the cost); when
+        that overflows or underflows (a logit beyond about +-709), the max-shifted form sklearn uses instead.
+        FloatingPointError when even that is not finite (inputs beyond float64)."""
+        w, b = self.folded
+        z = X @ w
+        z += b
+        np.exp(z, out=z)
+        z /= np.add.reduce(z, axis=1, keepdims=True)
+        if math.isfinite(np.add.reduce(z, axis=None)):
+            return z
+        return self._shifted(X)
+
+    def _shifted(self, X: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            z = self.standardize(X) @ self.coef.T + self.intercept
+            z -= np.maximum.reduce(z, axis=1, keepdims=True)
+            np.exp(z, out=z)
+            z /= np.add.reduce(z, axis=1, keepdims=True)
+        if not np.isfinite(z).all():
+            raise FloatingPointError("the model's scores are not finite for these inputs")
+        return z
 
     def contributions(self, X: np.ndarray, top: np.ndarray) -> np.ndarray:
         """Per-feature contribution to the predicted class's logit: coef[class, j] * z_j."""

@@ -1,5 +1,11 @@
 """Prometheus metrics of the model server (RED per route + model behaviour for canary analysis).
 
+The per-request series are plain Python numbers, turned into metric families only when /metrics is scraped (a
+custom collector, as prometheus_client documents for "proxies and other collectors"): prometheus_client's own
+Counter and Histogram take a lock and validate on every increment, which cost more than scoring a small model.
+Every update happens on the server's event loop thread, the scrape too, so nothing needs a lock. The exposition
+(names, labels, `_total`/`_bucket`/`_sum`/`_count` suffixes, cumulative `le` buckets) is prometheus_client's.
+
 Nothing non-finite is ever observed: one NaN in a histogram's _sum stays there for the life of the process and
 turns every later mean into NaN. `process_start_time_seconds` (the standard process collector) lets a window
 difference see a restart even when a counter has already climbed past its old value.
@@ -8,51 +14,90 @@ difference see a restart even when a counter has already climbed past its old va
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
+from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+from prometheus_client import CollectorRegistry, Gauge, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 
 
-class ServerMetrics:
+class Buckets:
+    """One histogram series: per-bucket counts (not cumulative; the last is +Inf) and the sum of observations."""
+
+    __slots__ = ("bounds", "counts", "sum")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        """Count `value` in the first bucket whose upper bound `le` is >= it (Prometheus' bucket rule)."""
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.sum += value
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        """(le, cumulative count) pairs ending with +Inf, as HistogramMetricFamily takes them."""
+        out, total = [], 0
+        for bound, n in zip((*self.bounds, math.inf), self.counts, strict=True):
+            total += n
+            out.append((floatToGoString(bound), float(total)))
+        return out
+
+
+class ServerMetrics(Collector):
+    """The server's registry: `cxops_requests_total{route,status}`, `cxops_request_seconds{route,status}`
+    (histogram, seconds), `cxops_predictions_total{cls}`, `cxops_prediction_confidence` (histogram of the
+    top-class probability), `cxops_model_info{name,version,env}` and the standard process metrics."""
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("cxops_requests", "HTTP requests", ["route", "status"], registry=self.registry)
-        self.latency = Histogram(
-            "cxops_request_seconds",
-            "request latency",
-            ["route", "status"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self.predictions = Counter("cxops_predictions", "predicted classes", ["cls"], registry=self.registry)
-        self.confidence = Histogram(
-            "cxops_prediction_confidence", "top-class probability", buckets=CONFIDENCE_BUCKETS, registry=self.registry
-        )
+        self.requests: dict[tuple[str, int], int] = {}
+        self.latency: dict[tuple[str, int], Buckets] = {}
+        self.predictions: dict[int | str, int] = {}
+        self.confidence = Buckets(CONFIDENCE_BUCKETS)
+        self.registry.register(self)
         ProcessCollector(registry=self.registry)
         self.info = Gauge("cxops_model_info", "served model", ["name", "version", "env"], registry=self.registry)
-        # Labelled children are looked up once: .labels() per request is a measurable share of a 0.3 ms request.
-        self._requests: dict[tuple[str, int], Counter] = {}
-        self._latency: dict[tuple[str, int], Histogram] = {}
-        self._classes: dict[int, Counter] = {}
 
     def observe(self, route: str, status: int, seconds: float) -> None:
         """Count one request and its latency (perf_counter differences: always finite and >= 0)."""
         key = (route, status)
-        if key not in self._requests:
-            self._requests[key] = self.requests.labels(route, str(status))
-            self._latency[key] = self.latency.labels(route, str(status))
-        self._requests[key].inc()
-        self._latency[key].observe(seconds)
+        n = self.requests.get(key)
+        if n is None:
+            self.latency[key] = Buckets(LATENCY_BUCKETS)
+            n = 0
+        self.requests[key] = n + 1
+        self.latency[key].observe(seconds)
 
-    def count_prediction(self, cls: int, confidence: float) -> None:
-        """Count one prediction; a non-finite confidence is a bug upstream (the server refuses such rows with 422),
-        and is refused here too rather than poisoning the histogram."""
-        if not math.isfinite(confidence):
-            raise ValueError(f"confidence {confidence!r} is not finite; not recorded")
-        child = self._classes.get(cls)
-        if child is None:
-            child = self._classes[cls] = self.predictions.labels(str(cls))
-        child.inc()
-        self.confidence.observe(confidence)
+    def count_predictions(self, classes: list[int | str], confidences: list[float]) -> None:
+        """Count one prediction per row (class label, top-class probability); a non-finite confidence is a bug
+        upstream (the server refuses such rows with 422), and is refused here too, before anything is counted,
+        rather than poisoning the histogram."""
+        if not math.isfinite(sum(confidences)):
+            bad = next(c for c in confidences if not math.isfinite(c))
+            raise ValueError(f"confidence {bad!r} is not finite; not recorded")
+        predictions, observe = self.predictions, self.confidence.observe
+        for cls, confidence in zip(classes, confidences, strict=True):
+            predictions[cls] = predictions.get(cls, 0) + 1
+            observe(confidence)
+
+    def collect(self) -> Iterator[Metric]:
+        """The metric families, built from the numbers at scrape time."""
+        requests = CounterMetricFamily("cxops_requests", "HTTP requests", labels=["route", "status"])
+        latency = HistogramMetricFamily("cxops_request_seconds", "request latency", labels=["route", "status"])
+        for (route, status), n in list(self.requests.items()):
+            requests.add_metric([route, str(status)], n)
+            series = self.latency[(route, status)]
+            latency.add_metric([route, str(status)], series.cumulative(), series.sum)
+        predictions = CounterMetricFamily("cxops_predictions", "predicted classes", labels=["cls"])
+        for cls, n in list(self.predictions.items()):
+            predictions.add_metric([str(cls)], n)
+        confidence = HistogramMetricFamily("cxops_prediction_confidence", "top-class probability")
+        confidence.add_metric([], self.confidence.cumulative(), self.confidence.sum)
+        yield from (requests, latency, predictions, confidence)

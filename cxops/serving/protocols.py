@@ -85,7 +85,7 @@ def _to_array(rows: Any, schema: InputSchema, columns_first: bool = False) -> np
             X = X.T.copy()
     except (ValueError, TypeError):  # -1 dimensions of different lengths
         raise BadRequest("rows differ in shape; every row must have the same shape") from None
-    integer = [i for i, d in enumerate(schema.dtypes) if d.startswith(("int", "uint"))]
+    integer = schema.integer_columns
     if schema.kind == "tensor" and integer and not np.array_equal(X, np.round(X)):
         raise BadRequest(f"the model takes integers ({schema.dtypes[0]}); got fractional numbers")
     if schema.kind == "columns" and X.ndim == 2 and X.shape[1] == len(schema.names):
@@ -106,11 +106,25 @@ def rows(value: Any, schema: InputSchema, max_batch: int, where: str = "inputs")
     if schema.kind == "columns" and type(value[0]) is dict:
         return records(value, schema, max_batch, where)
     kinds: set[type] = set()
-    what = schema.describe_row() if schema.kind == "columns" or len(schema.row_shape) == 1 else ""
-    for i, row in enumerate(value):
-        _check_nested(row, schema.row_shape, f"{where}[{i}]", kinds, what)
+    shape = schema.row_shape
+    if len(shape) == 1:  # flat rows, the common case: one pass, messages built only for a refusal
+        want = shape[0]
+        for row in value:
+            if type(row) is not list or (want != -1 and len(row) != want):
+                _refuse_rows(value, schema, where)
+            kinds.update(map(type, row))
+    else:
+        for i, row in enumerate(value):
+            _check_nested(row, shape, f"{where}[{i}]", kinds, "")
     _check_numbers(kinds, value, where)
     return _to_array(value, schema)
+
+
+def _refuse_rows(value: list[Any], schema: InputSchema, where: str) -> NoReturn:
+    """Raise the BadRequest naming the first row of `value` that is not a list of the row's length."""
+    for i, row in enumerate(value):
+        _check_nested(row, schema.row_shape, f"{where}[{i}]", set(), schema.describe_row())
+    raise AssertionError("_refuse_rows called on valid rows")
 
 
 def _flat_rows(data: list[list[Any]], schema: InputSchema, where: str) -> np.ndarray:
@@ -216,8 +230,8 @@ def invocations_body(doc: Any, schema: InputSchema, max_batch: int) -> np.ndarra
     if type(doc) is not dict:
         raise BadRequest(f"expected a JSON object with one of {', '.join(MLFLOW_KEYS)}", 400)
     keys = [k for k in MLFLOW_KEYS if k in doc]
-    extra = sorted(set(doc) - set(MLFLOW_KEYS) - {"params"})
-    if len(keys) != 1 or extra:
+    if len(keys) != 1 or len(doc) != 1 + ("params" in doc):
+        extra = sorted(set(doc) - set(MLFLOW_KEYS) - {"params"})
         found = ", ".join(keys + extra) or "none"
         raise BadRequest(f"expected exactly one of {', '.join(MLFLOW_KEYS)}; got {found}", 400)
     if doc.get("params"):

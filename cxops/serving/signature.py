@@ -9,6 +9,7 @@ Two signature kinds (MLflow's schema JSON, see mlflow.types.schema): a tensor sp
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass
@@ -66,6 +67,11 @@ class InputSchema:
     def n_values(self) -> int:
         """Numbers per row (a -1 dimension counts as 1; only used to size limits and messages)."""
         return math.prod(max(d, 1) for d in self.row_shape)
+
+    @functools.cached_property
+    def integer_columns(self) -> tuple[int, ...]:
+        """Indexes of the integer-typed dtypes (a tensor has one dtype: (0,) or ())."""
+        return tuple(i for i, d in enumerate(self.dtypes) if d.startswith(("int", "uint")))
 
     @property
     def is_integer(self) -> bool:

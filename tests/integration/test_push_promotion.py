@@ -251,6 +251,33 @@ def test_history_rewrite_and_branch_deletion_are_refused(plab: Path, cfg, tmp_pa
     assert head(cfg) == before
 
 
+def test_the_labs_hook_service_and_the_in_process_hook_give_the_same_verdict(plab: Path, cfg, tmp_path):
+    """The lab remote's hook hands each push to the controller's hook service; with no service on the socket it
+    checks in-process. Both refuse the same push with the same reason, and both accept an unchanged head."""
+    import sys
+
+    from cxops.gitops import hook_client
+    from cxops.gitops.hook_service import socket_path
+    from cxops.paths import state_dir
+
+    service = socket_path(state_dir(cfg))
+    assert service.is_socket(), "cxops lab up leaves the controller's hook service listening"
+    hook = (bare(cfg) / "hooks" / "pre-receive").read_text()
+    assert str(service) in hook and "hook_client.py" in hook
+    tip = head(cfg)
+    env = {**os.environ, "CXOPS_CONFIG": str(plab), "GIT_DIR": str(bare(cfg))}
+    client = [sys.executable, "-I", "-S", hook_client.__file__]
+    for sock in (str(service), str(tmp_path / "nothing-listens.sock")):
+        refused = subprocess.run(
+            [*client, sock], input=f"{tip} {'0' * 40} refs/heads/main\n", capture_output=True, text=True, env=env
+        )
+        assert refused.returncode == 1 and "deleting branch main is refused" in refused.stderr, (sock, refused)
+        same = subprocess.run(
+            [*client, sock], input=f"{tip} {tip} refs/heads/main\n", capture_output=True, text=True, env=env
+        )
+        assert same.returncode == 0 and "push verified" in same.stderr, (sock, same)
+
+
 def test_two_people_pushing_at_once(plab: Path, cfg, v2, tmp_path):
     """Both pushes are valid and start from the same head: exactly one lands, the other is told to fetch first (or
     loses the ref lock) and lands after a rebase; nothing is overwritten."""

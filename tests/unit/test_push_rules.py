@@ -150,14 +150,20 @@ def test_pre_receive_refuses_and_explains(cfg, repo, capsys):
     assert parse_input(["a b refs/heads/x\n", "\n", "bad line\n"]) == [Push("a", "b", "refs/heads/x")]
 
 
-def test_hook_script_is_valid_shell(tmp_path):
+@pytest.mark.parametrize("service", [None, Path("/srv/my project/.cxops/gitops-hook.sock")])
+def test_hook_script_is_valid_shell(tmp_path, service):
     script = tmp_path / "pre-receive"
-    script.write_text(hook_script(Path("/srv/my project/cxops.yaml"), "/opt/venv/bin/python"))
+    script.write_text(hook_script(Path("/srv/my project/cxops.yaml"), "/opt/venv/bin/python", service=service))
     assert subprocess.run(["sh", "-n", str(script)], capture_output=True).returncode == 0
     shellcheck = shutil.which("shellcheck") or str(Path(sys.executable).with_name("shellcheck"))
     lint = subprocess.run([shellcheck, "--shell=sh", str(script)], capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout
-    assert "CXOPS_CONFIG='/srv/my project/cxops.yaml'" in script.read_text()
+    text = script.read_text()
+    assert "CXOPS_CONFIG='/srv/my project/cxops.yaml'" in text
+    if service is None:
+        assert "-m cxops.gitops.hook" in text
+    else:  # the stdlib-only client, no site-packages, with the socket quoted
+        assert "-I -S" in text and "hook_client.py '/srv/my project/.cxops/gitops-hook.sock'" in text
 
 
 def test_backend_weights_of_the_committed_route(cfg):

@@ -14,6 +14,7 @@ from cxops.errors import CxopsError
 from cxops.gitops.state import desired, gitops_repo
 from cxops.paths import state_dir
 from cxops.pipeline.build import builds_dir
+from cxops.pipeline.http import client
 from cxops.pipeline.live import env_url
 from cxops.pipeline.load import run_load
 from cxops.pipeline.plots import latency_png
@@ -26,7 +27,7 @@ from cxops.registry.client import Registry
 
 def _get(url: str) -> tuple[int, dict]:
     try:
-        r = httpx.get(url, timeout=5)
+        r = client().get(url, timeout=5)
         return r.status_code, r.json()
     except (httpx.HTTPError, ValueError) as exc:
         return 0, {"error": f"{type(exc).__name__}: {exc}"}
@@ -60,7 +61,7 @@ def run(cfg: Config, env: str) -> GateResult:
         build.run(cfg, want)
     golden = json.loads(golden_file.read_text())
     try:
-        r = httpx.post(f"{url}/predict", json={"inputs": golden["inputs"]}, timeout=10)
+        r = client().post(f"{url}/predict", json={"inputs": golden["inputs"]}, timeout=10)
         got = r.json().get("predictions") if r.status_code == 200 else None
     except (httpx.HTTPError, ValueError):
         got = None
