@@ -121,8 +121,12 @@ def main() -> None:
 
                 cfg = load_config(config)
                 build_dir = config.parent / ".cxops" / "builds" / version / "context"
+                ports: set[int] = set()
+                while len(ports) < 3:
+                    ports.add(free_port())
+                a, b, c = sorted(ports)
                 figures[label] = serving.run(
-                    build_dir, f"models:/{cfg.model.name}/{version}", MlflowLab.from_config(cfg).url, free_port()
+                    build_dir, f"models:/{cfg.model.name}/{version}", MlflowLab.from_config(cfg).url, (a, b, c)
                 )
             finally:
                 cli(config, "lab", "down", timeout=120)
@@ -168,7 +172,8 @@ def report(figures: dict[str, tuple[str, dict[str, serving.Served]]]) -> None:
             ]
         )
     show(
-        f"Serving: one process each, wrk 1 thread, {serving.SECONDS:g} s per level, the same single-row "
+        f"Serving: one process each, wrk 1 thread, {serving.SECONDS:g} s per level in {serving.ROUNDS} alternating "
+        f"rounds (medians), the same single-row "
         f"{serving.ROUTE} body — requests/s · p50/p99 ms",
         [
             "model (our scorer)",

@@ -1,11 +1,13 @@
-"""Three servers on one registered model version, one at a time, under the same wrk load:
+"""Three servers on one registered model version, loaded in alternation under the same wrk load:
 
 - the floor: a fixed-JSON ASGI app under the same uvicorn (bench/floor.py), what any Python server here can reach;
 - ours: `python -m cxops.serving` on the version's build directory;
 - MLflow's: `mlflow models serve -m models:/NAME/VERSION --env-manager local` (one uvicorn worker, its default).
 
 Every server gets the same single-row `/invocations` body (MLflow's scoring protocol, which both model servers
-speak; the floor ignores it) at each concurrency, after a warm-up. Also each server's start-up (process start →
+speak; the floor ignores it) at each concurrency, after a warm-up, in rounds that alternate the servers (a shared
+VM's speed drifts by 2x within minutes; alternation puts each drift on all three, so the ratios hold). Also each
+server's start-up (started one after the other; process start →
 readiness probe answers 200, polled every 20 ms) and resident memory after the load (VmRSS summed over its process
 group: `mlflow models serve` runs uvicorn as a child).
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -29,7 +32,8 @@ from cxops.waiting import wait_until
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[1]
 CONCURRENCIES = (1, 16, 64)
-SECONDS = float(os.environ.get("BENCH_SECONDS", "4"))  # per concurrency level and server
+SECONDS = float(os.environ.get("BENCH_SECONDS", "6"))  # per concurrency level and server, over all rounds
+ROUNDS = 3  # per concurrency level, the servers alternating within each
 WARMUP_SECONDS = 1.0
 ROUTE = "/invocations"
 
@@ -41,7 +45,6 @@ class Served:
     startup_s: float
     rss_mb: float
     results: dict[int, loadgen.Result]
-    info: dict  # what GET `info` answered (our /version names the scorer), else {}
 
 
 def group_rss_mb(pgid: int) -> float:
@@ -58,10 +61,8 @@ def group_rss_mb(pgid: int) -> float:
     return total_kb / 1024
 
 
-def serve_and_measure(
-    argv: list[str], url: str, probe: str, body: bytes, env: dict[str, str] | None = None, info: str = ""
-) -> Served:
-    """Start one server in its own process group, time its start-up, load it at every concurrency, stop it."""
+def start(argv: list[str], url: str, probe: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, float]:
+    """Start one server in its own process group; (process, seconds from start until `probe` answers 200)."""
     started = time.perf_counter()
     proc = subprocess.Popen(
         argv,
@@ -71,33 +72,66 @@ def serve_and_measure(
         cwd=ROOT,
         env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", **(env or {})},
     )
-    try:
 
-        def up() -> bool:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{argv[:4]} exited with {proc.returncode} during start-up")
-            try:
-                return httpx.get(f"{url}{probe}", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(up, timeout=180, what=f"{url}{probe}", first=0.02, cap=0.02)
-        startup = time.perf_counter() - started
-        about = httpx.get(f"{url}{info}", timeout=5).json() if info else {}
-        loadgen.run(f"{url}{ROUTE}", body, 16, WARMUP_SECONDS)
-        results = {c: loadgen.run(f"{url}{ROUTE}", body, c, SECONDS) for c in CONCURRENCIES}
-        rss = group_rss_mb(proc.pid)
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+    def up() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{argv[:4]} exited with {proc.returncode} during start-up")
         try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-    bad = {c: r.errors for c, r in results.items() if r.errors}
-    if bad:
-        raise RuntimeError(f"{argv[:4]}: failed requests per concurrency {bad}: its figures would mean nothing")
-    return Served(startup, rss, results, about)
+            return httpx.get(f"{url}{probe}", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_until(up, timeout=180, what=f"{url}{probe}", first=0.02, cap=0.02)
+    except BaseException:
+        stop(proc)
+        raise
+    return proc, time.perf_counter() - started
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM the server's process group; SIGKILL after 30 s."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def median_result(results: list[loadgen.Result]) -> loadgen.Result:
+    """Per figure, the median over rounds (requests and errors summed)."""
+    return loadgen.Result(
+        statistics.median(r.rps for r in results),
+        statistics.median(r.p50_ms for r in results),
+        statistics.median(r.p99_ms for r in results),
+        sum(r.requests for r in results),
+        sum(r.errors for r in results),
+    )
+
+
+def measure(servers: dict[str, tuple[subprocess.Popen, float, str]], body: bytes) -> dict[str, Served]:
+    """Load the running servers in turn: per concurrency, ROUNDS rounds of SECONDS / ROUNDS each, the servers
+    alternating within a round, so that a slower or faster spell of a shared machine falls on all of them; the
+    median of the rounds per server. Then each server's memory."""
+    per = SECONDS / ROUNDS
+    for _, _, url in servers.values():
+        loadgen.run(f"{url}{ROUTE}", body, 16, WARMUP_SECONDS)
+    rounds: dict[str, dict[int, list[loadgen.Result]]] = {name: {c: [] for c in CONCURRENCIES} for name in servers}
+    for c in CONCURRENCIES:
+        for _ in range(ROUNDS):
+            for name, (_, _, url) in servers.items():
+                rounds[name][c].append(loadgen.run(f"{url}{ROUTE}", body, c, per))
+    out = {}
+    for name, (proc, startup, _) in servers.items():
+        results = {c: median_result(rs) for c, rs in rounds[name].items()}
+        bad = {c: r.errors for c, r in results.items() if r.errors}
+        if bad:
+            raise RuntimeError(f"{name}: failed requests per concurrency {bad}: its figures would mean nothing")
+        out[name] = Served(startup, group_rss_mb(proc.pid), results)
+    return out
 
 
 def body(build_dir: Path) -> bytes:
@@ -113,15 +147,37 @@ def body(build_dir: Path) -> bytes:
     return json.dumps({"inputs": [row]}).encode()
 
 
-def run(build_dir: Path, model_uri: str, tracking_uri: str, port: int) -> tuple[str, dict[str, Served]]:
-    """The scorer our server chose and the floor's, ours and MLflow's figures for one model (one port, in turn)."""
+Figures = dict[str, Served]  # "floor" | "cxops" | "mlflow" -> its figures
+
+
+def run(build_dir: Path, model_uri: str, tracking_uri: str, ports: tuple[int, int, int]) -> tuple[str, Figures]:
+    """The scorer our server chose and the floor's, ours and MLflow's figures for one model: the three started one
+    after the other (each start-up timed alone), then loaded in alternation (`measure`)."""
     payload = body(build_dir)
-    url = f"http://127.0.0.1:{port}"
-    floor = serve_and_measure([sys.executable, "-m", "bench.floor", str(port)], url, "/", payload)
-    ours_argv = [sys.executable, "-m", "cxops.serving", "--model-dir", str(build_dir), "--port", str(port)]
-    ours = serve_and_measure(ours_argv, url, "/readyz", payload, info="/version")
+    urls = [f"http://127.0.0.1:{p}" for p in ports]
     peer_argv = [str(BIN / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local"]
-    peer = serve_and_measure(
-        [*peer_argv, "-h", "127.0.0.1", "-p", str(port)], url, "/ping", payload, {"MLFLOW_TRACKING_URI": tracking_uri}
-    )
-    return str(ours.info.get("scorer", "?")), {"floor": floor, "cxops": ours, "mlflow": peer}
+    specs = {
+        "floor": ([sys.executable, "-m", "bench.floor", str(ports[0])], urls[0], "/", None),
+        "cxops": (
+            [sys.executable, "-m", "cxops.serving", "--model-dir", str(build_dir), "--port", str(ports[1])],
+            urls[1],
+            "/readyz",
+            None,
+        ),
+        "mlflow": (
+            [*peer_argv, "-h", "127.0.0.1", "-p", str(ports[2])],
+            urls[2],
+            "/ping",
+            {"MLFLOW_TRACKING_URI": tracking_uri},
+        ),
+    }
+    running: dict[str, tuple[subprocess.Popen, float, str]] = {}
+    try:
+        for name, (argv, url, probe, env) in specs.items():
+            proc, startup = start(argv, url, probe, env)
+            running[name] = (proc, startup, url)
+        scorer = str(httpx.get(f"{urls[1]}/version", timeout=5).json().get("scorer", "?"))
+        return scorer, measure(running, payload)
+    finally:
+        for proc, _, _ in running.values():
+            stop(proc)

@@ -231,6 +231,7 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Mo
 
     app = ModelServer(title="cxops model server", version="1", docs_url="/docs", redoc_url=None)
     app.load_error = None if loaded is not None else str(state["error"])
+    app.scorer = loaded.scorer if loaded is not None else None
 
     def model() -> LoadedModel:
         if state["model"] is None:

@@ -77,6 +77,7 @@ class ModelServer:
         self.native_get: dict[str, Callable[[], Awaitable[Answer]]] = {}
         self.routes: list[_Route] = []
         self.load_error: str | None = None  # why the model is not ready (None: it is)
+        self.scorer: str | None = None  # the loaded model's scoring path ("linear", "pyfunc"), None when not loaded
         self._fastapi: Any = None
         self._building = threading.Lock()
 
