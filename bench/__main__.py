@@ -97,8 +97,11 @@ def main() -> None:
     figures: dict[str, tuple[str, dict[str, serving.Served]]] = {}
     if "serving" not in os.environ.get("BENCH_PARTS", "cli,serving").split(","):
         return
+    labels = os.environ.get("BENCH_MODELS", ",".join(MODELS)).split(",")
+    if unknown := [label for label in labels if label not in MODELS]:
+        raise SystemExit(f"BENCH_MODELS: {unknown[0]!r} is not a bench model; choose from {', '.join(MODELS)}")
     with tempfile.TemporaryDirectory(prefix="cxops-bench-") as tmp:
-        for label in MODELS:
+        for label in labels:
             config = project(Path(tmp), label)
             os.environ["CXOPS_CONFIG"] = str(config)
             try:

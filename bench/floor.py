@@ -1,7 +1,7 @@
 """The floor (bench-only): the smallest ASGI app that answers every request with a fixed JSON body, served by the same
-uvicorn (httptools, uvloop, one process, access log off) as the model server, and like it with the header block sent
-in the body's write (cxops.serving.transport). No Python model server on this stack can be faster per request, so
-`make bench` reports ours as a share of it.
+uvicorn settings as the model server (httptools, uvloop, one process, access log and proxy headers off), and like it
+with the header block sent in the body's write (cxops.serving.transport). No Python model server on this stack can
+be faster per request, so `make bench` reports ours as a share of it.
 
 Run as `python -m bench.floor PORT`."""
 
@@ -43,4 +43,5 @@ if __name__ == "__main__":
         http=HoldingHttpTools,
         loop="uvloop",
         lifespan="off",
+        proxy_headers=False,  # as the model server: no middleware around the app
     )

@@ -16,10 +16,9 @@ route (the route template, not the raw path).
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Callable
 from pathlib import Path
+from time import perf_counter
 from typing import Any
 
 import numpy as np
@@ -166,23 +165,29 @@ NOT_READY: dict[int | str, dict[str, Any]] = {503: _error("no model is loaded")}
 CLOSE: Headers = [(b"connection", b"close")]
 
 
-def header(headers: Headers, name: bytes) -> bytes | None:
-    """The first value of header `name` (lower-case bytes, as ASGI gives names), or None."""
+def content_headers(headers: Headers) -> tuple[bytes | None, bytes | None]:
+    """(Content-Type, Content-Length): the first value of each, None when absent (one pass; ASGI gives names in
+    lower case)."""
+    ctype = length = None
     for key, value in headers:
-        if key == name:
-            return value
-    return None
+        if key == b"content-type":
+            ctype = ctype if ctype is not None else value
+        elif key == b"content-length":
+            length = length if length is not None else value
+    return ctype, length
 
 
-async def read_body(headers: Headers, receive: Receive, limit: int) -> bytes:
-    """The body, refused with 413 before reading when Content-Length says it is over `limit`, and cut off at
-    `limit` when it streams (chunked) without one: one client's huge body never fills memory or the loop.
-    Raises ClientGone when the client disconnects first."""
-    length = header(headers, b"content-length")
+def _too_large(limit: int, length: int | None = None) -> BadRequest:
+    size = f"body of {length} bytes" if length is not None else "body"
+    return BadRequest(f"{size} exceeds the {limit} bytes a batch of serving.max_batch rows needs", 413)
+
+
+async def read_body(length: bytes | None, receive: Receive, limit: int) -> bytes:
+    """The body, refused with 413 before reading when its Content-Length (`length`, the header's raw value) says
+    it is over `limit`, and cut off at `limit` when it streams (chunked) without one: one client's huge body never
+    fills memory or the loop. Raises ClientGone when the client disconnects first."""
     if length is not None and length.isdigit() and int(length) > limit:
-        raise BadRequest(
-            f"body of {int(length)} bytes exceeds the {limit} bytes a batch of serving.max_batch rows needs", 413
-        )
+        raise _too_large(limit, int(length))
     chunks, size = [], 0
     while True:
         message = await receive()
@@ -191,20 +196,22 @@ async def read_body(headers: Headers, receive: Receive, limit: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise BadRequest(f"body exceeds the {limit} bytes a batch of serving.max_batch rows needs", 413)
-        chunks.append(chunk)
+            raise _too_large(limit)
         if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            return b"".join((*chunks, chunk)) if chunks else chunk
+        chunks.append(chunk)
 
 
 disable_created_metrics()  # *_created series double the scrape size and no query here uses them
 
 # A protocol: parse(doc, model) -> (array, context); respond(model, array, proba, top, context) -> body;
-# error(message) -> body. `count` says whether its answers count as predictions (canary evidence); `top` (the
-# predicted labels and their probabilities, per row) is computed for those only, else None.
+# error(message) -> body. `proba` is rows of per-class probabilities as Python floats (what JSON is made of).
+# `count` says whether its answers count as predictions (canary evidence); `top` (the predicted labels and their
+# probabilities, per row) is computed for those only, else None.
+Proba = list[list[float]]
 Top = tuple[list[Any], list[float]]
 Parse = Callable[[Any, LoadedModel], tuple[np.ndarray, Any]]
-Respond = Callable[[LoadedModel, np.ndarray, np.ndarray, Top | None, Any], dict[str, Any]]
+Respond = Callable[[LoadedModel, np.ndarray, Proba, Top | None, Any], dict[str, Any]]
 
 
 def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> ModelServer:
@@ -238,24 +245,24 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Mo
             raise BadRequest(f"model not loaded: {state['error']}", 503)
         return state["model"]
 
-    def score(m: LoadedModel, X: np.ndarray) -> np.ndarray:
-        """Probabilities, or 422 when the inputs are outside the model's numeric range (an overflow makes NaN;
-        the linear scorer checks its own output and raises FloatingPointError)."""
+    def score(m: LoadedModel, X: np.ndarray) -> Proba:
+        """Probabilities as lists (rows of per-class floats), or 422 when the inputs are outside the model's
+        numeric range (the scorers raise FloatingPointError for scores that are not finite)."""
         try:  # no np.errstate here: it costs more than the arithmetic; an overflow warns once per process
-            proba = m.proba(X)
+            return m.proba_rows(X)
         except (ValueError, FloatingPointError, OverflowError) as exc:
             raise BadRequest(f"inputs outside the model's numeric range: {exc}") from None
-        if m.linear is None and not math.isfinite(np.add.reduce(proba, axis=None)):  # any NaN/inf element
-            raise BadRequest("inputs outside the model's numeric range: the model's scores overflow (not finite)")
-        return proba
 
-    def top(proba: np.ndarray) -> Top:
-        """Per row: the predicted class label and its probability (the confidence), as lists."""
+    def top(proba: Proba) -> Top:
+        """Per row: the predicted class label and its probability (the confidence), as lists; the first class
+        of the highest probability, as argmax picks."""
         assert classes is not None
-        return [classes[i] for i in proba.argmax(axis=1).tolist()], np.maximum.reduce(proba, axis=1).tolist()
-
-    def observe(route: str, status: int, started: float) -> None:
-        metrics.observe(route, status, time.perf_counter() - started)
+        labels, confidences = [], []
+        for row in proba:
+            best = max(row)
+            labels.append(classes[row.index(best)])
+            confidences.append(best)
+        return labels, confidences
 
     def endpoint(
         route: str, parse: Parse, respond: Respond, error: Callable[[str], dict[str, Any]], bad_status: int, count: bool
@@ -264,15 +271,15 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Mo
         (status, JSON body, extra headers); the FastAPI route and the raw ASGI hot route both answer with it."""
 
         async def handler(headers: Headers, receive: Receive, params: dict[str, str]) -> tuple[int, bytes, Headers]:
-            started = time.perf_counter()
+            started = perf_counter()
             try:
                 m = model()
-                raw_ctype = header(headers, b"content-type")
+                raw_ctype, length = content_headers(headers)
                 if raw_ctype is not None and raw_ctype != b"application/json":  # else parse what was sent
                     ctype = raw_ctype.decode("latin-1").split(";")[0].strip().lower()
                     if ctype not in ("application/json", "", "*/*"):
                         raise BadRequest(f"content-type {ctype} is not supported; send application/json", 415)
-                body = await read_body(headers, receive, max_body)
+                body = await read_body(length, receive, max_body)
                 try:
                     doc = orjson.loads(body)
                 except orjson.JSONDecodeError as exc:
@@ -283,12 +290,12 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Mo
                 out = respond(m, X, proba, tops, ctx)
             except BadRequest as exc:
                 status = bad_status if exc.status == 422 else exc.status  # the protocol's own "bad request"
-                observe(route, status, started)
+                metrics.observe(route, status, perf_counter() - started)
                 # an unread body stays on the socket: close after a 413 instead of reading it
                 return status, dumps(error(exc.message)), CLOSE if status == 413 else NO_HEADERS
             if tops is not None:
                 metrics.count_predictions(*tops)
-            observe(route, 200, started)
+            metrics.observe(route, 200, perf_counter() - started)
             return 200, dumps(out), NO_HEADERS
 
         return handler
@@ -300,7 +307,7 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Mo
     def parse_predict(doc: Any, m: LoadedModel) -> tuple[np.ndarray, Any]:
         return protocols.predict_body(doc, m.schema, max_batch), None
 
-    def predict(m: LoadedModel, X: np.ndarray, proba: np.ndarray, tops: Top | None, _: Any) -> dict[str, Any]:
+    def predict(m: LoadedModel, X: np.ndarray, proba: Proba, tops: Top | None, _: Any) -> dict[str, Any]:
         assert tops is not None  # /predict counts its predictions
         return {
             "predictions": tops[0],
@@ -308,15 +315,16 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Mo
             "version": m.version.get("version"),
         }
 
-    def explain(m: LoadedModel, X: np.ndarray, proba: np.ndarray, _: Top | None, __: Any) -> dict[str, Any]:
+    def explain(m: LoadedModel, X: np.ndarray, proba: Proba, _: Top | None, __: Any) -> dict[str, Any]:
+        P = np.array(proba)
         out: dict[str, Any] = {
             "classes": m.classes,
             "class_names": m.class_names,
-            "probabilities": proba.round(6).tolist(),
+            "probabilities": P.round(6).tolist(),
         }
         if m.linear is not None:
             with np.errstate(all="ignore"):
-                contributions = m.linear.contributions(X, proba.argmax(axis=1))
+                contributions = m.linear.contributions(X, P.argmax(axis=1))
             if not np.isfinite(contributions).all():
                 raise BadRequest("inputs outside the model's numeric range: feature contributions overflow")
             out["contributions"] = contributions.round(6).tolist()
@@ -344,8 +352,8 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Mo
     def parse_invocations(doc: Any, m: LoadedModel) -> tuple[np.ndarray, Any]:
         return protocols.invocations_body(doc, m.schema, max_batch), None
 
-    def invocations(m: LoadedModel, X: np.ndarray, proba: np.ndarray, _: Top | None, __: Any) -> dict[str, Any]:
-        return {"predictions": proba.tolist()}  # what pyfunc predict returns: class probabilities
+    def invocations(m: LoadedModel, X: np.ndarray, proba: Proba, _: Top | None, __: Any) -> dict[str, Any]:
+        return {"predictions": proba}  # what pyfunc predict returns: class probabilities
 
     def mlflow_error(message: str) -> dict[str, Any]:
         return {"error_code": "BAD_REQUEST", "message": message}
@@ -385,16 +393,16 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Mo
                 )
             return X, (request_id, wanted)
 
-        def v2_infer(m: LoadedModel, X: np.ndarray, proba: np.ndarray, tops: Top | None, ctx: Any) -> dict[str, Any]:
+        def v2_infer(m: LoadedModel, X: np.ndarray, proba: Proba, tops: Top | None, ctx: Any) -> dict[str, Any]:
             request_id, wanted = ctx
             assert tops is not None  # v2 infer counts its predictions
             labels = tops[0]
             outputs = [
                 {
                     "name": "probabilities",
-                    "shape": list(proba.shape),
+                    "shape": [len(proba), len(m.classes)],
                     "datatype": "FP64",
-                    "data": proba.ravel().tolist(),
+                    "data": [p for row in proba for p in row],
                 },
                 {"name": "predictions", "shape": [len(labels)], "datatype": "INT64", "data": labels},
             ]

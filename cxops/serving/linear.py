@@ -3,6 +3,10 @@
 sklearn's predict_proba spends ~170 us per 1-row call on validation, and importing sklearn costs seconds at
 server start; the arithmetic itself is ~6 us. A model qualifies only if these arrays reproduce its predict_proba
 exactly on probe rows, so binary/one-vs-rest or any other model keeps the estimator's own path.
+
+The softmax exponentiates the logits directly and falls back to sklearn's max-shifted form only when that loses
+range: when a row's sum of exponentials overflows, or is so small (every logit below about -667) that subnormal
+terms would cost precision.
 """
 
 from __future__ import annotations
@@ -10,10 +14,22 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from itertools import repeat
+from math import exp
+from operator import add, truediv
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+# Rows up to which proba_rows computes the softmax on Python floats: one numpy product, then plain arithmetic.
+# In the server each numpy call on a one-row request costs several microseconds more than its arithmetic
+# (measured under load, docs/performance.md), so the six calls of the vectorised softmax cost more than Python's
+# loop over 10 classes; from about a dozen rows on, the vectorised form wins.
+SMALL_BATCH = 8
+# A row's sum of exponentials must lie in (TINY, inf): below TINY the largest term may be subnormal and the ratios
+# imprecise, so the max-shifted form is used instead (exp(-667) is about 1e-290).
+TINY = 1e-290
 
 
 @dataclass(frozen=True)
@@ -35,22 +51,45 @@ class LinearModel:
         w = self.coef / self.scale  # (classes, features)
         return np.ascontiguousarray(w.T), self.intercept - w @ self.mean
 
+    @functools.cached_property
+    def _bias(self) -> list[float]:
+        return self.folded[1].tolist()
+
     def standardize(self, X: np.ndarray) -> np.ndarray:
         return (X - self.mean) / self.scale
 
     def proba(self, X: np.ndarray) -> np.ndarray:
-        """(rows, classes) softmax probabilities of (rows, features) X. Exponentiates the logits directly (five
-        numpy calls: on a one-row request numpy's per-call overhead, not the 64x10 product, is the cost); when
-        that overflows or underflows (a logit beyond about +-709), the max-shifted form sklearn uses instead.
-        FloatingPointError when even that is not finite (inputs beyond float64)."""
+        """(rows, classes) softmax probabilities of (rows, features) X: the exponentiated logits over their row sum;
+        the max-shifted form sklearn uses when a row sum is outside (TINY, inf). FloatingPointError when even that
+        is not finite (inputs beyond float64)."""
         w, b = self.folded
-        z = X @ w
+        z = np.dot(X, w)
         z += b
         np.exp(z, out=z)
-        z /= np.add.reduce(z, axis=1, keepdims=True)
-        if math.isfinite(np.add.reduce(z, axis=None)):
+        sums = np.add.reduce(z, axis=1, keepdims=True)
+        # NaN fails both comparisons
+        if np.minimum.reduce(sums, axis=None) > TINY and np.maximum.reduce(sums, axis=None) < math.inf:
+            z /= sums
             return z
         return self._shifted(X)
+
+    def proba_rows(self, X: np.ndarray) -> list[list[float]]:
+        """proba(X) as Python lists, rows of per-class floats (what a JSON answer is made of). Up to SMALL_BATCH
+        rows the softmax runs on Python floats after one numpy product (same arithmetic, same fallback; results
+        equal to about 1e-16); more rows take proba's vectorised form. FloatingPointError as proba."""
+        if len(X) > SMALL_BATCH:
+            return self.proba(X).tolist()
+        bias, out = self._bias, []
+        try:  # map over C functions: no Python frame per element or per comprehension
+            for logits in np.dot(X, self.folded[0]).tolist():
+                e = list(map(exp, map(add, logits, bias)))  # OverflowError past float64
+                total = sum(e)
+                if not TINY < total < math.inf:  # NaN fails too
+                    raise OverflowError
+                out.append(list(map(truediv, e, repeat(total, len(e)))))
+        except OverflowError:
+            return self._shifted(X).tolist()
+        return out
 
     def _shifted(self, X: np.ndarray) -> np.ndarray:
         with np.errstate(all="ignore"):

@@ -27,7 +27,8 @@ CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1
 
 
 class Buckets:
-    """One histogram series: per-bucket counts (not cumulative; the last is +Inf) and the sum of observations."""
+    """One histogram series: per-bucket counts (not cumulative; the last is +Inf) and the sum of observations.
+    A value counts in the first bucket whose upper bound `le` is >= it (Prometheus' bucket rule: bisect_left)."""
 
     __slots__ = ("bounds", "counts", "sum")
 
@@ -36,10 +37,9 @@ class Buckets:
         self.counts = [0] * (len(bounds) + 1)
         self.sum = 0.0
 
-    def observe(self, value: float) -> None:
-        """Count `value` in the first bucket whose upper bound `le` is >= it (Prometheus' bucket rule)."""
-        self.counts[bisect_left(self.bounds, value)] += 1
-        self.sum += value
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
 
     def cumulative(self) -> list[tuple[str, float]]:
         """(le, cumulative count) pairs ending with +Inf, as HistogramMetricFamily takes them."""
@@ -53,11 +53,11 @@ class Buckets:
 class ServerMetrics(Collector):
     """The server's registry: `cxops_requests_total{route,status}`, `cxops_request_seconds{route,status}`
     (histogram, seconds), `cxops_predictions_total{cls}`, `cxops_prediction_confidence` (histogram of the
-    top-class probability), `cxops_model_info{name,version,env}` and the standard process metrics."""
+    top-class probability), `cxops_model_info{name,version,env}` and the standard process metrics.
+    A request's count is its latency series' count: one update per request."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests: dict[tuple[str, int], int] = {}
         self.latency: dict[tuple[str, int], Buckets] = {}
         self.predictions: dict[int | str, int] = {}
         self.confidence = Buckets(CONFIDENCE_BUCKETS)
@@ -67,13 +67,11 @@ class ServerMetrics(Collector):
 
     def observe(self, route: str, status: int, seconds: float) -> None:
         """Count one request and its latency (perf_counter differences: always finite and >= 0)."""
-        key = (route, status)
-        n = self.requests.get(key)
-        if n is None:
-            self.latency[key] = Buckets(LATENCY_BUCKETS)
-            n = 0
-        self.requests[key] = n + 1
-        self.latency[key].observe(seconds)
+        series = self.latency.get((route, status))
+        if series is None:
+            series = self.latency[(route, status)] = Buckets(LATENCY_BUCKETS)
+        series.counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        series.sum += seconds
 
     def count_predictions(self, classes: list[int | str], confidences: list[float]) -> None:
         """Count one prediction per row (class label, top-class probability); a non-finite confidence is a bug
@@ -82,18 +80,19 @@ class ServerMetrics(Collector):
         if not math.isfinite(sum(confidences)):
             bad = next(c for c in confidences if not math.isfinite(c))
             raise ValueError(f"confidence {bad!r} is not finite; not recorded")
-        predictions, observe = self.predictions, self.confidence.observe
+        predictions, histogram = self.predictions, self.confidence
+        counts = histogram.counts
         for cls, confidence in zip(classes, confidences, strict=True):
             predictions[cls] = predictions.get(cls, 0) + 1
-            observe(confidence)
+            counts[bisect_left(CONFIDENCE_BUCKETS, confidence)] += 1
+            histogram.sum += confidence
 
     def collect(self) -> Iterator[Metric]:
         """The metric families, built from the numbers at scrape time."""
         requests = CounterMetricFamily("cxops_requests", "HTTP requests", labels=["route", "status"])
         latency = HistogramMetricFamily("cxops_request_seconds", "request latency", labels=["route", "status"])
-        for (route, status), n in list(self.requests.items()):
-            requests.add_metric([route, str(status)], n)
-            series = self.latency[(route, status)]
+        for (route, status), series in list(self.latency.items()):
+            requests.add_metric([route, str(status)], series.count)
             latency.add_metric([route, str(status)], series.cumulative(), series.sum)
         predictions = CounterMetricFamily("cxops_predictions", "predicted classes", labels=["cls"])
         for cls, n in list(self.predictions.items()):

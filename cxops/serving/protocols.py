@@ -24,6 +24,7 @@ from cxops.serving.signature import V2_NUMERIC, InputSchema
 NUMBER_TYPES = frozenset((int, float))  # orjson gives int or float for a JSON number; bool is its own type
 TYPE_NAMES = {"bool": "true/false", "str": "strings", "NoneType": "null", "list": "lists", "dict": "objects"}
 MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+MLFLOW_KEY_SET = frozenset(MLFLOW_KEYS)
 
 
 class BadRequest(Exception):
@@ -229,14 +230,16 @@ def invocations_body(doc: Any, schema: InputSchema, max_batch: int) -> np.ndarra
     optionally `params`, which these models do not take)."""
     if type(doc) is not dict:
         raise BadRequest(f"expected a JSON object with one of {', '.join(MLFLOW_KEYS)}", 400)
-    keys = [k for k in MLFLOW_KEYS if k in doc]
-    if len(keys) != 1 or len(doc) != 1 + ("params" in doc):
-        extra = sorted(set(doc) - set(MLFLOW_KEYS) - {"params"})
-        found = ", ".join(keys + extra) or "none"
-        raise BadRequest(f"expected exactly one of {', '.join(MLFLOW_KEYS)}; got {found}", 400)
+    found = MLFLOW_KEY_SET.intersection(doc)  # one C call: the common body has just one key
+    if len(found) != 1 or len(doc) != 1 + ("params" in doc):
+        keys = [k for k in MLFLOW_KEYS if k in found]
+        extra = sorted(set(doc) - MLFLOW_KEY_SET - {"params"})
+        raise BadRequest(
+            f"expected exactly one of {', '.join(MLFLOW_KEYS)}; got {', '.join(keys + extra) or 'none'}", 400
+        )
     if doc.get("params"):
         raise BadRequest("params: this model takes no inference parameters", 400)
-    key = keys[0]
+    (key,) = found
     try:
         value = doc[key]
         if key == "dataframe_split":
