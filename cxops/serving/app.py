@@ -188,7 +188,8 @@ async def read_body(length: bytes | None, receive: Receive, limit: int) -> bytes
     fills memory or the loop. Raises ClientGone when the client disconnects first."""
     if length is not None and length.isdigit() and int(length) > limit:
         raise _too_large(limit, int(length))
-    chunks, size = [], 0
+    chunks: list[bytes] = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
