@@ -24,6 +24,7 @@ import orjson
 from cxops.serving.transport import HOLD
 
 JSON = "application/json"
+JSON_HEADER = JSON.encode()
 Headers = list[tuple[bytes, bytes]]  # ASGI headers: lower-case names, raw values
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -119,11 +120,11 @@ class ModelServer:
                     status, body, extra = await hit[0](scope["headers"], receive, hit[1])
                 except ClientGone:
                     return
-                await _send(send, status, body, JSON, extra)
+                await _send(send, status, body, JSON_HEADER, extra)
                 return
             if method == "GET" and (get := self.native_get.get(scope["path"])) is not None:
                 a = await get()
-                await _send(send, a.status, a.body, a.content_type, NO_HEADERS)
+                await _send(send, a.status, a.body, a.content_type.encode(), NO_HEADERS)
                 return
         elif kind == "lifespan":  # nothing to set up or tear down: answered here, FastAPI stays unbuilt
             while True:
@@ -165,8 +166,8 @@ class ModelServer:
         return app
 
 
-async def _send(send: Send, status: int, body: bytes, content_type: str, extra: Headers) -> None:
-    headers = [(b"content-type", content_type.encode()), (b"content-length", b"%d" % len(body)), *extra]
+async def _send(send: Send, status: int, body: bytes, content_type: bytes, extra: Headers) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", b"%d" % len(body)), *extra]
     token = HOLD.set(True)  # the header block waits for the body: one write (cxops.serving.transport)
     try:
         await send({"type": "http.response.start", "status": status, "headers": headers})
