@@ -274,7 +274,7 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Mo
         async def handler(headers: Headers, receive: Receive, params: dict[str, str]) -> tuple[int, bytes, Headers]:
             started = perf_counter()
             try:
-                m = state["model"] or model()  # model() raises the 503
+                m = model()
                 raw_ctype, length = content_headers(headers)
                 if raw_ctype is not None and raw_ctype != b"application/json":  # else parse what was sent
                     ctype = raw_ctype.decode("latin-1").split(";")[0].strip().lower()

@@ -27,8 +27,7 @@ CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1
 
 
 class Buckets:
-    """One histogram series: per-bucket counts (not cumulative; the last is +Inf) and the sum of observations.
-    A value counts in the first bucket whose upper bound `le` is >= it (Prometheus' bucket rule: bisect_left)."""
+    """One histogram series: per-bucket counts (not cumulative; the last is +Inf) and the sum of observations."""
 
     __slots__ = ("bounds", "counts", "sum")
 
@@ -36,6 +35,11 @@ class Buckets:
         self.bounds = bounds
         self.counts = [0] * (len(bounds) + 1)
         self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        """Count `value` in the first bucket whose upper bound `le` is >= it (Prometheus' bucket rule)."""
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.sum += value
 
     @property
     def count(self) -> int:
@@ -70,8 +74,7 @@ class ServerMetrics(Collector):
         series = self.latency.get((route, status))
         if series is None:
             series = self.latency[(route, status)] = Buckets(LATENCY_BUCKETS)
-        series.counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        series.sum += seconds
+        series.observe(seconds)
 
     def count_predictions(self, classes: list[int | str], confidences: list[float]) -> None:
         """Count one prediction per row (class label, top-class probability); a non-finite confidence is a bug
@@ -80,12 +83,10 @@ class ServerMetrics(Collector):
         if not math.isfinite(sum(confidences)):
             bad = next(c for c in confidences if not math.isfinite(c))
             raise ValueError(f"confidence {bad!r} is not finite; not recorded")
-        predictions, histogram = self.predictions, self.confidence
-        counts = histogram.counts
+        predictions, observe = self.predictions, self.confidence.observe
         for cls, confidence in zip(classes, confidences, strict=True):
             predictions[cls] = predictions.get(cls, 0) + 1
-            counts[bisect_left(CONFIDENCE_BUCKETS, confidence)] += 1
-            histogram.sum += confidence
+            observe(confidence)
 
     def collect(self) -> Iterator[Metric]:
         """The metric families, built from the numbers at scrape time."""

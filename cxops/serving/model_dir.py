@@ -46,13 +46,9 @@ class LoadedModel:
     def n_features(self) -> int:
         return self.schema.n_values
 
-    def proba(self, X: np.ndarray) -> np.ndarray:
-        """(rows, classes) float64 probabilities for a validated (rows, *row_shape) float64 array."""
-        return self.linear.proba(X) if self.linear is not None else self.pyfunc.proba(X)
-
     def proba_rows(self, X: np.ndarray) -> list[list[float]]:
-        """proba(X) as lists (rows of per-class floats). Raises FloatingPointError when the probabilities are not
-        finite (inputs outside the model's numeric range)."""
+        """Probabilities of a validated (rows, *row_shape) float64 array, as lists (rows of per-class floats).
+        Raises FloatingPointError when they are not finite (inputs outside the model's numeric range)."""
         if self.linear is not None:
             return self.linear.proba_rows(X)  # checks its own range
         proba = self.pyfunc.proba(X)

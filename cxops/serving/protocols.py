@@ -103,8 +103,7 @@ def rows(value: Any, schema: InputSchema, max_batch: int, where: str = "inputs")
     objects by column name."""
     if type(value) is not list:
         raise BadRequest(f"{where} must be a non-empty list of rows, got {_type_name(value)}")
-    if not 0 < len(value) <= max_batch:
-        _batch(len(value), max_batch, where)
+    _batch(len(value), max_batch, where)
     if schema.kind == "columns" and type(value[0]) is dict:
         return records(value, schema, max_batch, where)
     kinds: set[type] = set()
@@ -118,8 +117,7 @@ def rows(value: Any, schema: InputSchema, max_batch: int, where: str = "inputs")
     else:
         for i, row in enumerate(value):
             _check_nested(row, shape, f"{where}[{i}]", kinds, "")
-    if not kinds <= NUMBER_TYPES:
-        _check_numbers(kinds, value, where)
+    _check_numbers(kinds, value, where)
     return _to_array(value, schema)
 
 
