@@ -1,7 +1,8 @@
 """The floor (bench-only): the smallest ASGI app that answers every request with a fixed JSON body, served by the same
 uvicorn settings as the model server (httptools, uvloop, one process, access log and proxy headers off), and like it
-with the header block sent in the body's write (cxops.serving.transport). No Python model server on this stack can
-be faster per request, so `make bench` reports ours as a share of it.
+with the header block sent in the body's write (cxops.serving.transport). No ASGI app on this stack can be faster
+per request, so `make bench` reports ours as a share of it (ours answers sized scoring requests without an ASGI
+cycle, cxops.serving.direct, so it is measured against this floor, not bounded by it).
 
 Run as `python -m bench.floor PORT`."""
 

@@ -50,7 +50,7 @@ def serve(
     import uvicorn
 
     from cxops.serving.app import create_app
-    from cxops.serving.transport import HoldingHttpTools
+    from cxops.serving.direct import DirectHttpTools
 
     app = create_app(model_dir.resolve(), env=env, max_batch=max_batch)
     # One process per replica (Kubernetes scales out); access logs off: they cost throughput and say nothing new;
@@ -62,7 +62,7 @@ def serve(
         uds=str(uds) if uds else None,
         access_log=False,
         log_level="warning",
-        http=HoldingHttpTools,  # httptools, one write per hot-route response (cxops.serving.transport)
+        http=DirectHttpTools,  # httptools; scoring answered without an ASGI cycle (cxops.serving.direct)
         loop=event_loop(app.scorer),
         proxy_headers=False,
     )

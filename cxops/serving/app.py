@@ -34,6 +34,7 @@ from cxops.serving.asgi import (
     Headers,
     ModelServer,
     Receive,
+    Response,
     Scoring,
     answer,
     dumps,
@@ -266,21 +267,39 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Mo
         return labels, confidences
 
     def endpoint(
-        route: str, parse: Parse, respond: Respond, error: Callable[[str], dict[str, Any]], bad_status: int, count: bool
+        route: str,
+        parse: Parse,
+        respond: Respond,
+        error: Callable[[str], dict[str, Any]],
+        bad_status: int,
+        count: bool,
+        check: Callable[[dict[str, str]], None] | None = None,
     ) -> Scoring:
-        """Read (bounded), parse against the signature, score, answer, count: the one scoring path. Returns
-        (status, JSON body, extra headers); the FastAPI route and the raw ASGI hot route both answer with it."""
+        """The one scoring path: check what the headers (and `check`, the path parameters) say, read the body
+        (bounded), parse it against the signature, score, answer, count. Its two entry points (Scoring) differ only
+        in how the body arrives; each returns (status, JSON body, extra headers)."""
 
-        async def handler(headers: Headers, receive: Receive, params: dict[str, str]) -> tuple[int, bytes, Headers]:
-            started = perf_counter()
+        def refuse(exc: BadRequest, started: float) -> Response:
+            status = bad_status if exc.status == 422 else exc.status  # the protocol's own "bad request"
+            metrics.observe(route, status, perf_counter() - started)
+            # an unread body stays on the socket: close after a 413 instead of reading it
+            return status, dumps(error(exc.message)), CLOSE if status == 413 else NO_HEADERS
+
+        def accept(headers: Headers, params: dict[str, str]) -> tuple[LoadedModel, bytes | None]:
+            """What is refused before the body is read: a model not served here (`check`), no model loaded (503),
+            a content type other than JSON (415). Returns the model and the raw Content-Length."""
+            if check is not None:
+                check(params)
+            m = model()
+            raw_ctype, length = content_headers(headers)
+            if raw_ctype is not None and raw_ctype != b"application/json":  # else parse what was sent
+                ctype = raw_ctype.decode("latin-1").split(";")[0].strip().lower()
+                if ctype not in ("application/json", "", "*/*"):
+                    raise BadRequest(f"content-type {ctype} is not supported; send application/json", 415)
+            return m, length
+
+        def scored(m: LoadedModel, body: bytes, started: float) -> Response:
             try:
-                m = model()
-                raw_ctype, length = content_headers(headers)
-                if raw_ctype is not None and raw_ctype != b"application/json":  # else parse what was sent
-                    ctype = raw_ctype.decode("latin-1").split(";")[0].strip().lower()
-                    if ctype not in ("application/json", "", "*/*"):
-                        raise BadRequest(f"content-type {ctype} is not supported; send application/json", 415)
-                body = await read_body(length, receive, max_body)
                 try:
                     doc = orjson.loads(body)
                 except orjson.JSONDecodeError as exc:
@@ -290,16 +309,29 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Mo
                 tops = top(proba) if count else None
                 out = respond(m, X, proba, tops, ctx)
             except BadRequest as exc:
-                status = bad_status if exc.status == 422 else exc.status  # the protocol's own "bad request"
-                metrics.observe(route, status, perf_counter() - started)
-                # an unread body stays on the socket: close after a 413 instead of reading it
-                return status, dumps(error(exc.message)), CLOSE if status == 413 else NO_HEADERS
+                return refuse(exc, started)
             if tops is not None:
                 metrics.count_predictions(*tops)
             metrics.observe(route, 200, perf_counter() - started)
             return 200, dumps(out), NO_HEADERS
 
-        return handler
+        async def read(headers: Headers, receive: Receive, params: dict[str, str]) -> Response:
+            started = perf_counter()
+            try:
+                m, length = accept(headers, params)
+                body = await read_body(length, receive, max_body)
+            except BadRequest as exc:
+                return refuse(exc, started)
+            return scored(m, body, started)
+
+        def answer_read(headers: Headers, body: bytes, params: dict[str, str], started: float) -> Response:
+            try:
+                m, _ = accept(headers, params)
+            except BadRequest as exc:
+                return refuse(exc, started)
+            return scored(m, body, started)
+
+        return Scoring(read, answer_read, max_body)
 
     def post(path: str, scoring: Scoring, doc: dict[str, Any], summary: str) -> None:
         app.post_scoring(path, scoring, openapi_extra=doc, summary=summary)
@@ -417,17 +449,11 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Mo
             return body
 
         route = f"{V2_PREFIX}/infer" if model_version is None else f"{V2_PREFIX}/versions/{{version}}/infer"
-        inner = endpoint(route, parse_v2, v2_infer, v2_error, 400, count=True)
 
-        async def handler(headers: Headers, receive: Receive, params: dict[str, str]) -> tuple[int, bytes, Headers]:
-            try:
-                check_model(params["name"], params.get("version"))
-            except BadRequest as exc:
-                metrics.observe(route, exc.status, 0.0)
-                return exc.status, dumps(v2_error(exc.message)), NO_HEADERS
-            return await inner(headers, receive, params)
+        def served_here(params: dict[str, str]) -> None:
+            check_model(params["name"], params.get("version"))
 
-        return handler
+        return endpoint(route, parse_v2, v2_infer, v2_error, 400, count=True, check=served_here)
 
     post(f"{V2_PREFIX}/infer", v2_infer_for(None), V2_INFER_SCHEMA, "v2 inference")
     post(

@@ -8,6 +8,9 @@ model, and without importing FastAPI at start-up (the largest part of it). Every
 FastAPI (for the OpenAPI document, /docs and the routes with path parameters), with the very same handler, so
 validation, metrics and status codes are the same either way; FastAPI is imported and the app built the first
 time a request needs it (anything that is not a hot route: another method, /docs, /openapi.json, a 404).
+
+Under `python -m cxops.serving`, most scoring requests do not reach this app at all: the HTTP protocol answers
+them itself through the same Scoring (cxops.serving.direct); the ones that need an ASGI cycle come here.
 """
 
 from __future__ import annotations
@@ -29,8 +32,7 @@ Headers = list[tuple[bytes, bytes]]  # ASGI headers: lower-case names, raw value
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-# A scoring handler: (request headers, ASGI receive, path parameters) -> (status, JSON body, extra headers).
-Scoring = Callable[[Headers, Receive, dict[str, str]], Awaitable[tuple[int, bytes, Headers]]]
+Response = tuple[int, bytes, Headers]  # a scoring route's answer: status, JSON body, extra headers
 NO_HEADERS: Headers = []
 NO_PARAMS: dict[str, str] = {}
 V2_PREFIX = "/v2/models/{name}"
@@ -40,6 +42,22 @@ V2_INFER = "/infer"
 
 class ClientGone(Exception):
     """The client disconnected before its body arrived: nothing to answer."""
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """A scoring route's one path, with two ways in that differ only in how the body arrives.
+
+    - `read(headers, receive, params)`: reads the body from ASGI `receive` (refused with 413 past `limit`);
+      the ASGI app and FastAPI use it.
+    - `answer(headers, body, params, started)`: the body already read whole (at most `limit` bytes, as its
+      Content-Length said), `started` the request's perf_counter time (seconds); the HTTP protocol's direct path
+      uses it (cxops.serving.direct).
+    """
+
+    read: Callable[[Headers, Receive, dict[str, str]], Awaitable[Response]]
+    answer: Callable[[Headers, bytes, dict[str, str], float], Response]
+    limit: int  # bytes
 
 
 @dataclass(frozen=True)
@@ -64,7 +82,7 @@ def answer(data: Any, status: int = 200) -> Answer:
 class _Route:
     method: str
     path: str
-    handler: Callable[..., Awaitable[Any]]
+    handler: Scoring | Callable[..., Awaitable[Answer]]  # a Scoring for POST, a GET handler otherwise
     options: dict[str, Any]
 
 
@@ -99,7 +117,7 @@ class ModelServer:
         return register
 
     def scoring_route(self, path: str) -> tuple[Scoring, dict[str, str]] | None:
-        """The scoring handler and path parameters for `path`, as the router would match it, else None."""
+        """The Scoring and path parameters for `path`, as the router would match it, else None."""
         scoring = self.hot.get(path)
         if scoring is not None:
             return scoring, NO_PARAMS
@@ -117,7 +135,7 @@ class ModelServer:
             method = scope["method"]
             if method == "POST" and (hit := self.scoring_route(scope["path"])):
                 try:
-                    status, body, extra = await hit[0](scope["headers"], receive, hit[1])
+                    status, body, extra = await hit[0].read(scope["headers"], receive, hit[1])
                 except ClientGone:
                     return
                 await _send(send, status, body, JSON_HEADER, extra)
@@ -154,10 +172,13 @@ class ModelServer:
             options = dict(r.options)
             if options.pop("text", False):
                 options["response_class"] = PlainTextResponse
-            endpoint = _scoring_endpoint(r.handler, Request, Response) if r.method == "POST" else None
+            if isinstance(r.handler, Scoring):
+                endpoint = _scoring_endpoint(r.handler, Request, Response)
+            else:
+                endpoint = _get_endpoint(r.handler, Response)
             app.add_api_route(
                 r.path,
-                endpoint or _get_endpoint(r.handler, Response),
+                endpoint,
                 methods=[r.method],
                 response_model=None,
                 **options,
@@ -181,7 +202,7 @@ def _scoring_endpoint(scoring: Scoring, request_type: type, response_type: type)
 
     async def route(request: Any) -> Any:
         try:
-            status, body, extra = await scoring(request.scope["headers"], request.receive, request.path_params)
+            status, body, extra = await scoring.read(request.scope["headers"], request.receive, request.path_params)
         except ClientGone:
             return response_type(status_code=499)
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in extra}

@@ -147,6 +147,31 @@ def test_fast_path_returns_what_the_model_returns_on_the_golden_rows(server: str
     assert one_by_one == model.classes_[expected.argmax(axis=1)].tolist() == golden(built)["predictions"]
 
 
+JS = [(b"content-type", b"application/json")]
+
+
+def scoring_cases(built: Path) -> list[tuple[str, bytes, list[tuple[bytes, bytes]]]]:
+    """(path, body, headers) of every scoring route, with valid bodies and each kind of refusal."""
+    lineage = json.loads((built / "version.json").read_text())
+    row = golden(built)["inputs"][0]
+    good = json.dumps({"inputs": [row]}).encode()
+    v2 = {"inputs": [{"name": "x", "shape": [1, 64], "datatype": "FP64", "data": row}]}
+    return [
+        ("/predict", good, JS),
+        ("/explain", good, JS),
+        ("/predict", b"{not json", JS),
+        ("/predict", json.dumps({"inputs": [[1.0, 2.0]]}).encode(), JS),
+        ("/predict", good, [(b"content-type", b"text/plain")]),
+        ("/predict", good, []),
+        ("/invocations", good, JS),
+        ("/invocations", json.dumps({"instances": [row], "inputs": [row]}).encode(), JS),
+        ("/invocations", json.dumps({"dataframe_split": {"data": [row]}}).encode(), JS),
+        (f"/v2/models/{lineage['name']}/infer", json.dumps(v2).encode(), JS),
+        (f"/v2/models/{lineage['name']}/versions/{lineage['version']}/infer", b'{"inputs": []}', JS),
+        ("/v2/models/other/infer", good, JS),
+    ]
+
+
 async def _answer(app, path: str, body: bytes, headers: list[tuple[bytes, bytes]]) -> tuple[int, list, bytes]:
     """Drive one POST through an ASGI callable; (status, response headers, body)."""
     sent: list[dict] = []
@@ -189,31 +214,127 @@ def test_hot_path_answers_exactly_as_the_fastapi_route(built: Path):
     app = create_app(built, env="test", max_batch=50)
     via_fastapi = app.fastapi()
 
-    lineage = json.loads((built / "version.json").read_text())
-    row = golden(built)["inputs"][0]
-    js = [(b"content-type", b"application/json")]
-    good = json.dumps({"inputs": [row]}).encode()
-    cases = [
-        ("/predict", good, js),
-        ("/explain", good, js),
-        ("/predict", b"{not json", js),
-        ("/predict", json.dumps({"inputs": [[1.0, 2.0]]}).encode(), js),
-        ("/predict", good, [(b"content-type", b"text/plain")]),
-        ("/predict", good, []),
-        ("/predict", b"x" * 10, [*js, (b"content-length", b"999999999")]),
-        ("/invocations", good, js),
-        ("/invocations", json.dumps({"instances": [row], "inputs": [row]}).encode(), js),
-        ("/invocations", json.dumps({"dataframe_split": {"data": [row]}}).encode(), js),
-        (
-            f"/v2/models/{lineage['name']}/infer",
-            json.dumps({"inputs": [{"name": "x", "shape": [1, 64], "datatype": "FP64", "data": row}]}).encode(),
-            js,
-        ),
-        (f"/v2/models/{lineage['name']}/versions/{lineage['version']}/infer", b'{"inputs": []}', js),
-        ("/v2/models/other/infer", good, js),
-    ]
-    for path, body, headers in cases:
+    too_large = ("/predict", b"x" * 10, [*JS, (b"content-length", b"999999999")])
+    for path, body, headers in [*scoring_cases(built), too_large]:
         hot = asyncio.run(_answer(app, path, body, headers))
         routed = asyncio.run(_answer(via_fastapi, path, body, headers))
         assert hot == routed, (path, body[:60], hot, routed)
-    assert asyncio.run(_answer(app, "/predict", good, js))[0] == 200
+    path, good, headers = scoring_cases(built)[0]
+    assert asyncio.run(_answer(app, path, good, headers))[0] == 200
+
+
+# --- the direct path (cxops.serving.direct) against uvicorn's ASGI cycle, on the wire -----------------------------
+
+
+def _request(path: str, body: bytes, headers: list[tuple[bytes, bytes]], chunked: bool = False) -> bytes:
+    """Raw HTTP/1.1 POST bytes: sized (Content-Length, the direct path) or chunked (the ASGI cycle)."""
+    lines = [f"POST {path} HTTP/1.1".encode(), b"host: test", *(k + b": " + v for k, v in headers)]
+    if chunked:
+        lines.append(b"transfer-encoding: chunked")
+        body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body) if body else b"0\r\n\r\n"
+    else:
+        lines.append(b"content-length: %d" % len(body))
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+def _responses(sock, n: int) -> list[tuple[int, dict[bytes, bytes], bytes]]:
+    """Read `n` sized responses from `sock`: (status, headers by lower-case name, body)."""
+    data, out = b"", []
+    while len(out) < n:
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            assert chunk, f"connection closed after {len(out)} of {n} responses"
+            data += chunk
+        head, _, data = data.partition(b"\r\n\r\n")
+        status_line, *lines = head.split(b"\r\n")
+        headers = {k.lower(): v for k, _, v in (line.partition(b": ") for line in lines)}
+        size = int(headers[b"content-length"])
+        while len(data) < size:
+            chunk = sock.recv(65536)
+            assert chunk, "connection closed inside a body"
+            data += chunk
+        out.append((int(status_line.split()[1]), headers, data[:size]))
+        data = data[size:]
+    return out
+
+
+def _connect(url: str):
+    import socket
+
+    host, port = url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=10)
+
+
+def _seen(response: tuple[int, dict[bytes, bytes], bytes]) -> tuple[int, bytes | None, bytes | None, bytes]:
+    status, headers, body = response
+    return status, headers.get(b"content-type"), headers.get(b"connection"), body
+
+
+def test_the_direct_path_answers_exactly_as_the_asgi_cycle(server: str, built: Path):
+    """Every scoring route, valid and refused bodies, over real sockets: a sized body (answered by the protocol
+    itself) and the same body chunked (answered through uvicorn's ASGI cycle) give the same status, content type,
+    connection header and body bytes."""
+    for path, body, headers in scoring_cases(built):
+        answers = []
+        for chunked in (False, True):
+            with _connect(server) as sock:
+                sock.sendall(_request(path, body, headers, chunked))
+                answers.append(_seen(_responses(sock, 1)[0]))
+        assert answers[0] == answers[1], (path, body[:60], answers)
+
+
+def test_pipelined_requests_on_both_paths_are_answered_in_order(server: str, built: Path):
+    """Four requests in one write, alternating the direct path and the ASGI cycle, the last asking to close: four
+    answers in the order asked, each what the same request gets alone, then the connection closes."""
+    rows = golden(built)["inputs"][:4]
+    requests = [
+        ("/predict" if i % 2 else "/invocations", json.dumps({"inputs": [r]}).encode()) for i, r in enumerate(rows)
+    ]
+    alone = [
+        httpx.post(f"{server}{path}", content=body, headers={"content-type": "application/json"})
+        for path, body in requests
+    ]
+    wire = b"".join(
+        _request(path, body, [*JS, *([(b"connection", b"close")] if i == 3 else [])], chunked=i % 2 == 1)
+        for i, (path, body) in enumerate(requests)
+    )
+    with _connect(server) as sock:
+        sock.sendall(wire)
+        got = _responses(sock, 4)
+        assert sock.recv(1) == b"", "the connection stays open after Connection: close"
+    assert [(s, b) for s, _, b in got] == [(r.status_code, r.content) for r in alone]
+    assert got[3][1][b"connection"] == b"close"
+
+
+def test_a_request_whose_body_is_arriving_at_shutdown_is_answered(built: Path):
+    """SIGTERM while a sized request's body is half sent (the promotion case: the old server stops while a client
+    is mid-request): the server stops accepting, answers that request in full with Connection: close, then exits."""
+    import signal
+    import socket
+
+    from cxops.waiting import wait_until
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", "cxops.serving", "--model-dir", str(built), "--port", str(port)]
+    body = json.dumps({"inputs": [golden(built)["inputs"][0]]}).encode()
+    wire = _request("/predict", body, JS)
+    with serving_process(argv, f"{url}/readyz") as proc, _connect(url) as sock:
+        expected = httpx.post(f"{url}/predict", content=body, headers={"content-type": "application/json"})
+        sock.sendall(wire[:-10])
+        proc.send_signal(signal.SIGTERM)
+
+        def refusing() -> bool:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            except OSError:
+                return True
+            return False
+
+        wait_until(refusing, timeout=10, what="the server to stop accepting connections")
+        sock.sendall(wire[-10:])
+        ((status, headers, answer),) = _responses(sock, 1)
+        assert sock.recv(1) == b""
+        assert proc.wait(timeout=10) == -signal.SIGTERM  # uvicorn re-raises the signal once it has shut down
+    assert (status, answer) == (expected.status_code, expected.content) and status == 200
+    assert headers[b"connection"] == b"close"

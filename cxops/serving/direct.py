@@ -1,0 +1,143 @@
+"""The scoring routes answered by the HTTP protocol itself, without an ASGI request cycle.
+
+uvicorn runs every request as an ASGI cycle: a scope dict, an event, a task, a `receive` and two `send` calls, each
+building and checking messages. On a model whose scoring takes tens of microseconds, that cycle costs as much as
+the scoring (it is all the floor app in `make bench` does). A scoring request is simpler than what ASGI allows
+for: one JSON body of a known, bounded size in, one JSON body out. So when the parser has a complete request of
+that kind, this protocol calls the route's `Scoring.answer` (cxops.serving.asgi) at once, in httptools' callback,
+and writes the whole response in one write. The route's checks, refusals, metrics and answer are the same code
+the ASGI path runs; only how the body arrives differs.
+
+A request takes the direct path only when nothing about it needs the cycle; everything else is handed to uvicorn
+unchanged (and reaches the same route through the ASGI app):
+
+- a POST to a scoring route (`ModelServer.scoring_route`), with a Content-Length of at most the route's limit
+  (a chunked body, or one to be refused with 413 unread, goes through the cycle, which bounds the reading);
+- no `Expect: 100-continue` (the cycle answers it), no upgrade, no percent-encoded path, no root path;
+- no concurrency limit configured (uvicorn's 503 counts tasks) and the transport accepting writes (backpressure);
+- no earlier request on the connection still in its cycle, so pipelined responses keep their order.
+
+Keep-alive and close follow uvicorn's rules (RFC 9112 section 9: HTTP/1.0 and `Connection: close` close after the
+answer); a graceful shutdown lets a request whose body is still arriving finish, then closes. uvicorn's own
+default headers (server, date) are sent as on every other response.
+"""
+
+from __future__ import annotations
+
+from time import perf_counter
+from typing import Any
+
+import httptools
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE
+
+from cxops.serving.asgi import Scoring
+from cxops.serving.transport import HoldingHttpTools
+
+JSON_LENGTH = b"content-type: application/json\r\ncontent-length: %d\r\n"
+INTERNAL_ERROR = (
+    b"content-type: text/plain; charset=utf-8\r\ncontent-length: 21\r\nconnection: close\r\n\r\nInternal Server Error"
+)
+
+
+class DirectHttpTools(HoldingHttpTools):
+    """uvicorn's httptools protocol that answers eligible scoring requests itself (see the module docstring); pass
+    as `uvicorn.Config(http=...)` with an app that has `scoring_route(path)` (cxops.serving.asgi.ModelServer). With
+    any other app it is HoldingHttpTools."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._route = getattr(self.app, "scoring_route", None)
+        # the request in progress on the direct path: (scoring, path params, started, keep alive), its body chunks
+        self._direct: tuple[Scoring, dict[str, str], float, bool] | None = None
+        self._chunks: list[bytes] = []
+        self._headers_of: list[tuple[bytes, bytes]] | None = None
+        self._headers_block = b""
+
+    def on_headers_complete(self) -> None:
+        direct = self._eligible()
+        if direct is None:
+            super().on_headers_complete()
+            return
+        scoring, params = direct
+        keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
+        self._direct = (scoring, params, perf_counter(), keep_alive)
+
+    def _eligible(self) -> tuple[Scoring, dict[str, str]] | None:
+        """The route and path parameters of a request the direct path can answer, else None."""
+        if (
+            self._route is None
+            or self.parser.get_method() != b"POST"
+            or self.expect_100_continue
+            or self.parser.should_upgrade()
+            or self.limit_concurrency is not None
+            or self.root_path
+            or self.flow.write_paused
+            or (self.cycle is not None and not self.cycle.response_complete)
+        ):
+            return None
+        path = httptools.parse_url(self.url).path
+        if b"%" in path:
+            return None
+        hit = self._route(path.decode("ascii"))
+        if hit is None:
+            return None
+        length = None
+        for name, value in self.headers:
+            if name == b"content-length":
+                length = value
+                break
+        if length is None or not length.isdigit() or int(length) > hit[0].limit:
+            return None
+        return hit
+
+    def on_body(self, body: bytes) -> None:
+        if self._direct is None:
+            super().on_body(body)
+            return
+        self._chunks.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._direct is None:
+            super().on_message_complete()
+            return
+        scoring, params, started, keep_alive = self._direct
+        self._direct = None
+        chunks, self._chunks = self._chunks, []
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        try:
+            status, payload, extra = scoring.answer(self.headers, body, params, started)
+        except Exception as exc:  # as uvicorn answers an ASGI app's exception: 500, logged, connection closed
+            self.logger.error("Exception in a direct scoring route", exc_info=exc)
+            self.transport.write(b"".join((STATUS_LINE[500], self._default_headers(), INTERNAL_ERROR)))
+            self.transport.close()
+            self.on_response_complete()
+            return
+        out = [STATUS_LINE[status], self._default_headers(), JSON_LENGTH % len(payload)]
+        closes = False  # the route asked to close (a 413: its unread body stays on the socket)
+        if extra:
+            out.extend(b"%s: %s\r\n" % pair for pair in extra)
+            closes = any(name == b"connection" and b"close" in value.lower() for name, value in extra)
+            keep_alive = keep_alive and not closes
+        if not keep_alive and not closes:
+            out.append(b"connection: close\r\n")
+        out.append(b"\r\n")
+        out.append(payload)
+        self.transport.write(b"".join(out))
+        if not keep_alive:
+            self.transport.close()
+        self.on_response_complete()  # as uvicorn's cycle ends: count it, resume reading, arm the keep-alive timer
+
+    def _default_headers(self) -> bytes:
+        """uvicorn's default header lines (date, server), joined once per change (the date changes each second)."""
+        headers = self.server_state.default_headers
+        if headers is not self._headers_of:
+            self._headers_of, self._headers_block = headers, b"".join(b"%s: %s\r\n" % pair for pair in headers)
+        return self._headers_block
+
+    def shutdown(self) -> None:
+        """Graceful shutdown: a request whose body is still arriving is answered, then the connection closes."""
+        if self._direct is not None:
+            scoring, params, started, _ = self._direct
+            self._direct = (scoring, params, started, False)
+            return
+        super().shutdown()

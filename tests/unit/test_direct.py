@@ -1,0 +1,190 @@
+"""cxops.serving.direct: which requests the HTTP protocol answers itself, and that it answers them as uvicorn would.
+
+The protocol here is uvicorn's real httptools protocol (the subclass under test) parsing real request bytes; the
+transport it writes to records its writes instead of sending them, so what is asserted is the protocol's contract:
+which path answers (the route's two entry points answer differently here, to tell them apart), the bytes written,
+and whether the connection stays open. The real server runs on it in tests/integration/test_serving.py, where both
+paths are compared on the wire."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+import uvicorn
+from uvicorn.server import ServerState
+
+from cxops.serving.asgi import Headers, ModelServer, Receive, Response, Scoring
+from cxops.serving.direct import DirectHttpTools
+
+LIMIT = 100
+
+
+class Recording:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(bytes(data))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return {"peername": ("127.0.0.1", 5), "sockname": ("127.0.0.1", 80)}.get(name, default)
+
+
+def server(answer: Callable[[Headers, bytes, dict[str, str], float], Response] | None = None) -> ModelServer:
+    """A ModelServer with one scoring route, /score, whose ASGI entry answers "asgi:<body>" and whose direct
+    entry (`answer`) answers "direct:<body>" unless given."""
+
+    async def read(headers: Headers, receive: Receive, params: dict[str, str]) -> Response:
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                return 200, b'"asgi:' + body + b'"', []
+
+    def direct(headers: Headers, body: bytes, params: dict[str, str], started: float) -> Response:
+        return 200, b'"direct:' + body + b'"', []
+
+    app = ModelServer()
+    app.post_scoring("/score", Scoring(read, answer or direct, LIMIT))
+    return app
+
+
+def exchange(app: ModelServer, *data: bytes, shutdown_after: int | None = None) -> tuple[list[bytes], bool, int]:
+    """Feed `data` (one data_received call each) to a fresh connection; (writes, closed, ASGI tasks started).
+    `shutdown_after`: call the protocol's graceful shutdown after that many feeds."""
+    config = uvicorn.Config(app=app, http=DirectHttpTools, lifespan="off", proxy_headers=False, access_log=False)
+    config.load()
+    state = ServerState()
+    started = 0
+
+    async def main() -> tuple[list[bytes], bool, int]:
+        nonlocal started
+        protocol = DirectHttpTools(config=config, server_state=state, app_state={})
+        inner = Recording()
+        protocol.connection_made(inner)  # type: ignore[arg-type]
+        for i, chunk in enumerate(data):
+            if shutdown_after == i:
+                protocol.shutdown()
+            protocol.data_received(chunk)
+            started += len(state.tasks)
+            for _ in range(20):  # let any ASGI task run to its end
+                await asyncio.sleep(0)
+        return inner.writes, inner.closed, started
+
+    return asyncio.run(main())
+
+
+def post(body: bytes, *headers: bytes, version: bytes = b"1.1", path: bytes = b"/score") -> bytes:
+    lines = [b"POST " + path + b" HTTP/" + version, b"host: t", b"content-type: application/json", *headers]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+def length(body: bytes) -> bytes:
+    return b"content-length: %d" % len(body)
+
+
+def chunked(body: bytes) -> bytes:
+    return post(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body), b"transfer-encoding: chunked")
+
+
+def test_a_sized_scoring_request_is_answered_in_the_parser_callback_in_one_write():
+    writes, closed, tasks = exchange(server(), post(b"[1]", length(b"[1]")))
+    assert tasks == 0 and not closed
+    assert len(writes) == 1
+    head, _, body = writes[0].partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"content-type: application/json" in head and b"content-length: 12" in head
+    assert b"connection" not in head
+    assert body == b'"direct:[1]"'
+
+
+def test_a_body_split_across_reads_is_answered_whole():
+    request = post(b"[1, 2, 3]", length(b"[1, 2, 3]"))
+    writes, _, tasks = exchange(server(), request[:-5], request[-5:])
+    assert tasks == 0 and writes[0].endswith(b'"direct:[1, 2, 3]"')
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        chunked(b"[1]"),  # no Content-Length: the cycle bounds the reading
+        post(b"[1]", b"content-length: %d" % (LIMIT + 1)),  # over the limit: refused unread by the route
+        post(b"[1]", length(b"[1]"), b"expect: 100-continue"),  # the cycle sends 100 Continue
+        post(b"[1]", length(b"[1]"), path=b"/sc%6Fre"),  # percent-encoded: the cycle decodes it
+        b"GET /score HTTP/1.1\r\nhost: t\r\n\r\n",  # not a POST
+    ],
+    ids=["chunked", "over-limit", "expect-100", "percent-encoded", "get"],
+)
+def test_anything_else_goes_through_uvicorns_cycle(request_bytes: bytes):
+    writes, _, tasks = exchange(server(), request_bytes)
+    assert tasks == 1
+    assert b'"direct:' not in b"".join(writes)
+
+
+def test_http_1_0_and_connection_close_are_answered_then_closed():
+    for request in (
+        post(b"[1]", length(b"[1]"), version=b"1.0"),
+        post(b"[1]", length(b"[1]"), b"connection: close"),
+    ):
+        writes, closed, tasks = exchange(server(), request)
+        assert tasks == 0 and closed
+        assert b"\r\nconnection: close\r\n" in writes[0] and writes[0].endswith(b'"direct:[1]"')
+
+
+def test_a_close_the_route_asks_for_is_sent_once_and_closes():
+    def refuse(headers: Headers, body: bytes, params: dict[str, str], started: float) -> Response:
+        return 413, b"{}", [(b"connection", b"close")]
+
+    writes, closed, _ = exchange(server(refuse), post(b"[1]", length(b"[1]")))
+    assert closed and writes[0].startswith(b"HTTP/1.1 413 ")
+    assert writes[0].count(b"connection: close") == 1
+
+
+def test_pipelined_requests_are_answered_in_order():
+    """A sized request behind one still in its ASGI cycle waits its turn in that cycle: answers keep their order."""
+    writes, _, _ = exchange(server(), chunked(b"[1]") + post(b"[2]", length(b"[2]")) + post(b"[3]", length(b"[3]")))
+    bodies = [w.partition(b"\r\n\r\n")[2] for w in writes]
+    assert [b[-4:-1] for b in bodies if b] == [b"[1]", b"[2]", b"[3]"]
+
+
+def test_an_exception_in_the_route_is_a_500_and_a_closed_connection():
+    def broken(headers: Headers, body: bytes, params: dict[str, str], started: float) -> Response:
+        raise RuntimeError("bug")
+
+    writes, closed, _ = exchange(server(broken), post(b"[1]", length(b"[1]")))
+    assert closed and writes[0].startswith(b"HTTP/1.1 500 ") and writes[0].endswith(b"Internal Server Error")
+
+
+def test_shutdown_while_the_body_arrives_answers_it_then_closes():
+    request = post(b"[1, 2, 3]", length(b"[1, 2, 3]"))
+    writes, closed, _ = exchange(server(), request[:-4], request[-4:], shutdown_after=1)
+    assert closed and b"connection: close" in writes[0] and writes[0].endswith(b'"direct:[1, 2, 3]"')
+
+
+def test_shutdown_of_an_idle_connection_closes_it():
+    _, closed, _ = exchange(server(), post(b"[1]", length(b"[1]")), b"", shutdown_after=1)
+    assert closed
+
+
+def test_an_app_without_scoring_routes_gets_the_plain_protocol():
+    async def app(scope, receive, send) -> None:
+        await receive()
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    writes, _, tasks = exchange(app, post(b"[1]", length(b"[1]")))  # type: ignore[arg-type]
+    assert tasks == 1 and b"".join(writes).startswith(b"HTTP/1.1 204 ")
