@@ -12,7 +12,9 @@ A request takes the direct path only when nothing about it needs the cycle; ever
 unchanged (and reaches the same route through the ASGI app):
 
 - a POST to a scoring route (`ModelServer.scoring_route`), with a Content-Length of at most the route's limit
-  (a chunked body, or one to be refused with 413 unread, goes through the cycle, which bounds the reading);
+  (a chunked body, or one to be refused with 413 unread, goes through the cycle, which bounds the reading). The
+  body the parser delivers is never longer: llhttp refuses a second Content-Length, a malformed one, and one
+  beside Transfer-Encoding (uvicorn answers 400);
 - no `Expect: 100-continue` (the cycle answers it), no upgrade, no percent-encoded path, no root path;
 - no concurrency limit configured (uvicorn's 503 counts tasks) and the transport accepting writes (backpressure);
 - no earlier request on the connection still in its cycle, so pipelined responses keep their order.

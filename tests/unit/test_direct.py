@@ -188,3 +188,12 @@ def test_an_app_without_scoring_routes_gets_the_plain_protocol():
 
     writes, _, tasks = exchange(app, post(b"[1]", length(b"[1]")))  # type: ignore[arg-type]
     assert tasks == 1 and b"".join(writes).startswith(b"HTTP/1.1 204 ")
+
+
+def test_a_content_length_beside_transfer_encoding_never_reaches_the_route():
+    """The body the direct path collects is bounded by the one Content-Length the parser accepts."""
+    both = post(b"1\r\nx\r\n0\r\n\r\n", b"content-length: 3", b"transfer-encoding: chunked")
+    twice = post(b"[1]", b"content-length: 3", b"content-length: 30")
+    for request in (both, twice):
+        writes, closed, tasks = exchange(server(), request)
+        assert tasks == 0 and closed and writes[0].startswith(b"HTTP/1.1 400 ")
