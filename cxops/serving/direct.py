@@ -20,8 +20,10 @@ unchanged (and reaches the same route through the ASGI app):
 - no earlier request on the connection still in its cycle, so pipelined responses keep their order.
 
 Keep-alive and close follow uvicorn's rules (RFC 9112 section 9: HTTP/1.0 and `Connection: close` close after the
-answer); a graceful shutdown lets a request whose body is still arriving finish, then closes. uvicorn's own
-default headers (server, date) are sent as on every other response.
+answer), and requests pipelined behind an answer that closed the connection are not served; the idle timeout runs
+only while no request is in progress; a graceful shutdown lets a request whose body is still arriving finish, then
+closes. uvicorn's own default headers (server, date) are sent as on every other response. The direct path writes
+no access-log line: the server runs with access logs off.
 """
 
 from __future__ import annotations
@@ -54,8 +56,20 @@ class DirectHttpTools(HoldingHttpTools):
         self._chunks: list[bytes] = []
         self._headers_of: list[tuple[bytes, bytes]] | None = None
         self._headers_block = b""
+        self._dropped = False  # the request being parsed came after the connection was closed: not served
+
+    def on_message_begin(self) -> None:
+        # A request is under way: no idle timeout now. uvicorn arms the timer only once no request is in progress;
+        # the direct path answers inside data_received, so the next pipelined request can begin in the same call.
+        self._unset_keepalive_if_required()
+        super().on_message_begin()
 
     def on_headers_complete(self) -> None:
+        # An answer earlier in this read closed the connection (HTTP/1.0, shutdown, a 500): what follows in the
+        # buffer is not served, as uvicorn starts no queued request once its transport is closing.
+        self._dropped = self.transport.is_closing()
+        if self._dropped:
+            return
         direct = self._eligible()
         if direct is None:
             super().on_headers_complete()
@@ -93,14 +107,15 @@ class DirectHttpTools(HoldingHttpTools):
         return hit
 
     def on_body(self, body: bytes) -> None:
-        if self._direct is None:
+        if self._direct is not None:
+            self._chunks.append(body)
+        elif not self._dropped:
             super().on_body(body)
-            return
-        self._chunks.append(body)
 
     def on_message_complete(self) -> None:
         if self._direct is None:
-            super().on_message_complete()
+            if not self._dropped:
+                super().on_message_complete()
             return
         scoring, params, started, keep_alive = self._direct
         self._direct = None

@@ -63,9 +63,12 @@ def server(answer: Callable[[Headers, bytes, dict[str, str], float], Response] |
     return app
 
 
-def exchange(app: ModelServer, *data: bytes, shutdown_after: int | None = None) -> tuple[list[bytes], bool, int]:
+def exchange(
+    app: ModelServer, *data: bytes, shutdown_after: int | None = None, timers: list[bool] | None = None
+) -> tuple[list[bytes], bool, int]:
     """Feed `data` (one data_received call each) to a fresh connection; (writes, closed, ASGI tasks started).
-    `shutdown_after`: call the protocol's graceful shutdown after that many feeds."""
+    `shutdown_after`: call the protocol's graceful shutdown after that many feeds. `timers`, if given, gets
+    whether the keep-alive timer is armed after each feed."""
     config = uvicorn.Config(app=app, http=DirectHttpTools, lifespan="off", proxy_headers=False, access_log=False)
     config.load()
     state = ServerState()
@@ -80,6 +83,8 @@ def exchange(app: ModelServer, *data: bytes, shutdown_after: int | None = None) 
             if shutdown_after == i:
                 protocol.shutdown()
             protocol.data_received(chunk)
+            if timers is not None:
+                timers.append(protocol.timeout_keep_alive_task is not None)
             started += len(state.tasks)
             for _ in range(20):  # let any ASGI task run to its end
                 await asyncio.sleep(0)
@@ -197,3 +202,36 @@ def test_a_content_length_beside_transfer_encoding_never_reaches_the_route():
     for request in (both, twice):
         writes, closed, tasks = exchange(server(), request)
         assert tasks == 0 and closed and writes[0].startswith(b"HTTP/1.1 400 ")
+
+
+def counting() -> tuple[ModelServer, list[bytes]]:
+    """A server whose direct entry records each body it answers, and raises for the body b"boom"."""
+    seen: list[bytes] = []
+
+    def answer(headers: Headers, body: bytes, params: dict[str, str], started: float) -> Response:
+        seen.append(body)
+        if body == b"boom":
+            raise RuntimeError("bug")
+        return 200, b"{}", []
+
+    return server(answer), seen
+
+
+@pytest.mark.parametrize(
+    "first",
+    [post(b"[1]", length(b"[1]"), b"connection: keep-alive", version=b"1.0"), post(b"boom", length(b"boom"))],
+    ids=["http-1.0", "500"],
+)
+def test_requests_pipelined_behind_an_answer_that_closed_are_not_served(first: bytes):
+    app, seen = counting()
+    writes, closed, tasks = exchange(app, first + post(b"[2]", length(b"[2]")) + chunked(b"[3]"))
+    assert closed and len(writes) == 1 and tasks == 0
+    assert seen == [first.rpartition(b"\r\n\r\n")[2]]
+
+
+def test_the_idle_timer_runs_only_while_no_request_is_in_progress():
+    """A pipelined request whose body is still arriving is not cut off by the keep-alive timeout."""
+    request = post(b"[1, 2, 3]", length(b"[1, 2, 3]"))
+    timers: list[bool] = []
+    writes, closed, _ = exchange(server(), request + request[:-4], request[-4:], timers=timers)
+    assert timers == [False, True] and len(writes) == 2 and not closed
