@@ -102,3 +102,28 @@ def lab_build(cfg) -> Path:
     assert step_function("evaluate")(cfg, run_id).passed
     version = step_function("register")(cfg, run_id).version
     return Path(step_function("build")(cfg, version).path)
+
+
+class RecordingTransport:
+    """An asyncio transport that records what a protocol writes instead of sending it (for tests of uvicorn protocol
+    subclasses: the writes, their content and whether the connection was closed are what they assert)."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(bytes(data))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return {"peername": ("127.0.0.1", 5), "sockname": ("127.0.0.1", 80)}.get(name, default)

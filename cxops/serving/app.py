@@ -37,6 +37,7 @@ from cxops.serving.asgi import (
     Response,
     Scoring,
     answer,
+    content_headers,
     dumps,
 )
 from cxops.serving.metrics import ServerMetrics
@@ -164,18 +165,6 @@ NOT_READY: dict[int | str, dict[str, Any]] = {503: _error("no model is loaded")}
 
 
 CLOSE: Headers = [(b"connection", b"close")]
-
-
-def content_headers(headers: Headers) -> tuple[bytes | None, bytes | None]:
-    """(Content-Type, Content-Length): the first value of each, None when absent (one pass; ASGI gives names in
-    lower case)."""
-    ctype = length = None
-    for key, value in headers:
-        if key == b"content-type":
-            ctype = ctype if ctype is not None else value
-        elif key == b"content-length":
-            length = length if length is not None else value
-    return ctype, length
 
 
 def _too_large(limit: int, length: int | None = None) -> BadRequest:

@@ -69,6 +69,18 @@ class Answer:
     content_type: str = JSON
 
 
+def content_headers(headers: Headers) -> tuple[bytes | None, bytes | None]:
+    """(Content-Type, Content-Length): the first value of each, None when absent (one pass; ASGI gives names in
+    lower case)."""
+    ctype = length = None
+    for key, value in headers:
+        if key == b"content-type":
+            ctype = ctype if ctype is not None else value
+        elif key == b"content-length":
+            length = length if length is not None else value
+    return ctype, length
+
+
 def dumps(data: Any) -> bytes:
     return orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY)
 

@@ -34,7 +34,7 @@ from typing import Any
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
-from cxops.serving.asgi import Scoring
+from cxops.serving.asgi import Scoring, content_headers
 from cxops.serving.transport import HoldingHttpTools
 
 JSON_LENGTH = b"content-type: application/json\r\ncontent-length: %d\r\n"
@@ -97,11 +97,7 @@ class DirectHttpTools(HoldingHttpTools):
         hit = self._route(path.decode("ascii"))
         if hit is None:
             return None
-        length = None
-        for name, value in self.headers:
-            if name == b"content-length":
-                length = value
-                break
+        length = content_headers(self.headers)[1]
         if length is None or not length.isdigit() or int(length) > hit[0].limit:
             return None
         return hit

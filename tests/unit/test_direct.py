@@ -13,34 +13,13 @@ from collections.abc import Callable
 
 import pytest
 import uvicorn
+from helpers import RecordingTransport
 from uvicorn.server import ServerState
 
 from cxops.serving.asgi import Headers, ModelServer, Receive, Response, Scoring
 from cxops.serving.direct import DirectHttpTools
 
 LIMIT = 100
-
-
-class Recording:
-    def __init__(self) -> None:
-        self.writes: list[bytes] = []
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.writes.append(bytes(data))
-
-    def close(self) -> None:
-        self.closed = True
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def pause_reading(self) -> None: ...
-
-    def resume_reading(self) -> None: ...
-
-    def get_extra_info(self, name: str, default: object = None) -> object:
-        return {"peername": ("127.0.0.1", 5), "sockname": ("127.0.0.1", 80)}.get(name, default)
 
 
 def server(answer: Callable[[Headers, bytes, dict[str, str], float], Response] | None = None) -> ModelServer:
@@ -77,7 +56,7 @@ def exchange(
     async def main() -> tuple[list[bytes], bool, int]:
         nonlocal started
         protocol = DirectHttpTools(config=config, server_state=state, app_state={})
-        inner = Recording()
+        inner = RecordingTransport()
         protocol.connection_made(inner)  # type: ignore[arg-type]
         for i, chunk in enumerate(data):
             if shutdown_after == i:

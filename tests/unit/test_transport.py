@@ -8,26 +8,13 @@ from __future__ import annotations
 
 import asyncio
 
+from helpers import RecordingTransport
+
 from cxops.serving.transport import HOLD, HoldingHttpTools, HoldingTransport
 
 
-class Recording:
-    def __init__(self) -> None:
-        self.writes: list[bytes] = []
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.writes.append(bytes(data))
-
-    def close(self) -> None:
-        self.closed = True
-
-    def get_extra_info(self, name: str, default: object = None) -> object:
-        return {"peername": ("127.0.0.1", 5)}.get(name, default)
-
-
 def test_a_held_header_block_goes_out_with_the_next_write():
-    inner = Recording()
+    inner = RecordingTransport()
     t = HoldingTransport(inner)  # type: ignore[arg-type]
     token = HOLD.set(True)
     t.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
@@ -38,7 +25,7 @@ def test_a_held_header_block_goes_out_with_the_next_write():
 
 
 def test_writes_outside_hold_pass_straight_through_and_other_attributes_are_the_inner_transports():
-    inner = Recording()
+    inner = RecordingTransport()
     t = HoldingTransport(inner)  # type: ignore[arg-type]
     t.write(b"a")
     t.write(memoryview(b"b"))
@@ -47,7 +34,7 @@ def test_writes_outside_hold_pass_straight_through_and_other_attributes_are_the_
 
 
 def test_close_sends_what_is_held_first():
-    inner = Recording()
+    inner = RecordingTransport()
     t = HoldingTransport(inner)  # type: ignore[arg-type]
     token = HOLD.set(True)
     t.write(b"headers")
@@ -57,7 +44,7 @@ def test_close_sends_what_is_held_first():
 
 
 def test_hold_is_per_task_so_one_request_never_holds_another_requests_writes():
-    inner = Recording()
+    inner = RecordingTransport()
     t = HoldingTransport(inner)  # type: ignore[arg-type]
 
     async def main() -> None:
@@ -90,7 +77,7 @@ def test_the_protocol_wraps_the_transport_it_is_given():
 
     async def main() -> object:
         protocol = HoldingHttpTools(config=config, server_state=ServerState(), app_state={})
-        protocol.connection_made(Recording())  # type: ignore[arg-type]
+        protocol.connection_made(RecordingTransport())  # type: ignore[arg-type]
         return protocol.transport
 
     assert isinstance(asyncio.run(main()), HoldingTransport)
