@@ -326,7 +326,7 @@ def cost(
     ),
     json_out: bool = JSON,
 ) -> None:
-    """Estimate the cluster's cost before `apply`: nodes × flavor × hours → service units (SU) and currency, for
+    """Estimate the cluster's cost before `apply`: nodes x flavor x hours → service units (SU) and currency, for
     one lease and per hour (rates: costs.su_per_hour, costs.rates_per_hour; docs/chameleon.md). Reads cxops.yaml
     only; reaches no cloud."""
     from cxops.cli.output import emit_json, table
@@ -340,9 +340,9 @@ def cost(
         return
     cur = est.currency
     rows = [
-        [r.role, f"{len(r.nodes)} ({', '.join(r.nodes)})", r.flavor, f"{r.hours:g}", f"{r.su_per_hour:g}", f"{r.su:.2f}"]
-        + [f"{r.rate_per_hour:.2f}", f"{r.cost:.2f}"]
+        [r.role, f"{len(r.nodes)} ({', '.join(r.nodes)})", r.flavor, f"{r.hours:g}", f"{r.su_per_hour:g}", *figures]
         for r in est.rows
+        for figures in [(f"{r.su:.2f}", f"{r.rate_per_hour:.2f}", f"{r.cost:.2f}")]
     ]
     nodes = sum(len(r.nodes) for r in est.rows)
     rows.append(["total", str(nodes), "", f"{est.hours:g}", "", f"{est.su:.2f}", "", f"{est.cost:.2f}"])

@@ -90,7 +90,7 @@ def su_rate(cfg: Config, flavor: str, nodes: list[str]) -> float:
 
 def estimate(cfg: Config, hours: float) -> CostEstimate:
     """What `cfg.cloud.nodes` draw for a lease of `hours` (> 0): one row per role (control, worker, gpu) in that
-    order, with the nodes' count × flavor × hours → SU and currency. Raises CxopsError as `su_rate` does."""
+    order, with the nodes' count x flavor x hours → SU and currency. Raises CxopsError as `su_rate` does."""
     if not (math.isfinite(hours) and hours > 0):
         raise CxopsError(f"lease of {hours} hours: give a number of hours above 0")
     flavors = cfg.cloud.flavors
@@ -103,7 +103,9 @@ def estimate(cfg: Config, hours: float) -> CostEstimate:
         if flavor is None:  # the schema requires flavors.gpu when a node has role gpu; kept for a clear message
             raise CxopsError(f"cloud.flavors.{role} is unset but nodes {', '.join(nodes)} have role {role}", 2)
         su_h, rate = su_rate(cfg, flavor, nodes), cfg.costs.rate(flavor)
-        rows.append(CostRow(role, nodes, flavor, hours, su_h, rate, len(nodes) * su_h * hours, len(nodes) * rate * hours))
+        rows.append(
+            CostRow(role, nodes, flavor, hours, su_h, rate, len(nodes) * su_h * hours, len(nodes) * rate * hours)
+        )
     su_h = sum(len(r.nodes) * r.su_per_hour for r in rows)
     cost_h = sum(len(r.nodes) * r.rate_per_hour for r in rows)
     return CostEstimate(

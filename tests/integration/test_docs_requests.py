@@ -13,7 +13,6 @@ import re
 import subprocess
 from collections.abc import Iterator
 from html.parser import HTMLParser
-from pathlib import Path
 
 import httpx
 import pytest

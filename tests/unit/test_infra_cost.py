@@ -30,7 +30,7 @@ def run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def expected(doc: dict, hours: float) -> tuple[float, float]:
-    """(SU, currency) of a lease of `hours`: every node × its role's flavor's rates × hours, straight from the YAML."""
+    """(SU, currency) of a lease of `hours`: every node x its role's flavor's rates x hours, straight from the YAML."""
     costs, flavors = doc["costs"], doc["cloud"]["flavors"]
     su = cost = 0.0
     for node in doc["cloud"]["nodes"]:
