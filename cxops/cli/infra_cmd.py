@@ -322,7 +322,10 @@ def _summary(config, cluster, values) -> None:
 @app.command()
 def cost(
     hours: str = typer.Option(
-        None, "--hours", help="Length of the lease in hours (default: costs.lease_hours in cxops.yaml)."
+        None,
+        "--hours",
+        metavar="HOURS",
+        help="Length of the lease in hours, a number above 0 (default: costs.lease_hours in cxops.yaml).",
     ),
     json_out: bool = JSON,
 ) -> None:
