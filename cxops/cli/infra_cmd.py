@@ -317,3 +317,41 @@ def _summary(config, cluster, values) -> None:
             "platform entry": f"http://{fip}/",
         },
     )
+
+
+@app.command()
+def cost(
+    hours: str = typer.Option(
+        None,
+        "--hours",
+        metavar="HOURS",
+        help="Length of the lease in hours, a number above 0 (default: costs.lease_hours in cxops.yaml).",
+    ),
+    json_out: bool = JSON,
+) -> None:
+    """Estimate the cluster's cost before `apply`: nodes x flavor x hours → service units (SU) and currency, for
+    one lease and per hour (rates: costs.su_per_hour, costs.rates_per_hour; docs/chameleon.md). Reads cxops.yaml
+    only; reaches no cloud."""
+    from cxops.cli.output import emit_json, table
+    from cxops.config import load_config
+    from cxops.infra import costs
+
+    config = load_config()
+    est = costs.estimate(config, costs.parse_hours(hours, config))
+    if json_out:
+        emit_json(est.to_dict())
+        return
+    cur = est.currency
+    rows = [
+        [r.role, f"{len(r.nodes)} ({', '.join(r.nodes)})", r.flavor, f"{r.hours:g}", f"{r.su_per_hour:g}", *figures]
+        for r in est.rows
+        for figures in [(f"{r.su:.2f}", f"{r.rate_per_hour:.2f}", f"{r.cost:.2f}")]
+    ]
+    nodes = sum(len(r.nodes) for r in est.rows)
+    rows.append(["total", str(nodes), "", f"{est.hours:g}", "", f"{est.su:.2f}", "", f"{est.cost:.2f}"])
+    columns = ["role", "nodes", "flavor", "hours", "SU per node-hour", "SU", f"{cur} per node-hour", cur]
+    table(f"cost of one lease of {est.hours:g} h ({est.hours / 24:.3g} days)", columns, rows)
+    typer.echo(
+        f"lease: {est.su:.2f} SU, {est.cost:.2f} {cur}; while it exists the cluster draws {est.su_per_hour:.4g} SU "
+        f"and {est.cost_per_hour:.2f} {cur} per hour (charged for the lease's whole time, used or not)"
+    )

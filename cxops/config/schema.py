@@ -526,11 +526,22 @@ class Platform(Strict):
 
 
 class Costs(Strict):
-    """What compute costs, to price each training run."""
+    """What compute costs: to price each training run, and the cluster before it exists (`cxops infra cost`)."""
 
     currency: str = Field("USD", description="currency of the rates (reported beside every cost)")
     rates_per_hour: dict[str, Annotated[float, Field(ge=0)]] = Field({}, description="hourly rate per flavor name")
     default_rate: Annotated[float, Field(ge=0)] = Field(0.0, description="hourly rate of a flavor not listed")
+    su_per_hour: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        {},
+        description="service units one node of each flavor draws from a Chameleon allocation per hour "
+        "(KVM@TACC: VCPUs / 24; a base bare-metal node: 1)",
+    )
+    default_su_per_hour: Annotated[float, Field(ge=0)] | None = Field(
+        None, description="SU per hour of a flavor not in su_per_hour; unset = such a flavor is an error"
+    )
+    lease_hours: Annotated[float, Field(gt=0, le=8784)] = Field(
+        168, description="length (hours) of the lease `cxops infra cost` prices (Chameleon bare metal: at most 7 days)"
+    )
 
     def rate(self, flavor: str) -> float:
         return self.rates_per_hour.get(flavor, self.default_rate)

@@ -22,6 +22,9 @@ SERVING_DISTS = (
     "prometheus-client",
     "pyyaml",
     "pydantic",
+    "swagger-ui-bundle-v2",  # /docs: Swagger UI's files, served by the server (cxops.serving.docs_page)
+    "jinja2",  # required by swagger-ui-bundle-v2 (pinned here like the rest)
+    "markupsafe",
 )
 # What MLflow's sklearn loader needs for a skops file but does not list in the model's requirements.
 LOADER_DISTS = {"skops": ("skops", "prettytable", "wcwidth")}

@@ -179,7 +179,13 @@ class ModelServer:
         from fastapi import FastAPI, Request
         from fastapi.responses import PlainTextResponse, Response
 
-        app = FastAPI(**self.options)
+        from cxops.serving.docs_page import add_docs
+
+        # FastAPI's own /docs page loads Swagger UI from a CDN: replaced by one that loads it from this server
+        docs_url = self.options.get("docs_url")
+        app = FastAPI(**{**self.options, "docs_url": None})
+        if docs_url:
+            add_docs(app, docs_url, app.openapi_url or "/openapi.json", f"{app.title} - Swagger UI")
         for r in self.routes:
             options = dict(r.options)
             if options.pop("text", False):
