@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.openstack.labtools import leaks
+from tests.stages import timed
 
 REPO = Path(__file__).resolve().parents[2]
 LAB = REPO / "scripts" / "openstack-lab"
@@ -27,7 +28,8 @@ STATE = Path(os.environ.get("CXOPS_OPENSTACK_LAB_DIR") or REPO / ".cxops" / "ope
 
 def _lab(cmd: str, timeout: float) -> subprocess.CompletedProcess:
     started = time.monotonic()
-    res = subprocess.run([str(LAB), cmd], capture_output=True, text=True, timeout=timeout, cwd=REPO)
+    with timed(f"openstack-lab {cmd}"):
+        res = subprocess.run([str(LAB), cmd], capture_output=True, text=True, timeout=timeout, cwd=REPO)
     sys.stderr.write(f"\nopenstack-lab {cmd}: exit {res.returncode} in {time.monotonic() - started:.0f}s\n")
     return res
 
