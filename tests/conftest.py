@@ -3,7 +3,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tests.stages import STAGES  # noqa: E402
+from tests.stages import STAGES
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
