@@ -1,7 +1,8 @@
 """What the walkthrough notebooks (notebooks/) call: run a `cxops` command and show its output, show gate evidence.
 
 The notebooks hold no logic of their own: each cell is `run("…")` (the same command a person types in a shell) or a
-call into this module. The configuration comes from `$CXOPS_CONFIG` (else ./cxops.yaml), as for every command.
+call into this module. The configuration comes from `$CXOPS_CONFIG`, else the nearest cxops.yaml in the working
+directory or a parent (a kernel in notebooks/ finds the project's), as for every command.
 """
 
 from __future__ import annotations

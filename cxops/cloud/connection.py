@@ -5,6 +5,8 @@ Application credentials (`auth_type: v3applicationcredential`) work like any oth
 
 from __future__ import annotations
 
+import logging
+import os
 from typing import TYPE_CHECKING
 
 from cxops.errors import CxopsError
@@ -36,6 +38,28 @@ def known_clouds() -> tuple[list[str], list[str]]:
     return names, [cfg.config_filename] if cfg.config_filename else []
 
 
+def search_path() -> list[str]:
+    """Where openstacksdk looks for clouds.yaml, in its order: $OS_CLIENT_CONFIG_FILE, the working directory, the
+    user's config folder (~/.config/openstack), the system's (/etc/openstack). From the installed openstacksdk's
+    own search path (openstack.config.loader), so the list is what it actually reads."""
+    from openstack.config import loader
+
+    env = os.environ.get("OS_CLIENT_CONFIG_FILE")
+    out = [f"$OS_CLIENT_CONFIG_FILE ({env})" if env else "$OS_CLIENT_CONFIG_FILE (unset)"]
+    for directory in loader.CONFIG_SEARCH_PATH:
+        path = os.path.join(directory, "clouds.yaml")
+        if path not in out:
+            out.append(path)
+    return out
+
+
+def home_clouds_yaml() -> str:
+    """The per-user clouds.yaml every OpenStack client reads: ~/.config/openstack/clouds.yaml, expanded."""
+    from openstack.config import loader
+
+    return os.path.join(loader.UNIX_CONFIG_HOME, "clouds.yaml")
+
+
 def connect(cloud: str | None = None) -> Connection:
     """An authenticated connection; a CxopsError naming the cloud and what exists when it cannot be made."""
     import openstack
@@ -44,11 +68,19 @@ def connect(cloud: str | None = None) -> Connection:
 
     name = resolve_cloud_name(cloud)
     names, files = known_clouds()
-    if name not in names:
-        where = ", ".join(files) or "no clouds.yaml found"
+    if not files:
         raise CxopsError(
-            f"cloud {name!r} is not in clouds.yaml (searched: {where}); known clouds: {', '.join(names) or 'none'}"
+            f"cloud {name!r}: no clouds.yaml found; looked in, in order: {', '.join(search_path())} "
+            "(.yml and .json are read too). Save the clouds.yaml of an application credential (notebook 01) as "
+            f"{home_clouds_yaml()}, or set OS_CLIENT_CONFIG_FILE to its path (docs/openstack.md)"
         )
+    if name not in names:
+        raise CxopsError(
+            f"cloud {name!r} is not in clouds.yaml (read: {', '.join(files)}); "
+            f"known clouds: {', '.join(names) or 'none'}"
+        )
+    # keystoneauth logs a warning per failed version discovery; the one-line error below says it instead
+    logging.getLogger("keystoneauth").setLevel(logging.ERROR)
     try:
         conn = openstack.connect(cloud=name)
         conn.authorize()  # fail here, with a clear message, rather than in the first call
@@ -58,4 +90,8 @@ def connect(cloud: str | None = None) -> Connection:
         raise CxopsError(f"cloud {name!r}: cannot reach the identity endpoint: {exc}") from exc
     except os_exc.ConfigException as exc:
         raise CxopsError(f"cloud {name!r}: bad clouds.yaml entry: {exc}") from exc
+    except os_exc.SDKException as exc:  # openstacksdk wraps keystoneauth's errors, a refused connection among them
+        if isinstance(exc.__cause__ or exc.__context__, ks_exc.ConnectFailure):
+            raise CxopsError(f"cloud {name!r}: cannot reach the identity endpoint (down?): {exc}") from exc
+        raise CxopsError(f"cloud {name!r}: cannot authenticate: {exc}") from exc
     return conn
