@@ -13,6 +13,7 @@ from cxops.errors import CxopsError
 from cxops.settings import settings
 
 if TYPE_CHECKING:
+    from openstack.config.loader import OpenStackConfig
     from openstack.connection import Connection
 
 
@@ -30,27 +31,43 @@ def resolve_cloud_name(cloud: str | None = None) -> str:
         raise CxopsError(f"no cloud selected: pass --cloud NAME, set OS_CLOUD, or fix cxops.yaml ({exc})") from exc
 
 
-def known_clouds() -> tuple[list[str], list[str]]:
+def _search_dirs() -> list[str]:
+    """The folders searched for clouds.yaml, in order: openstacksdk's (the working directory, the user's config
+    folder ~/.config/openstack, the system's /etc/openstack; from the installed openstack.config.loader), with the
+    project's folder (beside cxops.yaml) right after the working directory: a command run below the project root
+    (a notebook's kernel runs in notebooks/) reads the project's git-ignored clouds.yaml as one run at the root."""
     from openstack.config import loader
 
-    cfg = loader.OpenStackConfig()
+    from cxops.config.loader import find_config
+
+    dirs = list(loader.CONFIG_SEARCH_PATH)
+    found = find_config() if not settings().config else None
+    if found is not None and str(found.parent) not in dirs:
+        dirs.insert(1, str(found.parent))
+    return list(dict.fromkeys(dirs))
+
+
+def openstack_config() -> OpenStackConfig:
+    """openstacksdk's configuration read from `_search_dirs()` ($OS_CLIENT_CONFIG_FILE first, as openstacksdk does)."""
+    from openstack.config import loader
+
+    suffixes = (*loader.YAML_SUFFIXES, *loader.JSON_SUFFIXES)
+    files = [os.path.join(d, "clouds" + s) for d in _search_dirs() for s in suffixes]
+    return loader.OpenStackConfig(config_files=files)
+
+
+def known_clouds() -> tuple[list[str], list[str]]:
+    """(cloud names, the clouds.yaml read): empty lists when there is no clouds.yaml."""
+    cfg = openstack_config()
     names = sorted(n for n in cfg.get_cloud_names() if n != "defaults")
     return names, [cfg.config_filename] if cfg.config_filename else []
 
 
 def search_path() -> list[str]:
-    """Where openstacksdk looks for clouds.yaml, in its order: $OS_CLIENT_CONFIG_FILE, the working directory, the
-    user's config folder (~/.config/openstack), the system's (/etc/openstack). From the installed openstacksdk's
-    own search path (openstack.config.loader), so the list is what it actually reads."""
-    from openstack.config import loader
-
+    """Where clouds.yaml is looked for, in order, for messages: $OS_CLIENT_CONFIG_FILE, then `_search_dirs()`."""
     env = os.environ.get("OS_CLIENT_CONFIG_FILE")
     out = [f"$OS_CLIENT_CONFIG_FILE ({env})" if env else "$OS_CLIENT_CONFIG_FILE (unset)"]
-    for directory in loader.CONFIG_SEARCH_PATH:
-        path = os.path.join(directory, "clouds.yaml")
-        if path not in out:
-            out.append(path)
-    return out
+    return out + [os.path.join(d, "clouds.yaml") for d in _search_dirs()]
 
 
 def home_clouds_yaml() -> str:
@@ -62,9 +79,9 @@ def home_clouds_yaml() -> str:
 
 def connect(cloud: str | None = None) -> Connection:
     """An authenticated connection; a CxopsError naming the cloud and what exists when it cannot be made."""
-    import openstack
     from keystoneauth1 import exceptions as ks_exc
     from openstack import exceptions as os_exc
+    from openstack.connection import Connection
 
     name = resolve_cloud_name(cloud)
     names, files = known_clouds()
@@ -82,7 +99,7 @@ def connect(cloud: str | None = None) -> Connection:
     # keystoneauth logs a warning per failed version discovery; the one-line error below says it instead
     logging.getLogger("keystoneauth").setLevel(logging.ERROR)
     try:
-        conn = openstack.connect(cloud=name)
+        conn = Connection(config=openstack_config().get_one(cloud=name))
         conn.authorize()  # fail here, with a clear message, rather than in the first call
     except (ks_exc.Unauthorized, os_exc.HttpException) as exc:
         raise CxopsError(f"cloud {name!r}: authentication failed: {exc}") from exc
