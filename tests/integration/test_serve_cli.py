@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import free_port, lab_build
+from helpers import cli, free_port, lab_build
 
 pytestmark = pytest.mark.integration
 
@@ -96,3 +96,17 @@ def test_a_folder_without_a_build_names_what_to_pass(lab: Path, tmp_path: Path):
     proc = _serve(lab.parent, "--model-dir", str(tmp_path))
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1 and len(err.strip().splitlines()) == 1 and "holds no build" in err, err
+
+
+def test_serve_env_serves_what_git_says_and_says_so(lab: Path, build_folder: Path):
+    version = json.loads((build_folder / "context" / "version.json").read_text())["version"]
+    deployed = cli(lab, "step", "deploy", "staging", str(version), timeout=300)
+    assert deployed.returncode == 0, deployed.stderr
+    port = free_port()
+    proc = _serve(lab.parent, "--env", "staging", "--port", str(port))
+    try:
+        line = _first_line(proc)
+        assert f"version {version} (staging)" in line and f"on http://127.0.0.1:{port}" in line, line
+        assert httpx.get(f"http://127.0.0.1:{port}/version", timeout=10).json()["env"] == "staging"
+    finally:
+        _stop(proc)
