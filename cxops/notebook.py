@@ -50,7 +50,10 @@ def run(command: str, ok: tuple[int, ...] = (0,), timeout: float = DEFAULT_TIMEO
     nothing (for --json output a later cell reads). Bounded by `timeout` seconds.
     """
     argv = [sys.executable, "-m", "cxops", *shlex.split(command)]
-    env = {**os.environ, "COLUMNS": os.environ.get("COLUMNS", "120")}
+    # The kernel sets FORCE_COLOR / CLICOLOR_FORCE for its own output; the command writes to a pipe this cell reprints,
+    # so neither it nor the tools it runs (git, terraform, ansible) should draw colours or spinners into it.
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "CLICOLOR_FORCE")}
+    env["COLUMNS"] = os.environ.get("COLUMNS", "120")
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
