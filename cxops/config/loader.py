@@ -62,13 +62,8 @@ def _section(loc: tuple) -> type[BaseModel] | None:
         model = _model_in(node)
         if model is None:
             return None
-        if isinstance(part, int) or part not in model.model_fields:  # a list index or a map key
-            args = typing.get_args(node) or typing.get_args(model)
-            node = args[-1] if args else None
-            if node is None:
-                return None
-            continue
-        node = model.model_fields[part].annotation
+        # a list index or a map key: the items' model, which _model_in found through the list or map
+        node = model if isinstance(part, int) or part not in model.model_fields else model.model_fields[part].annotation
     return _model_in(node)
 
 

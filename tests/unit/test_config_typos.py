@@ -45,13 +45,23 @@ def test_a_misspelled_section_is_reported_at_its_line_with_the_right_name(tmp_pa
     assert "missing" not in res.stderr and "project, cloud, model" in lines[0]
 
 
-def test_a_misspelled_nested_key_names_its_section_s_keys(tmp_path: Path):
-    text = (REPO / "cxops.yaml").read_text().replace("min_accuracy:", "min_acuracy:", 1)
+@pytest.mark.parametrize(
+    ("right", "typo", "path", "valid"),
+    [
+        ("    min_accuracy:", "    min_acuracy:", "gates.evaluation.min_acuracy", "min_accuracy, min_macro_f1"),
+        ("weight: 10", "wieght: 10", "environments.canary.wieght", "port, replicas, weight"),
+        ("role: worker}", "rol: worker}", "cloud.nodes[1].rol", "name, address, role"),
+    ],
+)
+def test_a_misspelled_nested_key_names_its_section_s_keys(tmp_path: Path, right, typo, path, valid):
+    text = (REPO / "cxops.yaml").read_text().replace(right, typo, 1)
     res = _check(tmp_path, text)
     lines = res.stderr.strip().splitlines()
     assert res.returncode == 2 and len(lines) == 1, res.stderr
-    expected = f"cxops.yaml:{_line_of(text, '    min_acuracy:')} gates.evaluation.min_acuracy: unknown key;"
-    assert lines[0].startswith(f"error: {expected} did you mean 'min_accuracy'?"), lines[0]
+    line = next(i for i, s in enumerate(text.splitlines(), 1) if typo in s)
+    guess = typo.strip().split(":")[0]
+    assert lines[0].startswith(f"error: cxops.yaml:{line} {path}: unknown key; did you mean"), lines[0]
+    assert f"(valid here: {valid}" in lines[0] and guess in lines[0]
 
 
 def test_the_hint_names_what_works_on_a_broken_file(tmp_path: Path):
