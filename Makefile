@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # CPU build where the machine provides one; uv would fetch a multi-GB CUDA build). Idempotent: only when missing.
 TORCH  := 2.13.0
 
-.PHONY: setup demo test test-fast lint bench render clean lab-down help
+.PHONY: setup demo test test-fast lint bench render clean lab-down help kernel
 .PHONY: infra-preflight infra-plan infra-apply infra-inventory infra-destroy
 
 help:
@@ -16,6 +16,7 @@ help:
 	@echo "make test   - set up and run every test (unit, integration with real MLflow/git/servers, OpenStack)"
 	@echo "make bench  - CLI start-up, serving throughput and lifecycle time, each against its peer"
 	@echo "make lint   - ruff check, ruff format --check, mypy, notebook pairs (all run in CI)"
+	@echo "make kernel - register .venv's Python as the Jupyter kernel \"cxops\" (for JupyterLab, VS Code: notebooks/)"
 	@echo "make render - regenerate workflows/*.yaml (Hera) and k8s/argocd, k8s/platform (cxops k8s render)"
 	@echo "make infra-preflight | infra-plan | infra-apply | infra-inventory | infra-destroy - the cluster (docs/provisioning.md)"
 
@@ -36,6 +37,12 @@ demo: setup
 	$(BIN)/cxops lab up
 	$(BIN)/cxops pipeline run
 	@echo "Servers keep running: see \`$(BIN)/cxops lab status\`; stop them with \`$(BIN)/cxops lab down\`."
+	@echo "The CLI is $(BIN)/cxops; to type plain \`cxops status\`, first run \`source $(BIN)/activate\`."
+
+# A Jupyter kernel named "cxops" running .venv's Python (ipykernel is pinned in requirements.lock), in the user's
+# Jupyter data dir: pick it in JupyterLab or VS Code to run notebooks/.
+kernel: setup
+	$(BIN)/python -m ipykernel install --user --name cxops --display-name "cxops (.venv)"
 
 test: setup
 	scripts/install-test-deps

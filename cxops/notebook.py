@@ -1,7 +1,8 @@
 """What the walkthrough notebooks (notebooks/) call: run a `cxops` command and show its output, show gate evidence.
 
 The notebooks hold no logic of their own: each cell is `run("…")` (the same command a person types in a shell) or a
-call into this module. The configuration comes from `$CXOPS_CONFIG` (else ./cxops.yaml), as for every command.
+call into this module. The configuration comes from `$CXOPS_CONFIG`, else the nearest cxops.yaml in the working
+directory or a parent (a kernel in notebooks/ finds the project's), as for every command.
 """
 
 from __future__ import annotations
@@ -49,7 +50,10 @@ def run(command: str, ok: tuple[int, ...] = (0,), timeout: float = DEFAULT_TIMEO
     nothing (for --json output a later cell reads). Bounded by `timeout` seconds.
     """
     argv = [sys.executable, "-m", "cxops", *shlex.split(command)]
-    env = {**os.environ, "COLUMNS": os.environ.get("COLUMNS", "120")}
+    # The kernel sets FORCE_COLOR / CLICOLOR_FORCE for its own output; the command writes to a pipe this cell reprints,
+    # so neither it nor the tools it runs (git, terraform, ansible) should draw colours or spinners into it.
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "CLICOLOR_FORCE")}
+    env["COLUMNS"] = os.environ.get("COLUMNS", "120")
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:

@@ -19,7 +19,12 @@ def _var(name: str, description: str, secret: bool = False) -> dict[str, object]
 class Settings:
     """Every environment variable cxops reads; None = unset. Units are in the descriptions."""
 
-    config: str | None = field(default=None, metadata=_var("CXOPS_CONFIG", "path of cxops.yaml (default ./cxops.yaml)"))
+    config: str | None = field(
+        default=None,
+        metadata=_var(
+            "CXOPS_CONFIG", "path of cxops.yaml (default: the nearest cxops.yaml in the working directory or a parent)"
+        ),
+    )
     mlflow_tracking_uri: str | None = field(
         default=None, metadata=_var("MLFLOW_TRACKING_URI", "MLflow to use instead of the lab's (MLflow's own variable)")
     )

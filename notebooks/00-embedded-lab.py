@@ -6,9 +6,10 @@
 # public endpoint that splits traffic between production and canary.
 #
 # Before this notebook: `make setup` (creates `.venv`) and `scripts/install-lab-deps` (nginx), then open this notebook
-# from the repository root in JupyterLab or VS Code with `.venv/bin/python` as the kernel (or run it headless:
-# `.venv/bin/jupyter execute notebooks/00-embedded-lab.ipynb`). Every cell runs a `cxops` command, exactly what you
-# would type in a shell; the config is `cxops.yaml` at the repository root (or the file named by `$CXOPS_CONFIG`).
+# in JupyterLab or VS Code with the venv's Python as the kernel (README, "Notebooks", says how to register it), or run
+# it headless from the repository root: `.venv/bin/jupyter execute notebooks/00-embedded-lab.ipynb`. Every cell runs a
+# `cxops` command, exactly what you would type in a shell; like every command, it finds the project's `cxops.yaml` in
+# its folder or a parent (the kernel runs in notebooks/), or uses the file named by `$CXOPS_CONFIG`.
 
 # %%
 from cxops.notebook import alias_version, run, show_evidence

@@ -15,10 +15,12 @@ from cxops.notebook import config_variant, run
 
 # %% [markdown]
 # ## 1. Scaffold a project
-# Creates `my_model/project.py` beside cxops.yaml and prints the `model:` lines that select it.
+# Creates `my_model/project.py` beside cxops.yaml (where cxops imports it from, whichever folder this kernel runs
+# in) and prints the `model:` lines that select it. `--exist-ok` keeps a project already there, with your edits, so
+# the notebook runs again.
 
 # %%
-run("init-model my_model")
+run("init-model my_model --exist-ok")
 
 # %% [markdown]
 # ## 2. Select it

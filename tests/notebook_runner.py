@@ -7,6 +7,8 @@ run here and each one is listed on stderr (the test output) with its first line,
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -27,10 +29,14 @@ def notebook(number: str) -> Path:
     return path
 
 
-def execute(path: Path, cwd: Path, timeout: float = 900) -> tuple[nbformat.NotebookNode, list[str]]:
-    """Run every unguarded cell of PATH in a fresh kernel started in CWD (the environment is this process's, so
-    CXOPS_CONFIG etc. reach the kernel). Returns the executed notebook and the guarded cells that were skipped.
+def execute(
+    path: Path, cwd: Path | None = None, timeout: float = 900, env: dict[str, str] | None = None
+) -> tuple[nbformat.NotebookNode, list[str]]:
+    """Run every unguarded cell of PATH in a fresh kernel started in CWD, by default the notebook's own folder (where
+    JupyterLab, VS Code and `jupyter execute` start it), with ENV as its environment (default: this process's).
+    Returns the executed notebook and the guarded cells that were skipped.
     Raises nbclient's CellExecutionError naming the cell on the first error; `timeout` bounds each cell (s)."""
+    cwd = cwd if cwd is not None else path.parent
     nb = nbformat.read(path, as_version=4)
     skipped = []
     for i, cell in enumerate(nb.cells):
@@ -43,11 +49,27 @@ def execute(path: Path, cwd: Path, timeout: float = 900) -> tuple[nbformat.Noteb
     client = NotebookClient(
         nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}, allow_errors=False
     )
-    client.execute()
+    client.execute(**({"env": env} if env is not None else {}))
     sys.stderr.write(f"\n{path.name}: executed in {time.monotonic() - started:.0f}s; {len(skipped)} guarded cell(s)\n")
     for line in skipped:
         sys.stderr.write(f"  not run here: {line}\n")
     return nb, skipped
+
+
+def project_copy(project: Path) -> Path:
+    """PROJECT/notebooks holding a copy of every walkthrough notebook: a clone's layout around a test's project, so a
+    kernel runs where a front end starts it and finds the project's cxops.yaml above it."""
+    dest = project / "notebooks"
+    dest.mkdir(exist_ok=True)
+    for nb in NOTEBOOKS.glob("*.ipynb"):
+        shutil.copyfile(nb, dest / nb.name)
+    return dest
+
+
+def kernel_env() -> dict[str, str]:
+    """A user's environment for a kernel: this process's without CXOPS_CONFIG (which users do not set: the kernel
+    finds cxops.yaml above its folder)."""
+    return {k: v for k, v in os.environ.items() if k != "CXOPS_CONFIG"}
 
 
 def output_text(nb: nbformat.NotebookNode) -> str:

@@ -64,7 +64,10 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     config: Path = typer.Option(
-        None, "--config", "-c", help="Path to cxops.yaml (default: $CXOPS_CONFIG or ./cxops.yaml)."
+        None,
+        "--config",
+        "-c",
+        help="Path to cxops.yaml (default: $CXOPS_CONFIG, else the nearest cxops.yaml here or in a parent folder).",
     ),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:

@@ -64,11 +64,9 @@ def _operator(config, cloud: str | None, flag: str | None, quiet: bool):  # -> c
 
     def endpoint() -> str | None:
         try:
-            from openstack.config import loader
+            from cxops.cloud.connection import openstack_config, resolve_cloud_name
 
-            from cxops.cloud.connection import resolve_cloud_name
-
-            return loader.OpenStackConfig().get_one(resolve_cloud_name(cloud)).config.get("auth", {}).get("auth_url")
+            return openstack_config().get_one(resolve_cloud_name(cloud)).config.get("auth", {}).get("auth_url")
         except Exception:  # no usable clouds.yaml entry: the route cannot be asked, fall through
             return None
 

@@ -12,11 +12,30 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
-for _c in (console, err_console):
-    if not _c.is_terminal and "COLUMNS" not in os.environ:
-        _c.width = 120  # logs and CI: wide enough for the status table, instead of Rich's 80
+
+def _on_terminal(stream: Any) -> bool:
+    """Whether STREAM is a real terminal. Colour, styles and live spinners are only for one, whatever FORCE_COLOR
+    says: Jupyter kernels set FORCE_COLOR for their own output, and a notebook cell, a log or a pipe would get escape
+    codes and every spinner frame. NO_COLOR (no-color.org) turns colour off on a terminal too."""
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # a replaced or closed stream
+        return False
+
+
+def _console(stderr: bool) -> Console:
+    terminal = _on_terminal(sys.stderr if stderr else sys.stdout)
+    plain = not terminal or bool(os.environ.get("NO_COLOR"))
+    c = Console(
+        stderr=stderr, highlight=False, force_terminal=terminal, no_color=plain, color_system=None if plain else "auto"
+    )
+    if not terminal and "COLUMNS" not in os.environ:
+        c.width = 120  # logs and CI: wide enough for the status table, instead of Rich's 80
+    return c
+
+
+console = _console(stderr=False)
+err_console = _console(stderr=True)
 
 
 def emit_json(data: Any) -> None:

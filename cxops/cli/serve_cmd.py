@@ -9,14 +9,21 @@ import typer
 
 def serve(
     env: str = typer.Option(None, "--env", help="Serve what git says this env should run, on its port."),
-    model_dir: Path = typer.Option(None, "--model-dir", help="A build directory (model/ + version.json)."),
+    model_dir: Path = typer.Option(
+        None, "--model-dir", help="A build: .cxops/builds/<version>/, its context/ (model/ + version.json) or model/."
+    ),
     port: int = typer.Option(None, help="Port (default: the env's port, or 8080)."),
     host: str = typer.Option("127.0.0.1", help="Bind address."),
 ) -> None:
-    """Serve predict / explain / healthz / readyz / version / metrics on 127.0.0.1."""
+    """Serve predict / explain / healthz / readyz / version / metrics on 127.0.0.1; print where it listens."""
+    import json
+
+    from cxops.cli.output import console
     from cxops.config import ENV_NAMES, load_config
     from cxops.errors import CxopsError
+    from cxops.serving.__main__ import ListenError
     from cxops.serving.__main__ import serve as run_server
+    from cxops.serving.locate import build_context
 
     cfg = load_config()
     if (env is None) == (model_dir is None):
@@ -31,8 +38,24 @@ def serve(
         version = desired(cfg, gitops_repo(cfg), env).version
         if version is None:
             raise CxopsError(f"git says nothing is deployed to {env}")
-        model_dir = builds_dir(state_dir(cfg)) / version / "context"
+        model_dir = builds_dir(state_dir(cfg)) / version
         port = port or cfg.environments.get(env).port
-    if not (model_dir / "version.json").is_file():
-        raise CxopsError(f"{model_dir} is not a build directory (no version.json); see `cxops step build`")
-    run_server(model_dir, host, port or 8080, env or "local", cfg.serving.max_batch)
+    context = build_context(model_dir)
+    lineage = json.loads((context / "version.json").read_text())
+    port = port or 8080
+
+    def listening(load_error: str | None) -> None:
+        state = f"; not ready: {load_error}" if load_error else ""
+        console.print(
+            f"serving {lineage.get('name', '?')} version {lineage.get('version', '?')} ({env or 'local'}) from "
+            f"{context} on http://{host}:{port} (Ctrl+C stops it){state}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        console.file.flush()
+
+    try:
+        run_server(context, host, port, env or "local", cfg.serving.max_batch, on_listening=listening)
+    except ListenError as exc:
+        raise CxopsError(str(exc)) from None

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 import os
+import typing
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from cxops.config.schema import Config
 from cxops.errors import ConfigError
@@ -52,12 +54,49 @@ def _line_of(loc: tuple, lines: Lines) -> int:
     return 1
 
 
-def _describe(err: dict, label: str, lines: Lines) -> str:
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+def _section(loc: tuple) -> type[BaseModel] | None:
+    """The schema section (a pydantic model) at key path LOC, following sections, lists and maps; None when LOC
+    leads somewhere else."""
+    node: Any = Config
+    for part in loc:
+        model = _model_in(node)
+        if model is None:
+            return None
+        # a list index or a map key: the items' model, which _model_in found through the list or map
+        node = model if isinstance(part, int) or part not in model.model_fields else model.model_fields[part].annotation
+    return _model_in(node)
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model an annotation holds directly, or as an optional, list or map value."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in reversed(typing.get_args(annotation)):
+        if (found := _model_in(arg)) is not None:
+            return found
+    return None
+
+
+def _unknown_key(loc: tuple, where: str, missing: set[tuple]) -> str:
+    """One line for an unknown key: the closest valid name at its level (a required key missing there first: the
+    typo is why it is missing) and every valid name, which the schema gives even when the file is broken."""
+    section = _section(loc[:-1])
+    valid = list(section.model_fields) if section is not None else []
+    missing_here = [str(m[-1]) for m in missing if m[:-1] == loc[:-1]]
+    close = difflib.get_close_matches(str(loc[-1]), missing_here, n=1, cutoff=0.6) or difflib.get_close_matches(
+        str(loc[-1]), valid, n=1, cutoff=0.6
+    )
+    guess = f"; did you mean {close[0]!r}?" if close else ""
+    names = f" (valid here: {', '.join(valid)})" if valid else ""
+    return f"{where} {_dotted(loc)}: unknown key{guess}{names}; every key is in docs/configuration.md"
+
+
+def _describe(err: dict, label: str, lines: Lines, missing: set[tuple]) -> str:
+    loc = _loc(err)
     where = f"{label}:{_line_of(loc, lines)}"
     kind, msg = err["type"], err["msg"]
     if kind == "extra_forbidden":
-        return f"{where} {_dotted(loc)}: unknown key (check the spelling; `cxops config show` lists valid keys)"
+        return _unknown_key(loc, where, missing)
     if kind == "missing":
         return f"{where} {_dotted(loc)}: required key is missing"
     msg = msg.removeprefix("Value error, ")
@@ -86,24 +125,77 @@ def parse_config(text: str, label: str = DEFAULT_FILE) -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError([_describe(dict(e), label, lines) for e in exc.errors()]) from None
+        errors = [dict(e) for e in exc.errors()]
+        raise ConfigError(_problems(errors, label, lines)) from None
+
+
+def _loc(err: dict) -> tuple:
+    return tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+
+
+def _problems(errors: list[dict], label: str, lines: Lines) -> list[str]:
+    """One line per problem. A required key reported missing beside an unknown key that is its misspelling (e.g.
+    `modle:` for `model:`) is one problem: the unknown key's line, naming the valid key; the missing key has no line
+    of its own in the file, so reporting it would point at another line."""
+    missing = {_loc(e) for e in errors if e["type"] == "missing"}
+    unknown = [_loc(e) for e in errors if e["type"] == "extra_forbidden"]
+    misspelt: set[tuple] = set()
+    for loc in unknown:
+        siblings = [str(m[-1]) for m in missing if m[:-1] == loc[:-1]]
+        misspelt.update(
+            (*loc[:-1], name) for name in difflib.get_close_matches(str(loc[-1]), siblings, n=1, cutoff=0.6)
+        )
+    return [_describe(e, label, lines, missing) for e in errors if not (e["type"] == "missing" and _loc(e) in misspelt)]
+
+
+def find_config(start: Path | None = None) -> Path | None:
+    """The nearest cxops.yaml in START (default: the working directory) or one of its parents, the way git finds
+    its repository, so a command (or a notebook's kernel) started in a subfolder of the project finds it.
+    None when there is none up to the filesystem root."""
+    here = (start or Path.cwd()).absolute()
+    for directory in (here, *here.parents):
+        candidate = directory / DEFAULT_FILE
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def config_path(explicit: str | os.PathLike | None = None) -> Path:
-    """The config file: an explicit path, else $CXOPS_CONFIG, else ./cxops.yaml."""
+    """The config file: an explicit path, else $CXOPS_CONFIG, else the nearest cxops.yaml in the working directory or
+    a parent (`find_config`), else ./cxops.yaml (which `load_config` reports as missing)."""
     from cxops.settings import settings
 
-    return Path(explicit or settings().config or DEFAULT_FILE)
+    given = explicit or settings().config
+    if given:
+        return Path(given)
+    return find_config() or Path(DEFAULT_FILE)
 
 
 def load_config(path: str | os.PathLike | None = None) -> Config:
+    """The validated Config from `config_path(path)`. ConfigError (exit 2) for a missing, unreadable or invalid file,
+    one line per problem with its file, line and key path."""
+    from cxops.settings import settings
+
     p = config_path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
+        if path or settings().config:
+            raise ConfigError([f"{p}: no such file (named by --config or CXOPS_CONFIG)"]) from None
         raise ConfigError(
-            [f"{p}: no such file; run cxops from the project root or pass --config / set CXOPS_CONFIG"]
+            [
+                f"{DEFAULT_FILE}: no such file in {Path.cwd()} or any parent directory; run cxops inside a project "
+                "(a folder holding cxops.yaml, or one below it) or pass --config / set CXOPS_CONFIG"
+            ]
         ) from None
     except OSError as exc:
         raise ConfigError([f"{p}: cannot read: {exc.strerror}"]) from None
-    return parse_config(text, label=str(p))
+    return parse_config(text, label=_shown(p))
+
+
+def _shown(path: Path) -> str:
+    """PATH as messages name it: relative to the working directory when it is inside it, else absolute."""
+    try:
+        return str(path.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path.absolute())

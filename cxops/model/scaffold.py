@@ -15,15 +15,20 @@ from cxops.errors import CxopsError
 PACKAGE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 
 
-def scaffold(name: str, parent: Path) -> Path:
-    """Create `parent/name/` (`__init__.py`, `project.py` with class Project on the iris stand-in data, trainable
-    as generated). Written to a temporary directory and renamed, so it is whole or absent. CxopsError for a name
-    that is not a Python package name or a directory that already exists."""
+def check_name(name: str) -> None:
+    """CxopsError unless NAME is a Python package name (what model.project imports)."""
     if not PACKAGE_NAME.match(name):
         raise CxopsError(
             f"model project name {name!r} must be a Python package name (lowercase letters, digits, "
             "'_', starting with a letter), e.g. bird_sounds"
         )
+
+
+def scaffold(name: str, parent: Path) -> Path:
+    """Create `parent/name/` (`__init__.py`, `project.py` with class Project on the iris stand-in data, trainable
+    as generated). Written to a temporary directory and renamed, so it is whole or absent. CxopsError for a name
+    that is not a Python package name or a directory that already exists."""
+    check_name(name)
     dest = parent / name
     if dest.exists():
         raise CxopsError(f"{dest} already exists; choose another name or remove it")
@@ -37,6 +42,18 @@ def scaffold(name: str, parent: Path) -> Path:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    return dest
+
+
+def existing_project(name: str, parent: Path) -> Path | None:
+    """`parent/name` when it already holds a model project (its project.py), else None. CxopsError for a bad name,
+    or when `parent/name` exists without a project.py: it is something else, and is never overwritten."""
+    check_name(name)
+    dest = parent / name
+    if not dest.exists():
+        return None
+    if not (dest / "project.py").is_file():
+        raise CxopsError(f"{dest} exists but holds no project.py; choose another name or remove it")
     return dest
 
 

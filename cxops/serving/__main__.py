@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import gc
 import json
 import os
+import socket
+import sys
+from collections.abc import Callable
 from pathlib import Path
+
+
+class ListenError(OSError):
+    """The server cannot listen where it was asked (the port is in use, the address is not this machine's)."""
 
 
 def main() -> None:
@@ -24,7 +32,26 @@ def main() -> None:
     ap.add_argument("--env", default=os.environ.get("CXOPS_ENV", "local"))
     ap.add_argument("--max-batch", type=int, default=1024)
     args = ap.parse_args()
-    serve(args.model_dir, args.host, args.port, args.env, args.max_batch, uds=args.uds, ready_fd=args.ready_fd)
+    try:
+        serve(args.model_dir, args.host, args.port, args.env, args.max_batch, uds=args.uds, ready_fd=args.ready_fd)
+    except ListenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A socket bound to HOST:PORT, as uvicorn binds one (SO_REUSEADDR, inheritable), but bound here so a failure is
+    a ListenError with one line for the caller to print, not uvicorn's log line and exit 3."""
+    sock = socket.socket(family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        hint = "; stop what holds it or pass another --port" if exc.errno == errno.EADDRINUSE else ""
+        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def event_loop(scorer: str | None) -> str:
@@ -44,9 +71,11 @@ def serve(
     max_batch: int,
     uds: Path | None = None,
     ready_fd: int | None = None,
+    on_listening: Callable[[str | None], None] | None = None,
 ) -> None:
-    """Load the model, bind, tell `ready_fd` (if given) whether the model is ready, then serve until SIGTERM (which
-    lets in-flight requests finish and closes idle keep-alive connections: uvicorn's graceful shutdown)."""
+    """Load the model, bind, tell `ready_fd` (if given) whether the model is ready, call `on_listening` with the
+    model's load error (None when loaded), then serve until SIGTERM (which lets in-flight requests finish and closes
+    idle keep-alive connections: uvicorn's graceful shutdown). ListenError when HOST:PORT cannot be bound."""
     import uvicorn
 
     from cxops.serving.app import create_app
@@ -68,11 +97,15 @@ def serve(
     )
     if uds is not None:
         uds.unlink(missing_ok=True)  # a socket file left by a server that died; its path is this server's
-    sock = config.bind_socket()
+        sock = config.bind_socket()
+    else:
+        sock = bind(host, port)
     sock.listen(2048)  # connections queue from here on, so "ready" below is true the moment it is written
     if ready_fd is not None:
         with os.fdopen(ready_fd, "w") as fh:
             fh.write(json.dumps({"ready": app.load_error is None, "reason": app.load_error or ""}) + "\n")
+    if on_listening is not None:
+        on_listening(app.load_error)
     # What was loaded lives as long as the process: out of the collector's sight, a full collection no longer walks
     # it (CPython's gc.freeze), so no request waits for one. FastAPI (docs, rare routes) is built on first use.
     gc.collect()

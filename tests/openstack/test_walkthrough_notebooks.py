@@ -1,5 +1,6 @@
 """The walkthrough notebooks that run against the local OpenStack (scripts/openstack-lab, this directory's session
-fixture), executed as a user's Jupyter would (nbclient, the pinned ipykernel), in order in one project.
+fixture), executed as a user's Jupyter would (nbclient, the pinned ipykernel), in order in one project, each from the
+project's notebooks/ folder with the kernel started there (where front ends start it).
 
 01 (credentials → ping → preflight) and 08 (GPU capacity, an ephemeral job on a GPU flavor) run every cell but the
 one that needs cxops inside a real cloud image. 02, 03 and 11 run against the same cloud with one stand-in: no
@@ -19,7 +20,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from notebook_runner import execute, notebook, output_text
+from notebook_runner import execute, notebook, output_text, project_copy
 
 from tests.openstack.labtools import write_config
 from tests.tfhelpers import tf_env
@@ -76,7 +77,7 @@ def env(project, lab_env, monkeypatch):
 
 
 def test_01_credentials_ping_preflight(env):
-    nb, skipped = execute(notebook("01"), env.parent)
+    nb, skipped = execute(project_copy(env.parent) / notebook("01").name)
     assert skipped == []
     out = output_text(nb)
     assert "cxops-lab-debian12" in out and "m1.small" in out and "public" in out, out
@@ -84,20 +85,20 @@ def test_01_credentials_ping_preflight(env):
 
 
 def test_02_provision_then_03_install_prerequisites(env):
-    nb, skipped = execute(notebook("02"), env.parent)
+    nb, skipped = execute(project_copy(env.parent) / notebook("02").name)
     assert skipped == []
     assert (env.parent / "tf" / "cxops.auto.tfvars.json").is_file()
     assert (env.parent / "tf" / "terraform.tfstate").is_file()
     hosts = (env.parent / "ansible" / "inventory" / "cxops" / "hosts.yaml").read_text()
     assert "kube_control_plane" in hosts and "node1" in hosts
-    nb, skipped = execute(notebook("03"), env.parent)
+    nb, skipped = execute(project_copy(env.parent) / notebook("03").name)
     assert [s.split(": ", 1)[1] for s in skipped] == ['run("cluster install")', 'run("cluster kubeconfig")']
     assert "argo" in output_text(nb).lower()
 
 
 def test_08_gpu_capacity_and_an_ephemeral_job(env, gpu_flavor, conn, openstack_lab, monkeypatch):
     monkeypatch.setenv("CXOPS_GPU_CLOUD", openstack_lab["admin_cloud"])  # the operator's read-only view
-    nb, skipped = execute(notebook("08"), env.parent)
+    nb, skipped = execute(project_copy(env.parent) / notebook("08").name)
     assert [s.split(": ", 1)[1] for s in skipped] == ['run("step train")']
     out = output_text(nb)
     assert gpu_flavor in out and "V100" in out, out
@@ -106,7 +107,7 @@ def test_08_gpu_capacity_and_an_ephemeral_job(env, gpu_flavor, conn, openstack_l
 
 
 def test_11_teardown(env):
-    nb, skipped = execute(notebook("11"), env.parent)
+    nb, skipped = execute(project_copy(env.parent) / notebook("11").name)
     assert skipped == []
     state = json.loads((env.parent / "tf" / "terraform.tfstate").read_text())
     left = {r.get("module", "") + "." + r["type"] for r in state["resources"]}

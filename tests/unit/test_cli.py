@@ -41,7 +41,7 @@ def test_serve_argument_errors(tmp_path: Path):
     both = cli(CONFIG, "serve", "--env", "staging", "--model-dir", str(tmp_path))
     assert both.returncode == 1 and "exactly one of --env ENV or --model-dir DIR" in both.stderr
     not_a_build = cli(CONFIG, "serve", "--model-dir", str(tmp_path))
-    assert not_a_build.returncode == 1 and "is not a build directory" in not_a_build.stderr
+    assert not_a_build.returncode == 1 and "holds no build" in not_a_build.stderr
 
 
 def test_unknown_command_is_a_usage_error():
