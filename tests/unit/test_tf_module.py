@@ -138,6 +138,14 @@ def test_terraform_and_provider_pinned_everywhere():
     assert len(pins) == 1, f"modules pin different provider versions: {pins}"
 
 
+def test_subnet_hands_out_the_configured_resolvers():
+    """P3: without dns_nameservers the nodes depend on the site's dnsmasq forwarding (Chameleon asks for them)."""
+    [subnet] = [b for m, t, _, b in resources_all() if m == "network" and t == "openstack_networking_subnet_v2"]
+    assert subnet["dns_nameservers"] == "${var.dns_nameservers}"
+    assert blocks(TF, "module")["network"]["dns_nameservers"] == "${var.dns_nameservers}"
+    assert tfvars.variables(load_config(REPO / "cxops.yaml"))["dns_nameservers"] == ["8.8.8.8", "1.1.1.1"]
+
+
 def test_provider_takes_no_credentials():
     [provider] = parse(TF / "providers.tf")["provider"]
     assert set(provider["openstack"]) == {"cloud", "region"}  # clouds.yaml holds the secrets, never a variable
