@@ -521,7 +521,11 @@ class Platform(Strict):
         "workflows.s3_endpoint_url, e.g. Chameleon's Swift s3api)",
     )
     artifacts_bucket: str = Field("mlflow", description="S3 bucket holding MLflow artifacts")
-    storage_class: str | None = Field(None, description="StorageClass of the platform's volumes; unset = default")
+    storage_class: str | None = Field(
+        "cxops-data",
+        description="StorageClass of the platform's volumes; cxops-data (rendered with the platform) = local-path "
+        "volumes on the node holding the Cinder data volume only; null = the cluster's default class",
+    )
     postgres_storage_gb: int = Field(10, ge=1, le=10000, description="volume of MLflow's PostgreSQL")
     object_store_storage_gb: int = Field(50, ge=1, le=100000, description="volume of the in-cluster SeaweedFS")
     registry_storage_gb: int = Field(20, ge=1, le=100000, description="volume of the image registry")

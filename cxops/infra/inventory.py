@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from cxops import generated
+from cxops import generated, names
 
 if TYPE_CHECKING:
     from cxops.config.schema import Config
@@ -35,7 +35,7 @@ SSH_CONFIG_FILE = "ssh_config"
 KNOWN_HOSTS_FILE = "known_hosts"
 COMMAND = "cxops infra inventory"
 SOURCE = "Terraform outputs of tf/"
-DATA_LABEL = "cxops.io/data-volume"  # node label of the node whose disk /var/lib/cxops-data is the data volume
+DATA_LABEL = names.DATA_VOLUME_LABEL  # node label of the node whose /var/lib/cxops-data is the data volume
 # The API certificate's extra names besides the floating IP: the SSH tunnel's local end (`cxops cluster kubeconfig`).
 TUNNEL_SANS = ("127.0.0.1", "localhost")
 

@@ -71,6 +71,35 @@ def test_the_node_with_the_data_volume_runs_workloads():
     assert all("node_labels" not in inv["hosts"][n] for n in ("node2", "node3"))
 
 
+def test_the_platforms_volumes_can_only_be_placed_on_the_node_with_the_data_volume():
+    """P5, the other half: a schedulable data node is not enough, the scheduler could still put PostgreSQL,
+    SeaweedFS, the registry or Prometheus on a worker's root disk. Their claims (as rendered into k8s/platform) name
+    a StorageClass whose allowedTopologies admit only nodes carrying the label the inventory gives the data node."""
+    platform = REPO / "k8s" / "platform"
+    classes = [
+        d
+        for d in yaml.safe_load_all((platform / "namespaces" / "objects.yaml").read_text())
+        if d["kind"] == "StorageClass"
+    ]
+    [data_class] = classes
+    assert data_class["volumeBindingMode"] == "WaitForFirstConsumer"  # placement decided with the pod, not before
+    [term] = data_class["allowedTopologies"]
+    inv = yaml.safe_load(inventory.hosts_text(outputs.parse(recorded())))["all"]
+    labelled = {k for n, v in inv["hosts"].items() for k, val in v.get("node_labels", {}).items() if val == "true"}
+    assert term["matchLabelExpressions"] == [{"key": inventory.DATA_LABEL, "values": ["true"]}]
+    assert labelled == {inventory.DATA_LABEL}
+    name = data_class["metadata"]["name"]
+    postgres = next(yaml.safe_load_all((platform / "postgres" / "objects.yaml").read_text()))
+    assert postgres["spec"]["storage"]["storageClass"] == name
+    assert (
+        yaml.safe_load((platform / "object-store" / "values.yaml").read_text())["allInOne"]["data"]["storageClass"]
+        == name
+    )
+    assert yaml.safe_load((platform / "registry" / "values.yaml").read_text())["persistence"]["storageClass"] == name
+    prometheus = yaml.safe_load((platform / "monitoring" / "values.yaml").read_text())["prometheus"]["prometheusSpec"]
+    assert prometheus["storageSpec"]["volumeClaimTemplate"]["spec"]["storageClassName"] == name
+
+
 def test_the_api_certificate_names_the_floating_ip_the_security_group_opens():
     """P6: 6443 is open on the floating IP (to the operator), so the certificate must name it; group_vars may not
     set the same variable (they would override the inventory's)."""
