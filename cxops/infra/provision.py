@@ -128,10 +128,14 @@ def plan(tf: Terraform, on_event: Events | None = None) -> PlanReport:
 
 
 def apply(tf: Terraform, on_event: Events | None = None) -> tuple[PlanReport, dict[str, Any]]:
-    """Plan, apply exactly that plan when it changes anything, and return (plan report, outputs)."""
+    """Plan, apply exactly that plan when it changes anything (then refresh the state), and return (plan report,
+    outputs)."""
     report = plan(tf, on_event)
     if report.pending:
         tf.apply(Path(report.plan_file), on_event)
+        # The OpenStack provider reads back attributes it did not set at creation (an empty tags list, the floating
+        # IP's port once associated): recorded now, the next plan shows no "changed outside Terraform" for them.
+        tf.refresh()
     Path(report.plan_file).unlink(missing_ok=True)
     return report, tf.output()
 

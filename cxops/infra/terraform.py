@@ -309,6 +309,11 @@ class Terraform:
             "terraform apply", self.run(["apply", "-input=false", "-json", str(plan_file)], on_event=on_event)
         )
 
+    def refresh(self) -> Result:
+        """`apply -refresh-only`: record in the state what the objects look like now; changes nothing in the cloud."""
+        args = ["apply", "-refresh-only", "-auto-approve", "-input=false", "-json"]
+        return self.check("terraform apply -refresh-only", self.run(args))
+
     def output(self) -> dict[str, Any]:
         """`terraform output -json` as {name: value}."""
         result = self.check("terraform output", self.run(["output", "-json", "-no-color"], interruptible=False))

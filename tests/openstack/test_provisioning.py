@@ -237,6 +237,7 @@ def test_preflight_plan_apply_inventory_destroy_apply_destroy(
     res = ok(run(root, terraformrc, "infra", "plan", "--check", "--json", "--operator-address", OPERATOR))
     again = json.loads(res.stdout)
     assert (again["pending"], again["add"], again["change"], again["destroy"]) == (False, 0, 0, 0), again
+    assert again["drift"] == []  # what the provider reads back after creating was recorded by apply's refresh
 
     res = ok(run(root, terraformrc, "infra", "destroy", "--yes"))
     assert "destroy: 22 destroyed; kept module.storage (1 in state)" in res.stdout, res.stdout
