@@ -47,10 +47,12 @@ kernel: setup
 test: setup
 	scripts/install-test-deps
 	scripts/install-checkov
+	scripts/install-go-tools
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -ra
 
 test-fast: setup
 	scripts/install-checkov
+	scripts/install-go-tools
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -ra -m "not openstack"
 
 lint: setup

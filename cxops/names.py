@@ -9,6 +9,11 @@ from __future__ import annotations
 
 from cxops.config.schema import ENV_NAMES, Config
 
+# Node label of the node the data volume is attached to (written into the inventory's `node_labels` by
+# `cxops infra inventory`); the platform's StorageClass places volumes only on nodes carrying it.
+DATA_VOLUME_LABEL = "cxops.io/data-volume"
+DATA_STORAGE_CLASS = "cxops-data"  # platform.storage_class's default: local-path on the data volume's node
+
 
 def env_namespace(cfg: Config, env: str) -> str:
     """Namespace that holds one environment's model server, e.g. `cxops-staging`. Raises KeyError for an unknown env."""

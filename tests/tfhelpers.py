@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -61,3 +62,16 @@ def cxops(config: Path, *args: str, env: dict[str, str] | None = None, timeout: 
         text=True,
         timeout=timeout,
     )
+
+
+GO_TOOLS = REPO / "scripts" / "install-go-tools"
+
+
+def go_tools() -> dict:
+    """Build (first run on a machine, about a minute) or reuse the pinned Go tools; their paths from the script.
+
+    {"tools": {name: {"version", "binary"}}, "terraform_mirror": dir, "terraformrc": CLI config using the mirror}"""
+    res = subprocess.run([str(GO_TOOLS), "--json"], capture_output=True, text=True, timeout=3600)
+    if res.returncode != 0:
+        raise AssertionError(f"scripts/install-go-tools failed (exit {res.returncode}):\n{res.stderr[-3000:]}")
+    return json.loads(res.stdout)

@@ -8,6 +8,7 @@ module "network" {
   project_name       = var.project_name
   project_suffix     = var.project_suffix
   network_cidr       = var.network_cidr
+  dns_nameservers    = var.dns_nameservers
   external_network   = var.external_network
   floating_ip        = var.floating_ip
   ssh_allowed_cidrs  = distinct(concat(var.operator_cidrs, var.ssh_allowed_cidrs))

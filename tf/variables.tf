@@ -99,6 +99,15 @@ variable "network_cidr" {
   }
 }
 
+variable "dns_nameservers" {
+  type        = list(string)
+  description = "DNS resolvers the private subnet hands to the nodes (cloud.dns_nameservers); empty = Neutron's own."
+  validation {
+    condition     = length(var.dns_nameservers) <= 5 && alltrue([for a in var.dns_nameservers : can(regex("^[0-9.]+$", a)) && can(cidrhost("${a}/32", 0))])
+    error_message = "dns_nameservers must hold at most 5 IPv4 addresses."
+  }
+}
+
 variable "nodes" {
   type = map(object({
     address = string

@@ -235,7 +235,6 @@ def destroy(
     from cxops.errors import CxopsError
     from cxops.infra import provision, tfvars
     from cxops.infra.progress import Progress
-    from cxops.infra.terraform import Terraform
     from cxops.paths import project_root
 
     config = load_config()
@@ -246,7 +245,7 @@ def destroy(
         instances = ", ".join(names.cloud_resource(config, n.name) for n in config.cloud.nodes)
         typer.confirm(f"Destroy {instances} and their network (state in {workdir}; the data volume stays)?", abort=True)
     tfvars.write(config, workdir)
-    tf = Terraform(workdir, resume="run `cxops infra destroy` again")
+    tf = provision.terraform(config, workdir, "cxops infra destroy")
     tf.init()
     with Progress(f"terraform destroy ({tf.engine.description})", quiet=json_out) as progress:
         report = provision.destroy(tf, progress)

@@ -1,7 +1,7 @@
 """Fetch the cluster's admin kubeconfig through the jump host and point it at a local SSH tunnel.
 
 The API server listens on the first control-plane node's private address, which only the jump host reaches, so the
-kubeconfig's server becomes https://127.0.0.1:<port> (in the certificate's SANs through group_vars
+kubeconfig's server becomes https://127.0.0.1:<port> (in the certificate's SANs through the inventory's
 `supplementary_addresses_in_ssl_keys`) and the user opens the tunnel the command prints. The file holds a client
 key: it is written 0600 and never printed.
 """

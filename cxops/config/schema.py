@@ -101,6 +101,12 @@ class Cloud(Strict):
         "public", description="the provider network floating IPs and the router's gateway come from"
     )
     network_cidr: str = Field("192.168.1.0/24", description="CIDR of the private network the nodes share")
+    dns_nameservers: list[str] = Field(
+        ["8.8.8.8", "1.1.1.1"],
+        max_length=5,
+        description="DNS resolvers the private subnet hands to the nodes (apt, image pulls, CoreDNS upstreams); "
+        "Chameleon asks for them on subnets users create; use the site's own where it offers some; [] = Neutron's",
+    )
     nodes: list[Node] = Field(description="the cluster's machines, each with a fixed address inside network_cidr")
     data_volume_gb: int = Field(
         10, ge=1, le=10000, description="size (GiB) of the persistent data volume on the first control node"
@@ -140,6 +146,18 @@ class Cloud(Strict):
         net = ipaddress.ip_network(v)
         if net.version != 4 or not 16 <= net.prefixlen <= 28:
             raise ValueError(f"must be an IPv4 network from /16 to /28, got {v!r}")
+        return v
+
+    @field_validator("dns_nameservers")
+    @classmethod
+    def _resolvers(cls, v: list[str]) -> list[str]:
+        for address in v:
+            try:
+                ipaddress.IPv4Address(address)
+            except ValueError:
+                raise ValueError(f"must hold IPv4 addresses like 8.8.8.8, got {address!r}") from None
+        if len(set(v)) != len(v):
+            raise ValueError(f"lists a resolver twice: {v}")
         return v
 
     @field_validator("ssh_user")
@@ -503,7 +521,11 @@ class Platform(Strict):
         "workflows.s3_endpoint_url, e.g. Chameleon's Swift s3api)",
     )
     artifacts_bucket: str = Field("mlflow", description="S3 bucket holding MLflow artifacts")
-    storage_class: str | None = Field(None, description="StorageClass of the platform's volumes; unset = default")
+    storage_class: str | None = Field(
+        "cxops-data",
+        description="StorageClass of the platform's volumes; cxops-data (rendered with the platform) = local-path "
+        "volumes on the node holding the Cinder data volume only; null = the cluster's default class",
+    )
     postgres_storage_gb: int = Field(10, ge=1, le=10000, description="volume of MLflow's PostgreSQL")
     object_store_storage_gb: int = Field(50, ge=1, le=100000, description="volume of the in-cluster SeaweedFS")
     registry_storage_gb: int = Field(20, ge=1, le=100000, description="volume of the image registry")

@@ -2,12 +2,17 @@
 
 Both files are generated and git-ignored (they hold addresses). The contract with the cluster-install playbooks:
 - hosts.yaml: `all.hosts.<node>` with `ansible_host`, `ip`, `access_ip` (the fixed private address); groups
-  `kube_control_plane` and `etcd` (control nodes), `kube_node` (worker and gpu nodes; the control nodes too when
-  there is no other node, as Kubespray's single-node layout wants), `gpu`, `k8s_cluster` (children
-  kube_control_plane and kube_node); `all.vars.ansible_user` and `ansible_ssh_common_args` pointing at ssh_config;
-  host var `data_volume_id` (Cinder UUID) on the entry node, which has the data volume attached.
+  `kube_control_plane` and `etcd` (control nodes), `kube_node` (worker and gpu nodes, and the entry node: it holds
+  the data volume, so it must run the stateful workloads; without kube_node Kubespray taints a control node
+  NoSchedule), `gpu`, `k8s_cluster` (children kube_control_plane and kube_node); `all.vars.ansible_user` and
+  `ansible_ssh_common_args` pointing at ssh_config; `all.vars.supplementary_addresses_in_ssl_keys` (Kubespray: extra
+  API-certificate SANs) = the SSH tunnel's end and the floating IP, so the API the security group opens on the
+  floating IP is usable; host vars `data_volume_id` (Cinder UUID) and `node_labels` {DATA_LABEL: "true"} (Kubespray's
+  per-node labels) on the entry node, which has the data volume attached.
 - ssh_config: `Host bastion` = the floating IP; each node `Host <name> <address>` via `ProxyJump bastion`; the user's
-  key; `StrictHostKeyChecking accept-new` with a known_hosts file of the project's own.
+  key; `StrictHostKeyChecking accept-new` with a known_hosts file of the project's own, where every host key is filed
+  under its instance id (`HostKeyAlias`): a node rebuilt by destroy + apply reuses its address but is a new instance,
+  so its new key is accepted as new instead of refused as changed (an address-keyed entry would be stale).
 Group names are Kubespray's (inventory/sample/inventory.ini).
 """
 
@@ -18,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from cxops import generated
+from cxops import generated, names
 
 if TYPE_CHECKING:
     from cxops.config.schema import Config
@@ -30,6 +35,9 @@ SSH_CONFIG_FILE = "ssh_config"
 KNOWN_HOSTS_FILE = "known_hosts"
 COMMAND = "cxops infra inventory"
 SOURCE = "Terraform outputs of tf/"
+DATA_LABEL = names.DATA_VOLUME_LABEL  # node label of the node whose /var/lib/cxops-data is the data volume
+# The API certificate's extra names besides the floating IP: the SSH tunnel's local end (`cxops cluster kubeconfig`).
+TUNNEL_SANS = ("127.0.0.1", "localhost")
 
 
 def identity_file(cfg: Config) -> str:
@@ -44,12 +52,13 @@ def _group(names: list[str]) -> dict[str, Any]:
 def hosts(cluster: Cluster) -> dict[str, Any]:
     """The inventory as data (YAML inventory plugin layout)."""
     control = [n.name for n in cluster.by_role("control")]
-    workers = [n.name for n in cluster.by_role("worker", "gpu")] or control
+    workers = [n.name for n in cluster.nodes if n.role in ("worker", "gpu") or n.name == cluster.entry_node]
     host_vars: dict[str, Any] = {}
     for n in cluster.nodes:
         host_vars[n.name] = {"ansible_host": n.address, "ip": n.address, "access_ip": n.address}
         if n.name == cluster.entry_node:
             host_vars[n.name]["data_volume_id"] = cluster.data_volume_id
+            host_vars[n.name]["node_labels"] = {DATA_LABEL: "true"}
     return {
         "all": {
             "hosts": host_vars,
@@ -63,6 +72,7 @@ def hosts(cluster: Cluster) -> dict[str, Any]:
             "vars": {
                 "ansible_user": cluster.ssh_user,
                 "ansible_ssh_common_args": "-F {{ inventory_dir }}/ssh_config",
+                "supplementary_addresses_in_ssl_keys": [*TUNNEL_SANS, cluster.floating_ip],
             },
         }
     }
@@ -83,15 +93,24 @@ def ssh_config_text(cfg: Config, cluster: Cluster, inventory_dir: Path) -> str:
         "  StrictHostKeyChecking accept-new",
         f"  UserKnownHostsFile {inventory_dir.resolve() / KNOWN_HOSTS_FILE}",
     ]
+    entry = next(n for n in cluster.nodes if n.name == cluster.entry_node)
     lines = [
         generated.header(COMMAND, SOURCE).rstrip("\n"),
         "",
         "Host bastion",
         f"  HostName {cluster.floating_ip}",
+        f"  HostKeyAlias {entry.id}",  # the entry node's key, whichever address reaches it
         *common,
     ]
     for n in cluster.nodes:
-        lines += ["", f"Host {n.name} {n.address}", f"  HostName {n.address}", "  ProxyJump bastion", *common]
+        lines += [
+            "",
+            f"Host {n.name} {n.address}",
+            f"  HostName {n.address}",
+            f"  HostKeyAlias {n.id}",
+            "  ProxyJump bastion",
+            *common,
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -22,8 +22,25 @@ if TYPE_CHECKING:
     from cxops.config.schema import Config
 
 PLAN_FILE = "cxops.tfplan"
+PROVIDER_SOURCE = "terraform-provider-openstack/openstack"
 KEEP = ("module.storage",)  # never destroyed by `cxops infra destroy`: the data volume
 Events = Callable[[dict[str, Any]], None]
+
+
+def uses_openstack(workdir: Path) -> bool:
+    """Whether the module requires the OpenStack provider (tf/ does; a module without it needs no clouds.yaml)."""
+    return any(PROVIDER_SOURCE in f.read_text() for f in workdir.glob("*.tf"))
+
+
+def terraform(cfg: Config, workdir: Path, command: str) -> Terraform:
+    """The runner for `workdir`; when the module uses the OpenStack provider, it gets the clouds.yaml openstacksdk
+    resolved (cxops.cloud.clouds_file), or a CxopsError says where none was found, before Terraform starts.
+
+    `command` is the cxops command that resumes after an interruption (named in the message)."""
+    from cxops.cloud.clouds_file import provider_env
+
+    env = provider_env(cfg.cloud.name) if uses_openstack(workdir) else {}
+    return Terraform(workdir, resume=f"run `{command}` again", env=env)
 
 
 def module_dir(root: Path, chdir: str | None = None) -> Path:
@@ -94,11 +111,11 @@ def prepare(
 
     `command` is the cxops command that resumes after an interruption (named in the message)."""
     tfvars.write(cfg, workdir)
+    tf = terraform(cfg, workdir, command)  # no clouds.yaml for the provider: stop before anything runs
     if preflight is not None:
         preflight()
     if operator is not None:
         operator_tfvars.write(workdir, operator())
-    tf = Terraform(workdir, resume=f"run `{command}` again")
     tf.init()
     return tf
 
@@ -111,10 +128,14 @@ def plan(tf: Terraform, on_event: Events | None = None) -> PlanReport:
 
 
 def apply(tf: Terraform, on_event: Events | None = None) -> tuple[PlanReport, dict[str, Any]]:
-    """Plan, apply exactly that plan when it changes anything, and return (plan report, outputs)."""
+    """Plan, apply exactly that plan when it changes anything (then refresh the state), and return (plan report,
+    outputs)."""
     report = plan(tf, on_event)
     if report.pending:
         tf.apply(Path(report.plan_file), on_event)
+        # The OpenStack provider reads back attributes it did not set at creation (an empty tags list, the floating
+        # IP's port once associated): recorded now, the next plan shows no "changed outside Terraform" for them.
+        tf.refresh()
     Path(report.plan_file).unlink(missing_ok=True)
     return report, tf.output()
 

@@ -165,15 +165,18 @@ class Terraform:
         engine: Engine | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         resume: str = "run the same command again",
+        env: dict[str, str] | None = None,
     ) -> None:
         self.workdir = workdir
         self.resume = resume
+        self.extra_env = dict(env or {})  # e.g. the provider's OS_CLIENT_CONFIG_FILE (cxops.cloud.clouds_file)
         self.engine = engine or locate()
         self.timeout = timeout
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update({"TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"})
+        env.update(self.extra_env)
         return env
 
     def run(
@@ -305,6 +308,11 @@ class Terraform:
         return self.check(
             "terraform apply", self.run(["apply", "-input=false", "-json", str(plan_file)], on_event=on_event)
         )
+
+    def refresh(self) -> Result:
+        """`apply -refresh-only`: record in the state what the objects look like now; changes nothing in the cloud."""
+        args = ["apply", "-refresh-only", "-auto-approve", "-input=false", "-json"]
+        return self.check("terraform apply -refresh-only", self.run(args))
 
     def output(self) -> dict[str, Any]:
         """`terraform output -json` as {name: value}."""

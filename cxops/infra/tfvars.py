@@ -41,6 +41,7 @@ def variables(cfg: Config) -> dict[str, Any]:
         "ssh_user": c.ssh_user,
         "external_network": c.external_network,
         "network_cidr": c.network_cidr,
+        "dns_nameservers": list(c.dns_nameservers),
         "nodes": {n.name: {"address": n.address, "role": n.role} for n in c.nodes},
         "entry_node": entry_node(cfg),
         "reservation_id": c.reservation_id,

@@ -34,6 +34,7 @@ CLUSTER_KINDS = (
     ("gateway.networking.k8s.io", "GatewayClass"),
     ("cert-manager.io", "ClusterIssuer"),
     ("scheduling.k8s.io", "PriorityClass"),
+    ("storage.k8s.io", "StorageClass"),
 )
 
 

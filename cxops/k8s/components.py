@@ -53,8 +53,8 @@ def components(cfg: Config) -> list[Component]:
             "namespaces",
             platform,
             -3,
-            "the project's namespaces (envs, platform, workflows)",
-            objects=objects.namespaces(cfg),
+            "the project's namespaces (envs, platform, workflows) and the data volume's StorageClass",
+            objects=[*objects.namespaces(cfg), objects.data_storage_class()],
         ),
         Component(
             "network-policies",

@@ -54,6 +54,26 @@ def _ns(name: str, level: str, **labels: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
 
 
+def data_storage_class() -> dict[str, Any]:
+    """The platform's StorageClass: Kubespray's local-path provisioner (`rancher.io/local-path`, volumes under
+    /var/lib/cxops-data/local-path/ on the node that runs the pod), restricted by `allowedTopologies` to nodes
+    labelled names.DATA_VOLUME_LABEL=true, i.e. the node the Cinder data volume is mounted on. With
+    WaitForFirstConsumer the scheduler only places a pod with such a claim on a node the class allows, so every
+    stateful workload lands where its data is on the data volume (Kubernetes docs, Storage Classes: "Allowed
+    Topologies")."""
+    meta = _meta(names.DATA_STORAGE_CLASS)
+    meta["annotations"] = {"argocd.argoproj.io/sync-options": "Prune=false,Delete=false"}
+    return {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": meta,
+        "provisioner": "rancher.io/local-path",
+        "volumeBindingMode": "WaitForFirstConsumer",
+        "reclaimPolicy": "Delete",
+        "allowedTopologies": [{"matchLabelExpressions": [{"key": names.DATA_VOLUME_LABEL, "values": ["true"]}]}],
+    }
+
+
 def postgres(cfg: Config) -> list[dict[str, Any]]:
     """One-instance CloudNativePG Cluster with the `mlflow` database owned by the role in postgres_app_secret; with
     Label Studio on, a managed role and a Database of its own. The image is the operator's default (pinned by the

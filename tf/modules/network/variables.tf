@@ -25,6 +25,15 @@ variable "network_cidr" {
   }
 }
 
+variable "dns_nameservers" {
+  type        = list(string)
+  description = "DNS resolvers of the subnet (DHCP hands them to the nodes); empty = Neutron's own."
+  validation {
+    condition     = alltrue([for a in var.dns_nameservers : can(cidrhost("${a}/32", 0))])
+    error_message = "dns_nameservers must hold IPv4 addresses."
+  }
+}
+
 variable "external_network" {
   type        = string
   description = "Name of the external network for the router gateway and the floating IP."

@@ -1,0 +1,53 @@
+"""scripts/install-go-tools: the pins it builds agree with tf/, and the lock file stays out of git.
+
+The build itself and the cache are exercised by tests/integration/test_go_tools.py (it needs Go and the module
+proxy); here only what can be read from the repository.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import subprocess
+import sys
+from types import ModuleType
+
+import hcl2
+from helpers import REPO
+
+SCRIPT = REPO / "scripts" / "install-go-tools"
+
+
+def script() -> ModuleType:
+    loader = importlib.machinery.SourceFileLoader("install_go_tools", str(SCRIPT))
+    spec = importlib.util.spec_from_loader("install_go_tools", loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["install_go_tools"] = module  # dataclasses resolve annotations through sys.modules
+    loader.exec_module(module)
+    return module
+
+
+def test_provider_build_pin_is_the_version_tf_requires():
+    tools = {t.name: t for t in script().TOOLS}
+    provider = tools["terraform-provider-openstack"]
+    for versions in [REPO / "tf" / "versions.tf", *sorted((REPO / "tf" / "modules").glob("*/versions.tf"))]:
+        with versions.open() as f:
+            [block] = hcl2.load(f)["terraform"]
+        providers = block["required_providers"]
+        pin = (providers[0] if isinstance(providers, list) else providers)["openstack"]["version"]
+        assert pin.strip('"') == provider.version.removeprefix("v"), versions
+    assert provider.provider == ("registry.terraform.io", "terraform-provider-openstack", "openstack")
+
+
+def test_every_tool_is_pinned_to_an_exact_release():
+    for tool in script().TOOLS:
+        assert tool.version.startswith("v") and tool.version.count(".") == 2, tool
+        assert "latest" not in tool.version and "-" not in tool.version, tool  # no query, no pseudo-version
+
+
+def test_lock_file_is_never_committed():
+    tracked = subprocess.run(["git", "ls-files", "tf/.terraform.lock.hcl"], cwd=REPO, capture_output=True, text=True)
+    assert tracked.stdout == ""
+    ignored = subprocess.run(["git", "check-ignore", "-q", "tf/.terraform.lock.hcl"], cwd=REPO)
+    assert ignored.returncode == 0
