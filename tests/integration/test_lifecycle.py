@@ -69,6 +69,28 @@ def test_pipeline_reaches_production_and_status_agrees(lab: Path, two_releases):
     status_check(lab)
 
 
+def test_canary_p95_is_measured_not_a_bucket_edge(lab: Path, cfg, two_releases):
+    """Issue 31, item 11: the canary analyses of the two real runs report p95 latencies from the servers' histograms.
+    With buckets coarser than the served latencies every p95 was 0.95 x the lowest bucket edge (0.475 ms) whatever
+    was served; the two sides (production takes most of the split, the canary the rest) and the two runs must give
+    p95s that differ, none of them 0.95 x the lowest edge (all requests in the lowest bucket)."""
+    from cxops.paths import state_dir
+    from cxops.serving.metrics import LATENCY_BUCKETS
+
+    first, second = two_releases
+    p95s = []
+    for version in (first, second):
+        reports = sorted((state_dir(cfg) / "reports").glob(f"canary-v{version}-*.json"))
+        assert reports, f"no canary report of v{version}"
+        sides = json.loads(reports[-1].read_text())["sides"]
+        p95s += [side["p95_ms"] for side in sides.values() if side["samples"]]
+    assert len(p95s) >= 3 and all(p is not None and p > 0 for p in p95s), p95s
+    assert len(set(p95s)) > 1, f"every canary analysis reports the same p95: {p95s}"
+    for p in p95s:
+        assert p != round(0.95 * LATENCY_BUCKETS[0] * 1000, 3), p95s
+        assert p != 0.475, p95s  # the old artefact: 0.95 x the old lowest edge (0.5 ms)
+
+
 class SteadyClient:
     """Clients sending one /predict after another to `url` until stopped, each recording every outcome: a
     keep-alive client (reuses its connection across the swap: the "server disconnected" case) and one opening a
