@@ -26,12 +26,12 @@ def serve(
             raise CxopsError(f"unknown environment {env!r}; valid: {', '.join(ENV_NAMES)}")
         from cxops.gitops.state import desired, gitops_repo
         from cxops.paths import state_dir
-        from cxops.pipeline.build import builds_dir
+        from cxops.pipeline.build import build_dir
 
-        version = desired(cfg, gitops_repo(cfg), env).version
-        if version is None:
+        want = desired(cfg, gitops_repo(cfg), env)
+        if want.version is None:
             raise CxopsError(f"git says nothing is deployed to {env}")
-        model_dir = builds_dir(state_dir(cfg)) / version / "context"
+        model_dir = build_dir(state_dir(cfg), want.name or cfg.model.name, want.version) / "context"
         port = port or cfg.environments.get(env).port
     if not (model_dir / "version.json").is_file():
         raise CxopsError(f"{model_dir} is not a build directory (no version.json); see `cxops step build`")

@@ -71,7 +71,9 @@ class BuildResult(StepResult):
     version: str
     image: str  # <registry>/<model>:<version>-<first 12 hex of digest>
     digest: str  # sha256 of the build directory's content
-    path: str  # the local build directory
+    path: str  # the local build directory (.cxops/builds/<model>/<version>/context)
+    name: str = ""  # the registered model the build is of
+    model_digest: str = ""  # sha256 of its manifest.json: what the server serves (/version says it too)
 
 
 @dataclass
