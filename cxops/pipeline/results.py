@@ -83,3 +83,4 @@ class DeployResult(StepResult):
     previous: str | None
     commit: str | None  # the GitOps commit that moved it; None when nothing changed
     changed: bool
+    note: str = ""  # what else the move changed (e.g. a production rollback retiring the canary)

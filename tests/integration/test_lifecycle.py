@@ -136,7 +136,8 @@ def test_production_promotion_under_steady_load_loses_no_request(lab: Path, cfg,
     from cxops.pipeline.live import env_url
 
     first, second = two_releases
-    row = json.loads((lab.parent / ".cxops" / "builds" / first / "context" / "golden.json").read_text())["inputs"][0]
+    golden = lab.parent / ".cxops" / "builds" / cfg.model.name / first / "context" / "golden.json"
+    row = json.loads(golden.read_text())["inputs"][0]
     for old, new in ((second, first), (first, second)):
         with SteadyClient(env_url(cfg, "production"), row) as client:
             wait_until(lambda c=client: len(c.versions) >= 20, timeout=60, what="the steady clients to get going")
@@ -186,24 +187,13 @@ def test_corrupted_build_is_not_deployed(lab: Path, cfg, two_releases):
     from cxops.paths import state_dir
 
     version = new_version(cfg)
-    (state_dir(cfg) / "builds" / version / "context" / "model" / "model.skops").write_bytes(b"\x00corrupt")
+    model_file = state_dir(cfg) / "builds" / cfg.model.name / version / "context" / "model" / "model.skops"
+    model_file.write_bytes(b"\x00corrupt")
     before = status(lab)["staging"]["git"]
     res = cli(lab, "step", "deploy", "staging", version, timeout=180)
     assert res.returncode == 1 and "not ready" in res.stderr and "git restored" in res.stderr
     wait_until(lambda: status(lab)["staging"]["live"] == before, timeout=60, what="staging back on the old version")
     assert status(lab)["staging"]["git"] == before
-    status_check(lab)
-
-
-def test_rollback_then_no_previous(lab: Path, two_releases):
-    first, _second = two_releases
-    res = cli(lab, "step", "rollback", "production", "--json")
-    assert res.returncode == 0, res.stderr
-    rows = status(lab)
-    assert rows["production"]["alias"] == rows["production"]["git"] == rows["production"]["live"] == first
-    status_check(lab)
-    again = cli(lab, "step", "rollback", "production")
-    assert again.returncode == 1 and "no previous version for production" in again.stderr
     status_check(lab)
 
 
@@ -228,6 +218,20 @@ def test_canary_killed_during_analysis_rolls_back(lab: Path, cfg, two_releases):
     rows = status(lab)
     assert rows["canary"]["alias"] == rows["canary"]["git"] == first
     wait_until(lambda: status(lab)["canary"]["live"] == first, timeout=60, what="canary live on the old version")
+    status_check(lab)
+
+
+def test_rollback_then_no_previous(lab: Path, two_releases):
+    """After the canary's own rollback (the test above) the canary serves `first` again: a production rollback
+    leaves it alone (tests/integration/test_production_rollback.py: one that serves the rolled-back version)."""
+    first, _second = two_releases
+    res = cli(lab, "step", "rollback", "production", "--json")
+    assert res.returncode == 0, res.stderr
+    rows = status(lab)
+    assert rows["production"]["alias"] == rows["production"]["git"] == rows["production"]["live"] == first
+    status_check(lab)
+    again = cli(lab, "step", "rollback", "production")
+    assert again.returncode == 1 and "no previous version for production" in again.stderr
     status_check(lab)
 
 
