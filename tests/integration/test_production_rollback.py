@@ -52,10 +52,10 @@ def test_rollback_of_production_leaves_no_traffic_on_the_rolled_back_version(lab
 
     res = cli(lab, "rollback", "production")
     assert res.returncode == 0, res.stderr + res.stdout
-    assert f"canary v{second} retired" in res.stdout, res.stdout
 
     seen = public_versions(lab)
     assert seen == Counter({first: sum(seen.values())}), f"after the rollback the public endpoint answered {seen}"
+    assert f"canary v{second} retired" in res.stdout, res.stdout  # and the command says so
     rows = status(lab)
     assert rows["production"]["alias"] == rows["production"]["git"] == rows["production"]["live"] == first
     assert rows["canary"]["alias"] is None and rows["canary"]["git"] is None and rows["canary"]["live"] is None
