@@ -4,16 +4,19 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 UV     := $(BIN)/uv
 STAMP  := $(VENV)/.installed
-# The `torch` extra (the PyTorch example project): installed with the venv's pip, never resolved by uv (pip takes a
-# CPU build where the machine provides one; uv would fetch a multi-GB CUDA build). Idempotent: only when missing.
+# The `torch` extra (the PyTorch example project, docs/models.md): only `setup-torch` installs it, and only the targets
+# that run that example depend on it (`test`, `bench`); `demo` serves a scikit-learn model and never needs it.
+# Installed with the venv's pip, never resolved by uv (pip takes a CPU build where the machine provides one; uv
+# would fetch a multi-GB CUDA build). Idempotent: only when missing.
 TORCH  := 2.13.0
 
-.PHONY: setup demo test test-fast lint bench render clean lab-down help kernel
+.PHONY: setup setup-torch demo test test-fast lint bench render clean lab-down help kernel
 .PHONY: infra-preflight infra-plan infra-apply infra-inventory infra-destroy
 
 help:
 	@echo "make demo   - set up, start the embedded lab, run train → … → production, print the status"
 	@echo "make test   - set up and run every test (unit, integration with real MLflow/git/servers, OpenStack)"
+	@echo "make setup-torch - add PyTorch to the venv, for the PyTorch example model (docs/models.md)"
 	@echo "make bench  - CLI start-up, serving throughput and lifecycle time, each against its peer"
 	@echo "make lint   - ruff check, ruff format --check, mypy, notebook pairs (all run in CI)"
 	@echo "make kernel - register .venv's Python as the Jupyter kernel \"cxops\" (for JupyterLab, VS Code: notebooks/)"
@@ -28,6 +31,8 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+setup-torch: $(STAMP)
 	@$(BIN)/python -c "import importlib.metadata as m, sys; sys.exit(m.version('torch').split('+')[0] != '$(TORCH)')" \
 	  2>/dev/null || $(BIN)/python -m pip install --quiet --disable-pip-version-check torch==$(TORCH)
 
@@ -44,13 +49,13 @@ demo: setup
 kernel: setup
 	$(BIN)/python -m ipykernel install --user --name cxops --display-name "cxops (.venv)"
 
-test: setup
+test: setup setup-torch
 	scripts/install-test-deps
 	scripts/install-checkov
 	scripts/install-go-tools
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -ra
 
-test-fast: setup
+test-fast: setup setup-torch
 	scripts/install-checkov
 	scripts/install-go-tools
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -ra -m "not openstack"
@@ -61,7 +66,7 @@ lint: setup
 	$(BIN)/mypy cxops
 	$(BIN)/python scripts/notebooks.py check
 
-bench: setup
+bench: setup setup-torch
 	scripts/install-bench-deps
 	scripts/install-lab-deps
 	$(BIN)/python -m bench

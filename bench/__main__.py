@@ -123,7 +123,7 @@ def main() -> None:
                 from cxops.lab.mlflow_server import MlflowLab
 
                 cfg = load_config(config)
-                build_dir = config.parent / ".cxops" / "builds" / version / "context"
+                build_dir = config.parent / ".cxops" / "builds" / cfg.model.name / version / "context"
                 ports: set[int] = set()
                 while len(ports) < 3:
                     ports.add(free_port())

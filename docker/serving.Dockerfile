@@ -1,4 +1,4 @@
-# Serving image for one model version. Build context = a cxops build dir (.cxops/builds/<version>/):
+# Serving image for one model version. Build context = a cxops build's context (.cxops/builds/<model>/<version>/context):
 #   model/ (the MLflow model as logged, any flavor), fast/ (verified linear export + probe, may be empty),
 #   version.json, manifest.json (sha256 of what the server reads), golden.json, requirements-serving.txt (the
 #   server's pins plus exactly the model's own pinned requirements), cxops/ (serving package only).

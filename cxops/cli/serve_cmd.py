@@ -33,12 +33,12 @@ def serve(
             raise CxopsError(f"unknown environment {env!r}; valid: {', '.join(ENV_NAMES)}")
         from cxops.gitops.state import desired, gitops_repo
         from cxops.paths import state_dir
-        from cxops.pipeline.build import builds_dir
+        from cxops.pipeline.build import build_dir
 
-        version = desired(cfg, gitops_repo(cfg), env).version
-        if version is None:
+        want = desired(cfg, gitops_repo(cfg), env)
+        if want.version is None:
             raise CxopsError(f"git says nothing is deployed to {env}")
-        model_dir = builds_dir(state_dir(cfg)) / version
+        model_dir = build_dir(state_dir(cfg), want.name or cfg.model.name, want.version) / "context"
         port = port or cfg.environments.get(env).port
     context = build_context(model_dir)
     lineage = json.loads((context / "version.json").read_text())

@@ -91,7 +91,7 @@ def build(
     outputs_dir: Path = OutputsDir,
     json_out: bool = JsonOut,
 ) -> None:
-    """Assemble the serving artifact of a version under .cxops/builds/<version>/ (model, lineage, image context)."""
+    """Assemble the serving artifact of a version under .cxops/builds/<model>/<version>/ (model, lineage, image)."""
     report(_run("build", f"building v{version}", version), outputs_dir, json_out)
 
 

@@ -207,7 +207,7 @@ def _local_build_image(cfg: Config, version: str) -> str | None:
     from cxops.paths import state_dir
     from cxops.pipeline.build import read_build
 
-    build = read_build(state_dir(cfg), version)
+    build = read_build(state_dir(cfg), cfg.model.name, version)
     return build.get("image") if build else None
 
 

@@ -1,7 +1,9 @@
 """The lab's stand-in for ArgoCD: watch the GitOps remote, run one model server per env as git says.
 
 Runs as a background process (`cxops lab up` starts it). Each env's server serves the BUILD directory of the
-version its overlay names. A change in git swaps servers without dropping a request, as a Deployment's rolling
+model and version its overlay names (`.cxops/builds/<model>/<version>/context`, and only if its model digest is the
+overlay's MODEL_DIGEST); the record keeps "<model>/<version>" refs, so another model's version of the same number
+is a different thing to serve. A change in git swaps servers without dropping a request, as a Deployment's rolling
 update with maxUnavailable 0 does: the new version's server starts on a Unix socket of its own and says when it is
 ready (a line on an inherited pipe, no polling); only then is the env's socket link repointed at it
 (cxops.lab.sockets: nginx, listening on the env's port, connects through that link), and the old server is
@@ -32,7 +34,7 @@ from pathlib import Path
 
 from cxops.config import ENV_NAMES, Config, load_config
 from cxops.errors import CxopsError
-from cxops.gitops.overlay import desired_from_text
+from cxops.gitops.overlay import Desired, desired_from_text
 from cxops.gitops.repo import git
 from cxops.gitops.state import overlay_path
 from cxops.lab import endpoint, sockets
@@ -41,6 +43,7 @@ from cxops.lab.gitops_remote import bare_path, read_file_at_head
 from cxops.lab.process import ManagedProcess, stop_pid
 from cxops.paths import state_dir
 from cxops.pipeline.build import builds_dir
+from cxops.serving.manifest import model_digest
 
 POLL_SECONDS = 0.3  # for crashed servers; a push wakes the controller at once
 MAX_RESTARTS = 3
@@ -106,20 +109,28 @@ def wait_ready(fd: int, proc: ManagedProcess, timeout: float) -> str:
     return "" if doc.get("ready") else str(doc.get("reason") or "not ready")
 
 
-def newest_build(state: Path) -> str | None:
-    """The highest version with a complete build (builds are renamed into place whole), or None."""
-    versions = [int(p.name) for p in builds_dir(state).glob("*") if p.name.isdigit() and (p / "context").is_dir()]
+def newest_build(state: Path, name: str) -> str | None:
+    """The highest version of model `name` with a complete build (builds are renamed into place whole), or None."""
+    root = builds_dir(state) / name
+    versions = [int(p.name) for p in root.glob("*") if p.name.isdigit() and (p / "context").is_dir()]
     return str(max(versions)) if versions else None
 
 
-def start_failure(state: Path, env: str, version: str, since: float) -> str | None:
-    """Why the controller's last attempt to start `version` in `env` failed, if it failed after `since` (epoch
-    seconds); None otherwise. The lab's deploy reads it to fail at once instead of waiting out its timeout."""
+def _version_of(ref: str | None, name: str) -> int | None:
+    """The version number of `ref` ("<model>/<version>") when it is of model `name`, else None."""
+    model, _, version = (ref or "").rpartition("/")
+    return int(version) if model == name and version.isdigit() else None
+
+
+def start_failure(state: Path, env: str, ref: str, since: float) -> str | None:
+    """Why the controller's last attempt to start `ref` ("<model>/<version>") in `env` failed, if it failed after
+    `since` (epoch seconds); None otherwise. The lab's deploy reads it to fail at once instead of waiting out its
+    timeout."""
     try:
         rec = json.loads((state / "envs" / "running.json").read_text()).get(env, {})
     except (OSError, ValueError):
         return None
-    if rec.get("wanted") == version and rec.get("failed") and float(rec.get("failed_at", 0)) >= since:
+    if rec.get("wanted") == ref and rec.get("failed") and float(rec.get("failed_at", 0)) >= since:
         return str(rec["failed"])
     return None
 
@@ -132,7 +143,7 @@ class Controller:
         self.record = self.state / "envs" / "running.json"
         self.running: dict[str, dict] = self._load_record()
         self.follower = RegistryFollower(cfg, self.state / "envs")
-        self.seen: tuple[str | None, dict[str, str | None]] = (None, {})  # branch head and what it asks for
+        self.seen: tuple[str | None, dict[str, Desired]] = (None, {})  # branch head and what it asks for
         self.standby: dict[str, dict] = {}  # env -> {version, uds, since} of its ready standby server
         self.declined: set[tuple[str, str]] = set()  # (env, version) standbys already tried
 
@@ -148,16 +159,18 @@ class Controller:
         tmp.write_text(json.dumps(self.running, indent=2))
         tmp.replace(self.record)
 
-    def desired_versions(self) -> dict[str, str | None]:
+    def desired_states(self) -> dict[str, Desired]:
         out = {}
         for env in ENV_NAMES:
             text = read_file_at_head(self.bare, self.cfg.gitops.branch, f"{overlay_path(self.cfg, env)}/model.env")
-            out[env] = desired_from_text(env, text).version
+            out[env] = desired_from_text(env, text)
         return out
 
-    def reconcile_env(self, env: str, version: str | None) -> None:
-        """Make `env` serve `version` (None: nothing). Record per env: the version served, the version wanted,
-        the attempts to start it (at most MAX_RESTARTS + 1, crashes included) and the last failure."""
+    def reconcile_env(self, env: str, want: Desired) -> None:
+        """Make `env` serve what `want` names (no version: nothing). Record per env: the ref ("<model>/<version>")
+        served, the ref wanted, the attempts to start it (at most MAX_RESTARTS + 1, crashes included) and the last
+        failure. A build whose model digest is not the overlay's is never started (the failure says why)."""
+        version = want.ref
         rec = self.running.get(env, {})
         alive = server_process(self.state, env).pid() is not None
         if rec.get("wanted") != version:
@@ -178,14 +191,18 @@ class Controller:
             return
         rec["attempts"] += 1
         started = time.monotonic()
-        problem = self.start_server(env, build, str(version))
+        found = model_digest(build)
+        if want.digest is not None and found != want.digest:
+            problem = f"the build of {want.label()} has model digest {found}, git asks for {want.digest}"
+        else:
+            problem = self.start_server(env, build, str(version))
         if problem:
             rec.update(failed=problem, failed_at=time.time())
-            print(f"controller: {env} v{version} not started: {problem}", file=sys.stderr, flush=True)
+            print(f"controller: {env} {version} not started: {problem}", file=sys.stderr, flush=True)
         else:
             rec.update(version=version, failed="")
             print(
-                f"controller: {env} serves v{version} ({time.monotonic() - started:.2f} s to ready and swapped)",
+                f"controller: {env} serves {version} ({time.monotonic() - started:.2f} s to ready and swapped)",
                 file=sys.stderr,
                 flush=True,
             )
@@ -240,23 +257,29 @@ class Controller:
         if old_uds is not None and old_uds != uds:
             old_uds.unlink(missing_ok=True)
 
-    def standby_candidates(self, desired: dict[str, str | None]) -> dict[str, str | None]:
-        """Per env, the version its next move most likely brings (None: none expected): for the first env
-        (staging), the newest build newer than what it serves or is asked to serve (a build is what a deploy
-        follows); for each later env, the version the env before it serves, when this one is not asked for it."""
+    def standby_candidates(self, desired: dict[str, Desired]) -> dict[str, str | None]:
+        """Per env, the ref ("<model>/<version>") its next move most likely brings (None: none expected): for the
+        first env (staging), the newest build of the model git names there, newer than what it serves or is asked
+        to serve (a build is what a deploy follows); for each later env, what the env before it serves, when this
+        one is not asked for it."""
         out: dict[str, str | None] = {}
         first = ENV_NAMES[0]
-        served = (self.running.get(first, {}).get("version"), desired.get(first))
-        mine = [int(str(v)) for v in served if str(v).isdigit()]
-        newest = newest_build(self.state)
-        out[first] = newest if newest is not None and all(int(newest) > v for v in mine) else None
+        model = desired[first].name if first in desired else None
+        out[first] = None
+        if model:
+            served = (self.running.get(first, {}).get("version"), desired[first].ref)
+            mine = [v for v in (_version_of(ref, model) for ref in served) if v is not None]
+            newest = newest_build(self.state, model)
+            if newest is not None and all(int(newest) > v for v in mine):
+                out[first] = f"{model}/{newest}"
         for before, env in itertools.pairwise(ENV_NAMES):
             rec = self.running.get(before, {})
             candidate = rec.get("version") if server_process(self.state, before).pid() is not None else None
-            out[env] = None if candidate is None or candidate == desired.get(env) else str(candidate)
+            wanted = desired[env].ref if env in desired else None
+            out[env] = None if candidate is None or candidate == wanted else str(candidate)
         return out
 
-    def prepare_standbys(self, desired: dict[str, str | None]) -> None:
+    def prepare_standbys(self, desired: dict[str, Desired]) -> None:
         """Have a ready server of each env's next version waiting (`standby_candidates`), so that the deploy or
         promotion only repoints the socket. A standby that is no longer the candidate, or is older than
         STANDBY_SECONDS, is stopped."""
@@ -276,10 +299,10 @@ class Controller:
             self.declined.add((env, candidate))  # one standby per (env, version): not again if this one fails
             problem, uds = self._launch(env, build, standby_process(self.state, env))
             if problem:
-                print(f"controller: standby {env} v{candidate} not started: {problem}", file=sys.stderr, flush=True)
+                print(f"controller: standby {env} {candidate} not started: {problem}", file=sys.stderr, flush=True)
                 continue
             self.standby[env] = {"version": candidate, "uds": str(uds), "since": time.monotonic()}
-            print(f"controller: standby {env} v{candidate} ready", file=sys.stderr, flush=True)
+            print(f"controller: standby {env} {candidate} ready", file=sys.stderr, flush=True)
 
     def drop_standby(self, env: str, standby: dict | None) -> None:
         standby_process(self.state, env).stop(grace=5)
@@ -302,12 +325,12 @@ class Controller:
         try:
             head = self.head()
             if head != self.seen[0]:  # git is read (and the endpoint synced) only when the branch moved
-                desired = self.desired_versions()
+                desired = self.desired_states()
                 self.sync_endpoint()
                 self.seen = (head, desired)
             desired = self.seen[1]
-            for env, version in desired.items():
-                self.reconcile_env(env, version)
+            for env, want in desired.items():
+                self.reconcile_env(env, want)
             self.follower.tick(head, desired)
             self.prepare_standbys(desired)
         except (CxopsError, ValueError, OSError) as exc:  # e.g. git briefly unreadable mid-push: next tick

@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 from cxops.config import Config
-from cxops.pipeline.live import live
+from cxops.gitops.overlay import Desired
+from cxops.pipeline.live import live, serves
 
 MAX_ATTEMPTS = 20  # per branch head: ~8 minutes of backoff, then the disagreement stays for `cxops status` to show
 BACKOFF_CAP = 30.0
@@ -38,8 +39,8 @@ class RegistryFollower:
         self.attempts = 0
         self.next_at = 0.0
 
-    def tick(self, head: str, desired: dict[str, str | None]) -> None:
-        """Called every controller pass with the branch head and each env's desired version."""
+    def tick(self, head: str, desired: dict[str, Desired]) -> None:
+        """Called every controller pass with the branch head and each env's desired state."""
         if self.proc is not None:
             rc = self.proc.poll()
             if rc is None:
@@ -56,12 +57,10 @@ class RegistryFollower:
             return
         self._spawn(head)
 
-    def _live_agrees(self, desired: dict[str, str | None]) -> bool:
-        for env, version in desired.items():
+    def _live_agrees(self, desired: dict[str, Desired]) -> bool:
+        for env, want in desired.items():
             now = live(self.cfg, env, timeout=1.0)
-            if (version is None and now.reachable) or (
-                version is not None and (now.version != version or not now.ready)
-            ):
+            if not serves(now, want) or (want.version is not None and not now.ready):
                 return False
         return True
 

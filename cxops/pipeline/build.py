@@ -79,9 +79,17 @@ def builds_dir(state: Path) -> Path:
     return d
 
 
-def read_build(state: Path, version: str) -> dict | None:
-    meta = builds_dir(state) / str(version) / "build.json"
+def build_dir(state: Path, name: str, version: str) -> Path:
+    """`<state>/builds/<model name>/<version>/`: `build.json` and `context/`. Keyed by model AND version, so two
+    models' version 1 never share (or reuse) a build."""
+    return builds_dir(state) / name / str(version)
+
+
+def read_build(state: Path, name: str, version: str) -> dict | None:
+    """build.json of model `name` version `version`, or None when there is none (or it names another model)."""
+    meta = build_dir(state, name, version) / "build.json"
     try:
-        return json.loads(meta.read_text())
-    except (FileNotFoundError, ValueError):
+        doc = json.loads(meta.read_text())
+    except (FileNotFoundError, NotADirectoryError, ValueError):
         return None
+    return doc if isinstance(doc, dict) and doc.get("name") == name else None

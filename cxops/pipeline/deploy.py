@@ -14,49 +14,61 @@ from cxops.gitops.state import desired, gitops_repo, overlay_path
 from cxops.gitops.traffic import write_traffic
 from cxops.paths import state_dir
 from cxops.pipeline.build import read_build
-from cxops.pipeline.live import env_url, live
+from cxops.pipeline.live import env_url, live, serves
 from cxops.pipeline.results import DeployResult
 from cxops.registry.client import Registry
 from cxops.waiting import wait_until
 
 
-def _set_desired(cfg: Config, repo: GitOpsRepo, env: str, version: str | None, image: str | None, why: str):
+def _set_desired(cfg: Config, repo: GitOpsRepo, want: Desired, why: str):
+    """Commit `want` as its env's overlay (model name, version, image, model digest)."""
+    env, version = want.env, want.version
+
     def edit(wd: Path) -> None:
         write_overlay(
-            wd / overlay_path(cfg, env), env, cfg.model.name, version, image, cfg.environments.get(env).replicas
+            wd / overlay_path(cfg, env),
+            env,
+            want.name or cfg.model.name,
+            version,
+            want.image,
+            cfg.environments.get(env).replicas,
+            want.digest,
         )
         if env == "canary":  # traffic follows the canary in the same commit: no weight on an empty canary
             write_traffic(wd, cfg, canary_active=version is not None)
 
-    return repo.change(edit, f"{env}: {'deploy ' + cfg.model.name + ' v' + version if version else 'retire'} ({why})")
+    return repo.change(edit, f"{env}: {'deploy ' + want.label() if version else 'retire'} ({why})")
 
 
-def wait_serving(cfg: Config, env: str, version: str | None) -> None:
+def wait_serving(cfg: Config, env: str, want: Desired | None) -> None:
     """Bounded wait (gitops.sync_timeout_seconds, backoff 0.05 → 0.25 s: a local GET per probe) until `env` serves
-    `version` and is ready, or, for None, until nothing answers there.
+    what `want` names (version, and model and model digest where given; `cxops.pipeline.live.serves`) and is ready,
+    or, for None or a Desired without a version, until nothing answers there.
 
     Success: live agrees with what git asked. Failure: CxopsError saying what was awaited at which URL (timeout), or
     at once when the env loaded the version but reports itself not ready (e.g. a corrupt build; in the lab, where
     such a server never takes traffic, the controller's record says so). Changes nothing."""
     since = time.time()
+    want = want if want is not None else Desired(env, None, None)
+    version = want.version
 
     def probe() -> bool:
         now = live(cfg, env)
         if version is None:
             return not now.reachable
-        if now.version == version and not now.ready and now.detail:
-            raise CxopsError(f"{env} loaded v{version} but it is not ready: {now.detail}")
-        if now.version != version and cfg.gitops.remote is None:
+        if serves(now, want) and not now.ready and now.detail:
+            raise CxopsError(f"{env} loaded {want.label()} but it is not ready: {now.detail}")
+        if not serves(now, want) and cfg.gitops.remote is None:
             from cxops.lab.controller import start_failure
 
-            if why := start_failure(state_dir(cfg), env, version, since):
-                raise CxopsError(f"{env} loaded v{version} but it is not ready: {why}")
-        return now.version == version and now.ready
+            if why := start_failure(state_dir(cfg), env, want.ref or version, since):
+                raise CxopsError(f"{env} loaded {want.label()} but it is not ready: {why}")
+        return serves(now, want) and now.ready
 
     wait_until(
         probe,
         timeout=cfg.gitops.sync_timeout_seconds,
-        what=f"{env} at {env_url(cfg, env)} to serve {'v' + version if version else 'nothing'}",
+        what=f"{env} at {env_url(cfg, env)} to serve {want.label()}",
         first=0.05,
         cap=0.25,
     )
@@ -66,11 +78,11 @@ def _restore(cfg: Config, repo: GitOpsRepo, before: Desired, why: str) -> str:
     """Commit `before` back; returns "" or why git could not be restored (e.g. the remote's hook cannot reach
     MLflow and fails closed: the new version then stays, and the registry follows it once MLflow is back)."""
     try:
-        _set_desired(cfg, repo, before.env, before.version, before.image, why)
+        _set_desired(cfg, repo, before, why)
     except CxopsError as exc:
         return f"git could NOT be restored: {exc}"
     with contextlib.suppress(CxopsError):  # git is restored; `cxops status` shows whether live caught up
-        wait_serving(cfg, before.env, before.version)
+        wait_serving(cfg, before.env, before)
     return ""
 
 
@@ -91,18 +103,20 @@ def deploy(
     ensure_embedded_lab(cfg)
     # The build record is local in the lab; in the cluster the build ran in another pod and left its image on
     # the version as a tag. Either way: no build, no deploy.
-    build = read_build(state_dir(cfg), info.version)
+    build = read_build(state_dir(cfg), cfg.model.name, info.version)
     image = build["image"] if build else info.tags.get("cxops.build.image")
+    digest = (build or {}).get("model_digest") or info.tags.get("cxops.build.model_digest")
     if not image:
-        raise CxopsError(f"v{info.version} has no build; run `cxops step build {info.version}` first")
+        raise CxopsError(f"{cfg.model.name} v{info.version} has no build; run `cxops step build {info.version}` first")
     repo = gitops_repo(cfg)
     before = desired(cfg, repo, env)
-    commit = _set_desired(cfg, repo, env, info.version, image, reason)
+    want = Desired(env, info.version, image, cfg.model.name, digest)
+    commit = _set_desired(cfg, repo, want, reason)
     try:
-        wait_serving(cfg, env, info.version)
+        wait_serving(cfg, env, want)
     except CxopsError as exc:
         note = _restore(cfg, repo, before, f"revert: v{info.version} never became ready") if commit else ""
-        where = f" ({note})" if note else f", git restored to {'v' + before.version if before.version else 'nothing'}"
+        where = f" ({note})" if note else f", git restored to {before.label()}"
         raise CxopsError(f"deploy of v{info.version} to {env} failed{where}: {exc}") from None
     try:
         previous = move_alias(registry, env, info.version, keep_previous=keep_previous, commit=commit)
@@ -160,7 +174,7 @@ def retire(cfg: Config, env: str, reason: str, *, registry: Registry | None = No
     ensure_embedded_lab(cfg)
     repo = gitops_repo(cfg)
     before = desired(cfg, repo, env)
-    commit = _set_desired(cfg, repo, env, None, None, reason)
+    commit = _set_desired(cfg, repo, Desired(env, None, None, before.name), reason)
     wait_serving(cfg, env, None)
     registry.delete_alias(env)
     return DeployResult(env=env, version=None, previous=before.version, commit=commit, changed=commit is not None)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import httpx
 
 from cxops.config import Config
+from cxops.gitops.overlay import Desired
 from cxops.pipeline.http import client
 
 
@@ -16,6 +17,24 @@ class Live:
     version: str | None
     ready: bool
     detail: str = ""
+    name: str | None = None  # the model it serves (/version `name`)
+    digest: str | None = None  # its build's model digest (/version `model_digest`)
+
+    def label(self) -> str:
+        return f"{self.name + ' ' if self.name else ''}v{self.version}" if self.reachable else "nothing"
+
+
+def serves(now: Live, want: Desired) -> bool:
+    """True when `now` serves what `want` names: the same version, and the same model and model digest wherever
+    git records them (an overlay written before MODEL_DIGEST existed has none to compare)."""
+    if want.version is None:
+        return not now.reachable
+    return (
+        now.reachable
+        and now.version == want.version
+        and (want.name is None or now.name == want.name)
+        and (want.digest is None or now.digest == want.digest)
+    )
 
 
 def env_url(cfg: Config, env: str) -> str:
@@ -30,5 +49,12 @@ def live(cfg: Config, env: str, timeout: float = 2.0) -> Live:
         data = r.json()
     except (httpx.HTTPError, ValueError) as exc:
         return Live(False, None, False, f"{url} unreachable: {type(exc).__name__}")
-    version = data.get("version")
-    return Live(True, str(version) if version is not None else None, bool(data.get("ready")), data.get("error", ""))
+    version, name, digest = data.get("version"), data.get("name"), data.get("model_digest")
+    return Live(
+        True,
+        str(version) if version is not None else None,
+        bool(data.get("ready")),
+        data.get("error", ""),
+        str(name) if name is not None else None,
+        str(digest) if digest is not None else None,
+    )

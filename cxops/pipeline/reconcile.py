@@ -13,10 +13,11 @@ from dataclasses import asdict, dataclass
 
 from cxops.config import ENV_NAMES, Config
 from cxops.gitops import history
+from cxops.gitops.overlay import Desired
 from cxops.gitops.state import desired, gitops_repo
 from cxops.names import overlay_dir
 from cxops.pipeline.deploy import move_alias, step_back
-from cxops.pipeline.live import live
+from cxops.pipeline.live import live, serves
 from cxops.registry.client import Registry
 
 IN_SYNC, MOVED, ROLLED_BACK, RETIRED, WAITING = "in sync", "moved", "rolled back", "retired", "waiting for live"
@@ -40,17 +41,32 @@ class Followed:
 
 
 def reconcile(cfg: Config, envs: tuple[str, ...] = ENV_NAMES, *, start_lab: bool = True) -> list[Followed]:
-    """Per environment: if live serves git's version (or nothing, when git says nothing), move the alias to it.
+    """Per environment: if live serves git's model and version (or nothing, when git says nothing), move that
+    model's alias to it. The alias moved is always of the model git names for the env (MODEL_NAME), never of
+    another model that happens to have a version of the same number.
 
     Raises CxopsError when git or MLflow cannot be read (nothing is changed then)."""
-    registry = Registry(cfg, start_lab=start_lab)
+    registries: dict[str, Registry] = {}
+
+    def registry_of(name: str | None) -> Registry:
+        key = name or cfg.model.name
+        if key not in registries:
+            registries[key] = Registry(cfg, start_lab=start_lab, model=key)
+        return registries[key]
+
+    registry_of(cfg.model.name)  # MLflow down fails here, before anything is read
     repo = gitops_repo(cfg, clone="gitops-reconcile")
     repo.sync()
     git_dir = repo.workdir / ".git"
-    return [_follow(cfg, registry, git_dir, env, desired(cfg, repo, env, sync=False).version) for env in envs]
+    out = []
+    for env in envs:
+        state = desired(cfg, repo, env, sync=False)
+        out.append(_follow(cfg, registry_of(state.name), git_dir, env, state))
+    return out
 
 
-def _follow(cfg: Config, registry: Registry, git_dir, env: str, want: str | None) -> Followed:
+def _follow(cfg: Config, registry: Registry, git_dir, env: str, state: Desired) -> Followed:
+    want = state.version
     alias = registry.alias_version(env)
     before = alias.version if alias else None
     change = history.last_change(git_dir, "HEAD", overlay_dir(cfg, env))
@@ -67,9 +83,9 @@ def _follow(cfg: Config, registry: Registry, git_dir, env: str, want: str | None
             return result(WAITING, before, f"git serves nothing but {env} still answers (v{now.version})")
         registry.delete_alias(env)
         return result(RETIRED, None)
-    if now.version != want or not now.ready:
-        seen = f"v{now.version}{'' if now.ready else ' (not ready)'}" if now.reachable else "nothing"
-        return result(WAITING, before, f"git asks for v{want}, {env} serves {seen}")
+    if not serves(now, state) or not now.ready:
+        seen = f"{now.label()}{'' if now.ready else ' (not ready)'}"
+        return result(WAITING, before, f"git asks for {state.label()}, {env} serves {seen}")
     previous = registry.alias_version(f"{env}-previous")
     if previous is not None and previous.version == want:  # back to the previous version: a rollback by push
         move_alias(registry, env, want, keep_previous=False, commit=commit)

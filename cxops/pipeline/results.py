@@ -71,7 +71,9 @@ class BuildResult(StepResult):
     version: str
     image: str  # <registry>/<model>:<version>-<first 12 hex of digest>
     digest: str  # sha256 of the build directory's content
-    path: str  # the local build directory
+    path: str  # the local build directory (.cxops/builds/<model>/<version>/context)
+    name: str = ""  # the registered model the build is of
+    model_digest: str = ""  # sha256 of its manifest.json: what the server serves (/version says it too)
 
 
 @dataclass
@@ -81,3 +83,4 @@ class DeployResult(StepResult):
     previous: str | None
     commit: str | None  # the GitOps commit that moved it; None when nothing changed
     changed: bool
+    note: str = ""  # what else the move changed (e.g. a production rollback retiring the canary)

@@ -47,10 +47,11 @@ class VersionInfo:
 
 
 class Registry:
-    def __init__(self, cfg: Config, start_lab: bool = True) -> None:
-        """`start_lab=False`: never start the lab's MLflow on demand (a hook or the controller must see it down)."""
+    def __init__(self, cfg: Config, start_lab: bool = True, model: str | None = None) -> None:
+        """`start_lab=False`: never start the lab's MLflow on demand (a hook or the controller must see it down).
+        `model`: the registered model to work on (default: model.name in cxops.yaml)."""
         self.cfg = cfg
-        self.name = cfg.model.name
+        self.name = model or cfg.model.name
         self.uri = tracking_uri(cfg, start_lab=start_lab)
         from mlflow.tracking import MlflowClient
 

@@ -40,6 +40,7 @@ from cxops.serving.asgi import (
     content_headers,
     dumps,
 )
+from cxops.serving.manifest import model_digest
 from cxops.serving.metrics import ServerMetrics
 from cxops.serving.model_dir import LoadedModel, ModelLoadError, load_model_dir
 from cxops.serving.protocols import BadRequest
@@ -226,6 +227,7 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Mo
     classes = list(loaded.classes) if loaded is not None else None
     name = str(state["lineage"].get("name", "model"))
     version_str = str(state["lineage"].get("version", ""))
+    digest = model_digest(build_dir)  # the manifest the loader verified: names exactly what is served
 
     app = ModelServer(title="cxops model server", version="1", docs_url="/docs", redoc_url=None)
     app.load_error = None if loaded is not None else str(state["error"])
@@ -522,7 +524,7 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Mo
             return answer({"ready": False, "reason": state["error"]}, 503)
         return answer({"ready": True})
 
-    @app.get("/version", summary="What is served: model, version, run, git sha, environment, scoring path")
+    @app.get("/version", summary="What is served: model, version, model digest, run, git sha, env, scoring path")
     async def version() -> Answer:
         data = dict(state["lineage"])
         m = state["model"]
@@ -530,6 +532,7 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Mo
             data["error"] = state["error"]
         else:
             data.update({"scorer": m.scorer, "flavor": m.flavor, "notes": m.notes})
+        data["model_digest"] = digest
         data["env"] = env
         data["ready"] = m is not None
         return answer(data)

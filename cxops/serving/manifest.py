@@ -26,6 +26,16 @@ def write_manifest(root: Path) -> None:
     (root / MANIFEST).write_text(json.dumps({"sha256": file_hashes(root)}, indent=2, sort_keys=True))
 
 
+def model_digest(root: Path) -> str | None:
+    """ "sha256:<hex>" of the build's manifest.json, which lists the sha256 of every file the server reads: one
+    value naming exactly what is served (a build's `model_digest`, its overlay's MODEL_DIGEST, the server's
+    /version). None when the manifest is unreadable."""
+    try:
+        return "sha256:" + hashlib.sha256((root / MANIFEST).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
 def verify_manifest(root: Path) -> str | None:
     """None if every listed file is intact, else the first problem."""
     try:

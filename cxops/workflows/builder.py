@@ -10,7 +10,7 @@ from cxops.pipeline.definition import Step
 from cxops.workflows.tools import base_env, retry_strategy, security_context
 
 # The tools image's state dir (beside CXOPS_CONFIG=/home/cxops/cxops.yaml): `cxops step build` writes the image
-# context to builds/<version>/context there and names it in its `path` output. Both containers mount the shared
+# context to builds/<model>/<version>/context there and names it in its `path` output. Both containers mount the shared
 # volume at this same path, so that path is valid in the builder too.
 STATE_DIR = "/home/cxops/.cxops"
 OUT_DIR = f"{STATE_DIR}/outputs"

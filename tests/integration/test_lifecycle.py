@@ -69,6 +69,28 @@ def test_pipeline_reaches_production_and_status_agrees(lab: Path, two_releases):
     status_check(lab)
 
 
+def test_canary_p95_is_measured_not_a_bucket_edge(lab: Path, cfg, two_releases):
+    """Issue 31, item 11: the canary analyses of the two real runs report p95 latencies from the servers' histograms.
+    With buckets coarser than the served latencies every p95 was 0.95 x the lowest bucket edge (0.475 ms) whatever
+    was served; the two sides (production takes most of the split, the canary the rest) and the two runs must give
+    p95s that differ, none of them 0.95 x the lowest edge (all requests in the lowest bucket)."""
+    from cxops.paths import state_dir
+    from cxops.serving.metrics import LATENCY_BUCKETS
+
+    first, second = two_releases
+    p95s = []
+    for version in (first, second):
+        reports = sorted((state_dir(cfg) / "reports").glob(f"canary-v{version}-*.json"))
+        assert reports, f"no canary report of v{version}"
+        sides = json.loads(reports[-1].read_text())["sides"]
+        p95s += [side["p95_ms"] for side in sides.values() if side["samples"]]
+    assert len(p95s) >= 3 and all(p is not None and p > 0 for p in p95s), p95s
+    assert len(set(p95s)) > 1, f"every canary analysis reports the same p95: {p95s}"
+    for p in p95s:
+        assert p != round(0.95 * LATENCY_BUCKETS[0] * 1000, 3), p95s
+        assert p != 0.475, p95s  # the old artefact: 0.95 x the old lowest edge (0.5 ms)
+
+
 class SteadyClient:
     """Clients sending one /predict after another to `url` until stopped, each recording every outcome: a
     keep-alive client (reuses its connection across the swap: the "server disconnected" case) and one opening a
@@ -114,7 +136,8 @@ def test_production_promotion_under_steady_load_loses_no_request(lab: Path, cfg,
     from cxops.pipeline.live import env_url
 
     first, second = two_releases
-    row = json.loads((lab.parent / ".cxops" / "builds" / first / "context" / "golden.json").read_text())["inputs"][0]
+    golden = lab.parent / ".cxops" / "builds" / cfg.model.name / first / "context" / "golden.json"
+    row = json.loads(golden.read_text())["inputs"][0]
     for old, new in ((second, first), (first, second)):
         with SteadyClient(env_url(cfg, "production"), row) as client:
             wait_until(lambda c=client: len(c.versions) >= 20, timeout=60, what="the steady clients to get going")
@@ -164,24 +187,13 @@ def test_corrupted_build_is_not_deployed(lab: Path, cfg, two_releases):
     from cxops.paths import state_dir
 
     version = new_version(cfg)
-    (state_dir(cfg) / "builds" / version / "context" / "model" / "model.skops").write_bytes(b"\x00corrupt")
+    model_file = state_dir(cfg) / "builds" / cfg.model.name / version / "context" / "model" / "model.skops"
+    model_file.write_bytes(b"\x00corrupt")
     before = status(lab)["staging"]["git"]
     res = cli(lab, "step", "deploy", "staging", version, timeout=180)
     assert res.returncode == 1 and "not ready" in res.stderr and "git restored" in res.stderr
     wait_until(lambda: status(lab)["staging"]["live"] == before, timeout=60, what="staging back on the old version")
     assert status(lab)["staging"]["git"] == before
-    status_check(lab)
-
-
-def test_rollback_then_no_previous(lab: Path, two_releases):
-    first, _second = two_releases
-    res = cli(lab, "step", "rollback", "production", "--json")
-    assert res.returncode == 0, res.stderr
-    rows = status(lab)
-    assert rows["production"]["alias"] == rows["production"]["git"] == rows["production"]["live"] == first
-    status_check(lab)
-    again = cli(lab, "step", "rollback", "production")
-    assert again.returncode == 1 and "no previous version for production" in again.stderr
     status_check(lab)
 
 
@@ -206,6 +218,20 @@ def test_canary_killed_during_analysis_rolls_back(lab: Path, cfg, two_releases):
     rows = status(lab)
     assert rows["canary"]["alias"] == rows["canary"]["git"] == first
     wait_until(lambda: status(lab)["canary"]["live"] == first, timeout=60, what="canary live on the old version")
+    status_check(lab)
+
+
+def test_rollback_then_no_previous(lab: Path, two_releases):
+    """After the canary's own rollback (the test above) the canary serves `first` again: a production rollback
+    leaves it alone (tests/integration/test_production_rollback.py: one that serves the rolled-back version)."""
+    first, _second = two_releases
+    res = cli(lab, "step", "rollback", "production", "--json")
+    assert res.returncode == 0, res.stderr
+    rows = status(lab)
+    assert rows["production"]["alias"] == rows["production"]["git"] == rows["production"]["live"] == first
+    status_check(lab)
+    again = cli(lab, "step", "rollback", "production")
+    assert again.returncode == 1 and "no previous version for production" in again.stderr
     status_check(lab)
 
 

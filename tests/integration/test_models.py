@@ -108,7 +108,7 @@ def production_url(released: dict) -> str:
 def golden(released: dict) -> dict:
     version = status(released["config"])["production"]["live"]
     state = released["config"].parent / released["cfg"].lab.state_dir
-    return json.loads((state / "builds" / version / "context" / "golden.json").read_text())
+    return json.loads((state / "builds" / released["cfg"].model.name / version / "context" / "golden.json").read_text())
 
 
 def test_lifecycle_first_version_reaches_production(released: dict):

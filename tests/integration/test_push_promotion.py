@@ -100,7 +100,7 @@ def image_of(cfg, version: str) -> str:
     from cxops.paths import state_dir
     from cxops.pipeline.build import read_build
 
-    return read_build(state_dir(cfg), version)["image"]
+    return read_build(state_dir(cfg), cfg.model.name, version)["image"]
 
 
 def edit(cfg, wd: Path, env: str, version: str | None, message: str, canary_weight: int | None = None) -> None:

@@ -1,4 +1,5 @@
-"""build: assemble the serving artifact for a version under .cxops/builds/<version>/, digest it, name its image."""
+"""build: assemble the serving artifact of a model version under .cxops/builds/<model>/<version>/, digest it, name
+its image."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from cxops.errors import CxopsError
 from cxops.model.interface import load_project
 from cxops.paths import state_dir
 from cxops.pipeline.build import (
-    builds_dir,
+    build_dir,
     content_digest,
     read_build,
     write_image_context,
@@ -21,23 +22,30 @@ from cxops.pipeline.build import (
 )
 from cxops.pipeline.results import BuildResult
 from cxops.registry.client import Registry
+from cxops.serving.manifest import model_digest
 
 
 def run(cfg: Config, version: str) -> BuildResult:
-    """Assemble `.cxops/builds/<version>/` (model files, manifest, version.json, golden predictions, image context)
-    in a temporary directory and rename it into place, so a build is whole or absent; tag the version with its image
-    and digest. Idempotent: an existing, unchanged build is returned as is. CxopsError for an unknown version."""
+    """Assemble `.cxops/builds/<model>/<version>/` (model files, manifest, version.json, golden predictions, image
+    context) in a temporary directory and rename it into place, so a build is whole or absent; tag the version with
+    its image, digest and model digest. Idempotent: an existing, unchanged build of the same model and version is
+    returned as is; another model's build is never reused. CxopsError for an unknown version."""
     import mlflow
 
     registry = Registry(cfg)
     info = registry.version(version)
     state = state_dir(cfg)
-    final = builds_dir(state) / info.version
-    existing = read_build(state, info.version)
-    if existing is not None and content_digest(final / "context") == existing["digest"]:
-        return BuildResult(**existing)  # same version, untouched artifact: nothing to do
+    final = build_dir(state, cfg.model.name, info.version)
+    existing = read_build(state, cfg.model.name, info.version)
+    if (
+        existing is not None
+        and existing.get("model_digest") == model_digest(final / "context")
+        and content_digest(final / "context") == existing["digest"]
+    ):
+        return BuildResult(**existing)  # same model and version, untouched artifact: nothing to do
 
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{info.version}-", dir=builds_dir(state)))
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{info.version}-", dir=final.parent))
     try:
         ctx = tmp / "context"
         ctx.mkdir()
@@ -57,7 +65,17 @@ def run(cfg: Config, version: str) -> BuildResult:
         _serving_files(cfg, ctx)
         digest = content_digest(ctx)
         image = f"{cfg.serving.image_registry}/{cfg.model.name}:{info.version}-{digest.removeprefix('sha256:')[:12]}"
-        result = BuildResult(version=info.version, image=image, digest=digest, path=str(final / "context"))
+        served = model_digest(ctx)
+        if served is None:
+            raise CxopsError(f"the build of {cfg.model.name} v{info.version} wrote no readable manifest.json")
+        result = BuildResult(
+            version=info.version,
+            image=image,
+            digest=digest,
+            path=str(final / "context"),
+            name=cfg.model.name,
+            model_digest=served,
+        )
         (tmp / "build.json").write_text(json.dumps(result.outputs(), indent=2))
         if final.exists():
             shutil.rmtree(final)
@@ -67,6 +85,7 @@ def run(cfg: Config, version: str) -> BuildResult:
         raise
     registry.set_version_tag(info.version, "cxops.build.image", image)
     registry.set_version_tag(info.version, "cxops.build.digest", digest)
+    registry.set_version_tag(info.version, "cxops.build.model_digest", result.model_digest)
     return result
 
 

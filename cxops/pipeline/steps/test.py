@@ -13,7 +13,7 @@ from cxops.config import Config
 from cxops.errors import CxopsError
 from cxops.gitops.state import desired, gitops_repo
 from cxops.paths import state_dir
-from cxops.pipeline.build import builds_dir
+from cxops.pipeline.build import build_dir
 from cxops.pipeline.http import client
 from cxops.pipeline.live import env_url
 from cxops.pipeline.load import run_load
@@ -35,9 +35,15 @@ def _get(url: str) -> tuple[int, dict]:
 
 def run(cfg: Config, env: str) -> GateResult:
     registry = Registry(cfg)
-    want = desired(cfg, gitops_repo(cfg), env).version
+    state = desired(cfg, gitops_repo(cfg), env)
+    want = state.version
     if want is None:
         raise CxopsError(f"nothing is deployed to {env} in git; run `cxops step deploy {env} VERSION` first")
+    if state.name not in (None, cfg.model.name):
+        raise CxopsError(
+            f"git's {env} serves model {state.name}, not {cfg.model.name} (model.name in cxops.yaml); "
+            f"deploy {cfg.model.name} to {env} first"
+        )
     url = env_url(cfg, env)
     limits = cfg.gates.staging
     checks: dict[str, bool] = {}
@@ -54,9 +60,15 @@ def run(cfg: Config, env: str) -> GateResult:
     why = f": {body['reason']}" if body.get("reason") else ""
     check("readyz", status == 200, f"{url}/readyz answered {status or 'nothing'}{why}")
     _, body = _get(f"{url}/version")
-    check("version", str(body.get("version")) == want, f"/version says {body.get('version')}, git says {want}")
+    same_build = state.digest is None or body.get("model_digest") == state.digest
+    check(
+        "version",
+        str(body.get("version")) == want and body.get("name") == cfg.model.name and same_build,
+        f"/version says {body.get('name')} v{body.get('version')} ({body.get('model_digest')}), git says "
+        f"{cfg.model.name} v{want} ({state.digest or 'no digest'})",
+    )
 
-    golden_file = builds_dir(state_dir(cfg)) / want / "context" / "golden.json"
+    golden_file = build_dir(state_dir(cfg), cfg.model.name, want) / "context" / "golden.json"
     if not golden_file.exists():  # e.g. in a pod other than the build's: rebuild it (same version, same content)
         build.run(cfg, want)
     golden = json.loads(golden_file.read_text())
