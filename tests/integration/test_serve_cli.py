@@ -1,5 +1,5 @@
 """`cxops serve --model-dir` as the README names it (issue 31, item 5): the real CLI in its own process, started in
-the project folder with the build folder `.cxops/builds/<v>` (not its context/), prints one line saying what it
+the project folder with the build folder `.cxops/builds/<model>/<v>` (not its context/), prints one line saying what it
 serves and where, and answers there; a port in use is one clear line and exit 1 (not uvicorn's log and exit 3,
 the code for "a gate said no"). The build is a real one from the session's lab (real MLflow)."""
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def build_folder(cfg) -> Path:
-    """`.cxops/builds/<v>`: the folder that holds a build (its context/ is what the server loads)."""
+    """`.cxops/builds/<model>/<v>`: the folder that holds a build (its context/ is what the server loads)."""
     return lab_build(cfg).parent
 
 
