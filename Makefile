@@ -49,16 +49,17 @@ demo: setup
 kernel: setup
 	$(BIN)/python -m ipykernel install --user --name cxops --display-name "cxops (.venv)"
 
+# Each set-up stage prints its time (scripts/timed); pytest prints the 25 slowest tests and its fixtures' stages.
 test: setup setup-torch
-	scripts/install-test-deps
-	scripts/install-checkov
-	scripts/install-go-tools
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -ra
+	scripts/timed packages scripts/install-test-deps
+	scripts/timed checkov scripts/install-checkov
+	scripts/timed go-tools scripts/install-go-tools
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -ra --durations=25
 
 test-fast: setup setup-torch
 	scripts/install-checkov
 	scripts/install-go-tools
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -ra -m "not openstack"
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -ra --durations=10 -m "not openstack"
 
 lint: setup
 	$(BIN)/ruff check cxops tests scripts bench notebooks
