@@ -10,7 +10,7 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
-from cxops.errors import CxopsError
+from cxops.errors import CxopsError, UsageError
 
 PACKAGE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 
@@ -20,7 +20,7 @@ def scaffold(name: str, parent: Path) -> Path:
     as generated). Written to a temporary directory and renamed, so it is whole or absent. CxopsError for a name
     that is not a Python package name or a directory that already exists."""
     if not PACKAGE_NAME.match(name):
-        raise CxopsError(
+        raise UsageError(
             f"model project name {name!r} must be a Python package name (lowercase letters, digits, "
             "'_', starting with a letter), e.g. bird_sounds"
         )

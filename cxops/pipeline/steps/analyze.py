@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from cxops.config import Config
-from cxops.errors import CxopsError
+from cxops.errors import CxopsError, UsageError
 from cxops.gitops.state import desired, gitops_repo
 from cxops.model.interface import load_project
 from cxops.names import env_namespace
@@ -65,7 +65,7 @@ def run(cfg: Config, env: str = "canary") -> GateResult:
     promoted; the reasons name the metrics source and selector)."""
     check_env(env)
     if env != "canary":
-        raise CxopsError(f"analyze works on the canary environment, got {env!r}")
+        raise UsageError(f"analyze works on the canary environment, got {env!r}")
     gate = cfg.gates.canary
     registry = Registry(cfg)
     repo = gitops_repo(cfg)
