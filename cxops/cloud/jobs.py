@@ -99,6 +99,8 @@ def refresh(conn: Connection, state_dir: Path, job: JobState) -> tuple[str, str]
     job.status = st
     if markers.result is not None:
         job.result = markers.result
+    elif st == "UNREADABLE" and markers.unreadable:
+        job.fault = f"the result on the console could not be read back ({markers.unreadable}); not a failure"
     job_state.save(state_dir, job)
     return st, text
 
