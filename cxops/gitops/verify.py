@@ -23,7 +23,7 @@ from cxops.config import ENV_NAMES, Config
 from cxops.errors import CxopsError
 from cxops.gitops import history
 from cxops.gitops.overlay import IMAGE_PLACEHOLDER, parse_env_file
-from cxops.gitops.traffic import backend_weights
+from cxops.gitops.traffic import TRAFFIC_FILES, backend_weights, route_problems
 from cxops.names import overlay_dir, traffic_dir
 
 # The gate a version must have passed to ENTER each environment (a version's tags hold the verdicts).
@@ -238,4 +238,8 @@ def _check_traffic(cfg: Config, git_dir: Path, new: str) -> list[Violation]:
                 "0 while the canary overlay is empty",
             )
         )
-    return out
+    if out:
+        return out
+    # beyond the weights: the route must be exactly what cxops renders, or the gateway may not serve it as intended
+    files = {name: history.show(git_dir, new, f"{traffic_dir(cfg)}/{name}") for name in TRAFFIC_FILES}
+    return [Violation("traffic", p) for p in route_problems(cfg, files, bool(canary.get("MODEL_VERSION")))]
