@@ -12,6 +12,13 @@ class CxopsError(Exception):
             self.exit_code = exit_code
 
 
+class UsageError(CxopsError):
+    """A bad argument or option (a value outside its closed set, a malformed value): exit 2, as a shell command's
+    usage error. Retry policies never retry it: the same input fails the same way."""
+
+    exit_code = 2
+
+
 class ConfigError(CxopsError):
     """cxops.yaml is missing, malformed or invalid; carries every problem found."""
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields
 
-from cxops.errors import CxopsError
+from cxops.errors import UsageError
 
 
 def _var(name: str, description: str, secret: bool = False) -> dict[str, object]:
@@ -66,7 +66,7 @@ class Settings:
 
 
 def settings() -> Settings:
-    """The current environment as Settings; CxopsError (exit 2) names a variable whose value has the wrong type."""
+    """The current environment as Settings; UsageError (exit 2) names a variable whose value has the wrong type."""
     values: dict[str, object] = {}
     for f in fields(Settings):
         raw = os.environ.get(f.metadata["env"])
@@ -77,7 +77,7 @@ def settings() -> Settings:
             try:
                 values[f.name] = float(raw)
             except ValueError:
-                raise CxopsError(f"{f.metadata['env']}={raw!r} is not a number (seconds)", exit_code=2) from None
+                raise UsageError(f"{f.metadata['env']}={raw!r} is not a number (seconds)") from None
         elif f.type == "bool":
             values[f.name] = raw.lower() in ("1", "true", "yes")
         else:

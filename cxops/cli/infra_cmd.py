@@ -232,7 +232,7 @@ def destroy(
     from cxops import names
     from cxops.cli.output import emit_json
     from cxops.config import load_config
-    from cxops.errors import CxopsError
+    from cxops.errors import UsageError
     from cxops.infra import provision, tfvars
     from cxops.infra.progress import Progress
     from cxops.paths import project_root
@@ -241,7 +241,7 @@ def destroy(
     workdir = provision.module_dir(project_root(), chdir)
     if not yes:
         if not typer.get_text_stream("stdin").isatty():
-            raise CxopsError("destroy needs confirmation: pass --yes (stdin is not a terminal)")
+            raise UsageError("destroy needs confirmation: pass --yes (stdin is not a terminal)")
         instances = ", ".join(names.cloud_resource(config, n.name) for n in config.cloud.nodes)
         typer.confirm(f"Destroy {instances} and their network (state in {workdir}; the data volume stays)?", abort=True)
     tfvars.write(config, workdir)

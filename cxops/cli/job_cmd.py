@@ -50,15 +50,15 @@ def run(
     from cxops.cloud import jobs
     from cxops.cloud.connection import connect
     from cxops.config import load_config
-    from cxops.errors import CxopsError
+    from cxops.errors import CxopsError, UsageError
 
     if bool(command) == bool(script):
-        raise CxopsError("give either a command after `--` or --script FILE (exactly one)")
+        raise UsageError("give either a command after `--` or --script FILE (exactly one)")
     pairs = {}
     for item in env or []:
         key, sep, value = item.partition("=")
         if not sep or not key.isidentifier():
-            raise CxopsError(f"--env {item!r} must look like KEY=VALUE with KEY a shell variable name")
+            raise UsageError(f"--env {item!r} must look like KEY=VALUE with KEY a shell variable name")
         pairs[key] = value
     cfg = load_config()
     state = _state_dir()

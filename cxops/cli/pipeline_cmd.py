@@ -48,7 +48,7 @@ def run(
     from cxops.cli.output import console, emit_json, fail, ok
     from cxops.cli.status_cmd import print_status
     from cxops.config import load_config
-    from cxops.errors import CxopsError, GateFailed, GateInconclusive
+    from cxops.errors import GateFailed, GateInconclusive, UsageError
     from cxops.pipeline.definition import PIPELINE, step
     from cxops.pipeline.local import run_pipeline
     from cxops.pipeline.status import env_statuses
@@ -59,7 +59,7 @@ def run(
         try:
             step(until)
         except KeyError:
-            raise CxopsError(f"unknown step {until!r}; valid: {', '.join(s.id for s in PIPELINE)}") from None
+            raise UsageError(f"unknown step {until!r}; valid: {', '.join(s.id for s in PIPELINE)}") from None
     uri = tracking_uri(cfg)
     progress = Progress(
         SpinnerColumn(),

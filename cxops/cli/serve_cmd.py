@@ -20,17 +20,17 @@ def serve(
 
     from cxops.cli.output import console
     from cxops.config import ENV_NAMES, load_config
-    from cxops.errors import CxopsError
+    from cxops.errors import CxopsError, UsageError
     from cxops.serving.__main__ import ListenError
     from cxops.serving.__main__ import serve as run_server
     from cxops.serving.locate import build_context
 
     cfg = load_config()
     if (env is None) == (model_dir is None):
-        raise CxopsError("give exactly one of --env ENV or --model-dir DIR")
+        raise UsageError("give exactly one of --env ENV or --model-dir DIR")
     if env is not None:
         if env not in ENV_NAMES:
-            raise CxopsError(f"unknown environment {env!r}; valid: {', '.join(ENV_NAMES)}")
+            raise UsageError(f"unknown environment {env!r}; valid: {', '.join(ENV_NAMES)}")
         from cxops.gitops.state import desired, gitops_repo
         from cxops.paths import state_dir
         from cxops.pipeline.build import build_dir

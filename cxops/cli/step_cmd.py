@@ -79,7 +79,9 @@ def _run(command: str, message: str, *args: str):
     from cxops.cli.output import spinner
     from cxops.config import load_config
     from cxops.pipeline.local import step_function
+    from cxops.pipeline.steps._args import check_args
 
+    check_args(command, args)  # a bad argument exits 2 (never retried) before anything is loaded or contacted
     cfg = load_config()
     with spinner(message):
         return step_function(command)(cfg, *args)

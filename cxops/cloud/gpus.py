@@ -13,11 +13,15 @@ nova-compute *service* host, while a hypervisor's name is its node name, often a
 `compute1.example.org` with libvirt): hosts are joined on the hypervisor's service host (Nova API
 `service.host` of os-hypervisors, openstacksdk `Hypervisor.service_details["host"]`). A flavor whose GPU
 request is not a positive integer (`a100:0`, `a100:two`) is skipped with a warning; the rest is reported.
+A flavor may ask for several PCI aliases (`pci_passthrough:alias = nvme:1,a100:2`, Nova's comma-separated list):
+every alias is read, the flavor is counted by the alias whose name is a GPU aggregate's gpu_type, and a running
+server holds, on its host, the GPUs of its flavor's alias of that host's gpu_type.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +53,7 @@ class GpuRequest:
     gpu_type: str
     count: int
     source: str  # "aggregate" (PCI alias) or "placement" (resource class)
+    aliases: tuple[tuple[str, int], ...] = ()  # every PCI alias of the flavor (name, count), in spec order
 
 
 @dataclass
@@ -77,22 +82,53 @@ class BadGpuRequest(CxopsError, ValueError):
 
 def _count(text: str, what: str, allow_zero: bool) -> int:
     value = text.strip()
-    if not value.isdigit() or (int(value) == 0 and not allow_zero):
+    if not (value.isascii() and value.isdigit()) or (int(value) == 0 and not allow_zero):
         raise BadGpuRequest(
             f"{what} has count {text!r}; expected a {'non-negative' if allow_zero else 'positive'} integer"
         )
     return int(value)
 
 
-def flavor_gpu_request(extra_specs: dict[str, str]) -> GpuRequest | None:
+def pci_aliases(spec: str) -> tuple[tuple[str, int], ...]:
+    """Every (alias name, count) of a `pci_passthrough:alias` value, `name[:count][,name[:count]...]` (count 1 when
+    omitted). BadGpuRequest for an empty name, a count that is not a positive integer, or a name given twice."""
+    out: list[tuple[str, int]] = []
+    for part in spec.split(","):
+        name, sep, count = part.strip().partition(":")
+        name = name.strip()
+        if not name:
+            raise BadGpuRequest(f"pci_passthrough:alias {spec!r} has an empty alias name; expected name[:count],...")
+        if name.lower() in (n.lower() for n, _ in out):
+            raise BadGpuRequest(f"pci_passthrough:alias {spec!r} names {name!r} twice")
+        out.append((name, _count(count, f"pci_passthrough:alias {spec!r}", allow_zero=False) if sep else 1))
+    return tuple(out)
+
+
+def flavor_gpu_request(extra_specs: dict[str, str], gpu_types: Collection[str] | None = None) -> GpuRequest | None:
     """The GPUs one instance of a flavor asks for, or None. Raises BadGpuRequest for a count that is not a
-    positive integer (`pci_passthrough:alias` `a100:0`, `a100:two`) or an amount that is not an integer."""
-    alias = extra_specs.get("pci_passthrough:alias")
-    if alias:
-        first = alias.split(",")[0].strip()
-        name, sep, count = first.partition(":")
-        n = _count(count, f"pci_passthrough:alias {alias!r}", allow_zero=False) if sep else 1
-        return GpuRequest(name.strip(), n, "aggregate")
+    positive integer (`pci_passthrough:alias` `a100:0`, `a100:two`) or an amount that is not an integer.
+
+    PCI aliases: with `gpu_types` (the gpu_type of every GPU aggregate, any case), the one alias among them decides
+    (`nvme:1,a100:2` with a100 aggregates is 2 x a100); none among them is no GPU request, several is a
+    BadGpuRequest. Without `gpu_types`, a single alias decides; with several, the first is reported as
+    `gpu_type` and `aliases` holds them all for the caller to choose by name."""
+    spec = extra_specs.get("pci_passthrough:alias")
+    if spec:
+        aliases = pci_aliases(spec)
+        if gpu_types is not None:
+            offered = {t.lower() for t in gpu_types}
+            gpus = [(n, c) for n, c in aliases if n.lower() in offered]
+            if len(gpus) > 1:
+                raise BadGpuRequest(
+                    f"pci_passthrough:alias {spec!r} asks for several GPU types ({', '.join(n for n, _ in gpus)}); "
+                    "a GPU aggregate offers one type per host"
+                )
+            if not gpus:
+                return None
+            chosen = gpus[0]
+        else:
+            chosen = aliases[0]
+        return GpuRequest(chosen[0], chosen[1], "aggregate", aliases)
     for key, value in extra_specs.items():
         # "resources:VGPU" or a granular group "resources1:CUSTOM_GPU_A100"
         if key.startswith("resources") and ":" in key:
@@ -102,10 +138,24 @@ def flavor_gpu_request(extra_specs: dict[str, str]) -> GpuRequest | None:
     return None
 
 
-def _request(extra_specs: dict[str, str], owner: str, warnings: list[str]) -> GpuRequest | None:
+def alias_count(extra_specs: dict[str, str], gpu_type: str) -> int:
+    """How many devices of PCI alias `gpu_type` (any case) a flavor's `pci_passthrough:alias` asks for; 0 if none
+    (or the spec is malformed: such a flavor is warned about where flavors are listed)."""
+    spec = extra_specs.get("pci_passthrough:alias")
+    if not spec:
+        return 0
+    try:
+        return sum(c for n, c in pci_aliases(spec) if n.lower() == gpu_type.lower())
+    except BadGpuRequest:
+        return 0
+
+
+def _request(
+    extra_specs: dict[str, str], owner: str, warnings: list[str], gpu_types: Collection[str] | None = None
+) -> GpuRequest | None:
     """flavor_gpu_request, with a bad spec turned into a warning naming `owner` (the flavor)."""
     try:
-        return flavor_gpu_request(extra_specs)
+        return flavor_gpu_request(extra_specs, gpu_types)
     except BadGpuRequest as exc:
         warnings.append(f"{owner}: {exc}; skipped")
         return None
@@ -170,18 +220,17 @@ def aggregate_capacity(
     """flavors: name, disabled, extra_specs. servers: host, status, extra_specs (of the server's flavor)."""
     warnings = [] if warnings is None else warnings
     hosts = aggregate_hosts(aggregates, hypervisors, warnings)
-    for s in servers:
+    for s in servers:  # a server holds, on its host, its flavor's alias of the host's GPU type
         host = hosts.get(s.get("host") or "")
-        req = _request(s.get("extra_specs") or {}, "a server's flavor", [])  # a bad flavor is warned about below
-        if host is None or req is None or req.source != "aggregate" or s.get("status") not in HOLDING:
-            continue
-        if req.gpu_type.lower() == host.gpu_type.lower():
-            host.used += req.count
+        if host is not None and s.get("status") in HOLDING:
+            host.used += alias_count(s.get("extra_specs") or {}, host.gpu_type)
+    # a flavor is counted by its alias that a GPU aggregate offers (no aggregate at all: its only alias, as 0)
+    offered = {h.gpu_type for h in hosts.values()} or None
     out = []
     for f in flavors:
         if f.get("disabled") is True:
             continue
-        req = _request(f.get("extra_specs") or {}, f"flavor {f['name']!r}", warnings)
+        req = _request(f.get("extra_specs") or {}, f"flavor {f['name']!r}", warnings, offered)
         if req is None or req.source != "aggregate":
             continue
         matching = [h for h in hosts.values() if h.gpu_type.lower() == req.gpu_type.lower()]

@@ -18,7 +18,9 @@ from cxops.cloud.console import ConsoleMarkers
 from cxops.errors import CxopsError
 
 JOB_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
-TERMINAL = {"SUCCEEDED", "FAILED", "ERROR", "DEADLINE_EXCEEDED", "GONE"}
+# UNREADABLE: the console shows the job's result but it could not be read back (cut or garbled): the job ended,
+# how is unknown; never reported as FAILED (a large result is on the job's volume, see userdata.RESULT_PY)
+TERMINAL = {"SUCCEEDED", "FAILED", "ERROR", "DEADLINE_EXCEEDED", "GONE", "UNREADABLE"}
 RESULT_STATUS = {"succeeded": "SUCCEEDED", "failed": "FAILED", "deadline_exceeded": "DEADLINE_EXCEEDED"}
 GRACE_SECONDS = 30  # after the in-guest deadline: time for the wrapper to print its result
 
@@ -85,10 +87,12 @@ def derive_status(job: JobState, server_status: str | None, markers: ConsoleMark
     """One status from what the cloud says (None = server gone) and what the console says."""
     now = time.time() if now is None else now
     if markers.result is not None:
-        return RESULT_STATUS.get(str(markers.result.get("status")), "FAILED")
+        return RESULT_STATUS.get(str(markers.result.get("status")), "UNREADABLE")
+    if markers.unreadable is not None and server_status in (None, "SHUTOFF", "STOPPED"):
+        return "UNREADABLE"  # the guest printed its result and powered off: it ended, how cannot be read
     if server_status is None:
         if job.result is not None:
-            return RESULT_STATUS.get(str(job.result.get("status")), "FAILED")
+            return RESULT_STATUS.get(str(job.result.get("status")), "UNREADABLE")
         return job.status if job.status in TERMINAL else "GONE"
     if server_status == "ERROR":
         return "ERROR"

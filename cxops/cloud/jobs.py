@@ -62,11 +62,12 @@ def pick_network(conn: Connection, name: str | None) -> Any:
     return own[0]
 
 
-def gpu_of_flavor(flavor: Any) -> tuple[str, int] | None:
-    """(gpu type, count) a flavor asks for: a PCI alias, or a Placement resource (VGPU / CUSTOM_*GPU*)."""
+def gpu_of_flavor(flavor: Any, gpu: str | None = None) -> tuple[str, int] | None:
+    """(gpu type, count) a flavor asks for: a PCI alias (with `gpu`, the one of that name among several, e.g.
+    `nvme:1,a100:2` and gpu a100 → (a100, 2)), or a Placement resource (VGPU / CUSTOM_*GPU*)."""
     from cxops.cloud.gpus import flavor_gpu_request
 
-    req = flavor_gpu_request(dict(flavor.extra_specs or {}))
+    req = flavor_gpu_request(dict(flavor.extra_specs or {}), [gpu] if gpu else None)
     return (req.gpu_type, req.count) if req else None
 
 
@@ -98,6 +99,8 @@ def refresh(conn: Connection, state_dir: Path, job: JobState) -> tuple[str, str]
     job.status = st
     if markers.result is not None:
         job.result = markers.result
+    elif st == "UNREADABLE" and markers.unreadable:
+        job.fault = f"the result on the console could not be read back ({markers.unreadable}); not a failure"
     job_state.save(state_dir, job)
     return st, text
 
@@ -118,7 +121,7 @@ def start(conn: Connection, state_dir: Path, spec: JobSpec, say: Say = lambda _m
         raise CxopsError(f"flavor {spec.flavor!r} is disabled")
     image = _find(conn.image.find_image, spec.image, "image", lambda: [i.name for i in conn.image.images()])
     if spec.gpu:
-        got = gpu_of_flavor(flavor)
+        got = gpu_of_flavor(flavor, spec.gpu) or gpu_of_flavor(flavor)
         if got is None or got[0].lower() != spec.gpu.lower():
             raise CxopsError(
                 f"flavor {spec.flavor!r} provides {got[1]} x {got[0]}"

@@ -39,7 +39,8 @@ def gpu_capacity_check(conn: Connection, flavor: Any, say: Callable[[str], None]
             f"flavor {flavor.name!r}: no GPU capacity free now ({rows[0]['total']} in total); "
             "try later or another flavor (see `cxops cloud gpus`)"
         )
-    return req.gpu_type
+    # the measured row names the alias a GPU aggregate offers (a flavor may ask for several, e.g. nvme:1,a100:2)
+    return str(rows[0]["gpu_type"]) if rows else req.gpu_type
 
 
 def train_on_instance(

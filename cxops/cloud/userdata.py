@@ -17,8 +17,41 @@ RESULT = "CXOPS-JOB-RESULT"
 JOB_DIR = "/var/lib/cxops"
 DATA_DIR = "/mnt/cxops-data"
 
-# Runs as root from cloud-init's final stage. Writes markers to stdout, which cloud-init sends to the
-# console log. python3 builds the result JSON when the image has it; a minimal JSON otherwise.
+# The result as the console carries it (console.py reads it back). The serial console truncates long lines and lets
+# kernel messages land between (or inside) lines, so the result is small and self-checking: the JSON document
+# (job, run, status, exit_code, duration_s, result) is base64-encoded and printed in short numbered chunks, each
+# line `CXOPS-JOB-RESULT <run> <i>/<n> <crc32 of the whole> <crc32 of the chunk> <chunk>`, the whole sequence
+# twice; a result above INLINE_MAX bytes is written to the job's data directory (its volume when it has one) and
+# the line names the file, its size and its CRC-32 instead.
+INLINE_MAX = 2048
+CHUNK = 64
+RESULT_PY = f"""import base64, json, os, zlib
+result = None
+try:
+    with open(os.environ["CXOPS_RESULT"]) as f:
+        result = json.load(f)
+except FileNotFoundError:
+    pass
+except ValueError as exc:
+    result = {{"error": "result file is not JSON: %s" % exc}}
+doc = {{"job": os.environ["CXOPS_JOB_NAME"], "run": os.environ["CXOPS_RUN_ID"], "status": os.environ["STATUS"],
+       "exit_code": int(os.environ["CODE"]), "duration_s": int(os.environ["ENDED"]) - int(os.environ["STARTED"]),
+       "result": result}}
+if len(json.dumps(result).encode()) > {INLINE_MAX}:
+    raw = json.dumps(result, sort_keys=True).encode()
+    path = os.path.join(os.environ["CXOPS_DATA_DIR"], "cxops-result-%s.json" % os.environ["CXOPS_RUN_ID"])
+    with open(path, "wb") as f:
+        f.write(raw)
+    doc.update(result=None, result_file=path, result_bytes=len(raw), result_crc32="%08x" % zlib.crc32(raw))
+data = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+text, whole = base64.b64encode(data).decode(), "%08x" % zlib.crc32(data)
+chunks = [text[i : i + {CHUNK}] for i in range(0, len(text), {CHUNK})]
+run = os.environ["CXOPS_RUN_ID"]
+for _ in range(2):
+    for i, c in enumerate(chunks, 1):
+        print("{RESULT} %s %d/%d %s %08x %s" % (run, i, len(chunks), whole, zlib.crc32(c.encode()), c), flush=True)
+"""
+
 WRAPPER = r"""#!/bin/bash
 set -u
 # shellcheck source=/dev/null
@@ -50,26 +83,13 @@ status=failed
 [ "$code" = 124 ] && status=deadline_exceeded
 if command -v python3 >/dev/null 2>&1; then
   CODE=$code STATUS=$status STARTED=$started ENDED=$ended python3 - <<'PY'
-import json, os
-result = None
-try:
-    with open(os.environ["CXOPS_RESULT"]) as f:
-        result = json.load(f)
-except FileNotFoundError:
-    pass
-except ValueError as exc:
-    result = {"error": "result file is not JSON: %s" % exc}
-print("CXOPS-JOB-RESULT " + json.dumps({
-    "job": os.environ["CXOPS_JOB_NAME"], "run": os.environ["CXOPS_RUN_ID"], "status": os.environ["STATUS"],
-    "exit_code": int(os.environ["CODE"]), "duration_s": int(os.environ["ENDED"]) - int(os.environ["STARTED"]),
-    "result": result}, sort_keys=True))
-PY
+__RESULT_PY__PY
 else
   printf 'CXOPS-JOB-RESULT {"job": "%s", "run": "%s", "status": "%s", "exit_code": %d, "duration_s": %d, %s}\n' \
     "$CXOPS_JOB_NAME" "$CXOPS_RUN_ID" "$status" "$code" "$((ended - started))" '"result": null'
 fi
 sync
-"""
+""".replace("__RESULT_PY__", RESULT_PY)
 
 
 class _Dumper(yaml.SafeDumper):

@@ -126,8 +126,12 @@ def load(directory: Path) -> Inventory:
 
 
 def render_vars(cfg: Config, project_root: Path) -> str:
-    """The group_vars file (`group_vars/all/cxops.yml`) carrying cxops.yaml's values into Ansible, `cxops_` prefixed."""
+    """The group_vars file (`group_vars/all/cxops.yml`) carrying cxops.yaml's values into Ansible, `cxops_` prefixed,
+    and the two Kubespray variables cxops.yaml sets (kube_pods_subnet, kube_service_addresses: kubernetes.pod_cidr
+    and service_cidr, checked there not to overlap cloud.network_cidr or each other)."""
     data = {
+        "kube_pods_subnet": cfg.kubernetes.pod_cidr,
+        "kube_service_addresses": cfg.kubernetes.service_cidr,
         "cxops_project": cfg.project.name,
         "cxops_registry_host": names.registry_host(cfg),
         "cxops_argocd_namespace": names.argocd_namespace(cfg),

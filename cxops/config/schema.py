@@ -6,7 +6,7 @@ import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from cxops.config.placeholders import check_template
 from cxops.environments import ENV_NAMES
@@ -70,17 +70,29 @@ class Flavors(Strict):
     gpu: str | None = Field(None, description="flavor of gpu nodes (required when a node has role gpu)")
 
 
+def ipv4_network(v: str, example: str = "192.168.1.0/24") -> ipaddress.IPv4Network:
+    """`v` as an IPv4 network, only when written canonically as Terraform's cidrhost/cidrsubnet and Neutron read
+    it: ADDRESS/PREFIX with no host bits set, nothing else (no bare address, no leading zeros, no spaces). ValueError
+    naming the value and the canonical form otherwise."""
+    if "/" not in v:
+        raise ValueError(f"{v!r} is an address, not a network in CIDR form such as {example}")
+    try:
+        net = ipaddress.ip_network(v, strict=False)
+    except ValueError as exc:
+        raise ValueError(f"{v!r} is not a network in CIDR form such as {example} ({exc})") from None
+    if net.version != 4:
+        raise ValueError(f"{v!r} is not an IPv4 network")
+    if str(net) != v:
+        raise ValueError(f"{v!r} is not a canonical network address (host bits set or not in normal form); write {net}")
+    return net
+
+
 def _cidrs(values: list[str], world: bool = True) -> list[str]:
-    """Each entry an IPv4 network in CIDR form with no host bits set (Neutron stores the network, so a host address
-    would show as drift; the security group rules are IPv4). `world=False` also refuses 0.0.0.0/0 (only the
-    gateway's 80/443 may be open to everyone, docs/security.md)."""
+    """Each entry an IPv4 network in canonical CIDR form, no host bits set (Neutron stores the network, so a host
+    address would show as drift; the security group rules are IPv4). `world=False` also refuses 0.0.0.0/0 (only
+    the gateway's 80/443 may be open to everyone, docs/security.md)."""
     for v in values:
-        try:
-            net = ipaddress.ip_network(v, strict=True)
-        except ValueError as exc:
-            raise ValueError(f"{v!r} is not a network in CIDR form such as 203.0.113.0/24 ({exc})") from None
-        if net.version != 4:
-            raise ValueError(f"{v!r} is not an IPv4 network (the security group rules are IPv4)")
+        net = ipv4_network(v, "203.0.113.0/24")
         if not world and net.prefixlen == 0:
             raise ValueError(f"{v!r} opens the port to the whole internet; name your networks (e.g. 203.0.113.0/24)")
     return values
@@ -143,8 +155,8 @@ class Cloud(Strict):
     @field_validator("network_cidr")
     @classmethod
     def _cidr(cls, v: str) -> str:
-        net = ipaddress.ip_network(v)
-        if net.version != 4 or not 16 <= net.prefixlen <= 28:
+        net = ipv4_network(v)
+        if not 16 <= net.prefixlen <= 28:
             raise ValueError(f"must be an IPv4 network from /16 to /28, got {v!r}")
         return v
 
@@ -488,12 +500,34 @@ class Kubernetes(Strict):
         description="requests per second the gateway lets through to the public model endpoints (per Envoy "
         "replica; more get HTTP 429)",
     )
+    # Kubespray v2.31's defaults (inventory sample k8s-cluster.yml: kube_pods_subnet, kube_service_addresses)
+    pod_cidr: str = Field(
+        "10.233.64.0/18",
+        description="the pods' network (Kubespray kube_pods_subnet, written into the inventory's group_vars); "
+        "must not overlap cloud.network_cidr or service_cidr",
+    )
+    service_cidr: str = Field(
+        "10.233.0.0/18",
+        description="the Services' cluster IPs (Kubespray kube_service_addresses, written into the inventory's "
+        "group_vars); must not overlap cloud.network_cidr or pod_cidr",
+    )
 
     @field_validator("namespace_prefix", "platform_namespace", "argocd_namespace", "gateway_name")
     @classmethod
     def _label(cls, v: str) -> str:
         if not DNS_LABEL.match(v):
             raise ValueError(f"must be a DNS label (lowercase letters, digits, '-', at most 32), got {v!r}")
+        return v
+
+    @field_validator("pod_cidr", "service_cidr")
+    @classmethod
+    def _cluster_cidr(cls, v: str, info: ValidationInfo) -> str:
+        # pods: room for several nodes' /24 blocks (Kubespray's kube_network_node_prefix 24); Services: the API
+        # server takes at most 20 host bits for an IPv4 service range
+        low, high = (8, 22) if info.field_name == "pod_cidr" else (12, 24)
+        net = ipv4_network(v, "10.233.64.0/18")
+        if not low <= net.prefixlen <= high:
+            raise ValueError(f"{v!r} must be an IPv4 network from /{low} to /{high}")
         return v
 
     @field_validator("domain")
@@ -590,6 +624,30 @@ class Config(Strict):
     def _external_store_has_endpoint(self) -> Config:
         if self.platform.object_store == "external" and not self.workflows.s3_endpoint_url:
             raise ValueError("platform.object_store: external needs workflows.s3_endpoint_url (the site's S3 API URL)")
+        return self
+
+    @model_validator(mode="after")
+    def _networks_disjoint(self) -> Config:
+        """The nodes' network, the pods' and the Services' must not overlap: a node address inside the pod or
+        service range is routed into the cluster instead of to the node."""
+        nets = {
+            "cloud.network_cidr": self.cloud.network_cidr,
+            "kubernetes.pod_cidr": self.kubernetes.pod_cidr,
+            "kubernetes.service_cidr": self.kubernetes.service_cidr,
+        }
+        keys = list(nets)
+        for i, a in enumerate(keys):
+            for b in keys[i + 1 :]:
+                if ipaddress.ip_network(nets[a]).overlaps(ipaddress.ip_network(nets[b])):
+                    raise ValueError(
+                        f"{a} {nets[a]} overlaps {b} {nets[b]}; the node, pod and service networks must be disjoint"
+                    )
+        nodes, pods = len(self.cloud.nodes), ipaddress.ip_network(self.kubernetes.pod_cidr)
+        if nodes > 2 ** (24 - pods.prefixlen):
+            raise ValueError(
+                f"kubernetes.pod_cidr {pods} holds {2 ** (24 - pods.prefixlen)} node blocks of /24 (Kubespray's "
+                f"kube_network_node_prefix) but cloud.nodes lists {nodes}; use a shorter prefix"
+            )
         return self
 
     @model_validator(mode="after")

@@ -50,6 +50,25 @@ def is_ancestor(git_dir: Path, old: str, new: str) -> bool:
     return _git(git_dir, "merge-base", "--is-ancestor", old, new, check=False) is not None
 
 
+MAX_RANGE = 200  # commits judged one by one in a push; a longer range is refused (push it in parts)
+
+
+def commits_between(git_dir: Path, old: str, new: str) -> list[tuple[str, str]]:
+    """(commit, first parent) of every commit in `old..new`, oldest first (`git rev-list --reverse`); merges'
+    side commits included. Empty when `old` is zero (a new branch: only its tip is judged)."""
+    if is_zero(old) or is_zero(new):
+        return []
+    out = _git(git_dir, "rev-list", "--reverse", "--parents", f"{old}..{new}") or ""
+    pairs = []
+    for line in out.splitlines():
+        commit, *parents = line.split()
+        pairs.append((commit, parents[0] if parents else ZERO_NAME))
+    return pairs
+
+
+ZERO_NAME = "0" * 40
+
+
 def values_ever_set(git_dir: Path, rev: str, relpath: str, key: str) -> set[str]:
     """Every non-empty value `key=` was given in the file at any commit reachable from `rev` (one `git log -p`)."""
     if is_zero(rev):

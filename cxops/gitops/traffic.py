@@ -6,7 +6,9 @@ empty canary never receives user traffic. Written in the same commit as the cana
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -15,6 +17,7 @@ from cxops.generated import header
 from cxops.names import PUBLIC_ROUTE, env_namespace, gateway_ref, traffic_dir
 
 RENDERED_BY = "cxops step promote|rollback (the canary's deploy)"
+TRAFFIC_FILES = ("httproute.yaml", "referencegrant.yaml", "kustomization.yaml")
 
 
 def traffic_files(cfg: Config, canary_active: bool) -> dict[str, str]:
@@ -89,7 +92,69 @@ def backend_weights(cfg: Config, route_text: str) -> dict[str, int]:
                 f"the canary's model-server ({', '.join(by_ns)})"
             )
         weight = ref.get("weight", 1)
-        if not isinstance(weight, int) or not 0 <= weight <= 100:
+        if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 100:  # YAML true is no 1
             raise ValueError(f"{env} weight {weight!r} is not a whole percent 0..100")
         out[env] += weight
+    return out
+
+
+def _first_difference(got: Any, want: Any, path: str = "") -> str | None:
+    """Where `got` first differs from `want` (a dotted path and both values), or None when equal."""
+    if isinstance(want, dict) and isinstance(got, dict):
+        for key in [*want, *(k for k in got if k not in want)]:
+            if key not in got:
+                return f"{path}{key} is missing"
+            if key not in want:
+                return f"{path}{key} is not rendered by cxops"
+            if (d := _first_difference(got[key], want[key], f"{path}{key}.")) is not None:
+                return d
+        return None
+    if isinstance(want, list) and isinstance(got, list):
+        if len(got) != len(want):
+            return f"{path.rstrip('.')} has {len(got)} entries, cxops renders {len(want)}"
+        for i, (g, w) in enumerate(zip(got, want, strict=True)):
+            if (d := _first_difference(g, w, f"{path.rstrip('.')}[{i}].")) is not None:
+                return d
+        return None
+    if got != want or type(got) is not type(want):
+        return f"{path.rstrip('.')} is {got!r}, cxops renders {want!r}"
+    return None
+
+
+def route_problems(cfg: Config, files: Mapping[str, str | None], canary_active: bool) -> list[str]:
+    """Why the committed traffic directory (file name → text, None = absent) is not exactly what cxops renders for
+    the canary's state, with a permitted canary weight: 0, or the configured environments.canary.weight while a
+    canary is deployed. Hand edits the gateway cannot serve as intended (all traffic to the canary, another
+    Service port, an extra rule, another parent Gateway, a weight that is not an integer, the ReferenceGrant gone)
+    are each one line; empty when the directory is as rendered."""
+    variants = [traffic_files(cfg, False)] + ([traffic_files(cfg, True)] if canary_active else [])
+    permitted = sorted({0, cfg.environments.canary.weight} if canary_active else {0})
+    out = []
+    for name in variants[0]:
+        text = files.get(name)
+        if text is None:
+            out.append(f"{name} is missing; cxops renders it (cxops step promote|rollback)")
+            continue
+        try:
+            doc = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            out.append(f"{name} is not YAML ({type(exc).__name__})")
+            continue
+        wants = [yaml.safe_load(v[name]) for v in variants]
+        if any(_first_difference(doc, w) is None for w in wants):
+            continue
+        weight = None
+        if name == "httproute.yaml":
+            try:
+                weight = backend_weights(cfg, text)["canary"]
+            except ValueError:
+                weight = None
+            if weight is not None and weight not in permitted:
+                out.append(
+                    f"{name}: canary weight {weight} is not permitted; valid: {' or '.join(map(str, permitted))} "
+                    f"({'a canary is deployed' if canary_active else 'no canary is deployed'})"
+                )
+                continue
+        want = wants[-1] if weight == cfg.environments.canary.weight else wants[0]
+        out.append(f"{name} is not the shape cxops renders: {_first_difference(doc, want)}")
     return out

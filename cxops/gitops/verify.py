@@ -23,7 +23,7 @@ from cxops.config import ENV_NAMES, Config
 from cxops.errors import CxopsError
 from cxops.gitops import history
 from cxops.gitops.overlay import IMAGE_PLACEHOLDER, parse_env_file
-from cxops.gitops.traffic import backend_weights
+from cxops.gitops.traffic import TRAFFIC_FILES, backend_weights, route_problems
 from cxops.names import overlay_dir, traffic_dir
 
 # The gate a version must have passed to ENTER each environment (a version's tags hold the verdicts).
@@ -93,7 +93,23 @@ def verify_push(
                 f"{push.old[:12]}; pull, rebase your change onto it and push again",
             )
         )
-    return out + verify(cfg, git_dir, push.old, push.new, registry)
+    if out:
+        return out
+    reg = _Registry(registry or _default_registry(cfg))
+    # every commit of the range, not only its net change: a bad commit reverted later in the same push would
+    # otherwise land in history, and history counts what it once deployed as "was in <env> before" (a rollback)
+    steps = history.commits_between(git_dir, push.old, push.new)
+    if len(steps) > history.MAX_RANGE:
+        return [
+            Violation(
+                branch,
+                f"{len(steps)} commits in one push; at most {history.MAX_RANGE} are judged one by one: push in parts",
+            )
+        ]
+    for commit, parent in steps[:-1]:  # the tip is judged below against what the branch held
+        for v in verify(cfg, git_dir, parent, commit, registry, accepted=push.old, reg=reg):
+            out.append(Violation(v.where, f"commit {commit[:12]} (before the tip): {v.message}"))
+    return out + verify(cfg, git_dir, push.old, push.new, registry, reg=reg)
 
 
 def verify(
@@ -102,16 +118,21 @@ def verify(
     old: str,
     new: str,
     registry: Callable[[], object] | None = None,
+    accepted: str | None = None,
+    reg: _Registry | None = None,
 ) -> list[Violation]:
     """Every rule for the state change OLD → NEW (commits in `git_dir`); empty = a safe promotion.
 
-    `registry` makes the registry reader on demand (default: `cxops.registry.rest.RegistryReader`, which never
-    starts the lab's MLflow, so a stopped MLflow refuses the push instead of being started by it)."""
-    reg = _Registry(registry or _default_registry(cfg))
+    `accepted` is the branch tip the remote last accepted (default `old`): only versions in its history count as
+    "was in the environment before". `registry` makes the registry reader on demand (default:
+    `cxops.registry.rest.RegistryReader`, which never starts the lab's MLflow, so a stopped MLflow refuses the push
+    instead of being started by it)."""
+    reg = reg or _Registry(registry or _default_registry(cfg))
+    accepted = old if accepted is None else accepted
     out: list[Violation] = []
     for env in ENV_NAMES:
         if history.changed(git_dir, old, new, overlay_dir(cfg, env)):
-            out += _check_env(cfg, git_dir, old, new, env, reg)
+            out += _check_env(cfg, git_dir, accepted, new, env, reg)
     canary_changed = history.changed(git_dir, old, new, overlay_dir(cfg, "canary"))
     if canary_changed or history.changed(git_dir, old, new, traffic_dir(cfg)):
         out += _check_traffic(cfg, git_dir, new)
@@ -238,4 +259,8 @@ def _check_traffic(cfg: Config, git_dir: Path, new: str) -> list[Violation]:
                 "0 while the canary overlay is empty",
             )
         )
-    return out
+    if out:
+        return out
+    # beyond the weights: the route must be exactly what cxops renders, or the gateway may not serve it as intended
+    files = {name: history.show(git_dir, new, f"{traffic_dir(cfg)}/{name}") for name in TRAFFIC_FILES}
+    return [Violation("traffic", p) for p in route_problems(cfg, files, bool(canary.get("MODEL_VERSION")))]

@@ -19,7 +19,6 @@ from typing import Any
 from cxops import names
 from cxops.config.schema import ENV_NAMES, Config
 from cxops.k8s import values
-from cxops.k8s.policies import KUBESPRAY_POD_CIDR
 
 ANYWHERE = "0.0.0.0/0"
 NODELOCALDNS = "169.254.25.10/32"  # Kubespray's nodelocaldns_ip
@@ -100,6 +99,7 @@ def flows(cfg: Config) -> list[Flow]:
 
     platform, argo = names.platform_namespace(cfg), names.workflows_namespace(cfg)
     nodes = (cfg.cloud.network_cidr,)
+    pod_net = cfg.kubernetes.pod_cidr  # Kubespray's kube_pods_subnet (the group_vars cxops writes)
     internet = Peer("the internet", cidrs=(ANYWHERE,))
     envoy = Peer(
         "the gateway (Envoy)",
@@ -117,7 +117,7 @@ def flows(cfg: Config) -> list[Flow]:
         Flow("internet-to-gateway", internet, envoy, ENVOY_PORTS, "clients reach the Gateway's 80/443"),
         Flow(
             "nodes-to-gateway",
-            Peer("the nodes", cidrs=(*nodes, KUBESPRAY_POD_CIDR)),
+            Peer("the nodes", cidrs=(*nodes, pod_net)),
             envoy,
             ENVOY_PORTS,
             "containerd pulls images from the registry through the Gateway",
@@ -192,7 +192,7 @@ def flows(cfg: Config) -> list[Flow]:
         ),
         Flow(
             "apiserver-to-webhooks",
-            Peer("the API server", cidrs=(*nodes, KUBESPRAY_POD_CIDR)),
+            Peer("the API server", cidrs=(*nodes, pod_net)),
             inside,
             (9443, 10250),
             "admission webhooks (cert-manager, CloudNativePG, Envoy Gateway)",

@@ -17,8 +17,6 @@ from cxops.config.schema import Config
 API = "gateway.envoyproxy.io/v1alpha1"
 RATE_LIMIT_POLICY = "public-rate-limit"
 REGISTRY_POLICY = "registry-private-network"
-# Kubespray v2.31's default pod network (inventory sample `kube_pods_subnet`): workflow pods push images from there.
-KUBESPRAY_POD_CIDR = "10.233.64.0/18"
 
 
 def _route_ref(name: str) -> dict[str, str]:
@@ -48,7 +46,7 @@ def rate_limit(cfg: Config) -> dict[str, Any]:
 def private_networks(cfg: Config) -> list[str]:
     """Client networks the registry answers: the nodes' private network (containerd pulls) and the pod network
     (BuildKit pushes)."""
-    return [cfg.cloud.network_cidr, KUBESPRAY_POD_CIDR]
+    return [cfg.cloud.network_cidr, cfg.kubernetes.pod_cidr]  # pod_cidr: Kubespray's kube_pods_subnet
 
 
 def registry_rule(cfg: Config) -> dict[str, Any]:

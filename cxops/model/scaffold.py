@@ -10,7 +10,7 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
-from cxops.errors import CxopsError
+from cxops.errors import CxopsError, UsageError
 
 PACKAGE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 
@@ -18,7 +18,7 @@ PACKAGE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 def check_name(name: str) -> None:
     """CxopsError unless NAME is a Python package name (what model.project imports)."""
     if not PACKAGE_NAME.match(name):
-        raise CxopsError(
+        raise UsageError(
             f"model project name {name!r} must be a Python package name (lowercase letters, digits, "
             "'_', starting with a letter), e.g. bird_sounds"
         )

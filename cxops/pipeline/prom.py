@@ -138,11 +138,27 @@ def delta(after: Snapshot, before: Snapshot) -> Window:
     return aggregate((key, inc(key, value)) for key, value in after.series.items())
 
 
-def histogram_quantile(q: float, buckets: dict[float, float]) -> float:
-    """Prometheus-style: linear interpolation inside the bucket holding rank q·total (seconds); NaN if empty."""
+@dataclass(frozen=True)
+class Quantile:
+    """A quantile read from a histogram (seconds). `above` True: the rank falls in the +Inf bucket, so the quantile
+    is known only to exceed `value`, the top finite bucket bound; it must be reported and compared as "> value",
+    never as the value itself. NaN `value`: the histogram holds no observations."""
+
+    value: float
+    above: bool = False
+
+    def describe(self, scale: float = 1.0, unit: str = "s", fmt: str = ".4g") -> str:
+        """'0.012 s', or '> 2.5 s' for a bound; `scale` converts seconds (1000 → ms with unit 'ms')."""
+        return f"{'> ' if self.above else ''}{format(self.value * scale, fmt)} {unit}"
+
+
+def quantile(q: float, buckets: dict[float, float]) -> Quantile:
+    """The q-quantile of cumulative `buckets` (le seconds -> count, ending with +Inf): linear interpolation inside
+    the bucket holding rank q·total, as Prometheus' histogram_quantile; a rank in the +Inf bucket gives a bound
+    (Quantile.above) at the top finite bound instead of that bound as a value; NaN if empty."""
     edges = sorted(buckets)
     if not edges or not buckets[edges[-1]] > 0:
-        return math.nan
+        return Quantile(math.nan)
     total = buckets[edges[-1]]
     rank = q * total
     prev_edge, prev_count = 0.0, 0.0
@@ -150,11 +166,17 @@ def histogram_quantile(q: float, buckets: dict[float, float]) -> float:
         count = buckets[edge]
         if count >= rank:
             if math.isinf(edge):
-                return prev_edge
+                return Quantile(prev_edge, above=True)
             span = count - prev_count
-            return prev_edge + (edge - prev_edge) * ((rank - prev_count) / span if span else 0.0)
+            return Quantile(prev_edge + (edge - prev_edge) * ((rank - prev_count) / span if span else 0.0))
         prev_edge, prev_count = edge, count
-    return edges[-1]
+    return Quantile(edges[-1], above=math.isinf(edges[-1]))
+
+
+def histogram_quantile(q: float, buckets: dict[float, float]) -> float:
+    """`quantile(q, buckets).value` in Prometheus' convention (the top finite bound for a rank in the +Inf
+    bucket). For display and trend only: a decision must use `quantile`, which says when the value is a bound."""
+    return quantile(q, buckets).value
 
 
 def total_variation(p: dict[str, float], q: dict[str, float]) -> float:

@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Outcome = Literal["passed", "failed", "inconclusive"]
+# What a check's value is: the number itself (None), a lower bound ("above": the truth is greater, e.g. a quantile
+# in a histogram's +Inf bucket), an upper bound ("below"), or a number whose relation to the truth is unknown.
+Bound = Literal["above", "below", "unknown"] | None
+BOUND_SIGN = {"above": "> ", "below": "< ", "unknown": "~ "}
 PASSED: Outcome = "passed"
 FAILED: Outcome = "failed"
 INCONCLUSIVE: Outcome = "inconclusive"
@@ -39,7 +43,10 @@ def describe(value: float | None, fmt: str = ".4g") -> str:
 class Check:
     """One number compared with one limit. `kind` "max": value <= limit passes; "min": value >= limit passes.
 
-    `value` None means the check could not be computed (e.g. no latency samples); that never passes.
+    `value` None means the check could not be computed (e.g. no latency samples); that never passes. `bound`
+    says when `value` is only a bound of the truth (see Bound; `note` says why, for the reason): such a check
+    passes only when the bound proves the truth within the limit, fails only when it proves it beyond, and is
+    otherwise `undetermined` (the gate is then inconclusive, never passed).
     """
 
     name: str
@@ -47,13 +54,39 @@ class Check:
     limit: float
     kind: Literal["max", "min"]
     fmt: str = ".4g"
+    bound: Bound = None
+    note: str = ""
+
+    def _comparable(self) -> bool:
+        return self.value is not None and finite(self.value) and finite(self.limit)
 
     @property
     def ok(self) -> bool:
-        value = self.value
-        if value is None or not finite(value) or not finite(self.limit):
+        """The truth is provably within the limit."""
+        if not self._comparable():
             return False
-        return value <= self.limit if self.kind == "max" else value >= self.limit
+        assert self.value is not None  # _comparable
+        value, limit = float(self.value), self.limit
+        if self.kind == "max":
+            return value <= limit if self.bound in (None, "below") else False
+        return value >= limit if self.bound in (None, "above") else False
+
+    @property
+    def undetermined(self) -> bool:
+        """A bound that could be on either side of the limit: neither pass nor fail can be proved."""
+        if self.bound is None or self.ok or not self._comparable():
+            return False
+        assert self.value is not None  # _comparable
+        value, limit = float(self.value), self.limit
+        if self.bound == "unknown":
+            return True
+        if self.kind == "max":  # proved beyond only when the truth is above a bound already above the limit
+            return not (self.bound == "above" and value >= limit)
+        return not (self.bound == "below" and value <= limit)
+
+    def shown(self) -> str:
+        """The value as reported: '1.2', or '> 1.2' for a lower bound ('< ' upper, '~ ' unknown direction)."""
+        return BOUND_SIGN.get(self.bound or "", "") + describe(self.value, self.fmt)
 
     def reason(self) -> str:
         """Why the check did not pass (empty when it passed)."""
@@ -63,18 +96,27 @@ class Check:
             return f"{self.name} is {describe(self.value, self.fmt)}; a gate passes only on finite evidence"
         if not finite(self.limit):
             return f"{self.name} limit is {describe(self.limit, self.fmt)}; limits must be finite"
-        op = ">" if self.kind == "max" else "<"
         word = "max" if self.kind == "max" else "min"
-        return f"{self.name} {format(self.value, self.fmt)} {op} {word} {format(self.limit, self.fmt)}"
+        why = f" ({self.note})" if self.note else ""
+        if self.undetermined:
+            return (
+                f"{self.name} is {self.shown()}{why}, a bound that may lie on either side of {word} "
+                f"{format(self.limit, self.fmt)}; the gate cannot pass on it"
+            )
+        op = ">" if self.kind == "max" else "<"
+        return f"{self.name} {self.shown()}{why} {op} {word} {format(self.limit, self.fmt)}"
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-safe form for reports: a non-finite value becomes null beside its reason."""
         return {
             "name": self.name,
             "value": self.value if finite(self.value) else None,
+            "bound": self.bound,
+            "shown": self.shown(),
             "limit": self.limit,
             "kind": self.kind,
             "ok": self.ok,
+            "undetermined": self.undetermined,
             "reason": self.reason(),
         }
 
@@ -96,7 +138,8 @@ def decide(
     checks: Iterable[Check], samples: Mapping[str, float] | None = None, min_samples: float = 0, source: str = ""
 ) -> Verdict:
     """Inconclusive if any side in `samples` has fewer than `min_samples` (or a non-finite count); else passed
-    only if every check is ok; else failed with every failing check's reason.
+    only if every check is ok; else failed with every failing check's reason when some check provably fails;
+    else (only bounds that may lie on either side of their limits) inconclusive with their reasons.
 
     samples: side name -> how many observations the evidence for that side holds. `source` names where the
     evidence came from (Prometheus URL and selector, or /metrics) so an inconclusive reason says where to look.
@@ -111,6 +154,8 @@ def decide(
         ]
         return Verdict(INCONCLUSIVE, reasons, checks)
     reasons = [c.reason() for c in checks if not c.ok]
+    if reasons and all(c.undetermined for c in checks if not c.ok):
+        return Verdict(INCONCLUSIVE, reasons, checks)
     return Verdict(FAILED if reasons else PASSED, reasons, checks)
 
 

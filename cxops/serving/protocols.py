@@ -142,42 +142,54 @@ def _flat_rows(data: list[list[Any]], schema: InputSchema, where: str) -> np.nda
 
 
 def records(value: Any, schema: InputSchema, max_batch: int, where: str = "dataframe_records") -> np.ndarray:
-    """A list of objects column → number (pandas' "records" orient)."""
+    """A list of objects column → number (pandas' "records" orient), aligned by column name as MLflow's
+    pandas.DataFrame(records) aligns them: keys in any order. A DataFrame signature names the columns; for a tensor
+    signature the first record's keys are the columns (in its order) and every record must have exactly those.
+    A record with a missing or unknown column is refused naming them all."""
     if type(value) is not list:
         raise BadRequest(f"{where} must be a list of objects (one per row), got {_type_name(value)}")
     _batch(len(value), max_batch, where)
-    names = schema.names if schema.kind == "columns" else None
+    if type(value[0]) is not dict:
+        raise BadRequest(f"{where}[0] must be an object of column: number, got {_type_name(value[0])}")
+    names = schema.names if schema.kind == "columns" else tuple(value[0])
+    whose = "the model's columns" if schema.kind == "columns" else f"the columns of {where}[0]"
+    keys = dict.fromkeys(names).keys()  # a keys view: compared with each record's keys as a set, in C
     out = []
     for i, rec in enumerate(value):
         if type(rec) is not dict:
             raise BadRequest(f"{where}[{i}] must be an object of column: number, got {_type_name(rec)}")
-        if names is None:  # tensor signature: values in key order, as a DataFrame's .values would give
-            out.append(list(rec.values()))
-            continue
-        if len(rec) != len(names) or any(n not in rec for n in names):
-            _column_mismatch(list(rec), names, f"{where}[{i}]")
+        if rec.keys() != keys:
+            _column_mismatch(list(rec), names, f"{where}[{i}]", whose=whose)
         out.append([rec[n] for n in names])
-    if names is None:
-        return _flat_rows(out, schema, where)
     for i, row in enumerate(out):
         for j, v in enumerate(row):
             if type(v) not in NUMBER_TYPES:
                 raise BadRequest(f"{where}[{i}].{names[j]}: every feature must be a JSON number; got {_type_name(v)}")
+    if schema.kind != "columns":
+        return _flat_rows(out, schema, where)
     return _to_array(out, schema)
 
 
-def _column_mismatch(got: list[Any], names: tuple[str, ...], where: str) -> NoReturn:
+NAMED_AT_MOST = 8  # names listed in one refusal; the rest are counted
+
+
+def _listed(items: list[Any]) -> str:
+    shown = ", ".join(repr(x) for x in items[:NAMED_AT_MOST])
+    return shown + (f" (and {len(items) - NAMED_AT_MOST} more)" if len(items) > NAMED_AT_MOST else "")
+
+
+def _column_mismatch(
+    got: list[Any], names: tuple[str, ...], where: str, whose: str = "the model's columns", noun: str = "column"
+) -> NoReturn:
+    """BadRequest naming every missing and every unknown name (up to NAMED_AT_MOST of each), and what is valid."""
     missing = [n for n in names if n not in got]
-    if missing:
-        raise BadRequest(
-            f"{where}: missing column {missing[0]!r}"
-            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
-            + f"; the model's columns are {list(names)}"
-        )
-    extra = [g for g in got if g not in names]
-    if extra:
-        raise BadRequest(f"{where}: unknown column {extra[0]!r}; the model's columns are {list(names)}")
-    raise BadRequest(f"{where}: columns repeat; the model's columns are {list(names)}")
+    extra = list(dict.fromkeys(g for g in got if g not in names))
+    parts = [
+        f"{label} {noun}{'s' if len(found) > 1 else ''} {_listed(found)}"
+        for label, found in (("missing", missing), ("unknown", extra))
+        if found
+    ] or [f"{noun}s repeat"]
+    raise BadRequest(f"{where}: {'; '.join(parts)}; {whose} are {_listed(list(names))}")
 
 
 def split(value: Any, schema: InputSchema, max_batch: int, where: str = "dataframe_split") -> np.ndarray:
@@ -262,6 +274,60 @@ def _v2_fail(message: str) -> BadRequest:
     return BadRequest(message, 400)
 
 
+# The value range of each Open Inference Protocol v2 integer datatype (two's complement / unsigned, n bits).
+V2_INTEGER_RANGES = {f"INT{n}": (-(2 ** (n - 1)), 2 ** (n - 1) - 1) for n in (8, 16, 32, 64)}
+V2_INTEGER_RANGES |= {f"UINT{n}": (0, 2**n - 1) for n in (8, 16, 32, 64)}
+V2_FLOAT_DTYPES: dict[str, Any] = {"FP16": np.float16, "FP32": np.float32}  # FP64 holds every JSON number
+
+
+def _v2_nested(data: list[Any], shape: list[int], where: str) -> list[Any]:
+    """Row-major values of data nested as the tensor's shape: a list of shape[0] lists of shape[1] ... of numbers.
+    Ragged, transposed, deeper or shallower nesting is refused naming the first place it differs."""
+    out: list[Any] = []
+    rule = f"nested data must follow shape {shape} exactly (or be one flat list in row-major order)"
+
+    def walk(value: Any, depth: int, at: str) -> None:
+        want = shape[depth]
+        if type(value) is not list:
+            got = "a number" if type(value) in NUMBER_TYPES else _type_name(value)
+            raise _v2_fail(f"{at}: {got} where a list of {want} is needed; {rule}")
+        if len(value) != want:
+            raise _v2_fail(f"{at}: {len(value)} elements where dimension {depth} of the shape is {want}; {rule}")
+        if depth == len(shape) - 1:
+            if any(type(v) is list for v in value):
+                raise _v2_fail(f"{at}: nested deeper than the shape's {len(shape)} dimensions; {rule}")
+            out.extend(value)
+            return
+        for j, v in enumerate(value):
+            walk(v, depth + 1, f"{at}[{j}]")
+
+    walk(data, 0, where)
+    return out
+
+
+def _v2_datatype(flat: list[Any], dtype: str, kinds: set[type], where: str) -> None:
+    """Every value representable in the declared datatype: integers (no fraction) within an INTn/UINTn range,
+    finite in FP16/FP32 (a JSON number has no infinity). Refused naming the first value, its row-major index and
+    the rule."""
+    if dtype in V2_INTEGER_RANGES:
+        lo, hi = V2_INTEGER_RANGES[dtype]
+        if kinds == {int} and (not flat or (lo <= min(flat) and max(flat) <= hi)):
+            return
+        for k, v in enumerate(flat):
+            if type(v) is float and not v.is_integer():
+                raise _v2_fail(f"{where}.data[{k}] (row-major): {v!r} has a fraction; datatype {dtype} takes integers")
+            if not lo <= v <= hi:
+                raise _v2_fail(f"{where}.data[{k}] (row-major): {v!r} is outside datatype {dtype}'s range {lo}..{hi}")
+        return
+    if dtype in V2_FLOAT_DTYPES and flat:
+        with np.errstate(over="ignore"):
+            finite = np.isfinite(np.asarray(flat, dtype=np.float64).astype(V2_FLOAT_DTYPES[dtype]))
+        if not finite.all():
+            k = int(np.argmin(finite))
+            top = float(np.finfo(V2_FLOAT_DTYPES[dtype]).max)
+            raise _v2_fail(f"{where}.data[{k}] (row-major): {flat[k]!r} is outside datatype {dtype}'s range ±{top:g}")
+
+
 def _v2_tensor(t: Any, i: int, max_batch: int) -> tuple[str, list[int], list[Any]]:
     """One v2 request tensor → (name, shape, flat data), checked for form, datatype and element count."""
     where = f"inputs[{i}]"
@@ -278,16 +344,18 @@ def _v2_tensor(t: Any, i: int, max_batch: int) -> tuple[str, list[int], list[Any
     if type(data) is not list:
         raise _v2_fail(f"{where}.data must be a list, got {_type_name(data)}")
     _batch(shape[0], max_batch, f"{where}.shape[0]")
-    flat = data
-    while flat and type(flat[0]) is list:  # row-major nested data is allowed by the spec: flatten it
-        if not all(type(x) is list for x in flat):
-            raise _v2_fail(f"{where}.data mixes lists and numbers")
-        flat = [x for sub in flat for x in sub]
-    if len(flat) != math.prod(shape):
-        raise _v2_fail(f"{where}.data holds {len(flat)} values; shape {shape} needs {math.prod(shape)}")
-    if not set(map(type, flat)) <= NUMBER_TYPES:
+    n_values = math.prod(shape)
+    if data and type(data[0]) is list:  # nested data must follow the declared shape exactly
+        flat = _v2_nested(data, shape, f"{where}.data")
+    elif len(data) != n_values:
+        raise _v2_fail(f"{where}.data holds {len(data)} values; shape {shape} needs {n_values}")
+    else:
+        flat = data
+    kinds = set(map(type, flat))
+    if not kinds <= NUMBER_TYPES:
         bad = next(v for v in flat if type(v) not in NUMBER_TYPES)
         raise _v2_fail(f"{where}.data: every element must be a JSON number; got {_type_name(bad)}")
+    _v2_datatype(flat, dtype, kinds, where)
     return str(t["name"]), shape, flat
 
 
@@ -333,6 +401,6 @@ def v2_body(doc: Any, schema: InputSchema, max_batch: int) -> tuple[np.ndarray, 
 
 def _column_mismatch_v2(got: list[str], names: tuple[str, ...]) -> NoReturn:
     try:
-        _column_mismatch(got, names, "inputs")
+        _column_mismatch(got, names, "inputs", whose="the model's inputs", noun="input")
     except BadRequest as exc:
-        raise _v2_fail(exc.message.replace("column", "input", 1)) from None
+        raise _v2_fail(exc.message) from None

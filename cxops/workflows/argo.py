@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cxops.config.schema import Config
-from cxops.errors import CxopsError
+from cxops.errors import CxopsError, UsageError
 from cxops.settings import settings
 
 TOKEN_ENV = "ARGO_TOKEN"
@@ -18,7 +18,7 @@ def parse_params(pairs: list[str]) -> list[str]:
     for p in pairs:
         key, sep, _ = p.partition("=")
         if not sep or not key.strip():
-            raise CxopsError(f"--param {p!r} must look like NAME=VALUE, e.g. --param version=3")
+            raise UsageError(f"--param {p!r} must look like NAME=VALUE, e.g. --param version=3")
     return list(pairs)
 
 

@@ -18,6 +18,7 @@ OUTPUTS_DIR = "/tmp/cxops-outputs"
 GIT_KEY_DIR = "/etc/cxops/git"
 TOOLS_UID = 10001  # the non-root user of docker/tools.Dockerfile
 TRANSIENT = "1"  # the exit code of a step's network/tooling failure; 2 = usage/config, 3 = failed gate
+USAGE = "2"  # cxops.errors.UsageError / ConfigError (and Typer's own usage errors): the same input fails again
 GATE_FAILED = "3"  # cxops.errors.GateFailed: never retried; the step has already acted (e.g. rolled back)
 INCONCLUSIVE = "4"  # cxops.errors.GateInconclusive: not passed, never promoted, never retried, not rolled back
 
@@ -79,15 +80,24 @@ def security_context() -> Any:
     )
 
 
+def retry_expression() -> str:
+    """Argo's retryStrategy.expression: retry a transient failure (exit 1) or an Argo/pod error (status Error,
+    exit code -1 when the container never reported one), but never a usage error (exit 2), a failed gate (3) or an
+    inconclusive one (4), even when Argo marks that node Error (e.g. its wait container failed afterwards)."""
+    final = ", ".join((USAGE, GATE_FAILED, INCONCLUSIVE))
+    code = "asInt(lastRetry.exitCode)"
+    return f"{code} == {TRANSIENT} || (lastRetry.status == 'Error' && !({code} in [{final}]))"
+
+
 def retry_strategy(limit: int, max_seconds: int) -> Any:
     """Bounded, backed off, and only for transient failures: a failed gate (exit 3), an inconclusive one (exit 4)
-    or a bad argument (exit 2) would end the same way again."""
+    or a bad argument (exit 2) would end the same way again (see retry_expression)."""
     from hera.workflows.models import Backoff, IntOrString, RetryStrategy
 
     return RetryStrategy(
         limit=IntOrString(root=limit),
         retry_policy="Always",
-        expression=f"lastRetry.status == 'Error' || asInt(lastRetry.exitCode) == {TRANSIENT}",
+        expression=retry_expression(),
         backoff=Backoff(duration="15s", factor=IntOrString(root=2), max_duration=f"{max_seconds}s"),
     )
 

@@ -124,7 +124,7 @@ def test_plan_apply_output_drift_inventory_destroy(tmp_path: Path):
     assert {k: after[k] for k in before} == before and "node4" in after
 
     res = cxops(config, "infra", "destroy", "--chdir", "stand-in")
-    assert res.returncode == 1 and "pass --yes" in res.stderr  # no terminal, no confirmation: nothing destroyed
+    assert res.returncode == 2 and "pass --yes" in res.stderr  # no terminal, no confirmation: nothing destroyed
     assert len(resources_in_state(tmp_path)) == 6
     res = cxops(config, "infra", "destroy", "--chdir", "stand-in", "--yes")
     assert res.returncode == 0 and "destroy: 5 destroyed; kept module.storage" in res.stdout, res.stdout + res.stderr

@@ -41,7 +41,7 @@ def test_init_model_scaffolds_a_working_project(tmp_path: Path):
     again = cli(config, "init-model", "bird_sounds")
     assert again.returncode == 1 and "already exists" in again.stderr
     bad = cli(config, "init-model", "Bird-Sounds")
-    assert bad.returncode == 1 and "Python package name" in bad.stderr
+    assert bad.returncode == 2 and "Python package name" in bad.stderr
     assert not (tmp_path / "team" / "Bird-Sounds").exists()
 
     doc = yaml.safe_load(config.read_text())

@@ -180,7 +180,7 @@ def test_deploy_unknown_version(lab: Path, cfg, two_releases):
     assert res.returncode == 1 and "does not exist" in res.stderr
     assert remote_head(cfg) == head
     bad_env = cli(lab, "step", "deploy", "prod", "1")
-    assert bad_env.returncode == 1 and "unknown environment 'prod'" in bad_env.stderr
+    assert bad_env.returncode == 2 and "'prod' is not allowed" in bad_env.stderr
 
 
 def test_corrupted_build_is_not_deployed(lab: Path, cfg, two_releases):

@@ -205,11 +205,11 @@ def test_verify_cli_one_line_per_violation(plab: Path, cfg, v2, tmp_path):
     wd = person(cfg, tmp_path, "Carol")
     ok = cli(plab, "gitops", "verify", f"{cfg.gitops.branch}~1", cfg.gitops.branch)
     assert ok.returncode == 0, ok.stderr
-    # v2 never passed staging, and a weight on the empty staging side is not the point: make two violations
-    edit(cfg, wd, "canary", v2, "canary: v2, wrong image", canary_weight=30)
+    # v2 never passed staging, and its image is tampered with, in one commit: two violations
+    edit(cfg, wd, "canary", v2, "canary: v2, wrong image", canary_weight=cfg.environments.canary.weight)
     env_file = wd / "k8s/serving/overlays/canary/model.env"
     env_file.write_text(env_file.read_text().replace("MODEL_IMAGE=", "MODEL_IMAGE=evil.example/x:1#"))
-    run_git("commit", "--quiet", "-am", "tamper", cwd=wd)
+    run_git("commit", "--quiet", "--amend", "-am", "tamper", cwd=wd)  # one commit: every commit is judged
     bad = cli(plab, "gitops", "verify", "origin/main", "HEAD", "--git-dir", str(wd / ".git"))
     assert bad.returncode == 3, bad.stdout + bad.stderr
     lines = [ln for ln in bad.stderr.splitlines() if ln.startswith("error:")]
@@ -235,6 +235,26 @@ def test_push_of_a_version_that_never_passed_staging_is_refused(plab: Path, cfg,
     promote = cli(plab, "promote", "staging", "canary", v2)
     assert promote.returncode == 3 and "has not passed the staging gate" in promote.stderr
     assert head(cfg) == before_head
+
+
+def test_a_bad_commit_reverted_in_the_same_push_cannot_launder_a_version(plab: Path, cfg, v2, tmp_path):
+    """Issue 26 class 8: judged by its net change, a push of [canary: v2 (never passed staging), its revert] changed
+    nothing and was accepted; the bad commit then sat in history, which counted v2 as "was in canary before", so a
+    later push of v2 alone passed as a rollback. Every commit of a push is judged now."""
+    before = head(cfg)
+    wd = person(cfg, tmp_path, "Mallory")
+    edit(cfg, wd, "canary", v2, f"canary: v{v2}, reverted below", canary_weight=cfg.environments.canary.weight)
+    run_git("revert", "--quiet", "--no-edit", "HEAD", cwd=wd)
+    res = push(wd)
+    assert res.returncode != 0 and "pre-receive hook declined" in res.stderr, res.stderr
+    assert f"(before the tip): v{v2} has not passed the staging gate" in res.stderr, res.stderr
+    assert head(cfg) == before, "nothing of a refused push lands"
+    # v2 alone, later: refused as before (no history says it was ever in canary)
+    run_git("reset", "--quiet", "--hard", "origin/main", cwd=wd)
+    edit(cfg, wd, "canary", v2, f"canary: v{v2} again", canary_weight=cfg.environments.canary.weight)
+    again = push(wd)
+    assert again.returncode != 0 and f"canary: v{v2} has not passed the staging gate" in again.stderr, again.stderr
+    assert head(cfg) == before
 
 
 def test_history_rewrite_and_branch_deletion_are_refused(plab: Path, cfg, tmp_path):

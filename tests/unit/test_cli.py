@@ -34,12 +34,12 @@ def test_pipeline_show_json_is_the_definition():
 
 def test_pipeline_run_unknown_until_step():
     res = cli(CONFIG, "pipeline", "run", "--until", "deploy-prod")
-    assert res.returncode == 1 and "unknown step 'deploy-prod'" in res.stderr and "promote-production" in res.stderr
+    assert res.returncode == 2 and "unknown step 'deploy-prod'" in res.stderr and "promote-production" in res.stderr
 
 
 def test_serve_argument_errors(tmp_path: Path):
     both = cli(CONFIG, "serve", "--env", "staging", "--model-dir", str(tmp_path))
-    assert both.returncode == 1 and "exactly one of --env ENV or --model-dir DIR" in both.stderr
+    assert both.returncode == 2 and "exactly one of --env ENV or --model-dir DIR" in both.stderr
     not_a_build = cli(CONFIG, "serve", "--model-dir", str(tmp_path))
     assert not_a_build.returncode == 1 and "holds no build" in not_a_build.stderr
 

@@ -57,7 +57,7 @@ BAD = {
         {"nodes": [NODES[0], {**NODES[1], "role": "control"}]},
         "quorum needs an odd count: use 1 or 3",
     ),
-    "bad ssh CIDR": ({"ssh_allowed_cidrs": ["10.0.0.5/24"]}, "'10.0.0.5/24' is not a network in CIDR form"),
+    "bad ssh CIDR": ({"ssh_allowed_cidrs": ["10.0.0.5/24"]}, "'10.0.0.5/24' is not a canonical network address"),
     "IPv6 api CIDR": ({"api_allowed_cidrs": ["2001:db8::/32"]}, "'2001:db8::/32' is not an IPv4 network"),
     "ssh user with a space": ({"ssh_user": "c c"}, "must be a Linux user name"),
     "hostname not a DNS label": ({"nodes": [{**NODES[0], "name": "Node_1"}]}, "must be a DNS label"),

@@ -127,7 +127,7 @@ def test_tensor_forms_and_shapes():
             lambda: protocols.v2_body(
                 {"inputs": [{"name": "a", "shape": [1], "datatype": "FP64", "data": [1.0]}]}, COLUMNS, 10
             ),
-            "missing input 'b'",
+            "missing inputs 'b', 'c'",
         ),
         (
             lambda: protocols.v2_body(

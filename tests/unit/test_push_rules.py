@@ -64,6 +64,7 @@ def test_retiring_the_canary_needs_its_weight_at_zero(cfg, repo):
         "canary overlay is empty"
     ]
     write_traffic(repo, cfg, canary_active=False)
+    git("reset", "--quiet", "--soft", seed, cwd=repo)  # the refused commit is replaced, not followed by a fix
     assert check(cfg, repo, seed, commit(repo, "weight off")) == []
 
 
@@ -86,6 +87,7 @@ def test_weights_must_add_up(cfg, repo):
     ]
     doc["spec"]["rules"][0]["backendRefs"][0]["namespace"] = "elsewhere"
     route.write_text(yaml.safe_dump(doc))
+    git("reset", "--quiet", "--soft", seed, cwd=repo)  # the refused commit is replaced
     assert "neither production's nor the canary's" in check(cfg, repo, seed, commit(repo, "elsewhere"))[0]
 
 

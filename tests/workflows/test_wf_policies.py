@@ -75,8 +75,29 @@ def test_every_retry_is_bounded_and_backed_off(fname, template):
         return
     assert isinstance(retry.get("limit"), int) and 1 <= retry["limit"] <= 5, f"{template['name']}: limit"
     assert retry["backoff"]["duration"] and retry["backoff"]["maxDuration"], f"{template['name']}: backoff"
-    # a failed gate (exit 3) or a usage error (2) is never retried
-    assert "exitCode) == 1" in retry.get("expression", ""), f"{template['name']}: retries non-transient exits"
+    # a usage error (2), a failed gate (3) or an inconclusive one (4) is never retried, whatever Argo calls the node
+    expression = retry.get("expression", "")
+    for status in ("Failed", "Error"):
+        for code in (2, 3, 4):
+            assert not retries(expression, status, code), f"{template['name']}: retries exit {code} ({status})"
+    assert retries(expression, "Failed", 1), f"{template['name']}: a transient failure (exit 1) is not retried"
+    assert retries(expression, "Error", -1), f"{template['name']}: a pod error without exit code is not retried"
+
+
+# Python's spelling of the expr-lang operators the rendered retry expressions use. A stand-in: Argo evaluates them
+# with expr-lang inside its controller, which cannot run here; an expression using anything else fails the test.
+EXPR_TO_PYTHON = (("asInt(lastRetry.exitCode)", "code"), ("lastRetry.status", "status"), ("||", " or "))
+EXPR_TO_PYTHON += (("&&", " and "), ("!(", " not ("))
+
+
+def retries(expression: str, status: str, code: int) -> bool:
+    """Whether Argo would retry a node that ended with `status` and exit `code` under `expression`."""
+    py = expression
+    for expr, python in EXPR_TO_PYTHON:
+        py = py.replace(expr, python)
+    assert re.fullmatch(r"[\sa-z0-9'()=,!\[\]A-Z-]+", py), f"unexpected syntax in {expression!r}"
+    assert not re.search(r"\b(?!code\b|status\b|or\b|and\b|not\b|in\b|Error\b|Failed\b)[A-Za-z_]+", py), expression
+    return bool(eval(py, {"__builtins__": {}}, {"code": code, "status": status}))  # only the names checked above
 
 
 def test_network_steps_retry():

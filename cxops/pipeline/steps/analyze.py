@@ -9,10 +9,12 @@ import math
 import random
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from cxops.config import Config
-from cxops.errors import CxopsError
+from cxops.errors import CxopsError, UsageError
 from cxops.gitops.state import desired, gitops_repo
 from cxops.model.interface import load_project
 from cxops.names import env_namespace
@@ -26,7 +28,7 @@ from cxops.pipeline.reports import save_report
 from cxops.pipeline.results import GateResult
 from cxops.pipeline.steps import rollback
 from cxops.pipeline.steps._args import check_env
-from cxops.pipeline.verdict import FAILED, INCONCLUSIVE, Check, Verdict, decide
+from cxops.pipeline.verdict import FAILED, INCONCLUSIVE, Bound, Check, Verdict, decide
 from cxops.registry.client import Registry
 from cxops.settings import settings
 
@@ -38,9 +40,11 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
-def _side_metrics(w: prom.Window | None, client: LoadStats) -> dict[str, float | None]:
+def _side_metrics(w: prom.Window | None, client: LoadStats) -> dict[str, Any]:
     """Server-side evidence of one side's window; client-side failures count too (a dead server has no metrics).
-    A value that cannot be computed (no samples) is None, never a stand-in number."""
+    A value that cannot be computed (no samples) is None, never a stand-in number. `p95_ms` is a lower bound when
+    `p95_above` is true (the 95th percentile falls in the latency histogram's +Inf bucket); `p95` is how it reads
+    ("12.5 ms", "> 2500 ms")."""
     samples = w.samples if w else 0.0
     server_errors = sum(v for k, v in w.requests.items() if k != "200") if w else 0.0
     server_rate = server_errors / samples if samples else None
@@ -48,15 +52,39 @@ def _side_metrics(w: prom.Window | None, client: LoadStats) -> dict[str, float |
         error_rate = client.error_rate
     else:  # max() would drop a NaN (nan > x is False): keep it so the check fails
         error_rate = max(client.error_rate, server_rate) if math.isfinite(server_rate) else math.nan
-    p95 = prom.histogram_quantile(0.95, w.latency_buckets) * 1000 if w else math.nan
+    q = prom.quantile(0.95, w.latency_buckets) if w else prom.Quantile(math.nan)
+    p95 = q.value * 1000
     conf = w.confidence_sum / w.confidence_count if w and w.confidence_count else None
     return {
         "requests": client.requests,
         "samples": samples,
         "error_rate": round(error_rate, 6),
         "p95_ms": round(p95, 3) if math.isfinite(p95) else None,
+        "p95_above": q.above,
+        "p95": q.describe(1000, "ms", ".4g") if math.isfinite(p95) else None,
         "mean_confidence": round(conf, 6) if conf is not None and math.isfinite(conf) else conf,
     }
+
+
+def p95_ratio_check(c: Mapping[str, Any], p: Mapping[str, Any], max_ratio: float) -> Check:
+    """canary p95 / production p95 against `max_ratio`, as a bound when either p95 is one: a canary p95 in the
+    +Inf bucket makes the ratio a lower bound (it may fail, never pass on it); a production p95 there makes it an
+    upper bound; both there, the ratio says nothing (see verdict.Check.bound)."""
+    ratio = _ratio(c["p95_ms"], p["p95_ms"])
+    ratio = round(ratio, 4) if ratio is not None and math.isfinite(ratio) else ratio
+    above = {side: bool(m.get("p95_above")) for side, m in (("canary", c), ("production", p))}
+    bound: Bound = {
+        (False, False): None,
+        (True, False): "above",
+        (False, True): "below",
+        (True, True): "unknown",
+    }[(above["canary"], above["production"])]
+    note = ", ".join(
+        f"{side} p95 {m['p95']} is in the latency histogram's +Inf bucket"
+        for side, m in (("canary", c), ("production", p))
+        if above[side]
+    )
+    return Check("canary/production p95 ratio", ratio, max_ratio, "max", ".3g", bound=bound, note=note)
 
 
 def run(cfg: Config, env: str = "canary") -> GateResult:
@@ -65,7 +93,7 @@ def run(cfg: Config, env: str = "canary") -> GateResult:
     promoted; the reasons name the metrics source and selector)."""
     check_env(env)
     if env != "canary":
-        raise CxopsError(f"analyze works on the canary environment, got {env!r}")
+        raise UsageError(f"analyze works on the canary environment, got {env!r}")
     gate = cfg.gates.canary
     registry = Registry(cfg)
     repo = gitops_repo(cfg)
@@ -143,12 +171,12 @@ def run(cfg: Config, env: str = "canary") -> GateResult:
         compare = {
             "agreement": agreement,
             "distribution_distance": tvd,
-            "p95_ratio": _ratio(c["p95_ms"], p["p95_ms"]),
+            "p95_ratio": (latency := p95_ratio_check(c, p, gate.max_p95_ratio)).value,  # a bound: see checks
             "confidence_ratio": _ratio(c["mean_confidence"], p["mean_confidence"]),
         }
         compare = {k: round(v, 4) if v is not None and math.isfinite(v) else v for k, v in compare.items()}
         checks += [
-            Check("canary/production p95 ratio", compare["p95_ratio"], gate.max_p95_ratio, "max", ".3g"),
+            latency,
             Check("prediction distribution distance", tvd, gate.max_distribution_distance, "max", ".3f"),
             Check("mean confidence ratio", compare["confidence_ratio"], gate.min_confidence_ratio, "min", ".3f"),
             Check("agreement with production", agreement, gate.min_agreement, "min", ".3f"),
@@ -203,7 +231,9 @@ def run(cfg: Config, env: str = "canary") -> GateResult:
         )
     else:
         action = ""
-    gate_metrics = {**{f"canary_{k}": v for k, v in c.items()}, **compare}
+    # numbers only: how a p95 reads ("> 2500 ms") and whether it is a bound are in the report and the reasons
+    numbers = {k: v for k, v in c.items() if v is None or (isinstance(v, int | float) and not isinstance(v, bool))}
+    gate_metrics = {**{f"canary_{k}": v for k, v in numbers.items()}, **compare}
     return GateResult(
         gate="canary",
         passed=passed,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cxops.config import ENV_NAMES, Config
 from cxops.environments import GATE_OF
-from cxops.errors import CxopsError, GateFailed
+from cxops.errors import CxopsError, GateFailed, UsageError
 from cxops.pipeline.deploy import deploy
 from cxops.pipeline.reports import gate_tag
 from cxops.pipeline.results import DeployResult
@@ -15,12 +15,12 @@ from cxops.registry.client import Registry
 def run(cfg: Config, src: str, dst: str, version: str | None = None) -> DeployResult:
     """Move `version` (default: what SRC's alias names) from SRC into the next environment DST through `deploy`.
 
-    Refuses (GateFailed, exit 3, nothing changed) a version whose SRC gate tag is not "passed"; CxopsError for a
-    move that skips an environment or an empty SRC. Success and failure guarantees are `deploy`'s."""
+    Refuses (GateFailed, exit 3, nothing changed) a version whose SRC gate tag is not "passed"; UsageError (exit 2)
+    for a move that skips an environment; CxopsError for an empty SRC. Success and failure guarantees are `deploy`'s."""
     check_env(src)
     check_env(dst)
     if ENV_NAMES.index(dst) != ENV_NAMES.index(src) + 1:
-        raise CxopsError(f"cannot promote {src} → {dst}; promotions go staging → canary → production")
+        raise UsageError(f"cannot promote {src} → {dst}; promotions go staging → canary → production")
     registry = Registry(cfg)
     if version is None:
         current = registry.alias_version(src)

@@ -21,6 +21,7 @@ from cxops.pipeline.plots import latency_png
 from cxops.pipeline.reports import save_report
 from cxops.pipeline.results import GateResult
 from cxops.pipeline.steps import build
+from cxops.pipeline.steps._args import check_env
 from cxops.pipeline.verdict import Check
 from cxops.registry.client import Registry
 
@@ -34,6 +35,7 @@ def _get(url: str) -> tuple[int, dict]:
 
 
 def run(cfg: Config, env: str) -> GateResult:
+    check_env(env)
     registry = Registry(cfg)
     state = desired(cfg, gitops_repo(cfg), env)
     want = state.version
