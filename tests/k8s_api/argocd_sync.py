@@ -288,7 +288,8 @@ def wait_established(kubectl: Kubectl, crds: list[str], timeout: float = 60.0) -
     deadline, delay, pending = time.monotonic() + timeout, 0.2, set(crds)
     while pending:
         out = kubectl.run("get", "crd", *sorted(pending), "-o", "json")
-        items = json.loads(out.stdout)["items"] if out.returncode == 0 else []
+        data = json.loads(out.stdout) if out.returncode == 0 else {}
+        items = data.get("items", [data] if data else [])  # one name: the object itself, not a List
         for crd in items:
             conditions = crd.get("status", {}).get("conditions") or []
             if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
