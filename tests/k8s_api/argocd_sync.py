@@ -305,3 +305,20 @@ def wait_established(kubectl: Kubectl, crds: list[str], timeout: float = 60.0) -
 def stored(result: Result) -> list[dict[str, Any]]:
     """The objects of a sync that are kept in the API server (webhook configurations are only dry-run)."""
     return [o for o in result.objects if o["kind"] not in WEBHOOK_KINDS]
+
+
+def unavailable(kubectl: Kubectl, kind: str, objs: list[dict[str, Any]]) -> dict[str, str]:
+    """Which of these Deployments/StatefulSets are not yet available: "namespace/name" → status summary."""
+    out = {}
+    for obj in (o for o in objs if o["kind"] == kind):
+        ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        got = kubectl.run("get", kind.lower(), name, "-n", ns, "-o", "json")
+        if got.returncode:
+            out[f"{ns}/{name}"] = got.stderr.strip()
+            continue
+        live = json.loads(got.stdout)
+        want = live["spec"].get("replicas", 1)
+        ready = live.get("status", {}).get("availableReplicas" if kind == "Deployment" else "readyReplicas", 0)
+        if ready < want:
+            out[f"{ns}/{name}"] = f"{ready}/{want} ready"
+    return out

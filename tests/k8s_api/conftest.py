@@ -59,3 +59,10 @@ def synced(kubectl: argocd_sync.Kubectl, tools: dict[str, Path]) -> Iterator[arg
         yield argocd_sync.Synced([e for e in errors if e.strip()], project, apps, results)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def workloads(control_plane: ControlPlane, synced: argocd_sync.Synced) -> ControlPlane:
+    """After the sync: kube-controller-manager, kube-scheduler and kwok with two fake nodes (pods "run" there)."""
+    control_plane.start_workloads()
+    return control_plane

@@ -1,5 +1,7 @@
 """A real Kubernetes control plane on loopback for the tests: etcd and kube-apiserver, the binaries
-scripts/install-go-tools builds (Kubernetes v1.35.4, Kubespray's pin, and etcd 3.6).
+scripts/install-go-tools builds (Kubernetes v1.35.4, Kubespray's pin, and etcd 3.6); on request also
+kube-controller-manager, kube-scheduler and kwok v0.7.0, whose fake nodes report pods running and ready, so
+Deployments roll out (kwok is the stand-in for kubelets and containers, which cannot run here).
 
 Nothing here is a stand-in: the API server validates, stores and admits (ValidatingAdmissionPolicy included) exactly
 as a cluster's does. What a cluster has and this has not: kubelets, a scheduler, controllers, a CNI, images
@@ -31,6 +33,7 @@ from helpers import REPO
 
 READY_TIMEOUT = 180.0  # seconds for etcd + API server to answer /readyz on a loaded 2-core machine
 STOP_TIMEOUT = 15.0  # seconds between SIGTERM and SIGKILL
+KWOK_ANNOTATION = "kwok.x-k8s.io/node"  # Nodes carrying it (value "fake") are kwok's
 
 
 def go_tools() -> dict[str, Path]:
@@ -218,9 +221,79 @@ class ControlPlane:
             time.sleep(delay)
             delay = min(delay * 1.5, 2.0)
 
+    def start_workloads(self, nodes: int = 2) -> None:
+        """kube-controller-manager, kube-scheduler and kwok (fake nodes and pod lifecycles: no containers run), then
+        `nodes` fake Nodes kwok manages. Raises AssertionError like `start`."""
+        insecure = ssl.create_default_context()
+        insecure.check_hostname, insecure.verify_mode = False, ssl.CERT_NONE  # our own loopback /healthz only
+        p, kubeconfig = self.pki, str(self.kubeconfig)
+        for name, extra in (
+            (
+                "kube-controller-manager",
+                [
+                    f"--service-account-private-key-file={p['sa.key']}",
+                    f"--root-ca-file={p['ca.crt']}",
+                    "--use-service-account-credentials=false",
+                ],
+            ),
+            ("kube-scheduler", []),
+        ):
+            port = free_port()
+            self._spawn(
+                name,
+                [
+                    str(self.tools[name]),
+                    f"--kubeconfig={kubeconfig}",
+                    f"--authentication-kubeconfig={kubeconfig}",
+                    f"--authorization-kubeconfig={kubeconfig}",
+                    "--leader-elect=false",
+                    "--bind-address=127.0.0.1",
+                    f"--secure-port={port}",
+                    f"--cert-dir={self.root / (name + '-certs')}",
+                    *extra,
+                ],
+            )
+            self._wait(name, lambda port=port: _http_ok(f"https://127.0.0.1:{port}/healthz", insecure))
+        port = free_port()
+        self._spawn(
+            "kwok",
+            [
+                str(self.tools["kwok"]),
+                f"--kubeconfig={kubeconfig}",
+                "--manage-all-nodes=false",
+                f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake",
+                "--cidr=10.233.64.0/18",  # Kubespray's kube_pods_subnet default
+                "--node-ip=10.0.0.10",
+                f"--server-address=127.0.0.1:{port}",
+            ],
+        )
+        self._wait("kwok", lambda: _http_ok(f"http://127.0.0.1:{port}/healthz", None))
+        manifest = [
+            {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {
+                    "name": f"kwok-node{i}",
+                    "annotations": {KWOK_ANNOTATION: "fake"},
+                    "labels": {"kubernetes.io/hostname": f"kwok-node{i}", "kubernetes.io/os": "linux"},
+                },
+            }
+            for i in range(1, nodes + 1)
+        ]
+        argv = [str(self.tools["kubectl"]), f"--kubeconfig={kubeconfig}", "apply", "-f", "-"]
+        res = subprocess.run(
+            argv,
+            input=json.dumps({"apiVersion": "v1", "kind": "List", "items": manifest}),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert res.returncode == 0, f"fake nodes: {res.stderr}"
+
     def stop(self) -> None:
-        """Stop the API server, then etcd, each by its PID (SIGTERM, then SIGKILL after STOP_TIMEOUT)."""
-        for name in ("kube-apiserver", "etcd"):
+        """Stop every component, the API server and etcd last, each by its PID (SIGTERM, then SIGKILL after
+        STOP_TIMEOUT)."""
+        for name in ("kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"):
             proc = self.procs.pop(name, None)
             if proc is None or proc.poll() is not None:
                 continue

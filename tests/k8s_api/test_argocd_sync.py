@@ -10,6 +10,7 @@ checked for them instead. A stand-in for ArgoCD's controller (not buildable here
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import yaml
@@ -108,3 +109,16 @@ def test_charts_checked_only_in_part_are_the_known_ones(synced: argocd_sync.Sync
         "cxops-demo-registry",
     }
     assert set(partial) == expected, partial
+
+
+def test_every_deployment_becomes_available_on_kwok_nodes(synced: argocd_sync.Synced, workloads, kubectl):
+    """Under kube-controller-manager, kube-scheduler and kwok's fake kubelets: every Deployment the sync applied
+    rolls out (selectors, templates, ServiceAccounts, scheduling constraints), bounded with a backoff."""
+    deployments = [o for r in synced.results.values() for o in argocd_sync.stored(r) if o["kind"] == "Deployment"]
+    assert len(deployments) >= 5  # cert-manager's three, Envoy Gateway's, the serving envs'
+    deadline, delay = time.monotonic() + 240, 1.0
+    while (waiting := argocd_sync.unavailable(kubectl, "Deployment", deployments)) and time.monotonic() < deadline:
+        time.sleep(delay)
+        delay = min(delay * 1.5, 10.0)
+    pods = kubectl.run("get", "pods", "-A", "--field-selector=status.phase!=Running", "-o", "wide").stdout
+    assert waiting == {}, f"not available: {waiting}\n{pods}"
