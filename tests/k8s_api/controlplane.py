@@ -1,5 +1,5 @@
 """A real Kubernetes control plane on loopback for the tests: etcd and kube-apiserver, the binaries
-scripts/install-go-tools builds (Kubernetes v1.35.4, Kubespray's pin, and etcd 3.6); on request also
+scripts/install-go-tools builds (Kubernetes v1.35.4 and etcd 3.6.10, Kubespray v2.31.0's); on request also
 kube-controller-manager, kube-scheduler and kwok v0.7.0, whose fake nodes report pods running and ready, so
 Deployments roll out (kwok is the stand-in for kubelets and containers, which cannot run here).
 
