@@ -3,7 +3,7 @@
 For each Application (sync-wave order, then name, as ArgoCD orders the root app's children):
   * render its source with the tool ArgoCD would use: `kustomize build` (v5.8.1, ArgoCD v3.4.4's) for our
     trees, a plain directory read for trees without a kustomization, `helm template` for charts with our values
-    files (v3.18.4, Kubespray's; ArgoCD v3.4.4 bundles 3.19.4, not built here yet; `--include-crds`
+    files (v3.19.4, the helm ArgoCD v3.4.4 bundles; `--include-crds`
     unless `helm.skipCrds`, the cluster's Kubernetes version and API versions);
   * give namespaced objects without a namespace the Application's destination namespace;
   * check every object against the AppProject where ArgoCD's permission check would refuse it: a namespaced

@@ -54,7 +54,7 @@ def synced(kubectl: argocd_sync.Kubectl, tools: dict[str, Path]) -> Iterator[arg
     results = {}
     try:
         for app in apps:
-            rendered = argocd_sync.render(kubectl, tools["helm"], app, work)
+            rendered = argocd_sync.render(kubectl, tools["helm-argocd"], app, work)
             results[app.name] = argocd_sync.sync(kubectl, project, app, rendered)
         yield argocd_sync.Synced([e for e in errors if e.strip()], project, apps, results)
     finally:
