@@ -3,7 +3,8 @@
 Versions were read from each chart's Chart.yaml at the named release tag in its upstream repository (Nov 2026):
 argoproj/argo-helm (tags argo-workflows-1.0.18, argo-events-2.4.22), cloudnative-pg/charts (cloudnative-pg-v0.29.0),
 community-charts/helm-charts (mlflow-1.11.5), prometheus-community/helm-charts (kube-prometheus-stack-88.5.3),
-seaweedfs/seaweedfs (4.44, k8s/charts/seaweedfs), envoyproxy/gateway (v1.9.0, published as an OCI chart),
+seaweedfs/seaweedfs (4.44, k8s/charts/seaweedfs),
+envoyproxy/gateway (v1.9.0: gateway-helm and gateway-crds-helm, published as OCI charts),
 twuni/docker-registry.helm (3.0.0, the community chart of CNCF Distribution), HumanSignal/charts (label-studio 2.0.5),
 cert-manager/cert-manager (tag v1.21.1, deploy/charts/cert-manager; published at charts.jetstack.io with the tag as
 its version).
@@ -39,6 +40,7 @@ CHARTS: dict[str, Chart] = {
         "https://prometheus-community.github.io/helm-charts", "kube-prometheus-stack", "88.5.3", "v0.93.1"
     ),
     "gateway": Chart("oci://docker.io/envoyproxy", "gateway-helm", "v1.9.0", "v1.9.0"),
+    "gateway-crds": Chart("oci://docker.io/envoyproxy", "gateway-crds-helm", "v1.9.0", "v1.9.0"),
     "registry": Chart("https://twuni.github.io/docker-registry.helm", "docker-registry", "3.0.0", "3.0.0"),
     "argo-workflows": Chart("https://argoproj.github.io/argo-helm", "argo-workflows", "1.0.18", "v4.0.6"),
     "argo-events": Chart("https://argoproj.github.io/argo-helm", "argo-events", "2.4.22", "v1.9.10"),

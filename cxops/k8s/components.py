@@ -27,7 +27,9 @@ class Component:
     chart: Chart | None = None
     values: dict[str, Any] = field(default_factory=dict)
     objects: list[dict[str, Any]] = field(default_factory=list)
-    server_side_apply: bool = False  # CRDs too large for a client-side apply annotation (prometheus-operator's)
+    # CRDs larger than a client-side apply's last-applied-configuration annotation may be (262144 bytes):
+    # prometheus-operator's, CloudNativePG's, Envoy Gateway's
+    server_side_apply: bool = False
     files: dict[str, str] = field(default_factory=dict)  # extra files beside the objects (dashboards' JSON)
     generators: list[dict[str, Any]] = field(default_factory=list)  # kustomize configMapGenerator entries
     # fields a chart fills with a fresh random value on every render: ArgoCD ignores them instead of re-applying
@@ -57,6 +59,15 @@ def components(cfg: Config) -> list[Component]:
             objects=[*objects.namespaces(cfg), objects.data_storage_class()],
         ),
         Component(
+            "gateway-crds",
+            platform,
+            -2,
+            "Envoy Gateway's CRDs (the Gateway API's standard CRDs are Kubespray's)",
+            CHARTS["gateway-crds"],
+            values.envoy_gateway_crds(cfg),
+            server_side_apply=True,
+        ),
+        Component(
             "network-policies",
             platform,
             -2,
@@ -70,12 +81,13 @@ def components(cfg: Config) -> list[Component]:
             "CloudNativePG operator and its CRDs",
             CHARTS["cnpg-operator"],
             values.cnpg_operator(cfg),
+            server_side_apply=True,
         ),
         Component(
             "gateway",
             platform,
             -2,
-            "Envoy Gateway (Gateway API implementation) and the Gateway API CRDs",
+            "Envoy Gateway (Gateway API implementation); its CRDs are gateway-crds'",
             CHARTS["gateway"],
             values.envoy_gateway(cfg),
         ),

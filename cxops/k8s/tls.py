@@ -23,8 +23,11 @@ LABELS = {"app.kubernetes.io/part-of": "cxops"}
 
 
 def cert_manager_values(cfg: Config) -> dict[str, Any]:
-    """cert-manager chart: its CRDs (kept on uninstall, they hold issued certificates), Gateway API support on."""
+    """cert-manager chart: its CRDs (kept on uninstall, they hold issued certificates), Gateway API support on,
+    leader election in the platform namespace (the chart's default, kube-system, is outside the AppProject's
+    destinations: ArgoCD would refuse the whole Application)."""
     return {
+        "global": {"leaderElection": {"namespace": names.platform_namespace(cfg)}},
         "crds": {"enabled": True, "keep": True},
         "config": {
             "apiVersion": "controller.config.cert-manager.io/v1alpha1",

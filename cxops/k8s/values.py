@@ -72,11 +72,19 @@ def cnpg_operator(cfg: Config) -> dict[str, Any]:
 
 
 def envoy_gateway(cfg: Config) -> dict[str, Any]:
-    """gateway-helm: the Envoy Gateway controller (installs the Gateway API CRDs; the Gateway itself is ours)."""
+    """gateway-helm: the Envoy Gateway controller only. Its CRD subchart is off: it would bring Gateway API
+    experimental-channel CRDs, which the safe-upgrades policy Kubespray installs with its standard-channel CRDs
+    denies; Envoy Gateway's own CRDs come from gateway-crds-helm (`envoy_gateway_crds`)."""
     return {
-        "crds": {"enabled": True},
+        "crds": {"enabled": False},
         "deployment": {"envoyGateway": {"resources": resources("100m", "256Mi", memory_limit="1024Mi")}},
     }
+
+
+def envoy_gateway_crds(cfg: Config) -> dict[str, Any]:
+    """gateway-crds-helm: Envoy Gateway's CRDs, not the Gateway API's (Kubespray owns those: `gateway_api_enabled`
+    in the inventory's addons.yml installs the standard channel)."""
+    return {"crds": {"gatewayAPI": {"enabled": False}, "envoyGateway": {"enabled": True}}}
 
 
 def kube_prometheus_stack(cfg: Config) -> dict[str, Any]:

@@ -77,7 +77,7 @@ def guard_template(cfg: Config) -> Any:
             ["--no-start-lab"],
             "move each environment's registry alias to what git deploys, once live serves it",
         )
-        with DAG(name="main", active_deadline_seconds=deadline() - 120):
+        with DAG(name="main"):  # Argo v4 admits activeDeadlineSeconds on leaf templates only; the workflow's bounds it
             Task(name="verify-push", template="verify-push")
             Task(name="reconcile", template="reconcile", depends="verify-push")
     return wt

@@ -63,7 +63,9 @@ def _segment_dag(cfg: Config, seg: Segment, nxt: Segment | None, segs: list[Segm
     from hera.workflows.models import TemplateRef
 
     inputs = [parameter(param_name(r)) for r in seg.carried] + [parameter(CHAIN, default="true")]
-    with DAG(name=seg.name, inputs=inputs, active_deadline_seconds=chain_deadline(cfg, segs, seg.index)) as dag:
+    # no activeDeadlineSeconds on a DAG: Argo v4's CRDs admit it on leaf templates only; the workflow's own deadline
+    # (chain_deadline of its first segment) and each step's bound the chain
+    with DAG(name=seg.name, inputs=inputs) as dag:
         last: str | None = None
         for s in seg.steps:
             args = {p: _value(a, seg) for p, a in arg_params(s)}
@@ -115,7 +117,7 @@ def _manual_dag(cfg: Config, seg: Segment) -> Any:
         parameter(p, command=s.command) if is_ref(a) else parameter(p, default=a, command=s.command) for p, a in params
     ]
     inputs.append(parameter("image", default=""))
-    with DAG(name="main", inputs=inputs, active_deadline_seconds=_step_cost(cfg, s) + 60) as dag:
+    with DAG(name="main", inputs=inputs) as dag:  # bounded by the workflow's deadline (leaf-only rule, see above)
         Task(name=s.id, template=s.id, arguments={p: f"{{{{inputs.parameters.{p}}}}}" for p, _ in params})
         if s.command in GIT_COMMANDS:
             env = "{{inputs.parameters.dst}}" if s.command == "promote" else "{{inputs.parameters.env}}"
@@ -191,7 +193,7 @@ def rollback_template(cfg: Config) -> Any:
         tools.outcome_template(cfg, EXIT)
         tools.step_template(cfg, ROLLBACK, literal_defaults=False)
         tools.wait_synced_template(cfg)
-        with DAG(name="main", inputs=[parameter("env")], active_deadline_seconds=deadline):
+        with DAG(name="main", inputs=[parameter("env")]):  # the workflow's deadline bounds it
             Task(name=ROLLBACK.id, template=ROLLBACK.id, arguments={"env": "{{inputs.parameters.env}}"})
             Task(
                 name=f"{ROLLBACK.id}-synced",

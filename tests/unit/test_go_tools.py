@@ -13,6 +13,7 @@ import sys
 from types import ModuleType
 
 import hcl2
+import yaml
 from helpers import REPO
 
 SCRIPT = REPO / "scripts" / "install-go-tools"
@@ -51,3 +52,14 @@ def test_lock_file_is_never_committed():
     assert tracked.stdout == ""
     ignored = subprocess.run(["git", "check-ignore", "-q", "tf/.terraform.lock.hcl"], cwd=REPO)
     assert ignored.returncode == 0
+
+
+def test_kubernetes_tools_are_the_version_kubespray_installs():
+    inventory = REPO / "ansible" / "inventory" / "cxops" / "group_vars" / "k8s_cluster" / "k8s-cluster.yml"
+    kube = "v" + yaml.safe_load(inventory.read_text())["kube_version"]
+    tools = {t.name: t for t in script().TOOLS}
+    for name in ("kube-apiserver", "kubectl"):
+        assert tools[name].version == kube, name
+        assert f"gitVersion={kube}" in tools[name].fill(" ".join(tools[name].ldflags)), name
+    # the staging modules k8s.io/api etc. are published as v0.<minor>.<patch> of the same release
+    assert tools["kube-apiserver"].fill(tools["kube-apiserver"].local_replaces or "") == "v0" + kube[2:]

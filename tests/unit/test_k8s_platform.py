@@ -299,8 +299,8 @@ def test_sync_waves_put_operators_and_crds_before_their_users():
     provider = {
         "postgresql.cnpg.io": "cnpg-operator",
         "monitoring.coreos.com": "monitoring",
-        "gateway.networking.k8s.io": "gateway",
-        "gateway.envoyproxy.io": "gateway",
+        "gateway.networking.k8s.io": "gateway",  # its CRDs are Kubespray's; the GatewayClass needs the controller
+        "gateway.envoyproxy.io": "gateway-crds",
         "argoproj.io": "argo-workflows",
         "cert-manager.io": "cert-manager",
     }
@@ -360,7 +360,7 @@ def test_every_resources_block_has_requests_and_limits():
                 assert value.get("requests") and value.get("limits"), f"{c.name}{where}"
                 assert {"cpu", "memory"} <= set(value["requests"]) | set(value["limits"]), f"{c.name}{where}"
                 blocks += 1
-        if c.chart is not None:
+        if c.chart is not None and c.name != "gateway-crds":  # CRDs only: nothing runs
             assert any(k == "resources" for _, k, _ in _walk(c.values)), f"{c.name}: chart runs without resources"
     assert blocks >= 15
 
