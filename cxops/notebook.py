@@ -41,6 +41,10 @@ class Result:
         except json.JSONDecodeError as exc:
             raise CxopsError(f"`cxops {self.command}` printed no JSON: {exc}") from None
 
+    def _ipython_display_(self) -> None:
+        """Display nothing: `run` already printed the output, so a cell ending in `run(...)` must not show it again
+        as this object's repr (IPython's display protocol)."""
+
 
 def run(command: str, ok: tuple[int, ...] = (0,), timeout: float = DEFAULT_TIMEOUT, quiet: bool = False) -> Result:
     """Run `cxops COMMAND` (shell-style quoting) as its own process, print what it printed, return the Result.

@@ -10,7 +10,9 @@ import typer
 def serve(
     env: str = typer.Option(None, "--env", help="Serve what git says this env should run, on its port."),
     model_dir: Path = typer.Option(
-        None, "--model-dir", help="A build: .cxops/builds/<version>/, its context/ (model/ + version.json) or model/."
+        None,
+        "--model-dir",
+        help="A build: .cxops/builds/<model>/<version>/, its context/ (model/ + version.json) or model/.",
     ),
     port: int = typer.Option(None, help="Port (default: the env's port, or 8080)."),
     host: str = typer.Option("127.0.0.1", help="Bind address."),

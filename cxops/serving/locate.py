@@ -1,5 +1,6 @@
 """Which build context to serve, from the directory a person names: the context itself (model/ + version.json), the
-build folder holding it (`.cxops/builds/<version>/`, as the README names builds), or the model files inside it."""
+build folder holding it (`.cxops/builds/<model>/<version>/`, as the README names builds), or the model files inside
+it."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def build_context(given: Path) -> Path:
     """The build context (the folder holding version.json and model/) that GIVEN names: itself, its model/ folder's
     parent, or the one context below it. CxopsError naming what was found when there is none, or several."""
     if not given.is_dir():
-        raise CxopsError(f"{given}: no such directory; pass a build folder, e.g. .cxops/builds/<version>")
+        raise CxopsError(f"{given}: no such directory; pass a build folder, e.g. .cxops/builds/<model>/<version>")
     if (given / MARKER).is_file():
         return given
     if (given / "MLmodel").is_file() and (given.parent / MARKER).is_file():

@@ -63,6 +63,8 @@ def test_00_clone_to_production_run_as_the_readme_says(lab: Path, notebooks: Pat
     assert images(nb) >= 2
     # plain text in the cells: no colour codes, no spinner frames (the kernel sets FORCE_COLOR for its own output)
     assert "\x1b" not in out and "\r" not in out, repr(out[:600])
+    # each command's output once: a cell ending in run(...) does not show it again as the Result's repr
+    assert "Result(command=" not in out, out[:600]
 
 
 def test_07_rollback_and_drift(lab: Path, notebooks: Path):
