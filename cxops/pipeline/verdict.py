@@ -112,7 +112,7 @@ class Check:
             "name": self.name,
             "value": self.value if finite(self.value) else None,
             "bound": self.bound,
-            "shown": self.shown(),
+            "shown": self.shown() if finite(self.value) else None,  # the reason names NaN/Infinity
             "limit": self.limit,
             "kind": self.kind,
             "ok": self.ok,
