@@ -12,6 +12,8 @@ import pytest
 from k8s_api import argocd_sync, upstream
 from k8s_api.controlplane import ControlPlane, go_tools
 
+from tests.stages import timed
+
 
 @pytest.fixture(scope="session")
 def tools() -> dict[str, Path]:
@@ -25,7 +27,8 @@ def control_plane(tools: dict[str, Path]) -> Iterator[ControlPlane]:
     root = Path(tempfile.mkdtemp(prefix="cxops-apiserver-"))
     plane = ControlPlane(root, tools)
     try:
-        plane.start()
+        with timed("api-server start (etcd + kube-apiserver)"):
+            plane.start()
         yield plane
     finally:
         plane.stop()
@@ -64,5 +67,6 @@ def synced(kubectl: argocd_sync.Kubectl, tools: dict[str, Path]) -> Iterator[arg
 @pytest.fixture(scope="session")
 def workloads(control_plane: ControlPlane, synced: argocd_sync.Synced) -> ControlPlane:
     """After the sync: kube-controller-manager, kube-scheduler and kwok with two fake nodes (pods "run" there)."""
-    control_plane.start_workloads()
+    with timed("api-server workloads (controller-manager, scheduler, kwok)"):
+        control_plane.start_workloads()
     return control_plane
