@@ -7,7 +7,6 @@ push, then pushed alone as a "rollback") runs against a real MLflow in tests/int
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -16,30 +15,18 @@ from cxops.config.schema import Config
 from cxops.gitops.overlay import write_overlay
 from cxops.gitops.repo import git
 from cxops.gitops.verify import Push, verify_push
+from tests.unit.gitops_work import commit, config, seeded_repo
 
 
 @pytest.fixture
 def cfg() -> Config:
-    from helpers import base_config
-
-    return Config.model_validate(base_config())
+    return config()
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    from helpers import REPO
-
-    wd = tmp_path / "gitops"
-    shutil.copytree(REPO / "k8s", wd / "k8s")
-    git("init", "--quiet", "--initial-branch", "main", str(wd))
-    commit(wd, "seed")
-    return wd
-
-
-def commit(wd: Path, message: str) -> str:
-    git("add", "-A", cwd=wd)
-    git("commit", "--quiet", "--allow-empty", "-m", message, cwd=wd)
-    return git("rev-parse", "HEAD", cwd=wd)
+    """A work repository seeded with the project's k8s/ (what the lab's remote starts from)."""
+    return seeded_repo(tmp_path)
 
 
 def check(cfg: Config, wd: Path, old: str, new: str) -> list[str]:

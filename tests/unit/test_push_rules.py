@@ -19,33 +19,20 @@ from cxops.gitops.overlay import write_overlay
 from cxops.gitops.repo import git, hook_reasons
 from cxops.gitops.traffic import backend_weights, write_traffic
 from cxops.gitops.verify import Push, verify_push
+from tests.unit.gitops_work import commit, config, seeded_repo
 
 ZERO = "0" * 40
 
 
 @pytest.fixture
 def cfg() -> Config:
-    from helpers import base_config
-
-    return Config.model_validate(base_config())
+    return config()
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """A work repository seeded with the project's k8s/ (what the lab's remote starts from)."""
-    from helpers import REPO
-
-    wd = tmp_path / "gitops"
-    shutil.copytree(REPO / "k8s", wd / "k8s")
-    git("init", "--quiet", "--initial-branch", "main", str(wd))
-    commit(wd, "seed")
-    return wd
-
-
-def commit(wd: Path, message: str) -> str:
-    git("add", "-A", cwd=wd)
-    git("commit", "--quiet", "--allow-empty", "-m", message, cwd=wd)
-    return git("rev-parse", "HEAD", cwd=wd)
+    return seeded_repo(tmp_path)
 
 
 def check(cfg: Config, wd: Path, old: str, new: str, ref: str = "refs/heads/main") -> list[str]:

@@ -9,7 +9,6 @@ verify_push the pre-receive hook runs.
 from __future__ import annotations
 
 import copy
-import shutil
 from pathlib import Path
 
 import pytest
@@ -22,35 +21,25 @@ from cxops.gitops.overlay import write_overlay
 from cxops.gitops.repo import git
 from cxops.gitops.traffic import route_problems, traffic_files, write_traffic
 from cxops.gitops.verify import Push, verify_push
+from tests.unit.gitops_work import commit, config, seeded_repo
 
 ROUTE = "k8s/serving/traffic/httproute.yaml"
 
 
 @pytest.fixture
 def cfg() -> Config:
-    from helpers import base_config
-
-    return Config.model_validate(base_config())
-
-
-def commit(wd: Path, message: str) -> str:
-    git("add", "-A", cwd=wd)
-    git("commit", "--quiet", "--allow-empty", "-m", message, cwd=wd)
-    return git("rev-parse", "HEAD", cwd=wd)
+    return config()
 
 
 @pytest.fixture
 def repo(tmp_path: Path, cfg: Config) -> Path:
     """The project's k8s/ with a canary deployed (v3 at the configured weight), committed as the remote's tip."""
-    from helpers import REPO
 
-    wd = tmp_path / "gitops"
-    shutil.copytree(REPO / "k8s", wd / "k8s")
-    write_overlay(wd / "k8s/serving/overlays/canary", "canary", cfg.model.name, "3", "registry.local/model:v3")
-    write_traffic(wd, cfg, canary_active=True)
-    git("init", "--quiet", "--initial-branch", "main", str(wd))
-    commit(wd, "canary v3 at its weight")
-    return wd
+    def canary(wd: Path) -> None:
+        write_overlay(wd / "k8s/serving/overlays/canary", "canary", cfg.model.name, "3", "registry.local/model:v3")
+        write_traffic(wd, cfg, canary_active=True)
+
+    return seeded_repo(tmp_path, canary, "canary v3 at its weight")
 
 
 def check(cfg: Config, wd: Path, old: str, new: str) -> list[str]:
