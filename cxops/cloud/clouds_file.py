@@ -19,30 +19,25 @@ ENV_FILE = "OS_CLIENT_CONFIG_FILE"
 ENV_SECURE = "OS_CLIENT_SECURE_FILE"
 
 
-def _searched() -> str:
-    """The directories openstacksdk looks in, in order, for the error message (home shown as ~)."""
-    from openstack.config import loader
-
-    dirs = list(dict.fromkeys(str(Path(f).parent) for f in loader.CONFIG_FILES))
-    home = str(Path.home())
-    return ", ".join(d.replace(home, "~", 1) if d.startswith(home) else d for d in dirs)
-
-
 def provider_env(cloud: str) -> dict[str, str]:
     """{OS_CLIENT_CONFIG_FILE: absolute path[, OS_CLIENT_SECURE_FILE: …]} of the file that defines `cloud`.
 
     Raises CxopsError (one line: where it looked, what would work) when OS_CLIENT_CONFIG_FILE names a missing file,
     when no clouds.yaml exists, or when the file found has no entry `cloud`."""
-    from openstack.config import loader
+    from cxops.cloud.connection import openstack_config, search_dirs
 
     named = os.environ.get(ENV_FILE)
     if named and not Path(named).is_file():
         raise CxopsError(f"{ENV_FILE}={named}: no such file; point it at your clouds.yaml or unset it")
-    cfg = loader.OpenStackConfig()
+    # the same search as every other cxops command (the project's folder included), so the provider gets the very
+    # file the preflight read
+    cfg = openstack_config()
     if not cfg.config_filename:
+        home = str(Path.home())
+        looked = ", ".join(d.replace(home, "~", 1) if d.startswith(home) else d for d in search_dirs())
         raise CxopsError(
-            f"cloud {cloud!r}: no clouds.yaml found (looked in {_searched()}); put it in the directory you run cxops "
-            f"from (the repository root) or in ~/.config/openstack, or set {ENV_FILE}"
+            f"cloud {cloud!r}: no clouds.yaml found (looked in {looked}); put it in the project's "
+            f"folder (beside cxops.yaml) or in ~/.config/openstack, or set {ENV_FILE}"
         )
     found = str(Path(cfg.config_filename).resolve())
     names = sorted(n for n in cfg.get_cloud_names() if n != "defaults")

@@ -31,7 +31,7 @@ def resolve_cloud_name(cloud: str | None = None) -> str:
         raise CxopsError(f"no cloud selected: pass --cloud NAME, set OS_CLOUD, or fix cxops.yaml ({exc})") from exc
 
 
-def _search_dirs() -> list[str]:
+def search_dirs() -> list[str]:
     """The folders searched for clouds.yaml, in order: openstacksdk's (the working directory, the user's config
     folder ~/.config/openstack, the system's /etc/openstack; from the installed openstack.config.loader), with the
     project's folder (beside cxops.yaml) right after the working directory: a command run below the project root
@@ -48,11 +48,11 @@ def _search_dirs() -> list[str]:
 
 
 def openstack_config() -> OpenStackConfig:
-    """openstacksdk's configuration read from `_search_dirs()` ($OS_CLIENT_CONFIG_FILE first, as openstacksdk does)."""
+    """openstacksdk's configuration read from `search_dirs()` ($OS_CLIENT_CONFIG_FILE first, as openstacksdk does)."""
     from openstack.config import loader
 
     suffixes = (*loader.YAML_SUFFIXES, *loader.JSON_SUFFIXES)
-    files = [os.path.join(d, "clouds" + s) for d in _search_dirs() for s in suffixes]
+    files = [os.path.join(d, "clouds" + s) for d in search_dirs() for s in suffixes]
     return loader.OpenStackConfig(config_files=files)
 
 
@@ -64,10 +64,10 @@ def known_clouds() -> tuple[list[str], list[str]]:
 
 
 def search_path() -> list[str]:
-    """Where clouds.yaml is looked for, in order, for messages: $OS_CLIENT_CONFIG_FILE, then `_search_dirs()`."""
+    """Where clouds.yaml is looked for, in order, for messages: $OS_CLIENT_CONFIG_FILE, then `search_dirs()`."""
     env = os.environ.get("OS_CLIENT_CONFIG_FILE")
     out = [f"$OS_CLIENT_CONFIG_FILE ({env})" if env else "$OS_CLIENT_CONFIG_FILE (unset)"]
-    return out + [os.path.join(d, "clouds.yaml") for d in _search_dirs()]
+    return out + [os.path.join(d, "clouds.yaml") for d in search_dirs()]
 
 
 def home_clouds_yaml() -> str:
