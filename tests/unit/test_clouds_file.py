@@ -82,3 +82,17 @@ def test_os_client_config_file_naming_a_missing_file(tmp_path: Path):
     assert res.returncode == 1
     expected = f"OS_CLIENT_CONFIG_FILE={tmp_path / 'nope.yaml'}: no such file; point it at your clouds.yaml or unset it"
     assert res.stderr.strip() == expected
+
+
+def test_below_the_project_root_the_provider_gets_the_file_the_preflight_reads(tmp_path: Path):
+    """A command run in notebooks/ (a kernel's folder) reads the project's clouds.yaml (cxops.cloud.connection);
+    the provider must be handed that same file, not fail to find one."""
+    from helpers import REPO
+
+    (tmp_path / "cxops.yaml").write_text((REPO / "cxops.yaml").read_text())
+    (tmp_path / "clouds.yaml").write_text(CLOUDS)
+    below = tmp_path / "notebooks"
+    below.mkdir()
+    res = probe(below, "lab")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["OS_CLIENT_CONFIG_FILE"] == str(tmp_path.resolve() / "clouds.yaml")
