@@ -29,7 +29,8 @@ except CxopsError as exc:
 def probe(cwd: Path, cloud: str, **env: str) -> subprocess.CompletedProcess:
     home = cwd / "home"
     home.mkdir(exist_ok=True)
-    full = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    # A user's shell has neither OpenStack nor cxops variables (an in-process CLI test's --config sets CXOPS_CONFIG).
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "CXOPS_"))}
     full.update({"HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"), **env})
     return subprocess.run(
         [sys.executable, "-c", PROBE, cloud], cwd=cwd, env=full, capture_output=True, text=True, timeout=60
