@@ -80,10 +80,10 @@ def _applications(root: Path) -> tuple[dict[str, Any], list[tuple[Path, dict[str
     project, apps = None, []
     for path in sorted((root / "k8s" / "argocd").rglob("*.yaml")):
         for doc in _docs(path):
-            if doc.get("kind") == "AppProject":
+            if doc.get("kind") == "AppProject" and isinstance(doc.get("spec"), dict):
                 project = doc
-            elif doc.get("kind") in ("Application", "ApplicationSet"):
-                apps.append((path, doc))
+            elif doc.get("kind") in ("Application", "ApplicationSet") and isinstance(doc.get("spec"), dict):
+                apps.append((path, doc))  # a malformed one is the drift check's to report
     if project is None:
         raise CxopsError(f"no AppProject under {root / 'k8s' / 'argocd'}: run `cxops k8s render`")
     return project, apps
@@ -160,26 +160,27 @@ def check_project(root: Path) -> None:
     cluster_kinds = BUILTIN_CLUSTER_KINDS | set(CLUSTER_KINDS)
     permitted = ", ".join(sorted(str(n) for n in allowed))
     for path, app in apps:
-        dest = app["spec"].get("template", {}).get("spec", app["spec"])["destination"].get("namespace")
+        dest = app["spec"].get("template", {}).get("spec", app["spec"]).get("destination", {}).get("namespace")
         if "{{" not in str(dest) and dest not in allowed and "*" not in allowed:
             raise CxopsError(
                 f"{path.relative_to(root)}: destination namespace {dest!r} is not permitted in project '{name}'; "
                 f"permitted: {permitted}"
             )
+        app_name = app.get("metadata", {}).get("name")
         for obj in _objects(root, app):
             kind = (_group(obj), obj["kind"])
             ident = f"{obj['kind']}/{obj.get('metadata', {}).get('name')}"
             if kind in cluster_kinds:
                 if kind not in whitelist:
                     raise CxopsError(
-                        f"{ident} ({app['metadata']['name']}): cluster resource {kind[0] or 'core'}/{kind[1]} is "
+                        f"{ident} ({app_name}): cluster resource {kind[0] or 'core'}/{kind[1]} is "
                         f"not permitted in project '{name}'; add it to the project's clusterResourceWhitelist"
                     )
                 continue
             ns = obj.get("metadata", {}).get("namespace", dest)
             if ns not in allowed and "*" not in allowed:
                 raise CxopsError(
-                    f"{ident} ({app['metadata']['name']}): namespace {ns!r} is not permitted in project '{name}'; "
+                    f"{ident} ({app_name}): namespace {ns!r} is not permitted in project '{name}'; "
                     f"permitted: {permitted}"
                 )
 
