@@ -16,7 +16,7 @@ from referencing import Registry, Resource
 KUBECTL = REPO / ".tools" / "bin" / "kubectl"
 SCHEMAS = Path(__file__).parent / "k8s_schemas"
 K8S = REPO / "k8s"
-KUBERNETES_VERSION = "1.33"  # kubectl from scripts/install-kubectl; Kubespray v2.31's Kubernetes minor
+KUBERNETES_VERSION = "1.35"  # Kubespray v2.31.0's kube_version 1.35.4 (the schemas kubernetes-validate has for it)
 # group/version of the custom resources the project checks with its own schemas (file → kinds)
 CRD_SCHEMA_FILES = {
     "argoproj.io/v1alpha1": "argocd.yaml",

@@ -17,16 +17,25 @@ def render(
     out: Path = typer.Option(None, "--out", help="Repository root to write under (default: beside cxops.yaml)."),
 ) -> None:
     """Write k8s/argocd/ and k8s/platform/ from cxops.yaml (docs/platform.md)."""
+    from cxops import names
     from cxops.cli.output import ok
     from cxops.config import load_config
+    from cxops.errors import CxopsError
+    from cxops.k8s import committed
     from cxops.k8s import render as r
     from cxops.paths import project_root
 
     cfg, root = load_config(), out if out is not None else project_root()
     if check:
+        committed.check(root)  # one line for what ArgoCD would refuse, before any diff
         r.check(cfg, root)
         ok(f"{root / r.ARGOCD_DIR} and {root / r.PLATFORM_DIR} are up to date")
         return
+    if committed.placeholder(url := names.gitops_repo_url(cfg)):
+        raise CxopsError(
+            f"repository URL {url!r} (gitops.remote, else workflows.repo_url) is a placeholder; set gitops.remote "
+            "in cxops.yaml to your GitOps repository's URL (https://host/owner/repo.git or git@host:owner/repo.git)"
+        )
     changed = r.write(cfg, root)
     ok(f"rendered {len(r.rendered(cfg))} files under {root}; {len(changed)} changed")
     for path in changed:

@@ -1,4 +1,5 @@
-"""Bad input caught before Ansible starts: wrong ansible-core, no inventory, no Kubespray tree, no root Application."""
+"""Bad input caught before Ansible starts: wrong ansible-core, no inventory, no Kubespray tree, no root Application,
+a committed app-of-apps ArgoCD would refuse (cxops.k8s.committed)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from cxops import names
 from cxops.cluster import layout
 from cxops.cluster.inventory import Inventory, load
 from cxops.errors import CxopsError
+from cxops.k8s import committed
 
 
 def check_ansible_core(installed: str | None = None) -> str:
@@ -56,4 +58,5 @@ def check(project_root: Path, inventory_dir: Path, stages: list[str], skip_tags:
         check_kubespray(layout.ansible_dir(project_root))
     if layout.NEEDS_ROOT_APPLICATION.intersection(stages) and "needs_k8s" not in skip_tags:
         check_root_application(project_root)
+        committed.check(project_root)  # what ArgoCD would refuse once the root app is applied
     return inv

@@ -2,7 +2,7 @@
 bad push with a commit of its own that says why.
 
 A hosted git service may not run our pre-receive hook; ArgoCD would then apply whatever was pushed. The guard (the
-`gitops-guard` WorkflowTemplate, run on a schedule or by an Argo Events sensor on push) closes that gap after the
+`gitops-guard` WorkflowTemplate, run on a schedule) closes that gap after the
 fact: it keeps the last verified commit in the remote under VERIFIED_REF, checks the range VERIFIED..HEAD with the
 same rules as the hook, and on a violation commits the verified state of the overlays and the traffic route back
 on top of the branch, with the violations as the commit message. The first run trusts the current head.

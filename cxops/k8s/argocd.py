@@ -3,8 +3,10 @@ Application each for the traffic split, the WorkflowTemplates and every platform
 
 Field names follow ArgoCD's `argoproj.io/v1alpha1` CRDs (Application, AppProject, ApplicationSet, ArgoCD 3.x).
 Every Application: automated sync with prune and selfHeal, a bounded retry with exponential backoff,
-`CreateNamespace=true`, the resources finalizer (deleting the app deletes what it created), and a sync wave.
-Sync waves order Applications inside the root app only when ArgoCD assesses Application health (docs/platform.md).
+`CreateNamespace=true`, the resources finalizer (deleting the app deletes what it created), and a sync wave;
+every child also `SkipDryRunOnMissingResource=true` (its custom resources may wait on an earlier wave's CRDs).
+Sync waves order Applications inside the root app only when ArgoCD assesses Application health, which the install
+turns on in argocd-cm (ansible/roles/gitops_bootstrap; docs/platform.md).
 """
 
 from __future__ import annotations
@@ -38,9 +40,12 @@ CLUSTER_KINDS = (
 )
 
 
-def _sync_policy(server_side_apply: bool = False, respect_ignored: bool = False) -> dict[str, Any]:
+def _sync_policy(server_side_apply: bool = False, respect_ignored: bool = False, child: bool = True) -> dict[str, Any]:
     options = ["CreateNamespace=true"] + (["ServerSideApply=true"] if server_side_apply else [])
     options += ["RespectIgnoreDifferences=true"] if respect_ignored else []
+    # A child's custom resources may be of a kind an earlier wave's Application installs: without this ArgoCD's
+    # dry run fails the whole Application until that CRD exists (retried 5 times, then left until the next commit)
+    options += ["SkipDryRunOnMissingResource=true"] if child else []
     return {"automated": {"prune": True, "selfHeal": True}, "syncOptions": options, "retry": RETRY}
 
 
@@ -137,6 +142,12 @@ def root_app(cfg: Config) -> dict[str, Any]:
     """The app-of-apps: syncs k8s/argocd/ (this file included, so it manages itself after the first apply)."""
     app = _app(cfg, names.argocd_root_app(cfg), 0, names.argocd_namespace(cfg), {"source": _git(cfg, "k8s/argocd")})
     del app["metadata"]["annotations"]
+    # The install mints the `deploy` role's token into the AppProject (spec.roles[].jwtTokens); self-heal would
+    # replace the roles list without it on every reconcile (argoproj/argo-cd#2718)
+    app["spec"]["ignoreDifferences"] = [
+        {"group": "argoproj.io", "kind": "AppProject", "jqPathExpressions": [".spec.roles[]?.jwtTokens"]}
+    ]
+    app["spec"]["syncPolicy"] = _sync_policy(respect_ignored=True, child=False)
     return app
 
 

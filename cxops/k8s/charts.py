@@ -1,7 +1,7 @@
 """The upstream Helm charts the platform installs, each pinned to one exact version.
 
 Versions were read from each chart's Chart.yaml at the named release tag in its upstream repository (Nov 2026):
-argoproj/argo-helm (tags argo-workflows-1.0.18, argo-events-2.4.22), cloudnative-pg/charts (cloudnative-pg-v0.29.0),
+argoproj/argo-helm (tag argo-workflows-1.0.18), cloudnative-pg/charts (cloudnative-pg-v0.29.0),
 community-charts/helm-charts (mlflow-1.11.5), prometheus-community/helm-charts (kube-prometheus-stack-88.5.3),
 seaweedfs/seaweedfs (4.44, k8s/charts/seaweedfs),
 envoyproxy/gateway (v1.9.0: gateway-helm and gateway-crds-helm, published as OCI charts),
@@ -43,7 +43,6 @@ CHARTS: dict[str, Chart] = {
     "gateway-crds": Chart("oci://docker.io/envoyproxy", "gateway-crds-helm", "v1.9.0", "v1.9.0"),
     "registry": Chart("https://twuni.github.io/docker-registry.helm", "docker-registry", "3.0.0", "3.0.0"),
     "argo-workflows": Chart("https://argoproj.github.io/argo-helm", "argo-workflows", "1.0.18", "v4.0.6"),
-    "argo-events": Chart("https://argoproj.github.io/argo-helm", "argo-events", "2.4.22", "v1.9.10"),
     "cert-manager": Chart("https://charts.jetstack.io", "cert-manager", "v1.21.1", "v1.21.1"),
     "label-studio": Chart("https://charts.heartex.com", "label-studio", "2.0.5", "1.23.0"),
 }

@@ -116,7 +116,6 @@ def components(cfg: Config) -> list[Component]:
             CHARTS["argo-workflows"],
             values.argo_workflows(cfg),
         ),
-        Component("argo-events", argo, -2, "Argo Events controller", CHARTS["argo-events"], values.argo_events(cfg)),
         Component(
             "postgres", platform, -1, "MLflow's PostgreSQL (a CloudNativePG Cluster)", objects=objects.postgres(cfg)
         ),

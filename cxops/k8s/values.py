@@ -161,11 +161,6 @@ def argo_workflows(cfg: Config) -> dict[str, Any]:
     }
 
 
-def argo_events(cfg: Config) -> dict[str, Any]:
-    """argo-events: the controller (EventSources/Sensors that trigger the workflows)."""
-    return {"crds": {"install": True, "keep": True}, "controller": {"resources": resources("50m", "128Mi")}}
-
-
 def seaweedfs(cfg: Config) -> dict[str, Any]:
     """seaweedfs (all-in-one): S3 on port 8333 with one admin identity taken from the S3 Secret's
     AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY environment (SeaweedFS then refuses anonymous requests), and the
@@ -193,8 +188,8 @@ def seaweedfs(cfg: Config) -> dict[str, Any]:
 
 def mlflow(cfg: Config) -> dict[str, Any]:
     """mlflow (community chart): PostgreSQL from CloudNativePG (credentials from its bootstrap Secret), artifacts in
-    S3 through the configured endpoint (credentials from the S3 Secret), Prometheus metrics for a ServiceMonitor."""
-    platform = names.platform_namespace(cfg)
+    S3 through the configured endpoint (credentials from the S3 Secret); no ServiceMonitor (basic auth guards
+    /metrics)."""
     return {
         "fullnameOverride": MLFLOW_FULLNAME,
         "service": {"port": 5000},
@@ -246,7 +241,9 @@ def mlflow(cfg: Config) -> dict[str, Any]:
             },
         },
         "serverAllowedHosts": _mlflow_hosts(cfg),
-        "serviceMonitor": {"enabled": True, "namespace": platform, "labels": {}},
+        # Not scraped: basic auth protects /metrics and the allowed-hosts list refuses a pod-IP Host header, so a
+        # ServiceMonitor would only record MLflow down (its /health probes are exempt from both)
+        "serviceMonitor": {"enabled": False},
         "resources": resources("250m", "512Mi", memory_limit="1536Mi"),
     }
 

@@ -2,8 +2,7 @@
 
 `verify-push` runs `cxops gitops guard` (verify what reached the GitOps branch since the last verified commit;
 revert a bad push with a commit that says why, exit 3), then `reconcile` runs `cxops reconcile` (move each env's
-registry alias to what git deploys once live serves it). The CronWorkflow runs it on `workflows.gitops_guard_schedule`;
-an Argo Events sensor on the git server's push webhook may submit the same template for an immediate check
+registry alias to what git deploys once live serves it). The CronWorkflow runs it on `workflows.gitops_guard_schedule`
 (docs/workflows.md). Both containers push or read git, so both get the scoped deploy key.
 """
 

@@ -36,7 +36,6 @@ NOT_FROM_MODULES = {
     "cloudnative-pg": "CRDs only: cloudnative-pg v1.30.0 config/crd (the chart is only in cloudnative-pg/charts)",
     "kube-prometheus-stack": "CRDs only: prometheus-operator v0.93.1 example/prometheus-operator-crd",
     "argo-workflows": "CRDs only: argo-workflows v4.0.5 manifests/base/crds/full (the proxy refuses v4.0.6: 403)",
-    "argo-events": "not checked: the chart is only in argo-helm",
     "mlflow": "not checked: the chart is only in community-charts",
     "docker-registry": "not checked: the chart is only in twuni's Helm repository",
     "seaweedfs": "not checked: SeaweedFS tags are not Go module versions",
