@@ -10,8 +10,11 @@ No OS_CLIENT_CONFIG_FILE, no OS_CLOUD: the provider must find the clouds.yaml th
 After each stage openstacksdk (the test's own connections, not the product's) says what exists in each service.
 
 What the local OpenStack cannot serve, so it is not exercised here:
-- the `reservation` scheduler hint (`cloud.reservation_id`): there is no Blazar in the lab, so the instances are
-  created without it (a hint Nova does accept, but which means nothing without a reservation service);
+- Blazar (Chameleon's reservation service): the second apply runs inside a lease whose reservation service is
+  tests/openstack/blazar_stand_in.py (its docstring says why no real Blazar runs here), entered in the lab's real
+  Keystone catalog, with the reserved flavor made in the real Nova as Blazar makes it; the preflight reads the lease,
+  and every node is created by the real provider with flavor reservation:<id> and the `reservation` scheduler hint
+  (Nova accepts the hint; without Blazar's scheduler filter it places nothing);
 - the guests themselves: the lab's hypervisor is a fake driver whose instances run their user data in a sandbox, the
   data volume's attachment is Cinder/Nova bookkeeping (no block device) and ports stay DOWN (no L2 agent), so the
   test checks what the APIs record (flavor, image, key, user data, addresses, attachment), not a booted guest.
