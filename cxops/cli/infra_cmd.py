@@ -55,7 +55,9 @@ def _raise_failed(checks) -> None:
 
     failed = [c for c in checks if not c.ok]
     if failed:
-        raise CxopsError(f"preflight: {len(failed)} problem(s): {', '.join(c.check for c in failed)}")
+        # one line that names each bad value and what would do instead (the table above holds the same)
+        said = "; ".join(f"{c.check}: {c.detail}" + (f" ({c.instead})" if c.instead else "") for c in failed)
+        raise CxopsError(f"preflight: {len(failed)} problem(s): {said}")
 
 
 def _operator(config, cloud: str | None, flag: str | None, quiet: bool):  # -> cxops.infra.operator.Operator

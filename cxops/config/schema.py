@@ -123,7 +123,11 @@ class Cloud(Strict):
     data_volume_gb: int = Field(
         10, ge=1, le=10000, description="size (GiB) of the persistent data volume on the first control node"
     )
-    reservation_id: str | None = Field(None, description="Blazar lease reservation for the flavor, if any")
+    reservation_id: str | None = Field(
+        None,
+        description="the reservation (not the lease) id of a Chameleon lease: every node boots with its flavor "
+        "reservation:<id>; required on a cloud with a reservation service",
+    )
     ssh_user: str = Field("cc", description="login user of the image (Chameleon's images: cc); Ansible's user")
     ssh_identity_file: str | None = Field(
         None, description="private key matching key_pair, for the generated ssh config; unset = ~/.ssh/<key_pair>"

@@ -253,32 +253,120 @@ def check_quotas(conn: Connection, needs: Needs, flavors: dict[str, Any], config
     return out
 
 
-def check_reservation(conn: Connection, reservation_id: str) -> Check:
-    if not conn.has_service("reservation"):
+# Blazar (the reservation service) lease statuses: only ACTIVE boots instances; these have not started or are over.
+# Source: openstack/blazar blazar/status.py (LeaseStatus).
+LEASE_NOT_YET = ("PENDING", "STARTING", "CREATING")
+LEASE_OVER = ("TERMINATING", "TERMINATED", "DELETING", "ERROR")
+RESERVATION_SERVICE = "reservation"
+
+
+def reserved_flavor_name(reservation_id: str) -> str:
+    """The flavor Blazar creates for an instance reservation: `reservation:<reservation id>` (KVM@TACC boots a
+    lease's instances only with it; openstack/blazar plugins/flavor/flavor_plugin.py, _create_flavor)."""
+    return f"reservation:{reservation_id}"
+
+
+def blazar_leases(conn: Connection) -> list[dict[str, Any]]:
+    """The project's leases from Blazar's v1 API (GET /leases): dicts with id, name, status, start_date, end_date and
+    reservations (id, resource_type, status, amount, resource_properties: JSON of the reserved flavor)."""
+    resp = conn.session.get("/leases", endpoint_filter={"service_type": RESERVATION_SERVICE})
+    return list(resp.json().get("leases", []))
+
+
+def check_reservation(conn: Connection, config: Config) -> Check | None:
+    """The lease behind cloud.reservation_id: ACTIVE, an instance reservation with room for every node, and the
+    flavor cxops.yaml names for each role is the one reserved. On a cloud with a reservation service (Chameleon
+    KVM@TACC: instances boot only inside an active lease) a missing reservation_id fails too. None when neither
+    applies (no reservation service, none configured)."""
+    rid = config.cloud.reservation_id
+    has_blazar = conn.has_service(RESERVATION_SERVICE)
+    if rid is None:
+        if not has_blazar:
+            return None
         return Check(
             "reservation",
             False,
-            f"reservation_id {reservation_id!r} is set but the cloud has no reservation (Blazar) service",
+            "cloud.reservation_id is unset, but this cloud boots instances only inside an active lease "
+            "(it has a reservation service)",
+            f"reserve {len(config.cloud.nodes)} instances (`openstack reservation lease create`, docs/chameleon.md) "
+            "and set cloud.reservation_id to the reservation's id",
+        )
+    if not has_blazar:
+        return Check(
+            "reservation",
+            False,
+            f"cloud.reservation_id {rid} is set but the cloud has no reservation (Blazar) service",
             "unset cloud.reservation_id",
         )
-    leases = conn.session.get("/leases", endpoint_filter={"service_type": "reservation"}).json().get("leases", [])
+    leases = blazar_leases(conn)
     for lease in leases:
         for r in lease.get("reservations", []):
-            if r.get("id") == reservation_id:
-                status = lease.get("status", "?")
-                return Check(
-                    "reservation",
-                    status == "ACTIVE",
-                    f"{reservation_id} in lease {lease.get('name')} ({status})",
-                    "" if status == "ACTIVE" else "wait for the lease to start",
-                )
-    ids = [r.get("id") for lease in leases for r in lease.get("reservations", [])]
+            if r.get("id") == rid:
+                return _judge_reservation(config, lease, r)
+    ids = [str(r.get("id")) for lease in leases for r in lease.get("reservations", [])]
     return Check(
         "reservation",
         False,
-        f"reservation {reservation_id!r} not found in the project's leases",
-        f"reservations that exist: {', '.join(ids) or 'none'}",
+        f"cloud.reservation_id {rid} is not a reservation of any of the project's leases",
+        f"reservations that exist: {', '.join(ids) or 'none'} (`openstack reservation lease show LEASE`)",
     )
+
+
+def _judge_reservation(config: Config, lease: dict[str, Any], r: dict[str, Any]) -> Check:
+    rid, name = r["id"], lease.get("name") or lease.get("id")
+    status = str(lease.get("status", "?")).upper()
+    when = f"{lease.get('start_date', '?')} to {lease.get('end_date', '?')}"
+    if status in LEASE_NOT_YET:
+        return Check(
+            "reservation", False, f"lease {name} ({rid}) has not started: {status}, {when}", "wait for it to start"
+        )
+    if status in LEASE_OVER:
+        return Check(
+            "reservation",
+            False,
+            f"lease {name} ({rid}) is over: {status}, {when}",
+            "create a new lease and set cloud.reservation_id to its reservation",
+        )
+    if status != "ACTIVE":
+        return Check("reservation", False, f"lease {name} ({rid}) is {status}, not ACTIVE", "wait for ACTIVE")
+    nodes = len(config.cloud.nodes)
+    amount = int(r.get("amount") or 0)
+    if amount < nodes:
+        return Check(
+            "reservation",
+            False,
+            f"reservation {rid} holds {amount} instance(s), cloud.nodes has {nodes}",
+            f"reserve at least {nodes} instances or drop nodes from cloud.nodes",
+        )
+    reserved = _reserved_flavor(r)
+    if reserved:
+        role_of = {n.name: n.role for n in config.cloud.nodes}
+        wrong = sorted({f"{role_of[node]}: {f}" for node, f in node_flavors(config) if f != reserved})
+        if wrong:
+            return Check(
+                "reservation",
+                False,
+                f"cloud.flavors {', '.join(wrong)} is not the flavor reservation {rid} holds",
+                f"set every role's flavor to {reserved}",
+            )
+    return Check(
+        "reservation",
+        True,
+        f"{rid} in lease {name} (ACTIVE until {lease.get('end_date', '?')}), {amount} x {reserved or '?'}; "
+        f"nodes boot with flavor {reserved_flavor_name(rid)}",
+    )
+
+
+def _reserved_flavor(r: dict[str, Any]) -> str | None:
+    """The name of the flavor a reservation holds: Blazar keeps it as JSON in resource_properties."""
+    import json
+
+    props = r.get("resource_properties")
+    try:
+        found = json.loads(props) if isinstance(props, str) else props
+    except ValueError:
+        return None
+    return found.get("name") if isinstance(found, dict) else None
 
 
 def run_preflight(config: Config, conn: Connection) -> list[Check]:
@@ -288,6 +376,7 @@ def run_preflight(config: Config, conn: Connection) -> list[Check]:
     checks.append(check_keypair(conn, config.cloud.key_pair))
     checks.append(check_external_network(conn, config.cloud.external_network))
     checks += check_quotas(conn, plan_needs(config, flavors), flavors, config)
-    if config.cloud.reservation_id:
-        checks.append(check_reservation(conn, config.cloud.reservation_id))
+    reservation = check_reservation(conn, config)
+    if reservation is not None:
+        checks.append(reservation)
     return checks

@@ -10,8 +10,11 @@ No OS_CLIENT_CONFIG_FILE, no OS_CLOUD: the provider must find the clouds.yaml th
 After each stage openstacksdk (the test's own connections, not the product's) says what exists in each service.
 
 What the local OpenStack cannot serve, so it is not exercised here:
-- the `reservation` scheduler hint (`cloud.reservation_id`): there is no Blazar in the lab, so the instances are
-  created without it (a hint Nova does accept, but which means nothing without a reservation service);
+- Blazar (Chameleon's reservation service): the second apply runs inside a lease whose reservation service is
+  tests/openstack/blazar_stand_in.py (its docstring says why no real Blazar runs here), entered in the lab's real
+  Keystone catalog, with the reserved flavor made in the real Nova as Blazar makes it; the preflight reads the lease,
+  and every node is created by the real provider with flavor reservation:<id> and the `reservation` scheduler hint
+  (Nova accepts the hint; without Blazar's scheduler filter it places nothing);
 - the guests themselves: the lab's hypervisor is a fake driver whose instances run their user data in a sandbox, the
   data volume's attachment is Cinder/Nova bookkeeping (no block device) and ports stay DOWN (no L2 agent), so the
   test checks what the APIs record (flavor, image, key, user data, addresses, attachment), not a booted guest.
@@ -24,6 +27,7 @@ lab (no slow or failing resource to order), and those tests are about the runner
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -38,12 +42,15 @@ import yaml
 from helpers import REPO
 from tfhelpers import go_tools
 
+from tests.openstack.blazar_stand_in import LeaseApi, in_catalog, lease, reserved_flavor
+
 pytestmark = [pytest.mark.openstack, pytest.mark.timeout(1800)]
 
 PROJECT, SUFFIX = "cxops-e2e", "p1"
 OPERATOR = "203.0.113.7"  # a documentation address (RFC 5737): SSH and the API open to it only
 NODES = {"node1": ("192.168.1.11", "control"), "node2": ("192.168.1.12", "worker"), "node3": ("192.168.1.13", "worker")}
 FLAVORS = {"control": "m1.small", "worker": "m1.tiny"}
+RESERVATION = "8c1e4f2a-3b5d-4e6f-9a7b-1c2d3e4f5a6b"  # the second apply's lease (P2)
 RESOLVERS = ["8.8.8.8", "1.1.1.1"]  # cloud.dns_nameservers' default (P3)
 CXOPS = str(Path(sys.executable).parent / "cxops")
 # tf/ files a user's clone has; generated or machine-local files are left out of the copy
@@ -61,8 +68,9 @@ def terraformrc() -> str:
     return go_tools()["terraformrc"]
 
 
-def user_project(root: Path, lab: dict[str, Any], with_clouds_yaml: bool = True) -> Path:
-    """A clone as the docs leave it: cxops.yaml for the lab, tf/, clouds.yaml (the lab user's entry) at the root."""
+def user_project(root: Path, lab: dict[str, Any], with_clouds_yaml: bool = True, **cloud: Any) -> Path:
+    """A clone as the docs leave it: cxops.yaml for the lab, tf/, clouds.yaml (the lab user's entry) at the root;
+    `cloud` overrides keys of cxops.yaml's cloud section."""
     root.mkdir(parents=True)
     (root / "home").mkdir()
     shutil.copytree(REPO / "tf", root / "tf", ignore=NOT_IN_A_CLONE)
@@ -78,6 +86,7 @@ def user_project(root: Path, lab: dict[str, Any], with_clouds_yaml: bool = True)
             "nodes": [{"name": n, "address": a, "role": r} for n, (a, r) in NODES.items()],
             "ssh_user": "debian",
             "data_volume_gb": 1,
+            **cloud,
         }
     )
     (root / "cxops.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
@@ -131,8 +140,9 @@ def ingress(conn, group_id: str) -> set[tuple]:
     }
 
 
-def check_cluster(conn, admin, lab: dict[str, Any]) -> dict[str, Any]:
-    """Assert what every service holds for a built cluster; returns ids (servers by node, volume, floating IP)."""
+def check_cluster(conn, admin, lab: dict[str, Any], flavor: str | None = None) -> dict[str, Any]:
+    """Assert what every service holds for a built cluster (every node of `flavor` when given, else FLAVORS by role);
+    returns ids (servers by node, volume, floating IP)."""
     net = conn.network.find_network(name("net"), ignore_missing=False)
     [subnet] = list(conn.network.subnets(network_id=net.id))
     assert (subnet.name, subnet.cidr, subnet.gateway_ip, subnet.is_dhcp_enabled) == (
@@ -173,7 +183,7 @@ def check_cluster(conn, admin, lab: dict[str, Any]) -> dict[str, Any]:
         assert set(port.security_group_ids) == expected_groups, node
         server = admin.compute.get_server(port.device_id)  # admin: user data is shown to admins only
         assert (server.name, server.status) == (name(node), "ACTIVE")
-        assert server.flavor["original_name"] == FLAVORS[role]
+        assert server.flavor["original_name"] == (flavor or FLAVORS[role])
         assert (server.image.id, server.key_name) == (image.id, lab["keypair"])
         assert server.metadata == {"cxops_project": f"{PROJECT}-{SUFFIX}", "cxops_role": role}
         user_data = yaml.safe_load(base64.b64decode(server.user_data))
@@ -243,18 +253,39 @@ def test_preflight_plan_apply_inventory_destroy_apply_destroy(
     assert "destroy: 22 destroyed; kept module.storage (1 in state)" in res.stdout, res.stdout
     only_the_volume_is_left(conn)
 
-    res = ok(run(root, terraformrc, "infra", "apply", "--operator-address", OPERATOR))
-    assert "apply: 22 to add, 0 to change, 0 to destroy" in res.stdout, res.stdout  # the volume is not created again
-    second = check_cluster(conn, admin_conn, openstack_lab)
-    assert second["volume"] == first["volume"]  # the same data, attached to the new entry node
-    assert not set(second["servers"].values()) & set(first["servers"].values())
-    ok(run(root, terraformrc, "infra", "inventory"))
-    ssh_config = (inventory / "ssh_config").read_text()
-    assert all(f"HostKeyAlias {sid}" in ssh_config for sid in second["servers"].values())
-    assert not any(sid in ssh_config for sid in first["servers"].values())
+    # The second cluster inside a Chameleon lease (P2): the cloud now has a reservation service holding an ACTIVE
+    # lease of 3 x m1.tiny and Nova the flavor Blazar makes for it (tests/openstack/blazar_stand_in.py says what is
+    # a stand-in); every node must boot with flavor reservation:<id> and the `reservation` scheduler hint.
+    cfg = yaml.safe_load((root / "cxops.yaml").read_text())
+    cfg["cloud"].update(reservation_id=RESERVATION, flavors={"control": "m1.tiny", "worker": "m1.tiny"})
+    (root / "cxops.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    tiny = admin_conn.compute.find_flavor("m1.tiny", ignore_missing=False)
+    project = admin_conn.identity.find_project(openstack_lab["project"], ignore_missing=False)
+    with contextlib.ExitStack() as stack:
+        api = stack.enter_context(contextlib.closing(LeaseApi()))
+        stack.enter_context(in_catalog(admin_conn, api))
+        stack.enter_context(reserved_flavor(admin_conn, project.id, RESERVATION, tiny))
+        api.leases = [lease(RESERVATION, "ACTIVE", len(NODES), tiny)]
+        res = ok(run(root, terraformrc, "infra", "apply", "--operator-address", OPERATOR))
+        assert "apply: 22 to add, 0 to change, 0 to destroy" in res.stdout, res.stdout  # the volume: not again
+        second = check_cluster(conn, admin_conn, openstack_lab, flavor=f"reservation:{RESERVATION}")
+        state = json.loads((root / "tf" / "terraform.tfstate").read_text())
+        hints = [
+            i["attributes"]["scheduler_hints"]
+            for r in state["resources"]
+            if r["type"] == "openstack_compute_instance_v2"
+            for i in r["instances"]
+        ]
+        assert hints == [[{**hints[0][0], "additional_properties": {"reservation": RESERVATION}}]] * len(NODES)
+        assert second["volume"] == first["volume"]  # the same data, attached to the new entry node
+        assert not set(second["servers"].values()) & set(first["servers"].values())
+        ok(run(root, terraformrc, "infra", "inventory"))
+        ssh_config = (inventory / "ssh_config").read_text()
+        assert all(f"HostKeyAlias {sid}" in ssh_config for sid in second["servers"].values())
+        assert not any(sid in ssh_config for sid in first["servers"].values())
 
-    ok(run(root, terraformrc, "infra", "destroy", "--yes"))
-    only_the_volume_is_left(conn)
+        ok(run(root, terraformrc, "infra", "destroy", "--yes"))
+        only_the_volume_is_left(conn)
     # Deleting the data on purpose, as docs/provisioning.md says: forget it in the state, then delete the volume.
     state_rm = subprocess.run(
         [sys.executable, "-m", "cxops.infra.tf_embedded", "-chdir=tf", "state", "rm", "module.storage"],

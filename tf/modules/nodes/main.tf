@@ -2,10 +2,13 @@
 # the floating IP and the data volume on the entry node.
 
 locals {
+  # Chameleon (Blazar) instance reservations: a lease's instances boot only with the flavor Blazar made for the
+  # reservation, named reservation:<reservation id>; every role uses it (cloud.flavors names what was reserved).
+  reserved_flavor = var.reservation_id == null ? null : "reservation:${var.reservation_id}"
   flavor_of = {
-    control = var.flavors.control
-    worker  = var.flavors.worker
-    gpu     = var.flavors.gpu
+    control = coalesce(local.reserved_flavor, var.flavors.control)
+    worker  = coalesce(local.reserved_flavor, var.flavors.worker)
+    gpu     = local.reserved_flavor != null ? local.reserved_flavor : var.flavors.gpu
   }
   hosts = { for name, n in var.nodes : name => n.address }
   groups_of = {
@@ -61,7 +64,7 @@ resource "openstack_compute_instance_v2" "node" {
     port = openstack_networking_port_v2.node[each.key].id
   }
 
-  # Chameleon: instances of a reservation are placed by the scheduler hint `reservation` (Blazar lease).
+  # Blazar's Nova filter places an instance of a reservation by the scheduler hint `reservation` as well.
   dynamic "scheduler_hints" {
     for_each = var.reservation_id == null ? [] : [var.reservation_id]
     content {

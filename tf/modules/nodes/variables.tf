@@ -79,7 +79,7 @@ variable "entry_node" {
 
 variable "reservation_id" {
   type        = string
-  description = "Chameleon reservation UUID for the `reservation` scheduler hint; null = none."
+  description = "Blazar reservation UUID: every node gets flavor reservation:<id> and the `reservation` scheduler hint; null = none."
   default     = null
 }
 
