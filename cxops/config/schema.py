@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from cxops.config.placeholders import check_template
 from cxops.environments import ENV_NAMES
+from cxops.serving.limits import RequestLimits
 
 Fraction = Annotated[float, Field(ge=0, le=1)]
 Port = Annotated[int, Field(ge=1024, le=65535)]
@@ -384,10 +385,41 @@ class Serving(Strict):
     max_batch: int = Field(
         1024, ge=1, le=100_000, description="most rows one request may carry (larger bodies are refused)"
     )
+    request_head_timeout_seconds: Positive = Field(
+        10,
+        le=300,
+        description="a request's head (request line and headers) must arrive whole within this many seconds of "
+        "the connection opening or of its first byte; else 408 and the connection closes",
+    )
+    request_body_timeout_seconds: Positive = Field(
+        30,
+        le=3600,
+        description="a request's body must arrive whole within this many seconds of its head; else 408 and the "
+        "connection closes",
+    )
+    max_request_head_bytes: int = Field(
+        16384,
+        ge=1024,
+        le=1_048_576,
+        description="most bytes of request target and header lines one request may send (larger: 431, or 414 for "
+        "the target alone)",
+    )
+    max_request_headers: int = Field(
+        100, ge=8, le=10_000, description="most header lines one request may send (more: 431)"
+    )
     image_registry: str = Field("registry.cxops.local/cxops", description="where built serving images are pushed")
     base_image: str = Field(
         "python:3.11.11-slim-bookworm", description="base image of the serving image, pinned by tag"
     )
+
+    def request_limits(self) -> RequestLimits:
+        """The model server's limits on a request's head and body (cxops.serving.limited)."""
+        return RequestLimits(
+            self.request_head_timeout_seconds,
+            self.request_body_timeout_seconds,
+            self.max_request_head_bytes,
+            self.max_request_headers,
+        )
 
     @field_validator("base_image")
     @classmethod
