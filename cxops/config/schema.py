@@ -350,24 +350,17 @@ class Gates(Strict):
 
     @model_validator(mode="after")
     def _latency_limits_measurable(self) -> Gates:
-        """Every latency limit the gates compare with the server's latency histogram lies well below its top finite
-        bucket (LIMIT_MARGIN times): past that bucket a p95 is known only as a bound (> top), and no gate passes on
-        a bound. The canary's limit is relative: a canary p95 up to max_p95_ratio x production's passes, so the
-        slowest it can pass when production meets the staging limit is max_p95_ratio x max_p95_ms."""
+        """The gates' absolute latency limit lies well below the server latency histogram's top finite bucket
+        (LIMIT_MARGIN times): past that bucket a p95 is known only as a bound (> top), and no gate passes on a
+        bound. (The canary's limit is a ratio to production's p95, not a latency: a p95 in the +Inf bucket makes
+        that check a bound at run time, docs/operations.md.)"""
         top_ms = max(LATENCY_BUCKETS) * 1000
         most_ms = top_ms / LIMIT_MARGIN
-        staging_ms, ratio = self.staging.max_p95_ms, self.canary.max_p95_ratio
-        if staging_ms > most_ms:
+        if self.staging.max_p95_ms > most_ms:
             raise ValueError(
-                f"gates.staging.max_p95_ms {staging_ms:g} ms is not well below the serving latency histogram's top "
-                f"bucket ({top_ms / 1000:g} s): at most {most_ms:g} ms (1/{LIMIT_MARGIN} of it), or a p95 near the "
-                "limit is known only as a bound"
-            )
-        if staging_ms * ratio > most_ms:
-            raise ValueError(
-                f"gates.canary.max_p95_ratio {ratio:g} x gates.staging.max_p95_ms {staging_ms:g} ms passes a canary "
-                f"p95 up to {staging_ms * ratio:g} ms, not well below the serving latency histogram's top bucket "
-                f"({top_ms / 1000:g} s): keep the product at most {most_ms:g} ms (1/{LIMIT_MARGIN} of it)"
+                f"gates.staging.max_p95_ms {self.staging.max_p95_ms:g} ms is not well below the serving latency "
+                f"histogram's top bucket ({top_ms / 1000:g} s): at most {most_ms:g} ms (1/{LIMIT_MARGIN} of it), or a "
+                "p95 near the limit is known only as a bound"
             )
         return self
 

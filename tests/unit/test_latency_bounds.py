@@ -139,12 +139,11 @@ def test_a_staging_p95_limit_near_the_top_bucket_is_refused_at_load():
     assert f"top bucket ({TOP:g} s)" in msg and f"at most {TOP * 1000 / 4:g} ms" in msg
 
 
-def test_a_canary_ratio_that_passes_p95s_near_the_top_bucket_is_refused_at_load():
-    [msg] = _problems(CONFIG.replace("max_p95_ratio: 3.0", "max_p95_ratio: 20"))
-    assert "gates.canary.max_p95_ratio 20 x gates.staging.max_p95_ms 200 ms" in msg
-    assert f"top bucket ({TOP:g} s)" in msg
+def test_a_canary_ratio_is_not_a_latency_and_is_not_limited_by_the_buckets():
+    """max_p95_ratio compares the canary's p95 with production's: generous ratios (the test projects' 50) load."""
+    parse_config(CONFIG.replace("max_p95_ratio: 3.0", "max_p95_ratio: 50"), "cxops.yaml")
 
 
 def test_the_shipped_limits_are_well_inside_the_buckets():
     gates = parse_config(CONFIG, "cxops.yaml").gates
-    assert gates.staging.max_p95_ms * gates.canary.max_p95_ratio * 4 <= TOP * 1000
+    assert gates.staging.max_p95_ms * 4 <= TOP * 1000
