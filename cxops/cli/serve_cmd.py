@@ -58,6 +58,14 @@ def serve(
         console.file.flush()
 
     try:
-        run_server(context, host, port, env or "local", cfg.serving.max_batch, on_listening=listening)
+        run_server(
+            context,
+            host,
+            port,
+            env or "local",
+            cfg.serving.max_batch,
+            on_listening=listening,
+            limits=cfg.serving.request_limits(),
+        )
     except ListenError as exc:
         raise CxopsError(str(exc)) from None

@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from cxops.config.placeholders import check_template
 from cxops.environments import ENV_NAMES
+from cxops.serving.buckets import LATENCY_BUCKETS, LIMIT_MARGIN
+from cxops.serving.limits import RequestLimits
 
 Fraction = Annotated[float, Field(ge=0, le=1)]
 Port = Annotated[int, Field(ge=1024, le=65535)]
@@ -350,6 +352,22 @@ class Gates(Strict):
     staging: StagingGate = StagingGate()
     canary: CanaryGate = CanaryGate()
 
+    @model_validator(mode="after")
+    def _latency_limits_measurable(self) -> Gates:
+        """The gates' absolute latency limit lies well below the server latency histogram's top finite bucket
+        (LIMIT_MARGIN times): past that bucket a p95 is known only as a bound (> top), and no gate passes on a
+        bound. (The canary's limit is a ratio to production's p95, not a latency: a p95 in the +Inf bucket makes
+        that check a bound at run time, docs/operations.md.)"""
+        top_ms = max(LATENCY_BUCKETS) * 1000
+        most_ms = top_ms / LIMIT_MARGIN
+        if self.staging.max_p95_ms > most_ms:
+            raise ValueError(
+                f"gates.staging.max_p95_ms {self.staging.max_p95_ms:g} ms is not well below the serving latency "
+                f"histogram's top bucket ({top_ms / 1000:g} s): at most {most_ms:g} ms (1/{LIMIT_MARGIN} of it), or a "
+                "p95 near the limit is known only as a bound"
+            )
+        return self
+
 
 class Environment(Strict):
     """One environment's serving settings."""
@@ -388,10 +406,41 @@ class Serving(Strict):
     max_batch: int = Field(
         1024, ge=1, le=100_000, description="most rows one request may carry (larger bodies are refused)"
     )
+    request_head_timeout_seconds: Positive = Field(
+        10,
+        le=300,
+        description="a request's head (request line and headers) must arrive whole within this many seconds of "
+        "the connection opening or of its first byte; else 408 and the connection closes",
+    )
+    request_body_timeout_seconds: Positive = Field(
+        30,
+        le=3600,
+        description="a request's body must arrive whole within this many seconds of its head; else 408 and the "
+        "connection closes",
+    )
+    max_request_head_bytes: int = Field(
+        16384,
+        ge=1024,
+        le=1_048_576,
+        description="most bytes of request target and header lines one request may send (larger: 431, or 414 for "
+        "the target alone)",
+    )
+    max_request_headers: int = Field(
+        100, ge=8, le=10_000, description="most header lines one request may send (more: 431)"
+    )
     image_registry: str = Field("registry.cxops.local/cxops", description="where built serving images are pushed")
     base_image: str = Field(
         "python:3.11.11-slim-bookworm", description="base image of the serving image, pinned by tag"
     )
+
+    def request_limits(self) -> RequestLimits:
+        """The model server's limits on a request's head and body (cxops.serving.limited)."""
+        return RequestLimits(
+            self.request_head_timeout_seconds,
+            self.request_body_timeout_seconds,
+            self.max_request_head_bytes,
+            self.max_request_headers,
+        )
 
     @field_validator("base_image")
     @classmethod

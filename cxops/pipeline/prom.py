@@ -148,8 +148,12 @@ class Quantile:
     above: bool = False
 
     def describe(self, scale: float = 1.0, unit: str = "s", fmt: str = ".4g") -> str:
-        """'0.012 s', or '> 2.5 s' for a bound; `scale` converts seconds (1000 → ms with unit 'ms')."""
-        return f"{'> ' if self.above else ''}{format(self.value * scale, fmt)} {unit}"
+        """'0.012 s', or '> 2.5 s' for a bound; `scale` converts seconds (1000 → ms with unit 'ms'). Never in
+        exponent form: the top latency bucket in ms reads '> 10000 ms', not '> 1e+04 ms'."""
+        text = format(self.value * scale, fmt)
+        if "e" in text and math.isfinite(self.value):
+            text = f"{self.value * scale:.0f}"
+        return f"{'> ' if self.above else ''}{text} {unit}"
 
 
 def quantile(q: float, buckets: dict[float, float]) -> Quantile:

@@ -12,6 +12,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from cxops.serving.limits import RequestLimits
+
 
 class ListenError(OSError):
     """The server cannot listen where it was asked (the port is in use, the address is not this machine's)."""
@@ -31,9 +33,24 @@ def main() -> None:
     )
     ap.add_argument("--env", default=os.environ.get("CXOPS_ENV", "local"))
     ap.add_argument("--max-batch", type=int, default=1024)
+    d = RequestLimits()
+    ap.add_argument("--head-timeout", type=float, default=d.head_timeout, help="seconds a request's head may take")
+    ap.add_argument("--body-timeout", type=float, default=d.body_timeout, help="seconds its body may take after it")
+    ap.add_argument("--max-head-bytes", type=int, default=d.max_head_bytes, help="request target + header lines")
+    ap.add_argument("--max-headers", type=int, default=d.max_headers, help="header lines one request may carry")
     args = ap.parse_args()
+    limits = RequestLimits(args.head_timeout, args.body_timeout, args.max_head_bytes, args.max_headers)
     try:
-        serve(args.model_dir, args.host, args.port, args.env, args.max_batch, uds=args.uds, ready_fd=args.ready_fd)
+        serve(
+            args.model_dir,
+            args.host,
+            args.port,
+            args.env,
+            args.max_batch,
+            uds=args.uds,
+            ready_fd=args.ready_fd,
+            limits=limits,
+        )
     except ListenError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
@@ -72,14 +89,16 @@ def serve(
     uds: Path | None = None,
     ready_fd: int | None = None,
     on_listening: Callable[[str | None], None] | None = None,
+    limits: RequestLimits = RequestLimits(),
 ) -> None:
     """Load the model, bind, tell `ready_fd` (if given) whether the model is ready, call `on_listening` with the
     model's load error (None when loaded), then serve until SIGTERM (which lets in-flight requests finish and closes
-    idle keep-alive connections: uvicorn's graceful shutdown). ListenError when HOST:PORT cannot be bound."""
+    idle keep-alive connections: uvicorn's graceful shutdown). `limits`: deadlines and sizes of what a client sends
+    (cxops.serving.limited). ListenError when HOST:PORT cannot be bound."""
     import uvicorn
 
     from cxops.serving.app import create_app
-    from cxops.serving.direct import DirectHttpTools
+    from cxops.serving.limited import protocol_with
 
     app = create_app(model_dir.resolve(), env=env, max_batch=max_batch)
     # One process per replica (Kubernetes scales out); access logs off: they cost throughput and say nothing new;
@@ -91,7 +110,8 @@ def serve(
         uds=str(uds) if uds else None,
         access_log=False,
         log_level="warning",
-        http=DirectHttpTools,  # httptools; scoring answered without an ASGI cycle (cxops.serving.direct)
+        # httptools; scoring answered without an ASGI cycle (cxops.serving.direct); head and body bounded (.limited)
+        http=protocol_with(limits),
         loop=event_loop(app.scorer),
         proxy_headers=False,
     )

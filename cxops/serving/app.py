@@ -44,7 +44,7 @@ from cxops.serving.manifest import model_digest
 from cxops.serving.metrics import ServerMetrics
 from cxops.serving.model_dir import LoadedModel, ModelLoadError, load_model_dir
 from cxops.serving.protocols import BadRequest
-from cxops.serving.signature import InputSchema
+from cxops.serving.signature import V2_NUMERIC, InputSchema
 
 # JSON bytes one feature may take in a body: "-1.2345678901234567e-308, " is 26; rounded up for spaces.
 BYTES_PER_FEATURE = 32
@@ -132,11 +132,13 @@ def predict_schema(schema: InputSchema | None, max_batch: int) -> dict[str, Any]
     }
 
 
-def _protocol_schema(description: str, extra: dict[str, Any]) -> dict[str, Any]:
+def _protocol_schema(description: str, body: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """OpenAPI of a protocol's scoring route: `body` is the request body's JSON schema, no stricter than the parser
+    (a body it allows may still be refused for the model's signature: 400 naming the field)."""
     return {
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": {"type": "object", "description": description}}},
+            "content": {"application/json": {"schema": {"type": "object", "description": description, **body}}},
         },
         "responses": {
             "400": _error(
@@ -150,12 +152,55 @@ def _protocol_schema(description: str, extra: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_NUMBER: dict[str, Any] = {"type": "number"}
 INVOCATIONS_SCHEMA = _protocol_schema(
-    "MLflow scoring protocol: exactly one of inputs, instances, dataframe_split, dataframe_records", {}
+    "MLflow scoring protocol: exactly one of inputs, instances, dataframe_split, dataframe_records",
+    {
+        "minProperties": 1,
+        "properties": {
+            "inputs": {"description": "rows (or {column: values}, or {tensor name: rows})"},
+            "instances": {"description": "rows, as inputs"},
+            "dataframe_split": {
+                "type": "object",
+                "required": ["data"],
+                "properties": {  # columns: only a DataFrame signature reads them
+                    "data": {"type": "array", "items": {"type": "array", "items": _NUMBER}},
+                },
+            },
+            "dataframe_records": {
+                "type": "array",
+                "items": {"type": "object", "additionalProperties": _NUMBER},
+            },
+        },
+    },
+    {},
 )
 V2_INFER_SCHEMA = _protocol_schema(
     "Open Inference Protocol v2 inference request: "
     '{"inputs": [{"name", "shape", "datatype", "data"}], "outputs"?, "id"?}',
+    {
+        "required": ["inputs"],
+        "properties": {
+            "inputs": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "required": ["name", "shape", "datatype", "data"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "shape": {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 0}},
+                        "datatype": {"type": "string", "enum": sorted(V2_NUMERIC)},
+                        "data": {"type": "array"},
+                    },
+                },
+            },
+            "outputs": {
+                "type": "array",
+                "items": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}},
+            },
+        },
+    },
     {"404": _error("no model of that name or version is served here")},
 )
 V2_MODEL_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -294,7 +339,7 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Mo
                 try:
                     doc = orjson.loads(body)
                 except orjson.JSONDecodeError as exc:
-                    raise BadRequest(f"invalid JSON: {exc}", bad_status) from None
+                    raise BadRequest(f"invalid JSON body: {exc}", bad_status) from None
                 X, ctx = parse(doc, m)
                 proba = score(m, X)
                 tops = top(proba) if count else None

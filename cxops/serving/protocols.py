@@ -76,24 +76,26 @@ def _batch(n: int, max_batch: int, where: str) -> None:
     if n == 0:
         raise BadRequest(f"{where} must be a non-empty list of rows")
     if n > max_batch:
-        raise BadRequest(f"batch of {n} rows exceeds the limit of {max_batch}")
+        raise BadRequest(f"{where}: batch of {n} rows exceeds the limit of {max_batch}")
 
 
-def _to_array(rows: Any, schema: InputSchema, columns_first: bool = False) -> np.ndarray:
+def _to_array(rows: Any, schema: InputSchema, where: str, columns_first: bool = False) -> np.ndarray:
+    """`rows` as a float64 array (`where` names them in a refusal): one shape for every row, integers where the
+    signature takes integers."""
     try:
         X = np.asarray(rows, dtype=np.float64)
         if columns_first:  # built column by column: rows are the second axis
             X = X.T.copy()
     except (ValueError, TypeError):  # -1 dimensions of different lengths
-        raise BadRequest("rows differ in shape; every row must have the same shape") from None
+        raise BadRequest(f"{where}: rows differ in shape; every row must have the same shape") from None
     integer = schema.integer_columns
     if schema.kind == "tensor" and integer and not np.array_equal(X, np.round(X)):
-        raise BadRequest(f"the model takes integers ({schema.dtypes[0]}); got fractional numbers")
+        raise BadRequest(f"{where}: the model takes integers ({schema.dtypes[0]}); got fractional numbers")
     if schema.kind == "columns" and X.ndim == 2 and X.shape[1] == len(schema.names):
         for j in integer:
             if not np.array_equal(X[:, j], np.round(X[:, j])):
                 raise BadRequest(
-                    f"column {schema.names[j]!r} takes integers ({schema.dtypes[j]}); got fractional numbers"
+                    f"{where}: column {schema.names[j]!r} takes integers ({schema.dtypes[j]}); got fractional numbers"
                 )
     return X
 
@@ -118,7 +120,7 @@ def rows(value: Any, schema: InputSchema, max_batch: int, where: str = "inputs")
         for i, row in enumerate(value):
             _check_nested(row, shape, f"{where}[{i}]", kinds, "")
     _check_numbers(kinds, value, where)
-    return _to_array(value, schema)
+    return _to_array(value, schema, where)
 
 
 def _refuse_rows(value: list[Any], schema: InputSchema, where: str) -> NoReturn:
@@ -138,7 +140,7 @@ def _flat_rows(data: list[list[Any]], schema: InputSchema, where: str) -> np.nda
             raise BadRequest(f"{where}[{i}]: needs {n_values} values ({schema.describe_row()}), got {got}")
         kinds.update(map(type, row))
     _check_numbers(kinds, data, where)
-    return _to_array(data, schema).reshape(len(data), *[max(d, 1) for d in schema.row_shape])
+    return _to_array(data, schema, where).reshape(len(data), *[max(d, 1) for d in schema.row_shape])
 
 
 def records(value: Any, schema: InputSchema, max_batch: int, where: str = "dataframe_records") -> np.ndarray:
@@ -167,7 +169,7 @@ def records(value: Any, schema: InputSchema, max_batch: int, where: str = "dataf
                 raise BadRequest(f"{where}[{i}].{names[j]}: every feature must be a JSON number; got {_type_name(v)}")
     if schema.kind != "columns":
         return _flat_rows(out, schema, where)
-    return _to_array(out, schema)
+    return _to_array(out, schema, where)
 
 
 NAMED_AT_MOST = 8  # names listed in one refusal; the rest are counted
@@ -227,7 +229,7 @@ def columnar(value: dict[str, Any], schema: InputSchema, max_batch: int, where: 
     if len({len(c) for c in cols}) != 1:
         raise BadRequest(f"{where}: columns have different lengths {sorted({len(c) for c in cols})}")
     _batch(len(cols[0]), max_batch, where)
-    return _to_array(cols, schema, columns_first=True)
+    return _to_array(cols, schema, where, columns_first=True)
 
 
 def predict_body(doc: Any, schema: InputSchema, max_batch: int) -> np.ndarray:
@@ -387,16 +389,16 @@ def v2_body(doc: Any, schema: InputSchema, max_batch: int) -> tuple[np.ndarray, 
                 raise _v2_fail(f"inputs[{i}].shape[0] is {shape[0]}, other columns have {n_rows} rows")
             n_rows = shape[0]
             cols.append(flat)
-        return _to_array(cols, schema, columns_first=True), doc.get("id"), wanted
+        return _to_array(cols, schema, "inputs", columns_first=True), doc.get("id"), wanted
     if len(tensors) != 1:
-        raise _v2_fail(f"the model takes one input tensor, got {len(tensors)}")
+        raise _v2_fail(f"inputs: the model takes one input tensor, got {len(tensors)}")
     name, shape, flat = tensors[0]
     expected = [len(schema.names)] if schema.kind == "columns" else list(schema.row_shape)
     if schema.tensor_name and name != schema.tensor_name:
         raise _v2_fail(f"inputs[0].name {name!r} is not an input of this model; expected {schema.tensor_name!r}")
     if len(shape) != 1 + len(expected) or any(w not in (-1, g) for w, g in zip(expected, shape[1:], strict=True)):
         raise _v2_fail(f"inputs[0].shape {shape}: the model takes [n, {', '.join(map(str, expected))}]")
-    return _to_array(flat, schema).reshape(shape), doc.get("id"), wanted
+    return _to_array(flat, schema, "inputs[0].data").reshape(shape), doc.get("id"), wanted
 
 
 def _column_mismatch_v2(got: list[str], names: tuple[str, ...]) -> NoReturn:

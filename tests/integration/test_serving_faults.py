@@ -6,7 +6,9 @@ process's own VmRSS.
 
 from __future__ import annotations
 
+import json
 import math
+import re
 import socket
 import sys
 import threading
@@ -234,3 +236,61 @@ def test_the_server_still_answers_after_the_fuzzing(served):
     assert httpx.post(f"{url}/predict", json={"inputs": [[0.0] * 64]}, timeout=5).status_code == 200
     text = httpx.get(f"{url}/metrics", timeout=5).text
     assert 'status="500"' not in text and "NaN" not in text
+
+
+# -- every 4xx names the bad input, per protocol (issue 26): schema-driven bodies for each protocol's routes ------
+
+PROTOCOLS = {  # protocol: (its scoring routes in the OpenAPI document, the field its error body carries)
+    "cxops": ({"/predict", "/explain"}, "detail"),
+    "mlflow": ({"/invocations"}, "message"),
+    "v2": ({"/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer"}, "error"),
+}
+# A refusal of the body as a whole (not JSON, not an object, none of the protocol's keys, too large, wrong type)
+WHOLE_BODY = ("expected a JSON object", "expected exactly one of", "invalid JSON body", "body ", "content-type ")
+FIELD = re.compile(r"[A-Za-z_]+")
+
+
+def names_the_input(message: str, body: object) -> bool:
+    """The refusal names what was wrong: a field path rooted at one of the body's own keys (`inputs[0][3]: ...`,
+    `dataframe_split.data: ...`), or the body as a whole."""
+    if message.startswith(WHOLE_BODY):
+        return True
+    key = FIELD.match(message)
+    return key is not None and isinstance(body, dict) and key.group() in body
+
+
+@pytest.mark.timeout(420)
+@pytest.mark.parametrize("mode", ["positive", "negative"])
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_fuzzed_refusals_name_the_bad_input(served, built: Path, protocol: str, mode: str):
+    """Bodies generated from each protocol's request schema (valid ones, most of which the model's signature still
+    refuses, and schema-violating ones) on the served model: no 5xx, and every 4xx names the input it refuses."""
+    from hypothesis import given
+    from schemathesis import GenerationMode, checks
+
+    url, _ = served
+    paths, field = PROTOCOLS[protocol]
+    lineage = json.loads((built / "version.json").read_text())
+    schema = schemathesis.openapi.from_url(f"{url}/openapi.json", wait_for_schema=30)
+    operations = [op for op in (r.ok() for r in schema.get_all_operations()) if op.path in paths]
+    assert {op.path for op in operations} == paths
+    refused: list[str] = []
+
+    def named(ctx, response, case) -> None:
+        if 400 <= response.status_code < 500:
+            message = response.json()[field]
+            refused.append(message)
+            assert names_the_input(message, case.body), f"{response.status_code} names no input: {message!r}"
+
+    for op in operations:
+
+        @given(op.as_strategy(GenerationMode(mode)))
+        @settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        def fuzz(case) -> None:
+            if case.path_parameters:  # the served model's name and version: its body is what is judged
+                served_as = {"name": lineage["name"], "version": str(lineage["version"])}
+                case.path_parameters = {k: served_as[k] for k in case.path_parameters}
+            case.call_and_validate(base_url=url, timeout=5, checks=[checks.not_a_server_error, named])
+
+        fuzz()
+    assert refused, "no request was refused: the fuzzing judged nothing"

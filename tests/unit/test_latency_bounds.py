@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import math
 
+import pytest
+from helpers import REPO
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import generate_latest
 
+from cxops.config import parse_config
+from cxops.errors import ConfigError
 from cxops.pipeline import prom
 from cxops.pipeline.load import LoadStats
 from cxops.pipeline.steps import analyze
@@ -37,7 +41,7 @@ def side(latencies: list[float]) -> dict:
 def test_a_p95_in_the_inf_bucket_is_reported_as_a_bound():
     slow = side([TOP * 0.9] * 90 + [TOP * 40] * 10)  # 10% far beyond the top bucket: the p95 is among them
     assert slow["p95_above"] is True
-    assert slow["p95"] == f"> {TOP * 1000:.4g} ms"
+    assert slow["p95"] == f"> {TOP * 1000:.0f} ms" == "> 10000 ms"  # the top bucket, in plain digits
     fast = side([TOP * 0.9] * 100)
     assert fast["p95_above"] is False and not fast["p95"].startswith(">")
 
@@ -116,3 +120,30 @@ def test_property_a_check_passes_or_fails_only_when_every_consistent_truth_would
         assert not any(within(t) for t in truths)
     outcome = decide([c]).outcome
     assert outcome == (PASSED if c.ok else INCONCLUSIVE if c.undetermined else FAILED)
+
+
+# -- at config load: the gates' latency limits lie well below the histogram's top bucket ----------------------------
+
+CONFIG = (REPO / "cxops.yaml").read_text()
+
+
+def _problems(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "cxops.yaml")
+    return info.value.problems
+
+
+def test_a_staging_p95_limit_near_the_top_bucket_is_refused_at_load():
+    [msg] = _problems(CONFIG.replace("max_p95_ms: 200", f"max_p95_ms: {TOP * 1000 / 2:g}"))
+    assert f"gates.staging.max_p95_ms {TOP * 1000 / 2:g} ms" in msg
+    assert f"top bucket ({TOP:g} s)" in msg and f"at most {TOP * 1000 / 4:g} ms" in msg
+
+
+def test_a_canary_ratio_is_not_a_latency_and_is_not_limited_by_the_buckets():
+    """max_p95_ratio compares the canary's p95 with production's: generous ratios (the test projects' 50) load."""
+    parse_config(CONFIG.replace("max_p95_ratio: 3.0", "max_p95_ratio: 50"), "cxops.yaml")
+
+
+def test_the_shipped_limits_are_well_inside_the_buckets():
+    gates = parse_config(CONFIG, "cxops.yaml").gates
+    assert gates.staging.max_p95_ms * 4 <= TOP * 1000

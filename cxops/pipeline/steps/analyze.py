@@ -44,7 +44,7 @@ def _side_metrics(w: prom.Window | None, client: LoadStats) -> dict[str, Any]:
     """Server-side evidence of one side's window; client-side failures count too (a dead server has no metrics).
     A value that cannot be computed (no samples) is None, never a stand-in number. `p95_ms` is a lower bound when
     `p95_above` is true (the 95th percentile falls in the latency histogram's +Inf bucket); `p95` is how it reads
-    ("12.5 ms", "> 2500 ms")."""
+    ("12.5 ms", "> 10000 ms")."""
     samples = w.samples if w else 0.0
     server_errors = sum(v for k, v in w.requests.items() if k != "200") if w else 0.0
     server_rate = server_errors / samples if samples else None
@@ -231,7 +231,7 @@ def run(cfg: Config, env: str = "canary") -> GateResult:
         )
     else:
         action = ""
-    # numbers only: how a p95 reads ("> 2500 ms") and whether it is a bound are in the report and the reasons
+    # numbers only: how a p95 reads ("> 10000 ms") and whether it is a bound are in the report and the reasons
     numbers = {k: v for k, v in c.items() if v is None or (isinstance(v, int | float) and not isinstance(v, bool))}
     gate_metrics = {**{f"canary_{k}": v for k, v in numbers.items()}, **compare}
     return GateResult(
