@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.cluster.apiserver_lab import CHART_NAME, CHART_VERSION, ClusterAPI
 from tests.cluster.hostlab import HostLab
@@ -85,27 +86,23 @@ def bootstrapped(cluster: tuple[HostLab, ClusterAPI], project: Path) -> dict:
     shutil.copytree(project.parent / "ansible" / "inventory" / "cxops", inv)
     # the chart's repository: argo-helm's stand-in on the shared address (a mirror, as an offline site would set)
     lab.inventory(inv, extra_vars={"gitops_bootstrap_argocd_chart_repo": api.chart_repo_url})
-    logs = project.parent / ".cxops" / "cluster"
-    runs: dict = {}
+    runs: dict = {"inventory": inv}
     for n in (1, 2):
-        before = set(logs.glob("*.log")) if logs.exists() else set()
-        res = cli(
-            project,
-            "cluster",
-            "install",
-            "--stage",
-            "bootstrap",
-            "--inventory",
-            str(inv),
-            "--skip-tags",
-            SKIP,
-            timeout=1200,
-        )
-        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-        (log,) = sorted(set(logs.glob("*.log")) - before)
-        runs[n] = {r.host: vars(r) for r in parse_recap(log.read_text())}
-        runs[(n, "output")] = res.stdout + res.stderr + log.read_text()
+        res, log = _bootstrap(project, inv)
+        runs[n] = {r.host: vars(r) for r in parse_recap(log)}
+        runs[(n, "output")] = res.stdout + res.stderr + log
     return runs
+
+
+def _bootstrap(project: Path, inv: Path) -> tuple[subprocess.CompletedProcess[str], str]:
+    """`cxops cluster install --stage bootstrap`, asserted to succeed; its result and the run's Ansible log."""
+    logs = project.parent / ".cxops" / "cluster"
+    before = set(logs.glob("*.log")) if logs.exists() else set()
+    argv = ["cluster", "install", "--stage", "bootstrap", "--inventory", str(inv), "--skip-tags", SKIP]
+    res = cli(project, *argv, timeout=1200)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    (log,) = sorted(set(logs.glob("*.log")) - before)
+    return res, log.read_text()
 
 
 def test_first_run_changes_and_second_run_changes_nothing(bootstrapped: dict) -> None:
@@ -189,3 +186,36 @@ def test_root_application_and_its_project_applied(
     app = json.loads(api.kubectl("get", "applications.argoproj.io", root, "-n", ns, "-o", "json").stdout)
     assert app["spec"]["project"] == names.argocd_project(cfg)
     api.kubectl("get", "appprojects.argoproj.io", names.argocd_project(cfg), "-n", ns)
+
+
+def test_a_changed_root_application_is_reported_changed(
+    cluster: tuple[HostLab, ClusterAPI], project: Path, bootstrapped: dict
+) -> None:
+    """The operator changes the branch ArgoCD follows and renders again: the root Application changes, its AppProject
+    does not. The apply task must say changed (kubectl prints one line per object, one of them "unchanged")."""
+    from cxops import names
+    from cxops.cluster.runner import parse_recap
+    from cxops.config import load_config
+
+    _, api = cluster
+    data = yaml.safe_load(project.read_text())
+    data["gitops"]["branch"] = "release"
+    project.write_text(yaml.safe_dump(data, sort_keys=False))
+    res = cli(project, "k8s", "render")
+    assert res.returncode == 0, res.stderr
+    _, log = _bootstrap(project, bootstrapped["inventory"])
+    cfg = load_config(project)
+    app = api.kubectl(
+        "get",
+        "applications.argoproj.io",
+        names.argocd_root_app(cfg),
+        "-n",
+        names.argocd_namespace(cfg),
+        "-o",
+        "jsonpath={.spec.source.targetRevision}",
+    ).stdout
+    assert app == "release"  # the apply did change the live object
+    task = log.split("TASK [gitops_bootstrap : Apply the root Application", 1)[1].split("TASK [", 1)[0]
+    assert "changed: [node1]" in task, task
+    # the copied file and its apply; nothing else
+    assert {r.host: r.changed for r in parse_recap(log)}["node1"] == 2
