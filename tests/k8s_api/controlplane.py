@@ -26,6 +26,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -203,12 +204,21 @@ class ControlPlane:
             ],
         )
         self.url = f"https://{self.address}:{secure}"
-        context = ssl.create_default_context(cafile=str(p["ca.crt"]))
-        context.load_cert_chain(str(p["admin.crt"]), str(p["admin.key"]))
-        self._wait("kube-apiserver", lambda: _http_ok(f"{self.url}/readyz", context))
         self.kubeconfig = self.root / "kubeconfig"
         self.kubeconfig.write_text(self._kubeconfig())
         self.kubeconfig.chmod(0o600)
+        if self.netns:  # its address may be the namespace's own loopback: ask from in there
+            readyz = [str(self.tools["kubectl"]), f"--kubeconfig={self.kubeconfig}", "get", "--raw", "/readyz"]
+            self._wait("kube-apiserver", lambda: self.run_in_netns(readyz).returncode == 0)
+            return
+        context = ssl.create_default_context(cafile=str(p["ca.crt"]))
+        context.load_cert_chain(str(p["admin.crt"]), str(p["admin.key"]))
+        self._wait("kube-apiserver", lambda: _http_ok(f"{self.url}/readyz", context))
+
+    def run_in_netns(self, argv: list[str], timeout: float = 60, **kw: Any) -> subprocess.CompletedProcess[str]:
+        """Run a command inside `netns` (here when there is none), output captured as text."""
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
+        return subprocess.run([*prefix, *argv], capture_output=True, text=True, timeout=timeout, **kw)
 
     def _kubeconfig(self, embed: bool = False) -> str:
         p = self.pki
