@@ -41,6 +41,7 @@ PACKAGES = (
     "openssh-server",
     "python3",
     "python3-apt",
+    "python3-yaml",
     "sudo",
     "e2fsprogs",
     "ca-certificates",
@@ -274,6 +275,17 @@ class HostLab:
             "",
         ]
         self.ssh_config.write_text("\n".join(lines))
+
+    @property
+    def shared_address(self) -> str:
+        """The bastion's address on the nodes' bridge: every node reaches it directly (a server the nodes share
+        runs in the bastion's namespace and binds it)."""
+        return f"{PRIVATE_PREFIX}.1"
+
+    def route_runner_to_shared_address(self) -> None:
+        """Let the runner reach `shared_address` (only that address, the bastion's own; the nodes stay unreachable
+        but through the jump host). The route goes with the runner's link in `close`."""
+        run("ip", "route", "add", f"{self.shared_address}/32", "via", PUBLIC_BASTION, "dev", self._runner_link)
 
     def ssh(self, host: str, command: str, timeout: float = 30, check: bool = True) -> subprocess.CompletedProcess:
         """Run a shell command on a host through the jump host, as the user would."""

@@ -7,10 +7,10 @@ generated ssh_config's ProxyJump entries; a loop device as the Cinder data volum
 change nothing. `cxops cluster kubeconfig` fetches a file through the same jump host.
 
 Not runnable here, and why: Kubespray itself and every task tagged `needs_systemd` (PID 1 is not systemd in the
-namespaces), `needs_k8s` (no Kubernetes API server can run here) and `needs_host_kernel` (the hosts share this
-machine's kernel, whose global settings a test must not change): those are skipped with --skip-tags, and the
-Kubespray stage is checked by lint and by the variables it reads. The admin kubeconfig the kubeconfig test fetches
-is a stand-in file written where Kubespray writes the real one.
+namespaces), `needs_k8s` (here: no API server; test_gitops_bootstrap.py runs them against a real one) and
+`needs_host_kernel` (the hosts share this machine's kernel, whose global settings a test must not change): those are
+skipped with --skip-tags, and the Kubespray stage is checked by lint and by the variables it reads. The admin
+kubeconfig the kubeconfig test fetches is a stand-in file written where Kubespray writes the real one.
 """
 
 from __future__ import annotations

@@ -13,17 +13,20 @@ authenticates with a client certificate in `system:masters`. Every process is st
 
 from __future__ import annotations
 
+import base64
 import datetime
 import ipaddress
 import json
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -67,6 +70,7 @@ def _cert(
     issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None,
     ca: bool = False,
     server: bool = False,
+    addresses: tuple[str, ...] = (),
 ) -> x509.Certificate:
     now = datetime.datetime.now(datetime.UTC)
     issuer_name, issuer_key = issuer or (subject, key)
@@ -82,7 +86,7 @@ def _cert(
     )
     if server:
         names = [x509.DNSName("localhost"), x509.DNSName("kubernetes.default.svc")]
-        names.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
+        names += [x509.IPAddress(ipaddress.ip_address(a)) for a in ("127.0.0.1", *addresses)]
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
     return builder.sign(issuer_key, hashes.SHA256())
 
@@ -94,8 +98,9 @@ def _name(cn: str, org: str | None = None) -> x509.Name:
     return x509.Name(attrs)
 
 
-def write_pki(directory: Path) -> dict[str, Path]:
-    """CA, API server serving cert, admin client cert (system:masters), service-account RSA key pair."""
+def write_pki(directory: Path, addresses: tuple[str, ...] = ()) -> dict[str, Path]:
+    """CA, API server serving cert (for 127.0.0.1 and `addresses`), admin client cert (system:masters),
+    service-account RSA key pair."""
     directory.mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = _cert(_name("cxops-test-ca"), ca_key, None, ca=True)
@@ -105,7 +110,7 @@ def write_pki(directory: Path) -> dict[str, Path]:
         ("admin", _name("cxops-test-admin", "system:masters"), False),
     ):
         key = ec.generate_private_key(ec.SECP256R1())
-        cert = _cert(subject, key, (ca.subject, ca_key), server=server)
+        cert = _cert(subject, key, (ca.subject, ca_key), server=server, addresses=addresses)
         files[f"{stem}.crt"] = cert.public_bytes(serialization.Encoding.PEM)
         files[f"{stem}.key"] = _pem_key(key)
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -124,10 +129,16 @@ def write_pki(directory: Path) -> dict[str, Path]:
 
 @dataclass
 class ControlPlane:
-    """etcd + kube-apiserver started under `root`; `kubeconfig` is an admin kubeconfig once `start` returned."""
+    """etcd + kube-apiserver started under `root`; `kubeconfig` is an admin kubeconfig once `start` returned.
+
+    By default both listen on this machine's loopback. With `netns` (a network namespace's name) they run inside
+    that namespace instead, etcd on the namespace's own loopback and the API server on `address` there: hosts
+    sharing that namespace's network reach it, and nothing listens on this machine's own interfaces."""
 
     root: Path
     tools: dict[str, Path]
+    address: str = "127.0.0.1"
+    netns: str | None = None
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     url: str = ""
     kubeconfig: Path = Path()
@@ -135,6 +146,8 @@ class ControlPlane:
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         log = (self.root / f"{name}.log").open("wb")
+        if self.netns and name in ("etcd", "kube-apiserver"):
+            argv = ["ip", "netns", "exec", self.netns, *argv]
         self.procs[name] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     def log_tail(self, name: str, lines: int = 25) -> str:
@@ -145,7 +158,7 @@ class ControlPlane:
     def start(self) -> None:
         """Start etcd, then the API server; return once /readyz answers ok. Raises AssertionError with the
         component's log tail when one exits or is not ready within READY_TIMEOUT."""
-        self.pki = write_pki(self.root / "pki")
+        self.pki = write_pki(self.root / "pki", () if self.address == "127.0.0.1" else (self.address,))
         client, peer, secure = free_port(), free_port(), free_port()
         etcd_url = f"http://127.0.0.1:{client}"
         self._spawn(
@@ -163,15 +176,18 @@ class ControlPlane:
                 "--log-level=warn",
             ],
         )
-        self._wait("etcd", lambda: _http_ok(f"{etcd_url}/health", None))
+        if self.netns:  # etcd's loopback is the namespace's: ask from in there
+            self._wait("etcd", lambda: _http_ok_in(self.netns or "", f"{etcd_url}/health"))
+        else:
+            self._wait("etcd", lambda: _http_ok(f"{etcd_url}/health", None))
         p = self.pki
         self._spawn(
             "kube-apiserver",
             [
                 str(self.tools["kube-apiserver"]),
                 f"--etcd-servers={etcd_url}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                f"--bind-address={self.address}",
+                f"--advertise-address={self.address}",
                 f"--secure-port={secure}",
                 f"--cert-dir={self.root / 'apiserver-certs'}",
                 f"--tls-cert-file={p['apiserver.crt']}",
@@ -187,26 +203,45 @@ class ControlPlane:
                 "--v=1",
             ],
         )
-        self.url = f"https://127.0.0.1:{secure}"
-        context = ssl.create_default_context(cafile=str(p["ca.crt"]))
-        context.load_cert_chain(str(p["admin.crt"]), str(p["admin.key"]))
-        self._wait("kube-apiserver", lambda: _http_ok(f"{self.url}/readyz", context))
+        self.url = f"https://{self.address}:{secure}"
         self.kubeconfig = self.root / "kubeconfig"
         self.kubeconfig.write_text(self._kubeconfig())
         self.kubeconfig.chmod(0o600)
+        if self.netns:  # its address may be the namespace's own loopback: ask from in there
+            readyz = [str(self.tools["kubectl"]), f"--kubeconfig={self.kubeconfig}", "get", "--raw", "/readyz"]
+            self._wait("kube-apiserver", lambda: self.run_in_netns(readyz).returncode == 0)
+            return
+        context = ssl.create_default_context(cafile=str(p["ca.crt"]))
+        context.load_cert_chain(str(p["admin.crt"]), str(p["admin.key"]))
+        self._wait("kube-apiserver", lambda: _http_ok(f"{self.url}/readyz", context))
 
-    def _kubeconfig(self) -> str:
+    def run_in_netns(self, argv: list[str], timeout: float = 60, **kw: Any) -> subprocess.CompletedProcess[str]:
+        """Run a command inside `netns` (here when there is none), output captured as text."""
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
+        return subprocess.run([*prefix, *argv], capture_output=True, text=True, timeout=timeout, **kw)
+
+    def _kubeconfig(self, embed: bool = False) -> str:
         p = self.pki
-        user = {"client-certificate": str(p["admin.crt"]), "client-key": str(p["admin.key"])}
+        if embed:
+            user = {f"client-{k}-data": _b64(p[f"admin.{ext}"]) for k, ext in (("certificate", "crt"), ("key", "key"))}
+            cluster = {"server": self.url, "certificate-authority-data": _b64(p["ca.crt"])}
+        else:
+            user = {"client-certificate": str(p["admin.crt"]), "client-key": str(p["admin.key"])}
+            cluster = {"server": self.url, "certificate-authority": str(p["ca.crt"])}
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "test", "cluster": {"server": self.url, "certificate-authority": str(p["ca.crt"])}}],
+            "clusters": [{"name": "test", "cluster": cluster}],
             "users": [{"name": "admin", "user": user}],
             "contexts": [{"name": "test", "context": {"cluster": "test", "user": "admin"}}],
             "current-context": "test",
         }
         return json.dumps(config, indent=1)
+
+    def admin_conf(self) -> str:
+        """The admin kubeconfig with the certificates inline (as Kubespray's /etc/kubernetes/admin.conf), for
+        copying to another host. Holds the admin key: never log it."""
+        return self._kubeconfig(embed=True)
 
     def _wait(self, name: str, ready: object) -> None:
         deadline, delay = time.monotonic() + READY_TIMEOUT, 0.2
@@ -303,6 +338,17 @@ class ControlPlane:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(STOP_TIMEOUT)
+
+
+def _b64(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode()
+
+
+def _http_ok_in(netns: str, url: str) -> bool:
+    """`_http_ok(url)` asked from inside a network namespace (plain HTTP only)."""
+    probe = f"import urllib.request; urllib.request.urlopen({url!r}, timeout=5)"
+    res = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", probe], capture_output=True, timeout=30)
+    return res.returncode == 0
 
 
 def _http_ok(url: str, context: ssl.SSLContext | None) -> bool:
