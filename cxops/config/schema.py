@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from cxops.config.placeholders import check_template
 from cxops.environments import ENV_NAMES
 from cxops.serving.buckets import LATENCY_BUCKETS, LIMIT_MARGIN
-from cxops.serving.limits import RequestLimits
+from cxops.serving.limits import MAX_BATCH_VAR, RequestLimits
 
 Fraction = Annotated[float, Field(ge=0, le=1)]
 Port = Annotated[int, Field(ge=1024, le=65535)]
@@ -441,6 +441,11 @@ class Serving(Strict):
             self.max_request_head_bytes,
             self.max_request_headers,
         )
+
+    def server_env(self) -> dict[str, str]:
+        """What a model server in the cluster reads from its environment (the overlay's model.env): the request
+        limits and max_batch, as `python -m cxops.serving` takes them (cxops.serving.limits)."""
+        return {**self.request_limits().env(), MAX_BATCH_VAR: str(self.max_batch)}
 
     @field_validator("base_image")
     @classmethod

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,8 +59,10 @@ def write_overlay(
     image: str | None,
     replicas: int = 1,
     digest: str | None = None,
+    server_env: Mapping[str, str] | None = None,
 ) -> None:
     """Rewrite model.env, the images entry and the replica count; the files are cxops-owned, so rewriting is safe.
+    `server_env`: further variables for the model server (cxops.yaml's serving limits, `Serving.server_env`).
 
     An env with nothing deployed gets 0 replicas: the Deployment stays, no pod runs a placeholder image.
     `digest` is the build's model digest (MODEL_DIGEST): what the env's server must report on /version."""
@@ -69,6 +72,7 @@ def write_overlay(
         f"MODEL_IMAGE={image or ''}",
         f"MODEL_DIGEST={(digest or '') if version else ''}",
         f"CXOPS_ENV={env}",
+        *(f"{k}={v}" for k, v in (server_env or {}).items()),
     ]
     (overlay_dir / "model.env").write_text("\n".join(lines) + "\n")
     kpath = overlay_dir / "kustomization.yaml"

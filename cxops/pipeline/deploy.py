@@ -33,6 +33,7 @@ def _set_desired(cfg: Config, repo: GitOpsRepo, want: Desired, why: str):
             want.image,
             cfg.environments.get(env).replicas,
             want.digest,
+            cfg.serving.server_env(),
         )
         if env == "canary":  # traffic follows the canary in the same commit: no weight on an empty canary
             write_traffic(wd, cfg, canary_active=version is not None)

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from cxops.serving.limits import RequestLimits
+from cxops.serving.limits import MAX_BATCH_VAR, RequestLimits
 
 
 class ListenError(OSError):
@@ -32,8 +32,18 @@ def main() -> None:
         "(the lab's controller waits on it instead of polling)",
     )
     ap.add_argument("--env", default=os.environ.get("CXOPS_ENV", "local"))
-    ap.add_argument("--max-batch", type=int, default=1024)
-    d = RequestLimits()
+    # In the cluster the image's command is fixed; cxops.yaml's values arrive in the environment (the overlay's
+    # model.env), so the environment gives the defaults and an option still wins.
+    try:
+        d = RequestLimits.from_env(os.environ)
+        raw = os.environ.get(MAX_BATCH_VAR, "").strip() or "1024"
+        if not raw.isdigit() or int(raw) < 1:
+            raise ValueError(f"{MAX_BATCH_VAR}={raw!r} is not a positive whole number (rows per request)")
+        max_batch = int(raw)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    ap.add_argument("--max-batch", type=int, default=max_batch)
     ap.add_argument("--head-timeout", type=float, default=d.head_timeout, help="seconds a request's head may take")
     ap.add_argument("--body-timeout", type=float, default=d.body_timeout, help="seconds its body may take after it")
     ap.add_argument("--max-head-bytes", type=int, default=d.max_head_bytes, help="request target + header lines")

@@ -3,7 +3,18 @@ Kept apart from the protocol so the CLI and the lab can name them without import
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+# The environment variables that carry cxops.yaml's limits to a server in the cluster (the overlay's model.env, read
+# through the Deployment's envFrom): the serving image's command line is fixed, its environment is per overlay.
+ENV_VARS = {
+    "head_timeout": "CXOPS_SERVING_HEAD_TIMEOUT_SECONDS",
+    "body_timeout": "CXOPS_SERVING_BODY_TIMEOUT_SECONDS",
+    "max_head_bytes": "CXOPS_SERVING_MAX_HEAD_BYTES",
+    "max_headers": "CXOPS_SERVING_MAX_HEADERS",
+}
+MAX_BATCH_VAR = "CXOPS_SERVING_MAX_BATCH"  # serving.max_batch, carried the same way
 
 
 @dataclass(frozen=True)
@@ -15,6 +26,30 @@ class RequestLimits:
     body_timeout: float = 30.0
     max_head_bytes: int = 16 * 1024
     max_headers: int = 100
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> RequestLimits:
+        """The limits named in `environ` (ENV_VARS), the defaults for the rest. ValueError naming the variable and
+        its value when one is not a positive number."""
+        values: dict[str, float | int] = {}
+        for f in fields(cls):
+            raw = environ.get(ENV_VARS[f.name], "").strip()
+            if not raw:
+                continue
+            kind = float if f.type == "float" else int
+            try:
+                value = kind(raw)
+            except ValueError:
+                value = 0
+            if value <= 0:
+                what = "seconds" if kind is float else "a whole number"
+                raise ValueError(f"{ENV_VARS[f.name]}={raw!r} is not a positive number ({what})")
+            values[f.name] = value
+        return cls(**values)  # type: ignore[arg-type]
+
+    def env(self) -> dict[str, str]:
+        """These limits as the environment variables `from_env` reads (for an overlay's model.env)."""
+        return {ENV_VARS[f.name]: f"{getattr(self, f.name):g}" for f in fields(self)}
 
     def argv(self) -> list[str]:
         """These limits as `python -m cxops.serving` options."""

@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -44,8 +45,14 @@ ROW = b'{"inputs": [[' + b", ".join([b"0.0"] * 64) + b"]]}"
 
 
 @pytest.fixture(scope="module")
-def url(cfg, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    build = lab_build(cfg).parent  # .cxops/builds/<model>/<v>, as the README names it
+def context(cfg) -> Path:
+    """One version built in the session's lab: its build context (model/ + version.json, the image's /srv/model)."""
+    return lab_build(cfg)
+
+
+@pytest.fixture(scope="module")
+def url(context: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    build = context.parent  # .cxops/builds/<model>/<v>, as the README names it
     project = make_project(tmp_path_factory.mktemp("limits-project"), LIMITS).parent
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "CXOPS_CONFIG"}  # found from the working directory
@@ -250,3 +257,34 @@ def test_requests_within_the_limits_are_served_on_a_kept_alive_connection(url: s
             data += sock.recv(65536)
         assert data.startswith(b"HTTP/1.1 200 "), data[:200]
     sock.close()
+
+
+def test_in_the_cluster_the_overlays_model_env_carries_the_limits(context: Path, tmp_path: Path):
+    """The serving image's command takes no options (docker/serving.Dockerfile): cxops.yaml's limits reach a server in
+    the cluster through the overlay's model.env (the Deployment's envFrom). Write the overlay as a deploy does, start
+    the image's command with that file as its environment, and find the project's header limit enforced."""
+    from cxops.config import load_config
+    from cxops.gitops.overlay import parse_env_file, write_overlay
+
+    project_cfg = load_config(make_project(tmp_path / "project", LIMITS))
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text("resources: [../../base]\n")
+    write_overlay(overlay, "staging", "m", "1", "r/m:1", 1, "d", project_cfg.serving.server_env())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CXOPS_")}
+    env.update(parse_env_file((overlay / "model.env").read_text()))
+    port = free_port()
+    cmd = [sys.executable, "-m", "cxops.serving", "--model-dir", str(context), "--host", "127.0.0.1"]
+    proc = subprocess.Popen([*cmd, "--port", str(port)], env=env, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _ready(base), timeout=120, what=f"{base}/readyz")
+        sock = _connect(base)
+        pads = b"".join(b"x-pad-%d: 1\r\n" % i for i in range(MAX_HEADERS + 5))
+        sock.sendall(HEADS["cycle"] + pads + b"\r\n")
+        status, _, closed = _answer(sock)
+        sock.close()
+        assert (status, closed) == (431, True)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
