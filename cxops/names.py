@@ -131,6 +131,23 @@ def registry_host(cfg: Config) -> str:
     return cfg.serving.image_registry.split("/", 1)[0]
 
 
+def model_project_slug(cfg: Config) -> str:
+    """The model project as a DNS label, from `model.project`'s module: `cxops.model.examples.torch_cnn:...` →
+    `torch-cnn`. Names the project's own tools image."""
+    module = cfg.model.project.split(":", 1)[0].rsplit(".", 1)[-1]
+    return module.lower().replace("_", "-").strip("-")[:40] or "model"
+
+
+def tools_image(cfg: Config) -> str:
+    """The image every step container runs: `workflows.tools_image`, else one per model project in the platform
+    registry, `<serving.image_registry>/cxops-tools-<project>:<cxops version>` (build-initial builds it with the
+    project's `model.requirements`)."""
+    from cxops import __version__
+
+    default = f"{cfg.serving.image_registry}/cxops-tools-{model_project_slug(cfg)}:{__version__}"
+    return cfg.workflows.tools_image or default
+
+
 def postgres_cluster(cfg: Config) -> str:
     """CloudNativePG Cluster holding MLflow's database; the operator names its Services `<cluster>-rw|ro|r`."""
     return f"{cfg.project.name}-postgres"

@@ -1,5 +1,5 @@
 # The one tools image every Argo container step runs (`cxops step ...`). Built from the repository root:
-#   docker build -f docker/tools.Dockerfile -t ghcr.io/cxops/cxops-tools:0.1.0 .
+#   docker build -f docker/tools.Dockerfile -t <workflows.tools_image> .   (`cxops workflows list` shows it)
 # or in the cluster by the `build-initial` WorkflowTemplate. Everything is installed here, at build time:
 # the workflows never run pip or apt.
 FROM python:3.11.11-slim-bookworm

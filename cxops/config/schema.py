@@ -427,9 +427,16 @@ class Workflows(Strict):
     """The Argo WorkflowTemplates rendered for the cluster and how their pods reach the platform."""
 
     namespace: str = Field("argo", description="namespace of the WorkflowTemplates and the workflows they run")
-    tools_image: str = Field(
-        "ghcr.io/cxops/cxops-tools:0.1.0",
-        description="image every step container runs (cxops installed), pinned by tag",
+    tools_image: str | None = Field(
+        None,
+        description="image every step container runs (cxops and the model project's requirements installed), pinned "
+        "by tag, in a registry you can push to; unset = <serving.image_registry>/cxops-tools-<model project>:<cxops "
+        "version> in the platform registry",
+    )
+    gitops_remote: str | None = Field(
+        None,
+        description="git URL (SSH) of the GitOps repository the steps in the cluster push to; unset = gitops.remote; "
+        "`cxops workflows render` refuses to render without one (the lab's local bare repo is no pod's)",
     )
     argo_server: str | None = Field(None, description="Argo Server URL; unset = no cluster configured")
     # In-cluster wiring of the rendered templates; defaults match the platform apps in k8s/.
@@ -464,8 +471,8 @@ class Workflows(Strict):
 
     @field_validator("tools_image", "builder_image")
     @classmethod
-    def _pinned_image(cls, v: str) -> str:
-        if ":" not in v.rsplit("/", 1)[-1] or v.endswith(":latest"):
+    def _pinned_image(cls, v: str | None) -> str | None:
+        if v is not None and (":" not in v.rsplit("/", 1)[-1] or v.endswith(":latest")):
             raise ValueError(f"must be pinned by a tag other than latest, got {v!r}")
         return v
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cxops import names
 from cxops.config.schema import Config
 from cxops.pipeline.definition import Step
 from cxops.workflows.tools import base_env, retry_strategy, security_context
@@ -100,7 +101,7 @@ def build_template(cfg: Config, s: Step) -> Any:
     ) as cs:
         prepare = ContainerNode(
             name="prepare",
-            image=cfg.workflows.tools_image,
+            image=names.tools_image(cfg),
             image_pull_policy="IfNotPresent",
             command=["cxops", "step", s.command],
             args=["{{inputs.parameters.version}}", "--outputs-dir", OUT_DIR],
@@ -132,7 +133,7 @@ def tools_image_template(cfg: Config, name: str = "build-tools-image") -> Any:
         inputs=[
             Parameter(name="repo_url", default=w.repo_url),
             Parameter(name="revision", default=w.repo_revision),
-            Parameter(name="image", default=w.tools_image),
+            Parameter(name="image", default=names.tools_image(cfg)),
         ],
         env=_buildkit_env(
             {

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cxops import names
 from cxops.config.schema import Config
 from cxops.workflows import tools
 
@@ -28,7 +29,7 @@ def _container(cfg: Config, name: str, command: list[str], args: list[str], desc
     git_env, volumes = tools.git_env_and_volumes(cfg)
     return Container(
         name=name,
-        image=cfg.workflows.tools_image,
+        image=names.tools_image(cfg),
         image_pull_policy="IfNotPresent",
         command=command,
         args=args,

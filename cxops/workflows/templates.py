@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cxops import names
 from cxops.config.schema import Config
 from cxops.pipeline.definition import PIPELINE, ROLLBACK, Step
 from cxops.workflows import builder, gitops_guard, tools
@@ -214,7 +215,7 @@ def build_initial_template(cfg: Config) -> Any:
     arguments = [
         Parameter(name="repo_url", value=w.repo_url, description="git repository the image is built from"),
         Parameter(name="revision", value=w.repo_revision, description="git branch, tag or commit to build"),
-        Parameter(name="image", value=w.tools_image, description="tools image reference to push (pinned)"),
+        Parameter(name="image", value=names.tools_image(cfg), description="tools image reference to push (pinned)"),
     ]
     with _workflow_template(cfg, BUILD_INITIAL, 3 * 1800 + 300, arguments, "build-tools-image") as wt:
         tools.outcome_template(cfg, EXIT)

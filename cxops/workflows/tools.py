@@ -168,7 +168,7 @@ def step_template(cfg: Config, s: Step, name: str | None = None, literal_default
     attempts = s.retries + 1
     return Container(
         name=name or s.id,
-        image=cfg.workflows.tools_image,
+        image=names.tools_image(cfg),
         image_pull_policy="IfNotPresent",
         command=["cxops", "step", s.command],
         args=[*(f"{{{{inputs.parameters.{p}}}}}" for p, _ in params), "--outputs-dir", OUTPUTS_DIR],
@@ -192,7 +192,7 @@ def wait_synced_template(cfg: Config, name: str = "wait-synced") -> Any:
     app = names.argocd_app(cfg, "{{inputs.parameters.env}}")
     return Container(
         name=name,
-        image=w.tools_image,
+        image=names.tools_image(cfg),
         image_pull_policy="IfNotPresent",
         command=["cxops", "workflows", "wait-synced"],
         args=[
@@ -222,7 +222,7 @@ def outcome_template(cfg: Config, name: str = "record-outcome") -> Any:
 
     return Container(
         name=name,
-        image=cfg.workflows.tools_image,
+        image=names.tools_image(cfg),
         image_pull_policy="IfNotPresent",
         command=["cxops", "workflows", "outcome"],
         args=[
