@@ -458,6 +458,16 @@ class Workflows(Strict):
     argocd_token_secret: str = Field("cxops-argocd-token", description="key token: a project-scoped ArgoCD token")
     retrain_schedules: list[str] = Field(["0 3 * * *"], min_length=1, description="cron lines for retraining")
     timezone: str = Field("UTC", description="time zone of retrain_schedules")
+    schedules_enabled: bool = Field(
+        False,
+        description="false: the CronWorkflows (scheduled-retrain, scheduled-gitops-guard) are rendered suspended; "
+        "set true once the deploy key, registry credentials and tools image exist (then render and push)",
+    )
+    scheduled_retrain_to_production: bool = Field(
+        False,
+        description="false: the scheduled retrain stops before promoting to production (a person promotes the "
+        "canary); true: an unattended run may go all the way to production",
+    )
     gitops_guard_schedule: str = Field(
         "*/2 * * * *",
         description="cron line of the gitops-guard CronWorkflow: verify pushes (revert a bad one) "

@@ -101,6 +101,7 @@ def guard_cron(cfg: Config) -> Any:
         failed_jobs_history_limit=5,
         workflow_template_ref=WorkflowTemplateRef(name=NAME),
         active_deadline_seconds=deadline(),
+        cron_suspend=not w.schedules_enabled,  # shipped suspended: it fails until the deploy key and tools image exist
     )
 
 

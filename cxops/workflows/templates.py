@@ -18,6 +18,7 @@ from cxops.workflows.chain import GIT_COMMANDS, Ref, Segment, arg_params, by_tem
 from cxops.workflows.tools import parameter
 
 CHAIN = "chain"  # "true": hand on to the next stage when this one succeeds; "false": stop here
+TO_PRODUCTION = "to_production"  # "false": the chain stops before the stage that moves production (scheduled runs)
 BUILD_INITIAL = "build-initial"
 CRON = "scheduled-retrain"
 EXIT = "record-outcome"
@@ -63,7 +64,8 @@ def _segment_dag(cfg: Config, seg: Segment, nxt: Segment | None, segs: list[Segm
     from hera.workflows import DAG, Task
     from hera.workflows.models import TemplateRef
 
-    inputs = [parameter(param_name(r)) for r in seg.carried] + [parameter(CHAIN, default="true")]
+    inputs = [parameter(param_name(r)) for r in seg.carried]
+    inputs += [parameter(CHAIN, default="true"), parameter(TO_PRODUCTION, default="true")]
     # no activeDeadlineSeconds on a DAG: Argo v4's CRDs admit it on leaf templates only; the workflow's own deadline
     # (chain_deadline of its first segment) and each step's bound the chain
     with DAG(name=seg.name, inputs=inputs) as dag:
@@ -98,14 +100,24 @@ def _segment_dag(cfg: Config, seg: Segment, nxt: Segment | None, segs: list[Segm
                 )
         if nxt is not None:
             args = {param_name(r): _ref_value(r, seg) for r in nxt.carried}
+            when = f"{{{{inputs.parameters.{CHAIN}}}}} == true"
+            if _moves_production(nxt):
+                when += f" && {{{{inputs.parameters.{TO_PRODUCTION}}}}} == true"
             Task(
                 name=f"next-{nxt.template}",
                 template_ref=TemplateRef(name=nxt.template, template=nxt.name),
-                arguments={**args, CHAIN: "true"},
+                arguments={**args, CHAIN: "true", TO_PRODUCTION: f"{{{{inputs.parameters.{TO_PRODUCTION}}}}}"},
                 depends=last,
-                when=f"{{{{inputs.parameters.{CHAIN}}}}} == true",
+                when=when,
             )
     return dag
+
+
+def _moves_production(seg: Segment) -> bool:
+    """True when the segment's first step changes production through git (promote ... production, deploy
+    production): the hand-off into it is what `to_production=false` holds back."""
+    s = seg.steps[0]
+    return s.command in GIT_COMMANDS and _target_env(s) == "production"
 
 
 def _manual_dag(cfg: Config, seg: Segment) -> Any:
@@ -159,7 +171,8 @@ def step_workflow_template(cfg: Config, name: str, segs: list[Segment], all_segs
     first = segs[0]
     if len(segs) == 1:
         entry = first.name
-        arguments = [parameter(param_name(r)) for r in first.carried] + [parameter(CHAIN, value="true")]
+        arguments = [parameter(param_name(r)) for r in first.carried]
+        arguments += [parameter(CHAIN, value="true"), parameter(TO_PRODUCTION, value="true")]
     else:
         entry = "main"
         cmd = first.steps[0].command
@@ -240,7 +253,13 @@ def cron_workflow(cfg: Config, first_template: str, deadline: int) -> Any:
         failed_jobs_history_limit=5,
         workflow_template_ref=WorkflowTemplateRef(name=first_template),
         active_deadline_seconds=deadline,
-        arguments=[parameter(CHAIN, value="true")],
+        # shipped suspended: nothing runs unattended until the operator says so in cxops.yaml (and git), and an
+        # unattended run stops before production unless workflows.scheduled_retrain_to_production says otherwise
+        cron_suspend=not w.schedules_enabled,
+        arguments=[
+            parameter(CHAIN, value="true"),
+            parameter(TO_PRODUCTION, value=str(w.scheduled_retrain_to_production).lower()),
+        ],
     )
 
 

@@ -32,6 +32,12 @@ EXTRA_PARAMS: dict[str, Param] = {
             help="true: hand on to the next stage when this one succeeds; false: stop after it",
             enum=("true", "false"),
         ),
+        Param(
+            name="to_production",
+            help="true: the chain may go on to production; false: it stops before promoting to production "
+            "(the scheduled retrain's default, workflows.scheduled_retrain_to_production)",
+            enum=("true", "false"),
+        ),
         Param(name="image", help="serving image the environment must run (empty: whatever the version's build says)"),
         Param(name="revision", help="GitOps commit ArgoCD must have synced (empty: any)"),
         Param(name="repo_url", help="git repository the tools image is built from"),
