@@ -147,7 +147,9 @@ def _manual_dag(cfg: Config, seg: Segment) -> Any:
     return dag
 
 
-def _workflow_template(cfg: Config, name: str, deadline: int, arguments: list, entrypoint: str) -> Any:
+def _workflow_template(
+    cfg: Config, name: str, deadline: int, arguments: list, entrypoint: str, on_exit: str | None = EXIT
+) -> Any:
     from hera.workflows import WorkflowTemplate
     from hera.workflows.models import PodGC, TTLStrategy
 
@@ -157,7 +159,7 @@ def _workflow_template(cfg: Config, name: str, deadline: int, arguments: list, e
         labels=LABELS,
         entrypoint=entrypoint,
         arguments=arguments,
-        on_exit=EXIT,
+        on_exit=on_exit,
         active_deadline_seconds=deadline,
         service_account_name=cfg.workflows.service_account,
         pod_gc=PodGC(strategy="OnPodSuccess"),
@@ -230,8 +232,9 @@ def build_initial_template(cfg: Config) -> Any:
         Parameter(name="revision", value=w.repo_revision, description="git branch, tag or commit to build"),
         Parameter(name="image", value=names.tools_image(cfg), description="tools image reference to push (pinned)"),
     ]
-    with _workflow_template(cfg, BUILD_INITIAL, 3 * 1800 + 300, arguments, "build-tools-image") as wt:
-        tools.outcome_template(cfg, EXIT)
+    # No exit handler: `record-outcome` runs in the tools image, which does not exist before this workflow's first
+    # run (its pod would never start and fail the workflow); Argo's own status is the outcome here.
+    with _workflow_template(cfg, BUILD_INITIAL, 3 * 1800 + 300, arguments, "build-tools-image", on_exit=None) as wt:
         builder.tools_image_template(cfg)
     return wt
 

@@ -35,3 +35,12 @@ def test_scheduled_retrain_stops_before_production():
 def test_to_production_true_goes_all_the_way():
     steps = _cron_chain("scheduled-retrain.yaml", {"to_production": "true"})
     assert steps[-1][1:] == ("promote", ("canary", "production", "{register.version}"))
+
+
+def test_build_initial_runs_nothing_in_the_image_it_builds():
+    """Audit W7: on the first run the tools image does not exist; a step (or exit handler) in it never starts."""
+    wt = workflow_templates()["build-initial"]
+    built = next(p["value"] for p in wt["spec"]["arguments"]["parameters"] if p["name"] == "image")
+    assert "onExit" not in wt["spec"], "an exit handler would run in the image not yet built"
+    images = {t["container"]["image"] for t in wt["spec"]["templates"] if "container" in t}
+    assert built not in images and images, images
