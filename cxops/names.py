@@ -86,8 +86,9 @@ def prometheus_url(cfg: Config) -> str:
 
 
 def argocd_server(cfg: Config) -> str:
-    """ArgoCD's API as workflow pods reach it: `workflows.argocd_server`, else the `argocd-server` Service."""
-    return cfg.workflows.argocd_server or f"https://argocd-server.{argocd_namespace(cfg)}.svc.cluster.local"
+    """ArgoCD's API as workflow pods reach it: `workflows.argocd_server`, else the `argocd-server` Service over plain
+    HTTP (port 80; the install sets server.insecure, docs/security.md)."""
+    return cfg.workflows.argocd_server or f"http://argocd-server.{argocd_namespace(cfg)}.svc.cluster.local"
 
 
 def cloud_resource(cfg: Config, part: str) -> str:

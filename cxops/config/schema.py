@@ -450,7 +450,11 @@ class Workflows(Strict):
     argocd_server: str | None = Field(None, description="ArgoCD API for workflow pods; unset = the in-cluster one")
     argocd_app: str = Field("{project}-{env}", description="ArgoCD Application name; {project} and {env} filled in")
     sync_timeout_seconds: int = Field(
-        600, ge=30, le=7200, description="bound on waiting for ArgoCD to sync a pushed commit, seconds"
+        600,
+        ge=180,  # cxops.workflows.argocd.RECONCILE_SECONDS: ArgoCD polls git that often should a refresh be lost
+        le=7200,
+        description="bound (s) on a step's wait for ArgoCD to report a pushed commit Synced+Healthy and the env to "
+        "serve it (the deploy step asks ArgoCD to refresh; at least ArgoCD's own poll period, 180 s)",
     )
     s3_secret: str = Field("cxops-s3-credentials", description="keys AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY")
     git_deploy_key_secret: str = Field("cxops-gitops-deploy-key", description="keys ssh-privatekey, known_hosts")
