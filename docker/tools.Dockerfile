@@ -22,6 +22,16 @@ WORKDIR /opt/cxops
 COPY requirements.lock ./
 RUN pip install --no-cache-dir -r requirements.lock
 
+# The model project's own requirements (cxops.yaml model.requirements: exact pins, `cxops config check` refuses
+# anything else), passed by build-initial as a build argument: one tools image per model project. Empty for the
+# scikit-learn projects, whose requirements are cxops' own.
+ARG MODEL_REQUIREMENTS=""
+RUN if [ -n "$MODEL_REQUIREMENTS" ]; then \
+      printf '%s\n' $MODEL_REQUIREMENTS > /tmp/model-requirements.txt \
+      && pip install --no-cache-dir -r /tmp/model-requirements.txt \
+      && rm /tmp/model-requirements.txt; \
+    fi
+
 COPY pyproject.toml README.md* ./
 COPY cxops ./cxops
 COPY docker ./docker

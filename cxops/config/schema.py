@@ -98,6 +98,7 @@ def _cidrs(values: list[str], world: bool = True) -> list[str]:
     return values
 
 
+PIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,-]+\])?==[A-Za-z0-9][A-Za-z0-9.+!_-]*$")
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
@@ -246,6 +247,19 @@ class ModelSpec(Strict):
     params: dict[str, float | int | str | bool] = Field(
         {}, description="hyper-parameters passed to the model project's train (logged as run params)"
     )
+    requirements: list[str] = Field(
+        [],
+        description="the model project's own Python requirements beyond cxops', exact pins (e.g. torch==2.13.0 for "
+        "cxops.model.examples.torch_cnn); build-initial installs them into the project's tools image",
+    )
+
+    @field_validator("requirements")
+    @classmethod
+    def _pins(cls, v: list[str]) -> list[str]:
+        for req in v:
+            if not PIN.match(req):
+                raise ValueError(f"must be exact pins like torch==2.13.0 (no ranges, URLs or options), got {req!r}")
+        return v
 
     @field_validator("name")
     @classmethod

@@ -44,6 +44,7 @@ buildctl-daemonless.sh build \\
   --frontend dockerfile.v0 \\
   --opt "context=$REPO_URL#$REVISION" \\
   --opt filename=docker/tools.Dockerfile \\
+  --opt "build-arg:MODEL_REQUIREMENTS=$MODEL_REQUIREMENTS" \\
   --output "type=image,name=$IMAGE,push=true"
 """
 
@@ -134,12 +135,14 @@ def tools_image_template(cfg: Config, name: str = "build-tools-image") -> Any:
             Parameter(name="repo_url", default=w.repo_url),
             Parameter(name="revision", default=w.repo_revision),
             Parameter(name="image", default=names.tools_image(cfg)),
+            Parameter(name="model_requirements", default=" ".join(cfg.model.requirements)),
         ],
         env=_buildkit_env(
             {
                 "REPO_URL": "{{inputs.parameters.repo_url}}",
                 "REVISION": "{{inputs.parameters.revision}}",
                 "IMAGE": "{{inputs.parameters.image}}",
+                "MODEL_REQUIREMENTS": "{{inputs.parameters.model_requirements}}",
             }
         ),
         volumes=[_registry_auth(cfg)],

@@ -231,6 +231,11 @@ def build_initial_template(cfg: Config) -> Any:
         Parameter(name="repo_url", value=w.repo_url, description="git repository the image is built from"),
         Parameter(name="revision", value=w.repo_revision, description="git branch, tag or commit to build"),
         Parameter(name="image", value=names.tools_image(cfg), description="tools image reference to push (pinned)"),
+        Parameter(
+            name="model_requirements",
+            value=" ".join(cfg.model.requirements),
+            description="the model project's own requirements (model.requirements, exact pins), installed in the image",
+        ),
     ]
     # No exit handler: `record-outcome` runs in the tools image, which does not exist before this workflow's first
     # run (its pod would never start and fail the workflow); Argo's own status is the outcome here.

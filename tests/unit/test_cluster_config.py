@@ -60,7 +60,11 @@ def test_render_refuses_a_remote_no_pod_can_push_to(tmp_path: Path, remote: str,
 
 
 def test_render_with_cluster_values_uses_the_operators_image_per_model_project(tmp_path: Path) -> None:
-    torch_project = {"name": "digits-cnn", "project": "cxops.model.examples.torch_cnn:TorchDigitsCNN"}
+    torch_project = {
+        "name": "digits-cnn",
+        "project": "cxops.model.examples.torch_cnn:TorchDigitsCNN",
+        "requirements": ["torch==2.13.0"],
+    }
     config = _project(tmp_path, {**CLUSTER, "model": torch_project})
     out = tmp_path / "rendered"
     r = cli(config, "workflows", "render", "--out", str(out))
@@ -68,6 +72,15 @@ def test_render_with_cluster_values_uses_the_operators_image_per_model_project(t
     train = yaml.safe_load((out / "train-model.yaml").read_text())
     images = {t["container"]["image"] for t in train["spec"]["templates"] if "container" in t}
     assert images == {"registry.cxops.local/cxops/cxops-tools-torch-cnn:0.1.0"}, images
+    # build-initial builds that image with the project's own requirements (audit W10: the image lacked torch)
+    initial = yaml.safe_load((out / "build-initial.yaml").read_text())["spec"]
+    args = {p["name"]: p["value"] for p in initial["arguments"]["parameters"]}
+    assert args["image"] == "registry.cxops.local/cxops/cxops-tools-torch-cnn:0.1.0"
+    assert args["model_requirements"] == "torch==2.13.0"
+    (build,) = initial["templates"]
+    env = {e["name"]: e["value"] for e in build["container"]["env"]}
+    assert env["MODEL_REQUIREMENTS"] == "{{inputs.parameters.model_requirements}}"
+    assert '--opt "build-arg:MODEL_REQUIREMENTS=$MODEL_REQUIREMENTS"' in build["container"]["command"][-1]
 
 
 def test_executor_argo_forbids_the_lab(tmp_path: Path) -> None:
@@ -85,6 +98,13 @@ def test_executor_value_is_checked(tmp_path: Path) -> None:
     r = cli(config, "config", "check", env={"CXOPS_EXECUTOR": "kubernetes"})
     assert r.returncode == 2
     assert "CXOPS_EXECUTOR='kubernetes' is not an executor; valid: local, argo" in r.stderr
+
+
+def test_model_requirements_must_be_exact_pins(tmp_path: Path) -> None:
+    config = _project(tmp_path, {**CLUSTER, "model": {"requirements": ["torch>=2"]}})
+    r = cli(config, "config", "check")
+    assert r.returncode == 2
+    assert "model.requirements: must be exact pins like torch==2.13.0" in r.stderr and "'torch>=2'" in r.stderr
 
 
 def test_executor_argo_uses_the_cluster_remote_and_service_urls(tmp_path: Path, monkeypatch) -> None:
