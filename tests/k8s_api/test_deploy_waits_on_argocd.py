@@ -146,9 +146,11 @@ def proxy(routes: dict[str, int]) -> ThreadingHTTPServer:
             if port is None:
                 self.send_error(502, f"no route to {url.hostname}")
                 return
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             headers = {k: v for k, v in self.headers.items() if k.lower() not in ("proxy-connection", "host")}
-            conn.request("GET", url.path + (f"?{url.query}" if url.query else ""), headers=headers)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            conn.request(self.command, url.path + (f"?{url.query}" if url.query else ""), body=body, headers=headers)
             resp = conn.getresponse()
             body = resp.read()
             self.send_response(resp.status)
@@ -159,6 +161,8 @@ def proxy(routes: dict[str, int]) -> ThreadingHTTPServer:
             self.end_headers()
             self.wfile.write(body)
             conn.close()
+
+        do_POST = do_PATCH = do_PUT = do_DELETE = do_GET
 
     return serve(ProxyHandler)
 
