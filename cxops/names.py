@@ -86,8 +86,9 @@ def prometheus_url(cfg: Config) -> str:
 
 
 def argocd_server(cfg: Config) -> str:
-    """ArgoCD's API as workflow pods reach it: `workflows.argocd_server`, else the `argocd-server` Service."""
-    return cfg.workflows.argocd_server or f"https://argocd-server.{argocd_namespace(cfg)}.svc.cluster.local"
+    """ArgoCD's API as workflow pods reach it: `workflows.argocd_server`, else the `argocd-server` Service over plain
+    HTTP (port 80; the install sets server.insecure, docs/security.md)."""
+    return cfg.workflows.argocd_server or f"http://argocd-server.{argocd_namespace(cfg)}.svc.cluster.local"
 
 
 def cloud_resource(cfg: Config, part: str) -> str:
@@ -129,6 +130,23 @@ def gitops_repo_url(cfg: Config) -> str:
 def registry_host(cfg: Config) -> str:
     """Host (and port, if any) of `serving.image_registry`, e.g. `registry.cxops.local`: the platform registry."""
     return cfg.serving.image_registry.split("/", 1)[0]
+
+
+def model_project_slug(cfg: Config) -> str:
+    """The model project as a DNS label, from `model.project`'s module: `cxops.model.examples.torch_cnn:...` →
+    `torch-cnn`. Names the project's own tools image."""
+    module = cfg.model.project.split(":", 1)[0].rsplit(".", 1)[-1]
+    return module.lower().replace("_", "-").strip("-")[:40] or "model"
+
+
+def tools_image(cfg: Config) -> str:
+    """The image every step container runs: `workflows.tools_image`, else one per model project in the platform
+    registry, `<serving.image_registry>/cxops-tools-<project>:<cxops version>` (build-initial builds it with the
+    project's `model.requirements`)."""
+    from cxops import __version__
+
+    default = f"{cfg.serving.image_registry}/cxops-tools-{model_project_slug(cfg)}:{__version__}"
+    return cfg.workflows.tools_image or default
 
 
 def postgres_cluster(cfg: Config) -> str:

@@ -60,6 +60,14 @@ class Settings:
             "clouds.yaml entry with admin-level read for `cxops cloud gpus` (default: the cloud in use)",
         ),
     )
+    executor: str | None = field(
+        default=None,
+        metadata=_var(
+            "CXOPS_EXECUTOR",
+            "local (default) or argo: set by the rendered WorkflowTemplates; argo forbids the embedded lab and uses "
+            "the cluster's GitOps remote and Service URLs (docs/workflows.md)",
+        ),
+    )
     serving_env: str | None = field(
         default=None, metadata=_var("CXOPS_ENV", "environment name a model server reports (set in its overlay)")
     )

@@ -1,5 +1,5 @@
 # The one tools image every Argo container step runs (`cxops step ...`). Built from the repository root:
-#   docker build -f docker/tools.Dockerfile -t ghcr.io/cxops/cxops-tools:0.1.0 .
+#   docker build -f docker/tools.Dockerfile -t <workflows.tools_image> .   (`cxops workflows list` shows it)
 # or in the cluster by the `build-initial` WorkflowTemplate. Everything is installed here, at build time:
 # the workflows never run pip or apt.
 FROM python:3.11.11-slim-bookworm
@@ -21,6 +21,16 @@ WORKDIR /opt/cxops
 # Dependencies first (own layer, cached while only code changes), exactly the locked versions.
 COPY requirements.lock ./
 RUN pip install --no-cache-dir -r requirements.lock
+
+# The model project's own requirements (cxops.yaml model.requirements: exact pins, `cxops config check` refuses
+# anything else), passed by build-initial as a build argument: one tools image per model project. Empty for the
+# scikit-learn projects, whose requirements are cxops' own.
+ARG MODEL_REQUIREMENTS=""
+RUN if [ -n "$MODEL_REQUIREMENTS" ]; then \
+      printf '%s\n' $MODEL_REQUIREMENTS > /tmp/model-requirements.txt \
+      && pip install --no-cache-dir -r /tmp/model-requirements.txt \
+      && rm /tmp/model-requirements.txt; \
+    fi
 
 COPY pyproject.toml README.md* ./
 COPY cxops ./cxops

@@ -26,10 +26,12 @@ def render(
 ) -> None:
     """Write workflows/*.yaml from the pipeline definition and cxops.yaml."""
     from cxops.cli.output import ok
+    from cxops.cluster_config import check_render
     from cxops.config import load_config
     from cxops.workflows import render as r
 
     cfg, out_dir = load_config(), _out_dir(out)
+    check_render(cfg)  # lab values (no GitOps remote, loopback URLs, the project's own image org) never reach a cluster
     if check:
         r.check(cfg, out_dir)
         ok(f"{out_dir} is up to date")

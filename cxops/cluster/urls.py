@@ -41,7 +41,8 @@ def uis(cfg: Config) -> list[UI]:
     argocd, platform, argo = names.argocd_namespace(cfg), names.platform_namespace(cfg), names.workflows_namespace(cfg)
     account = names.argocd_operator_account(cfg)
     return [
-        UI("ArgoCD", argocd, "argocd-server", 443, 8443, "https", f"user {account}: cxops cluster credentials argocd"),
+        # plain HTTP in the cluster (server.insecure, docs/security.md); the port-forward runs over the SSH tunnel
+        UI("ArgoCD", argocd, "argocd-server", 80, 8080, "http", f"user {account}: cxops cluster credentials argocd"),
         UI("Argo Workflows", argo, "argo-workflows-server", 2746, 2746, "http", "a bearer token (docs/security.md)"),
         UI("MLflow", platform, "mlflow", 5000, 5000, "http", "basic auth: cxops cluster credentials mlflow"),
         UI("Grafana", platform, "grafana", 80, 3000, "http", "cxops cluster credentials grafana"),

@@ -173,7 +173,8 @@ def config_path(explicit: str | os.PathLike | None = None) -> Path:
 
 def load_config(path: str | os.PathLike | None = None) -> Config:
     """The validated Config from `config_path(path)`. ConfigError (exit 2) for a missing, unreadable or invalid file,
-    one line per problem with its file, line and key path."""
+    one line per problem with its file, line and key path. In a workflow step (CXOPS_EXECUTOR=argo) the cluster's
+    view of it (cxops.cluster_config.cluster_view), or ConfigError naming each lab value left in it."""
     from cxops.settings import settings
 
     p = config_path(path)
@@ -190,7 +191,10 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
         ) from None
     except OSError as exc:
         raise ConfigError([f"{p}: cannot read: {exc.strerror}"]) from None
-    return parse_config(text, label=_shown(p))
+    cfg = parse_config(text, label=_shown(p))
+    from cxops.cluster_config import cluster_view, in_cluster
+
+    return cluster_view(cfg) if in_cluster() else cfg
 
 
 def _shown(path: Path) -> str:

@@ -100,6 +100,7 @@ def _cidrs(values: list[str], world: bool = True) -> list[str]:
     return values
 
 
+PIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,-]+\])?==[A-Za-z0-9][A-Za-z0-9.+!_-]*$")
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
@@ -252,6 +253,19 @@ class ModelSpec(Strict):
     params: dict[str, float | int | str | bool] = Field(
         {}, description="hyper-parameters passed to the model project's train (logged as run params)"
     )
+    requirements: list[str] = Field(
+        [],
+        description="the model project's own Python requirements beyond cxops', exact pins (e.g. torch==2.13.0 for "
+        "cxops.model.examples.torch_cnn); build-initial installs them into the project's tools image",
+    )
+
+    @field_validator("requirements")
+    @classmethod
+    def _pins(cls, v: list[str]) -> list[str]:
+        for req in v:
+            if not PIN.match(req):
+                raise ValueError(f"must be exact pins like torch==2.13.0 (no ranges, URLs or options), got {req!r}")
+        return v
 
     @field_validator("name")
     @classmethod
@@ -485,9 +499,16 @@ class Workflows(Strict):
     """The Argo WorkflowTemplates rendered for the cluster and how their pods reach the platform."""
 
     namespace: str = Field("argo", description="namespace of the WorkflowTemplates and the workflows they run")
-    tools_image: str = Field(
-        "ghcr.io/cxops/cxops-tools:0.1.0",
-        description="image every step container runs (cxops installed), pinned by tag",
+    tools_image: str | None = Field(
+        None,
+        description="image every step container runs (cxops and the model project's requirements installed), pinned "
+        "by tag, in a registry you can push to; unset = <serving.image_registry>/cxops-tools-<model project>:<cxops "
+        "version> in the platform registry",
+    )
+    gitops_remote: str | None = Field(
+        None,
+        description="git URL (SSH) of the GitOps repository the steps in the cluster push to; unset = gitops.remote; "
+        "`cxops workflows render` refuses to render without one (the lab's local bare repo is no pod's)",
     )
     argo_server: str | None = Field(None, description="Argo Server URL; unset = no cluster configured")
     # In-cluster wiring of the rendered templates; defaults match the platform apps in k8s/.
@@ -501,7 +522,11 @@ class Workflows(Strict):
     argocd_server: str | None = Field(None, description="ArgoCD API for workflow pods; unset = the in-cluster one")
     argocd_app: str = Field("{project}-{env}", description="ArgoCD Application name; {project} and {env} filled in")
     sync_timeout_seconds: int = Field(
-        600, ge=30, le=7200, description="bound on waiting for ArgoCD to sync a pushed commit, seconds"
+        600,
+        ge=180,  # cxops.workflows.argocd.RECONCILE_SECONDS: ArgoCD polls git that often should a refresh be lost
+        le=7200,
+        description="bound (s) on a step's wait for ArgoCD to report a pushed commit Synced+Healthy and the env to "
+        "serve it (the deploy step asks ArgoCD to refresh; at least ArgoCD's own poll period, 180 s)",
     )
     s3_secret: str = Field("cxops-s3-credentials", description="keys AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY")
     git_deploy_key_secret: str = Field("cxops-gitops-deploy-key", description="keys ssh-privatekey, known_hosts")
@@ -509,6 +534,16 @@ class Workflows(Strict):
     argocd_token_secret: str = Field("cxops-argocd-token", description="key token: a project-scoped ArgoCD token")
     retrain_schedules: list[str] = Field(["0 3 * * *"], min_length=1, description="cron lines for retraining")
     timezone: str = Field("UTC", description="time zone of retrain_schedules")
+    schedules_enabled: bool = Field(
+        False,
+        description="false: the CronWorkflows (scheduled-retrain, scheduled-gitops-guard) are rendered suspended; "
+        "set true once the deploy key, registry credentials and tools image exist (then render and push)",
+    )
+    scheduled_retrain_to_production: bool = Field(
+        False,
+        description="false: the scheduled retrain stops before promoting to production (a person promotes the "
+        "canary); true: an unattended run may go all the way to production",
+    )
     gitops_guard_schedule: str = Field(
         "*/2 * * * *",
         description="cron line of the gitops-guard CronWorkflow: verify pushes (revert a bad one) "
@@ -522,8 +557,8 @@ class Workflows(Strict):
 
     @field_validator("tools_image", "builder_image")
     @classmethod
-    def _pinned_image(cls, v: str) -> str:
-        if ":" not in v.rsplit("/", 1)[-1] or v.endswith(":latest"):
+    def _pinned_image(cls, v: str | None) -> str | None:
+        if v is not None and (":" not in v.rsplit("/", 1)[-1] or v.endswith(":latest")):
             raise ValueError(f"must be pinned by a tag other than latest, got {v!r}")
         return v
 

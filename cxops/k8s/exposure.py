@@ -96,9 +96,9 @@ def inventory(cfg: Config) -> list[Exposure]:
             "login",
             f"the operator account {names.argocd_operator_account(cfg)} (the admin is disabled after bootstrap)",
             "ArgoCD local account",
-            "port-forward, then https://localhost:8443; password: cxops cluster credentials argocd",
+            "port-forward, then http://localhost:8080; password: cxops cluster credentials argocd",
             "argocd-cm admin.enabled=false; accounts.<project>-operator=login",
-            port_forward=_pf(argocd, "argocd-server", "8443:443"),
+            port_forward=_pf(argocd, "argocd-server", "8080:80"),
         ),
         Exposure(
             "Argo Workflows UI and API",

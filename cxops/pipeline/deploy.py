@@ -6,6 +6,7 @@ import contextlib
 import time
 from pathlib import Path
 
+from cxops.cluster_config import in_cluster
 from cxops.config import Config
 from cxops.errors import CxopsError
 from cxops.gitops.overlay import Desired, write_overlay
@@ -41,14 +42,19 @@ def _set_desired(cfg: Config, repo: GitOpsRepo, want: Desired, why: str):
     return repo.change(edit, f"{env}: {'deploy ' + want.label() if version else 'retire'} ({why})")
 
 
-def wait_serving(cfg: Config, env: str, want: Desired | None) -> None:
+def wait_serving(cfg: Config, env: str, want: Desired | None, commit: str | None = None) -> None:
     """Bounded wait (gitops.sync_timeout_seconds, backoff 0.05 → 0.25 s: a local GET per probe) until `env` serves
     what `want` names (version, and model and model digest where given; `cxops.pipeline.live.serves`) and is ready,
     or, for None or a Desired without a version, until nothing answers there.
 
     Success: live agrees with what git asked. Failure: CxopsError saying what was awaited at which URL (timeout), or
     at once when the env loaded the version but reports itself not ready (e.g. a corrupt build; in the lab, where
-    such a server never takes traffic, the controller's record says so). Changes nothing."""
+    such a server never takes traffic, the controller's record says so). Changes nothing.
+
+    In a workflow step (CXOPS_EXECUTOR=argo) ArgoCD applies git: see `wait_argocd`."""
+    if in_cluster():
+        wait_argocd(cfg, env, want, commit)
+        return
     since = time.time()
     want = want if want is not None else Desired(env, None, None)
     version = want.version
@@ -75,15 +81,43 @@ def wait_serving(cfg: Config, env: str, want: Desired | None) -> None:
     )
 
 
+def wait_argocd(cfg: Config, env: str, want: Desired | None, commit: str | None) -> None:
+    """The cluster's wait: ask ArgoCD to refresh the env's Application and wait (workflows.sync_timeout_seconds,
+    at least ArgoCD's own poll period) until it reports `commit` Synced and Healthy and the env's Service answers
+    /version with what `want` names (nothing at all for a retired env). CxopsError naming what was awaited."""
+    from cxops import names
+    from cxops.workflows.argocd import wait_synced
+
+    want = want if want is not None else Desired(env, None, None)
+    url = env_url(cfg, env)
+
+    def agrees() -> str | None:
+        now = live(cfg, env)
+        if want.version is None:
+            return f"{url} still serves {now.label()}" if now.reachable else None
+        if serves(now, want) and now.ready:
+            return None
+        return f"{url} serves {now.label()}{'' if now.ready or not now.reachable else ' (not ready)'}"
+
+    wait_synced(
+        names.argocd_server(cfg),
+        names.argocd_app(cfg, env),
+        revision=commit or "",
+        timeout=cfg.workflows.sync_timeout_seconds,
+        live=agrees,
+        first=0.5,
+    )
+
+
 def _restore(cfg: Config, repo: GitOpsRepo, before: Desired, why: str) -> str:
     """Commit `before` back; returns "" or why git could not be restored (e.g. the remote's hook cannot reach
     MLflow and fails closed: the new version then stays, and the registry follows it once MLflow is back)."""
     try:
-        _set_desired(cfg, repo, before, why)
+        commit = _set_desired(cfg, repo, before, why)
     except CxopsError as exc:
         return f"git could NOT be restored: {exc}"
     with contextlib.suppress(CxopsError):  # git is restored; `cxops status` shows whether live caught up
-        wait_serving(cfg, before.env, before)
+        wait_serving(cfg, before.env, before, commit)
     return ""
 
 
@@ -114,7 +148,7 @@ def deploy(
     want = Desired(env, info.version, image, cfg.model.name, digest)
     commit = _set_desired(cfg, repo, want, reason)
     try:
-        wait_serving(cfg, env, want)
+        wait_serving(cfg, env, want, commit)
     except CxopsError as exc:
         note = _restore(cfg, repo, before, f"revert: v{info.version} never became ready") if commit else ""
         where = f" ({note})" if note else f", git restored to {before.label()}"
@@ -176,6 +210,6 @@ def retire(cfg: Config, env: str, reason: str, *, registry: Registry | None = No
     repo = gitops_repo(cfg)
     before = desired(cfg, repo, env)
     commit = _set_desired(cfg, repo, Desired(env, None, None, before.name), reason)
-    wait_serving(cfg, env, None)
+    wait_serving(cfg, env, None, commit)
     registry.delete_alias(env)
     return DeployResult(env=env, version=None, previous=before.version, commit=commit, changed=commit is not None)

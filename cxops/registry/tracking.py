@@ -25,6 +25,10 @@ def tracking_uri(cfg: Config, start_lab: bool = True) -> str:
                 cap=2.0,
             )
         return uri
+    from cxops.cluster_config import in_cluster
+
+    if in_cluster():  # a step pod: the rendered template sets MLFLOW_TRACKING_URI; the lab is never started there
+        raise CxopsError("CXOPS_EXECUTOR=argo and MLFLOW_TRACKING_URI is unset: set it to the platform's MLflow")
     lab = MlflowLab.from_config(cfg)
     if not lab.healthy():
         if not start_lab:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cxops import names
 from cxops.config.schema import Config
 from cxops.pipeline.definition import Step
 from cxops.workflows.tools import base_env, retry_strategy, security_context
@@ -43,6 +44,7 @@ buildctl-daemonless.sh build \\
   --frontend dockerfile.v0 \\
   --opt "context=$REPO_URL#$REVISION" \\
   --opt filename=docker/tools.Dockerfile \\
+  --opt "build-arg:MODEL_REQUIREMENTS=$MODEL_REQUIREMENTS" \\
   --output "type=image,name=$IMAGE,push=true"
 """
 
@@ -100,7 +102,7 @@ def build_template(cfg: Config, s: Step) -> Any:
     ) as cs:
         prepare = ContainerNode(
             name="prepare",
-            image=cfg.workflows.tools_image,
+            image=names.tools_image(cfg),
             image_pull_policy="IfNotPresent",
             command=["cxops", "step", s.command],
             args=["{{inputs.parameters.version}}", "--outputs-dir", OUT_DIR],
@@ -132,13 +134,15 @@ def tools_image_template(cfg: Config, name: str = "build-tools-image") -> Any:
         inputs=[
             Parameter(name="repo_url", default=w.repo_url),
             Parameter(name="revision", default=w.repo_revision),
-            Parameter(name="image", default=w.tools_image),
+            Parameter(name="image", default=names.tools_image(cfg)),
+            Parameter(name="model_requirements", default=" ".join(cfg.model.requirements)),
         ],
         env=_buildkit_env(
             {
                 "REPO_URL": "{{inputs.parameters.repo_url}}",
                 "REVISION": "{{inputs.parameters.revision}}",
                 "IMAGE": "{{inputs.parameters.image}}",
+                "MODEL_REQUIREMENTS": "{{inputs.parameters.model_requirements}}",
             }
         ),
         volumes=[_registry_auth(cfg)],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cxops import names
 from cxops.config.schema import Config
 from cxops.workflows import tools
 
@@ -27,7 +28,7 @@ def _container(cfg: Config, name: str, command: list[str], args: list[str], desc
     git_env, volumes = tools.git_env_and_volumes(cfg)
     return Container(
         name=name,
-        image=cfg.workflows.tools_image,
+        image=names.tools_image(cfg),
         image_pull_policy="IfNotPresent",
         command=command,
         args=args,
@@ -99,6 +100,7 @@ def guard_cron(cfg: Config) -> Any:
         failed_jobs_history_limit=5,
         workflow_template_ref=WorkflowTemplateRef(name=NAME),
         active_deadline_seconds=deadline(),
+        cron_suspend=not w.schedules_enabled,  # shipped suspended: it fails until the deploy key and tools image exist
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cxops import names
 from cxops.config.schema import Config
 from cxops.pipeline.definition import PIPELINE, ROLLBACK, Step
 from cxops.workflows import builder, gitops_guard, tools
@@ -17,6 +18,7 @@ from cxops.workflows.chain import GIT_COMMANDS, Ref, Segment, arg_params, by_tem
 from cxops.workflows.tools import parameter
 
 CHAIN = "chain"  # "true": hand on to the next stage when this one succeeds; "false": stop here
+TO_PRODUCTION = "to_production"  # "false": the chain stops before the stage that moves production (scheduled runs)
 BUILD_INITIAL = "build-initial"
 CRON = "scheduled-retrain"
 EXIT = "record-outcome"
@@ -62,7 +64,8 @@ def _segment_dag(cfg: Config, seg: Segment, nxt: Segment | None, segs: list[Segm
     from hera.workflows import DAG, Task
     from hera.workflows.models import TemplateRef
 
-    inputs = [parameter(param_name(r)) for r in seg.carried] + [parameter(CHAIN, default="true")]
+    inputs = [parameter(param_name(r)) for r in seg.carried]
+    inputs += [parameter(CHAIN, default="true"), parameter(TO_PRODUCTION, default="true")]
     # no activeDeadlineSeconds on a DAG: Argo v4's CRDs admit it on leaf templates only; the workflow's own deadline
     # (chain_deadline of its first segment) and each step's bound the chain
     with DAG(name=seg.name, inputs=inputs) as dag:
@@ -97,14 +100,24 @@ def _segment_dag(cfg: Config, seg: Segment, nxt: Segment | None, segs: list[Segm
                 )
         if nxt is not None:
             args = {param_name(r): _ref_value(r, seg) for r in nxt.carried}
+            when = f"{{{{inputs.parameters.{CHAIN}}}}} == true"
+            if _moves_production(nxt):
+                when += f" && {{{{inputs.parameters.{TO_PRODUCTION}}}}} == true"
             Task(
                 name=f"next-{nxt.template}",
                 template_ref=TemplateRef(name=nxt.template, template=nxt.name),
-                arguments={**args, CHAIN: "true"},
+                arguments={**args, CHAIN: "true", TO_PRODUCTION: f"{{{{inputs.parameters.{TO_PRODUCTION}}}}}"},
                 depends=last,
-                when=f"{{{{inputs.parameters.{CHAIN}}}}} == true",
+                when=when,
             )
     return dag
+
+
+def _moves_production(seg: Segment) -> bool:
+    """True when the segment's first step changes production through git (promote ... production, deploy
+    production): the hand-off into it is what `to_production=false` holds back."""
+    s = seg.steps[0]
+    return s.command in GIT_COMMANDS and _target_env(s) == "production"
 
 
 def _manual_dag(cfg: Config, seg: Segment) -> Any:
@@ -134,7 +147,9 @@ def _manual_dag(cfg: Config, seg: Segment) -> Any:
     return dag
 
 
-def _workflow_template(cfg: Config, name: str, deadline: int, arguments: list, entrypoint: str) -> Any:
+def _workflow_template(
+    cfg: Config, name: str, deadline: int, arguments: list, entrypoint: str, on_exit: str | None = EXIT
+) -> Any:
     from hera.workflows import WorkflowTemplate
     from hera.workflows.models import PodGC, TTLStrategy
 
@@ -144,7 +159,7 @@ def _workflow_template(cfg: Config, name: str, deadline: int, arguments: list, e
         labels=LABELS,
         entrypoint=entrypoint,
         arguments=arguments,
-        on_exit=EXIT,
+        on_exit=on_exit,
         active_deadline_seconds=deadline,
         service_account_name=cfg.workflows.service_account,
         pod_gc=PodGC(strategy="OnPodSuccess"),
@@ -158,7 +173,8 @@ def step_workflow_template(cfg: Config, name: str, segs: list[Segment], all_segs
     first = segs[0]
     if len(segs) == 1:
         entry = first.name
-        arguments = [parameter(param_name(r)) for r in first.carried] + [parameter(CHAIN, value="true")]
+        arguments = [parameter(param_name(r)) for r in first.carried]
+        arguments += [parameter(CHAIN, value="true"), parameter(TO_PRODUCTION, value="true")]
     else:
         entry = "main"
         cmd = first.steps[0].command
@@ -214,10 +230,16 @@ def build_initial_template(cfg: Config) -> Any:
     arguments = [
         Parameter(name="repo_url", value=w.repo_url, description="git repository the image is built from"),
         Parameter(name="revision", value=w.repo_revision, description="git branch, tag or commit to build"),
-        Parameter(name="image", value=w.tools_image, description="tools image reference to push (pinned)"),
+        Parameter(name="image", value=names.tools_image(cfg), description="tools image reference to push (pinned)"),
+        Parameter(
+            name="model_requirements",
+            value=" ".join(cfg.model.requirements),
+            description="the model project's own requirements (model.requirements, exact pins), installed in the image",
+        ),
     ]
-    with _workflow_template(cfg, BUILD_INITIAL, 3 * 1800 + 300, arguments, "build-tools-image") as wt:
-        tools.outcome_template(cfg, EXIT)
+    # No exit handler: `record-outcome` runs in the tools image, which does not exist before this workflow's first
+    # run (its pod would never start and fail the workflow); Argo's own status is the outcome here.
+    with _workflow_template(cfg, BUILD_INITIAL, 3 * 1800 + 300, arguments, "build-tools-image", on_exit=None) as wt:
         builder.tools_image_template(cfg)
     return wt
 
@@ -239,7 +261,13 @@ def cron_workflow(cfg: Config, first_template: str, deadline: int) -> Any:
         failed_jobs_history_limit=5,
         workflow_template_ref=WorkflowTemplateRef(name=first_template),
         active_deadline_seconds=deadline,
-        arguments=[parameter(CHAIN, value="true")],
+        # shipped suspended: nothing runs unattended until the operator says so in cxops.yaml (and git), and an
+        # unattended run stops before production unless workflows.scheduled_retrain_to_production says otherwise
+        cron_suspend=not w.schedules_enabled,
+        arguments=[
+            parameter(CHAIN, value="true"),
+            parameter(TO_PRODUCTION, value=str(w.scheduled_retrain_to_production).lower()),
+        ],
     )
 
 

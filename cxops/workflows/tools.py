@@ -32,6 +32,12 @@ EXTRA_PARAMS: dict[str, Param] = {
             help="true: hand on to the next stage when this one succeeds; false: stop after it",
             enum=("true", "false"),
         ),
+        Param(
+            name="to_production",
+            help="true: the chain may go on to production; false: it stops before promoting to production "
+            "(the scheduled retrain's default, workflows.scheduled_retrain_to_production)",
+            enum=("true", "false"),
+        ),
         Param(name="image", help="serving image the environment must run (empty: whatever the version's build says)"),
         Param(name="revision", help="GitOps commit ArgoCD must have synced (empty: any)"),
         Param(name="repo_url", help="git repository the tools image is built from"),
@@ -142,6 +148,13 @@ def git_env_and_volumes(cfg: Config) -> tuple[list, list]:
     return env, vols
 
 
+def argocd_token_env(cfg: Config) -> Any:
+    """ARGOCD_AUTH_TOKEN from the project-scoped token Secret (the deploy role: get the project's Applications)."""
+    from hera.workflows import SecretEnv
+
+    return SecretEnv(name="ARGOCD_AUTH_TOKEN", secret_name=cfg.workflows.argocd_token_secret, secret_key="token")
+
+
 def pod_security_context() -> Any:
     from hera.workflows.models import PodSecurityContext
 
@@ -164,11 +177,11 @@ def step_template(cfg: Config, s: Step, name: str | None = None, literal_default
     env, volumes = base_env(cfg), list[Any]()
     if s.command in GIT_COMMANDS:
         git_env, volumes = git_env_and_volumes(cfg)
-        env += git_env
+        env += [*git_env, argocd_token_env(cfg)]  # the step itself waits on ArgoCD before it reports success
     attempts = s.retries + 1
     return Container(
         name=name or s.id,
-        image=cfg.workflows.tools_image,
+        image=names.tools_image(cfg),
         image_pull_policy="IfNotPresent",
         command=["cxops", "step", s.command],
         args=[*(f"{{{{inputs.parameters.{p}}}}}" for p, _ in params), "--outputs-dir", OUTPUTS_DIR],
@@ -186,13 +199,13 @@ def step_template(cfg: Config, s: Step, name: str | None = None, literal_default
 
 def wait_synced_template(cfg: Config, name: str = "wait-synced") -> Any:
     """Bounded wait until the env's ArgoCD Application is Synced+Healthy at the pushed commit and image."""
-    from hera.workflows import Container, SecretEnv
+    from hera.workflows import Container
 
     w = cfg.workflows
     app = names.argocd_app(cfg, "{{inputs.parameters.env}}")
     return Container(
         name=name,
-        image=w.tools_image,
+        image=names.tools_image(cfg),
         image_pull_policy="IfNotPresent",
         command=["cxops", "workflows", "wait-synced"],
         args=[
@@ -207,7 +220,7 @@ def wait_synced_template(cfg: Config, name: str = "wait-synced") -> Any:
             str(w.sync_timeout_seconds),
         ],
         inputs=[parameter("env"), parameter("revision", default=""), parameter("image", default="")],
-        env=[SecretEnv(name="ARGOCD_AUTH_TOKEN", secret_name=w.argocd_token_secret, secret_key="token")],
+        env=[argocd_token_env(cfg)],
         security_context=security_context(),
         pod_security_context=pod_security_context(),
         active_deadline_seconds=w.sync_timeout_seconds + 60,
@@ -222,7 +235,7 @@ def outcome_template(cfg: Config, name: str = "record-outcome") -> Any:
 
     return Container(
         name=name,
-        image=cfg.workflows.tools_image,
+        image=names.tools_image(cfg),
         image_pull_policy="IfNotPresent",
         command=["cxops", "workflows", "outcome"],
         args=[

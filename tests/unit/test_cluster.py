@@ -154,7 +154,7 @@ def test_urls_use_the_configured_namespaces() -> None:
     raw["kubernetes"]["platform_namespace"] = "ml-platform"
     rows = {u.name: u for u in urls.uis(Config.model_validate(raw))}
     assert rows["MLflow"].port_forward == "kubectl -n ml-platform port-forward svc/mlflow 5000:5000"
-    assert rows["ArgoCD"].local == "https://127.0.0.1:8443"
+    assert rows["ArgoCD"].local == "http://127.0.0.1:8080"
     assert "cxops cluster credentials argocd" in rows["ArgoCD"].login  # tells how to read it, never prints it
 
 

@@ -43,7 +43,8 @@ def test_entrypoints_and_exit_handlers_exist():
     for name, wt in workflow_templates().items():
         names = set(templates_of(wt))
         assert wt["spec"]["entrypoint"] in names, name
-        assert wt["spec"].get("onExit") in names, f"{name}: onExit must name one of its templates"
+        if name != "build-initial":  # no exit handler: it would run in the image being built (audit W7)
+            assert wt["spec"].get("onExit") in names, f"{name}: onExit must name one of its templates"
 
 
 def test_workflow_arguments_feed_the_entrypoint():

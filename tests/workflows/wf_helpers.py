@@ -89,6 +89,30 @@ def substitute(text: str, env: dict[str, str]) -> str:
     return VAR.sub(one, text)
 
 
+WHEN_TOKEN = re.compile(r"\s*(?:(&&|\|\||==|!=|!|\(|\))|('[^']*')|([A-Za-z0-9_.-]+))")
+
+
+def evaluate_when(expr: str) -> bool:
+    """An Argo `when` after substitution, in the subset of govaluate the rendered templates use: `==`, `!=`, `&&`,
+    `||`, `!`, parentheses, 'quoted' strings, true/false and bare words (compared as strings). AssertionError on
+    anything else (e.g. a `{{...}}` left unsubstituted: a parameter never passed)."""
+    assert "{{" not in expr, f"unsubstituted variable in when: {expr}"
+    out, pos = [], 0
+    while pos < len(expr.rstrip()):
+        m = WHEN_TOKEN.match(expr, pos)
+        assert m, f"cannot read when expression {expr!r} at {pos}"
+        op, quoted, word = m.groups()
+        if op:
+            out.append({"&&": " and ", "||": " or ", "!": " not "}.get(op, f" {op} "))
+        elif quoted is not None:
+            out.append(repr(quoted[1:-1]))
+        else:
+            out.append({"true": "True", "false": "False"}.get(word, repr(word)))
+        pos = m.end()
+    # the tokens above are the whole input: only literals, comparisons and boolean operators reach eval
+    return bool(eval("".join(out), {"__builtins__": {}}, {}))
+
+
 def cxops_steps(wt_name: str, template: dict, env: dict[str, str]) -> list[tuple[str, str, tuple[str, ...]]]:
     """(task name, command, resolved args) of every `cxops step` on the success path, in execution order."""
     found: list[tuple[str, str, tuple[str, ...]]] = []
@@ -111,10 +135,8 @@ def cxops_steps(wt_name: str, template: dict, env: dict[str, str]) -> list[tuple
         for task in topo_tasks((t.get("dag") or {}).get("tasks") or []):
             if on_failure_only(task):
                 continue
-            if "when" in task:
-                cond = substitute(task["when"], env)
-                if re.fullmatch(r"\s*(\S+)\s*==\s*true\s*", cond) and cond.split("==")[0].strip() != "true":
-                    continue
+            if "when" in task and not evaluate_when(substitute(task["when"], env)):
+                continue
             child_wt, child = resolve(wt, task)
             passed = {k: substitute(v, env) for k, v in task_args(task).items()}
             child_env = {k: passed.get(k, d) for k, d in template_inputs(child).items()}

@@ -1,0 +1,260 @@
+"""A small interpreter of the rendered Argo WorkflowTemplates (workflows/*.yaml) for tests: it runs a template's DAG
+as Argo v4 wires it and each container as a real process, so a wiring mistake (a wrong output name, a parameter
+never passed, an outcome read wrongly) fails a test.
+
+Modelled: the entrypoint and the workflow's arguments; DAG tasks in dependency order with `depends` (task names,
+`.Succeeded`, `.Failed`, `.Errored`, `&&`, `||`), `when` (after substitution), `arguments`, `templateRef` into other
+WorkflowTemplates; container templates' inputs (defaults, a missing one is an error), command, args, env (`value`,
+and `secretKeyRef` from the test's secrets); output parameters (`valueFrom.path`); `retryStrategy.limit` and its
+`expression` (lastRetry.exitCode, lastRetry.status); `{{inputs.parameters.*}}`, `{{tasks.*.outputs.parameters.*}}`,
+`{{tasks.*.exitCode}}`, `{{workflow.name|status|duration|failures}}`; the exit handler (`onExit`) with
+`workflow.status` and `workflow.failures` in Argo v4's form (the failed nodes as a JSON list, Go's encoding/json
+escaping, quoted with Go's strconv.Quote; argo-workflows workflow/controller/operator.go).
+
+Not modelled: pods, images and the scheduler (a container is a process on this machine running the venv's `cxops`);
+its filesystem (each pod gets a fresh directory for the outputs path, substituted in args and `valueFrom.path`);
+volumes and securityContext; containerSet templates; retry backoff (no sleeping), activeDeadlineSeconds (the
+process gets `deadline` seconds), podGC, TTL; Argo's `Omitted` vs `Skipped` distinction (both count as not run);
+cluster DNS (the caller's environment, e.g. HTTP_PROXY, maps Service names).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from tests.workflows.wf_helpers import evaluate_when
+
+VAR = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
+REPO = Path(__file__).resolve().parents[1]
+
+
+def manifests() -> dict[str, dict]:
+    """WorkflowTemplate name → document, from the committed workflows/*.yaml."""
+    docs = [yaml.safe_load(p.read_text()) for p in sorted((REPO / "workflows").glob("*.yaml"))]
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == "WorkflowTemplate"}
+
+
+def go_quote(text: str) -> str:
+    """Go's strconv.Quote of TEXT (printable non-ASCII kept, control characters escaped)."""
+    out = ['"']
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(ch)
+    return "".join(out) + '"'
+
+
+def go_json(value: object) -> str:
+    """Go's encoding/json: compact, `<`, `>`, `&` escaped as \\u003c, \\u003e, \\u0026."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+@dataclass
+class Node:
+    name: str
+    template: str
+    phase: str  # Succeeded | Failed | Skipped
+    exit_code: str = ""
+    message: str = ""
+    outputs: dict[str, str] = field(default_factory=dict)
+    attempts: int = 0
+    argv: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Result:
+    status: str
+    nodes: list[Node]
+    exit_handler: Node | None
+
+
+class Interpreter:
+    """Run one WorkflowTemplate as wired. `secrets[(name, key)]` feeds secretKeyRef; `env` is the process env."""
+
+    def __init__(self, env: dict[str, str], secrets: dict[tuple[str, str], str], deadline: float = 900) -> None:
+        self.templates = manifests()
+        self.env, self.secrets, self.deadline = env, secrets, deadline
+        self.nodes: list[Node] = []
+
+    def run(self, wt_name: str, arguments: dict[str, str]) -> Result:
+        wt = self.templates[wt_name]
+        spec = wt["spec"]
+        params = {p["name"]: str(p.get("value", "")) for p in (spec.get("arguments") or {}).get("parameters") or []}
+        params.update(arguments)
+        started = time.monotonic()
+        self.globals = {"workflow.name": f"{wt_name}-test"}
+        phase = self._template(wt_name, spec["entrypoint"], params, wt_name)
+        status = "Succeeded" if phase == "Succeeded" else "Failed"
+        handler = None
+        if spec.get("onExit"):
+            failed = [
+                {
+                    "displayName": n.name,
+                    "message": n.message,
+                    "templateName": n.template,
+                    "phase": n.phase,
+                    "podName": f"{wt_name}-test-{n.name}",
+                    "finishedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                }
+                for n in self.nodes
+                if n.phase in ("Failed", "Error")
+            ]
+            self.globals |= {
+                "workflow.status": status,
+                "workflow.duration": f"{time.monotonic() - started:.6f}",
+                "workflow.failures": go_quote(go_json(failed)),
+            }
+            self._template(wt_name, spec["onExit"], {}, spec["onExit"])
+            handler = self.nodes[-1]
+        return Result(status, self.nodes, handler)
+
+    def _sub(self, text: str, inputs: dict[str, str], tasks: dict[str, Node]) -> str:
+        def one(m: re.Match) -> str:
+            expr = m[1]
+            if expr.startswith("inputs.parameters."):
+                name = expr.removeprefix("inputs.parameters.")
+                assert name in inputs, f"{{{{{expr}}}}}: no input {name!r} (given {sorted(inputs)})"
+                return inputs[name]
+            if t := re.fullmatch(r"tasks\.([^.]+)\.outputs\.parameters\.(.+)", expr):
+                node = tasks.get(t[1])
+                assert node is not None and t[2] in node.outputs, f"{{{{{expr}}}}}: no such output"
+                return node.outputs[t[2]]
+            if t := re.fullmatch(r"tasks\.([^.]+)\.exitCode", expr):
+                return tasks[t[1]].exit_code
+            assert expr in self.globals, f"{{{{{expr}}}}} is not substituted here"
+            return self.globals[expr]
+
+        return VAR.sub(one, text)
+
+    def _template(self, wt_name: str, name: str, given: dict[str, str], node_name: str) -> str:
+        t = {x["name"]: x for x in self.templates[wt_name]["spec"]["templates"]}[name]
+        inputs = {}
+        for p in (t.get("inputs") or {}).get("parameters") or []:
+            value = given.get(p["name"], p.get("default"))
+            assert value is not None, f"{wt_name}/{name}: input {p['name']!r} was never passed"
+            inputs[p["name"]] = str(value)
+        if "dag" in t:
+            return self._dag(wt_name, t, inputs)
+        assert "container" in t, f"{wt_name}/{name}: only dag and container templates are modelled"
+        return self._container(t, inputs, node_name)
+
+    def _dag(self, wt_name: str, t: dict, inputs: dict[str, str]) -> str:
+        tasks: dict[str, Node] = {}
+        pending = list(t["dag"]["tasks"])
+        while pending:
+            task = next(x for x in pending if all(d in tasks for d in _names(x.get("depends"))))
+            pending.remove(task)
+            if not _depends_ok(task.get("depends"), tasks):
+                tasks[task["name"]] = Node(task["name"], task.get("template", ""), "Skipped")
+                continue
+            if "when" in task and not evaluate_when(self._sub(task["when"], inputs, tasks)):
+                tasks[task["name"]] = Node(task["name"], task.get("template", ""), "Skipped")
+                continue
+            args = {
+                p["name"]: self._sub(str(p.get("value", "")), inputs, tasks)
+                for p in (task.get("arguments") or {}).get("parameters") or []
+            }
+            target_wt, template = wt_name, task.get("template")
+            if "templateRef" in task:
+                target_wt, template = task["templateRef"]["name"], task["templateRef"]["template"]
+            before = len(self.nodes)
+            phase = self._template(target_wt, template, args, task["name"])
+            node = self.nodes[-1] if len(self.nodes) > before and self.nodes[-1].name == task["name"] else None
+            tasks[task["name"]] = node or Node(task["name"], template, phase)
+        # a DAG fails when one of its tasks failed (Argo also fails it when a task it depends on for success failed)
+        return "Failed" if any(n.phase == "Failed" for n in tasks.values()) else "Succeeded"
+
+    def _container(self, t: dict, inputs: dict[str, str], node_name: str) -> str:
+        c = t["container"]
+        retry = t.get("retryStrategy") or {}
+        limit = int(retry.get("limit", 0))
+        node = Node(node_name, t["name"], "Failed")
+        for attempt in range(limit + 1):
+            pod_dir = Path(tempfile.mkdtemp(prefix=f"argo-{node_name}-"))
+            argv = [self._sub(a, inputs, {}) for a in [*c.get("command", []), *c.get("args", [])]]
+            out_dir = _outputs_dir(argv)
+            argv = [str(pod_dir) if a == out_dir else a for a in argv]
+            env = dict(self.env)
+            for e in c.get("env") or []:
+                if "value" in e:
+                    env[e["name"]] = self._sub(str(e["value"]), inputs, {})
+                else:
+                    ref = e["valueFrom"]["secretKeyRef"]
+                    env[e["name"]] = self.secrets[(ref["name"], ref["key"])]
+            if argv[0] == "cxops":
+                argv = [sys.executable, "-m", "cxops", *argv[1:]]
+            proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=self.deadline)
+            node = Node(node_name, t["name"], "Succeeded" if proc.returncode == 0 else "Failed", str(proc.returncode))
+            node.attempts, node.argv = attempt + 1, argv
+            node.message = "" if proc.returncode == 0 else f"Error (exit code {proc.returncode})"
+            node.stderr = proc.stderr  # type: ignore[attr-defined]
+            if proc.returncode == 0:
+                for p in (t.get("outputs") or {}).get("parameters") or []:
+                    path = p["valueFrom"]["path"]
+                    local = pod_dir / Path(path).relative_to(out_dir) if out_dir else Path(path)
+                    assert local.exists(), f"{t['name']}: output {p['name']!r} not written at {path}"
+                    node.outputs[p["name"]] = local.read_text()
+                break
+            if attempt == limit or not _retry(retry.get("expression"), proc.returncode):
+                break
+        self.nodes.append(node)
+        return node.phase
+
+
+def _outputs_dir(argv: list[str]) -> str | None:
+    return argv[argv.index("--outputs-dir") + 1] if "--outputs-dir" in argv else None
+
+
+def _names(expr: str | None) -> list[str]:
+    found = re.findall(r"[A-Za-z0-9][A-Za-z0-9-]*(?:\.[A-Za-z]+)?", expr or "")
+    return list(dict.fromkeys(n.split(".")[0] for n in found))
+
+
+def _depends_ok(expr: str | None, tasks: dict[str, Node]) -> bool:
+    if not expr:
+        return True
+
+    def one(m: re.Match) -> str:
+        name, _, state = m[0].partition(".")
+        phase = tasks[name].phase
+        if not state:  # a bare name: succeeded or skipped (Argo's default)
+            return str(phase in ("Succeeded", "Skipped"))
+        return str({"Succeeded": "Succeeded", "Failed": "Failed", "Errored": "Error"}[state] == phase)
+
+    text = re.sub(r"[A-Za-z0-9][A-Za-z0-9-]*(?:\.[A-Za-z]+)?", one, expr)
+    return bool(eval(text.replace("&&", " and ").replace("||", " or "), {"__builtins__": {}}, {}))
+
+
+def _retry(expression: str | None, exit_code: int) -> bool:
+    """Argo's retryStrategy.expression for a failed attempt (status Failed: the container ran and exited non-zero)."""
+    if not expression:
+        return True
+    text = expression.replace("asInt(lastRetry.exitCode)", str(exit_code)).replace("lastRetry.status", "'Failed'")
+    text = text.replace("&&", " and ").replace("||", " or ").replace("!(", " not (")
+    return bool(eval(text, {"__builtins__": {}}, {}))
+
+
+def process_env(extra: dict[str, str]) -> dict[str, str]:
+    """The environment a step process starts from: this one without cxops' and MLflow's own variables."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("CXOPS_", "MLFLOW_", "ARGOCD_"))}
+    return {**base, **extra}
