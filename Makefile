@@ -16,6 +16,7 @@ TORCH  := 2.13.0
 help:
 	@echo "make demo   - set up, start the embedded lab, run train → … → production, print the status"
 	@echo "make test   - set up and run every test (unit, integration with real MLflow/git/servers, OpenStack)"
+	@echo "make test-fast - the tests that start no slow service (about 3 minutes): run it after each change"
 	@echo "make setup-torch - add PyTorch to the venv, for the PyTorch example model (docs/models.md)"
 	@echo "make bench  - CLI start-up, serving throughput and lifecycle time, each against its peer"
 	@echo "make lint   - ruff check, ruff format --check, mypy, notebook pairs (all run in CI)"
@@ -56,10 +57,13 @@ test: setup setup-torch
 	scripts/timed go-tools scripts/install-go-tools
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -ra --durations=25
 
-test-fast: setup setup-torch
-	scripts/install-checkov
-	scripts/install-go-tools
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -ra --durations=10 -m "not openstack"
+# What a developer runs after each change (docs/testing.md, "Fast feedback"): every test that starts no service slower
+# than seconds (not marked integration, openstack or cluster), on two pytest-xdist workers. Needs neither PyTorch nor
+# the Go tools; checkov is two tests' tool.
+FAST := not integration and not openstack and not cluster
+test-fast: setup
+	scripts/timed checkov scripts/install-checkov
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -ra --durations=10 -n 2 -m "$(FAST)"
 
 lint: setup
 	$(BIN)/ruff check cxops tests scripts bench notebooks

@@ -1,9 +1,34 @@
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from tests.stages import STAGES
+
+TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """tests/cluster/ runs the cluster install on the host lab (Debian roots, real SSH): marked `cluster` by folder,
+    so `make test-fast` (docs/testing.md) leaves it out without each of its modules having to say so."""
+    for item in items:
+        if (TESTS / "cluster") in item.path.parents:
+            item.add_marker(pytest.mark.cluster)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Under pytest-xdist a worker hands its timed stages to the controller, which prints them."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["stages"] = list(STAGES)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """On the xdist controller: collect each worker's stages (see pytest_sessionfinish)."""
+    STAGES.extend((stage, seconds) for stage, seconds in getattr(node, "workeroutput", {}).get("stages", []))
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

@@ -12,6 +12,7 @@ operator's own module where the proxy serves it (NOT_FROM_MODULES says what is a
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import os
@@ -42,8 +43,9 @@ NOT_FROM_MODULES = {
 }
 
 
-class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader without YAML 1.1's `=` "value" tag (CRD enums contain a bare `=`)."""
+class _Loader(yaml.CSafeLoader):
+    """PyYAML's safe loader without YAML 1.1's `=` "value" tag (CRD enums contain a bare `=`). libyaml's parser (the
+    same documents as the pure-Python one, about 5 times faster): the CRDs read here are about 20 MB."""
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -121,7 +123,12 @@ def gateway_api_standard() -> list[dict]:
 
 
 def crd_files(module: tuple[str, str], subdir: str) -> list[dict]:
-    """Every CustomResourceDefinition in the module's directory (one level, *.yaml)."""
+    """Every CustomResourceDefinition in the module's directory (one level, *.yaml); a fresh copy on each call."""
+    return copy.deepcopy(_crd_files(module, subdir))
+
+
+@functools.cache
+def _crd_files(module: tuple[str, str], subdir: str) -> list[dict]:
     objs = []
     for path in sorted((module_dir(*module) / subdir).glob("*.yaml")):
         for doc in load_all(path.read_text()):
