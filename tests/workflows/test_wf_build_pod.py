@@ -1,5 +1,5 @@
 """The build pod as rendered (workflows/build-container-image.yaml): what BuildKit needs from it besides its image
-(issue 25 item 5, audit W4 and W5). The build itself runs for real in tests/build/test_image_build.py."""
+(issue 25 item 5, audit W4 and W5). The build itself runs for real in tests/integration/test_image_build.py."""
 
 from __future__ import annotations
 
