@@ -40,11 +40,11 @@ def push_layout(base_url: str, layout: Path, repository: str, tag: str) -> str:
                 continue
             start = client.post(f"/v2/{repository}/blobs/uploads/")
             start.raise_for_status()
-            location = start.headers["Location"]
+            # the upload URL carries its own state in its query: add the digest to it, keep the rest
+            location = httpx.URL(start.headers["Location"]).copy_add_param("digest", digest)
             data = (blobs / digest.split(":", 1)[1]).read_bytes()
             put = client.put(
                 location,
-                params={"digest": digest},
                 content=data,
                 headers={"Content-Type": "application/octet-stream"},
             )

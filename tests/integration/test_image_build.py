@@ -144,11 +144,17 @@ class Built:
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """A real registry on the template's registry port; yields (its URL, the template's in-cluster host:port)."""
+def registry(cfg, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """A real registry where the template's push goes; yields (its URL, the host[:port] the template pushes to).
+
+    That is PUSH_REGISTRY when the template sets it, else the host of the image's own name (serving.image_registry);
+    a name without a port is served on 443, where BuildKit would look for it (over HTTPS; this registry speaks HTTP)."""
+    from cxops import names
+
     main = next(c for c in _build_template()["containerSet"]["containers"] if c["name"] == "main")
-    push_registry = next(e["value"] for e in main["env"] if e["name"] == "PUSH_REGISTRY")
-    port = int(push_registry.rsplit(":", 1)[1])
+    env = {e["name"]: e.get("value", "") for e in main["env"]}
+    push_registry = env.get("PUSH_REGISTRY") or names.registry_host(cfg)
+    port = int(push_registry.rsplit(":", 1)[1]) if ":" in push_registry else 443
     address = _loopback_with_port(port)
     home = tmp_path_factory.mktemp("registry")
     config = {
@@ -202,6 +208,7 @@ def built(cfg, lab: Path, registry: tuple[str, str], tmp_path_factory: pytest.Te
     state_dir = template["containerSet"]["volumeMounts"][0]["mountPath"]  # /home/cxops/.cxops
     main_env = {e["name"]: e["value"] for e in main["env"]}
 
+    tools = _go_tools()
     work = tmp_path_factory.mktemp("build-pod")
     volume = work / "volume"  # the pod's emptyDir
     volume.mkdir()
@@ -221,6 +228,10 @@ def built(cfg, lab: Path, registry: tuple[str, str], tmp_path_factory: pytest.Te
     docker_config = work / "docker-config"  # the template's registry-auth Secret: no credentials for this registry
     docker_config.mkdir()
     (docker_config / "config.json").write_text('{"auths": {}}')
+    # the module cache keeps files read-only, without the exec bit the image gives the script
+    (bk_home / "bin").mkdir()
+    shutil.copyfile(_daemonless_script(tools["buildctl"]), bk_home / "bin" / "buildctl-daemonless.sh")
+    (bk_home / "bin" / "buildctl-daemonless.sh").chmod(0o755)
     _run("chown", "-R", f"{bk_uid}:{bk_gid}", str(bk_home))
     etc = work / "etc"
     etc.mkdir()
@@ -230,7 +241,6 @@ def built(cfg, lab: Path, registry: tuple[str, str], tmp_path_factory: pytest.Te
     shutil.copyfile(lab, config)
     config.chmod(0o644)
 
-    tools = _go_tools()
     home_cxops = str(Path(state_dir).parent)
     python_home = Path(sys.base_prefix).resolve()
     spec = {
@@ -243,7 +253,6 @@ def built(cfg, lab: Path, registry: tuple[str, str], tmp_path_factory: pytest.Te
             "/home/user/bin/buildkitd": tools["buildkitd"],
             "/home/user/bin/buildctl": tools["buildctl"],
             "/home/user/bin/rootlesskit": tools["rootlesskit"],
-            "/home/user/bin/buildctl-daemonless.sh": _daemonless_script(tools["buildctl"]),
             main_env["DOCKER_CONFIG"]: str(docker_config),
         },
         "owners": {home_cxops: [prepare["securityContext"]["runAsUser"]] * 2},
@@ -302,20 +311,20 @@ def built(cfg, lab: Path, registry: tuple[str, str], tmp_path_factory: pytest.Te
         },
     ]
     (work / "spec.json").write_text(json.dumps(spec))
-    res = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", sys.executable, str(POD), str(work / "spec.json")],
-        capture_output=True,
-        text=True,
-        timeout=BUILD_TIMEOUT + 960,
-    )
-    assert res.returncode == 0, f"the pod runner failed: {res.stderr[-3000:]}"
-    codes = json.loads(res.stdout.strip().splitlines()[-1])
-    for c in spec["containers"]:
-        log = Path(c["log"]).read_text() if Path(c["log"]).exists() else ""
-        assert codes.get(c["name"]) == 0, f"container {c['name']} exited {codes.get(c['name'])}:\n{log[-4000:]}"
-    outputs = volume / "outputs"
-    context = volume / Path((outputs / "path").read_text()).relative_to(state_dir)
-    try:
+    try:  # BuildKit's state (GBs, owned by subordinate ids) and the volume go, whatever the outcome
+        res = subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", sys.executable, str(POD), str(work / "spec.json")],
+            capture_output=True,
+            text=True,
+            timeout=BUILD_TIMEOUT + 960,
+        )
+        assert res.returncode == 0, f"the pod runner failed: {res.stderr[-3000:]}"
+        codes = json.loads(res.stdout.strip().splitlines()[-1])
+        for c in spec["containers"]:
+            log = Path(c["log"]).read_text() if Path(c["log"]).exists() else ""
+            assert codes.get(c["name"]) == 0, f"container {c['name']} exited {codes.get(c['name'])}:\n{log[-4000:]}"
+        outputs = volume / "outputs"
+        context = volume / Path((outputs / "path").read_text()).relative_to(state_dir)
         yield Built(outputs, context, registry_url, push_registry)
     finally:
         _run("rm", "-rf", "--one-file-system", str(bk_home), str(volume), timeout=300)
