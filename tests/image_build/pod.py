@@ -12,8 +12,8 @@ below lives only in that mount namespace and disappears with it. What it sets up
   has on PATH (buildkitd, buildctl, rootlesskit, buildctl-daemonless.sh) bind-mounted into /home/user/bin.
 - /etc/hosts names the registry by the template's in-cluster name (as cluster DNS would), /etc/subuid and
   /etc/subgid give the BuildKit user the 65536 subordinate ids the rootless image's /etc/subuid gives `user`.
-- /root is hidden behind a tmpfs holding only the Python installation (the machine's Python lives under /root,
-  0700, which no container user could reach; in the tools image it is world-readable).
+- When the machine's Python lives under /root (0700, which no container user could reach; in the tools image it is
+  world-readable), /root is hidden behind a tmpfs holding only that Python installation.
 
 Each container runs with `setpriv` as the template's runAsUser/runAsGroup (no capabilities; its securityContext's
 `capabilities.drop: [ALL]` empties the bounding set, `allowPrivilegeEscalation: false` sets no_new_privs), with an
@@ -45,9 +45,10 @@ def _bind(source: str, target: Path) -> None:
 
 def main(spec_path: str) -> int:
     spec = json.loads(Path(spec_path).read_text())
-    python_home = spec["python_home"]  # e.g. /root/.pyenv: bound again after /root is hidden
+    python_home = spec["python_home"]  # e.g. /root/.pyenv (None: not under /root): bound again after /root is hidden
     staging = Path(spec["staging"])
-    _bind(python_home, staging / "python")
+    if python_home:
+        _bind(python_home, staging / "python")
     _run("mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", "/home")
     for target, source in spec["binds"].items():
         _bind(source, Path(target))
@@ -56,9 +57,10 @@ def main(spec_path: str) -> int:
         os.chown(path, uid, gid)
     for target, source in spec["etc"].items():
         _bind(source, Path(target))
-    _run("mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", "/root")
-    Path(python_home).mkdir(parents=True)
-    _run("mount", "--move", str(staging / "python"), python_home)
+    if python_home:
+        _run("mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", "/root")
+        Path(python_home).mkdir(parents=True)
+        _run("mount", "--move", str(staging / "python"), python_home)
 
     codes: dict[str, int] = {}
     for c in spec["containers"]:

@@ -244,7 +244,7 @@ def built(cfg, lab: Path, registry: tuple[str, str], tmp_path_factory: pytest.Te
     home_cxops = str(Path(state_dir).parent)
     python_home = Path(sys.base_prefix).resolve()
     spec = {
-        "python_home": "/root/" + python_home.parts[2] if python_home.parts[1] == "root" else str(python_home),
+        "python_home": "/root/" + python_home.parts[2] if python_home.parts[1] == "root" else None,
         "staging": str(work / "staging"),
         "binds": {
             state_dir: str(volume),
