@@ -127,6 +127,16 @@ def gitops_repo_url(cfg: Config) -> str:
     return cfg.workflows.repo_url
 
 
+REGISTRY_SERVICE, REGISTRY_PORT = "registry", 5000  # the platform's registry Service (cxops.k8s.objects)
+
+
+def registry_in_cluster(cfg: Config) -> str:
+    """`host:port` of the registry's Service as pods resolve it (cluster DNS), e.g.
+    `registry.cxops-platform.svc.cluster.local:5000`: where BuildKit pushes. The nodes pull the same repositories by
+    `registry_host` through the gateway (their DNS does not see cluster names)."""
+    return f"{REGISTRY_SERVICE}.{platform_namespace(cfg)}.svc.cluster.local:{REGISTRY_PORT}"
+
+
 def registry_host(cfg: Config) -> str:
     """Host (and port, if any) of `serving.image_registry`, e.g. `registry.cxops.local`: the platform registry."""
     return cfg.serving.image_registry.split("/", 1)[0]

@@ -326,7 +326,11 @@ def platform_services(cfg: Config) -> list[dict[str, Any]]:
             9090,
         ),
         _service(
-            "registry", ns, values.REGISTRY_PORT, {"app": "docker-registry", "release": values.REGISTRY_RELEASE}, 5000
+            names.REGISTRY_SERVICE,
+            ns,
+            values.REGISTRY_PORT,
+            {"app": "docker-registry", "release": values.REGISTRY_RELEASE},
+            5000,
         ),
     ]
     if cfg.platform.object_store == "seaweedfs":

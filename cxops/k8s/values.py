@@ -21,7 +21,7 @@ OBJECT_STORE_RELEASE = "seaweedfs"
 MONITORING_FULLNAME = "monitoring"  # Prometheus CR `monitoring-prometheus`, operator, Alertmanager
 GRAFANA_FULLNAME = "grafana"
 REGISTRY_RELEASE = "registry"
-REGISTRY_PORT = 5000
+REGISTRY_PORT = names.REGISTRY_PORT
 # docker-registry 3.0.0 renders a new random REGISTRY_HTTP_SECRET (and a checksum of it on the pod template) each
 # time; with one replica its value does not matter, so ArgoCD must not see it as drift (else it restarts the pod).
 REGISTRY_RANDOM_FIELDS = [

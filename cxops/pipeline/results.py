@@ -4,6 +4,8 @@ them from the files `write` leaves (one per field). `cxops.pipeline.definition` 
 from __future__ import annotations
 
 import json
+import os
+import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -17,8 +19,12 @@ class StepResult:
         return json_safe(asdict(self))
 
     def write(self, directory: Path) -> None:
-        """One file per output (Argo output parameters read `valueFrom.path`), plus result.json."""
+        """One file per output (Argo output parameters read `valueFrom.path`), plus result.json. A directory this
+        user owns is made group-writable: in the build pod BuildKit (another user, in the pod's fsGroup) writes its
+        own outputs beside these."""
         directory.mkdir(parents=True, exist_ok=True)
+        if directory.stat().st_uid == os.getuid():
+            directory.chmod(directory.stat().st_mode | stat.S_IRWXG)
         for key, value in self.outputs().items():
             text = value if isinstance(value, str) else json.dumps(value, default=str, allow_nan=False)
             (directory / key).write_text(str(text))

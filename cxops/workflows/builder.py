@@ -8,26 +8,34 @@ from typing import Any
 from cxops import names
 from cxops.config.schema import Config
 from cxops.pipeline.definition import Step
-from cxops.workflows.tools import base_env, retry_strategy, security_context
+from cxops.workflows.tools import TOOLS_UID, base_env, retry_strategy, security_context
 
 # The tools image's state dir (beside CXOPS_CONFIG=/home/cxops/cxops.yaml): `cxops step build` writes the image
 # context to builds/<model>/<version>/context there and names it in its `path` output. Both containers mount the shared
 # volume at this same path, so that path is valid in the builder too.
 STATE_DIR = "/home/cxops/.cxops"
 OUT_DIR = f"{STATE_DIR}/outputs"
-BUILDKIT_UID = 1000  # the `user` of moby/buildkit:*-rootless; the emptyDir is writable by both users
+BUILDKIT_UID = 1000  # the `user` of moby/buildkit:*-rootless
+# The build pod's fsGroup: the shared volume is group-owned by it (setgid), and both containers' processes hold it as
+# a supplementary group, so BuildKit (uid 1000) reads the context `prepare` (uid 10001) wrote and writes its own
+# outputs beside prepare's (cxops writes both group-accessible).
+BUILD_FS_GROUP = TOOLS_UID
 DOCKER_CONFIG = "/home/user/.docker"
 
 # Build and push the context the build step prepared; record the pushed digest. No secrets on the command line:
-# registry credentials come from the mounted docker config.
+# registry credentials come from the mounted docker config. The push goes to the registry's in-cluster Service name
+# ($PUSH_REGISTRY: the image's own host, serving.image_registry, resolves only on the nodes), over plain HTTP
+# (registry.insecure: BuildKit would speak HTTPS to any host but localhost); the repository and digest are the ones
+# the nodes pull by the image's name.
 PUSH_SERVING = """set -eu
 image="$(cat "$OUT_DIR/image")"
 context="$(cat "$OUT_DIR/path")"
+push="$PUSH_REGISTRY/${image#*/}"
 buildctl-daemonless.sh build \\
   --frontend dockerfile.v0 \\
   --local context="$context" \\
   --local dockerfile="$context" \\
-  --output "type=image,name=$image,push=true" \\
+  --output "type=image,name=$push,push=true,registry.insecure=true" \\
   --metadata-file "$OUT_DIR/metadata.json"
 digest="$(sed -n 's/.*"containerimage.digest": *"\\([^"]*\\)".*/\\1/p' "$OUT_DIR/metadata.json" | head -n 1)"
 if [ -z "$digest" ]; then
@@ -87,7 +95,7 @@ def build_template(cfg: Config, s: Step) -> Any:
     """One pod, two containers sharing the state dir: `cxops step build` prepares the context and names the image,
     then BuildKit (the `main` container, whose files Argo reads outputs from) builds and pushes it."""
     from hera.workflows import ContainerNode, ContainerSet, EmptyDirVolume, Parameter
-    from hera.workflows.models import ValueFrom, VolumeMount
+    from hera.workflows.models import PodSecurityContext, ValueFrom, VolumeMount
 
     outputs = [*s.outputs, "image_digest", "image_ref"]
     with ContainerSet(
@@ -96,6 +104,7 @@ def build_template(cfg: Config, s: Step) -> Any:
         outputs=[Parameter(name=o, value_from=ValueFrom(path=f"{OUT_DIR}/{o}")) for o in outputs],
         volumes=[EmptyDirVolume(name="workspace"), _registry_auth(cfg)],
         volume_mounts=[VolumeMount(name="workspace", mount_path=STATE_DIR)],
+        pod_security_context=PodSecurityContext(fs_group=BUILD_FS_GROUP),
         active_deadline_seconds=s.timeout_seconds,
         retry_strategy=retry_strategy(s.retries, s.timeout_seconds * (s.retries + 1)) if s.retries else None,
         annotations={"cxops.dev/step": s.id, "cxops.dev/description": s.description},
@@ -114,7 +123,7 @@ def build_template(cfg: Config, s: Step) -> Any:
             image=cfg.workflows.builder_image,
             image_pull_policy="IfNotPresent",
             command=["sh", "-c", PUSH_SERVING],
-            env=_buildkit_env({"OUT_DIR": OUT_DIR}),
+            env=_buildkit_env({"OUT_DIR": OUT_DIR, "PUSH_REGISTRY": names.registry_in_cluster(cfg)}),
             volume_mounts=[VolumeMount(name="registry-auth", mount_path=DOCKER_CONFIG, read_only=True)],
             security_context=_buildkit_security(),
         )

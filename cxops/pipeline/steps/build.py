@@ -47,6 +47,8 @@ def run(cfg: Config, version: str) -> BuildResult:
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{info.version}-", dir=final.parent))
     try:
+        # mkdtemp makes it 0700 (its owner only); in the cluster BuildKit reads the context as another user
+        tmp.chmod(0o755)
         ctx = tmp / "context"
         ctx.mkdir()
         with registry.errors(f"downloading the model files of v{info.version}"):
