@@ -12,6 +12,11 @@ from cxops.config.schema import ENV_NAMES, Config
 # Node label of the node the data volume is attached to (written into the inventory's `node_labels` by
 # `cxops infra inventory`); the platform's StorageClass places volumes only on nodes carrying it.
 DATA_VOLUME_LABEL = "cxops.io/data-volume"
+# Node label of the gpu group's nodes (ansible/inventory/cxops/group_vars/gpu/node-labels.yml, Kubespray's
+# `node_labels`); the NVIDIA device plugin and the `nvidia` RuntimeClass schedule only onto nodes carrying it. The
+# name is the one NVIDIA's GPU feature discovery sets, which the device plugin's chart already matches.
+GPU_NODE_LABEL = "nvidia.com/gpu.present"
+GPU_RUNTIME_CLASS = "nvidia"  # containerd's extra runtime on gpu nodes (group_vars/gpu/containerd.yml)
 DATA_STORAGE_CLASS = "cxops-data"  # platform.storage_class's default: local-path on the data volume's node
 
 

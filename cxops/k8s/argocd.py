@@ -37,6 +37,7 @@ CLUSTER_KINDS = (
     ("cert-manager.io", "ClusterIssuer"),
     ("scheduling.k8s.io", "PriorityClass"),
     ("storage.k8s.io", "StorageClass"),
+    ("node.k8s.io", "RuntimeClass"),
 )
 
 

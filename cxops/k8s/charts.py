@@ -7,7 +7,8 @@ seaweedfs/seaweedfs (4.44, k8s/charts/seaweedfs),
 envoyproxy/gateway (v1.9.0: gateway-helm and gateway-crds-helm, published as OCI charts),
 twuni/docker-registry.helm (3.0.0, the community chart of CNCF Distribution), HumanSignal/charts (label-studio 2.0.5),
 cert-manager/cert-manager (tag v1.21.1, deploy/charts/cert-manager; published at charts.jetstack.io with the tag as
-its version).
+its version), NVIDIA/k8s-device-plugin (tag v0.19.1, deployments/helm/nvidia-device-plugin; published at
+nvidia.github.io/k8s-device-plugin without the `v`).
 A chart's images default to its appVersion, so pinning the chart pins the images.
 """
 
@@ -44,5 +45,8 @@ CHARTS: dict[str, Chart] = {
     "registry": Chart("https://twuni.github.io/docker-registry.helm", "docker-registry", "3.0.0", "3.0.0"),
     "argo-workflows": Chart("https://argoproj.github.io/argo-helm", "argo-workflows", "1.0.18", "v4.0.6"),
     "cert-manager": Chart("https://charts.jetstack.io", "cert-manager", "v1.21.1", "v1.21.1"),
+    "gpu-device-plugin": Chart(
+        "https://nvidia.github.io/k8s-device-plugin", "nvidia-device-plugin", "0.19.1", "0.19.1"
+    ),
     "label-studio": Chart("https://charts.heartex.com", "label-studio", "2.0.5", "1.23.0"),
 }

@@ -12,7 +12,7 @@ from typing import Any
 
 from cxops import names
 from cxops.config.schema import Config
-from cxops.k8s import dashboards, netpol, objects, tls, values
+from cxops.k8s import dashboards, gpu, netpol, objects, tls, values
 from cxops.k8s.charts import CHARTS, Chart
 
 
@@ -117,6 +117,13 @@ def components(cfg: Config) -> list[Component]:
             values.argo_workflows(cfg),
         ),
         Component(
+            "gpu-runtime",
+            platform,
+            -2,
+            "RuntimeClass `nvidia`: containerd's NVIDIA runtime on the gpu group's nodes",
+            objects=[gpu.runtime_class(cfg)],
+        ),
+        Component(
             "postgres", platform, -1, "MLflow's PostgreSQL (a CloudNativePG Cluster)", objects=objects.postgres(cfg)
         ),
         Component(
@@ -148,6 +155,15 @@ def components(cfg: Config) -> list[Component]:
             -1,
             "the stable Service names workflows and cxops.yaml use",
             objects=objects.platform_services(cfg),
+        ),
+        Component(
+            "gpu-device-plugin",
+            platform,
+            -1,  # after gpu-runtime: its pods run with the `nvidia` RuntimeClass
+            "NVIDIA device plugin on the gpu group's nodes: advertises `nvidia.com/gpu` to the scheduler",
+            CHARTS["gpu-device-plugin"],
+            gpu.device_plugin_values(cfg),
+            release_name=gpu.DEVICE_PLUGIN_RELEASE,
         ),
     ]
     if cfg.platform.object_store == "seaweedfs":

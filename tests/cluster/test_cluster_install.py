@@ -44,6 +44,7 @@ KUBESPRAY_READS = {
     "unsafe_show_logs": "roles/bootstrap_os/tasks/rhel.yml",
     "containerd_registries_mirrors": "roles/container-engine/containerd/tasks/main.yml",
     "containerd_additional_runtimes": "roles/container-engine/containerd/templates/config.toml.j2",
+    "node_labels": "roles/kubernetes/node-label/tasks/main.yml",
     "kube_version": "roles/download/templates/kubeadm-images.yaml.j2",
     "container_manager": "roles/container-engine/tasks/main.yml",
     "kube_network_plugin": "playbooks/install_etcd.yml",

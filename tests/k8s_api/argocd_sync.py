@@ -154,6 +154,8 @@ def _helm_chart(chart: str, version: str, work: Path) -> Path | None:
         return upstream.cert_manager_chart(work)
     if chart in ("gateway-helm", "gateway-crds-helm") and version == upstream.ENVOY_GATEWAY[1]:
         return upstream.envoy_gateway_chart(work, chart)
+    if chart == "nvidia-device-plugin" and version == upstream.NVIDIA_DEVICE_PLUGIN[1].removeprefix("v"):
+        return upstream.nvidia_device_plugin_chart(work)
     return None
 
 

@@ -25,6 +25,7 @@ import yaml
 GATEWAY_API = ("sigs.k8s.io/gateway-api", "v1.5.1")  # Kubespray v2.31.0's gateway_api_version
 CERT_MANAGER = ("github.com/cert-manager/cert-manager", "v1.21.1")
 ENVOY_GATEWAY = ("github.com/envoyproxy/gateway", "v1.9.0")
+NVIDIA_DEVICE_PLUGIN = ("github.com/NVIDIA/k8s-device-plugin", "v0.19.1")  # chart nvidia-device-plugin 0.19.1
 CLOUDNATIVE_PG = ("github.com/cloudnative-pg/cloudnative-pg", "v1.30.0")  # chart 0.29.0's appVersion
 ARGO_CD = ("github.com/argoproj/argo-cd/v3", "v3.4.4")  # argo-cd chart 10.1.1's appVersion
 PROMETHEUS_OPERATOR = ("github.com/prometheus-operator/prometheus-operator", "v0.93.1")  # kube-prometheus-stack 88.5.3
@@ -104,6 +105,13 @@ def envoy_gateway_chart(work: Path, name: str = "gateway-helm") -> Path:
         text = template.read_text().replace("${GatewayImage}", f"docker.io/envoyproxy/gateway:{version}")
         (dest / "values.yaml").write_text(text.replace("${GatewayImagePullPolicy}", "IfNotPresent"))
     return dest
+
+
+def nvidia_device_plugin_chart(work: Path) -> Path:
+    """NVIDIA's device plugin chart at v0.19.1 (deployments/helm/nvidia-device-plugin, with its node-feature-discovery
+    subchart archive; published at nvidia.github.io/k8s-device-plugin as version 0.19.1, without the `v`)."""
+    src = module_dir(*NVIDIA_DEVICE_PLUGIN) / "deployments" / "helm" / "nvidia-device-plugin"
+    return _copy_chart(src, work / "nvidia-device-plugin", NVIDIA_DEVICE_PLUGIN[1].removeprefix("v"))
 
 
 def gateway_api_standard() -> list[dict]:
