@@ -57,6 +57,8 @@ def _host(url: str) -> str:
 
 def placeholder(url: str) -> bool:
     """True when `url` is a placeholder: a reserved example host, or a mark such as `<your-org>` or CHANGEME."""
+    if url.startswith("file:///"):
+        return False  # a repository on the repo-server's own disk (a single-machine or test setup): real, not a mark
     host = _host(url)
     if not host:
         return True

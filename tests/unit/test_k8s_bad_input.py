@@ -100,3 +100,15 @@ def test_cluster_install_refuses_before_ansible_starts(tmp_path: Path, case: str
 
     assert re.search(message, " ".join(_one_line(res).split())), res.stdout + res.stderr
     assert not (tmp_path / "inventory" / "group_vars").exists()  # nothing written: the vars come after preflight
+
+
+def test_what_is_and_is_not_a_placeholder_url():
+    """A repository on the repo-server's own disk is real (the real ArgoCD test reads one); a URL with no host or an
+    example host is a placeholder."""
+    from cxops.k8s.committed import placeholder
+
+    assert not placeholder("file:///srv/git/cxops-gitops.git")
+    assert not placeholder("git@gitlab.com:ml-team/cxops-gitops.git")
+    assert placeholder("https://git.example.org/ml-team/cxops-gitops.git")
+    assert placeholder("file://")
+    assert placeholder("cxops-gitops.git")
