@@ -507,8 +507,9 @@ class Workflows(Strict):
     )
     gitops_remote: str | None = Field(
         None,
-        description="git URL (SSH) of the GitOps repository the steps in the cluster push to; unset = gitops.remote; "
-        "`cxops workflows render` refuses to render without one (the lab's local bare repo is no pod's)",
+        description="git URL (SSH) of the GitOps repository the steps in the cluster push to and ArgoCD follows; "
+        "unset = gitops.remote; `cxops workflows render` and `cxops k8s render` refuse to render without one (the "
+        "lab's local bare repo is no pod's)",
     )
     gitops_credentials_file: str | None = Field(
         None,
