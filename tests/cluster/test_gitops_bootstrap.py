@@ -206,10 +206,11 @@ def test_argocd_repository_secret_holds_the_url_and_the_deploy_key(
     cfg = load_config(project)
     _, api = cluster
     ns = names.argocd_namespace(cfg)
-    proc = api.kubectl("get", "secret", names.argocd_repository_secret(cfg), "-n", ns, "-o", "json", check=False)
-    assert proc.returncode == 0, proc.stderr  # kubectl's error names the Secret only
-    secret = json.loads(proc.stdout)
-    assert secret["metadata"]["labels"]["argocd.argoproj.io/secret-type"] == "repository"
+    label = "argocd.argoproj.io/secret-type=repository"  # how ArgoCD finds repository credentials
+    found = json.loads(api.kubectl("get", "secret", "-n", ns, "-l", label, "-o", "json").stdout)["items"]
+    assert len(found) == 1, f"{len(found)} Secrets labelled {label} in {ns} (ArgoCD's repository credential); want 1"
+    (secret,) = found
+    assert secret["metadata"]["name"] == f"{cfg.project.name}-gitops-repository"  # names.argocd_repository_secret
     data = {k: base64.b64decode(v) for k, v in secret["data"].items()}
     assert sorted(data) == ["sshPrivateKey", "type", "url"]
     assert data["type"] == b"git" and data["url"].decode() == REMOTE
