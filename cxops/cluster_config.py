@@ -83,6 +83,36 @@ def _upstream(value: str) -> bool:
     return any(f"{host}{sep}{rest}".startswith(p) for p in UPSTREAM_PREFIXES)
 
 
+def is_upstream(url: str) -> bool:
+    """True for a git URL in the cxops project's own organisation (e.g. https://github.com/cxops/cxops.git)."""
+    return _upstream(url)
+
+
+def argocd_repo_problem(cfg: Config) -> str | None:
+    """Why ArgoCD could not follow the operator's GitOps repository, as one line (None: it can).
+
+    ArgoCD follows the remote the steps push to (`gitops_remote`): refused when there is none, when it is a bare
+    local path (no scheme: nothing in a cluster reads it) or when it is the cxops project's own repository."""
+    remote = gitops_remote(cfg)
+    if remote is None:
+        return (
+            "no GitOps repository for ArgoCD to follow: set workflows.gitops_remote in cxops.yaml to your "
+            "repository's URL (git@host:owner/repo.git or https://host/owner/repo.git), the one the steps push to"
+        )
+    key = "workflows.gitops_remote" if cfg.workflows.gitops_remote else "gitops.remote"
+    if "://" not in remote and not is_network_remote(remote):
+        return (
+            f"{key} {remote!r} is a local path, which ArgoCD cannot read; set your GitOps repository's URL "
+            "(git@host:owner/repo.git or https://host/owner/repo.git)"
+        )
+    if _upstream(remote):
+        return (
+            f"{key} {remote!r} is the cxops project's own repository, not yours; set your fork's URL "
+            "(git@host:owner/repo.git or https://host/owner/repo.git)"
+        )
+    return None
+
+
 def _remote_problem(cfg: Config) -> str | None:
     remote = gitops_remote(cfg)
     if remote is None:

@@ -124,12 +124,23 @@ def argocd_platform_app(cfg: Config, component: str) -> str:
 
 
 def gitops_repo_url(cfg: Config) -> str:
-    """The git URL ArgoCD reads k8s/ and workflows/ from: `gitops.remote` when it is a network URL (the repo the
-    deploy steps push to), else `workflows.repo_url` (the lab's bare repo is a local path no cluster can read)."""
-    remote = cfg.gitops.remote
-    if remote and ("://" in remote or remote.startswith("git@")):
-        return remote
-    return cfg.workflows.repo_url
+    """The git URL ArgoCD reads k8s/ and workflows/ from: the remote the cluster's steps push to
+    (`workflows.gitops_remote`, else `gitops.remote`; cxops.cluster_config.gitops_remote), so what they push is
+    what ArgoCD syncs. Raises CxopsError (one line) when there is none, it is a local path, or it is the cxops
+    project's own repository."""
+    from cxops.cluster_config import argocd_repo_problem, gitops_remote
+    from cxops.errors import CxopsError
+
+    problem, remote = argocd_repo_problem(cfg), gitops_remote(cfg)
+    if problem or remote is None:
+        raise CxopsError(problem or "no GitOps repository")
+    return remote
+
+
+def argocd_repository_secret(cfg: Config) -> str:
+    """The ArgoCD repository Secret (label argocd.argoproj.io/secret-type: repository) the cluster install creates
+    in ArgoCD's namespace: the GitOps repository's URL and the credential ArgoCD fetches it with."""
+    return f"{cfg.project.name}-gitops-repository"
 
 
 REGISTRY_SERVICE, REGISTRY_PORT = "registry", 5000  # the platform's registry Service (cxops.k8s.objects)

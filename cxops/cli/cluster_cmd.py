@@ -56,7 +56,7 @@ def install(
     cfg, root = load_config(), project_root()
     inv_dir, tags, skip = _inventory_dir(inventory), _split(tags), _split(skip_tags)
     stages = layout.parse_stages(stage)
-    inv = preflight.check(root, inv_dir, stages, skip)
+    inv = preflight.check(root, inv_dir, stages, skip, cfg)
     label = "+".join(stages)
     vars_file = inv_mod.write_vars(cfg, root, inv_dir)
     log = state_dir(cfg) / "cluster" / f"install-{label}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"

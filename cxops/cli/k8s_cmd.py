@@ -20,7 +20,6 @@ def render(
     from cxops import names
     from cxops.cli.output import ok
     from cxops.config import load_config
-    from cxops.errors import CxopsError
     from cxops.k8s import committed
     from cxops.k8s import render as r
     from cxops.paths import project_root
@@ -31,11 +30,7 @@ def render(
         r.check(cfg, root)
         ok(f"{root / r.ARGOCD_DIR} and {root / r.PLATFORM_DIR} are up to date")
         return
-    if committed.placeholder(url := names.gitops_repo_url(cfg)):
-        raise CxopsError(
-            f"repository URL {url!r} (gitops.remote, else workflows.repo_url) is a placeholder; set gitops.remote "
-            "in cxops.yaml to your GitOps repository's URL (https://host/owner/repo.git or git@host:owner/repo.git)"
-        )
+    names.gitops_repo_url(cfg)  # one line when ArgoCD would have no repository of the operator's, before writing
     changed = r.write(cfg, root)
     ok(f"rendered {len(r.rendered(cfg))} files under {root}; {len(changed)} changed")
     for path in changed:

@@ -15,6 +15,8 @@ from typing import Any
 import yaml
 
 from cxops import generated, names
+from cxops.cluster.repository import credentials_file
+from cxops.cluster_config import gitops_remote
 from cxops.cluster_secrets import catalogue
 from cxops.config.schema import Config
 from cxops.errors import CxopsError
@@ -142,6 +144,10 @@ def render_vars(cfg: Config, project_root: Path) -> str:
         "cxops_root_application_name": names.argocd_root_app(cfg),
         "cxops_root_application_file": str(project_root / names.root_application_file()),
         "cxops_cluster_secrets": [{**asdict(s), "keys": list(s.keys)} for s in catalogue(cfg)],
+        # ArgoCD's repository Secret: the URL and the path of the credential file on the controller (never its value)
+        "cxops_gitops_repository_secret": names.argocd_repository_secret(cfg),
+        "cxops_gitops_repo_url": gitops_remote(cfg) or "",
+        "cxops_gitops_credentials_file": str(credentials_file(cfg, project_root) or ""),
     }
     return generated.header("cxops cluster install") + "---\n" + yaml.safe_dump(data, sort_keys=False)
 

@@ -9,8 +9,9 @@ from pathlib import Path
 from packaging.version import Version
 
 from cxops import names
-from cxops.cluster import layout
+from cxops.cluster import layout, repository
 from cxops.cluster.inventory import Inventory, load
+from cxops.config.schema import Config
 from cxops.errors import CxopsError
 from cxops.k8s import committed
 
@@ -47,8 +48,11 @@ def check_root_application(project_root: Path) -> Path:
     return path
 
 
-def check(project_root: Path, inventory_dir: Path, stages: list[str], skip_tags: list[str]) -> Inventory:
-    """Every check the stages need, in the order a user would fix them; returns the loaded inventory."""
+def check(
+    project_root: Path, inventory_dir: Path, stages: list[str], skip_tags: list[str], cfg: Config | None = None
+) -> Inventory:
+    """Every check the stages need, in the order a user would fix them; returns the loaded inventory. With `cfg`,
+    the bootstrap also needs ArgoCD's repository credential (cxops.cluster.repository)."""
     check_ansible_core()
     tree = layout.ansible_dir(project_root)
     if not (tree / "site.yml").is_file():
@@ -59,4 +63,6 @@ def check(project_root: Path, inventory_dir: Path, stages: list[str], skip_tags:
     if layout.NEEDS_ROOT_APPLICATION.intersection(stages) and "needs_k8s" not in skip_tags:
         check_root_application(project_root)
         committed.check(project_root)  # what ArgoCD would refuse once the root app is applied
+        if cfg is not None:
+            repository.check_credentials(cfg, project_root)
     return inv

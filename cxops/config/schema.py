@@ -507,8 +507,16 @@ class Workflows(Strict):
     )
     gitops_remote: str | None = Field(
         None,
-        description="git URL (SSH) of the GitOps repository the steps in the cluster push to; unset = gitops.remote; "
-        "`cxops workflows render` refuses to render without one (the lab's local bare repo is no pod's)",
+        description="git URL (SSH) of the GitOps repository the steps in the cluster push to and ArgoCD follows; "
+        "unset = gitops.remote; `cxops workflows render` and `cxops k8s render` refuse to render without one (the "
+        "lab's local bare repo is no pod's)",
+    )
+    gitops_credentials_file: str | None = Field(
+        None,
+        description="file on this machine (relative to cxops.yaml) with the credential ArgoCD reads the GitOps "
+        "repository with; the cluster install puts it in ArgoCD's repository Secret: for an SSH URL the deploy "
+        "key's private key (OpenSSH), for an HTTPS URL two lines username=<user> and password=<token>; unset = "
+        "a public HTTPS repository (an SSH URL needs it)",
     )
     argo_server: str | None = Field(None, description="Argo Server URL; unset = no cluster configured")
     # In-cluster wiring of the rendered templates; defaults match the platform apps in k8s/.

@@ -97,15 +97,24 @@ def _sources(app: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def check_repositories(root: Path) -> None:
-    """Every git source ArgoCD would fetch is a real URL. Raises CxopsError naming the placeholder and the fix."""
+    """Every git source ArgoCD would fetch is the operator's own repository: not a placeholder, not the cxops
+    project's upstream. Raises CxopsError naming the URL and the fix."""
+    from cxops.cluster_config import is_upstream
+
     _, apps = _applications(root)
     for path, app in apps:
         for src in _sources(app):
             url = str(src.get("repoURL", ""))
-            if "chart" in src or url.startswith("oci://") or not placeholder(url):
+            if "chart" in src or url.startswith("oci://"):
+                continue
+            if placeholder(url):
+                what = "is a placeholder"
+            elif is_upstream(url):
+                what = "is the cxops project's own repository, not yours"
+            else:
                 continue
             raise CxopsError(
-                f"{path.relative_to(root)}: repoURL {url!r} is a placeholder; set gitops.remote in cxops.yaml to "
+                f"{path.relative_to(root)}: repoURL {url!r} {what}; set workflows.gitops_remote in cxops.yaml to "
                 "your GitOps repository's URL (https://host/owner/repo.git or git@host:owner/repo.git) and run "
                 "`cxops k8s render`"
             )
@@ -188,7 +197,8 @@ def check_project(root: Path) -> None:
 
 
 def check(root: Path) -> None:
-    """All three checks on the committed tree under `root`; the first failure raises CxopsError (one line)."""
-    check_repositories(root)
+    """All three checks on the committed tree under `root`; the first failure raises CxopsError (one line). The
+    repository comes last: the project's own tree names a placeholder until the operator renders it with theirs."""
     check_charts(root)
     check_project(root)
+    check_repositories(root)

@@ -36,6 +36,7 @@ from tests.helpers import REPO, cli, make_project
 pytestmark = pytest.mark.timeout(1800)
 CACHE = REPO / ".cxops" / "test-cache"
 SKIP = "needs_systemd,needs_host_kernel,needs_argocd_server"
+REMOTE = "git@git.ml-team.internal:ml-team/gitops.git"  # a host of the private-use .internal zone: no placeholder
 
 
 def _put(lab: HostLab, host: str, path: str, data: bytes, mode: str) -> None:
@@ -65,7 +66,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HostLab,
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A project with the root Application rendered (`cxops k8s render`, step 4 of docs/cluster.md)."""
     root = tmp_path_factory.mktemp("project")
-    config = make_project(root)
+    # the operator's repository (SSH, as the steps push) and its deploy key, a file beside cxops.yaml (docs/cluster.md)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "deploy", "-f", str(root / "deploy_key")],
+        check=True,
+        timeout=60,
+    )
+    config = make_project(root, {"workflows": {"gitops_remote": REMOTE, "gitops_credentials_file": "deploy_key"}})
     shutil.copytree(
         REPO / "ansible",
         root / "ansible",
@@ -186,6 +193,36 @@ def test_root_application_and_its_project_applied(
     app = json.loads(api.kubectl("get", "applications.argoproj.io", root, "-n", ns, "-o", "json").stdout)
     assert app["spec"]["project"] == names.argocd_project(cfg)
     api.kubectl("get", "appprojects.argoproj.io", names.argocd_project(cfg), "-n", ns)
+
+
+def test_argocd_repository_secret_holds_the_url_and_the_deploy_key(
+    cluster: tuple[HostLab, ClusterAPI], project: Path, bootstrapped: dict
+) -> None:
+    """ArgoCD's repository Secret (label argocd.argoproj.io/secret-type: repository) names the URL every Application
+    reads and holds the deploy key; compared by digest, so the key never reaches the test's output."""
+    from cxops import names
+    from cxops.config import load_config
+
+    cfg = load_config(project)
+    _, api = cluster
+    ns = names.argocd_namespace(cfg)
+    label = "argocd.argoproj.io/secret-type=repository"  # how ArgoCD finds repository credentials
+    found = json.loads(api.kubectl("get", "secret", "-n", ns, "-l", label, "-o", "json").stdout)["items"]
+    assert len(found) == 1, f"{len(found)} Secrets labelled {label} in {ns} (ArgoCD's repository credential); want 1"
+    (secret,) = found
+    assert secret["metadata"]["name"] == f"{cfg.project.name}-gitops-repository"  # names.argocd_repository_secret
+    data = {k: base64.b64decode(v) for k, v in secret["data"].items()}
+    assert sorted(data) == ["sshPrivateKey", "type", "url"]
+    assert data["type"] == b"git" and data["url"].decode() == REMOTE
+    root_app = yaml.safe_load_all((project.parent / names.root_application_file()).read_text())
+    urls = {d["spec"]["source"]["repoURL"] for d in root_app if d and d.get("kind") == "Application"}
+    assert urls == {REMOTE}  # the URL ArgoCD fetches is the one the credential is for
+    key = (project.parent / "deploy_key").read_bytes()
+    same = hashlib.sha256(data["sshPrivateKey"]).hexdigest() == hashlib.sha256(key).hexdigest()
+    assert same, "the Secret's sshPrivateKey differs from the deploy key file (digests differ)"
+    body = key.decode().splitlines()[1]  # a line of the key itself
+    leaked = [n for n, text in enumerate(_outputs(bootstrapped), 1) if body in text]
+    assert not leaked, f"the deploy key appears in the output of run(s) {leaked}"
 
 
 def test_a_changed_root_application_is_reported_changed(

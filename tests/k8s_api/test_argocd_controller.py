@@ -170,7 +170,10 @@ def remote_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("argocd-git")
     bare = work / "cxops.git"
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True, timeout=30)
-    config = make_project(work / "project", {"gitops": {"remote": f"file://{bare}"}})
+    # ArgoCD follows the remote the steps push to: here the local bare repository (no separate cluster remote)
+    config = make_project(
+        work / "project", {"gitops": {"remote": f"file://{bare}"}, "workflows": {"gitops_remote": None}}
+    )
     res = cli(config, "k8s", "render")
     assert res.returncode == 0, res.stderr
     tree = config.parent

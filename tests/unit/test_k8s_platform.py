@@ -72,12 +72,31 @@ def cxops(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_committed_files_match_the_code():
+    """The project's own tree is what the code renders from cxops.yaml; `--check` refuses it for a cluster with one
+    line, since cxops.yaml names a placeholder repository (its diff would come after that line: here none)."""
+    from cxops.k8s import render
+
+    render.check(CFG, REPO)  # the drift half of `cxops k8s render --check`: raises with the diff
     proc = cxops("k8s", "render", "--check")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.returncode == 1
+    lines = (proc.stdout + proc.stderr).strip().splitlines()
+    assert len(lines) == 1 and "repoURL 'git@git.example.org:ml-team/cxops-gitops.git' is a placeholder" in lines[0]
 
 
 def test_check_fails_on_an_edited_and_on_a_stale_file(tmp_path: Path):
+    """On a tree rendered for an operator's repository (docs/cluster.md step 4)."""
+    config = tmp_path / "cxops.yaml"
+    data = yaml.safe_load((REPO / "cxops.yaml").read_text())
+    data["workflows"]["gitops_remote"] = "git@git.ml-team.internal:ml-team/gitops.git"
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
     shutil.copytree(K8S, tmp_path / "k8s")
+
+    def cxops(*args: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "CXOPS_CONFIG": str(config)}
+        argv = [sys.executable, "-m", "cxops", *args]
+        return subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
+
+    assert cxops("k8s", "render", "--out", str(tmp_path)).returncode == 0
     values = tmp_path / "k8s" / "platform" / "mlflow" / "values.yaml"
     values.write_text(values.read_text().replace("databaseMigration: true", "databaseMigration: false"))
     (tmp_path / "k8s" / "argocd" / "apps" / "old-app.yaml").write_text("kind: Application\n")
