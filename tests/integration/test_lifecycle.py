@@ -291,6 +291,33 @@ def test_corrupted_build_is_not_deployed(lab: Path, cfg, two_releases):
     status_check(lab)
 
 
+def test_a_canary_that_never_serves_gets_no_weight_and_both_commits_are_undone(lab: Path, cfg, two_releases):
+    """Audit K6, the failure path: a canary build that never becomes ready is deployed with weight 0 and never
+    gets its share; the revert puts the overlay back and gives the old canary its weight again only afterwards."""
+    from cxops.gitops.repo import git
+    from cxops.gitops.state import overlay_path
+    from cxops.lab.gitops_remote import bare_path
+    from cxops.paths import state_dir
+    from cxops.registry.client import Registry
+
+    version = new_version(cfg)
+    # the staging gate's verdict, as `cxops step test-staging` records it, so the remote lets it into the canary
+    Registry(cfg).set_version_tag(version, "cxops.gate.staging", "passed")
+    model_file = state_dir(cfg) / "builds" / cfg.model.name / version / "context" / "model" / "model.skops"
+    model_file.write_bytes(b"\x00corrupt")
+    before, start = status(lab)["canary"]["git"], remote_head(cfg)
+    assert canary_weight_at(cfg, start) == cfg.environments.canary.weight
+    res = cli(lab, "step", "deploy", "canary", version, timeout=180)
+    assert res.returncode == 1 and "not ready" in res.stderr and "git restored" in res.stderr, res.stderr
+    canary_env = f"{overlay_path(cfg, 'canary')}/model.env"
+    log = git(f"--git-dir={bare_path(state_dir(cfg))}", "rev-list", "--reverse", f"{start}..{cfg.gitops.branch}")
+    weights = [(f"MODEL_VERSION={version}\n" in at(cfg, c, canary_env), canary_weight_at(cfg, c)) for c in log.split()]
+    assert weights == [(True, 0), (False, 0), (False, cfg.environments.canary.weight)], weights
+    assert status(lab)["canary"]["git"] == before
+    wait_until(lambda: status(lab)["canary"]["live"] == before, timeout=60, what="canary back on the old version")
+    status_check(lab)
+
+
 def test_canary_killed_during_analysis_rolls_back(lab: Path, cfg, two_releases):
     from cxops.lab.controller import server_process
     from cxops.paths import state_dir
