@@ -1,7 +1,9 @@
 """The production/canary traffic split as Gateway API objects kept in git (the cluster's router reads them).
 
 The canary's weight is the configured one while a canary version is deployed and 0 otherwise, so a retired or
-empty canary never receives user traffic. Written in the same commit as the canary overlay it depends on.
+empty canary never receives user traffic. A canary deploy writes it twice: weight 0 with the overlay, the weight
+alone once the canary serves (`cxops.pipeline.deploy`, `cxops.pipeline.canary_traffic`); a retire writes weight 0
+in the same commit that empties the overlay.
 """
 
 from __future__ import annotations

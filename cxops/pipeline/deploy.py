@@ -15,19 +15,29 @@ from cxops.gitops.state import desired, gitops_repo, overlay_path
 from cxops.gitops.traffic import write_traffic
 from cxops.paths import state_dir
 from cxops.pipeline.build import read_build
+from cxops.pipeline.canary_traffic import commit_canary_weight, set_canary_weight, wait_traffic, weight_active
 from cxops.pipeline.live import env_url, live, serves
 from cxops.pipeline.results import DeployResult
 from cxops.registry.client import Registry
 from cxops.waiting import wait_until
 
 
-def _set_desired(cfg: Config, repo: GitOpsRepo, want: Desired, why: str):
-    """Commit `want` as its env's overlay (model name, version, image, model digest)."""
+def _overlay_files(path: Path) -> dict[str, bytes]:
+    return {f.name: f.read_bytes() for f in sorted(path.iterdir()) if f.is_file()} if path.is_dir() else {}
+
+
+def _set_desired(cfg: Config, repo: GitOpsRepo, want: Desired, why: str) -> str | None:
+    """Commit `want` as its env's overlay (model name, version, image, model digest); the commit, or None when git
+    already said so. For the canary, the HTTPRoute gives it weight 0 in the same commit whenever the overlay
+    changes or empties: a canary takes its share only after it serves (`deploy` commits it then), and an empty
+    canary never has weight."""
     env, version = want.env, want.version
 
     def edit(wd: Path) -> None:
+        path = wd / overlay_path(cfg, env)
+        before = _overlay_files(path)
         write_overlay(
-            wd / overlay_path(cfg, env),
+            path,
             env,
             want.name or cfg.model.name,
             version,
@@ -36,8 +46,8 @@ def _set_desired(cfg: Config, repo: GitOpsRepo, want: Desired, why: str):
             want.digest,
             cfg.serving.server_env(),
         )
-        if env == "canary":  # traffic follows the canary in the same commit: no weight on an empty canary
-            write_traffic(wd, cfg, canary_active=version is not None)
+        if env == "canary" and (version is None or _overlay_files(path) != before):
+            write_traffic(wd, cfg, canary_active=False)
 
     return repo.change(edit, f"{env}: {'deploy ' + want.label() if version else 'retire'} ({why})")
 
@@ -109,15 +119,19 @@ def wait_argocd(cfg: Config, env: str, want: Desired | None, commit: str | None)
     )
 
 
-def _restore(cfg: Config, repo: GitOpsRepo, before: Desired, why: str) -> str:
-    """Commit `before` back; returns "" or why git could not be restored (e.g. the remote's hook cannot reach
-    MLflow and fails closed: the new version then stays, and the registry follows it once MLflow is back)."""
+def _restore(cfg: Config, repo: GitOpsRepo, before: Desired, weighted: bool, why: str) -> str:
+    """Commit `before` back, and for the canary its weight as it was (`weighted`: the route gave it its share),
+    the weight only once the restored canary serves again. Returns "" or why git could not be restored (e.g. the
+    remote's hook cannot reach MLflow and fails closed: the new version then stays, and the registry follows it
+    once MLflow is back)."""
     try:
         commit = _set_desired(cfg, repo, before, why)
     except CxopsError as exc:
         return f"git could NOT be restored: {exc}"
     with contextlib.suppress(CxopsError):  # git is restored; `cxops status` shows whether live caught up
         wait_serving(cfg, before.env, before, commit)
+        if before.env == "canary":  # no weight on a canary that does not serve (yet)
+            set_canary_weight(cfg, repo, weighted and before.version is not None, why)
     return ""
 
 
@@ -125,13 +139,16 @@ def deploy(
     cfg: Config, env: str, version: str, reason: str, *, registry: Registry | None = None, keep_previous: bool = True
 ) -> DeployResult:
     """The one way an environment moves (promote and rollback call it): git commit of the overlay → live serves it →
-    registry alias `env` (and `<env>-previous` = what was there, when `keep_previous`).
+    (canary only: a second commit gives it its traffic weight → the router applies it) → registry alias `env` (and
+    `<env>-previous` = what was there, when `keep_previous`). The canary's overlay commit sets its weight to 0, so
+    the gateway never sends the canary's share to a canary that does not serve yet.
 
-    On success the three agree and the result names the commit (None when git already said so). On failure it
-    raises CxopsError and leaves nothing half-done: an unknown version or a version without a build fails before
-    anything changes; a version that never becomes ready, or an alias that cannot be set (MLflow down), reverts the
-    overlay with a commit of its own, so git, live and the registry again say what they said before. The remote's
-    hook fails closed: with MLflow down it refuses even that revert; the error then says the version was left in
+    On success the three agree and the result names the last commit pushed (None when git already said so). On
+    failure it raises CxopsError and leaves nothing half-done: an unknown version or a version without a build fails
+    before anything changes; a version that never becomes ready, a weight the router does not apply, or an alias
+    that cannot be set (MLflow down), reverts the overlay and the weight with commits of their own (the weight
+    last), so git, live and the registry again say what they said before. The remote's hook fails closed: with
+    MLflow down it refuses even that revert; the error then says the version was left in
     git, and `cxops reconcile` moves the alias once MLflow answers."""
     registry = registry or Registry(cfg)
     info = registry.version(version)  # an unknown version fails here, before anything changes
@@ -145,21 +162,31 @@ def deploy(
         raise CxopsError(f"{cfg.model.name} v{info.version} has no build; run `cxops step build {info.version}` first")
     repo = gitops_repo(cfg)
     before = desired(cfg, repo, env)
+    weighted = env == "canary" and weight_active(cfg, repo)
     want = Desired(env, info.version, image, cfg.model.name, digest)
     commit = _set_desired(cfg, repo, want, reason)
+    last = commit  # the last commit this deploy pushed: what a failure must undo
+    failed = f"v{info.version} never became ready"
     try:
         wait_serving(cfg, env, want, commit)
+        failed = f"the canary weight for v{info.version} was not applied"
+        if env == "canary":  # only now that it serves does the canary get its share (audit K6)
+            weight = cfg.environments.canary.weight
+            if opened := commit_canary_weight(cfg, repo, True, f"v{info.version} serves; {reason}"):
+                last = opened
+                wait_traffic(cfg, weight, opened)
     except CxopsError as exc:
-        note = _restore(cfg, repo, before, f"revert: v{info.version} never became ready") if commit else ""
+        note = _restore(cfg, repo, before, weighted, f"revert: {failed}") if last else ""
         where = f" ({note})" if note else f", git restored to {before.label()}"
         raise CxopsError(f"deploy of v{info.version} to {env} failed{where}: {exc}") from None
     try:
         previous = move_alias(registry, env, info.version, keep_previous=keep_previous, commit=commit)
     except CxopsError as exc:
-        note = _restore(cfg, repo, before, "revert: registry alias could not be set") if commit else ""
+        note = _restore(cfg, repo, before, weighted, "revert: registry alias could not be set") if last else ""
         how = f"left in git ({note}; the alias follows once MLflow answers)" if note else "undone (no half-promotion)"
         raise CxopsError(f"deploy of v{info.version} to {env} {how}: {exc}") from None
-    return DeployResult(env=env, version=info.version, previous=previous, commit=commit, changed=commit is not None)
+    # the step's output is the last commit pushed: what ArgoCD must have synced (its revision is the branch head)
+    return DeployResult(env=env, version=info.version, previous=previous, commit=last, changed=last is not None)
 
 
 def commit_tag(env: str) -> str:

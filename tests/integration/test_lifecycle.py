@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -165,6 +166,99 @@ def test_traffic_split_in_git_follows_the_canary(lab: Path, cfg, two_releases):
     assert [r["weight"] for r in refs] == [100 - cfg.environments.canary.weight, cfg.environments.canary.weight]
 
 
+class RemoteAndCanaryWatch:
+    """Polls, in one loop, the lab remote's branch head and the canary's /version (as a client would see it), and
+    keeps each change in the order seen: ("head", sha) and ("canary", "v<version> ready" | other)."""
+
+    def __init__(self, cfg) -> None:
+        self.cfg, self.events, self.stop = cfg, [], threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        from cxops.pipeline.live import live
+
+        last: dict[str, str] = {}
+        while not self.stop.is_set():
+            now = live(self.cfg, "canary", timeout=1.0)
+            seen = {"head": remote_head(self.cfg), "canary": f"v{now.version} {'ready' if now.ready else 'not ready'}"}
+            for kind in ("head", "canary"):
+                if last.get(kind) != seen[kind]:
+                    self.events.append((kind, seen[kind]))
+                    last[kind] = seen[kind]
+            time.sleep(0.01)
+
+    def __enter__(self) -> RemoteAndCanaryWatch:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join(timeout=30)
+
+
+def at(cfg, commit: str, path: str) -> str:
+    from cxops.gitops.repo import git
+    from cxops.lab.gitops_remote import bare_path
+    from cxops.paths import state_dir
+
+    return git(f"--git-dir={bare_path(state_dir(cfg))}", "show", f"{commit}:{path}")
+
+
+def canary_weight_at(cfg, commit: str) -> int:
+    from cxops.gitops.traffic import backend_weights
+    from cxops.names import traffic_dir
+
+    return backend_weights(cfg, at(cfg, commit, f"{traffic_dir(cfg)}/httproute.yaml"))["canary"]
+
+
+def test_canary_weight_moves_only_once_the_canary_serves(lab: Path, cfg, two_releases):
+    """Audit K6: the router and the canary's overlay are applied independently, so the canary's share must be
+    committed only after the canary serves. In every commit of the lab remote where the canary's weight becomes
+    non-zero, the canary overlay is unchanged from (so was deployed by) an earlier commit; and during a real
+    `cxops step deploy canary`, the canary was seen serving the new version, ready, before that commit appeared."""
+    from cxops.gitops.repo import git
+    from cxops.gitops.state import overlay_path
+    from cxops.lab.gitops_remote import bare_path
+    from cxops.paths import state_dir
+
+    canary_env = f"{overlay_path(cfg, 'canary')}/model.env"
+    was = status(lab)["canary"]["live"]
+    target = next(v for v in two_releases if v != was)
+    start = remote_head(cfg)
+    with RemoteAndCanaryWatch(cfg) as watch:
+        wait_until(lambda: len(watch.events) >= 2, timeout=30, what="the watch to see the remote and the canary")
+        res = cli(lab, "step", "deploy", "canary", target, "--reason", "K6 test")
+        assert res.returncode == 0, res.stderr
+        time.sleep(0.5)
+    assert canary_weight_at(cfg, remote_head(cfg)) == cfg.environments.canary.weight
+    # every commit in the remote's history where the weight goes from 0 to something (the pipeline runs' and ours)
+    log = git(f"--git-dir={bare_path(state_dir(cfg))}", "rev-list", "--reverse", "--first-parent", cfg.gitops.branch)
+    commits = log.split()
+    opened = [c for p, c in itertools.pairwise(commits) if canary_weight_at(cfg, c) and not canary_weight_at(cfg, p)]
+    assert opened, "the canary never got a weight"
+    for commit in opened:
+        parent = f"{commit}^"
+        assert at(cfg, commit, canary_env) == at(cfg, parent, canary_env), (
+            f"commit {commit[:12]} gives the canary its weight in the same commit that changes its overlay"
+        )
+        assert "MODEL_VERSION=\n" not in at(cfg, parent, canary_env), f"{commit[:12]}: weight on an empty canary"
+    # our deploy: the weight's commit is the last one, and the canary served the target before it was pushed
+    ours = [c for c in opened if c not in git(f"--git-dir={bare_path(state_dir(cfg))}", "rev-list", start).split()]
+    assert len(ours) == 1, f"one commit should give the canary its weight, saw {len(ours)}"
+    heads = [v for k, v in watch.events if k == "head"]
+    assert ours[0] in heads, f"the watch never saw {ours[0][:12]}: {watch.events}"
+    weight_seen = watch.events.index(("head", ours[0]))
+    serving_seen = (
+        watch.events.index(("canary", f"v{target} ready")) if ("canary", f"v{target} ready") in watch.events else None
+    )
+    assert serving_seen is not None and serving_seen < weight_seen, (
+        f"the canary was not seen serving v{target} before its weight was pushed: {watch.events}"
+    )
+    res = cli(lab, "step", "deploy", "canary", was, "--reason", "K6 test: back")
+    assert res.returncode == 0, res.stderr
+    status_check(lab)
+
+
 def test_promote_a_version_that_never_passed_staging(lab: Path, cfg, two_releases):
     version = new_version(cfg)
     head = remote_head(cfg)
@@ -194,6 +288,33 @@ def test_corrupted_build_is_not_deployed(lab: Path, cfg, two_releases):
     assert res.returncode == 1 and "not ready" in res.stderr and "git restored" in res.stderr
     wait_until(lambda: status(lab)["staging"]["live"] == before, timeout=60, what="staging back on the old version")
     assert status(lab)["staging"]["git"] == before
+    status_check(lab)
+
+
+def test_a_canary_that_never_serves_gets_no_weight_and_both_commits_are_undone(lab: Path, cfg, two_releases):
+    """Audit K6, the failure path: a canary build that never becomes ready is deployed with weight 0 and never
+    gets its share; the revert puts the overlay back and gives the old canary its weight again only afterwards."""
+    from cxops.gitops.repo import git
+    from cxops.gitops.state import overlay_path
+    from cxops.lab.gitops_remote import bare_path
+    from cxops.paths import state_dir
+    from cxops.registry.client import Registry
+
+    version = new_version(cfg)
+    # the staging gate's verdict, as `cxops step test-staging` records it, so the remote lets it into the canary
+    Registry(cfg).set_version_tag(version, "cxops.gate.staging", "passed")
+    model_file = state_dir(cfg) / "builds" / cfg.model.name / version / "context" / "model" / "model.skops"
+    model_file.write_bytes(b"\x00corrupt")
+    before, start = status(lab)["canary"]["git"], remote_head(cfg)
+    assert canary_weight_at(cfg, start) == cfg.environments.canary.weight
+    res = cli(lab, "step", "deploy", "canary", version, timeout=180)
+    assert res.returncode == 1 and "not ready" in res.stderr and "git restored" in res.stderr, res.stderr
+    canary_env = f"{overlay_path(cfg, 'canary')}/model.env"
+    log = git(f"--git-dir={bare_path(state_dir(cfg))}", "rev-list", "--reverse", f"{start}..{cfg.gitops.branch}")
+    weights = [(f"MODEL_VERSION={version}\n" in at(cfg, c, canary_env), canary_weight_at(cfg, c)) for c in log.split()]
+    assert weights == [(True, 0), (False, 0), (False, cfg.environments.canary.weight)], weights
+    assert status(lab)["canary"]["git"] == before
+    wait_until(lambda: status(lab)["canary"]["live"] == before, timeout=60, what="canary back on the old version")
     status_check(lab)
 
 

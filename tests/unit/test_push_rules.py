@@ -55,6 +55,29 @@ def test_retiring_the_canary_needs_its_weight_at_zero(cfg, repo):
     assert check(cfg, repo, seed, commit(repo, "weight off")) == []
 
 
+def test_the_canary_weight_in_a_commit_of_its_own_is_accepted_and_retiring_zeroes_it(cfg, repo):
+    """What `cxops step deploy canary` pushes (audit K6): the overlay with weight 0, later the weight alone; then a
+    retire empties the overlay and zeroes the weight in one commit. The weight's commit and the retire need no
+    registry (only an overlay with a version does: tests/integration/test_push_promotion.py)."""
+    canary = repo / "k8s/serving/overlays/canary"
+    write_overlay(canary, "canary", cfg.model.name, "3", "registry.example/m:3-abc", 1, "sha256:0")
+    write_traffic(repo, cfg, canary_active=False)
+    deployed = commit(repo, "canary: deploy v3 (weight 0)")
+    write_traffic(repo, cfg, canary_active=True)
+    weighted = commit(repo, "traffic: canary weight")
+    assert check(cfg, repo, deployed, weighted) == []
+    write_overlay(canary, "canary", cfg.model.name, None, None)
+    write_traffic(repo, cfg, canary_active=False)
+    assert check(cfg, repo, weighted, commit(repo, "canary: retire")) == []
+    git("reset", "--quiet", "--hard", weighted, cwd=repo)
+    write_overlay(canary, "canary", cfg.model.name, None, None)  # the overlay empties, the weight stays: refused
+    lines = check(cfg, repo, weighted, commit(repo, "canary: retire, weight left"))
+    assert lines == [
+        f"traffic: canary weight {cfg.environments.canary.weight} but no canary is deployed; it must be 0 while the "
+        "canary overlay is empty"
+    ]
+
+
 def test_production_may_not_be_emptied_and_the_model_name_is_checked(cfg, repo):
     seed = git("rev-parse", "HEAD", cwd=repo)
     write_overlay(repo / "k8s/serving/overlays/production", "production", "someone-elses-model", None, None)
