@@ -291,7 +291,9 @@ class HostLab:
         """Run a shell command on a host through the jump host, as the user would."""
         return run("ssh", "-F", str(self.ssh_config), host, command, timeout=timeout, check=check)
 
-    def _wait_ssh(self, timeout: float = 30) -> None:
+    def _wait_ssh(
+        self, timeout: float = 90
+    ) -> None:  # sshd starts in seconds; on a loaded 2-core machine, 30 s was seen too short
         deadline, delay = time.monotonic() + timeout, 0.1
         pending = [h.name for h in self.nodes]
         while pending:
