@@ -17,7 +17,9 @@ run("infra inventory --check")
 
 # %% [markdown]
 # ## 2. What the bootstrap will sync
-# The app-of-apps and the platform's values, rendered from cxops.yaml; `--check` fails with a diff when stale.
+# The app-of-apps and the platform's values, rendered from cxops.yaml; `--check` fails with a diff when stale. Name
+# your GitOps repository first (`workflows.gitops_remote` in cxops.yaml, then `cxops k8s render`, commit and push:
+# docs/cluster.md steps 4-5): until then the tree names a placeholder and the check says so.
 
 # %%
 run("k8s render --check")

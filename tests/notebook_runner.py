@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import nbformat
+import yaml
 from nbclient import NotebookClient
 
 from cxops.notebook import GUARD_TAGS
@@ -64,6 +66,28 @@ def project_copy(project: Path) -> Path:
     for nb in NOTEBOOKS.glob("*.ipynb"):
         shutil.copyfile(nb, dest / nb.name)
     return dest
+
+
+OPERATOR_REMOTE = "git@gitlab.com:ml-team/cxops-gitops.git"  # an operator's GitOps repository (never contacted)
+
+
+def ready_for_the_cluster(project: Path) -> None:
+    """What docs/cluster.md (steps 4 and 5) has a user do before notebook 03: name their GitOps repository in
+    cxops.yaml (`workflows.gitops_remote`) and `cxops k8s render` from the project root. Without it the committed
+    tree names the placeholder remote, which `k8s render --check` and `cluster install` refuse."""
+    config = project / "cxops.yaml"
+    doc = yaml.safe_load(config.read_text())
+    doc.setdefault("workflows", {})["gitops_remote"] = OPERATOR_REMOTE
+    config.write_text(yaml.safe_dump(doc, sort_keys=False))
+    res = subprocess.run(
+        [sys.executable, "-m", "cxops", "k8s", "render"],
+        cwd=project,
+        env=kernel_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
 
 
 def kernel_env() -> dict[str, str]:

@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from notebook_runner import execute, notebook, output_text, project_copy
+from notebook_runner import execute, notebook, output_text, project_copy, ready_for_the_cluster
 
 from tests.openstack.labtools import write_config
 from tests.openstack.test_provisioning import NOT_IN_A_CLONE
@@ -43,6 +43,7 @@ def project(tmp_path_factory, openstack_lab) -> Path:
     config = write_config(root, training={"flavor": GPU_FLAVOR})
     shutil.copytree(REPO / "k8s", root / "k8s")
     shutil.copytree(REPO / "tf", root / "tf", ignore=NOT_IN_A_CLONE)
+    ready_for_the_cluster(root)  # docs/cluster.md steps 4-5, before notebook 03's render check
     return config
 
 
