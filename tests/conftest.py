@@ -11,11 +11,14 @@ TESTS = Path(__file__).resolve().parent
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """tests/cluster/ runs the cluster install on the host lab (Debian roots, real SSH): marked `cluster` by folder,
-    so `make test-fast` (docs/testing.md) leaves it out without each of its modules having to say so."""
+    """Marks by folder, so `make test-fast` (docs/testing.md) leaves slow services out without each module having to
+    say so: tests/cluster/ runs the cluster install on the host lab (Debian roots, real SSH): `cluster`;
+    tests/k8s_api/ starts etcd and an API server (and ArgoCD, MLflow): `integration`."""
     for item in items:
         if (TESTS / "cluster") in item.path.parents:
             item.add_marker(pytest.mark.cluster)
+        elif (TESTS / "k8s_api") in item.path.parents:
+            item.add_marker(pytest.mark.integration)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
