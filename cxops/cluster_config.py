@@ -88,24 +88,36 @@ def is_upstream(url: str) -> bool:
     return _upstream(url)
 
 
+def _classify_remote(cfg: Config) -> tuple[str, str | None, str]:
+    """(the key that set it, the remote, its kind): "unset", "path" (a bare local path), "file" (file://),
+    "upstream" (the cxops project's own repository) or "network". One classifier; each caller words its line."""
+    remote = gitops_remote(cfg)
+    key = "workflows.gitops_remote" if cfg.workflows.gitops_remote else "gitops.remote"
+    if remote is None:
+        return key, None, "unset"
+    if not is_network_remote(remote):
+        return key, remote, "file" if "://" in remote else "path"
+    return key, remote, "upstream" if _upstream(remote) else "network"
+
+
 def argocd_repo_problem(cfg: Config) -> str | None:
     """Why ArgoCD could not follow the operator's GitOps repository, as one line (None: it can).
 
     ArgoCD follows the remote the steps push to (`gitops_remote`): refused when there is none, when it is a bare
-    local path (no scheme: nothing in a cluster reads it) or when it is the cxops project's own repository."""
-    remote = gitops_remote(cfg)
-    if remote is None:
+    local path (no scheme: nothing in a cluster reads it) or when it is the cxops project's own repository. A
+    file:// URL passes: ArgoCD's repo-server reads it when the path is mounted (the tests' single-host ArgoCD)."""
+    key, remote, kind = _classify_remote(cfg)
+    if kind == "unset":
         return (
             "no GitOps repository for ArgoCD to follow: set workflows.gitops_remote in cxops.yaml to your "
             "repository's URL (git@host:owner/repo.git or https://host/owner/repo.git), the one the steps push to"
         )
-    key = "workflows.gitops_remote" if cfg.workflows.gitops_remote else "gitops.remote"
-    if "://" not in remote and not is_network_remote(remote):
+    if kind == "path":
         return (
             f"{key} {remote!r} is a local path, which ArgoCD cannot read; set your GitOps repository's URL "
             "(git@host:owner/repo.git or https://host/owner/repo.git)"
         )
-    if _upstream(remote):
+    if kind == "upstream":
         return (
             f"{key} {remote!r} is the cxops project's own repository, not yours; set your fork's URL "
             "(git@host:owner/repo.git or https://host/owner/repo.git)"
@@ -114,19 +126,19 @@ def argocd_repo_problem(cfg: Config) -> str | None:
 
 
 def _remote_problem(cfg: Config) -> str | None:
-    remote = gitops_remote(cfg)
-    if remote is None:
+    """Why a step in a pod could not push to the GitOps remote, as one line (None: it can)."""
+    key, remote, kind = _classify_remote(cfg)
+    if kind == "unset":
         return (
             "workflows.gitops_remote is unset (and gitops.remote too): a step in the cluster would use the lab's "
             "local bare repository; set it to your GitOps repository's SSH URL, e.g. git@github.com:<you>/<repo>.git"
         )
-    key = "workflows.gitops_remote" if cfg.workflows.gitops_remote else "gitops.remote"
-    if not is_network_remote(remote):
+    if kind in ("path", "file"):
         return (
             f"{key} {remote!r} is a local path, which no pod can reach; set a network git URL, "
             "e.g. git@github.com:<you>/<repo>.git"
         )
-    if _upstream(remote):
+    if kind == "upstream":
         return f"{key} {remote!r} is the cxops project's own repository, which you cannot push to; name your fork"
     return None
 
