@@ -108,12 +108,11 @@ class DirectHttpTools(HoldingHttpTools):
         # A request is under way: no idle timeout now. uvicorn arms the timer only once no request is in progress;
         # the direct path answers inside data_received, so the next pipelined request can begin in the same call.
         self._cycle_only = False
-        if self._route is not None:
-            try:
-                self._unset_keepalive_if_required()
-            except Exception as exc:  # an internal renamed: this request goes through the cycle
-                self._unexpected(exc)
-                self._cycle_only = True
+        try:
+            self._unset_keepalive_if_required()
+        except Exception as exc:  # an internal renamed: this request goes through the cycle
+            self._unexpected(exc)
+            self._cycle_only = True
         super().on_message_begin()
 
     def on_headers_complete(self) -> None:
@@ -150,7 +149,7 @@ class DirectHttpTools(HoldingHttpTools):
         ):
             return None
         path = httptools.parse_url(self.url).path
-        if b"%" in path:
+        if b"%" in path or not path.isascii():  # the cycle decodes (or refuses) these
             return None
         hit = self._route(path.decode("ascii"))
         if hit is None:
@@ -223,7 +222,8 @@ class DirectHttpTools(HoldingHttpTools):
 
     def _unexpected(self, exc: Exception) -> None:
         """Log an unexpected error in the direct path, once per process with its traceback (it would repeat on
-        every request when an internal it uses has changed). The caller hands the request to uvicorn's cycle."""
+        every request when an internal it uses has changed). The caller decides what becomes of the request: uvicorn's
+        cycle while nothing has been written, else the connection closes."""
         if not DirectHttpTools._reported:
             DirectHttpTools._reported = True
             self.logger.warning(
