@@ -94,6 +94,17 @@ def serving_process(argv: list[str], ready_url: str, timeout: float = 60) -> Ite
         proc.wait(timeout=30)
 
 
+@contextlib.contextmanager
+def model_server(build: Path, *options: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """The model server as the serving image runs it (`python -m cxops.serving --model-dir BUILD`, plus `options`)
+    on a free port of 127.0.0.1, ready (its /readyz answered 200, bounded); (its URL, the process). Stopped after."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", "cxops.serving", "--model-dir", str(build), "--port", str(port), *options]
+    with serving_process(argv, f"{url}/readyz") as proc:
+        yield url, proc
+
+
 def lab_build(cfg) -> Path:
     """Train, evaluate, register and build one version in the lab's MLflow; the build directory a deploy would serve."""
     from cxops.pipeline.local import step_function

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from cxops.config.placeholders import check_template
 from cxops.environments import ENV_NAMES
 from cxops.serving.buckets import LATENCY_BUCKETS, LIMIT_MARGIN
-from cxops.serving.limits import MAX_BATCH_VAR, RequestLimits
+from cxops.serving.limits import MAX_BATCH_VAR, RequestLimits, direct_path_env
 
 Fraction = Annotated[float, Field(ge=0, le=1)]
 Port = Annotated[int, Field(ge=1024, le=65535)]
@@ -442,6 +442,12 @@ class Serving(Strict):
     max_request_headers: int = Field(
         100, ge=8, le=10_000, description="most header lines one request may send (more: 431)"
     )
+    direct_path: bool = Field(
+        True,
+        description="answer scoring requests with a Content-Length in the HTTP protocol itself, without an ASGI "
+        "cycle (faster; used only on the uvicorn versions it was verified on); false: every request through uvicorn's "
+        "ASGI cycle",
+    )
     image_registry: str = Field("registry.cxops.local/cxops", description="where built serving images are pushed")
     base_image: str = Field(
         "python:3.11.11-slim-bookworm", description="base image of the serving image, pinned by tag"
@@ -458,8 +464,12 @@ class Serving(Strict):
 
     def server_env(self) -> dict[str, str]:
         """What a model server in the cluster reads from its environment (the overlay's model.env): the request
-        limits and max_batch, as `python -m cxops.serving` takes them (cxops.serving.limits)."""
-        return {**self.request_limits().env(), MAX_BATCH_VAR: str(self.max_batch)}
+        limits, max_batch and direct_path, as `python -m cxops.serving` takes them (cxops.serving.limits)."""
+        return {
+            **self.request_limits().env(),
+            MAX_BATCH_VAR: str(self.max_batch),
+            **direct_path_env(self.direct_path),
+        }
 
     @field_validator("base_image")
     @classmethod

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from cxops.serving.limits import MAX_BATCH_VAR, RequestLimits
+from cxops.serving.limits import DIRECT_PATH_VAR, MAX_BATCH_VAR, RequestLimits, direct_path_from_env
 
 
 class ListenError(OSError):
@@ -40,6 +40,7 @@ def main() -> None:
         if not raw.isdigit() or int(raw) < 1:
             raise ValueError(f"{MAX_BATCH_VAR}={raw!r} is not a positive whole number (rows per request)")
         max_batch = int(raw)
+        direct_path = direct_path_from_env(os.environ)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
@@ -48,6 +49,13 @@ def main() -> None:
     ap.add_argument("--body-timeout", type=float, default=d.body_timeout, help="seconds its body may take after it")
     ap.add_argument("--max-head-bytes", type=int, default=d.max_head_bytes, help="request target + header lines")
     ap.add_argument("--max-headers", type=int, default=d.max_headers, help="header lines one request may carry")
+    ap.add_argument(
+        "--direct-path",
+        action=argparse.BooleanOptionalAction,
+        default=direct_path,
+        help="answer scoring requests without an ASGI cycle where uvicorn's version allows "
+        f"(default: {DIRECT_PATH_VAR} or on)",
+    )
     args = ap.parse_args()
     limits = RequestLimits(args.head_timeout, args.body_timeout, args.max_head_bytes, args.max_headers)
     try:
@@ -60,6 +68,7 @@ def main() -> None:
             uds=args.uds,
             ready_fd=args.ready_fd,
             limits=limits,
+            direct_path=args.direct_path,
         )
     except ListenError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -100,17 +109,23 @@ def serve(
     ready_fd: int | None = None,
     on_listening: Callable[[str | None], None] | None = None,
     limits: RequestLimits = RequestLimits(),
+    direct_path: bool = True,
 ) -> None:
     """Load the model, bind, tell `ready_fd` (if given) whether the model is ready, call `on_listening` with the
     model's load error (None when loaded), then serve until SIGTERM (which lets in-flight requests finish and closes
     idle keep-alive connections: uvicorn's graceful shutdown). `limits`: deadlines and sizes of what a client sends
-    (cxops.serving.limited). ListenError when HOST:PORT cannot be bound."""
+    (cxops.serving.limited). `direct_path`: scoring requests answered without an ASGI cycle, if uvicorn's version
+    allows (cxops.serving.direct; one warning line when it does not). ListenError when HOST:PORT cannot be bound."""
+    import logging
+
     import uvicorn
 
     from cxops.serving.app import create_app
+    from cxops.serving.direct import direct_path_check
     from cxops.serving.limited import protocol_with
 
     app = create_app(model_dir.resolve(), env=env, max_batch=max_batch)
+    direct, why_not = direct_path_check(direct_path)
     # One process per replica (Kubernetes scales out); access logs off: they cost throughput and say nothing new;
     # proxy headers off: nothing here reads the client address, and the middleware wraps every request.
     config = uvicorn.Config(
@@ -121,10 +136,12 @@ def serve(
         access_log=False,
         log_level="warning",
         # httptools; scoring answered without an ASGI cycle (cxops.serving.direct); head and body bounded (.limited)
-        http=protocol_with(limits),
+        http=protocol_with(limits, direct),
         loop=event_loop(app.scorer),
         proxy_headers=False,
     )
+    if why_not is not None:  # logged once uvicorn's logging is configured (by Config), as its own warnings are
+        logging.getLogger("uvicorn.error").warning(why_not)
     if uds is not None:
         uds.unlink(missing_ok=True)  # a socket file left by a server that died; its path is this server's
         sock = config.bind_socket()

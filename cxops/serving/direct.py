@@ -24,14 +24,39 @@ answer), and requests pipelined behind an answer that closed the connection are 
 only while no request is in progress; a graceful shutdown lets a request whose body is still arriving finish, then
 closes. uvicorn's own default headers (server, date) are sent as on every other response. The direct path writes
 no access-log line: the server runs with access logs off.
+
+The fence around uvicorn's internals (issue 27): this protocol reads and calls parts of uvicorn that are not its
+public API, listed below. So the direct path runs only on a uvicorn version it was verified on (VERIFIED_UVICORN;
+`direct_path_check`, called at start-up by cxops.serving.__main__.serve: otherwise one warning line and every request
+through the cycle), it can be turned off (cxops.yaml `serving.direct_path`, CXOPS_SERVING_DIRECT_PATH), and an
+unexpected error in it (an internal renamed, say) hands that request to the cycle instead of failing it. The test
+tests/unit/test_uvicorn_internals.py checks that each internal below still exists with the shape used here.
+
+What it mirrors from uvicorn, and where (uvicorn/protocols/http/httptools_impl.py unless named):
+- `HttpToolsProtocol.on_headers_complete`: when a request needs the cycle (upgrade, `expect_100_continue`,
+  `limit_concurrency`, `root_path`, a percent-encoded path from `httptools.parse_url(self.url)`), the keep-alive rule
+  (`parser.get_http_version() != "1.0" and parser.should_keep_alive()`), and waiting behind `self.cycle` while its
+  `response_complete` is False (pipelining);
+- `RequestResponseCycle.send`: the response head (`STATUS_LINE[status]`, `server_state.default_headers` from
+  uvicorn/server.py `Server.on_tick`, content-type and content-length, `connection: close`), and closing the transport
+  when not kept alive; `HttpToolsProtocol.send_400_response` for the 500's shape;
+- `RequestResponseCycle.run_asgi`: a route's exception is logged on `self.logger` ("uvicorn.error") and answered 500
+  with the connection closed;
+- `HttpToolsProtocol.on_response_complete` (called as the cycle does once a response is written: count it, resume
+  reading, start a pipelined cycle or arm the keep-alive timer), `_unset_keepalive_if_required` (called by
+  `data_received`; here also on each request's begin), `shutdown` (a request in progress ends the connection after
+  its answer), `flow.write_paused` (uvicorn/protocols/http/flow_control.py `FlowControl`: backpressure);
+- overridden parser callbacks, which call uvicorn's own: `on_message_begin`, `on_headers_complete`, `on_body`,
+  `on_message_complete`; and the attributes `app`, `parser`, `url`, `headers`, `transport`, `logger`, `server_state`.
 """
 
 from __future__ import annotations
 
 from time import perf_counter
-from typing import Any
+from typing import Any, ClassVar
 
 import httptools
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
 from cxops.serving.asgi import Scoring, content_headers
@@ -41,6 +66,22 @@ JSON_LENGTH = b"content-type: application/json\r\ncontent-length: %d\r\n"
 INTERNAL_ERROR = (
     b"content-type: text/plain; charset=utf-8\r\ncontent-length: 21\r\nconnection: close\r\n\r\nInternal Server Error"
 )
+# uvicorn versions the direct path was verified on (the tests, the wire comparison and `make bench` passed on each):
+# it uses uvicorn's internals (module docstring), so another version gets the plain protocol until verified.
+VERIFIED_UVICORN = ("0.54.0",)
+
+
+def direct_path_check(wanted: bool, installed: str = uvicorn.__version__) -> tuple[bool, str | None]:
+    """Whether the server answers scoring requests on the direct path: `wanted` (serving.direct_path) and uvicorn
+    `installed` one of VERIFIED_UVICORN. Returns (use it, the one line to log when it was wanted but is not used)."""
+    if not wanted:
+        return False, None
+    if installed not in VERIFIED_UVICORN:
+        return False, (
+            f"uvicorn {installed} is not a version the direct scoring path was verified on "
+            f"({', '.join(VERIFIED_UVICORN)}): every request goes through uvicorn's ASGI cycle (cxops.serving.direct)"
+        )
+    return True, None
 
 
 class DirectHttpTools(HoldingHttpTools):
@@ -48,20 +89,30 @@ class DirectHttpTools(HoldingHttpTools):
     as `uvicorn.Config(http=...)` with an app that has `scoring_route(path)` (cxops.serving.asgi.ModelServer). With
     any other app it is HoldingHttpTools."""
 
+    # False: every request goes through uvicorn's cycle (serving.direct_path off, or an unverified uvicorn)
+    direct_path: ClassVar[bool] = True
+    _reported: ClassVar[bool] = False  # an unexpected error in the direct path was logged (once per process)
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._route = getattr(self.app, "scoring_route", None)
+        self._route = getattr(self.app, "scoring_route", None) if self.direct_path else None
         # the request in progress on the direct path: (scoring, path params, started, keep alive), its body chunks
         self._direct: tuple[Scoring, dict[str, str], float, bool] | None = None
         self._chunks: list[bytes] = []
         self._headers_of: list[tuple[bytes, bytes]] | None = None
         self._headers_block = b""
         self._dropped = False  # the request being parsed came after the connection was closed: not served
+        self._cycle_only = False  # the request being parsed goes through the cycle (the direct path failed on it)
 
     def on_message_begin(self) -> None:
         # A request is under way: no idle timeout now. uvicorn arms the timer only once no request is in progress;
         # the direct path answers inside data_received, so the next pipelined request can begin in the same call.
-        self._unset_keepalive_if_required()
+        self._cycle_only = False
+        try:
+            self._unset_keepalive_if_required()
+        except Exception as exc:  # an internal renamed: this request goes through the cycle
+            self._unexpected(exc)
+            self._cycle_only = True
         super().on_message_begin()
 
     def on_headers_complete(self) -> None:
@@ -70,18 +121,24 @@ class DirectHttpTools(HoldingHttpTools):
         self._dropped = self.transport.is_closing()
         if self._dropped:
             return
-        direct = self._eligible()
+        try:
+            direct = self._eligible()
+            if direct is not None:
+                keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
+        except Exception as exc:  # an internal renamed, or a bug here: this request goes through the cycle
+            self._unexpected(exc)
+            direct = None
         if direct is None:
             super().on_headers_complete()
             return
         scoring, params = direct
-        keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
         self._direct = (scoring, params, perf_counter(), keep_alive)
 
     def _eligible(self) -> tuple[Scoring, dict[str, str]] | None:
         """The route and path parameters of a request the direct path can answer, else None."""
         if (
             self._route is None
+            or self._cycle_only
             or self.parser.get_method() != b"POST"
             or self.expect_100_continue
             or self.parser.should_upgrade()
@@ -92,7 +149,7 @@ class DirectHttpTools(HoldingHttpTools):
         ):
             return None
         path = httptools.parse_url(self.url).path
-        if b"%" in path:
+        if b"%" in path or not path.isascii():  # the cycle decodes (or refuses) these
             return None
         hit = self._route(path.decode("ascii"))
         if hit is None:
@@ -117,15 +174,21 @@ class DirectHttpTools(HoldingHttpTools):
         self._direct = None
         chunks, self._chunks = self._chunks, []
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        try:  # what the answer needs from uvicorn, before the route runs: a failure here costs the route nothing
+            default_headers = self._default_headers()
+        except Exception as exc:
+            self._unexpected(exc)
+            self._through_cycle(body)
+            return
         try:
             status, payload, extra = scoring.answer(self.headers, body, params, started)
         except Exception as exc:  # as uvicorn answers an ASGI app's exception: 500, logged, connection closed
             self.logger.error("Exception in a direct scoring route", exc_info=exc)
-            self.transport.write(b"".join((STATUS_LINE[500], self._default_headers(), INTERNAL_ERROR)))
+            self.transport.write(b"".join((STATUS_LINE[500], default_headers, INTERNAL_ERROR)))
             self.transport.close()
-            self.on_response_complete()
+            self._response_complete()
             return
-        out = [STATUS_LINE[status], self._default_headers(), JSON_LENGTH % len(payload)]
+        out = [STATUS_LINE[status], default_headers, JSON_LENGTH % len(payload)]
         closes = False  # the route asked to close (a 413: its unread body stays on the socket)
         if extra:
             out.extend(b"%s: %s\r\n" % pair for pair in extra)
@@ -138,7 +201,38 @@ class DirectHttpTools(HoldingHttpTools):
         self.transport.write(b"".join(out))
         if not keep_alive:
             self.transport.close()
-        self.on_response_complete()  # as uvicorn's cycle ends: count it, resume reading, arm the keep-alive timer
+        self._response_complete()
+
+    def _response_complete(self) -> None:
+        """As uvicorn's cycle ends a response: count it, resume reading, arm the keep-alive timer. The answer is
+        written already, so a failure here can only end the connection (the client has its answer)."""
+        try:
+            self.on_response_complete()
+        except Exception as exc:
+            self._unexpected(exc)
+            self.transport.close()
+
+    def _through_cycle(self, body: bytes) -> None:
+        """Hand the request whose head and whole `body` the parser has delivered to uvicorn's cycle, as if it had
+        never been taken for the direct path (the parser still holds its method and version)."""
+        super().on_headers_complete()
+        if body:
+            super().on_body(body)
+        super().on_message_complete()
+
+    def _unexpected(self, exc: Exception) -> None:
+        """Log an unexpected error in the direct path, once per process with its traceback (it would repeat on
+        every request when an internal it uses has changed). The caller decides what becomes of the request: uvicorn's
+        cycle while nothing has been written, else the connection closes."""
+        if not DirectHttpTools._reported:
+            DirectHttpTools._reported = True
+            self.logger.warning(
+                "The direct scoring path failed (%s: %s); such requests go through uvicorn's ASGI cycle "
+                "(set serving.direct_path: false to skip it)",
+                type(exc).__name__,
+                exc,
+                exc_info=exc,
+            )
 
     def _default_headers(self) -> bytes:
         """uvicorn's default header lines (date, server), joined once per change (the date changes each second)."""

@@ -40,9 +40,10 @@ from cxops.serving.limits import RequestLimits
 HEADER_LINE_EXTRA = 4  # ": " and CRLF around a header's name and value
 
 
-def protocol_with(limits: RequestLimits) -> type[LimitedHttpTools]:
-    """The server's HTTP protocol class with `limits` (pass as `uvicorn.Config(http=...)`)."""
-    return type("LimitedHttpTools", (LimitedHttpTools,), {"limits": limits})
+def protocol_with(limits: RequestLimits, direct: bool = True) -> type[LimitedHttpTools]:
+    """The server's HTTP protocol class with `limits` (pass as `uvicorn.Config(http=...)`); `direct` False: every
+    request through uvicorn's cycle (cxops.serving.direct.direct_path_check)."""
+    return type("LimitedHttpTools", (LimitedHttpTools,), {"limits": limits, "direct_path": direct})
 
 
 class LimitedHttpTools(DirectHttpTools):

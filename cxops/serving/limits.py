@@ -15,6 +15,24 @@ ENV_VARS = {
     "max_headers": "CXOPS_SERVING_MAX_HEADERS",
 }
 MAX_BATCH_VAR = "CXOPS_SERVING_MAX_BATCH"  # serving.max_batch, carried the same way
+DIRECT_PATH_VAR = "CXOPS_SERVING_DIRECT_PATH"  # serving.direct_path (cxops.serving.direct), carried the same way
+TRUE, FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def direct_path_from_env(environ: Mapping[str, str]) -> bool:
+    """serving.direct_path as `environ` carries it (DIRECT_PATH_VAR; unset or empty: on). ValueError naming the
+    variable and its value when it is not true or false."""
+    raw = environ.get(DIRECT_PATH_VAR, "").strip()
+    if not raw or raw.lower() in TRUE:
+        return True
+    if raw.lower() in FALSE:
+        return False
+    raise ValueError(f"{DIRECT_PATH_VAR}={raw!r} is not true or false")
+
+
+def direct_path_env(on: bool) -> dict[str, str]:
+    """serving.direct_path as the environment variable direct_path_from_env reads."""
+    return {DIRECT_PATH_VAR: "true" if on else "false"}
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import cli, make_project
+from helpers import cli, lab_build, make_project
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +33,10 @@ def cfg(lab: Path):
     from cxops.config import load_config
 
     return load_config(lab)
+
+
+@pytest.fixture(scope="module")
+def built(lab: Path, cfg) -> Path:
+    """A real build of a model trained, evaluated and registered in the lab's MLflow, one per module: the server loads
+    exactly what a deploy would (the build directory; tests/helpers.py `model_server` serves it)."""
+    return lab_build(cfg)

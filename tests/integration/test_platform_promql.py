@@ -13,14 +13,13 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from helpers import REPO, free_port, lab_build, serving_process
+from helpers import REPO, free_port, model_server, serving_process
 from prometheus_client.parser import text_string_to_metric_families
 
 from cxops.waiting import wait_until
@@ -98,28 +97,9 @@ def test_dashboards_are_valid_json_with_unique_uids():
 
 
 @pytest.fixture(scope="module")
-def built(lab: Path, cfg) -> Path:
-    """A real build of a model trained, evaluated and registered in the lab's MLflow: the metric names come from the
-    server code, whatever the model, and the server loads exactly what a deploy would."""
-    return lab_build(cfg)
-
-
-@pytest.fixture(scope="module")
 def server(built: Path) -> Iterator[str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    argv = [
-        sys.executable,
-        "-m",
-        "cxops.serving",
-        "--model-dir",
-        str(built),
-        "--port",
-        str(port),
-        "--env",
-        "production",
-    ]
-    with serving_process(argv, f"{url}/readyz"):
+    """A real server on a real build (the metric names come from the server code, whatever the model)."""
+    with model_server(built, "--env", "production") as (url, _):
         golden = json.loads((built / "golden.json").read_text())
         for _ in range(5):
             assert httpx.post(f"{url}/predict", json={"inputs": golden["inputs"]}).status_code == 200

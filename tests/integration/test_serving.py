@@ -9,34 +9,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import free_port, lab_build, serving_process
+from helpers import free_port, model_server, serving_process
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def built(lab: Path, cfg) -> Path:
-    return lab_build(cfg)
-
-
-@pytest.fixture(scope="module")
 def server(built: Path) -> Iterator[str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    argv = [
-        sys.executable,
-        "-m",
-        "cxops.serving",
-        "--model-dir",
-        str(built),
-        "--port",
-        str(port),
-        "--env",
-        "test",
-        "--max-batch",
-        "50",
-    ]
-    with serving_process(argv, f"{url}/readyz"):
+    with model_server(built, "--env", "test", "--max-batch", "50") as (url, _):
         yield url
 
 

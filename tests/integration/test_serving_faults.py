@@ -10,7 +10,6 @@ import json
 import math
 import re
 import socket
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 import schemathesis
-from helpers import free_port, serving_process
+from helpers import model_server
 from hypothesis import HealthCheck, settings
 
 from cxops.pipeline.prom import CONFIDENCE_COUNT, CONFIDENCE_SUM, parse_metrics
@@ -30,31 +29,8 @@ MAX_BATCH = 50
 
 
 @pytest.fixture(scope="module")
-def built(lab: Path, cfg) -> Path:
-    from cxops.pipeline.local import step_function
-
-    run_id = step_function("train")(cfg).run_id
-    assert step_function("evaluate")(cfg, run_id).passed
-    version = step_function("register")(cfg, run_id).version
-    return Path(step_function("build")(cfg, version).path)
-
-
-@pytest.fixture(scope="module")
 def served(built: Path) -> Iterator[tuple[str, int]]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    argv = [
-        sys.executable,
-        "-m",
-        "cxops.serving",
-        "--model-dir",
-        str(built),
-        "--port",
-        str(port),
-        "--max-batch",
-        str(MAX_BATCH),
-    ]
-    with serving_process(argv, f"{url}/readyz") as proc:
+    with model_server(built, "--max-batch", str(MAX_BATCH)) as (url, proc):
         yield url, proc.pid
 
 

@@ -11,28 +11,19 @@ from __future__ import annotations
 import json
 import math
 import socket
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from helpers import free_port, lab_build, serving_process
+from helpers import model_server
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def built(lab: Path, cfg) -> Path:
-    return lab_build(cfg)
-
-
-@pytest.fixture(scope="module")
 def server(built: Path) -> Iterator[str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    argv = [sys.executable, "-m", "cxops.serving", "--model-dir", str(built), "--port", str(port), "--max-batch", "50"]
-    with serving_process(argv, f"{url}/readyz"):
+    with model_server(built, "--max-batch", "50") as (url, _):
         yield url
 
 

@@ -9,6 +9,7 @@ paths are compared on the wire."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 
 import pytest
@@ -17,7 +18,7 @@ from helpers import RecordingTransport
 from uvicorn.server import ServerState
 
 from cxops.serving.asgi import Headers, ModelServer, Receive, Response, Scoring
-from cxops.serving.direct import DirectHttpTools
+from cxops.serving.direct import VERIFIED_UVICORN, DirectHttpTools, direct_path_check
 
 LIMIT = 100
 
@@ -43,21 +44,29 @@ def server(answer: Callable[[Headers, bytes, dict[str, str], float], Response] |
 
 
 def exchange(
-    app: ModelServer, *data: bytes, shutdown_after: int | None = None, timers: list[bool] | None = None
+    app: ModelServer,
+    *data: bytes,
+    shutdown_after: int | None = None,
+    timers: list[bool] | None = None,
+    protocol_class: type[DirectHttpTools] = DirectHttpTools,
+    connected: Callable[[DirectHttpTools], None] | None = None,
 ) -> tuple[list[bytes], bool, int]:
     """Feed `data` (one data_received call each) to a fresh connection; (writes, closed, ASGI tasks started).
     `shutdown_after`: call the protocol's graceful shutdown after that many feeds. `timers`, if given, gets
-    whether the keep-alive timer is armed after each feed."""
-    config = uvicorn.Config(app=app, http=DirectHttpTools, lifespan="off", proxy_headers=False, access_log=False)
+    whether the keep-alive timer is armed after each feed. `protocol_class`: the protocol (a DirectHttpTools);
+    `connected`: called with it once its connection is made."""
+    config = uvicorn.Config(app=app, http=protocol_class, lifespan="off", proxy_headers=False, access_log=False)
     config.load()
     state = ServerState()
     started = 0
 
     async def main() -> tuple[list[bytes], bool, int]:
         nonlocal started
-        protocol = DirectHttpTools(config=config, server_state=state, app_state={})
+        protocol = protocol_class(config=config, server_state=state, app_state={})
         inner = RecordingTransport()
         protocol.connection_made(inner)  # type: ignore[arg-type]
+        if connected is not None:
+            connected(protocol)
         for i, chunk in enumerate(data):
             if shutdown_after == i:
                 protocol.shutdown()
@@ -214,3 +223,75 @@ def test_the_idle_timer_runs_only_while_no_request_is_in_progress():
     timers: list[bool] = []
     writes, closed, _ = exchange(server(), request + request[:-4], request[-4:], timers=timers)
     assert timers == [False, True] and len(writes) == 2 and not closed
+
+
+# --- the fence around uvicorn's internals (issue 27) -----------------------------------------------------------------
+
+
+class Recording(logging.Handler):
+    """Keeps the records it is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_with_the_direct_path_off_a_sized_scoring_request_goes_through_the_cycle():
+    off = type("Off", (DirectHttpTools,), {"direct_path": False})
+    writes, closed, tasks = exchange(server(), post(b"[1]", length(b"[1]")), protocol_class=off)
+    assert tasks == 1 and not closed
+    assert b"".join(writes).endswith(b'"asgi:[1]"')
+
+
+def test_an_error_while_choosing_the_path_sends_the_request_through_the_cycle(monkeypatch):
+    """As if uvicorn renamed an attribute the choice reads: the request is answered by the cycle, not refused with
+    400 (what an exception escaping a parser callback gets from uvicorn), and the error is logged once."""
+    monkeypatch.setattr(DirectHttpTools, "_reported", False)
+
+    class Renamed(DirectHttpTools):
+        def _eligible(self) -> None:
+            raise AttributeError("'HttpToolsProtocol' object has no attribute 'expect_100_continue'")
+
+    request = post(b"[1]", length(b"[1]"))
+    logged = Recording()
+    logger = logging.getLogger("uvicorn.error")  # not propagated to the root's; its handlers set by uvicorn.Config
+    try:
+        writes, closed, tasks = exchange(
+            server(), request, request, protocol_class=Renamed, connected=lambda _: logger.addHandler(logged)
+        )
+    finally:
+        logger.removeHandler(logged)
+    assert tasks == 2 and not closed
+    answers = b"".join(writes)
+    assert answers.count(b"HTTP/1.1 200 OK") == 2 and answers.count(b'"asgi:[1]"') == 2
+    [record] = [r for r in logged.records if "direct scoring path failed" in r.getMessage()]  # once, not per request
+    assert record.levelname == "WARNING" and "expect_100_continue" in record.getMessage()
+
+
+def test_an_error_once_the_body_is_in_sends_the_request_and_its_body_through_the_cycle(monkeypatch):
+    monkeypatch.setattr(DirectHttpTools, "_reported", False)
+    answered: list[bytes] = []
+
+    def direct(headers: Headers, body: bytes, params: dict[str, str], started: float) -> Response:
+        answered.append(body)
+        return 200, b"{}", []
+
+    class Broken(DirectHttpTools):
+        def _default_headers(self) -> bytes:
+            raise AttributeError("'ServerState' object has no attribute 'default_headers'")
+
+    request = post(b"[1, 2, 3]", length(b"[1, 2, 3]"))
+    writes, closed, tasks = exchange(server(direct), request[:-4], request[-4:], protocol_class=Broken)
+    assert tasks == 1 and not closed and answered == []  # the route ran once: in the cycle
+    assert b"".join(writes).endswith(b'"asgi:[1, 2, 3]"')
+
+
+def test_the_direct_path_runs_only_where_wanted_and_on_a_verified_uvicorn():
+    assert direct_path_check(True, VERIFIED_UVICORN[0]) == (True, None)
+    assert direct_path_check(False, VERIFIED_UVICORN[0]) == (False, None)
+    used, why = direct_path_check(True, "99.0.0")
+    assert not used and why is not None
+    assert "uvicorn 99.0.0" in why and VERIFIED_UVICORN[0] in why and "\n" not in why

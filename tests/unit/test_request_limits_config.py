@@ -52,3 +52,15 @@ def test_a_limit_out_of_range_is_one_line_naming_it(line: str, named: str):
     [msg] = info.value.problems
     key = line.split(":")[0].strip()
     assert f"serving.{key}" in msg and named in msg
+
+
+def test_serving_direct_path_reaches_the_lab_and_the_clusters_servers():
+    """serving.direct_path (cxops.serving.direct): on by default; false reaches the lab's servers as an option and a
+    cluster's as the overlay's environment."""
+    on = parse_config(GOOD, "cxops.yaml")
+    off = parse_config(with_serving("  direct_path: false\n"), "cxops.yaml")
+    assert on.serving.direct_path is True
+    assert "--direct-path" in server_argv(on, Path("/b"), "staging", Path("/s.sock"), 3)
+    assert "--no-direct-path" in server_argv(off, Path("/b"), "staging", Path("/s.sock"), 3)
+    assert off.serving.server_env()["CXOPS_SERVING_DIRECT_PATH"] == "false"
+    assert on.serving.server_env()["CXOPS_SERVING_DIRECT_PATH"] == "true"

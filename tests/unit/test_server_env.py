@@ -6,7 +6,14 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from cxops.serving.limits import ENV_VARS, MAX_BATCH_VAR, RequestLimits
+from cxops.serving.limits import (
+    DIRECT_PATH_VAR,
+    ENV_VARS,
+    MAX_BATCH_VAR,
+    RequestLimits,
+    direct_path_env,
+    direct_path_from_env,
+)
 
 
 def test_the_limits_survive_the_trip_through_the_environment():
@@ -27,3 +34,22 @@ def test_a_bad_variable_is_one_line_naming_it_and_exit_2(tmp_path):
         assert res.returncode == 2, res.stderr
         [line] = res.stderr.strip().splitlines()
         assert line.startswith(f"error: {var}={raw!r} is not a positive")
+
+
+def test_direct_path_survives_the_trip_through_the_environment():
+    assert direct_path_from_env(direct_path_env(False)) is False
+    assert direct_path_from_env(direct_path_env(True)) is True
+    assert direct_path_from_env({}) is True  # unset: on, as serving.direct_path's default
+
+
+def test_a_direct_path_value_that_is_not_a_boolean_is_one_line_naming_it_and_exit_2(tmp_path):
+    res = subprocess.run(
+        [sys.executable, "-m", "cxops.serving", "--model-dir", str(tmp_path)],
+        env={"PATH": "/usr/bin:/bin", DIRECT_PATH_VAR: "sometimes"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 2, res.stderr
+    [line] = res.stderr.strip().splitlines()
+    assert line == f"error: {DIRECT_PATH_VAR}='sometimes' is not true or false"
