@@ -32,6 +32,7 @@ import threading
 import time
 from pathlib import Path
 
+from cxops.builds import builds_dir
 from cxops.config import ENV_NAMES, Config, load_config
 from cxops.errors import CxopsError
 from cxops.gitops.overlay import Desired, desired_from_text
@@ -42,7 +43,6 @@ from cxops.lab.follow import RegistryFollower
 from cxops.lab.gitops_remote import bare_path, read_file_at_head
 from cxops.lab.process import ManagedProcess, stop_pid
 from cxops.paths import state_dir
-from cxops.pipeline.build import builds_dir
 from cxops.serving.manifest import model_digest
 
 POLL_SECONDS = 0.3  # for crashed servers; a push wakes the controller at once

@@ -6,6 +6,7 @@ import contextlib
 import time
 from pathlib import Path
 
+from cxops.builds import read_build
 from cxops.cluster_config import in_cluster
 from cxops.config import Config
 from cxops.errors import CxopsError
@@ -14,7 +15,6 @@ from cxops.gitops.repo import GitOpsRepo
 from cxops.gitops.state import desired, gitops_repo, overlay_path
 from cxops.gitops.traffic import write_traffic
 from cxops.paths import state_dir
-from cxops.pipeline.build import read_build
 from cxops.pipeline.canary_traffic import commit_canary_weight, set_canary_weight, wait_traffic, weight_active
 from cxops.pipeline.live import env_url, live, serves
 from cxops.pipeline.results import DeployResult

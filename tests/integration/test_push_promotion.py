@@ -97,8 +97,8 @@ def head(cfg) -> str:
 
 
 def image_of(cfg, version: str) -> str:
+    from cxops.builds import read_build
     from cxops.paths import state_dir
-    from cxops.pipeline.build import read_build
 
     return read_build(state_dir(cfg), cfg.model.name, version)["image"]
 

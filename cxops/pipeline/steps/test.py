@@ -9,11 +9,11 @@ from pathlib import Path
 
 import httpx
 
+from cxops.builds import build_dir
 from cxops.config import Config
 from cxops.errors import CxopsError
 from cxops.gitops.state import desired, gitops_repo
 from cxops.paths import state_dir
-from cxops.pipeline.build import build_dir
 from cxops.pipeline.http import client
 from cxops.pipeline.live import env_url
 from cxops.pipeline.load import run_load
