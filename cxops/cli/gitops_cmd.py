@@ -31,7 +31,7 @@ def _git_dir(explicit: Path | None) -> Path:
         return Path(os.environ["GIT_DIR"]).resolve()
     cfg = load_config()
     if cfg.gitops.remote is None:
-        from cxops.lab.gitops_remote import ensure_bare_remote
+        from cxops.gitops.bare_remote import ensure_bare_remote
         from cxops.paths import state_dir
 
         return ensure_bare_remote(state_dir(cfg), cfg.gitops.branch)[0]

@@ -135,10 +135,10 @@ def plan(
 ) -> None:
     """Render the variables, preflight, `terraform init` and `plan` (saved to tf/cxops.tfplan); show the changes."""
     from cxops.cli.output import emit_json, table
+    from cxops.cli.terraform_progress import Progress
     from cxops.config import load_config
     from cxops.errors import CxopsError
     from cxops.infra import provision
-    from cxops.infra.progress import Progress
     from cxops.paths import project_root
 
     config = load_config()
@@ -178,9 +178,9 @@ def apply(
 
     Ctrl-C stops Terraform gracefully (operations in flight finish, the state is saved); run apply again to resume."""
     from cxops.cli.output import emit_json
+    from cxops.cli.terraform_progress import Progress
     from cxops.config import load_config
     from cxops.infra import outputs, provision
-    from cxops.infra.progress import Progress
     from cxops.paths import project_root
 
     config = load_config()
@@ -233,10 +233,10 @@ def destroy(
     The data volume (module.storage) is protected (prevent_destroy) and survives; the next apply reattaches it."""
     from cxops import names
     from cxops.cli.output import emit_json
+    from cxops.cli.terraform_progress import Progress
     from cxops.config import load_config
     from cxops.errors import UsageError
     from cxops.infra import provision, tfvars
-    from cxops.infra.progress import Progress
     from cxops.paths import project_root
 
     config = load_config()

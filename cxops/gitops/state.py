@@ -18,7 +18,7 @@ def gitops_repo(cfg: Config, clone: str = "gitops-work") -> GitOpsRepo:
     state = state_dir(cfg)
     remote = cfg.gitops.remote
     if remote is None:
-        from cxops.lab.gitops_remote import ensure_bare_remote
+        from cxops.gitops.bare_remote import ensure_bare_remote
 
         remote = str(ensure_bare_remote(state, cfg.gitops.branch)[0])
     return GitOpsRepo(remote, cfg.gitops.branch, state / clone, cfg.gitops.push_attempts)

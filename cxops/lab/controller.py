@@ -35,12 +35,12 @@ from pathlib import Path
 from cxops.builds import builds_dir
 from cxops.config import ENV_NAMES, Config, load_config
 from cxops.errors import CxopsError
+from cxops.gitops.bare_remote import bare_path, read_file_at_head
 from cxops.gitops.overlay import Desired, desired_from_text
 from cxops.gitops.repo import git
 from cxops.gitops.state import overlay_path
 from cxops.lab import endpoint, sockets
 from cxops.lab.follow import RegistryFollower
-from cxops.lab.gitops_remote import bare_path, read_file_at_head
 from cxops.lab.process import ManagedProcess, stop_pid
 from cxops.paths import state_dir
 from cxops.serving.manifest import model_digest

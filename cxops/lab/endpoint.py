@@ -79,7 +79,7 @@ def split_from_route(cfg: Config, route_text: str) -> Split:
 
 def split_from_git(cfg: Config) -> Split:
     """The split in the lab's GitOps remote at the branch head."""
-    from cxops.lab.gitops_remote import bare_path, read_file_at_head
+    from cxops.gitops.bare_remote import bare_path, read_file_at_head
 
     text = read_file_at_head(bare_path(state_dir(cfg)), cfg.gitops.branch, f"{traffic_dir(cfg)}/httproute.yaml")
     return split_from_route(cfg, text)

@@ -69,7 +69,7 @@ def v2(cfg) -> str:
 
 # -- people and their clones ----------------------------------------------------------------------------------------
 def bare(cfg) -> Path:
-    from cxops.lab.gitops_remote import bare_path
+    from cxops.gitops.bare_remote import bare_path
     from cxops.paths import state_dir
 
     return bare_path(state_dir(cfg))
