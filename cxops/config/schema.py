@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from cxops.config.addressing import check_address, check_nodes  # shared with the detection and tf/variables.tf
 from cxops.config.placeholders import check_template
 from cxops.environments import ENV_NAMES
 from cxops.serving.buckets import LATENCY_BUCKETS, LIMIT_MARGIN
@@ -200,8 +201,6 @@ class Cloud(Strict):
     @classmethod
     def _operator(cls, v: str | None) -> str | None:
         if v is not None:
-            from cxops.infra.operator import check_address  # one rule, shared with the detection
-
             check_address(v)
         return v
 
@@ -221,8 +220,6 @@ class Cloud(Strict):
 
     @model_validator(mode="after")
     def _nodes_fit(self) -> Cloud:
-        from cxops.infra.addressing import check_nodes  # one rule set, shared with the Terraform variable validation
-
         check_nodes(self)
         return self
 
