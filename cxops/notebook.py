@@ -119,7 +119,7 @@ def _print_report(gate: str, report: dict[str, Any]) -> None:
     checks = report.get("checks") or {}
     if isinstance(checks, dict):  # staging: check name -> ok
         print("   " + ", ".join(f"{name} {'ok' if ok else 'FAILED'}" for name, ok in checks.items()))
-    else:  # evaluation and canary: the gate's Check records (cxops.pipeline.verdict.Check.as_dict)
+    else:  # evaluation and canary: the gate's Check records (cxops.gates.verdict.Check.as_dict)
         for c in checks:
             bound = "<=" if c.get("kind") == "max" else ">="
             verdict = "ok" if c.get("ok") else f"FAILED ({c.get('reason')})"
@@ -163,7 +163,7 @@ def run_costs(plot: bool = False) -> list[dict[str, Any]]:
         print(f"{row['run_id']:34} {row['flavor']:12} {row['seconds']:>8} {row['cost']:>14.6f}")
     print(f"total: {sum(r['cost'] for r in rows):.6f} {cfg.costs.currency} over {len(rows)} run(s)")
     if plot and rows:
-        from cxops.pipeline.plots import costs_png
+        from cxops.gates.plots import costs_png
 
         with tempfile.TemporaryDirectory() as tmp:
             oldest_first = list(reversed(rows))

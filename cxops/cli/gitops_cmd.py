@@ -127,7 +127,7 @@ def reconcile(
     tagged with the commit that caused the move. Environments still catching up are left for the next run."""
     from cxops.cli.output import emit_json, table
     from cxops.config import load_config
-    from cxops.pipeline.reconcile import reconcile as run
+    from cxops.release.reconcile import reconcile as run
 
     rows = run(load_config(), start_lab=start_lab)
     if json_out:

@@ -40,7 +40,7 @@ err_console = _console(stderr=True)
 
 def emit_json(data: Any) -> None:
     """Machine-readable output: plain JSON on stdout, nothing else; a non-finite number is null (JSON has no NaN)."""
-    from cxops.pipeline.verdict import json_safe
+    from cxops.gates.verdict import json_safe
 
     sys.stdout.write(json.dumps(json_safe(data), indent=2, sort_keys=False, default=str, allow_nan=False) + "\n")
 

@@ -51,8 +51,8 @@ def run(
     from cxops.errors import GateFailed, GateInconclusive, UsageError
     from cxops.pipeline.definition import PIPELINE, step
     from cxops.pipeline.local import run_pipeline
-    from cxops.pipeline.status import env_statuses
     from cxops.registry.tracking import tracking_uri
+    from cxops.release.status import env_statuses
 
     cfg = load_config()
     if until is not None:

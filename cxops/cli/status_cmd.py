@@ -16,7 +16,7 @@ def status(
     from cxops.cli.output import emit_json
     from cxops.config import load_config
     from cxops.errors import CxopsError
-    from cxops.pipeline.status import env_statuses
+    from cxops.release.status import env_statuses
 
     rows = env_statuses(load_config())
     if json_out:

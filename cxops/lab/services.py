@@ -14,7 +14,7 @@ from cxops.lab.controller import pending_process, server_process, standby_proces
 from cxops.lab.mlflow_server import MlflowLab
 from cxops.lab.process import ManagedProcess, port_is_free
 from cxops.paths import state_dir
-from cxops.pipeline.live import env_url, live
+from cxops.release.live import env_url, live
 
 
 def controller_process(cfg: Config) -> ManagedProcess:

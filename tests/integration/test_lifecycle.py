@@ -134,7 +134,7 @@ class SteadyClient:
 def test_production_promotion_under_steady_load_loses_no_request(lab: Path, cfg, two_releases):
     """Production moves to another version and back while clients keep sending: every request is answered 200 by
     the old or the new version (the new server is ready before the old one stops taking traffic)."""
-    from cxops.pipeline.live import env_url
+    from cxops.release.live import env_url
 
     first, second = two_releases
     golden = lab.parent / ".cxops" / "builds" / cfg.model.name / first / "context" / "golden.json"
@@ -175,7 +175,7 @@ class RemoteAndCanaryWatch:
         self.thread = threading.Thread(target=self.run, daemon=True)
 
     def run(self) -> None:
-        from cxops.pipeline.live import live
+        from cxops.release.live import live
 
         last: dict[str, str] = {}
         while not self.stop.is_set():

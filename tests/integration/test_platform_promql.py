@@ -200,8 +200,8 @@ def test_serving_expressions_select_the_servers_series(prometheus: str, server: 
     """Not only parsed: the gate's selectors match what the server exports (a typo in a label would give nothing),
     and the error ratio counts the failed /predict requests."""
     from cxops.config import load_config
+    from cxops.gates import promql
     from cxops.k8s.rules import selector
-    from cxops.pipeline import promql
 
     sel = selector(load_config(REPO / "cxops.yaml"), "production")
     golden = json.loads((built / "golden.json").read_text())
@@ -228,8 +228,9 @@ def test_the_gates_prometheus_window_equals_the_servers_own_counts(prometheus: s
     """The gate's range queries (promql.prometheus_window), over a window that starts before the server's first
     request, read exactly what the server's /metrics says, once Prometheus has scraped it after the last request."""
     from cxops.config import load_config
+    from cxops.gates import metrics_window as prom
+    from cxops.gates import promql
     from cxops.k8s.rules import selector
-    from cxops.pipeline import prom, promql
 
     sel = selector(load_config(REPO / "cxops.yaml"), "production")
     direct = prom.scrape(server)

@@ -43,10 +43,10 @@ def prometheus(cfg, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def canary_and_production(cfg) -> str:
-    from cxops.pipeline.deploy import deploy
+    from cxops.gates.reports import gate_tag
     from cxops.pipeline.local import step_function
-    from cxops.pipeline.reports import gate_tag
     from cxops.registry.client import Registry
+    from cxops.release.rollout import deploy
 
     run_id = step_function("train")(cfg).run_id
     assert step_function("evaluate")(cfg, run_id).passed
@@ -70,8 +70,8 @@ def prom_cfg(cfg, url: str):
 
 
 def test_window_counts_from_prometheus_are_exact(cfg, prometheus: str, canary_and_production: str):
-    from cxops.pipeline.load import run_load
-    from cxops.pipeline.promql import prometheus_window
+    from cxops.gates.load import run_load
+    from cxops.gates.promql import prometheus_window
 
     url = f"http://127.0.0.1:{cfg.environments.production.port}/predict"
     wait_until(

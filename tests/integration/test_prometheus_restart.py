@@ -91,22 +91,22 @@ def prometheus(pods, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def _sum_requests(prom: str, at: float) -> float:
-    from cxops.pipeline.promql import _query
+    from cxops.gates.promql import _query
 
     result = _query(prom, f'sum(cxops_requests_total{{{SELECTOR},route="/predict"}})', at)
     return float(result[0]["value"][1]) if result else 0.0
 
 
 def _send(pod: Pod, n: int) -> None:
-    from cxops.pipeline.load import run_load
+    from cxops.gates.load import run_load
 
     body = json.dumps({"inputs": [[0.0] * 64]}).encode()
     assert run_load([(f"{pod.url}/predict", body)] * n, 4).errors == 0
 
 
 def test_a_pod_restart_mid_window_counts_only_the_windows_requests(pods, prometheus: str):
-    from cxops.pipeline.prom import counter_increase, histogram_quantile
-    from cxops.pipeline.promql import prometheus_window
+    from cxops.gates.metrics_window import counter_increase, histogram_quantile
+    from cxops.gates.promql import prometheus_window
 
     a, b = pods
     _send(a, 3000)  # the survivor's history
@@ -136,7 +136,7 @@ def test_a_pod_restart_mid_window_counts_only_the_windows_requests(pods, prometh
 
 
 def test_the_scrape_path_sees_a_restart_by_its_start_time(build_dir: Path):
-    from cxops.pipeline.prom import delta, scrape
+    from cxops.gates.metrics_window import delta, scrape
 
     pod = Pod(build_dir)
     try:

@@ -126,7 +126,7 @@ def push(wd: Path, *extra: str) -> subprocess.CompletedProcess:
 
 # -- what the lab says ----------------------------------------------------------------------------------------------
 def statuses(cfg) -> dict[str, dict]:
-    from cxops.pipeline.status import env_statuses
+    from cxops.release.status import env_statuses
 
     return {r.env: r.as_dict() for r in env_statuses(cfg)}
 

@@ -22,7 +22,7 @@ import schemathesis
 from helpers import free_port, serving_process
 from hypothesis import HealthCheck, settings
 
-from cxops.pipeline.prom import CONFIDENCE_COUNT, CONFIDENCE_SUM, parse_metrics
+from cxops.gates.metrics_window import CONFIDENCE_COUNT, CONFIDENCE_SUM, parse_metrics
 from cxops.serving.app import max_body_bytes
 
 pytestmark = pytest.mark.integration

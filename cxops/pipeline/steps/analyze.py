@@ -15,21 +15,21 @@ from typing import Any
 
 from cxops.config import Config
 from cxops.errors import CxopsError, UsageError
+from cxops.gates import metrics_window
+from cxops.gates.load import LoadStats, run_load
+from cxops.gates.plots import canary_png
+from cxops.gates.promql import prometheus_window
+from cxops.gates.reports import save_report
+from cxops.gates.verdict import FAILED, INCONCLUSIVE, Bound, Check, Verdict, decide
 from cxops.gitops.state import desired, gitops_repo
 from cxops.model.interface import load_project
 from cxops.names import env_namespace
-from cxops.pipeline import prom
-from cxops.pipeline.deploy import retire
-from cxops.pipeline.live import env_url
-from cxops.pipeline.load import LoadStats, run_load
-from cxops.pipeline.plots import canary_png
-from cxops.pipeline.promql import prometheus_window
-from cxops.pipeline.reports import save_report
 from cxops.pipeline.results import GateResult
 from cxops.pipeline.steps import rollback
 from cxops.pipeline.steps._args import check_env
-from cxops.pipeline.verdict import FAILED, INCONCLUSIVE, Bound, Check, Verdict, decide
 from cxops.registry.client import Registry
+from cxops.release.live import env_url
+from cxops.release.rollout import retire
 from cxops.settings import settings
 
 SIDES = ("canary", "production")
@@ -40,7 +40,7 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
-def _side_metrics(w: prom.Window | None, client: LoadStats) -> dict[str, Any]:
+def _side_metrics(w: metrics_window.Window | None, client: LoadStats) -> dict[str, Any]:
     """Server-side evidence of one side's window; client-side failures count too (a dead server has no metrics).
     A value that cannot be computed (no samples) is None, never a stand-in number. `p95_ms` is a lower bound when
     `p95_above` is true (the 95th percentile falls in the latency histogram's +Inf bucket); `p95` is how it reads
@@ -52,7 +52,7 @@ def _side_metrics(w: prom.Window | None, client: LoadStats) -> dict[str, Any]:
         error_rate = client.error_rate
     else:  # max() would drop a NaN (nan > x is False): keep it so the check fails
         error_rate = max(client.error_rate, server_rate) if math.isfinite(server_rate) else math.nan
-    q = prom.quantile(0.95, w.latency_buckets) if w else prom.Quantile(math.nan)
+    q = metrics_window.quantile(0.95, w.latency_buckets) if w else metrics_window.Quantile(math.nan)
     p95 = q.value * 1000
     conf = w.confidence_sum / w.confidence_count if w and w.confidence_count else None
     return {
@@ -113,7 +113,7 @@ def run(cfg: Config, env: str = "canary") -> GateResult:
         s: f"Prometheus {prom_url} selector {{{selectors[s]}}}" if prom_url else f"{urls[s]}/metrics" for s in sides
     }
 
-    before = {s: prom.scrape(urls[s]) for s in sides} if not prom_url else {}
+    before = {s: metrics_window.scrape(urls[s]) for s in sides} if not prom_url else {}
     window_start = time.time()
     stats = {s: LoadStats() for s in sides}
     preds: dict[str, dict[int, int]] = {s: {} for s in sides}
@@ -146,12 +146,12 @@ def run(cfg: Config, env: str = "canary") -> GateResult:
         time.sleep(2 * gate.prometheus_scrape_seconds)
         lookback = 3 * gate.prometheus_scrape_seconds  # so every series has a sample at or before the start
         end = time.time()
-        windows: dict[str, prom.Window | None] = {
+        windows: dict[str, metrics_window.Window | None] = {
             s: prometheus_window(prom_url, selectors[s], window_start, end, lookback) for s in sides
         }
     else:
-        after = {s: prom.scrape(urls[s]) for s in sides}
-        windows = {s: prom.delta(a, b) if (a := after[s]) and (b := before[s]) else None for s in sides}
+        after = {s: metrics_window.scrape(urls[s]) for s in sides}
+        windows = {s: metrics_window.delta(a, b) if (a := after[s]) and (b := before[s]) else None for s in sides}
     metrics = {s: _side_metrics(windows[s], stats[s]) for s in sides}
 
     c = metrics["canary"]
@@ -167,7 +167,7 @@ def run(cfg: Config, env: str = "canary") -> GateResult:
         for s in sides:
             for v in preds[s].values():
                 dist[s][str(v)] += 1
-        tvd = prom.total_variation(dist["canary"], dist["production"])
+        tvd = metrics_window.total_variation(dist["canary"], dist["production"])
         compare = {
             "agreement": agreement,
             "distribution_distance": tvd,
@@ -246,7 +246,7 @@ def run(cfg: Config, env: str = "canary") -> GateResult:
 
 
 def _same_evidence(
-    windows: dict[str, prom.Window | None],
+    windows: dict[str, metrics_window.Window | None],
     selectors: dict[str, str],
     urls: dict[str, str],
     sides: tuple[str, ...],

@@ -15,10 +15,10 @@ from cxops.gitops.repo import GitOpsRepo
 from cxops.gitops.state import desired, gitops_repo, overlay_path
 from cxops.gitops.traffic import write_traffic
 from cxops.paths import state_dir
-from cxops.pipeline.canary_traffic import commit_canary_weight, set_canary_weight, wait_traffic, weight_active
-from cxops.pipeline.live import env_url, live, serves
 from cxops.pipeline.results import DeployResult
 from cxops.registry.client import Registry
+from cxops.release.canary_traffic import commit_canary_weight, set_canary_weight, wait_traffic, weight_active
+from cxops.release.live import env_url, live, serves
 from cxops.waiting import wait_until
 
 
@@ -54,7 +54,7 @@ def _set_desired(cfg: Config, repo: GitOpsRepo, want: Desired, why: str) -> str 
 
 def wait_serving(cfg: Config, env: str, want: Desired | None, commit: str | None = None) -> None:
     """Bounded wait (gitops.sync_timeout_seconds, backoff 0.05 → 0.25 s: a local GET per probe) until `env` serves
-    what `want` names (version, and model and model digest where given; `cxops.pipeline.live.serves`) and is ready,
+    what `want` names (version, and model and model digest where given; `cxops.release.live.serves`) and is ready,
     or, for None or a Desired without a version, until nothing answers there.
 
     Success: live agrees with what git asked. Failure: CxopsError saying what was awaited at which URL (timeout), or
