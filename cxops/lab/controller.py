@@ -41,8 +41,8 @@ from cxops.gitops.repo import git
 from cxops.gitops.state import overlay_path
 from cxops.lab import endpoint, sockets
 from cxops.lab.follow import RegistryFollower
-from cxops.lab.process import ManagedProcess, stop_pid
 from cxops.paths import state_dir
+from cxops.processes import ManagedProcess, stop_pid
 from cxops.serving.manifest import model_digest
 
 POLL_SECONDS = 0.3  # for crashed servers; a push wakes the controller at once

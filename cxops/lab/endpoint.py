@@ -29,10 +29,10 @@ from cxops.config import ENV_NAMES, Config
 from cxops.errors import CxopsError
 from cxops.generated import header, write_atomic
 from cxops.gitops.traffic import backend_weights
-from cxops.lab.process import ManagedProcess
 from cxops.lab.sockets import env_link
 from cxops.names import traffic_dir
 from cxops.paths import state_dir
+from cxops.processes import ManagedProcess
 from cxops.waiting import wait_until
 
 RENDERED_BY = "cxops lab up (the lab's endpoint; rewritten by the controller when git's HTTPRoute changes)"

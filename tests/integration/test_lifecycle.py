@@ -357,8 +357,8 @@ def test_rollback_then_no_previous(lab: Path, two_releases):
 
 
 def test_mlflow_stopped_mid_pipeline_stops_cleanly(lab: Path, cfg, two_releases, monkeypatch):
-    from cxops.lab.mlflow_server import MlflowLab
     from cxops.pipeline import local
+    from cxops.registry.mlflow_server import MlflowLab
 
     monkeypatch.setenv("CXOPS_MLFLOW_TIMEOUT", "3")  # cxops.settings: the bound on reaching MLflow
     monkeypatch.setenv("MLFLOW_TRACKING_URI", MlflowLab.from_config(cfg).url)

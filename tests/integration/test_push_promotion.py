@@ -429,7 +429,7 @@ def test_cluster_guard_reverts_a_bad_push_with_its_own_commit(plab: Path, cfg, t
 
 def test_mlflow_down_while_a_push_arrives_is_refused(plab: Path, cfg, v2, tmp_path):
     """Last: MLflow stays down (the module's teardown stops the lab)."""
-    from cxops.lab.mlflow_server import MlflowLab
+    from cxops.registry.mlflow_server import MlflowLab
 
     before = head(cfg)
     wd = person(cfg, tmp_path, "Frank")
