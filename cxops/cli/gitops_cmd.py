@@ -30,7 +30,7 @@ def _git_dir(explicit: Path | None) -> Path:
     if os.environ.get("GIT_DIR"):
         return Path(os.environ["GIT_DIR"]).resolve()
     cfg = load_config()
-    if cfg.gitops.remote is None:
+    if cfg.embedded:
         from cxops.gitops.bare_remote import ensure_bare_remote
         from cxops.paths import state_dir
 

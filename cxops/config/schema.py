@@ -718,6 +718,12 @@ class Config(Strict):
     platform: Platform = Platform()
     costs: Costs = Costs()
 
+    @property
+    def embedded(self) -> bool:
+        """True when the environments run in the embedded lab: no gitops.remote, so the lab's bare repository is
+        the remote and its controller applies git (cxops.release.runtime)."""
+        return self.gitops.remote is None
+
     @model_validator(mode="after")
     def _external_store_has_endpoint(self) -> Config:
         if self.platform.object_store == "external" and not self.workflows.s3_endpoint_url:
