@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cxops.errors import CxopsError
+from cxops.settings import settings
 
 # Cells that need a real cloud or a real cluster carry one of these tags; the tests' executor skips them and lists
 # them (tests/notebook_runner.py). The tag's markdown cell above says why.
@@ -57,7 +58,7 @@ def run(command: str, ok: tuple[int, ...] = (0,), timeout: float = DEFAULT_TIMEO
     # The kernel sets FORCE_COLOR / CLICOLOR_FORCE for its own output; the command writes to a pipe this cell reprints,
     # so neither it nor the tools it runs (git, terraform, ansible) should draw colours or spinners into it.
     env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "CLICOLOR_FORCE")}
-    env["COLUMNS"] = os.environ.get("COLUMNS", "120")
+    env["COLUMNS"] = settings().columns or "120"
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:

@@ -20,15 +20,16 @@ GitDir = typer.Option(
 
 
 def _git_dir(explicit: Path | None) -> Path:
-    import os
 
     from cxops.config import load_config
     from cxops.gitops.repo import git
 
     if explicit is not None:
         return explicit
-    if os.environ.get("GIT_DIR"):
-        return Path(os.environ["GIT_DIR"]).resolve()
+    from cxops.settings import settings
+
+    if git_dir := settings().git_dir:
+        return Path(git_dir).resolve()
     cfg = load_config()
     if cfg.embedded:
         from cxops.gitops.bare_remote import ensure_bare_remote

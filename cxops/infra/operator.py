@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from urllib.parse import urlsplit
 from cxops import generated
 from cxops.config.addressing import check_address
 from cxops.errors import CxopsError
+from cxops.settings import settings
 
 ENV_VAR = "CXOPS_OPERATOR_ADDRESS"
 TFVARS_FILE = "operator.auto.tfvars.json"  # sorts after cxops.auto.tfvars.json; holds only operator_cidrs
@@ -80,7 +80,11 @@ def resolve(
 ) -> Operator:
     """The operator's address by the module's order. `endpoint_url` is called only when needed (it may need
     clouds.yaml); `ask` is None when no terminal can answer. Raises CxopsError naming every way to give it."""
-    for value, source in ((flag, "--operator-address"), (os.environ.get(ENV_VAR), ENV_VAR), (configured, "cxops.yaml")):
+    for value, source in (
+        (flag, "--operator-address"),
+        (settings().operator_address, ENV_VAR),
+        (configured, "cxops.yaml"),
+    ):
         if value:
             try:
                 return Operator(check_address(value.strip()), source)

