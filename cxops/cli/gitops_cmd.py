@@ -74,13 +74,14 @@ def pre_receive(git_dir: Path = GitDir) -> None:
     import sys
 
     from cxops.config import load_config
+    from cxops.errors import ExitCode
     from cxops.gitops.hook import pre_receive as run
 
     try:
         cfg = load_config()
     except Exception as exc:  # a hook that cannot load its config refuses (fail closed)
         print(f"cxops: push refused: cannot load cxops.yaml ({exc})", file=sys.stderr)
-        raise typer.Exit(1) from None
+        raise typer.Exit(ExitCode.ERROR) from None
     raise typer.Exit(run(cfg, _git_dir(git_dir), sys.stdin))
 
 
