@@ -49,6 +49,7 @@ def run(
     from cxops.cli.status_cmd import print_status
     from cxops.config import load_config
     from cxops.errors import GateFailed, GateInconclusive, UsageError
+    from cxops.gates.verdict import gate_line
     from cxops.pipeline.definition import PIPELINE, step
     from cxops.pipeline.local import run_pipeline
     from cxops.registry.tracking import tracking_uri
@@ -83,8 +84,7 @@ def run(
                 f"{k}={v:.4g}" if isinstance(v, int | float) else f"{k}=null"
                 for k, v in list(out.get("metrics", {}).items())[:5]
             )
-            verdict = {"passed": "passed", "inconclusive": "INCONCLUSIVE"}.get(str(out.get("outcome")), "FAILED")
-            msg = f"{r.step.id}: {out['gate']} gate {verdict} ({detail}) in {r.seconds:.1f}s"
+            msg = f"{r.step.id}: {gate_line(out['gate'], out.get('outcome'))} ({detail}) in {r.seconds:.1f}s"
             msg += "".join(f"\n    - {reason}" for reason in out.get("reasons", []))
             if out.get("action"):
                 msg += f"\n    → {out['action']}"

@@ -27,6 +27,7 @@ def report(result, outputs_dir: Path | None, json_out: bool) -> None:
     """Print a step result; write outputs; a failed gate exits 3 with its reasons, an inconclusive one exits 4."""
     from cxops.cli.output import emit_json, fail, key_values, ok
     from cxops.errors import GateFailed, GateInconclusive
+    from cxops.gates.verdict import gate_line
 
     if outputs_dir is not None:
         result.write(outputs_dir)
@@ -39,8 +40,7 @@ def report(result, outputs_dir: Path | None, json_out: bool) -> None:
             {k: v for k, v in data.items() if k not in ("reasons",)},
         )
         if "passed" in data:
-            word = {"passed": "passed", "inconclusive": "INCONCLUSIVE"}.get(str(data.get("outcome")), "FAILED")
-            (ok if data["passed"] else fail)(f"{data['gate']} gate {word}")
+            (ok if data["passed"] else fail)(gate_line(data["gate"], data.get("outcome")))
             for reason in data.get("reasons", []):
                 fail(reason)
     if data.get("outcome") == "inconclusive":
