@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from cxops.cli.options import JSON
+
 app = typer.Typer(
     help="Install the cluster with Ansible + Kubespray, fetch its kubeconfig, show its UIs (docs/cluster.md).",
     no_args_is_help=True,
@@ -137,14 +139,14 @@ def credentials(
 
 
 @app.command()
-def urls(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+def urls(json_out: bool = JSON) -> None:
     """Where each UI is: in-cluster URL, the port-forward that reaches it, and how to log in (no secret printed)."""
     from cxops.cli.output import emit_json, table
     from cxops.cluster.urls import uis
     from cxops.config import load_config
 
     rows = uis(load_config())
-    if as_json:
+    if json_out:
         emit_json(
             [
                 {

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from cxops.cli.options import JSON
+
 app = typer.Typer(
     help="Promotion by git push: the rules a push must obey, the server hook, the cluster's guard.",
     no_args_is_help=True,
@@ -104,7 +106,7 @@ def hook(
 @app.command()
 def guard(
     outputs_dir: Path = typer.Option(None, "--outputs-dir", help="Write the outcome here (Argo outputs)."),
-    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    json_out: bool = JSON,
 ) -> None:
     """Cluster-side check of pushes: revert a bad one with a commit that says why (exit 3).
 
@@ -118,7 +120,7 @@ def guard(
 
 
 def reconcile(
-    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    json_out: bool = JSON,
     start_lab: bool = typer.Option(
         True, "--start-lab/--no-start-lab", help="Start the lab's MLflow if it is down (the controller does not)."
     ),

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import typer
 
+from cxops.cli.options import JSON
+
 app = typer.Typer(help="Provision the cluster: preflight checks, Terraform variables, inventory.", no_args_is_help=True)
 
 CLOUD = typer.Option(None, "--cloud", help="clouds.yaml entry (default: $OS_CLOUD, then cloud.name).")
-JSON = typer.Option(False, "--json", help="Print JSON instead of tables.")
 CHDIR = typer.Option(None, "--chdir", help="Terraform module directory (default: tf/ beside cxops.yaml).")
 OPERATOR = typer.Option(
     None,

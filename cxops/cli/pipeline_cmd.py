@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import typer
 
+from cxops.cli.options import JSON
+
 app = typer.Typer(help="Run the whole lifecycle (train → … → production) or show its definition.", no_args_is_help=True)
 
 
 @app.command()
-def show(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def show(json_out: bool = JSON) -> None:
     """The one pipeline definition: steps, arguments, outputs, limits."""
     from dataclasses import asdict
 
@@ -40,7 +42,7 @@ def show(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
 @app.command()
 def run(
     until: str = typer.Option(None, help="Stop after this step id (e.g. register)."),
-    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary instead of tables."),
+    json_out: bool = JSON,
 ) -> None:
     """Run every step locally; print each gate's result, the registered → production latency and the status."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn

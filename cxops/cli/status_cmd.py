@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import typer
 
+from cxops.cli.options import JSON
+
 
 def status(
-    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    json_out: bool = JSON,
     check: bool = typer.Option(False, "--check", help="Exit 1 if any environment disagrees."),
 ) -> None:
     """Per environment: registry alias, git desired model and version, live /version; flags any disagreement
