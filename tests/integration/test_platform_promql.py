@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -22,11 +21,12 @@ import httpx
 import pytest
 from helpers import REPO, free_port, lab_build, serving_process
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_server import prometheus as prometheus_server
+from prometheus_server import scrape_job
 
 from cxops.waiting import wait_until
 
 pytestmark = pytest.mark.integration
-PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 DASHBOARDS = REPO / "k8s" / "platform" / "monitoring-config" / "dashboards"
 ARGO_CONTROLLER = {"argo_workflows_workflowtemplate_triggered_total", "argo_workflows_total_count"}
 PROMETHEUS_OWN = {"up", "ALERTS"}
@@ -139,25 +139,10 @@ def prometheus(server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     from cxops import names
     from cxops.config import load_config
 
-    if not Path(PROMETHEUS).exists():
-        pytest.fail("prometheus is not installed; `make test` installs it (apt-get install prometheus)")
     namespace = names.env_namespace(load_config(REPO / "cxops.yaml"), "production")
     root = tmp_path_factory.mktemp("prometheus")
-    target = server.removeprefix("http://")
-    (root / "prometheus.yml").write_text(
-        "global: {scrape_interval: 1s, scrape_timeout: 1s}\nscrape_configs:\n"
-        f"  - job_name: model-server\n    static_configs: [{{targets: ['{target}'], "
-        f"labels: {{namespace: {namespace}}}}}]\n"
-    )
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    argv = [
-        PROMETHEUS,
-        f"--config.file={root / 'prometheus.yml'}",
-        f"--storage.tsdb.path={root / 'data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-    ]
-    with serving_process(argv, f"{url}/-/ready"):
+    job = scrape_job("model-server", [server.removeprefix("http://")], {"namespace": namespace})
+    with prometheus_server(root, [job]) as url:
         wait_until(
             lambda: _query(url, f'cxops_model_info{{namespace="{namespace}"}}'),
             timeout=30,
