@@ -48,8 +48,9 @@ def install(
     import time
 
     from cxops.cli.output import console, err_console, ok, table
-    from cxops.cluster import inventory as inv_mod
-    from cxops.cluster import layout, preflight, runner
+    from cxops.cluster import install_checks as preflight
+    from cxops.cluster import inventory_files as inv_mod
+    from cxops.cluster import layout, runner
     from cxops.cluster_secrets import catalogue
     from cxops.config import load_config
     from cxops.errors import CxopsError
@@ -104,7 +105,7 @@ def kubeconfig(
 ) -> None:
     """Fetch the admin kubeconfig through the jump host (written 0600, never printed) and print the tunnel command."""
     from cxops.cli.output import console, ok
-    from cxops.cluster import inventory as inv_mod
+    from cxops.cluster import inventory_files as inv_mod
     from cxops.cluster import kubeconfig as kc
     from cxops.config import load_config
     from cxops.paths import state_dir

@@ -528,7 +528,7 @@ class Workflows(Strict):
     argocd_app: str = Field("{project}-{env}", description="ArgoCD Application name; {project} and {env} filled in")
     sync_timeout_seconds: int = Field(
         600,
-        ge=180,  # cxops.workflows.argocd.RECONCILE_SECONDS: ArgoCD polls git that often should a refresh be lost
+        ge=180,  # cxops.workflows.argocd_wait.RECONCILE_SECONDS: ArgoCD polls git that often should a refresh be lost
         le=7200,
         description="bound (s) on a step's wait for ArgoCD to report a pushed commit Synced+Healthy and the env to "
         "serve it (the deploy step asks ArgoCD to refresh; at least ArgoCD's own poll period, 180 s)",

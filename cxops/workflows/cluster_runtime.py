@@ -6,7 +6,7 @@ from cxops import names
 from cxops.config import Config
 from cxops.gitops.overlay import Desired
 from cxops.release.live import env_url, live, serves
-from cxops.workflows.argocd import wait_synced
+from cxops.workflows.argocd_wait import wait_synced
 
 
 class ClusterRuntime:
