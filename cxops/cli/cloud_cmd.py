@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from cxops.cli.options import JSON
+
 app = typer.Typer(
     help="Probe the OpenStack cloud: ping, images, flavors, networks, quotas, servers, GPU capacity.",
     no_args_is_help=True,
@@ -12,7 +14,6 @@ gpus_app = typer.Typer(help="GPU capacity per flavor (total / available); `serve
 app.add_typer(gpus_app, name="gpus")
 
 CLOUD = typer.Option(None, "--cloud", help="clouds.yaml entry (default: $OS_CLOUD, then cxops.yaml cloud.name).")
-JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
 GPU_CLOUD = typer.Option(
     None,
     "--cloud",

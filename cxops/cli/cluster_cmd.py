@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from cxops.cli.options import JSON
+
 app = typer.Typer(
     help="Install the cluster with Ansible + Kubespray, fetch its kubeconfig, show its UIs (docs/cluster.md).",
     no_args_is_help=True,
@@ -46,8 +48,9 @@ def install(
     import time
 
     from cxops.cli.output import console, err_console, ok, table
-    from cxops.cluster import inventory as inv_mod
-    from cxops.cluster import layout, preflight, runner
+    from cxops.cluster import install_checks as preflight
+    from cxops.cluster import inventory_files as inv_mod
+    from cxops.cluster import layout, runner
     from cxops.cluster_secrets import catalogue
     from cxops.config import load_config
     from cxops.errors import CxopsError
@@ -102,7 +105,7 @@ def kubeconfig(
 ) -> None:
     """Fetch the admin kubeconfig through the jump host (written 0600, never printed) and print the tunnel command."""
     from cxops.cli.output import console, ok
-    from cxops.cluster import inventory as inv_mod
+    from cxops.cluster import inventory_files as inv_mod
     from cxops.cluster import kubeconfig as kc
     from cxops.config import load_config
     from cxops.paths import state_dir
@@ -137,14 +140,14 @@ def credentials(
 
 
 @app.command()
-def urls(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+def urls(json_out: bool = JSON) -> None:
     """Where each UI is: in-cluster URL, the port-forward that reaches it, and how to log in (no secret printed)."""
     from cxops.cli.output import emit_json, table
     from cxops.cluster.urls import uis
     from cxops.config import load_config
 
     rows = uis(load_config())
-    if as_json:
+    if json_out:
         emit_json(
             [
                 {

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from cxops.cli.options import JSON
+
 app = typer.Typer(help="Validate and print cxops.yaml, the one configuration.", no_args_is_help=True)
 
 
@@ -18,7 +20,7 @@ def check() -> None:
 
 
 @app.command()
-def show(json_out: bool = typer.Option(False, "--json", help="Print JSON instead of YAML.")) -> None:
+def show(json_out: bool = JSON) -> None:
     """Print the effective configuration (the file plus every default)."""
     import yaml
 

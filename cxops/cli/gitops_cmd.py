@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from cxops.cli.options import JSON
+
 app = typer.Typer(
     help="Promotion by git push: the rules a push must obey, the server hook, the cluster's guard.",
     no_args_is_help=True,
@@ -20,18 +22,19 @@ GitDir = typer.Option(
 
 
 def _git_dir(explicit: Path | None) -> Path:
-    import os
 
     from cxops.config import load_config
     from cxops.gitops.repo import git
 
     if explicit is not None:
         return explicit
-    if os.environ.get("GIT_DIR"):
-        return Path(os.environ["GIT_DIR"]).resolve()
+    from cxops.settings import settings
+
+    if git_dir := settings().git_dir:
+        return Path(git_dir).resolve()
     cfg = load_config()
-    if cfg.gitops.remote is None:
-        from cxops.lab.gitops_remote import ensure_bare_remote
+    if cfg.embedded:
+        from cxops.gitops.bare_remote import ensure_bare_remote
         from cxops.paths import state_dir
 
         return ensure_bare_remote(state_dir(cfg), cfg.gitops.branch)[0]
@@ -73,13 +76,14 @@ def pre_receive(git_dir: Path = GitDir) -> None:
     import sys
 
     from cxops.config import load_config
+    from cxops.errors import ExitCode
     from cxops.gitops.hook import pre_receive as run
 
     try:
         cfg = load_config()
     except Exception as exc:  # a hook that cannot load its config refuses (fail closed)
         print(f"cxops: push refused: cannot load cxops.yaml ({exc})", file=sys.stderr)
-        raise typer.Exit(1) from None
+        raise typer.Exit(ExitCode.ERROR) from None
     raise typer.Exit(run(cfg, _git_dir(git_dir), sys.stdin))
 
 
@@ -102,7 +106,7 @@ def hook(
 @app.command()
 def guard(
     outputs_dir: Path = typer.Option(None, "--outputs-dir", help="Write the outcome here (Argo outputs)."),
-    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    json_out: bool = JSON,
 ) -> None:
     """Cluster-side check of pushes: revert a bad one with a commit that says why (exit 3).
 
@@ -116,7 +120,7 @@ def guard(
 
 
 def reconcile(
-    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    json_out: bool = JSON,
     start_lab: bool = typer.Option(
         True, "--start-lab/--no-start-lab", help="Start the lab's MLflow if it is down (the controller does not)."
     ),
@@ -127,7 +131,7 @@ def reconcile(
     tagged with the commit that caused the move. Environments still catching up are left for the next run."""
     from cxops.cli.output import emit_json, table
     from cxops.config import load_config
-    from cxops.pipeline.reconcile import reconcile as run
+    from cxops.release.reconcile import reconcile as run
 
     rows = run(load_config(), start_lab=start_lab)
     if json_out:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import typer
 
+from cxops.cli.options import JSON
+
 app = typer.Typer(help="Provision the cluster: preflight checks, Terraform variables, inventory.", no_args_is_help=True)
 
 CLOUD = typer.Option(None, "--cloud", help="clouds.yaml entry (default: $OS_CLOUD, then cloud.name).")
-JSON = typer.Option(False, "--json", help="Print JSON instead of tables.")
 CHDIR = typer.Option(None, "--chdir", help="Terraform module directory (default: tf/ beside cxops.yaml).")
 OPERATOR = typer.Option(
     None,
@@ -135,10 +136,10 @@ def plan(
 ) -> None:
     """Render the variables, preflight, `terraform init` and `plan` (saved to tf/cxops.tfplan); show the changes."""
     from cxops.cli.output import emit_json, table
+    from cxops.cli.terraform_progress import Progress
     from cxops.config import load_config
     from cxops.errors import CxopsError
     from cxops.infra import provision
-    from cxops.infra.progress import Progress
     from cxops.paths import project_root
 
     config = load_config()
@@ -178,9 +179,9 @@ def apply(
 
     Ctrl-C stops Terraform gracefully (operations in flight finish, the state is saved); run apply again to resume."""
     from cxops.cli.output import emit_json
+    from cxops.cli.terraform_progress import Progress
     from cxops.config import load_config
     from cxops.infra import outputs, provision
-    from cxops.infra.progress import Progress
     from cxops.paths import project_root
 
     config = load_config()
@@ -233,10 +234,10 @@ def destroy(
     The data volume (module.storage) is protected (prevent_destroy) and survives; the next apply reattaches it."""
     from cxops import names
     from cxops.cli.output import emit_json
+    from cxops.cli.terraform_progress import Progress
     from cxops.config import load_config
     from cxops.errors import UsageError
     from cxops.infra import provision, tfvars
-    from cxops.infra.progress import Progress
     from cxops.paths import project_root
 
     config = load_config()

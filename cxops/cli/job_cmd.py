@@ -6,10 +6,11 @@ from pathlib import Path
 
 import typer
 
+from cxops.cli.options import JSON
+
 app = typer.Typer(help="Ephemeral jobs on OpenStack instances: run, logs, status, list, cleanup.", no_args_is_help=True)
 
 CLOUD = typer.Option(None, "--cloud", help="clouds.yaml entry (default: $OS_CLOUD, then cxops.yaml cloud.name).")
-JSON = typer.Option(False, "--json", help="Print JSON.")
 
 
 def _state_dir() -> Path:

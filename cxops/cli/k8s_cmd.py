@@ -21,7 +21,7 @@ def render(
     from cxops.cli.output import ok
     from cxops.config import load_config
     from cxops.k8s import committed
-    from cxops.k8s import render as r
+    from cxops.k8s import platform_render as r
     from cxops.paths import project_root
 
     cfg, root = load_config(), out if out is not None else project_root()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from cxops.cli.options import JSON
+
 app = typer.Typer(
     help="Start, stop and inspect the embedded services (MLflow, GitOps remote, env servers).", no_args_is_help=True
 )
@@ -34,7 +36,7 @@ def down() -> None:
 
 
 @app.command()
-def status(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def status(json_out: bool = JSON) -> None:
     """Show each embedded service: URL, PID, health."""
     from cxops.cli.output import emit_json, table
     from cxops.config import load_config

@@ -6,6 +6,8 @@ import json
 
 import typer
 
+from cxops.cli.options import JSON
+
 app = typer.Typer(help="List and inspect registered model versions.", no_args_is_help=True)
 
 
@@ -17,7 +19,7 @@ def _metrics(tags: dict[str, str]) -> dict[str, float]:
 
 
 @app.command("list")
-def list_(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def list_(json_out: bool = JSON) -> None:
     """Versions of the configured model, newest first, with aliases and test accuracy."""
     from dataclasses import asdict
 
@@ -50,7 +52,7 @@ def list_(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) ->
 @app.command()
 def show(
     version: str = typer.Argument(..., help="Version number."),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    json_out: bool = JSON,
 ) -> None:
     """One version: lineage tags, aliases, metrics."""
     from dataclasses import asdict

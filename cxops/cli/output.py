@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
+from cxops.settings import settings
 
 
 def _on_terminal(stream: Any) -> bool:
@@ -25,11 +26,12 @@ def _on_terminal(stream: Any) -> bool:
 
 def _console(stderr: bool) -> Console:
     terminal = _on_terminal(sys.stderr if stderr else sys.stdout)
-    plain = not terminal or bool(os.environ.get("NO_COLOR"))
+    env = settings()
+    plain = not terminal or bool(env.no_color)
     c = Console(
         stderr=stderr, highlight=False, force_terminal=terminal, no_color=plain, color_system=None if plain else "auto"
     )
-    if not terminal and "COLUMNS" not in os.environ:
+    if not terminal and env.columns is None:
         c.width = 120  # logs and CI: wide enough for the status table, instead of Rich's 80
     return c
 
@@ -40,7 +42,7 @@ err_console = _console(stderr=True)
 
 def emit_json(data: Any) -> None:
     """Machine-readable output: plain JSON on stdout, nothing else; a non-finite number is null (JSON has no NaN)."""
-    from cxops.pipeline.verdict import json_safe
+    from cxops.gates.verdict import json_safe
 
     sys.stdout.write(json.dumps(json_safe(data), indent=2, sort_keys=False, default=str, allow_nan=False) + "\n")
 

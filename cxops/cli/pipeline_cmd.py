@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import typer
 
+from cxops.cli.options import JSON
+
 app = typer.Typer(help="Run the whole lifecycle (train → … → production) or show its definition.", no_args_is_help=True)
 
 
 @app.command()
-def show(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def show(json_out: bool = JSON) -> None:
     """The one pipeline definition: steps, arguments, outputs, limits."""
     from dataclasses import asdict
 
@@ -40,7 +42,7 @@ def show(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
 @app.command()
 def run(
     until: str = typer.Option(None, help="Stop after this step id (e.g. register)."),
-    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary instead of tables."),
+    json_out: bool = JSON,
 ) -> None:
     """Run every step locally; print each gate's result, the registered → production latency and the status."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -49,10 +51,11 @@ def run(
     from cxops.cli.status_cmd import print_status
     from cxops.config import load_config
     from cxops.errors import GateFailed, GateInconclusive, UsageError
+    from cxops.gates.verdict import gate_line
     from cxops.pipeline.definition import PIPELINE, step
     from cxops.pipeline.local import run_pipeline
-    from cxops.pipeline.status import env_statuses
     from cxops.registry.tracking import tracking_uri
+    from cxops.release.status import env_statuses
 
     cfg = load_config()
     if until is not None:
@@ -83,8 +86,7 @@ def run(
                 f"{k}={v:.4g}" if isinstance(v, int | float) else f"{k}=null"
                 for k, v in list(out.get("metrics", {}).items())[:5]
             )
-            verdict = {"passed": "passed", "inconclusive": "INCONCLUSIVE"}.get(str(out.get("outcome")), "FAILED")
-            msg = f"{r.step.id}: {out['gate']} gate {verdict} ({detail}) in {r.seconds:.1f}s"
+            msg = f"{r.step.id}: {gate_line(out['gate'], out.get('outcome'))} ({detail}) in {r.seconds:.1f}s"
             msg += "".join(f"\n    - {reason}" for reason in out.get("reasons", []))
             if out.get("action"):
                 msg += f"\n    → {out['action']}"

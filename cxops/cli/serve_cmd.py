@@ -33,9 +33,9 @@ def serve(
     if env is not None:
         if env not in ENV_NAMES:
             raise UsageError(f"unknown environment {env!r}; valid: {', '.join(ENV_NAMES)}")
+        from cxops.builds import build_dir
         from cxops.gitops.state import desired, gitops_repo
         from cxops.paths import state_dir
-        from cxops.pipeline.build import build_dir
 
         want = desired(cfg, gitops_repo(cfg), env)
         if want.version is None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import typer
 
+from cxops.cli.options import JSON
+
 
 def status(
-    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    json_out: bool = JSON,
     check: bool = typer.Option(False, "--check", help="Exit 1 if any environment disagrees."),
 ) -> None:
     """Per environment: registry alias, git desired model and version, live /version; flags any disagreement
@@ -16,7 +18,7 @@ def status(
     from cxops.cli.output import emit_json
     from cxops.config import load_config
     from cxops.errors import CxopsError
-    from cxops.pipeline.status import env_statuses
+    from cxops.release.status import env_statuses
 
     rows = env_statuses(load_config())
     if json_out:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from cxops.cli.options import JSON
 from cxops.pipeline.definition import COMMANDS  # light: dataclasses only, no pydantic/mlflow
 
 app = typer.Typer(
@@ -20,13 +21,13 @@ def _help(command: str, param: str) -> str:
 
 
 OutputsDir = typer.Option(None, "--outputs-dir", help="Also write each output to a file here (Argo parameters).")
-JsonOut = typer.Option(False, "--json", help="Print the result as JSON.")
 
 
 def report(result, outputs_dir: Path | None, json_out: bool) -> None:
     """Print a step result; write outputs; a failed gate exits 3 with its reasons, an inconclusive one exits 4."""
     from cxops.cli.output import emit_json, fail, key_values, ok
     from cxops.errors import GateFailed, GateInconclusive
+    from cxops.gates.verdict import gate_line
 
     if outputs_dir is not None:
         result.write(outputs_dir)
@@ -39,8 +40,7 @@ def report(result, outputs_dir: Path | None, json_out: bool) -> None:
             {k: v for k, v in data.items() if k not in ("reasons",)},
         )
         if "passed" in data:
-            word = {"passed": "passed", "inconclusive": "INCONCLUSIVE"}.get(str(data.get("outcome")), "FAILED")
-            (ok if data["passed"] else fail)(f"{data['gate']} gate {word}")
+            (ok if data["passed"] else fail)(gate_line(data["gate"], data.get("outcome")))
             for reason in data.get("reasons", []):
                 fail(reason)
     if data.get("outcome") == "inconclusive":
@@ -50,7 +50,7 @@ def report(result, outputs_dir: Path | None, json_out: bool) -> None:
 
 
 @app.command()
-def train(outputs_dir: Path = OutputsDir, json_out: bool = JsonOut) -> None:
+def train(outputs_dir: Path = OutputsDir, json_out: bool = JSON) -> None:
     """Train the configured model in one MLflow run; outputs run_id."""
     report(_run("train", "training"), outputs_dir, json_out)
 
@@ -59,7 +59,7 @@ def train(outputs_dir: Path = OutputsDir, json_out: bool = JsonOut) -> None:
 def evaluate(
     run_id: str = typer.Argument(..., help=_help("evaluate", "run_id")),
     outputs_dir: Path = OutputsDir,
-    json_out: bool = JsonOut,
+    json_out: bool = JSON,
 ) -> None:
     """Evaluate a run on the held-out split against thresholds and production; exit 3 on a failed gate."""
     report(_run("evaluate", f"evaluating run {run_id}", run_id), outputs_dir, json_out)
@@ -69,7 +69,7 @@ def evaluate(
 def register(
     run_id: str = typer.Argument(..., help=_help("register", "run_id")),
     outputs_dir: Path = OutputsDir,
-    json_out: bool = JsonOut,
+    json_out: bool = JSON,
 ) -> None:
     """Register a run that passed evaluation as a model version with lineage tags; alias `candidate`."""
     report(_run("register", f"registering run {run_id}", run_id), outputs_dir, json_out)
@@ -91,7 +91,7 @@ def _run(command: str, message: str, *args: str):
 def build(
     version: str = typer.Argument(..., help=_help("build", "version")),
     outputs_dir: Path = OutputsDir,
-    json_out: bool = JsonOut,
+    json_out: bool = JSON,
 ) -> None:
     """Assemble the serving artifact of a version under .cxops/builds/<model>/<version>/ (model, lineage, image)."""
     report(_run("build", f"building v{version}", version), outputs_dir, json_out)
@@ -103,7 +103,7 @@ def deploy(
     version: str = typer.Argument(..., help=_help("deploy", "version")),
     reason: str = typer.Option("manual deploy", help="Recorded in the commit message."),
     outputs_dir: Path = OutputsDir,
-    json_out: bool = JsonOut,
+    json_out: bool = JSON,
 ) -> None:
     """Commit the env overlay, push, wait until the env serves the version, then set its alias."""
     report(_run("deploy", f"deploying v{version} to {env}", env, version, reason), outputs_dir, json_out)
@@ -113,7 +113,7 @@ def deploy(
 def test_(
     env: str = typer.Argument("staging", help=_help("test", "env")),
     outputs_dir: Path = OutputsDir,
-    json_out: bool = JsonOut,
+    json_out: bool = JSON,
 ) -> None:
     """Integration + load test of an environment; exit 3 if the gate fails."""
     report(_run("test", f"testing {env}", env), outputs_dir, json_out)
@@ -125,7 +125,7 @@ def promote(
     dst: str = typer.Argument(..., help=_help("promote", "dst")),
     version: str = typer.Argument(None, help=_help("promote", "version") + " Default: SRC's alias."),
     outputs_dir: Path = OutputsDir,
-    json_out: bool = JsonOut,
+    json_out: bool = JSON,
 ) -> None:
     """Move a version that passed SRC's gate into DST: alias + `<dst>-previous` + git commit."""
     args = (src, dst) + ((version,) if version else ())
@@ -136,7 +136,7 @@ def promote(
 def analyze(
     env: str = typer.Argument("canary", help=_help("analyze", "env")),
     outputs_dir: Path = OutputsDir,
-    json_out: bool = JsonOut,
+    json_out: bool = JSON,
 ) -> None:
     """Canary vs production over the configured window; on failure rolls canary back and exits 3."""
     report(_run("analyze", "analysing canary", env), outputs_dir, json_out)
@@ -147,7 +147,7 @@ def rollback(
     env: str = typer.Argument(..., help=_help("rollback", "env")),
     reason: str = typer.Option("manual rollback", help="Recorded in the commit and on the version."),
     outputs_dir: Path = OutputsDir,
-    json_out: bool = JsonOut,
+    json_out: bool = JSON,
 ) -> None:
     """Restore `<env>-previous` in the registry AND git, and wait until live agrees."""
     report(_run("rollback", f"rolling back {env}", env, reason), outputs_dir, json_out)

@@ -88,7 +88,7 @@ def wait_synced(
 ) -> None:
     """Wait (bounded) until an ArgoCD Application is Synced+Healthy at a revision and image ($ARGOCD_AUTH_TOKEN)."""
     from cxops.cli.output import ok
-    from cxops.workflows.argocd import wait_synced as wait
+    from cxops.workflows.argocd_wait import wait_synced as wait
 
     state = wait(server, application, revision=revision, image=image, timeout=timeout)
     ok(f"{application}: {state.describe()}")

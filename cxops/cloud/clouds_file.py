@@ -10,7 +10,6 @@ openstacksdk resolved, in OS_CLIENT_CONFIG_FILE (and OS_CLIENT_SECURE_FILE for a
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from cxops.errors import CxopsError
@@ -25,8 +24,9 @@ def provider_env(cloud: str) -> dict[str, str]:
     Raises CxopsError (one line: where it looked, what would work) when OS_CLIENT_CONFIG_FILE names a missing file,
     when no clouds.yaml exists, or when the file found has no entry `cloud`."""
     from cxops.cloud.connection import openstack_config, search_dirs
+    from cxops.settings import settings
 
-    named = os.environ.get(ENV_FILE)
+    named = settings().os_client_config_file
     if named and not Path(named).is_file():
         raise CxopsError(f"{ENV_FILE}={named}: no such file; point it at your clouds.yaml or unset it")
     # the same search as every other cxops command (the project's folder included), so the provider gets the very

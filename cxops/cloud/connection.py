@@ -65,7 +65,9 @@ def known_clouds() -> tuple[list[str], list[str]]:
 
 def search_path() -> list[str]:
     """Where clouds.yaml is looked for, in order, for messages: $OS_CLIENT_CONFIG_FILE, then `search_dirs()`."""
-    env = os.environ.get("OS_CLIENT_CONFIG_FILE")
+    from cxops.settings import settings
+
+    env = settings().os_client_config_file
     out = [f"$OS_CLIENT_CONFIG_FILE ({env})" if env else "$OS_CLIENT_CONFIG_FILE (unset)"]
     return out + [os.path.join(d, "clouds.yaml") for d in search_dirs()]
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from cxops import names
 from cxops.cluster_secrets import MLFLOW_PASSWORD_KEY, MLFLOW_USER_KEY
 from cxops.config.schema import Config
 from cxops.errors import CxopsError
+from cxops.settings import settings
 
 KUBECTL_TIMEOUT_S = 30
 
@@ -82,11 +82,12 @@ def require_terminal(login: Login, is_tty: bool) -> None:
 def read(login: Login, kubeconfig: Path | None) -> tuple[str, str]:
     """(user, password) from the Secret through kubectl. CxopsError (never the value) when kubectl is missing, the
     cluster cannot be reached, or the Secret or a key does not exist."""
-    kubectl = os.environ.get("CXOPS_KUBECTL") or shutil.which("kubectl")
+    env = settings()
+    kubectl = env.kubectl or shutil.which("kubectl")
     if not kubectl:
         raise CxopsError("kubectl not found: install it or set CXOPS_KUBECTL")
     argv = [kubectl, "-n", login.namespace, "get", "secret", login.secret, "-o", "json"]
-    if kubeconfig is not None and "KUBECONFIG" not in os.environ:
+    if kubeconfig is not None and env.kubeconfig is None:
         argv[1:1] = ["--kubeconfig", str(kubeconfig)]
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=KUBECTL_TIMEOUT_S)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from cxops.cluster.inventory import SSH_CONFIG, Inventory
+from cxops.cluster.inventory_files import SSH_CONFIG, Inventory
 from cxops.errors import CxopsError
 
 # Kubespray writes the admin kubeconfig here on every control-plane node (kubeadm's default).

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cxops.cluster import layout
-from cxops.cluster.inventory import HOSTS_FILE, Inventory
+from cxops.cluster.inventory_files import HOSTS_FILE, Inventory
 from cxops.errors import CxopsError
 
 # `node1 : ok=5 changed=1 unreachable=0 failed=0 skipped=2 rescued=0 ignored=0` (ansible's default callback).

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from cxops.config.addressing import check_address, check_nodes  # shared with the detection and tf/variables.tf
 from cxops.config.placeholders import check_template
 from cxops.environments import ENV_NAMES
 from cxops.serving.buckets import LATENCY_BUCKETS, LIMIT_MARGIN
@@ -200,8 +201,6 @@ class Cloud(Strict):
     @classmethod
     def _operator(cls, v: str | None) -> str | None:
         if v is not None:
-            from cxops.infra.operator import check_address  # one rule, shared with the detection
-
             check_address(v)
         return v
 
@@ -221,8 +220,6 @@ class Cloud(Strict):
 
     @model_validator(mode="after")
     def _nodes_fit(self) -> Cloud:
-        from cxops.infra.addressing import check_nodes  # one rule set, shared with the Terraform variable validation
-
         check_nodes(self)
         return self
 
@@ -541,7 +538,7 @@ class Workflows(Strict):
     argocd_app: str = Field("{project}-{env}", description="ArgoCD Application name; {project} and {env} filled in")
     sync_timeout_seconds: int = Field(
         600,
-        ge=180,  # cxops.workflows.argocd.RECONCILE_SECONDS: ArgoCD polls git that often should a refresh be lost
+        ge=180,  # cxops.workflows.argocd_wait.RECONCILE_SECONDS: ArgoCD polls git that often should a refresh be lost
         le=7200,
         description="bound (s) on a step's wait for ArgoCD to report a pushed commit Synced+Healthy and the env to "
         "serve it (the deploy step asks ArgoCD to refresh; at least ArgoCD's own poll period, 180 s)",
@@ -730,6 +727,12 @@ class Config(Strict):
     kubernetes: Kubernetes = Kubernetes()
     platform: Platform = Platform()
     costs: Costs = Costs()
+
+    @property
+    def embedded(self) -> bool:
+        """True when the environments run in the embedded lab: no gitops.remote, so the lab's bare repository is
+        the remote and its controller applies git (cxops.release.runtime)."""
+        return self.gitops.remote is None
 
     @model_validator(mode="after")
     def _external_store_has_endpoint(self) -> Config:

@@ -17,6 +17,7 @@ from typing import TextIO
 from cxops.config import Config
 from cxops.generated import header
 from cxops.gitops.verify import Push, Violation, verify_push
+from cxops.settings import settings
 
 HOOK = "pre-receive"
 MLFLOW_TIMEOUT = "5"  # seconds a pusher waits for an MLflow that does not answer before the push is refused
@@ -78,7 +79,6 @@ def main() -> int:
     """`python -m cxops.gitops.hook`, what the installed hook runs: `cxops gitops pre-receive` without the CLI's
     imports (a push waits for the hook; on a busy machine Typer's import alone took a second). git runs the hook
     with GIT_DIR set to the repository; a config that cannot be loaded refuses the push (fail closed)."""
-    import os
 
     from cxops.config import load_config
 
@@ -87,7 +87,7 @@ def main() -> int:
     except Exception as exc:
         print(f"cxops: push refused: cannot load cxops.yaml ({exc})", file=sys.stderr)
         return 1
-    return pre_receive(cfg, Path(os.environ.get("GIT_DIR", ".")).resolve(), sys.stdin)
+    return pre_receive(cfg, Path(settings().git_dir or ".").resolve(), sys.stdin)
 
 
 if __name__ == "__main__":

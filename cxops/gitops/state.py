@@ -17,8 +17,8 @@ def gitops_repo(cfg: Config, clone: str = "gitops-work") -> GitOpsRepo:
     pass their own `clone` name so a `sync` never resets a clone a deploy is committing in."""
     state = state_dir(cfg)
     remote = cfg.gitops.remote
-    if remote is None:
-        from cxops.lab.gitops_remote import ensure_bare_remote
+    if remote is None:  # embedded (Config.embedded): the lab's bare repository
+        from cxops.gitops.bare_remote import ensure_bare_remote
 
         remote = str(ensure_bare_remote(state, cfg.gitops.branch)[0])
     return GitOpsRepo(remote, cfg.gitops.branch, state / clone, cfg.gitops.push_attempts)

@@ -2,7 +2,7 @@
 
 The canary's weight is the configured one while a canary version is deployed and 0 otherwise, so a retired or
 empty canary never receives user traffic. A canary deploy writes it twice: weight 0 with the overlay, the weight
-alone once the canary serves (`cxops.pipeline.deploy`, `cxops.pipeline.canary_traffic`); a retire writes weight 0
+alone once the canary serves (`cxops.release.rollout`, `cxops.release.canary_traffic`); a retire writes weight 0
 in the same commit that empties the overlay.
 """
 

@@ -225,8 +225,8 @@ def _kustomization_image(text: str | None) -> str | None:
 
 def _local_build_image(cfg: Config, version: str) -> str | None:
     """The lab keeps build records on disk too (a version built before its tags existed still has one)."""
+    from cxops.builds import read_build
     from cxops.paths import state_dir
-    from cxops.pipeline.build import read_build
 
     build = read_build(state_dir(cfg), cfg.model.name, version)
     return build.get("image") if build else None

@@ -25,7 +25,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from cxops.config.schema import Config
-from cxops.errors import CxopsError
+from cxops.errors import CxopsError, ExitCode
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def su_rate(cfg: Config, flavor: str, nodes: list[str]) -> float:
     raise CxopsError(
         f"costs.su_per_hour: no rate for flavor {flavor!r} (nodes {', '.join(nodes)}) and costs.default_su_per_hour "
         f"is unset; add {flavor}: <SU per hour> (flavors with a rate: {listed})",
-        exit_code=2,
+        exit_code=ExitCode.USAGE,
     )
 
 

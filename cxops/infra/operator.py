@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,27 +19,15 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from cxops import generated
+from cxops.config.addressing import check_address
 from cxops.errors import CxopsError
+from cxops.settings import settings
 
 ENV_VAR = "CXOPS_OPERATOR_ADDRESS"
 TFVARS_FILE = "operator.auto.tfvars.json"  # sorts after cxops.auto.tfvars.json; holds only operator_cidrs
 VARIABLE = "operator_cidrs"
 # Networks a machine reaches the internet from only through NAT (RFC 1918 private, RFC 6598 shared/CGNAT)
 BEHIND_NAT = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"))
-
-
-def check_address(value: str) -> ipaddress.IPv4Address:
-    """The address as IPv4Address; ValueError when it is not one host that could reach the cloud (IPv6, loopback,
-    link-local, multicast, unspecified: the security group rules are IPv4 and a host is a /32)."""
-    try:
-        ip = ipaddress.ip_address(value)
-    except ValueError:
-        raise ValueError(f"{value!r} is not an IP address (give your public IPv4 address, e.g. 203.0.113.7)") from None
-    if ip.version != 4:
-        raise ValueError(f"{value!r} is IPv6; the security group rules are IPv4 (give your public IPv4 address)")
-    if ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved:
-        raise ValueError(f"{value!r} cannot be the address the cloud sees you from (give your public IPv4 address)")
-    return ip
 
 
 def route_source(endpoint_url: str, port: int | None = None) -> ipaddress.IPv4Address | None:
@@ -93,7 +80,11 @@ def resolve(
 ) -> Operator:
     """The operator's address by the module's order. `endpoint_url` is called only when needed (it may need
     clouds.yaml); `ask` is None when no terminal can answer. Raises CxopsError naming every way to give it."""
-    for value, source in ((flag, "--operator-address"), (os.environ.get(ENV_VAR), ENV_VAR), (configured, "cxops.yaml")):
+    for value, source in (
+        (flag, "--operator-address"),
+        (settings().operator_address, ENV_VAR),
+        (configured, "cxops.yaml"),
+    ):
         if value:
             try:
                 return Operator(check_address(value.strip()), source)

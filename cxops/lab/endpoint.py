@@ -29,10 +29,10 @@ from cxops.config import ENV_NAMES, Config
 from cxops.errors import CxopsError
 from cxops.generated import header, write_atomic
 from cxops.gitops.traffic import backend_weights
-from cxops.lab.process import ManagedProcess
 from cxops.lab.sockets import env_link
 from cxops.names import traffic_dir
 from cxops.paths import state_dir
+from cxops.processes import ManagedProcess
 from cxops.waiting import wait_until
 
 RENDERED_BY = "cxops lab up (the lab's endpoint; rewritten by the controller when git's HTTPRoute changes)"
@@ -79,7 +79,7 @@ def split_from_route(cfg: Config, route_text: str) -> Split:
 
 def split_from_git(cfg: Config) -> Split:
     """The split in the lab's GitOps remote at the branch head."""
-    from cxops.lab.gitops_remote import bare_path, read_file_at_head
+    from cxops.gitops.bare_remote import bare_path, read_file_at_head
 
     text = read_file_at_head(bare_path(state_dir(cfg)), cfg.gitops.branch, f"{traffic_dir(cfg)}/httproute.yaml")
     return split_from_route(cfg, text)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cxops.config import Config
 from cxops.gitops.overlay import Desired
-from cxops.pipeline.live import live, serves
+from cxops.release.live import live, serves
 
 MAX_ATTEMPTS = 20  # per branch head: ~8 minutes of backoff, then the disagreement stays for `cxops status` to show
 BACKOFF_CAP = 30.0

@@ -8,13 +8,13 @@ from collections.abc import Iterator
 
 from cxops.config import ENV_NAMES, Config, config_path
 from cxops.errors import CxopsError
+from cxops.gitops.bare_remote import bare_path, ensure_bare_remote
 from cxops.lab import endpoint, sockets
 from cxops.lab.controller import pending_process, server_process, standby_process
-from cxops.lab.gitops_remote import bare_path, ensure_bare_remote
-from cxops.lab.mlflow_server import MlflowLab
-from cxops.lab.process import ManagedProcess, port_is_free
 from cxops.paths import state_dir
-from cxops.pipeline.live import env_url, live
+from cxops.processes import ManagedProcess, port_is_free
+from cxops.registry.mlflow_server import MlflowLab
+from cxops.release.live import env_url, live
 
 
 def controller_process(cfg: Config) -> ManagedProcess:

@@ -9,7 +9,7 @@ import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from cxops.pipeline.verdict import FAILED, PASSED, json_safe
+from cxops.gates.verdict import FAILED, PASSED, json_safe
 
 
 @dataclass
@@ -49,7 +49,7 @@ class GateResult(StepResult):
     metrics: dict[str, float | None] = field(default_factory=dict)  # None: could not be computed
     report: str = ""  # path of the JSON report
     action: str = ""  # what the gate did about a failure (e.g. the canary rollback)
-    outcome: str = ""  # passed | failed | inconclusive (cxops.pipeline.verdict); "" = from `passed`
+    outcome: str = ""  # passed | failed | inconclusive (cxops.gates.verdict); "" = from `passed`
 
     def __post_init__(self) -> None:
         if not self.outcome:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 
 from cxops.config import Config
 from cxops.errors import CxopsError
+from cxops.settings import settings
 
 TIMEOUT = 5.0
 
@@ -43,10 +43,11 @@ class RegistryReader:
         if not self.uri.startswith(("http://", "https://")):
             raise CxopsError(f"MLflow at {self.uri} is not an HTTP tracking server; the push check needs one")
         self.headers = {"Accept": "application/json"}
-        if token := os.environ.get("MLFLOW_TRACKING_TOKEN"):
+        env = settings()
+        if token := env.mlflow_tracking_token:
             self.headers["Authorization"] = f"Bearer {token}"
-        elif user := os.environ.get("MLFLOW_TRACKING_USERNAME"):
-            pair = f"{user}:{os.environ.get('MLFLOW_TRACKING_PASSWORD', '')}".encode()
+        elif user := env.mlflow_tracking_username:
+            pair = f"{user}:{env.mlflow_tracking_password or ''}".encode()
             self.headers["Authorization"] = f"Basic {base64.b64encode(pair).decode()}"
 
     def version(self, version: str) -> VersionTags:

@@ -6,7 +6,7 @@ import os
 
 from cxops.config import Config
 from cxops.errors import CxopsError
-from cxops.lab.mlflow_server import MlflowLab, http_ok
+from cxops.registry.mlflow_server import MlflowLab, http_ok
 from cxops.settings import settings
 from cxops.waiting import wait_until
 

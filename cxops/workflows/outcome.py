@@ -17,8 +17,11 @@ import re
 import time
 from pathlib import Path
 
+from cxops.errors import ExitCode
+
 EXIT_CODE = re.compile(r"exit code (\d+)")
-GATE_OUTCOMES = {"3": "failed", "4": "inconclusive"}
+# exit code -> outcome, inconclusive first: it wins over failed (see gate_outcome)
+GATE_OUTCOMES = {str(ExitCode.GATE_INCONCLUSIVE.value): "inconclusive", str(ExitCode.GATE_FAILED.value): "failed"}
 FAILED_PHASES = ("Failed", "Error")
 MAX_LAYERS = 3  # Argo quotes once; a value re-quoted by a template author adds one layer; more is not Argo's
 GO_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\", '"': '"'}
@@ -108,7 +111,7 @@ def gate_outcome(status: str, failures: str) -> str:
     except ValueError:
         messages = [failures]
     codes = {m[1] for msg in messages for m in EXIT_CODE.finditer(msg)}
-    for code in ("4", "3"):
+    for code in GATE_OUTCOMES:
         if code in codes:
             return GATE_OUTCOMES[code]
     return "error"

@@ -11,16 +11,18 @@ from typing import Any
 from cxops import names
 from cxops.cluster_secrets import MLFLOW_PASSWORD_KEY, MLFLOW_USER_KEY
 from cxops.config.schema import Config
+from cxops.errors import ExitCode
 from cxops.pipeline.definition import COMMANDS, Param, Step
 from cxops.workflows.chain import GIT_COMMANDS, arg_params, is_ref
 
 OUTPUTS_DIR = "/tmp/cxops-outputs"
 GIT_KEY_DIR = "/etc/cxops/git"
 TOOLS_UID = 10001  # the non-root user of docker/tools.Dockerfile
-TRANSIENT = "1"  # the exit code of a step's network/tooling failure; 2 = usage/config, 3 = failed gate
-USAGE = "2"  # cxops.errors.UsageError / ConfigError (and Typer's own usage errors): the same input fails again
-GATE_FAILED = "3"  # cxops.errors.GateFailed: never retried; the step has already acted (e.g. rolled back)
-INCONCLUSIVE = "4"  # cxops.errors.GateInconclusive: not passed, never promoted, never retried, not rolled back
+# Exit codes as Argo compares them (strings in its expressions), from cxops.errors.ExitCode:
+TRANSIENT = str(ExitCode.ERROR.value)  # a step's network/tooling failure: worth a retry
+USAGE = str(ExitCode.USAGE.value)  # UsageError / ConfigError (and Typer's own usage errors): the same input fails again
+GATE_FAILED = str(ExitCode.GATE_FAILED.value)  # GateFailed: never retried; the step has already acted (rolled back)
+INCONCLUSIVE = str(ExitCode.GATE_INCONCLUSIVE.value)  # GateInconclusive: never promoted, retried or rolled back
 
 
 # Parameters that are no command's argument but appear in the Argo UI's submit forms.

@@ -140,7 +140,7 @@ def test_kubespray_and_ansible_are_pinned() -> None:
     assert tree[:2] == ["160000", KUBESPRAY_COMMIT], tree
     lock = (REPO / "requirements.lock").read_text()
     assert re.search(r"^ansible==11\.13\.0$", lock, re.M) and re.search(r"^ansible-core==2\.18\.\d+$", lock, re.M)
-    from cxops.cluster import preflight
+    from cxops.cluster import install_checks as preflight
 
     assert preflight.check_ansible_core().startswith("2.18.")
 
@@ -374,7 +374,7 @@ def test_kubespray_tree_missing_names_the_fetch_command(lab: HostLab, installed:
 
 
 def test_wrong_ansible_core_version(installed: dict, project: Path) -> None:
-    from cxops.cluster import preflight
+    from cxops.cluster import install_checks as preflight
     from cxops.errors import CxopsError
 
     for bad in ("2.19.1", "2.17.9"):

@@ -30,8 +30,8 @@ def status(config: Path) -> dict[str, dict]:
 
 
 def remote_head(cfg) -> str:
+    from cxops.gitops.bare_remote import bare_path
     from cxops.gitops.repo import git
-    from cxops.lab.gitops_remote import bare_path
     from cxops.paths import state_dir
 
     return git(f"--git-dir={bare_path(state_dir(cfg))}", "rev-parse", cfg.gitops.branch)
@@ -134,7 +134,7 @@ class SteadyClient:
 def test_production_promotion_under_steady_load_loses_no_request(lab: Path, cfg, two_releases):
     """Production moves to another version and back while clients keep sending: every request is answered 200 by
     the old or the new version (the new server is ready before the old one stops taking traffic)."""
-    from cxops.pipeline.live import env_url
+    from cxops.release.live import env_url
 
     first, second = two_releases
     golden = lab.parent / ".cxops" / "builds" / cfg.model.name / first / "context" / "golden.json"
@@ -156,8 +156,8 @@ def test_production_promotion_under_steady_load_loses_no_request(lab: Path, cfg,
 def test_traffic_split_in_git_follows_the_canary(lab: Path, cfg, two_releases):
     import yaml
 
+    from cxops.gitops.bare_remote import bare_path
     from cxops.gitops.repo import git
-    from cxops.lab.gitops_remote import bare_path
     from cxops.names import traffic_dir
     from cxops.paths import state_dir
 
@@ -175,7 +175,7 @@ class RemoteAndCanaryWatch:
         self.thread = threading.Thread(target=self.run, daemon=True)
 
     def run(self) -> None:
-        from cxops.pipeline.live import live
+        from cxops.release.live import live
 
         last: dict[str, str] = {}
         while not self.stop.is_set():
@@ -197,8 +197,8 @@ class RemoteAndCanaryWatch:
 
 
 def at(cfg, commit: str, path: str) -> str:
+    from cxops.gitops.bare_remote import bare_path
     from cxops.gitops.repo import git
-    from cxops.lab.gitops_remote import bare_path
     from cxops.paths import state_dir
 
     return git(f"--git-dir={bare_path(state_dir(cfg))}", "show", f"{commit}:{path}")
@@ -216,9 +216,9 @@ def test_canary_weight_moves_only_once_the_canary_serves(lab: Path, cfg, two_rel
     committed only after the canary serves. In every commit of the lab remote where the canary's weight becomes
     non-zero, the canary overlay is unchanged from (so was deployed by) an earlier commit; and during a real
     `cxops step deploy canary`, the canary was seen serving the new version, ready, before that commit appeared."""
+    from cxops.gitops.bare_remote import bare_path
     from cxops.gitops.repo import git
     from cxops.gitops.state import overlay_path
-    from cxops.lab.gitops_remote import bare_path
     from cxops.paths import state_dir
 
     canary_env = f"{overlay_path(cfg, 'canary')}/model.env"
@@ -294,9 +294,9 @@ def test_corrupted_build_is_not_deployed(lab: Path, cfg, two_releases):
 def test_a_canary_that_never_serves_gets_no_weight_and_both_commits_are_undone(lab: Path, cfg, two_releases):
     """Audit K6, the failure path: a canary build that never becomes ready is deployed with weight 0 and never
     gets its share; the revert puts the overlay back and gives the old canary its weight again only afterwards."""
+    from cxops.gitops.bare_remote import bare_path
     from cxops.gitops.repo import git
     from cxops.gitops.state import overlay_path
-    from cxops.lab.gitops_remote import bare_path
     from cxops.paths import state_dir
     from cxops.registry.client import Registry
 
@@ -357,8 +357,8 @@ def test_rollback_then_no_previous(lab: Path, two_releases):
 
 
 def test_mlflow_stopped_mid_pipeline_stops_cleanly(lab: Path, cfg, two_releases, monkeypatch):
-    from cxops.lab.mlflow_server import MlflowLab
     from cxops.pipeline import local
+    from cxops.registry.mlflow_server import MlflowLab
 
     monkeypatch.setenv("CXOPS_MLFLOW_TIMEOUT", "3")  # cxops.settings: the bound on reaching MLflow
     monkeypatch.setenv("MLFLOW_TRACKING_URI", MlflowLab.from_config(cfg).url)

@@ -100,7 +100,7 @@ def status(config: Path) -> dict[str, dict]:
 
 
 def production_url(released: dict) -> str:
-    from cxops.pipeline.live import env_url
+    from cxops.release.live import env_url
 
     return env_url(released["cfg"], "production")
 

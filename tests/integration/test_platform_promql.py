@@ -12,20 +12,20 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from helpers import REPO, free_port, model_server, serving_process
+from helpers import REPO, model_server
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_server import prometheus as prometheus_server
+from prometheus_server import scrape_job
 
 from cxops.waiting import wait_until
 
 pytestmark = pytest.mark.integration
-PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 DASHBOARDS = REPO / "k8s" / "platform" / "monitoring-config" / "dashboards"
 ARGO_CONTROLLER = {"argo_workflows_workflowtemplate_triggered_total", "argo_workflows_total_count"}
 PROMETHEUS_OWN = {"up", "ALERTS"}
@@ -119,25 +119,10 @@ def prometheus(server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     from cxops import names
     from cxops.config import load_config
 
-    if not Path(PROMETHEUS).exists():
-        pytest.fail("prometheus is not installed; `make test` installs it (apt-get install prometheus)")
     namespace = names.env_namespace(load_config(REPO / "cxops.yaml"), "production")
     root = tmp_path_factory.mktemp("prometheus")
-    target = server.removeprefix("http://")
-    (root / "prometheus.yml").write_text(
-        "global: {scrape_interval: 1s, scrape_timeout: 1s}\nscrape_configs:\n"
-        f"  - job_name: model-server\n    static_configs: [{{targets: ['{target}'], "
-        f"labels: {{namespace: {namespace}}}}}]\n"
-    )
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    argv = [
-        PROMETHEUS,
-        f"--config.file={root / 'prometheus.yml'}",
-        f"--storage.tsdb.path={root / 'data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-    ]
-    with serving_process(argv, f"{url}/-/ready"):
+    job = scrape_job("model-server", [server.removeprefix("http://")], {"namespace": namespace})
+    with prometheus_server(root, [job]) as url:
         wait_until(
             lambda: _query(url, f'cxops_model_info{{namespace="{namespace}"}}'),
             timeout=30,
@@ -180,8 +165,8 @@ def test_serving_expressions_select_the_servers_series(prometheus: str, server: 
     """Not only parsed: the gate's selectors match what the server exports (a typo in a label would give nothing),
     and the error ratio counts the failed /predict requests."""
     from cxops.config import load_config
+    from cxops.gates import promql
     from cxops.k8s.rules import selector
-    from cxops.pipeline import promql
 
     sel = selector(load_config(REPO / "cxops.yaml"), "production")
     golden = json.loads((built / "golden.json").read_text())
@@ -208,8 +193,9 @@ def test_the_gates_prometheus_window_equals_the_servers_own_counts(prometheus: s
     """The gate's range queries (promql.prometheus_window), over a window that starts before the server's first
     request, read exactly what the server's /metrics says, once Prometheus has scraped it after the last request."""
     from cxops.config import load_config
+    from cxops.gates import metrics_window as prom
+    from cxops.gates import promql
     from cxops.k8s.rules import selector
-    from cxops.pipeline import prom, promql
 
     sel = selector(load_config(REPO / "cxops.yaml"), "production")
     direct = prom.scrape(server)

@@ -3,50 +3,37 @@
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from helpers import free_port, serving_process
+from helpers import free_port
+from prometheus_server import prometheus as prometheus_server
+from prometheus_server import scrape_job
 
 from cxops.waiting import wait_until
 
 pytestmark = pytest.mark.integration
-PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 
 
 @pytest.fixture(scope="module")
 def prometheus(cfg, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not Path(PROMETHEUS).exists():
-        pytest.fail("prometheus is not installed; `make test` installs it (apt-get install prometheus)")
     root = tmp_path_factory.mktemp("prometheus")
-    jobs = "".join(
-        f"  - job_name: {env}\n    static_configs: [{{targets: ['127.0.0.1:{cfg.environments.get(env).port}']}}]\n"
-        for env in ("staging", "canary", "production")
-    )
-    config = f"global: {{scrape_interval: 1s, scrape_timeout: 1s}}\nscrape_configs:\n{jobs}"
-    (root / "prometheus.yml").write_text(config)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    argv = [
-        PROMETHEUS,
-        f"--config.file={root / 'prometheus.yml'}",
-        f"--storage.tsdb.path={root / 'data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
+    jobs = [
+        scrape_job(env, [f"127.0.0.1:{cfg.environments.get(env).port}"]) for env in ("staging", "canary", "production")
     ]
-    with serving_process(argv, f"{url}/-/ready"):
+    with prometheus_server(root, jobs) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 def canary_and_production(cfg) -> str:
-    from cxops.pipeline.deploy import deploy
+    from cxops.gates.reports import gate_tag
     from cxops.pipeline.local import step_function
-    from cxops.pipeline.reports import gate_tag
     from cxops.registry.client import Registry
+    from cxops.release.rollout import deploy
 
     run_id = step_function("train")(cfg).run_id
     assert step_function("evaluate")(cfg, run_id).passed
@@ -70,8 +57,8 @@ def prom_cfg(cfg, url: str):
 
 
 def test_window_counts_from_prometheus_are_exact(cfg, prometheus: str, canary_and_production: str):
-    from cxops.pipeline.load import run_load
-    from cxops.pipeline.promql import prometheus_window
+    from cxops.gates.load import run_load
+    from cxops.gates.promql import prometheus_window
 
     url = f"http://127.0.0.1:{cfg.environments.production.port}/predict"
     wait_until(

@@ -8,7 +8,6 @@ every second. One pod has a long history; the other restarts in the middle of th
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -17,12 +16,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import free_port, serving_process
+from helpers import free_port
+from prometheus_server import prometheus as prometheus_server
+from prometheus_server import scrape_job
 
 from cxops.waiting import wait_until
 
 pytestmark = pytest.mark.integration
-PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 SELECTOR = 'job="pods"'
 
 
@@ -70,43 +70,28 @@ def pods(build_dir: Path) -> Iterator[tuple[Pod, Pod]]:
 
 @pytest.fixture(scope="module")
 def prometheus(pods, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not Path(PROMETHEUS).exists():
-        pytest.fail("prometheus is not installed; `make test` installs it (apt-get install prometheus)")
     root = tmp_path_factory.mktemp("prometheus-pods")
-    targets = ", ".join(f"'127.0.0.1:{p.port}'" for p in pods)
-    (root / "prometheus.yml").write_text(
-        "global: {scrape_interval: 1s, scrape_timeout: 1s}\nscrape_configs:\n"
-        f"  - job_name: pods\n    static_configs: [{{targets: [{targets}]}}]\n"
-    )
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    argv = [
-        PROMETHEUS,
-        f"--config.file={root / 'prometheus.yml'}",
-        f"--storage.tsdb.path={root / 'data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-    ]
-    with serving_process(argv, f"{url}/-/ready"):
+    with prometheus_server(root, [scrape_job("pods", [f"127.0.0.1:{p.port}" for p in pods])]) as url:
         yield url
 
 
 def _sum_requests(prom: str, at: float) -> float:
-    from cxops.pipeline.promql import _query
+    from cxops.gates.promql import _query
 
     result = _query(prom, f'sum(cxops_requests_total{{{SELECTOR},route="/predict"}})', at)
     return float(result[0]["value"][1]) if result else 0.0
 
 
 def _send(pod: Pod, n: int) -> None:
-    from cxops.pipeline.load import run_load
+    from cxops.gates.load import run_load
 
     body = json.dumps({"inputs": [[0.0] * 64]}).encode()
     assert run_load([(f"{pod.url}/predict", body)] * n, 4).errors == 0
 
 
 def test_a_pod_restart_mid_window_counts_only_the_windows_requests(pods, prometheus: str):
-    from cxops.pipeline.prom import counter_increase, histogram_quantile
-    from cxops.pipeline.promql import prometheus_window
+    from cxops.gates.metrics_window import counter_increase, histogram_quantile
+    from cxops.gates.promql import prometheus_window
 
     a, b = pods
     _send(a, 3000)  # the survivor's history
@@ -136,7 +121,7 @@ def test_a_pod_restart_mid_window_counts_only_the_windows_requests(pods, prometh
 
 
 def test_the_scrape_path_sees_a_restart_by_its_start_time(build_dir: Path):
-    from cxops.pipeline.prom import delta, scrape
+    from cxops.gates.metrics_window import delta, scrape
 
     pod = Pod(build_dir)
     try:

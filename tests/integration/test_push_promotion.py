@@ -69,7 +69,7 @@ def v2(cfg) -> str:
 
 # -- people and their clones ----------------------------------------------------------------------------------------
 def bare(cfg) -> Path:
-    from cxops.lab.gitops_remote import bare_path
+    from cxops.gitops.bare_remote import bare_path
     from cxops.paths import state_dir
 
     return bare_path(state_dir(cfg))
@@ -97,8 +97,8 @@ def head(cfg) -> str:
 
 
 def image_of(cfg, version: str) -> str:
+    from cxops.builds import read_build
     from cxops.paths import state_dir
-    from cxops.pipeline.build import read_build
 
     return read_build(state_dir(cfg), cfg.model.name, version)["image"]
 
@@ -126,7 +126,7 @@ def push(wd: Path, *extra: str) -> subprocess.CompletedProcess:
 
 # -- what the lab says ----------------------------------------------------------------------------------------------
 def statuses(cfg) -> dict[str, dict]:
-    from cxops.pipeline.status import env_statuses
+    from cxops.release.status import env_statuses
 
     return {r.env: r.as_dict() for r in env_statuses(cfg)}
 
@@ -429,7 +429,7 @@ def test_cluster_guard_reverts_a_bad_push_with_its_own_commit(plab: Path, cfg, t
 
 def test_mlflow_down_while_a_push_arrives_is_refused(plab: Path, cfg, v2, tmp_path):
     """Last: MLflow stays down (the module's teardown stops the lab)."""
-    from cxops.lab.mlflow_server import MlflowLab
+    from cxops.registry.mlflow_server import MlflowLab
 
     before = head(cfg)
     wd = person(cfg, tmp_path, "Frank")

@@ -69,7 +69,7 @@ def test_invalid_json_gets_422(server: str):
 
 
 def test_metrics_count_requests_and_classes(server: str, built: Path):
-    from cxops.pipeline.prom import delta, scrape
+    from cxops.gates.metrics_window import delta, scrape
 
     before = scrape(server)
     httpx.post(f"{server}/predict", json={"inputs": golden(built)["inputs"][:3]})

@@ -21,7 +21,7 @@ import schemathesis
 from helpers import model_server
 from hypothesis import HealthCheck, settings
 
-from cxops.pipeline.prom import CONFIDENCE_COUNT, CONFIDENCE_SUM, parse_metrics
+from cxops.gates.metrics_window import CONFIDENCE_COUNT, CONFIDENCE_SUM, parse_metrics
 from cxops.serving.app import max_body_bytes
 
 pytestmark = pytest.mark.integration

@@ -43,7 +43,7 @@ def test_train_evaluate_register_models(lab: Path, tmp_path: Path):
     from mlflow.tracking import MlflowClient
 
     from cxops.config import load_config
-    from cxops.lab.mlflow_server import MlflowLab
+    from cxops.registry.mlflow_server import MlflowLab
 
     client = MlflowClient(MlflowLab.from_config(load_config(lab)).url)
     artifacts = {a.path for a in client.list_artifacts(run_id, "evaluation")}

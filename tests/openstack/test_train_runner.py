@@ -71,8 +71,8 @@ json.dump({"mlflow_run_id": run_id}, open(os.environ["CXOPS_RESULT"], "w"))
 def test_train_step_on_an_instance_reads_back_the_mlflow_run(conn, tmp_path, monkeypatch):
     from helpers import free_port
 
-    from cxops.lab.mlflow_server import MlflowLab
     from cxops.pipeline.steps import train
+    from cxops.registry.mlflow_server import MlflowLab
 
     mlflow = MlflowLab(free_port(), tmp_path / "mlflow", 90)
     mlflow.up()

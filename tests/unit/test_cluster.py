@@ -9,7 +9,9 @@ import pytest
 import yaml
 
 from cxops import names
-from cxops.cluster import inventory, layout, preflight, runner, urls
+from cxops.cluster import install_checks as preflight
+from cxops.cluster import inventory_files as inventory
+from cxops.cluster import layout, runner, urls
 from cxops.cluster_secrets import catalogue
 from cxops.config.schema import Config
 from cxops.errors import CxopsError

@@ -109,7 +109,7 @@ def test_model_requirements_must_be_exact_pins(tmp_path: Path) -> None:
 
 def test_executor_argo_uses_the_cluster_remote_and_service_urls(tmp_path: Path, monkeypatch) -> None:
     from cxops.config import load_config
-    from cxops.pipeline.live import env_url
+    from cxops.release.live import env_url
 
     config = _project(tmp_path, {**CLUSTER, "environments": {"canary": {"url": "http://canary.example.org"}}})
     monkeypatch.setenv("CXOPS_CONFIG", str(config))

@@ -12,9 +12,9 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cxops.pipeline import prom
-from cxops.pipeline.promql import series_increase
-from cxops.pipeline.verdict import FAILED, INCONCLUSIVE, PASSED, Check, decide, json_safe
+from cxops.gates import metrics_window as prom
+from cxops.gates.promql import series_increase
+from cxops.gates.verdict import FAILED, INCONCLUSIVE, PASSED, Check, decide, json_safe
 
 any_float = st.floats(allow_nan=True, allow_infinity=True)
 value = st.one_of(st.none(), any_float, st.integers(-(10**6), 10**6))

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from tfhelpers import cxops, project
 
+from cxops.config import addressing
 from cxops.config.schema import Cloud
-from cxops.infra import addressing
 
 NODES = [
     {"name": "node1", "address": "192.168.1.11", "role": "control"},

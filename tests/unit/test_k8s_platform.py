@@ -39,10 +39,10 @@ from cxops import names
 from cxops.cluster_secrets import catalogue
 from cxops.config import load_config
 from cxops.config.schema import ENV_NAMES
-from cxops.k8s import argocd
+from cxops.k8s import argocd_apps as argocd
 from cxops.k8s.charts import CHARTS
 from cxops.k8s.components import components
-from cxops.k8s.render import rendered
+from cxops.k8s.platform_render import rendered
 
 CFG = load_config(REPO / "cxops.yaml")
 WORKFLOWS = REPO / "workflows"
@@ -74,7 +74,7 @@ def cxops(*args: str) -> subprocess.CompletedProcess:
 def test_committed_files_match_the_code():
     """The project's own tree is what the code renders from cxops.yaml; `--check` refuses it for a cluster with one
     line, since cxops.yaml names a placeholder repository (its diff would come after that line: here none)."""
-    from cxops.k8s import render
+    from cxops.k8s import platform_render as render
 
     render.check(CFG, REPO)  # the drift half of `cxops k8s render --check`: raises with the diff
     proc = cxops("k8s", "render", "--check")

@@ -31,7 +31,7 @@ from cxops.config import load_config
 from cxops.config.schema import ENV_NAMES
 from cxops.k8s import exposure, netpol, policies, tls
 from cxops.k8s.components import components
-from cxops.k8s.render import EXPOSURE_FILE
+from cxops.k8s.platform_render import EXPOSURE_FILE
 
 CFG = load_config(REPO / "cxops.yaml")
 DOCS = REPO / "docs" / "security.md"

@@ -19,10 +19,10 @@ from prometheus_client import generate_latest
 
 from cxops.config import parse_config
 from cxops.errors import ConfigError
-from cxops.pipeline import prom
-from cxops.pipeline.load import LoadStats
+from cxops.gates import metrics_window as prom
+from cxops.gates.load import LoadStats
+from cxops.gates.verdict import FAILED, INCONCLUSIVE, PASSED, Check, decide
 from cxops.pipeline.steps import analyze
-from cxops.pipeline.verdict import FAILED, INCONCLUSIVE, PASSED, Check, decide
 from cxops.serving.metrics import LATENCY_BUCKETS, ServerMetrics
 
 TOP = max(LATENCY_BUCKETS)  # the top finite bucket bound (seconds)

@@ -76,7 +76,7 @@ def test_colliding_or_non_canonical_networks_are_one_line_naming_them(overrides,
 
 
 def test_pod_and_service_ranges_are_rendered_into_the_inventory_group_vars(tmp_path: Path):
-    from cxops.cluster import inventory
+    from cxops.cluster import inventory_files as inventory
 
     cfg = parse_config(
         yaml.safe_dump(

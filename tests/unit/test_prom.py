@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 import math
 
-from cxops.pipeline.load import percentile
-from cxops.pipeline.prom import histogram_quantile, total_variation
+from cxops.gates.load import percentile
+from cxops.gates.metrics_window import histogram_quantile, total_variation
 
 
 def test_histogram_quantile_interpolates_inside_the_bucket():

@@ -13,7 +13,8 @@ from wf_helpers import ROOT
 
 from cxops.config import load_config
 from cxops.errors import CxopsError
-from cxops.workflows import argo, argocd
+from cxops.workflows import argo
+from cxops.workflows import argocd_wait as argocd
 
 ARGO_TOKEN = "argo-secret-token-value"
 CD_TOKEN = "cd-secret-token-value"

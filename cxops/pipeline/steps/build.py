@@ -9,17 +9,17 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from cxops.config import Config
-from cxops.errors import CxopsError
-from cxops.model.interface import load_project
-from cxops.paths import state_dir
-from cxops.pipeline.build import (
+from cxops.builds import (
     build_dir,
     content_digest,
     read_build,
     write_image_context,
     write_model_requirements,
 )
+from cxops.config import Config
+from cxops.errors import CxopsError
+from cxops.model.interface import load_project
+from cxops.paths import state_dir
 from cxops.pipeline.results import BuildResult
 from cxops.registry.client import Registry
 from cxops.serving.manifest import model_digest

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from cxops.config import Config
-from cxops.pipeline.deploy import deploy
 from cxops.pipeline.results import DeployResult
 from cxops.pipeline.steps._args import check_env
+from cxops.release.rollout import deploy
 
 
 def run(cfg: Config, env: str, version: str, reason: str = "manual deploy") -> DeployResult:

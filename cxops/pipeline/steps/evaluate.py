@@ -8,11 +8,11 @@ from pathlib import Path
 
 from cxops.config import Config
 from cxops.errors import CxopsError
+from cxops.gates.plots import confusion_png
+from cxops.gates.verdict import Check, decide, finite, json_safe
 from cxops.model.evaluation import load_classifier, project_evaluation
 from cxops.model.interface import load_project
-from cxops.pipeline.plots import confusion_png
 from cxops.pipeline.results import EvaluateResult
-from cxops.pipeline.verdict import Check, decide, finite, json_safe
 from cxops.registry.client import Registry
 
 GATE_TAG = "cxops.gate.evaluation"

@@ -5,11 +5,11 @@ from __future__ import annotations
 from cxops.config import ENV_NAMES, Config
 from cxops.environments import GATE_OF
 from cxops.errors import CxopsError, GateFailed, UsageError
-from cxops.pipeline.deploy import deploy
-from cxops.pipeline.reports import gate_tag
+from cxops.gates.reports import gate_tag
 from cxops.pipeline.results import DeployResult
 from cxops.pipeline.steps._args import check_env
 from cxops.registry.client import Registry
+from cxops.release.rollout import deploy
 
 
 def run(cfg: Config, src: str, dst: str, version: str | None = None) -> DeployResult:

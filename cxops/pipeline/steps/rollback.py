@@ -7,10 +7,10 @@ from dataclasses import replace
 from cxops.config import Config
 from cxops.errors import CxopsError
 from cxops.gitops.state import desired, gitops_repo
-from cxops.pipeline.deploy import deploy, retire, step_back
 from cxops.pipeline.results import DeployResult
 from cxops.pipeline.steps._args import check_env
 from cxops.registry.client import Registry
+from cxops.release.rollout import deploy, retire, step_back
 
 
 def run(cfg: Config, env: str, reason: str = "manual rollback") -> DeployResult:

@@ -9,21 +9,21 @@ from pathlib import Path
 
 import httpx
 
+from cxops.builds import build_dir
 from cxops.config import Config
 from cxops.errors import CxopsError
+from cxops.gates.load import run_load
+from cxops.gates.plots import latency_png
+from cxops.gates.reports import save_report
+from cxops.gates.verdict import Check
 from cxops.gitops.state import desired, gitops_repo
+from cxops.http_client import client
 from cxops.paths import state_dir
-from cxops.pipeline.build import build_dir
-from cxops.pipeline.http import client
-from cxops.pipeline.live import env_url
-from cxops.pipeline.load import run_load
-from cxops.pipeline.plots import latency_png
-from cxops.pipeline.reports import save_report
 from cxops.pipeline.results import GateResult
 from cxops.pipeline.steps import build
 from cxops.pipeline.steps._args import check_env
-from cxops.pipeline.verdict import Check
 from cxops.registry.client import Registry
+from cxops.release.live import env_url
 
 
 def _get(url: str) -> tuple[int, dict]:

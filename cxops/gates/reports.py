@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 from cxops.config import Config
+from cxops.gates.verdict import json_safe
 from cxops.paths import state_dir
-from cxops.pipeline.verdict import json_safe
 from cxops.registry.client import Registry
 
 

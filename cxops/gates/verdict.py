@@ -173,3 +173,11 @@ def json_safe(data: Any, path: str = "", nulls: dict[str, str] | None = None) ->
     if isinstance(data, list | tuple):
         return [json_safe(v, f"{path}[{i}]", nulls) for i, v in enumerate(data)]
     return data
+
+
+def gate_line(gate: str, outcome: object) -> str:
+    """How the CLI words a gate's outcome, in one place: "<gate> gate passed", "<gate> gate FAILED" or "<gate> gate
+    INCONCLUSIVE"; a missing or unknown outcome reads as failed (only a pass passes)."""
+    words: dict[str, str] = {PASSED: "passed", INCONCLUSIVE: "INCONCLUSIVE"}
+    word = words.get(str(outcome), "FAILED")
+    return f"{gate} gate {word}"

@@ -16,9 +16,9 @@ from cxops.gitops import history
 from cxops.gitops.overlay import Desired
 from cxops.gitops.state import desired, gitops_repo
 from cxops.names import overlay_dir
-from cxops.pipeline.deploy import move_alias, step_back
-from cxops.pipeline.live import live, serves
 from cxops.registry.client import Registry
+from cxops.release.live import live, serves
+from cxops.release.rollout import move_alias, step_back
 
 IN_SYNC, MOVED, ROLLED_BACK, RETIRED, WAITING = "in sync", "moved", "rolled back", "retired", "waiting for live"
 

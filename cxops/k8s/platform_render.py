@@ -25,7 +25,8 @@ def _yaml(*docs: dict[str, Any]) -> str:
 
 def rendered(cfg: Config) -> dict[str, str]:
     """Repository-relative path → text of every file `cxops k8s render` owns."""
-    from cxops.k8s import argocd, exposure
+    from cxops.k8s import argocd_apps as argocd
+    from cxops.k8s import exposure
     from cxops.k8s.components import components
 
     comps = components(cfg)

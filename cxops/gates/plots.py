@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cxops.pipeline.verdict import Check, finite
+from cxops.gates.verdict import Check, finite
 
 
 def _pyplot():
@@ -64,7 +64,7 @@ def canary_png(class_share: dict[str, list[float]], checks: list[Check], path: P
 
 def latency_png(latencies_ms: list[float], limit_ms: float, title: str, path: Path) -> Path:
     """Load-test latency histogram with the p95 and the configured limit marked."""
-    from cxops.pipeline.load import percentile
+    from cxops.gates.load import percentile
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.5))

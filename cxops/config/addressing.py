@@ -1,4 +1,5 @@
-"""The private network's address plan: gateway, DHCP pool, and the rules every node's fixed address must follow.
+"""The private network's address plan: gateway, DHCP pool, the rules every node's fixed address must follow, and
+the rule for the operator's own address. Configuration rules, so the schema checks them; cxops/infra uses them too.
 
 The same plan is written into tf/modules/network (gateway = first host, DHCP pool = upper half of the subnet), so a
 fixed address that passes here cannot collide with the router, a DHCP port or another node in Neutron.
@@ -77,3 +78,17 @@ def check_nodes(cloud: Cloud) -> None:
             f"node(s) {', '.join(gpu)} have role gpu but cloud.flavors.gpu is unset "
             "(set it to a GPU flavor; `cxops cloud gpus` lists them)"
         )
+
+
+def check_address(value: str) -> ipaddress.IPv4Address:
+    """The address as IPv4Address; ValueError when it is not one host that could reach the cloud (IPv6, loopback,
+    link-local, multicast, unspecified: the security group rules are IPv4 and a host is a /32)."""
+    try:
+        ip = ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address (give your public IPv4 address, e.g. 203.0.113.7)") from None
+    if ip.version != 4:
+        raise ValueError(f"{value!r} is IPv6; the security group rules are IPv4 (give your public IPv4 address)")
+    if ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved:
+        raise ValueError(f"{value!r} cannot be the address the cloud sees you from (give your public IPv4 address)")
+    return ip

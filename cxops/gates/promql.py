@@ -19,8 +19,8 @@ import math
 import httpx
 
 from cxops.errors import CxopsError
-from cxops.pipeline.http import client
-from cxops.pipeline.prom import WINDOW_SERIES, SeriesKey, Window, aggregate, counter_increase, labels_of
+from cxops.gates.metrics_window import WINDOW_SERIES, SeriesKey, Window, aggregate, counter_increase, labels_of
+from cxops.http_client import client
 
 
 def _query(base: str, expr: str, at: float) -> list[dict]:

@@ -4,7 +4,7 @@ Summing counters across pods first and differencing the sums afterwards is wrong
 sum drops, looks like one big reset, and the surviving pods' whole history becomes "the window". So every series
 (one metric, one label set, one pod/instance) is differenced on its own, and only the increases are summed. Two
 sources give the samples: a server's own /metrics (two snapshots; a changed `process_start_time_seconds` marks a
-restart even when the counter has already climbed past its old value) and Prometheus (cxops.pipeline.promql:
+restart even when the counter has already climbed past its old value) and Prometheus (cxops.gates.promql:
 every raw sample of the window, so a reset between scrapes is seen as Prometheus' own `increase()` sees it).
 """
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from cxops.pipeline.http import client
+from cxops.http_client import client
 
 Labels = tuple[tuple[str, str], ...]  # sorted (name, value) pairs
 SeriesKey = tuple[str, Labels]  # (sample name, labels), e.g. ("cxops_requests_total", (("route", "/predict"), ...))

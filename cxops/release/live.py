@@ -8,7 +8,7 @@ import httpx
 
 from cxops.config import Config
 from cxops.gitops.overlay import Desired
-from cxops.pipeline.http import client
+from cxops.http_client import client
 
 
 @dataclass(frozen=True)

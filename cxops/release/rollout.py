@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import time
 from pathlib import Path
 
-from cxops.cluster_config import in_cluster
+from cxops.builds import read_build
 from cxops.config import Config
 from cxops.errors import CxopsError
 from cxops.gitops.overlay import Desired, write_overlay
@@ -14,12 +13,10 @@ from cxops.gitops.repo import GitOpsRepo
 from cxops.gitops.state import desired, gitops_repo, overlay_path
 from cxops.gitops.traffic import write_traffic
 from cxops.paths import state_dir
-from cxops.pipeline.build import read_build
-from cxops.pipeline.canary_traffic import commit_canary_weight, set_canary_weight, wait_traffic, weight_active
-from cxops.pipeline.live import env_url, live, serves
 from cxops.pipeline.results import DeployResult
 from cxops.registry.client import Registry
-from cxops.waiting import wait_until
+from cxops.release.canary_traffic import commit_canary_weight, set_canary_weight, wait_traffic, weight_active
+from cxops.release.runtime import runtime_for
 
 
 def _overlay_files(path: Path) -> dict[str, bytes]:
@@ -53,70 +50,14 @@ def _set_desired(cfg: Config, repo: GitOpsRepo, want: Desired, why: str) -> str 
 
 
 def wait_serving(cfg: Config, env: str, want: Desired | None, commit: str | None = None) -> None:
-    """Bounded wait (gitops.sync_timeout_seconds, backoff 0.05 → 0.25 s: a local GET per probe) until `env` serves
-    what `want` names (version, and model and model digest where given; `cxops.pipeline.live.serves`) and is ready,
-    or, for None or a Desired without a version, until nothing answers there.
+    """Bounded wait until `env` serves what `want` names and is ready, or, for None or a Desired without a
+    version, until nothing answers there; the wait of where the environments run (`cxops.release.runtime`: the
+    lab's controller, ArgoCD in a workflow step, or the env's URL alone).
 
     Success: live agrees with what git asked. Failure: CxopsError saying what was awaited at which URL (timeout), or
     at once when the env loaded the version but reports itself not ready (e.g. a corrupt build; in the lab, where
-    such a server never takes traffic, the controller's record says so). Changes nothing.
-
-    In a workflow step (CXOPS_EXECUTOR=argo) ArgoCD applies git: see `wait_argocd`."""
-    if in_cluster():
-        wait_argocd(cfg, env, want, commit)
-        return
-    since = time.time()
-    want = want if want is not None else Desired(env, None, None)
-    version = want.version
-
-    def probe() -> bool:
-        now = live(cfg, env)
-        if version is None:
-            return not now.reachable
-        if serves(now, want) and not now.ready and now.detail:
-            raise CxopsError(f"{env} loaded {want.label()} but it is not ready: {now.detail}")
-        if not serves(now, want) and cfg.gitops.remote is None:
-            from cxops.lab.controller import start_failure
-
-            if why := start_failure(state_dir(cfg), env, want.ref or version, since):
-                raise CxopsError(f"{env} loaded {want.label()} but it is not ready: {why}")
-        return serves(now, want) and now.ready
-
-    wait_until(
-        probe,
-        timeout=cfg.gitops.sync_timeout_seconds,
-        what=f"{env} at {env_url(cfg, env)} to serve {want.label()}",
-        first=0.05,
-        cap=0.25,
-    )
-
-
-def wait_argocd(cfg: Config, env: str, want: Desired | None, commit: str | None) -> None:
-    """The cluster's wait: ask ArgoCD to refresh the env's Application and wait (workflows.sync_timeout_seconds,
-    at least ArgoCD's own poll period) until it reports `commit` Synced and Healthy and the env's Service answers
-    /version with what `want` names (nothing at all for a retired env). CxopsError naming what was awaited."""
-    from cxops import names
-    from cxops.workflows.argocd import wait_synced
-
-    want = want if want is not None else Desired(env, None, None)
-    url = env_url(cfg, env)
-
-    def agrees() -> str | None:
-        now = live(cfg, env)
-        if want.version is None:
-            return f"{url} still serves {now.label()}" if now.reachable else None
-        if serves(now, want) and now.ready:
-            return None
-        return f"{url} serves {now.label()}{'' if now.ready or not now.reachable else ' (not ready)'}"
-
-    wait_synced(
-        names.argocd_server(cfg),
-        names.argocd_app(cfg, env),
-        revision=commit or "",
-        timeout=cfg.workflows.sync_timeout_seconds,
-        live=agrees,
-        first=0.5,
-    )
+    such a server never takes traffic, the controller's record says so). Changes nothing."""
+    runtime_for(cfg).wait_serving(cfg, env, want if want is not None else Desired(env, None, None), commit)
 
 
 def _restore(cfg: Config, repo: GitOpsRepo, before: Desired, weighted: bool, why: str) -> str:
@@ -152,7 +93,7 @@ def deploy(
     git, and `cxops reconcile` moves the alias once MLflow answers."""
     registry = registry or Registry(cfg)
     info = registry.version(version)  # an unknown version fails here, before anything changes
-    ensure_embedded_lab(cfg)
+    runtime_for(cfg).ensure_running(cfg)  # the lab, when it is what applies git
     # The build record is local in the lab; in the cluster the build ran in another pod and left its image on
     # the version as a tag. Either way: no build, no deploy.
     build = read_build(state_dir(cfg), cfg.model.name, info.version)
@@ -217,15 +158,6 @@ def step_back(registry: Registry, env: str, rolled_back: str | None, reason: str
         registry.set_version_tag(rolled_back, f"cxops.rolled_back.{env}", reason[:250])
 
 
-def ensure_embedded_lab(cfg: Config) -> None:
-    """In embedded mode the lab's controller is what applies git; a deploy without it could only time out."""
-    if cfg.gitops.remote is None:
-        from cxops.lab.services import lab_up
-
-        for _ in lab_up(cfg):  # idempotent: running services are left alone
-            pass
-
-
 def retire(cfg: Config, env: str, reason: str, *, registry: Registry | None = None) -> DeployResult:
     """Serve nothing in `env` (used when a first canary fails and there is nothing to go back to).
 
@@ -233,7 +165,7 @@ def retire(cfg: Config, env: str, reason: str, *, registry: Registry | None = No
     answers at the env's URL, and alias `env` is removed. Failure: CxopsError from the bounded wait or from MLflow;
     git then already says "nothing", which `cxops status` reports until live or the alias catch up."""
     registry = registry or Registry(cfg)
-    ensure_embedded_lab(cfg)
+    runtime_for(cfg).ensure_running(cfg)  # the lab, when it is what applies git
     repo = gitops_repo(cfg)
     before = desired(cfg, repo, env)
     commit = _set_desired(cfg, repo, Desired(env, None, None, before.name), reason)

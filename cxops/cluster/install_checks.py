@@ -10,7 +10,7 @@ from packaging.version import Version
 
 from cxops import names
 from cxops.cluster import layout, repository
-from cxops.cluster.inventory import Inventory, load
+from cxops.cluster.inventory_files import Inventory, load
 from cxops.config.schema import Config
 from cxops.errors import CxopsError
 from cxops.k8s import committed

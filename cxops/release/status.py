@@ -12,8 +12,8 @@ from cxops.config import ENV_NAMES, Config
 from cxops.gitops.history import last_change
 from cxops.gitops.state import desired, gitops_repo
 from cxops.names import overlay_dir
-from cxops.pipeline.live import env_url, live, serves
 from cxops.registry.client import Registry
+from cxops.release.live import env_url, live, serves
 
 
 @dataclass(frozen=True)

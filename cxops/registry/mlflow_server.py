@@ -9,8 +9,8 @@ from pathlib import Path
 
 from cxops.config import Config
 from cxops.errors import CxopsError
-from cxops.lab.process import ManagedProcess, port_is_free
 from cxops.paths import state_dir
+from cxops.processes import ManagedProcess, port_is_free
 from cxops.waiting import wait_until
 
 

@@ -8,11 +8,10 @@ commits the canary's overlay with weight 0, waits until the canary serves, and o
 
 from __future__ import annotations
 
-from cxops.cluster_config import in_cluster
 from cxops.config import Config
 from cxops.gitops.repo import GitOpsRepo
 from cxops.gitops.traffic import canary_weight, write_traffic
-from cxops.waiting import wait_until
+from cxops.release.runtime import runtime_for
 
 
 def set_canary_weight(cfg: Config, repo: GitOpsRepo, active: bool, why: str) -> str | None:
@@ -45,36 +44,9 @@ def weight_active(cfg: Config, repo: GitOpsRepo) -> bool:
 
 
 def wait_traffic(cfg: Config, canary_weight: int, commit: str) -> None:
-    """Bounded wait until the router sends `canary_weight` percent to the canary as `commit` asks.
-
-    In the cluster: ArgoCD reports the `traffic` Application Synced and Healthy at `commit`
-    (workflows.sync_timeout_seconds). In the embedded lab: nginx runs the config of that split
-    (`cxops.lab.endpoint.applied_split`, gitops.sync_timeout_seconds, backoff 0.05 → 0.25 s). With an external
-    remote outside the cluster nothing here can see the router, so it returns at once. CxopsError on timeout."""
-    if in_cluster():
-        from cxops import names
-        from cxops.workflows.argocd import wait_synced
-
-        wait_synced(
-            names.argocd_server(cfg),
-            names.argocd_platform_app(cfg, "traffic"),
-            revision=commit,
-            timeout=cfg.workflows.sync_timeout_seconds,
-            first=0.5,
-        )
-        return
-    if cfg.gitops.remote is not None:
-        return
-    from cxops.lab.endpoint import applied_split
-
-    def applied() -> bool:
-        split = applied_split(cfg)
-        return split is not None and split.canary == canary_weight
-
-    wait_until(
-        applied,
-        timeout=cfg.gitops.sync_timeout_seconds,
-        what=f"the lab's endpoint to send {canary_weight}% to the canary (commit {commit[:12]})",
-        first=0.05,
-        cap=0.25,
-    )
+    """Bounded wait until the router sends `canary_weight` percent to the canary as `commit` asks; the wait of where
+    the environments run (`cxops.release.runtime`). In the cluster: ArgoCD reports the `traffic` Application Synced
+    and Healthy at `commit` (workflows.sync_timeout_seconds). In the embedded lab: nginx runs the config of that
+    split (gitops.sync_timeout_seconds, backoff 0.05 → 0.25 s). With an external remote outside the cluster nothing
+    here can see the router, so it returns at once. CxopsError on timeout."""
+    runtime_for(cfg).wait_split(cfg, canary_weight, commit)
