@@ -66,7 +66,7 @@ def mlflow_version() -> str:
     try:
         requires = importlib.metadata.requires("cxops") or []
     except importlib.metadata.PackageNotFoundError as exc:
-        raise CxopsError("cxops is not installed as a package: run `make setup` (the MLflow pin is read from it)") from exc
+        raise CxopsError("cxops is not installed as a package (the MLflow pin is read there): `make setup`") from exc
     for req in requires:
         if m := re.fullmatch(r"mlflow\s*==\s*([0-9][0-9A-Za-z.+-]*)", req.strip()):
             return m[1]

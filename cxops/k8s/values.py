@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from cxops import names
-from cxops.k8s.charts import mlflow_version
 from cxops.cluster_secrets import MLFLOW_PASSWORD_KEY, MLFLOW_USER_KEY
 from cxops.config.schema import Config
+from cxops.k8s.charts import mlflow_version
 
 # Release names: ArgoCD passes the Application's `helm.releaseName`; charts name their objects after it.
 MLFLOW_RELEASE = "mlflow"
