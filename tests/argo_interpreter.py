@@ -8,8 +8,22 @@ WorkflowTemplates; container templates' inputs (defaults, a missing one is an er
 and `secretKeyRef` from the test's secrets); output parameters (`valueFrom.path`); `retryStrategy.limit` and its
 `expression` (lastRetry.exitCode, lastRetry.status); `{{inputs.parameters.*}}`, `{{tasks.*.outputs.parameters.*}}`,
 `{{tasks.*.exitCode}}`, `{{workflow.name|status|duration|failures}}`; the exit handler (`onExit`) with
-`workflow.status` and `workflow.failures` in Argo v4's form (the failed nodes as a JSON list, Go's encoding/json
-escaping, quoted with Go's strconv.Quote; argo-workflows workflow/controller/operator.go).
+`workflow.status` and `workflow.failures` in Argo v4's form (argo-workflows workflow/controller/operator.go: every
+Failed or Errored node as a JSON list, `null` when none failed, Go's encoding/json escaping, quoted with Go's
+strconv.Quote; the nodes are each failed attempt `task(i)` and the Retry node `task` of a retried template, the
+container node of one that is not, and the workflow's root node, whose message names no exit code).
+
+Stricter than Argo, on purpose: an argument a template or workflow does not declare is an error (Argo ignores it, so
+a misspelt parameter name would silently fall back to the default).
+
+CronWorkflows: `run_cron` starts the workflow a CronWorkflow's `workflowSpec` makes (its `workflowTemplateRef` and
+`arguments`, which override the WorkflowTemplate's by name) at once; its schedule, `suspend`, concurrencyPolicy and
+history limits are not modelled (tests/workflows/test_wf_schedules.py reads those). Workflow arguments are checked
+against their `enum`, as Argo checks a submitted workflow's.
+
+Stood in on request (`stand_in`): a `templateRef` into a named WorkflowTemplate is recorded with its arguments
+(`Result.stood_in`) and counts as Succeeded, not run; for a stage that needs the cluster (the BuildKit containerSet)
+or that another test runs.
 
 Not modelled: pods, images and the scheduler (a container is a process on this machine running the venv's `cxops`);
 its filesystem (each pod gets a fresh directory for the outputs path, substituted in args and `valueFrom.path`);
@@ -38,10 +52,10 @@ VAR = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
 REPO = Path(__file__).resolve().parents[1]
 
 
-def manifests() -> dict[str, dict]:
-    """WorkflowTemplate name → document, from the committed workflows/*.yaml."""
+def manifests(kind: str = "WorkflowTemplate") -> dict[str, dict]:
+    """Name → document of that KIND (WorkflowTemplate or CronWorkflow), from the committed workflows/*.yaml."""
     docs = [yaml.safe_load(p.read_text()) for p in sorted((REPO / "workflows").glob("*.yaml"))]
-    return {d["metadata"]["name"]: d for d in docs if d["kind"] == "WorkflowTemplate"}
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
 
 
 def go_quote(text: str) -> str:
@@ -82,43 +96,84 @@ class Node:
 
 
 @dataclass
+class StoodIn:
+    """A templateRef task recorded, not run: the WorkflowTemplate, its template and the arguments it was given."""
+
+    task: str
+    workflow_template: str
+    template: str
+    arguments: dict[str, str]
+
+
+@dataclass
 class Result:
     status: str
     nodes: list[Node]
     exit_handler: Node | None
+    stood_in: list[StoodIn] = field(default_factory=list)
 
 
 class Interpreter:
-    """Run one WorkflowTemplate as wired. `secrets[(name, key)]` feeds secretKeyRef; `env` is the process env."""
+    """Run one WorkflowTemplate as wired. `secrets[(name, key)]` feeds secretKeyRef; `env` is the process env;
+    `templates` (default: the committed ones) lets a test run a mutated copy; `stand_in` names WorkflowTemplates
+    whose templateRef tasks are recorded, not run."""
 
-    def __init__(self, env: dict[str, str], secrets: dict[tuple[str, str], str], deadline: float = 900) -> None:
-        self.templates = manifests()
-        self.env, self.secrets, self.deadline = env, secrets, deadline
+    def __init__(
+        self,
+        env: dict[str, str],
+        secrets: dict[tuple[str, str], str],
+        deadline: float = 900,
+        *,
+        templates: dict[str, dict] | None = None,
+        stand_in: frozenset[str] = frozenset(),
+    ) -> None:
+        self.templates = templates if templates is not None else manifests()
+        self.env, self.secrets, self.deadline, self.stand_in = env, secrets, deadline, stand_in
         self.nodes: list[Node] = []
+        self.stood_in: list[StoodIn] = []
+        self.failures: list[dict] = []  # Argo's failedNodeStatus entries, in the order the nodes finished
+
+    def _failed(self, wt_name: str, display: str, template: str, message: str) -> None:
+        self.failures.append(
+            {
+                "displayName": display,
+                "message": message,
+                "templateName": template,
+                "phase": "Failed",
+                "podName": f"{wt_name}-test-{display}",
+                "finishedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+        )
+
+    def run_cron(self, cron_name: str, crons: dict[str, dict] | None = None) -> Result:
+        """Run the workflow the CronWorkflow CRON_NAME submits: its workflowTemplateRef with its arguments."""
+        spec = (crons if crons is not None else manifests("CronWorkflow"))[cron_name]["spec"]["workflowSpec"]
+        args = {p["name"]: str(p.get("value", "")) for p in (spec.get("arguments") or {}).get("parameters") or []}
+        return self.run(spec["workflowTemplateRef"]["name"], args)
 
     def run(self, wt_name: str, arguments: dict[str, str]) -> Result:
         wt = self.templates[wt_name]
         spec = wt["spec"]
-        params = {p["name"]: str(p.get("value", "")) for p in (spec.get("arguments") or {}).get("parameters") or []}
+        declared = {p["name"]: p for p in (spec.get("arguments") or {}).get("parameters") or []}
+        unknown = sorted(set(arguments) - set(declared))
+        assert not unknown, f"{wt_name}: arguments {unknown} are not among its parameters {sorted(declared)}"
+        params = {name: str(p["value"]) for name, p in declared.items() if "value" in p}
         params.update(arguments)
+        for name, p in declared.items():
+            assert name in params, f"{wt_name}: workflow argument {name!r} has no value"
+            enum = p.get("enum")
+            assert not enum or params[name] in enum, f"{wt_name}: {name}={params[name]!r} is not one of {enum}"
         started = time.monotonic()
+        self.wt_name = wt_name
         self.globals = {"workflow.name": f"{wt_name}-test"}
         phase = self._template(wt_name, spec["entrypoint"], params, wt_name)
         status = "Succeeded" if phase == "Succeeded" else "Failed"
         handler = None
+        if phase != "Succeeded":  # the DAG (root) node fails too; Argo's message for it names no exit code
+            self._failed(wt_name, self.globals["workflow.name"], spec["entrypoint"], "child failed")
         if spec.get("onExit"):
-            failed = [
-                {
-                    "displayName": n.name,
-                    "message": n.message,
-                    "templateName": n.template,
-                    "phase": n.phase,
-                    "podName": f"{wt_name}-test-{n.name}",
-                    "finishedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                }
-                for n in self.nodes
-                if n.phase in ("Failed", "Error")
-            ]
+            # Argo marshals a nil slice when nothing failed: `null`, quoted (operator.go `var failures []...`)
+            failed = self.failures or None
             self.globals |= {
                 "workflow.status": status,
                 "workflow.duration": f"{time.monotonic() - started:.6f}",
@@ -126,7 +181,7 @@ class Interpreter:
             }
             self._template(wt_name, spec["onExit"], {}, spec["onExit"])
             handler = self.nodes[-1]
-        return Result(status, self.nodes, handler)
+        return Result(status, self.nodes, handler, self.stood_in)
 
     def _sub(self, text: str, inputs: dict[str, str], tasks: dict[str, Node]) -> str:
         def one(m: re.Match) -> str:
@@ -146,13 +201,23 @@ class Interpreter:
 
         return VAR.sub(one, text)
 
-    def _template(self, wt_name: str, name: str, given: dict[str, str], node_name: str) -> str:
-        t = {x["name"]: x for x in self.templates[wt_name]["spec"]["templates"]}[name]
+    def _check_inputs(self, wt_name: str, name: str, given: dict[str, str]) -> dict[str, str]:
+        """The template's inputs from GIVEN and its defaults; a missing one or an unknown argument is an error."""
+        by_name = {x["name"]: x for x in self.templates[wt_name]["spec"]["templates"]}
+        assert name in by_name, f"{wt_name}: no template {name!r}"
+        declared = (by_name[name].get("inputs") or {}).get("parameters") or []
+        unknown = sorted(set(given) - {p["name"] for p in declared})
+        assert not unknown, f"{wt_name}/{name}: arguments {unknown} are no inputs of it"
         inputs = {}
-        for p in (t.get("inputs") or {}).get("parameters") or []:
+        for p in declared:
             value = given.get(p["name"], p.get("default"))
             assert value is not None, f"{wt_name}/{name}: input {p['name']!r} was never passed"
             inputs[p["name"]] = str(value)
+        return inputs
+
+    def _template(self, wt_name: str, name: str, given: dict[str, str], node_name: str) -> str:
+        t = {x["name"]: x for x in self.templates[wt_name]["spec"]["templates"]}[name]
+        inputs = self._check_inputs(wt_name, name, given)
         if "dag" in t:
             return self._dag(wt_name, t, inputs)
         assert "container" in t, f"{wt_name}/{name}: only dag and container templates are modelled"
@@ -177,6 +242,12 @@ class Interpreter:
             target_wt, template = wt_name, task.get("template")
             if "templateRef" in task:
                 target_wt, template = task["templateRef"]["name"], task["templateRef"]["template"]
+                assert target_wt in self.templates, f"{task['name']}: no WorkflowTemplate {target_wt!r}"
+                if target_wt in self.stand_in:
+                    self._check_inputs(target_wt, template, args)
+                    self.stood_in.append(StoodIn(task["name"], target_wt, template, args))
+                    tasks[task["name"]] = Node(task["name"], template, "Succeeded")
+                    continue
             before = len(self.nodes)
             phase = self._template(target_wt, template, args, task["name"])
             node = self.nodes[-1] if len(self.nodes) > before and self.nodes[-1].name == task["name"] else None
@@ -215,8 +286,12 @@ class Interpreter:
                     assert local.exists(), f"{t['name']}: output {p['name']!r} not written at {path}"
                     node.outputs[p["name"]] = local.read_text()
                 break
+            if retry:  # a retried template's attempts are child nodes `name(0)`, `name(1)`, ... of a Retry node
+                self._failed(self.wt_name, f"{node_name}({attempt})", t["name"], node.message)
             if attempt == limit or not _retry(retry.get("expression"), proc.returncode):
                 break
+        if node.phase != "Succeeded":
+            self._failed(self.wt_name, node_name, t["name"], node.message)
         self.nodes.append(node)
         return node.phase
 

@@ -9,12 +9,17 @@ twuni/docker-registry.helm (3.0.0, the community chart of CNCF Distribution), Hu
 cert-manager/cert-manager (tag v1.21.1, deploy/charts/cert-manager; published at charts.jetstack.io with the tag as
 its version), NVIDIA/k8s-device-plugin (tag v0.19.1, deployments/helm/nvidia-device-plugin; published at
 nvidia.github.io/k8s-device-plugin without the `v`).
-A chart's images default to its appVersion, so pinning the chart pins the images.
+A chart's images default to its appVersion, so pinning the chart pins the images; one exception: MLflow's server
+runs the client's version (`mlflow_version`, audit W11), not the chart's appVersion.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
+import re
 from dataclasses import dataclass
+
+from cxops.errors import CxopsError
 
 
 @dataclass(frozen=True)
@@ -50,3 +55,19 @@ CHARTS: dict[str, Chart] = {
     ),
     "label-studio": Chart("https://charts.heartex.com", "label-studio", "2.0.5", "1.23.0"),
 }
+
+
+def mlflow_version() -> str:
+    """The MLflow version cxops pins (pyproject.toml `mlflow==X.Y.Z`, the one source; requirements.lock and so the
+    tools image install it). The platform's MLflow server image is tagged with it, so client and server agree.
+
+    Read from the installed cxops package's metadata. Raises CxopsError when cxops is not installed or names no
+    exact MLflow pin."""
+    try:
+        requires = importlib.metadata.requires("cxops") or []
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise CxopsError("cxops is not installed as a package (the MLflow pin is read there): `make setup`") from exc
+    for req in requires:
+        if m := re.fullmatch(r"mlflow\s*==\s*([0-9][0-9A-Za-z.+-]*)", req.strip()):
+            return m[1]
+    raise CxopsError(f"cxops' requirements name no exact mlflow pin (mlflow==X.Y.Z): {requires}")

@@ -12,6 +12,7 @@ from typing import Any
 from cxops import names
 from cxops.cluster_secrets import MLFLOW_PASSWORD_KEY, MLFLOW_USER_KEY
 from cxops.config.schema import Config
+from cxops.k8s.charts import mlflow_version
 
 # Release names: ArgoCD passes the Application's `helm.releaseName`; charts name their objects after it.
 MLFLOW_RELEASE = "mlflow"
@@ -192,6 +193,9 @@ def mlflow(cfg: Config) -> dict[str, Any]:
     /metrics)."""
     return {
         "fullnameOverride": MLFLOW_FULLNAME,
+        # the server at the client's exact version (the chart's appVersion is older; audit W11); the chart's own
+        # image repository, tagged per MLflow release
+        "image": {"tag": mlflow_version()},
         "service": {"port": 5000},
         "backendStore": {
             "databaseMigration": True,
