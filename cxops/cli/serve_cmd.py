@@ -66,6 +66,7 @@ def serve(
             cfg.serving.max_batch,
             on_listening=listening,
             limits=cfg.serving.request_limits(),
+            batching=cfg.batching(env or "local").settings(),
         )
     except ListenError as exc:
         raise CxopsError(str(exc)) from None

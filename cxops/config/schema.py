@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from cxops.config.placeholders import check_template
 from cxops.environments import ENV_NAMES
+from cxops.serving.batch_settings import BatchSettings
 from cxops.serving.buckets import LATENCY_BUCKETS, LIMIT_MARGIN
 from cxops.serving.limits import MAX_BATCH_VAR, RequestLimits
 
@@ -383,6 +384,27 @@ class Gates(Strict):
         return self
 
 
+class Batching(Strict):
+    """Adaptive batching of a pyfunc model's calls (cxops.serving.batching; the linear fast path is never
+    batched). Defaults measured with `make bench` (docs/performance.md, "Adaptive batching")."""
+
+    enabled: bool = Field(True, description="score requests that arrive together in one model call")
+    max_batch_size: int = Field(
+        BatchSettings().max_batch_size, ge=1, le=100_000, description="most rows one batched model call scores"
+    )
+    max_wait_ms: float = Field(
+        BatchSettings().max_wait_ms,
+        ge=0,
+        le=1000,
+        description="most milliseconds a batch's first request waits for others (only while the batch holds "
+        "fewer requests than the one before it)",
+    )
+
+    def settings(self) -> BatchSettings:
+        """What the model server takes (cxops.serving.batch_settings)."""
+        return BatchSettings(self.enabled, self.max_batch_size, self.max_wait_ms)
+
+
 class Environment(Strict):
     """One environment's serving settings."""
 
@@ -390,6 +412,9 @@ class Environment(Strict):
     replicas: int = Field(1, ge=1, le=64, description="pods in the cluster (the lab runs one process per env)")
     weight: int = Field(0, ge=0, le=100, description="share of traffic (percent); canary only")
     url: str | None = Field(None, description="where the env is reached; unset = http://127.0.0.1:<port> (lab)")
+    batching: Batching | None = Field(
+        None, description="this environment's adaptive batching; unset = serving.batching"
+    )
 
 
 class Environments(Strict):
@@ -442,6 +467,9 @@ class Serving(Strict):
     max_request_headers: int = Field(
         100, ge=8, le=10_000, description="most header lines one request may send (more: 431)"
     )
+    batching: Batching = Field(
+        default_factory=Batching, description="adaptive batching of pyfunc models (per environment: its batching)"
+    )
     image_registry: str = Field("registry.cxops.local/cxops", description="where built serving images are pushed")
     base_image: str = Field(
         "python:3.11.11-slim-bookworm", description="base image of the serving image, pinned by tag"
@@ -456,10 +484,15 @@ class Serving(Strict):
             self.max_request_headers,
         )
 
-    def server_env(self) -> dict[str, str]:
+    def server_env(self, batching: Batching | None = None) -> dict[str, str]:
         """What a model server in the cluster reads from its environment (the overlay's model.env): the request
-        limits and max_batch, as `python -m cxops.serving` takes them (cxops.serving.limits)."""
-        return {**self.request_limits().env(), MAX_BATCH_VAR: str(self.max_batch)}
+        limits and max_batch, as `python -m cxops.serving` takes them (cxops.serving.limits), and the adaptive
+        batching (`batching`, the environment's own, else serving.batching)."""
+        return {
+            **self.request_limits().env(),
+            MAX_BATCH_VAR: str(self.max_batch),
+            **(batching or self.batching).settings().env(),
+        }
 
     @field_validator("base_image")
     @classmethod
@@ -720,6 +753,12 @@ class Config(Strict):
     kubernetes: Kubernetes = Kubernetes()
     platform: Platform = Platform()
     costs: Costs = Costs()
+
+    def batching(self, env: str) -> Batching:
+        """The adaptive batching of `env`'s model server: its own, else serving.batching (also for "local" and any
+        name that is not an environment)."""
+        own = self.environments.get(env).batching if env in ENV_NAMES else None
+        return own or self.serving.batching
 
     @model_validator(mode="after")
     def _external_store_has_endpoint(self) -> Config:

@@ -84,6 +84,7 @@ def server_argv(cfg: Config, build: Path, env: str, uds: Path, ready_fd: int) ->
         "--max-batch",
         str(cfg.serving.max_batch),
         *cfg.serving.request_limits().argv(),
+        *cfg.batching(env).settings().argv(),
     ]
 
 

@@ -40,6 +40,8 @@ from cxops.serving.asgi import (
     content_headers,
     dumps,
 )
+from cxops.serving.batch_settings import BatchSettings
+from cxops.serving.batching import batcher_for
 from cxops.serving.manifest import model_digest
 from cxops.serving.metrics import ServerMetrics
 from cxops.serving.model_dir import LoadedModel, ModelLoadError, load_model_dir
@@ -251,10 +253,13 @@ Parse = Callable[[Any, LoadedModel], tuple[np.ndarray, Any]]
 Respond = Callable[[LoadedModel, np.ndarray, Proba, Top | None, Any], dict[str, Any]]
 
 
-def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> ModelServer:
+def create_app(
+    build_dir: Path, env: str = "local", max_batch: int = 1024, batching: BatchSettings | None = None
+) -> ModelServer:
     """The server for one build directory. Scoring routes answer 503 while no model is loaded, 413 for a body over
     what `max_batch` rows allow, and the protocol's 4xx (422 for /predict, 400 for /invocations and v2) naming the
-    field for anything the model's signature does not take."""
+    field for anything the model's signature does not take. `batching`: adaptive batching of a pyfunc model's
+    calls (cxops.serving.batching; None or disabled: each request scored alone)."""
     metrics = ServerMetrics()
     state: dict[str, Any] = {"model": None, "error": None, "lineage": {}}
     try:  # lineage first and on its own: a broken model file must still say which version is broken
@@ -277,6 +282,7 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Mo
     app = ModelServer(title="cxops model server", version="1", docs_url="/docs", redoc_url=None)
     app.load_error = None if loaded is not None else str(state["error"])
     app.scorer = loaded.scorer if loaded is not None else None
+    batcher = batcher_for(loaded, batching, metrics.registry)
 
     def model() -> LoadedModel:
         if state["model"] is None:
@@ -334,14 +340,15 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Mo
                     raise BadRequest(f"content-type {ctype} is not supported; send application/json", 415)
             return m, length
 
-        def scored(m: LoadedModel, body: bytes, started: float) -> Response:
+        def parsed(m: LoadedModel, body: bytes) -> tuple[np.ndarray, Any]:
             try:
-                try:
-                    doc = orjson.loads(body)
-                except orjson.JSONDecodeError as exc:
-                    raise BadRequest(f"invalid JSON body: {exc}", bad_status) from None
-                X, ctx = parse(doc, m)
-                proba = score(m, X)
+                doc = orjson.loads(body)
+            except orjson.JSONDecodeError as exc:
+                raise BadRequest(f"invalid JSON body: {exc}", bad_status) from None
+            return parse(doc, m)
+
+        def answered(m: LoadedModel, X: np.ndarray, proba: Proba, ctx: Any, started: float) -> Response:
+            try:
                 tops = top(proba) if count else None
                 out = respond(m, X, proba, tops, ctx)
             except BadRequest as exc:
@@ -351,6 +358,24 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Mo
             metrics.observe(route, 200, perf_counter() - started)
             return 200, dumps(out), NO_HEADERS
 
+        def scored(m: LoadedModel, body: bytes, started: float) -> Response:
+            try:
+                X, ctx = parsed(m, body)
+                proba = score(m, X)
+            except BadRequest as exc:
+                return refuse(exc, started)
+            return answered(m, X, proba, ctx, started)
+
+        async def scored_in_batch(m: LoadedModel, body: bytes, started: float) -> Response:
+            """scored, the model call in an adaptive batch (cxops.serving.batching); the input refused before."""
+            assert batcher is not None
+            try:
+                X, ctx = parsed(m, body)
+                proba = await batcher.proba(X)
+            except BadRequest as exc:
+                return refuse(exc, started)
+            return answered(m, X, proba, ctx, started)
+
         async def read(headers: Headers, receive: Receive, params: dict[str, str]) -> Response:
             started = perf_counter()
             try:
@@ -358,7 +383,7 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Mo
                 body = await read_body(length, receive, max_body)
             except BadRequest as exc:
                 return refuse(exc, started)
-            return scored(m, body, started)
+            return await scored_in_batch(m, body, started) if batcher is not None else scored(m, body, started)
 
         def answer_read(headers: Headers, body: bytes, params: dict[str, str], started: float) -> Response:
             try:
@@ -367,7 +392,8 @@ def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> Mo
                 return refuse(exc, started)
             return scored(m, body, started)
 
-        return Scoring(read, answer_read, max_body)
+        # batched: no direct answer (the model call is awaited), every request takes the ASGI cycle
+        return Scoring(read, answer_read if batcher is None else None, max_body)
 
     def post(path: str, scoring: Scoring, doc: dict[str, Any], summary: str) -> None:
         app.post_scoring(path, scoring, openapi_extra=doc, summary=summary)
