@@ -142,7 +142,28 @@ def main() -> None:
 
 
 def report(figures: dict[str, tuple[str, dict[str, serving.Served]]]) -> None:
-    """The side-by-side tables, the goals, and the figures as JSON in .cxops/bench/serving.json."""
+    """The side-by-side tables, the goals, and the figures as JSON in .cxops/bench/serving.json (written first)."""
+    out = ROOT / ".cxops" / "bench" / "serving.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps(
+            {
+                label: {
+                    "scorer": scorer,
+                    **{
+                        name: {
+                            "startup_s": round(sv.startup_s, 3),
+                            "rss_mb": round(sv.rss_mb, 1),
+                            "levels": {str(c): asdict(r) for c, r in sv.results.items()},
+                        }
+                        for name, sv in s.items()
+                    },
+                }
+                for label, (scorer, s) in figures.items()
+            },
+            indent=2,
+        )
+    )
     rows, goals, startup = [], [], []
     names = list(serving.SERVERS)
     for label, (scorer, s) in figures.items():
@@ -217,27 +238,6 @@ def report(figures: dict[str, tuple[str, dict[str, serving.Served]]]) -> None:
         "Server start-up (process start → ready) · resident memory after the load",
         ["model", *serving.SERVERS.values()],
         startup,
-    )
-    out = ROOT / ".cxops" / "bench" / "serving.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        json.dumps(
-            {
-                label: {
-                    "scorer": scorer,
-                    **{
-                        name: {
-                            "startup_s": round(sv.startup_s, 3),
-                            "rss_mb": round(sv.rss_mb, 1),
-                            "levels": {str(c): asdict(r) for c, r in sv.results.items()},
-                        }
-                        for name, sv in s.items()
-                    },
-                }
-                for label, (scorer, s) in figures.items()
-            },
-            indent=2,
-        )
     )
     console.print(f"figures as JSON: {out}")
 

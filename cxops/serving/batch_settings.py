@@ -28,7 +28,7 @@ class BatchSettings:
 
     enabled: bool = True
     max_batch_size: int = 64
-    max_wait_ms: float = 1.0
+    max_wait_ms: float = 2.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], default: BatchSettings | None = None) -> BatchSettings:
