@@ -73,6 +73,7 @@ lint: setup
 
 bench: setup setup-torch
 	scripts/install-bench-deps
+	scripts/install-mlserver
 	scripts/install-lab-deps
 	$(BIN)/python -m bench
 

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from helpers import base_config, cli, free_port, make_project  # noqa: E402
 
-console = Console(width=150)
+console = Console(width=250)
 
 
 def show(title: str, columns: list[str], rows: list[list[str]]) -> None:
@@ -69,6 +69,7 @@ def project(root: Path, label: str) -> Path:
 # share of the floor's throughput and a bound on p99 as a multiple of the floor's.
 MLFLOW_MULTIPLE = {"digits": 3.0, "sklearn-pipeline": 1.5, "pytorch-cnn": 1.5}
 FLOOR_SHARE, FLOOR_P99 = 0.5, 2.0
+BATCH_GAIN = 3.0  # issue 30: pyfunc models at concurrency 16 and 64, batched against unbatched requests/s
 
 
 def cell(r) -> str:
@@ -125,11 +126,15 @@ def main() -> None:
                 cfg = load_config(config)
                 build_dir = config.parent / ".cxops" / "builds" / cfg.model.name / version / "context"
                 ports: set[int] = set()
-                while len(ports) < 3:
+                while len(ports) < 11:
                     ports.add(free_port())
-                a, b, c = sorted(ports)
                 figures[label] = serving.run(
-                    build_dir, f"models:/{cfg.model.name}/{version}", MlflowLab.from_config(cfg).url, (a, b, c)
+                    build_dir,
+                    f"models:/{cfg.model.name}/{version}",
+                    MlflowLab.from_config(cfg).url,
+                    sorted(ports),
+                    batched=label != "digits",
+                    tmp=Path(tmp) / f"{label}-servers",
                 )
             finally:
                 cli(config, "lab", "down", timeout=120)
@@ -137,65 +142,7 @@ def main() -> None:
 
 
 def report(figures: dict[str, tuple[str, dict[str, serving.Served]]]) -> None:
-    """The side-by-side tables, the goals, and the figures as JSON in .cxops/bench/serving.json."""
-    rows, goals, startup = [], [], []
-    for label, (scorer, s) in figures.items():
-        for c in serving.CONCURRENCIES:
-            f, o, m = (s[k].results[c] for k in ("floor", "cxops", "mlflow"))
-            rows.append(
-                [
-                    f"{label} ({scorer})",
-                    str(c),
-                    cell(f),
-                    cell(o),
-                    cell(m),
-                    f"{o.rps / f.rps:.0%}",
-                    f"{o.rps / m.rps:.1f}x",
-                    f"{m.p99_ms / o.p99_ms:.1f}x",
-                ]
-            )
-        want = MLFLOW_MULTIPLE[label]
-        worst = min(s["cxops"].results[c].rps / s["mlflow"].results[c].rps for c in serving.CONCURRENCIES)
-        p99_lower = all(s["cxops"].results[c].p99_ms < s["mlflow"].results[c].p99_ms for c in serving.CONCURRENCIES)
-        goals.append([f"{label}: throughput ≥ {want:g}x MLflow at 1/16/64", f"lowest {worst:.1f}x", ok(worst >= want)])
-        goals.append([f"{label}: p99 below MLflow's at 1/16/64", "", ok(p99_lower)])
-        if label == "digits":
-            f16, o16 = s["floor"].results[16], s["cxops"].results[16]
-            share, p99x = o16.rps / f16.rps, o16.p99_ms / f16.p99_ms
-            goals.append(
-                [f"digits, c=16: ≥ {FLOOR_SHARE:.0%} of the floor's req/s", f"{share:.0%}", ok(share >= FLOOR_SHARE)]
-            )
-            goals.append([f"digits, c=16: p99 ≤ {FLOOR_P99:g}x the floor's", f"{p99x:.2f}x", ok(p99x <= FLOOR_P99)])
-        startup.append(
-            [
-                label,
-                f"{s['cxops'].startup_s:.2f} s · {s['cxops'].rss_mb:.0f} MB",
-                f"{s['mlflow'].startup_s:.2f} s · {s['mlflow'].rss_mb:.0f} MB",
-                f"{s['floor'].startup_s:.2f} s · {s['floor'].rss_mb:.0f} MB",
-            ]
-        )
-    show(
-        f"Serving: one process each, wrk 1 thread, {serving.SECONDS:g} s per level in {serving.ROUNDS} alternating "
-        f"rounds (medians), the same single-row "
-        f"{serving.ROUTE} body — requests/s · p50/p99 ms",
-        [
-            "model (our scorer)",
-            "conc.",
-            "floor (fixed JSON)",
-            "cxops",
-            "mlflow models serve",
-            "cxops/floor",
-            "cxops/mlflow",
-            "p99 mlflow/cxops",
-        ],
-        rows,
-    )
-    show("Goals", ["goal", "measured", ""], goals)
-    show(
-        "Server start-up (process start → ready) · resident memory after the load",
-        ["model", "cxops", "mlflow models serve", "floor"],
-        startup,
-    )
+    """The side-by-side tables, the goals, and the figures as JSON in .cxops/bench/serving.json (written first)."""
     out = ROOT / ".cxops" / "bench" / "serving.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
@@ -216,6 +163,81 @@ def report(figures: dict[str, tuple[str, dict[str, serving.Served]]]) -> None:
             },
             indent=2,
         )
+    )
+    rows, goals, startup = [], [], []
+    names = list(serving.SERVERS)
+    for label, (scorer, s) in figures.items():
+        best = "cxops-batched" if "cxops-batched" in s else "cxops"
+        for c in serving.CONCURRENCIES:
+            r = {k: v.results[c] for k, v in s.items()}
+            f, o, m = r["floor"], r[best], r["mlflow"]
+            rows.append(
+                [
+                    f"{label} ({scorer})",
+                    str(c),
+                    *(cell(r[k]) if k in r else "-" for k in names),
+                    f"{o.rps / f.rps:.0%}",
+                    f"{o.rps / r['cxops'].rps:.1f}x",
+                    f"{o.rps / m.rps:.1f}x",
+                    f"{o.rps / r['mlserver-batched'].rps:.1f}x",
+                ]
+            )
+        want = MLFLOW_MULTIPLE[label]
+        worst = min(s[best].results[c].rps / s["mlflow"].results[c].rps for c in serving.CONCURRENCIES)
+        p99_lower = all(s[best].results[c].p99_ms < s["mlflow"].results[c].p99_ms for c in serving.CONCURRENCIES)
+        goals.append([f"{label}: throughput ≥ {want:g}x MLflow at 1/16/64", f"lowest {worst:.1f}x", ok(worst >= want)])
+        goals.append([f"{label}: p99 below MLflow's at 1/16/64", "", ok(p99_lower)])
+        ahead = all(s[best].results[c].rps > s["mlserver-batched"].results[c].rps for c in serving.CONCURRENCIES)
+        goals.append([f"{label}: ahead of MLServer with batching at 1/16/64", "", ok(ahead)])
+        if best == "cxops-batched":
+            for c in (16, 64):
+                on, off = s[best].results[c], s["cxops"].results[c]
+                x = on.rps / off.rps
+                goals.append(
+                    [f"{label}, c={c}: batched ≥ {BATCH_GAIN:g}x unbatched req/s", f"{x:.1f}x", ok(x >= BATCH_GAIN)]
+                )
+                goals.append(
+                    [
+                        f"{label}, c={c}: batched p99 no worse than unbatched",
+                        f"{on.p99_ms:.1f} vs {off.p99_ms:.1f} ms",
+                        ok(on.p99_ms <= off.p99_ms),
+                    ]
+                )
+            on, off = s[best].results[1], s["cxops"].results[1]
+            goals.append(
+                [
+                    f"{label}, c=1: batched vs unbatched (same within the run's noise)",
+                    f"{on.rps / off.rps:.0%} of req/s, p99 {on.p99_ms:.2f} vs {off.p99_ms:.2f} ms",
+                    "",
+                ]
+            )
+        if label == "digits":
+            f16, o16 = s["floor"].results[16], s["cxops"].results[16]
+            share, p99x = o16.rps / f16.rps, o16.p99_ms / f16.p99_ms
+            goals.append(
+                [f"digits, c=16: ≥ {FLOOR_SHARE:.0%} of the floor's req/s", f"{share:.0%}", ok(share >= FLOOR_SHARE)]
+            )
+            goals.append([f"digits, c=16: p99 ≤ {FLOOR_P99:g}x the floor's", f"{p99x:.2f}x", ok(p99x <= FLOOR_P99)])
+        startup.append([label, *(f"{s[k].startup_s:.2f} s · {s[k].rss_mb:.0f} MB" if k in s else "-" for k in names)])
+    show(
+        f"Serving: one process each, wrk 1 thread, {serving.SECONDS:g} s per level in {serving.ROUNDS} alternating "
+        f"rounds (medians), the same single row ({serving.ROUTE}; MLServer: v2 infer) — requests/s · p50/p99 ms",
+        [
+            "model (our scorer)",
+            "conc.",
+            *serving.SERVERS.values(),
+            "cxops/floor",
+            "batched/unbatched",
+            "cxops/mlflow",
+            "cxops/MLServer batched",
+        ],
+        rows,
+    )
+    show("Goals (cxops: batched for pyfunc models, unbatched for linear)", ["goal", "measured", ""], goals)
+    show(
+        "Server start-up (process start → ready) · resident memory after the load",
+        ["model", *serving.SERVERS.values()],
+        startup,
     )
     console.print(f"figures as JSON: {out}")
 

@@ -1,15 +1,18 @@
-"""Three servers on one registered model version, loaded in alternation under the same wrk load:
+"""The servers of SERVERS on one registered model version, loaded in alternation under the same wrk load:
 
 - the floor: a fixed-JSON ASGI app under the same uvicorn (bench/floor.py), what any Python server here can reach;
-- ours: `python -m cxops.serving` on the version's build directory;
-- MLflow's: `mlflow models serve -m models:/NAME/VERSION --env-manager local` (one uvicorn worker, its default).
+- ours: `python -m cxops.serving` on the version's build directory, without adaptive batching (as before it) and,
+  for a pyfunc model, with it (cxops' defaults, and with no wait);
+- MLflow's: `mlflow models serve -m models:/NAME/VERSION --env-manager local` (one uvicorn worker, its default);
+- MLServer with its MLflow runtime on the same `models:/` URI, without and with its adaptive batching
+  (bench/mlserver.py).
 
-Every server gets the same single-row `/invocations` body (MLflow's scoring protocol, which both model servers
-speak; the floor ignores it) at each concurrency, after a warm-up, in rounds that alternate the servers (a shared
-VM's speed drifts by 2x within minutes; alternation puts each drift on all three, so the ratios hold). Also each
-server's start-up (started one after the other; process start →
-readiness probe answers 200, polled every 20 ms) and resident memory after the load (VmRSS summed over its process
-group: `mlflow models serve` runs uvicorn as a child).
+Every server but MLServer gets the same single-row `/invocations` body (MLflow's scoring protocol; the floor ignores
+it); MLServer the same row as a v2 `infer` request, the route its batching applies to. At each concurrency, after a
+warm-up, in rounds that alternate the servers (a shared VM's speed drifts by 2x within minutes; alternation puts
+each drift on all of them, so the ratios hold). Also each server's start-up (started one after the other; process
+start → readiness probe answers 200, polled every 20 ms) and resident memory after the load (VmRSS summed over its
+process group: `mlflow models serve` runs uvicorn as a child, MLServer its inference worker).
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from pathlib import Path
 
 import httpx
 
-from bench import loadgen
+from bench import loadgen, mlserver
+from cxops.serving.batch_settings import BatchSettings
 from cxops.waiting import wait_until
 
 BIN = Path(sys.executable).parent
@@ -112,20 +116,20 @@ def median_result(results: list[loadgen.Result]) -> loadgen.Result:
     )
 
 
-def measure(servers: dict[str, tuple[subprocess.Popen, float, str]], body: bytes) -> dict[str, Served]:
+def measure(servers: dict[str, tuple[subprocess.Popen, float, str, bytes]]) -> dict[str, Served]:
     """Load the running servers in turn: per concurrency, ROUNDS rounds of SECONDS / ROUNDS each, the servers
     alternating within a round, so that a slower or faster spell of a shared machine falls on all of them; the
-    median of the rounds per server. Then each server's memory."""
+    median of the rounds per server. Each server (process, start-up, scoring URL, body). Then each server's memory."""
     per = SECONDS / ROUNDS
-    for _, _, url in servers.values():
-        loadgen.run(f"{url}{ROUTE}", body, 16, WARMUP_SECONDS)
+    for _, _, url, data in servers.values():
+        loadgen.run(url, data, 16, WARMUP_SECONDS)
     rounds: dict[str, dict[int, list[loadgen.Result]]] = {name: {c: [] for c in CONCURRENCIES} for name in servers}
     for c in CONCURRENCIES:
         for _ in range(ROUNDS):
-            for name, (_, _, url) in servers.items():
-                rounds[name][c].append(loadgen.run(f"{url}{ROUTE}", body, c, per))
+            for name, (_, _, url, data) in servers.items():
+                rounds[name][c].append(loadgen.run(url, data, c, per))
     out = {}
-    for name, (proc, startup, _) in servers.items():
+    for name, (proc, startup, _, _) in servers.items():
         results = {c: median_result(rs) for c, rs in rounds[name].items()}
         bad = {c: r.errors for c, r in results.items() if r.errors}
         if bad:
@@ -147,37 +151,116 @@ def body(build_dir: Path) -> bytes:
     return json.dumps({"inputs": [row]}).encode()
 
 
-Figures = dict[str, Served]  # "floor" | "cxops" | "mlflow" -> its figures
+Figures = dict[str, Served]  # server name (SERVERS) -> its figures
+
+# The servers, in the order they alternate: name -> what it is (the bench's table headers).
+SERVERS = {
+    "floor": "floor (fixed JSON)",
+    "cxops": "cxops, unbatched",
+    "cxops-batched": "cxops, batched",
+    "cxops-batched-nowait": "cxops, batched, no wait",
+    "mlflow": "mlflow models serve",
+    "mlserver": "MLServer",
+    "mlserver-batched": "MLServer, batched",
+}
+# MLServer's adaptive batching with cxops' defaults: max_batch_size (requests; one row each here) and the wait limit
+MLSERVER_WAIT_S = BatchSettings().max_wait_ms / 1000
 
 
-def run(build_dir: Path, model_uri: str, tracking_uri: str, ports: tuple[int, int, int]) -> tuple[str, Figures]:
-    """The scorer our server chose and the floor's, ours and MLflow's figures for one model: the three started one
-    after the other (each start-up timed alone), then loaded in alternation (`measure`)."""
-    payload = body(build_dir)
-    urls = [f"http://127.0.0.1:{p}" for p in ports]
-    peer_argv = [str(BIN / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local"]
-    specs = {
-        "floor": ([sys.executable, "-m", "bench.floor", str(ports[0])], urls[0], "/", None),
+def run(
+    build_dir: Path, model_uri: str, tracking_uri: str, ports: list[int], batched: bool, tmp: Path
+) -> tuple[str, Figures]:
+    """The scorer our server chose and every server's figures for one model (SERVERS; the batched cxops variants
+    only when `batched`, i.e. for a pyfunc model): started one after the other (each start-up timed alone), then
+    loaded in alternation (`measure`). `ports`: 11 free loopback ports."""
+    payload, v2 = body(build_dir), mlserver.v2_body(build_dir)
+    port = iter(ports)
+    url = {name: f"http://127.0.0.1:{next(port)}" for name in SERVERS}
+    cxops_argv = [sys.executable, "-m", "cxops.serving", "--model-dir", str(build_dir)]
+    defaults = BatchSettings()
+    tracking = {"MLFLOW_TRACKING_URI": tracking_uri}
+    v2_route = f"/v2/models/{mlserver.NAME}/infer"
+
+    def mls(name: str, size: int) -> list[str]:
+        extra = (next(port), next(port))
+        folder = mlserver.settings_dir(
+            tmp / name, model_uri, (int(url[name].rsplit(":", 1)[1]), *extra), size, MLSERVER_WAIT_S
+        )
+        return mlserver.argv(folder)
+
+    specs: dict[str, tuple[list[str], str, dict[str, str] | None, str, bytes]] = {
+        "floor": ([sys.executable, "-m", "bench.floor", url["floor"].rsplit(":", 1)[1]], "/", None, ROUTE, payload),
         "cxops": (
-            [sys.executable, "-m", "cxops.serving", "--model-dir", str(build_dir), "--port", str(ports[1])],
-            urls[1],
+            [*cxops_argv, "--port", url["cxops"].rsplit(":", 1)[1], "--batching", "off"],
             "/readyz",
             None,
+            ROUTE,
+            payload,
+        ),
+        "cxops-batched": (
+            [*cxops_argv, "--port", url["cxops-batched"].rsplit(":", 1)[1], *defaults.argv()],
+            "/readyz",
+            None,
+            ROUTE,
+            payload,
+        ),
+        "cxops-batched-nowait": (
+            [
+                *cxops_argv,
+                "--port",
+                url["cxops-batched-nowait"].rsplit(":", 1)[1],
+                *BatchSettings(True, defaults.max_batch_size, 0).argv(),
+            ],
+            "/readyz",
+            None,
+            ROUTE,
+            payload,
         ),
         "mlflow": (
-            [*peer_argv, "-h", "127.0.0.1", "-p", str(ports[2])],
-            urls[2],
+            [
+                str(BIN / "mlflow"),
+                "models",
+                "serve",
+                "-m",
+                model_uri,
+                "--env-manager",
+                "local",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                url["mlflow"].rsplit(":", 1)[1],
+            ],
             "/ping",
-            {"MLFLOW_TRACKING_URI": tracking_uri},
+            tracking,
+            ROUTE,
+            payload,
+        ),
+        "mlserver": (mls("mlserver", 1), f"/v2/models/{mlserver.NAME}/ready", tracking, v2_route, v2),
+        "mlserver-batched": (
+            mls("mlserver-batched", defaults.max_batch_size),
+            f"/v2/models/{mlserver.NAME}/ready",
+            tracking,
+            v2_route,
+            v2,
         ),
     }
-    running: dict[str, tuple[subprocess.Popen, float, str]] = {}
+    if not batched:
+        specs = {k: v for k, v in specs.items() if k not in ("cxops-batched", "cxops-batched-nowait")}
+    running: dict[str, tuple[subprocess.Popen, float, str, bytes]] = {}
     try:
-        for name, (argv, url, probe, env) in specs.items():
-            proc, startup = start(argv, url, probe, env)
-            running[name] = (proc, startup, url)
-        scorer = str(httpx.get(f"{urls[1]}/version", timeout=5).json().get("scorer", "?"))
-        return scorer, measure(running, payload)
+        for name, (argv, probe, env, route, data) in specs.items():
+            proc, startup = start(argv, url[name], probe, env)
+            running[name] = (proc, startup, f"{url[name]}{route}", data)
+            check_answers(name, running[name][2], data)
+        scorer = str(httpx.get(f"{url['cxops']}/version", timeout=5).json().get("scorer", "?"))
+        return scorer, measure(running)
     finally:
-        for proc, _, _ in running.values():
+        for proc, _, _, _ in running.values():
             stop(proc)
+
+
+def check_answers(name: str, url: str, data: bytes) -> None:
+    """One request before the load: a server that refuses the body would only measure its refusals."""
+    r = httpx.post(url, content=data, headers={"content-type": "application/json"}, timeout=30)
+    if r.status_code != 200:
+        raise RuntimeError(f"{name}: {url} answered {r.status_code}: {r.text[:300]}")

@@ -67,6 +67,7 @@ def serve(
             on_listening=listening,
             limits=cfg.serving.request_limits(),
             direct_path=cfg.serving.direct_path,
+            batching=cfg.batching(env or "local").settings(),
         )
     except ListenError as exc:
         raise CxopsError(str(exc)) from None

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from cxops.config.addressing import check_address, check_nodes  # shared with the detection and tf/variables.tf
 from cxops.config.placeholders import check_template
 from cxops.environments import ENV_NAMES
+from cxops.serving.batch_settings import BatchSettings
 from cxops.serving.buckets import LATENCY_BUCKETS, LIMIT_MARGIN
 from cxops.serving.limits import MAX_BATCH_VAR, RequestLimits, direct_path_env
 
@@ -380,6 +381,27 @@ class Gates(Strict):
         return self
 
 
+class Batching(Strict):
+    """Adaptive batching of a pyfunc model's calls (cxops.serving.batching; the linear fast path is never
+    batched). Defaults measured with `make bench` (docs/performance.md, "Adaptive batching")."""
+
+    enabled: bool = Field(True, description="score requests that arrive together in one model call")
+    max_batch_size: int = Field(
+        BatchSettings().max_batch_size, ge=1, le=100_000, description="most rows one batched model call scores"
+    )
+    max_wait_ms: float = Field(
+        BatchSettings().max_wait_ms,
+        ge=0,
+        le=1000,
+        description="most milliseconds a batch's first request waits for others (only while the batch holds "
+        "fewer requests than the one before it)",
+    )
+
+    def settings(self) -> BatchSettings:
+        """What the model server takes (cxops.serving.batch_settings)."""
+        return BatchSettings(self.enabled, self.max_batch_size, self.max_wait_ms)
+
+
 class Environment(Strict):
     """One environment's serving settings."""
 
@@ -387,6 +409,9 @@ class Environment(Strict):
     replicas: int = Field(1, ge=1, le=64, description="pods in the cluster (the lab runs one process per env)")
     weight: int = Field(0, ge=0, le=100, description="share of traffic (percent); canary only")
     url: str | None = Field(None, description="where the env is reached; unset = http://127.0.0.1:<port> (lab)")
+    batching: Batching | None = Field(
+        None, description="this environment's adaptive batching; unset = serving.batching"
+    )
 
 
 class Environments(Strict):
@@ -445,6 +470,9 @@ class Serving(Strict):
         "cycle (faster; used only on the uvicorn versions it was verified on); false: every request through uvicorn's "
         "ASGI cycle",
     )
+    batching: Batching = Field(
+        default_factory=Batching, description="adaptive batching of pyfunc models (per environment: its batching)"
+    )
     image_registry: str = Field("registry.cxops.local/cxops", description="where built serving images are pushed")
     base_image: str = Field(
         "python:3.11.11-slim-bookworm", description="base image of the serving image, pinned by tag"
@@ -459,13 +487,15 @@ class Serving(Strict):
             self.max_request_headers,
         )
 
-    def server_env(self) -> dict[str, str]:
+    def server_env(self, batching: Batching | None = None) -> dict[str, str]:
         """What a model server in the cluster reads from its environment (the overlay's model.env): the request
-        limits, max_batch and direct_path, as `python -m cxops.serving` takes them (cxops.serving.limits)."""
+        limits, max_batch and direct_path, as `python -m cxops.serving` takes them (cxops.serving.limits), and the
+        adaptive batching (`batching`, the environment's own, else serving.batching)."""
         return {
             **self.request_limits().env(),
             MAX_BATCH_VAR: str(self.max_batch),
             **direct_path_env(self.direct_path),
+            **(batching or self.batching).settings().env(),
         }
 
     @field_validator("base_image")
@@ -733,6 +763,12 @@ class Config(Strict):
         """True when the environments run in the embedded lab: no gitops.remote, so the lab's bare repository is
         the remote and its controller applies git (cxops.release.runtime)."""
         return self.gitops.remote is None
+
+    def batching(self, env: str) -> Batching:
+        """The adaptive batching of `env`'s model server: its own, else serving.batching (also for "local" and any
+        name that is not an environment)."""
+        own = self.environments.get(env).batching if env in ENV_NAMES else None
+        return own or self.serving.batching
 
     @model_validator(mode="after")
     def _external_store_has_endpoint(self) -> Config:

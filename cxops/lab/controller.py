@@ -87,6 +87,7 @@ def server_argv(cfg: Config, build: Path, env: str, uds: Path, ready_fd: int) ->
         str(cfg.serving.max_batch),
         "--direct-path" if cfg.serving.direct_path else "--no-direct-path",
         *cfg.serving.request_limits().argv(),
+        *cfg.batching(env).settings().argv(),
     ]
 
 

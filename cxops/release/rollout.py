@@ -41,7 +41,7 @@ def _set_desired(cfg: Config, repo: GitOpsRepo, want: Desired, why: str) -> str 
             want.image,
             cfg.environments.get(env).replicas,
             want.digest,
-            cfg.serving.server_env(),
+            cfg.serving.server_env(cfg.batching(env)),
         )
         if env == "canary" and (version is None or _overlay_files(path) != before):
             write_traffic(wd, cfg, canary_active=False)

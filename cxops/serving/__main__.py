@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from cxops.serving.batch_settings import BatchSettings
 from cxops.serving.limits import DIRECT_PATH_VAR, MAX_BATCH_VAR, RequestLimits, direct_path_from_env
 
 
@@ -41,6 +42,7 @@ def main() -> None:
             raise ValueError(f"{MAX_BATCH_VAR}={raw!r} is not a positive whole number (rows per request)")
         max_batch = int(raw)
         direct_path = direct_path_from_env(os.environ)
+        b = BatchSettings.from_env(os.environ)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
@@ -56,8 +58,24 @@ def main() -> None:
         help="answer scoring requests without an ASGI cycle where uvicorn's version allows "
         f"(default: {DIRECT_PATH_VAR} or on)",
     )
+    ap.add_argument(
+        "--batching",
+        choices=("on", "off"),
+        default="on" if b.enabled else "off",
+        help="adaptive batching of a pyfunc model's calls (cxops.serving.batching)",
+    )
+    ap.add_argument("--batch-max-size", type=int, default=b.max_batch_size, help="most rows per batched model call")
+    ap.add_argument(
+        "--batch-max-wait-ms", type=float, default=b.max_wait_ms, help="most ms a batch's first request waits"
+    )
     args = ap.parse_args()
     limits = RequestLimits(args.head_timeout, args.body_timeout, args.max_head_bytes, args.max_headers)
+    if args.batch_max_size < 1 or not 0 <= args.batch_max_wait_ms <= 1000:
+        ap.error(
+            f"--batch-max-size {args.batch_max_size} / --batch-max-wait-ms {args.batch_max_wait_ms:g}: "
+            "rows at least 1, milliseconds from 0 to 1000"
+        )
+    batching = BatchSettings(args.batching == "on", args.batch_max_size, args.batch_max_wait_ms)
     try:
         serve(
             args.model_dir,
@@ -69,6 +87,7 @@ def main() -> None:
             ready_fd=args.ready_fd,
             limits=limits,
             direct_path=args.direct_path,
+            batching=batching,
         )
     except ListenError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -110,12 +129,14 @@ def serve(
     on_listening: Callable[[str | None], None] | None = None,
     limits: RequestLimits = RequestLimits(),
     direct_path: bool = True,
+    batching: BatchSettings = BatchSettings(),
 ) -> None:
     """Load the model, bind, tell `ready_fd` (if given) whether the model is ready, call `on_listening` with the
     model's load error (None when loaded), then serve until SIGTERM (which lets in-flight requests finish and closes
     idle keep-alive connections: uvicorn's graceful shutdown). `limits`: deadlines and sizes of what a client sends
     (cxops.serving.limited). `direct_path`: scoring requests answered without an ASGI cycle, if uvicorn's version
-    allows (cxops.serving.direct; one warning line when it does not). ListenError when HOST:PORT cannot be bound."""
+    allows (cxops.serving.direct; one warning line when it does not). `batching`: adaptive batching of a pyfunc
+    model (cxops.serving.batching). ListenError when HOST:PORT cannot be bound."""
     import logging
 
     import uvicorn
@@ -124,7 +145,7 @@ def serve(
     from cxops.serving.direct import direct_path_check
     from cxops.serving.limited import protocol_with
 
-    app = create_app(model_dir.resolve(), env=env, max_batch=max_batch)
+    app = create_app(model_dir.resolve(), env=env, max_batch=max_batch, batching=batching)
     direct, why_not = direct_path_check(direct_path)
     # One process per replica (Kubernetes scales out); access logs off: they cost throughput and say nothing new;
     # proxy headers off: nothing here reads the client address, and the middleware wraps every request.

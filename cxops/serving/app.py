@@ -21,6 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cxops.serving.asgi import ModelServer
+from cxops.serving.batch_settings import BatchSettings
 from cxops.serving.dataplane import DataPlane, body_limit, max_body_bytes, read_body
 from cxops.serving.routes import cxops_api, mlflow_scoring, open_inference, operations
 
@@ -38,8 +39,11 @@ def server_for(plane: DataPlane) -> ModelServer:
     return app
 
 
-def create_app(build_dir: Path, env: str = "local", max_batch: int = 1024) -> ModelServer:
+def create_app(
+    build_dir: Path, env: str = "local", max_batch: int = 1024, batching: BatchSettings | None = None
+) -> ModelServer:
     """The server for one build directory. Scoring routes answer 503 while no model is loaded, 413 for a body over
     what `max_batch` rows allow, and the protocol's 4xx (422 for /predict, 400 for /invocations and v2) naming the
-    field for anything the model's signature does not take."""
-    return server_for(DataPlane.load(build_dir, env, max_batch))
+    field for anything the model's signature does not take. `batching`: adaptive batching of a pyfunc model's
+    calls (cxops.serving.batching; None or disabled: each request scored alone)."""
+    return server_for(DataPlane.load(build_dir, env, max_batch, batching))

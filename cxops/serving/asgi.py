@@ -52,11 +52,12 @@ class Scoring:
       the ASGI app and FastAPI use it.
     - `answer(headers, body, params, started)`: the body already read whole (at most `limit` bytes, as its
       Content-Length said), `started` the request's perf_counter time (seconds); the HTTP protocol's direct path
-      uses it (cxops.serving.direct).
+      uses it (cxops.serving.direct). None when the route must await its answer (adaptive batching,
+      cxops.serving.batching): then every request takes `read`.
     """
 
     read: Callable[[Headers, Receive, dict[str, str]], Awaitable[Response]]
-    answer: Callable[[Headers, bytes, dict[str, str], float], Response]
+    answer: Callable[[Headers, bytes, dict[str, str], float], Response] | None
     limit: int  # bytes
 
 

@@ -20,6 +20,8 @@ import orjson
 from prometheus_client import disable_created_metrics
 
 from cxops.serving.asgi import NO_HEADERS, ClientGone, Headers, Receive, Response, Scoring, content_headers, dumps
+from cxops.serving.batch_settings import BatchSettings
+from cxops.serving.batching import batcher_for
 from cxops.serving.manifest import model_digest
 from cxops.serving.metrics import ServerMetrics
 from cxops.serving.model_dir import LoadedModel, ModelLoadError, load_model_dir
@@ -101,6 +103,7 @@ class DataPlane:
         env: str = "local",
         max_batch: int = 1024,
         metrics: ServerMetrics | None = None,
+        batching: BatchSettings | None = None,
     ) -> None:
         self.loaded = model
         self.error = error
@@ -114,14 +117,19 @@ class DataPlane:
         self.classes = list(model.classes) if model is not None else None
         self.name = str(lineage.get("name", "model"))  # what v2 calls the model: its registered name
         self.version = str(lineage.get("version", ""))
+        # a pyfunc model's calls in adaptive batches (None: each request scored alone; cxops.serving.batching)
+        self.batcher = batcher_for(model, batching, self.metrics.registry)
         if model is not None:
             v = model.version
             self.metrics.info.labels(v.get("name", ""), str(v.get("version", "")), env).set(1)
 
     @classmethod
-    def load(cls, build_dir: Path, env: str = "local", max_batch: int = 1024) -> DataPlane:
+    def load(
+        cls, build_dir: Path, env: str = "local", max_batch: int = 1024, batching: BatchSettings | None = None
+    ) -> DataPlane:
         """The data plane of one build directory (model/, version.json, manifest). A model that does not load is
-        not an error here: the plane says why (`error`) and scoring answers 503."""
+        not an error here: the plane says why (`error`) and scoring answers 503. `batching`: adaptive batching of
+        a pyfunc model's calls (None or disabled: each request scored alone)."""
         error: str | None = None
         lineage: dict[str, Any] = {}
         try:  # lineage first and on its own: a broken model file must still say which version is broken
@@ -134,7 +142,7 @@ class DataPlane:
         except ModelLoadError as exc:
             error = str(exc)
         # the manifest the loader verified: names exactly what is served
-        return cls(model, error, lineage, model_digest(build_dir), env, max_batch)
+        return cls(model, error, lineage, model_digest(build_dir), env, max_batch, batching=batching)
 
     @property
     def ready(self) -> bool:
@@ -193,6 +201,7 @@ class DataPlane:
         request" (422 or 400). The Scoring's two entry points differ only in how the body arrives; each returns
         (status, JSON body, extra headers)."""
         metrics, max_body, model, score, top = self.metrics, self.max_body, self.model, self.score, self.top
+        batcher = self.batcher
 
         def refuse(exc: BadRequest, started: float) -> Response:
             status = bad_status if exc.status == 422 else exc.status  # the protocol's own "bad request"
@@ -213,14 +222,15 @@ class DataPlane:
                     raise BadRequest(f"content-type {ctype} is not supported; send application/json", 415)
             return m, length
 
-        def scored(m: LoadedModel, body: bytes, started: float) -> Response:
+        def parsed(m: LoadedModel, body: bytes) -> tuple[np.ndarray, Any]:
             try:
-                try:
-                    doc = orjson.loads(body)
-                except orjson.JSONDecodeError as exc:
-                    raise BadRequest(f"invalid JSON body: {exc}", bad_status) from None
-                X, ctx = parse(doc, m)
-                proba = score(m, X)
+                doc = orjson.loads(body)
+            except orjson.JSONDecodeError as exc:
+                raise BadRequest(f"invalid JSON body: {exc}", bad_status) from None
+            return parse(doc, m)
+
+        def answered(m: LoadedModel, X: np.ndarray, proba: Proba, ctx: Any, started: float) -> Response:
+            try:
                 tops = top(proba) if count else None
                 out = respond(m, X, proba, tops, ctx)
             except BadRequest as exc:
@@ -230,6 +240,24 @@ class DataPlane:
             metrics.observe(route, 200, perf_counter() - started)
             return 200, dumps(out), NO_HEADERS
 
+        def scored(m: LoadedModel, body: bytes, started: float) -> Response:
+            try:
+                X, ctx = parsed(m, body)
+                proba = score(m, X)
+            except BadRequest as exc:
+                return refuse(exc, started)
+            return answered(m, X, proba, ctx, started)
+
+        async def scored_in_batch(m: LoadedModel, body: bytes, started: float) -> Response:
+            """scored, the model call in an adaptive batch (cxops.serving.batching): the input refused before."""
+            assert batcher is not None
+            try:
+                X, ctx = parsed(m, body)
+                proba = await batcher.proba(X)
+            except BadRequest as exc:
+                return refuse(exc, started)
+            return answered(m, X, proba, ctx, started)
+
         async def read(headers: Headers, receive: Receive, params: dict[str, str]) -> Response:
             started = perf_counter()
             try:
@@ -237,7 +265,7 @@ class DataPlane:
                 body = await read_body(length, receive, max_body)
             except BadRequest as exc:
                 return refuse(exc, started)
-            return scored(m, body, started)
+            return await scored_in_batch(m, body, started) if batcher is not None else scored(m, body, started)
 
         def answer_read(headers: Headers, body: bytes, params: dict[str, str], started: float) -> Response:
             try:
@@ -246,4 +274,5 @@ class DataPlane:
                 return refuse(exc, started)
             return scored(m, body, started)
 
-        return Scoring(read, answer_read, max_body)
+        # batched: no direct answer (the model call is awaited), every request takes the ASGI cycle
+        return Scoring(read, answer_read if batcher is None else None, max_body)

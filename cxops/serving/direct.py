@@ -152,7 +152,7 @@ class DirectHttpTools(HoldingHttpTools):
         if b"%" in path or not path.isascii():  # the cycle decodes (or refuses) these
             return None
         hit = self._route(path.decode("ascii"))
-        if hit is None:
+        if hit is None or hit[0].answer is None:  # no direct answer: the route awaits its model (batching)
             return None
         length = content_headers(self.headers)[1]
         if length is None or not length.isdigit() or int(length) > hit[0].limit:
@@ -174,6 +174,7 @@ class DirectHttpTools(HoldingHttpTools):
         self._direct = None
         chunks, self._chunks = self._chunks, []
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        assert scoring.answer is not None  # _eligible took only routes that answer directly
         try:  # what the answer needs from uvicorn, before the route runs: a failure here costs the route nothing
             default_headers = self._default_headers()
         except Exception as exc:
