@@ -5,27 +5,43 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from tests import groups
 from tests.stages import STAGES
 
 TESTS = Path(__file__).resolve().parent
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Marks by folder, so `make test-fast` (docs/testing.md) leaves slow services out without each module having to
     say so: tests/cluster/ runs the cluster install on the host lab (Debian roots, real SSH): `cluster`;
-    tests/k8s_api/ starts etcd and an API server (and ArgoCD, MLflow): `integration`."""
+    tests/k8s_api/ starts etcd and an API server (and ArgoCD, MLflow): `integration`.
+
+    Under `--dist loadgroup` (make test), the longest groups of tests/groups.py move to the front of the collection,
+    where the scheduler hands them out first (a stable sort: the order within a group is unchanged)."""
     for item in items:
         if (TESTS / "cluster") in item.path.parents:
             item.add_marker(pytest.mark.cluster)
         elif (TESTS / "k8s_api") in item.path.parents:
             item.add_marker(pytest.mark.integration)
+    if config.getoption("dist", "no") == "loadgroup" or config.getoption("loadgroup", False):  # workers: loadgroup
+        items.sort(key=lambda item: groups.rank(item.nodeid))
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`--dist loadgroup`: the groups of tests/groups.py (the tests sharing a service stay on one worker)."""
+    if config.getoption("dist") == "loadgroup":
+        return groups.make_scheduler(config, log)
+    return None
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Under pytest-xdist a worker hands its timed stages to the controller, which prints them."""
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:
-        workeroutput["stages"] = list(STAGES)
+        worker = session.config.workerinput["workerid"]  # type: ignore[attr-defined]
+        workeroutput["stages"] = [(f"{stage} [{worker}]", seconds) for stage, seconds in STAGES]
 
 
 @pytest.hookimpl(optionalhook=True)
