@@ -51,7 +51,7 @@ kernel: setup
 	$(BIN)/python -m ipykernel install --user --name cxops --display-name "cxops (.venv)"
 
 # Each set-up stage prints its time (scripts/timed); pytest prints the 25 slowest tests and its fixtures' stages.
-# pytest-xdist workers, `--dist loadgroup` (docs/testing.md, "Where the time goes"): the tests that share a service
+# pytest-xdist workers, `--dist loadgroup` (docs/testing.md, "`make test` on workers"): the tests that share a service
 # (the local OpenStack, the API server, the host lab, an embedded lab) stay on one worker and the groups that wait
 # on services run side by side; tests/conftest.py names the groups and hands the longest out first.
 TEST_WORKERS ?= 3

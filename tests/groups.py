@@ -1,5 +1,5 @@
-"""Which tests share a pytest-xdist worker under `make test` (`-n N --dist loadgroup`, docs/testing.md "Where the
-time goes"), and the scheduler that keeps them together.
+"""Which tests share a pytest-xdist worker under `make test` (`-n N --dist loadgroup`, docs/testing.md "`make test`
+on workers"), and the scheduler that keeps them together.
 
 A group's tests run on one worker, one after the other in collection order, so the expensive service they share
 starts once per run; different groups run side by side on the other workers:
