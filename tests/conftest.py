@@ -11,6 +11,18 @@ from tests.stages import STAGES
 TESTS = Path(__file__).resolve().parent
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest's own pytest_configure makes the temporary-path factory
+def pytest_configure(config: pytest.Config) -> None:
+    """On a pytest-xdist worker, temporary directories go under <basetemp>/gwN/ rather than xdist's
+    <basetemp>/popen-gwN/: a lab's Unix sockets live under tmp_path (Linux allows 107 bytes for their paths), and
+    the six more characters pushed test_lab_up_on_a_busy_port_fails_cleanly's to 110 under `make test`'s workers."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and config.option.basetemp:
+        base = Path(config.option.basetemp)
+        if base.name == f"popen-{workerinput['workerid']}":
+            config.option.basetemp = str(base.with_name(workerinput["workerid"]))
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Marks by folder, so `make test-fast` (docs/testing.md) leaves slow services out without each module having to
