@@ -51,11 +51,16 @@ kernel: setup
 	$(BIN)/python -m ipykernel install --user --name cxops --display-name "cxops (.venv)"
 
 # Each set-up stage prints its time (scripts/timed); pytest prints the 25 slowest tests and its fixtures' stages.
+# pytest-xdist workers, `--dist loadgroup` (docs/testing.md, "`make test` on workers"): the tests that share a service
+# (the local OpenStack, the API server, the host lab, an embedded lab) stay on one worker and the groups that wait
+# on services run side by side; tests/conftest.py names the groups and hands the longest out first.
+TEST_WORKERS ?= 3
 test: setup setup-torch
 	scripts/timed packages scripts/install-test-deps
 	scripts/timed checkov scripts/install-checkov
 	scripts/timed go-tools scripts/install-go-tools
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -ra --durations=25
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -ra --durations=25 \
+	  -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 # What a developer runs after each change (docs/testing.md, "Fast feedback"): every test that starts no service slower
 # than seconds (not marked integration, openstack or cluster), on two pytest-xdist workers. Needs neither PyTorch nor

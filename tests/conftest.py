@@ -5,27 +5,55 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from tests import groups
 from tests.stages import STAGES
 
 TESTS = Path(__file__).resolve().parent
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest's own pytest_configure makes the temporary-path factory
+def pytest_configure(config: pytest.Config) -> None:
+    """On a pytest-xdist worker, temporary directories go under <basetemp>/gwN/ rather than xdist's
+    <basetemp>/popen-gwN/: a lab's Unix sockets live under tmp_path (Linux allows 107 bytes for their paths), and
+    the six more characters pushed test_lab_up_on_a_busy_port_fails_cleanly's to 110 under `make test`'s workers."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and config.option.basetemp:
+        base = Path(config.option.basetemp)
+        if base.name == f"popen-{workerinput['workerid']}":
+            config.option.basetemp = str(base.with_name(workerinput["workerid"]))
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Marks by folder, so `make test-fast` (docs/testing.md) leaves slow services out without each module having to
     say so: tests/cluster/ runs the cluster install on the host lab (Debian roots, real SSH): `cluster`;
-    tests/k8s_api/ starts etcd and an API server (and ArgoCD, MLflow): `integration`."""
+    tests/k8s_api/ starts etcd and an API server (and ArgoCD, MLflow): `integration`.
+
+    Under `--dist loadgroup` (make test), the longest groups of tests/groups.py move to the front of the collection,
+    where the scheduler hands them out first (a stable sort: the order within a group is unchanged)."""
     for item in items:
         if (TESTS / "cluster") in item.path.parents:
             item.add_marker(pytest.mark.cluster)
         elif (TESTS / "k8s_api") in item.path.parents:
             item.add_marker(pytest.mark.integration)
+    if config.getoption("dist", "no") == "loadgroup" or config.getoption("loadgroup", False):  # workers: loadgroup
+        items.sort(key=lambda item: groups.rank(item.nodeid))
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`--dist loadgroup`: the groups of tests/groups.py (the tests sharing a service stay on one worker)."""
+    if config.getoption("dist") == "loadgroup":
+        return groups.make_scheduler(config, log)
+    return None
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Under pytest-xdist a worker hands its timed stages to the controller, which prints them."""
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:
-        workeroutput["stages"] = list(STAGES)
+        worker = session.config.workerinput["workerid"]  # type: ignore[attr-defined]
+        workeroutput["stages"] = [(f"{stage} [{worker}]", seconds) for stage, seconds in STAGES]
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -9,9 +9,10 @@ Layout (addresses in 10.254.78.0/23, checked free before use; traffic goes only 
 
 The runner has no route to 10.254.79.0/24: every node is reached only through the bastion (ProxyJump).
 
-One Debian root is built once (`debootstrap --variant=minbase`, cached under .cxops/test-cache/) and shared
-read-only: each host mounts it as the lower layer of an overlayfs with its own upper directory, inside the
-private mount namespace of its sshd, so every mount (overlay, /proc, /sys, /dev/pts, the data volume) disappears
+One Debian root is built once per machine (`debootstrap --variant=minbase`, cached outside the work tree under
+~/.cache/cxops/host-root/<key>/, the key a hash of what decides its content: see `cache_dir`) and shared
+read-only: each host mounts it as the lower layer of an overlayfs with its own upper directory, inside the private
+mount namespace of its sshd, so every mount (overlay, /proc, /sys, /dev/pts, the data volume) disappears
 with the host's processes. Loop devices play attached Cinder volumes: the node's /dev gets the device node and the
 udev-style link /dev/disk/by-id/virtio-<serial> a virtio disk would have.
 
@@ -21,6 +22,7 @@ Requires root, iproute2, util-linux (unshare, losetup), openssh-client and deboo
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import ipaddress
 import json
 import os
@@ -51,6 +53,15 @@ PACKAGES = (
 )
 SUITE = "bookworm"
 USER, UID = "cc", 1000
+ROOT_RECIPE = 1  # bump when debian_root's steps change what the root holds
+
+
+def cache_dir() -> Path:
+    """Where the Debian root is cached: ${XDG_CACHE_HOME:-~/.cache}/cxops/host-root/<16 hex digits of sha256 over
+    suite, packages, user, uid and ROOT_RECIPE>/. Outside the work tree, so every clone on the machine shares it; a
+    changed input builds next to the old root instead of over it."""
+    key = hashlib.sha256(json.dumps([SUITE, PACKAGES, USER, UID, ROOT_RECIPE]).encode()).hexdigest()[:16]
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cxops" / "host-root" / key
 
 
 def run(*argv: str, check: bool = True, timeout: float = 60, **kw) -> subprocess.CompletedProcess:
@@ -70,7 +81,7 @@ def debian_root(cache: Path) -> Path:
     if shutil.which("debootstrap") is None:
         raise RuntimeError("debootstrap is not installed: run scripts/install-test-deps")
     cache.mkdir(parents=True, exist_ok=True)
-    tmp = cache / f"debian-{SUITE}.building"
+    tmp = cache / f"debian-{SUITE}.building-{os.getpid()}"  # another clone may be building the same root
     _remove_tree(tmp)
     # No mirror argument: debootstrap's default Debian mirror (the machine's apt reaches the same registry).
     run("debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(tmp), timeout=900)
@@ -79,6 +90,9 @@ def debian_root(cache: Path) -> Path:
     (tmp / "etc/sudoers.d" / USER).write_text(f"{USER} ALL=(ALL) NOPASSWD:ALL\n")
     (tmp / "etc/sudoers.d" / USER).chmod(0o440)
     run("chroot", str(tmp), "apt-get", "clean")
+    if root.is_dir() and stamp.is_file() and stamp.read_text() == want:  # the other build finished first
+        _remove_tree(tmp)
+        return root
     _remove_tree(root)
     tmp.rename(root)
     stamp.write_text(want)

@@ -26,11 +26,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.cluster import hostlab
 from tests.cluster.hostlab import HostLab, run
 from tests.helpers import REPO, cli, make_project
 
 ANSIBLE = REPO / "ansible"
-CACHE = REPO / ".cxops" / "test-cache"
+CACHE = hostlab.cache_dir()
 # Building the Debian root on a fresh machine (1-3 min) counts towards the first install test's timeout.
 pytestmark = pytest.mark.timeout(1800)
 KUBESPRAY_COMMIT = "1c9add48975060f45396b34d8e022c30d7f80dab"  # tag v2.31.0

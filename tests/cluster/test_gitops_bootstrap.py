@@ -29,12 +29,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.cluster import hostlab
 from tests.cluster.apiserver_lab import CHART_NAME, CHART_VERSION, ClusterAPI
 from tests.cluster.hostlab import HostLab
 from tests.helpers import REPO, cli, make_project
 
 pytestmark = pytest.mark.timeout(1800)
-CACHE = REPO / ".cxops" / "test-cache"
+CACHE = hostlab.cache_dir()
 SKIP = "needs_systemd,needs_host_kernel,needs_argocd_server"
 REMOTE = "git@git.ml-team.internal:ml-team/gitops.git"  # a host of the private-use .internal zone: no placeholder
 
