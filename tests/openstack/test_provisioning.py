@@ -232,7 +232,8 @@ def check_gateway(conn, subnet_id: str, external_id: str) -> str:
     every_node = {address for address, _ in NODES.values()}
     for key, node_port in NODE_PORTS.items():
         listener = listeners[name(f"gateway-{key}")]
-        [pool] = [p for p in lb_api.pools() if p.name == name(f"gateway-{key}")]
+        pool = lb_api.get_pool(listener.default_pool_id)
+        assert pool.name == name(f"gateway-{key}")
         assert (pool.protocol, pool.lb_algorithm, pool.provisioning_status) == ("PROXY", "ROUND_ROBIN", "ACTIVE")
         assert pool.listeners == [{"id": listener.id}] and listener.default_pool_id == pool.id
         members = {(m.address, m.protocol_port, m.subnet_id, m.provisioning_status) for m in lb_api.members(pool)}

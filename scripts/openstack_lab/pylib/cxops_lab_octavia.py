@@ -32,8 +32,19 @@ _started = threading.Lock()
 _thread = None
 
 
+# a load balancer deleted with cascade: Octavia marks only the load balancer; its provider removes the rest
+CASCADE = {
+    "listeners": "SELECT id FROM listener WHERE load_balancer_id = :lb",
+    "pools": "SELECT id FROM pool WHERE load_balancer_id = :lb",
+    "members": "SELECT m.id FROM member m JOIN pool p ON m.pool_id = p.id WHERE p.load_balancer_id = :lb",
+    "healthmonitors": (
+        "SELECT h.id FROM health_monitor h JOIN pool p ON h.pool_id = p.id WHERE p.load_balancer_id = :lb"
+    ),
+}
+
+
 def pending_report(session) -> dict:
-    report = {}
+    report: dict = {}
     for key, table in TABLES.items():
         rows = session.execute(
             text(f"SELECT id, provisioning_status FROM {table} WHERE provisioning_status LIKE 'PENDING_%'")
@@ -46,6 +57,12 @@ def pending_report(session) -> dict:
             entries.append(entry)
         if entries:
             report[key] = entries
+    for lb in [e["id"] for e in report.get("loadbalancers", []) if e["provisioning_status"] == "DELETED"]:
+        for key, query in CASCADE.items():
+            have = {e["id"] for e in report.get(key, [])}
+            for (row_id,) in session.execute(text(query), {"lb": lb}).fetchall():
+                if row_id not in have:
+                    report.setdefault(key, []).append({"id": row_id, "provisioning_status": "DELETED"})
     return report
 
 
