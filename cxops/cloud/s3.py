@@ -191,7 +191,14 @@ def ensure_bucket(creds: S3Credentials, bucket: str) -> bool:
     except Exception as exc:
         from botocore.exceptions import ClientError
 
-        if not (isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in ("404", "NoSuchBucket")):
+        code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else None
+        if code in ("403", "Forbidden"):  # a HEAD has no body to say why: wrong credentials, or not ours
+            check(creds)  # raises "rejected the credentials" when they are wrong
+            raise CxopsError(
+                f"the S3 API at {creds.endpoint_url} denies access to bucket {bucket!r} (HTTP 403): it belongs to "
+                "another project; choose another platform.artifacts_bucket"
+            ) from None
+        if code not in ("404", "NoSuchBucket"):
             raise explain(exc, creds, f"a check of bucket {bucket!r}") from None
     try:
         s3.create_bucket(Bucket=bucket)

@@ -166,7 +166,7 @@ def test_bad_s3_credentials_and_a_down_store_each_stop_with_one_line(tmp_path: P
     assert "rejected the credentials with access key 012345" in line and "SignatureDoesNotMatch" in line, line
     assert "not-the-secret" not in line
     line = one_line_error(run(root, "lab", "up"))
-    assert "rejected the credentials" in line and f"bucket {BUCKET!r}" in line, line
+    assert "rejected the credentials with access key 012345" in line, line
     assert not pid_file.exists() and BUCKET not in [c.name for c in conn.object_store.containers()]
 
     path.write_text(json.dumps({**wrong, "endpoint_url": f"http://127.0.0.1:{free_port()}"}))
