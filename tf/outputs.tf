@@ -11,7 +11,7 @@ output "entry_node" {
 }
 
 output "floating_ip" {
-  description = "Public address of the entry node: SSH bastion, Kubernetes API, platform HTTP(S) entry."
+  description = "Public address of the entry node: SSH bastion and Kubernetes API."
   value       = module.network.floating_ip_address
 }
 
@@ -38,4 +38,14 @@ output "network_cidr" {
 output "security_group_ids" {
   description = "Security group ids by purpose (cluster, ssh, api, http)."
   value       = module.network.security_group_ids
+}
+
+output "gateway_ip" {
+  description = "Public address of the platform's HTTP(S) entry: the load balancer's floating IP (point DNS here)."
+  value       = module.gateway.floating_ip_address
+}
+
+output "gateway_address" {
+  description = "Private address of the load balancer; the nodes resolve the platform registry's name to it."
+  value       = module.gateway.vip_address
 }

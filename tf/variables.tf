@@ -139,6 +139,10 @@ variable "nodes" {
     error_message = "Every node address must lie in network_cidr after the gateway (first host) and below the DHCP pool (upper half)."
   }
   validation {
+    condition     = alltrue([for n in values(var.nodes) : n.address != cidrhost(var.network_cidr, 10)])
+    error_message = "No node may use the subnet's tenth host address: the public entry's load balancer has it."
+  }
+  validation {
     condition     = var.flavors.gpu != null || alltrue([for n in values(var.nodes) : n.role != "gpu"])
     error_message = "A node has role gpu but flavors.gpu is null."
   }
@@ -146,7 +150,7 @@ variable "nodes" {
 
 variable "entry_node" {
   type        = string
-  description = "The first control node: carries the floating IP (SSH bastion, API, HTTP entry) and the data volume."
+  description = "The first control node: carries the floating IP (SSH bastion, API) and the data volume."
   validation {
     condition     = try(var.nodes[var.entry_node].role == "control", false)
     error_message = "entry_node must be the name of a node with role control."
@@ -222,9 +226,21 @@ variable "api_allowed_cidrs" {
 
 variable "http_allowed_cidrs" {
   type        = list(string)
-  description = "Networks allowed to reach the platform's HTTP(S) entry (80, 443) on the entry node."
+  description = "Networks allowed to reach the platform's HTTP(S) entry (80, 443): the load balancer's listeners' allowed_cidrs."
   validation {
     condition     = alltrue([for c in var.http_allowed_cidrs : can(regex("^[0-9.]+/[0-9]+$", c)) && can(cidrhost(c, 0)) && cidrsubnet(c, 0, 0) == c])
     error_message = "http_allowed_cidrs must hold IPv4 networks in CIDR form with no host bits set."
+  }
+}
+
+variable "gateway_node_ports" {
+  type = object({
+    http  = number
+    https = number
+  })
+  description = "NodePorts of the gateway's Envoy Service (kubernetes.gateway_node_port, gateway_tls_node_port): the load balancer's members."
+  validation {
+    condition     = alltrue([for p in values(var.gateway_node_ports) : p >= 30000 && p <= 32767]) && var.gateway_node_ports.http != var.gateway_node_ports.https
+    error_message = "gateway_node_ports must be two different ports from 30000 to 32767."
   }
 }

@@ -160,3 +160,26 @@ def gpus_serve(
 
     app_ = create_app(GpuCache.for_cloud(cloud or settings().gpu_cloud), refresh_seconds=refresh)
     uvicorn.run(app_, host="127.0.0.1", port=port, log_level="info")
+
+
+@app.command("s3-credentials")
+def s3_credentials(
+    cloud: str = CLOUD,
+    check: bool = typer.Option(False, "--check", help="Only test the stored credentials against the S3 API."),
+) -> None:
+    """EC2 credentials for the cloud's S3 API (Swift s3api): reuse or create them through Keystone, keep them in
+    <lab.state_dir>/s3-credentials.json (git-ignored, 0600; never printed), and test them with a bucket listing."""
+    from cxops.cli.output import ok
+    from cxops.cloud import s3
+    from cxops.config import load_config
+
+    path = s3.credentials_path(load_config())
+    if check:
+        creds = s3.load(path)
+    else:
+        creds, created = s3.ensure(_conn(cloud))
+        s3.save(creds, path)
+        how = "created" if created else "reused"
+        ok(f"{how} EC2 credentials of project {creds.project_id} on cloud {creds.cloud}; stored in {path} (0600)")
+    buckets = s3.check(creds)
+    ok(f"the S3 API at {creds.endpoint_url} accepts them ({buckets} buckets)")

@@ -314,7 +314,8 @@ def _summary(config, cluster, values) -> None:
             "ssh": f"ssh -F {INVENTORY_DIR}/ssh_config {cluster.entry_node}   (after `cxops infra inventory`)",
             "data volume": f"{cluster.data_volume_id}{how}",
             "Kubernetes API": api,
-            "platform entry": f"http://{fip}/",
+            "platform entry": f"http://{cluster.gateway_ip or fip}/"
+            + ("   (load balancer: every node's gateway NodePorts)" if cluster.gateway_ip else ""),
         },
     )
 

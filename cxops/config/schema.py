@@ -530,6 +530,12 @@ class Lab(Strict):
         description="the lab's one public endpoint (nginx on 127.0.0.1): splits production/canary like the "
         "cluster's Gateway, by the HTTPRoute weights in git",
     )
+    artifact_store: Literal["local", "swift"] = Field(
+        "local",
+        description="where the lab's MLflow keeps artifacts: local = files under state_dir; swift = the cloud's "
+        "object store through its S3 API (bucket platform.artifacts_bucket, created if absent), with the "
+        "credentials `cxops cloud s3-credentials` stored",
+    )
 
 
 class Workflows(Strict):

@@ -8,7 +8,8 @@ Both files are generated and git-ignored (they hold addresses). The contract wit
   `ansible_ssh_common_args` pointing at ssh_config; `all.vars.supplementary_addresses_in_ssl_keys` (Kubespray: extra
   API-certificate SANs) = the SSH tunnel's end and the floating IP, so the API the security group opens on the
   floating IP is usable; host vars `data_volume_id` (Cinder UUID) and `node_labels` {DATA_LABEL: "true"} (Kubespray's
-  per-node labels) on the entry node, which has the data volume attached.
+  per-node labels) on the entry node, which has the data volume attached; `all.vars.cxops_gateway_address` = the
+  public entry's load balancer's private address (when tf/ made one): node_prep resolves the registry's name to it.
 - ssh_config: `Host bastion` = the floating IP; each node `Host <name> <address>` via `ProxyJump bastion`; the user's
   key; `StrictHostKeyChecking accept-new` with a known_hosts file of the project's own, where every host key is filed
   under its instance id (`HostKeyAlias`): a node rebuilt by destroy + apply reuses its address but is a new instance,
@@ -59,6 +60,13 @@ def hosts(cluster: Cluster) -> dict[str, Any]:
         if n.name == cluster.entry_node:
             host_vars[n.name]["data_volume_id"] = cluster.data_volume_id
             host_vars[n.name]["node_labels"] = {DATA_LABEL: "true"}
+    cluster_vars: dict[str, Any] = {
+        "ansible_user": cluster.ssh_user,
+        "ansible_ssh_common_args": "-F {{ inventory_dir }}/ssh_config",
+        "supplementary_addresses_in_ssl_keys": [*TUNNEL_SANS, cluster.floating_ip],
+    }
+    if cluster.gateway_address:
+        cluster_vars["cxops_gateway_address"] = cluster.gateway_address
     return {
         "all": {
             "hosts": host_vars,
@@ -69,11 +77,7 @@ def hosts(cluster: Cluster) -> dict[str, Any]:
                 "gpu": _group([n.name for n in cluster.by_role("gpu")]),
                 "k8s_cluster": {"children": {"kube_control_plane": None, "kube_node": None}},
             },
-            "vars": {
-                "ansible_user": cluster.ssh_user,
-                "ansible_ssh_common_args": "-F {{ inventory_dir }}/ssh_config",
-                "supplementary_addresses_in_ssl_keys": [*TUNNEL_SANS, cluster.floating_ip],
-            },
+            "vars": cluster_vars,
         }
     }
 

@@ -39,6 +39,10 @@ class Cluster:
     data_volume_id: str
     data_volume_created: bool | None
     ssh_user: str
+    # the public entry's load balancer (tf/modules/gateway): private address, public floating IP; None from a state
+    # without one
+    gateway_address: str | None = None
+    gateway_ip: str | None = None
 
     def by_role(self, *roles: str) -> list[NodeOut]:
         return [n for n in self.nodes if n.role in roles]
@@ -112,6 +116,7 @@ def parse(raw: dict[str, Any]) -> Cluster:
         _text("data_volume_id", values["data_volume_id"]),
         created if isinstance(created, bool) else None,
         _text("ssh_user", values["ssh_user"]),
+        *(_ip(k, values[k]) if values.get(k) is not None else None for k in ("gateway_address", "gateway_ip")),
     )
 
 

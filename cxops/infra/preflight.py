@@ -14,10 +14,11 @@ if TYPE_CHECKING:
 
     from cxops.config.schema import Config
 
-# What the cluster plan creates besides the nodes (tf/modules/network and storage): one floating IP on the entry
-# node and one data volume (neither when cxops.yaml names existing ones), four security groups (cluster, ssh,
-# api, http).
+# What the cluster plan creates besides the nodes (tf/modules/network, storage, gateway): one floating IP on the entry
+# node and one data volume (neither when cxops.yaml names existing ones), one floating IP on the public entry's load
+# balancer (always), four security groups (cluster, ssh, api, http).
 PLAN_FLOATING_IPS = 1
+PLAN_GATEWAY_FLOATING_IPS = 1
 PLAN_SECURITY_GROUPS = 4
 PLAN_VOLUMES = 1
 
@@ -83,7 +84,7 @@ def plan_needs(config: Config, flavors: dict[str, Any]) -> Needs:
         ram_mb=ram,
         volumes=PLAN_VOLUMES if new_volume else 0,
         volume_gb=config.cloud.data_volume_gb if new_volume else 0,
-        floating_ips=PLAN_FLOATING_IPS if config.cloud.floating_ip is None else 0,
+        floating_ips=PLAN_GATEWAY_FLOATING_IPS + (PLAN_FLOATING_IPS if config.cloud.floating_ip is None else 0),
         security_groups=PLAN_SECURITY_GROUPS,
         uncounted=uncounted,
     )

@@ -51,6 +51,11 @@ def variables(cfg: Config) -> dict[str, Any]:
         "ssh_allowed_cidrs": list(c.ssh_allowed_cidrs),
         "api_allowed_cidrs": list(c.api_allowed_cidrs),
         "http_allowed_cidrs": list(c.http_allowed_cidrs),
+        # the public entry's load balancer sends 80/443 to these on every node (k8s/platform/gateway-config)
+        "gateway_node_ports": {
+            "http": cfg.kubernetes.gateway_node_port,
+            "https": cfg.kubernetes.gateway_tls_node_port,
+        },
     }
 
 

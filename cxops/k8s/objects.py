@@ -181,9 +181,10 @@ def gateway(cfg: Config) -> list[dict[str, Any]]:
             "rules": [{"backendRefs": [{"name": "registry", "port": values.REGISTRY_PORT}]}],
         },
     }
-    # A research cloud has no load balancer for Services: Envoy listens on fixed node ports on every node (the
-    # floating IP's node forwards 80/443 to them), under a Service named after the Gateway. Local traffic policy
-    # keeps the client's address (the registry's rule and the rate limit see who is asking).
+    # No cloud controller makes LoadBalancer Services here: Envoy listens on fixed node ports on every node, under a
+    # Service named after the Gateway, and tf/'s Octavia load balancer sends 80/443 to them on every node. Local
+    # traffic policy: a node without an Envoy pod refuses, so the load balancer's health monitor keeps only Envoy's
+    # nodes in rotation (audit K4); the client's address arrives in the PROXY header (policies.proxy_protocol).
     proxy = {
         "apiVersion": "gateway.envoyproxy.io/v1alpha1",
         "kind": "EnvoyProxy",

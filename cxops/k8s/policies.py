@@ -1,10 +1,10 @@
-"""Envoy Gateway policies attached to the Gateway's routes: the public route's rate limit and the registry's
-client-address rule.
+"""Envoy Gateway policies attached to the Gateway and its routes: PROXY protocol from the public entry's load balancer,
+the public route's rate limit and the registry's client-address rule.
 
 Kinds and fields from Envoy Gateway v1.9.0's CRDs (`gateway.envoyproxy.io/v1alpha1` BackendTrafficPolicy
 `spec.rateLimit.local.rules[].limit{requests,unit}`, SecurityPolicy `spec.authorization{defaultAction,rules}` with
-`principal.clientCIDRs`), the implementation k8s/platform/gateway pins (cxops.k8s.charts). A policy lives in its
-target route's namespace.
+`principal.clientCIDRs`, ClientTrafficPolicy `spec.proxyProtocol.optional`), the implementation k8s/platform/gateway
+pins (cxops.k8s.charts). A policy lives in its target's namespace.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from cxops.config.schema import Config
 API = "gateway.envoyproxy.io/v1alpha1"
 RATE_LIMIT_POLICY = "public-rate-limit"
 REGISTRY_POLICY = "registry-private-network"
+PROXY_PROTOCOL_POLICY = "proxy-protocol"
 
 
 def _route_ref(name: str) -> dict[str, str]:
@@ -72,6 +73,28 @@ def registry_rule(cfg: Config) -> dict[str, Any]:
     }
 
 
+def proxy_protocol(cfg: Config) -> dict[str, Any]:
+    """ClientTrafficPolicy on the Gateway: read the PROXY header the public entry's load balancer (tf/modules/gateway,
+    pools of protocol PROXY) puts before every connection, so the rules above see the real client and not the load
+    balancer's private address (which lies in the registry's allowed network). Optional: connections from inside
+    the cluster come without one; only the load balancer and the cluster reach the NodePorts (tf/ security groups)."""
+    return {
+        "apiVersion": API,
+        "kind": "ClientTrafficPolicy",
+        "metadata": {
+            "name": PROXY_PROTOCOL_POLICY,
+            "namespace": names.platform_namespace(cfg),
+            "labels": {"app.kubernetes.io/part-of": "cxops"},
+        },
+        "spec": {
+            "targetRefs": [
+                {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": cfg.kubernetes.gateway_name}
+            ],
+            "proxyProtocol": {"optional": True},
+        },
+    }
+
+
 def gateway_policies(cfg: Config) -> list[dict[str, Any]]:
     """Every policy the gateway-config component renders."""
-    return [rate_limit(cfg), registry_rule(cfg)]
+    return [proxy_protocol(cfg), rate_limit(cfg), registry_rule(cfg)]

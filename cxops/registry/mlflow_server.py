@@ -1,4 +1,9 @@
-"""The embedded MLflow server: sqlite store, served artifacts, one worker, job execution off (~0.5 GB, ~5 s)."""
+"""The embedded MLflow server: sqlite store, served artifacts, one worker, job execution off (~0.5 GB, ~5 s).
+
+Artifacts go to files under the state dir, or (lab.artifact_store: swift) to the cloud's object store through its S3
+API: MLflow's S3 client with MLFLOW_S3_ENDPOINT_URL and the EC2 credentials of `cxops cloud s3-credentials`; the
+server proxies every artifact (`--serve-artifacts`), so clients never hold the credentials.
+"""
 
 from __future__ import annotations
 
@@ -19,10 +24,34 @@ class MlflowLab:
     port: int
     root: Path
     ready_timeout: float
+    artifact_store: str = "local"
+    bucket: str = "mlflow"
+    credentials: Path | None = None  # s3-credentials.json, for artifact_store swift
 
     @classmethod
     def from_config(cls, cfg: Config) -> MlflowLab:
-        return cls(cfg.lab.mlflow_port, state_dir(cfg) / "mlflow", cfg.lab.ready_timeout_seconds)
+        from cxops.cloud.s3 import credentials_path
+
+        return cls(
+            cfg.lab.mlflow_port,
+            state_dir(cfg) / "mlflow",
+            cfg.lab.ready_timeout_seconds,
+            cfg.lab.artifact_store,
+            cfg.platform.artifacts_bucket,
+            credentials_path(cfg),
+        )
+
+    def artifacts(self) -> tuple[str, dict[str, str]]:
+        """(--artifacts-destination, extra environment): a local folder, or s3://<bucket>/ with the S3 client's
+        settings after making sure the bucket exists (CxopsError when the store is down or refuses)."""
+        if self.artifact_store != "swift":
+            return str(self.root / "artifacts"), {}
+        from cxops.cloud import s3
+
+        assert self.credentials is not None
+        creds = s3.load(self.credentials)
+        s3.ensure_bucket(creds, self.bucket)
+        return f"s3://{self.bucket}/", creds.env()
 
     @property
     def url(self) -> str:
@@ -47,6 +76,7 @@ class MlflowLab:
                 "set lab.mlflow_port in cxops.yaml to a free port"
             )
         self.root.mkdir(parents=True, exist_ok=True)
+        destination, env = self.artifacts()
         argv = [
             sys.executable,
             "-m",
@@ -59,12 +89,12 @@ class MlflowLab:
             "--backend-store-uri",
             f"sqlite:///{self.root / 'mlflow.db'}",
             "--artifacts-destination",
-            str(self.root / "artifacts"),
+            destination,
             "--serve-artifacts",
             "--workers",
             "1",
         ]
-        pid = self.process.start(argv, env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+        pid = self.process.start(argv, env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **env})
         try:
             self.wait_ready()
         except CxopsError:

@@ -232,6 +232,8 @@ def db_sync_steps(layout: Layout) -> dict[str, list[list[str]]]:
                 "heads",
             ]
         ],
+        # Octavia's migrations are MySQL-only: the lab builds its tables from its models (octavia_schema.py)
+        "octavia": [[SYSTEM_PYTHON, str(HERE / "octavia_schema.py"), str(e / "octavia/octavia.conf")]],
         "cinder": [["cinder-manage", "--config-file", str(e / "cinder/cinder.conf"), "db", "sync"]],
         "nova": [
             [*nova, "api_db", "sync"],
@@ -240,6 +242,22 @@ def db_sync_steps(layout: Layout) -> dict[str, list[list[str]]]:
             [*nova, "db", "sync"],
         ],
     }
+
+
+SWIFT_SERVERS = ("proxy", "account", "container", "object")
+
+
+def swift_rings(layout: Layout) -> str:
+    """One ring per Swift server kind (one device, one replica), built once into etc/swift."""
+    for kind, port in (("account", "swift_account"), ("container", "swift_container"), ("object", "swift_object")):
+        builder = layout.etc / "swift" / f"{kind}.builder"
+        if (layout.etc / "swift" / f"{kind}.ring.gz").exists():
+            continue
+        run(["swift-ring-builder", str(builder), "create", "8", "1", "1"], f"swift {kind} ring")
+        run(["swift-ring-builder", str(builder), "add", f"r1z1-127.0.0.1:{PORTS[port]}/d1", "100"], f"{kind} device")
+        # exit 1 is "rebalanced with warnings" (one device cannot satisfy dispersion): expected here
+        run(["swift-ring-builder", str(builder), "rebalance"], f"swift {kind} rebalance", ok_codes=(0, 1))
+    return "swift"
 
 
 def run_chain(name: str, steps: list[list[str]]) -> str:
@@ -270,6 +288,8 @@ def start_services(layout: Layout, names: list[str]) -> None:
         "cinder-api": ["cinder-api", "--config-file", str(e / "cinder/cinder.conf")],
         "cinder-scheduler": ["cinder-scheduler", "--config-file", str(e / "cinder/cinder.conf")],
         "cinder-volume": ["cinder-volume", "--config-file", str(e / "cinder/cinder.conf")],
+        "octavia-api": ["uwsgi", "--ini", str(e / "octavia/uwsgi.ini")],
+        **{f"swift-{k}": [f"swift-{k}-server", str(e / f"swift/{k}-server.conf")] for k in SWIFT_SERVERS},
     }
     for host in COMPUTE_HOSTS:
         cmds[f"compute-{host}"] = [
@@ -293,6 +313,8 @@ API_URLS = {
     "neutron": f"http://127.0.0.1:{PORTS['neutron']}/",
     "nova-api": f"http://127.0.0.1:{PORTS['nova']}/",
     "cinder-api": f"http://127.0.0.1:{PORTS['cinder']}/",
+    "octavia-api": f"http://127.0.0.1:{PORTS['octavia']}/",
+    "swift-proxy": f"http://127.0.0.1:{PORTS['swift']}/healthcheck",
 }
 
 
@@ -386,6 +408,11 @@ ALL = [
     "cinder-api",
     "cinder-scheduler",
     "cinder-volume",
+    "octavia-api",
+    "swift-account",
+    "swift-container",
+    "swift-object",
+    "swift-proxy",
 ]
 
 
@@ -426,8 +453,9 @@ def up(layout: Layout) -> None:
         seed(layout, "identity")
         return "keystone"
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(steps) + 2) as pool:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(steps) + 3) as pool:
         futures = [pool.submit(run_chain, name, chain) for name, chain in steps.items()]
+        futures.append(pool.submit(swift_rings, layout))
         futures.append(pool.submit(keystone_and_identity))
         rabbit = pool.submit(configure_rabbit, layout)
         for fut in concurrent.futures.as_completed(futures):

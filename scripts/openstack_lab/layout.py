@@ -22,6 +22,11 @@ _BASE_PORTS = {
     "neutron": 9696,
     "glance": 9292,
     "cinder": 8776,
+    "octavia": 9876,
+    "swift": 8090,
+    "swift_object": 6200,
+    "swift_container": 6201,
+    "swift_account": 6202,
     "postgres": 5433,
     "rabbit": 5672,
     "rabbit_dist": 25672,
@@ -47,13 +52,20 @@ APT_PACKAGES = [
     "cinder-api",
     "cinder-scheduler",
     "cinder-volume",
+    "octavia-api",
+    # Swift with s3api (in swift-proxy) and s3token; authtoken comes from keystonemiddleware
+    "swift-proxy",
+    "swift-account",
+    "swift-container",
+    "swift-object",
+    "python3-keystonemiddleware",
     # the sandbox that runs instances' user-data, and `cloud-init schema` for the project's tests
     "debootstrap",
     "cloud-init",
 ]
 
-SERVICE_USERS = ["nova", "neutron", "glance", "cinder", "placement"]
-DATABASES = ["keystone", "placement", "nova_api", "nova", "nova_cell0", "neutron", "glance", "cinder"]
+SERVICE_USERS = ["nova", "neutron", "glance", "cinder", "placement", "octavia", "swift"]
+DATABASES = ["keystone", "placement", "nova_api", "nova", "nova_cell0", "neutron", "glance", "cinder", "octavia"]
 
 # One nova-compute process per lab host. GPU hosts carry fake PCI GPUs (alias V100) or Placement VGPUs,
 # so GPU capacity can be measured on a scenario built in the cloud. lab-gpu3's hypervisor is named by an FQDN
@@ -116,6 +128,10 @@ class Layout:
         return self.state / "sandboxes"
 
     @property
+    def swift(self) -> Path:
+        return self.state / "swift"
+
+    @property
     def clouds_yaml(self) -> Path:
         return self.state / "clouds.yaml"
 
@@ -127,7 +143,7 @@ class Layout:
         """Random passwords, made once per state dir and kept there (0600), never printed."""
         path = self.state / "secrets.json"
         data = json.loads(path.read_text()) if path.exists() else {}
-        wanted = ["admin", "rabbit", "tester", *SERVICE_USERS]
+        wanted = ["admin", "rabbit", "tester", "swift_hash", *SERVICE_USERS]
         if any(k not in data for k in wanted):
             for k in wanted:
                 data.setdefault(k, secrets.token_urlsafe(18))

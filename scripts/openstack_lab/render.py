@@ -19,6 +19,13 @@ FILES = [
     ("ml2_conf.ini", "neutron/ml2_conf.ini"),
     ("cinder.conf", "cinder/cinder.conf"),
     ("nova.conf", "nova/nova.conf"),
+    ("octavia.conf", "octavia/octavia.conf"),
+    ("octavia-uwsgi.ini", "octavia/uwsgi.ini"),
+    ("swift.conf", "swift/swift.conf"),
+    ("swift-proxy.conf", "swift/proxy-server.conf"),
+    ("swift-account.conf", "swift/account-server.conf"),
+    ("swift-container.conf", "swift/container-server.conf"),
+    ("swift-object.conf", "swift/object-server.conf"),
 ]
 
 
@@ -43,6 +50,8 @@ def variables(layout: Layout) -> dict[str, str]:
         "ETC": str(layout.etc),
         "DB_URL": layout.db_url(),
         "TRANSPORT_URL": layout.transport_url(),
+        "KEYSTONE_URL": KEYSTONE,
+        "SWIFT_HASH": layout.secrets["swift_hash"],
     }
     v.update({f"PORT_{name.upper()}": str(port) for name, port in PORTS.items()})
     for user in SERVICE_USERS:
@@ -70,6 +79,8 @@ def render_all(layout: Layout) -> None:
         "lock/neutron",
         "lock/cinder",
         "lock/glance",
+        "lock/octavia",
+        "swift/devices/d1",
         "nova/instances",
         "neutron",
         "cinder",

@@ -41,6 +41,8 @@ CATALOG = {
     "glance": ("image", f"http://127.0.0.1:{PORTS['glance']}"),
     "cinderv3": ("volumev3", f"http://127.0.0.1:{PORTS['cinder']}/v3/%(project_id)s"),
     "cinder": ("block-storage", f"http://127.0.0.1:{PORTS['cinder']}/v3/%(project_id)s"),
+    "octavia": ("load-balancer", f"http://127.0.0.1:{PORTS['octavia']}"),
+    "swift": ("object-store", f"http://127.0.0.1:{PORTS['swift']}/v1/AUTH_%(project_id)s"),
 }
 FLAVORS = {  # name: (vcpus, ram MB, disk GB)
     "m1.tiny": (1, 512, 1),
@@ -125,6 +127,8 @@ def identity(layout: Layout) -> None:
     project = ensure_project(conn, CLOUD_PROJECT, "cxops tests")
     user = ensure_user(conn, CLOUD_USER, layout.secrets["tester"], project)
     conn.identity.assign_project_role_to_user(project, user, member)
+    # Octavia's policy lets a project's members use load balancers only with this role (Chameleon grants it)
+    conn.identity.assign_project_role_to_user(project, user, ensure_role(conn, "load-balancer_member"))
     log(f"catalog of {len(CATALOG) + 1} services; project {CLOUD_PROJECT}, user {CLOUD_USER}")
 
 

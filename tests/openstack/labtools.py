@@ -59,7 +59,7 @@ def network_objects(admin, project_id: str) -> set[str]:
 
 
 def leaks(admin, project_id: str, include_scenarios: bool = False) -> dict[str, list[str]]:
-    """Servers, volumes, instance ports and floating IPs left in the test project."""
+    """Servers, volumes, instance ports, floating IPs and load balancers left in the test project."""
     servers = [
         s
         for s in admin.compute.servers(all_projects=True, project_id=project_id)
@@ -79,4 +79,7 @@ def leaks(admin, project_id: str, include_scenarios: bool = False) -> dict[str, 
             if not (p.device_owner or "").startswith("network:") and p.device_id not in scenario_ids
         ],
         "floating_ips": [f.floating_ip_address for f in admin.network.ips(project_id=project_id)],
+        "load_balancers": [
+            f"{lb.name} ({lb.provisioning_status})" for lb in admin.load_balancer.load_balancers(project_id=project_id)
+        ],
     }

@@ -15,6 +15,10 @@ What the local OpenStack cannot serve, so it is not exercised here:
   Keystone catalog, with the reserved flavor made in the real Nova as Blazar makes it; the preflight reads the lease,
   and every node is created by the real provider with flavor reservation:<id> and the `reservation` scheduler hint
   (Nova accepts the hint; without Blazar's scheduler filter it places nothing);
+- the load balancers' data plane: the public entry (tf/modules/gateway) is created by the real provider in the real
+  Octavia API (Debian's octavia-api) with the lab's provider driver (scripts/openstack_lab/pylib/cxops_lab_octavia.py:
+  Octavia's no-op driver that reports every object ACTIVE, as a provider does once its amphorae are configured); no
+  amphora forwards packets and no health monitor probes a NodePort, so the test checks what Octavia records;
 - the guests themselves: the lab's hypervisor is a fake driver whose instances run their user data in a sandbox, the
   data volume's attachment is Cinder/Nova bookkeeping (no block device) and ports stay DOWN (no L2 agent), so the
   test checks what the APIs record (flavor, image, key, user data, addresses, attachment), not a booted guest.
@@ -52,6 +56,8 @@ NODES = {"node1": ("192.168.1.11", "control"), "node2": ("192.168.1.12", "worker
 FLAVORS = {"control": "m1.small", "worker": "m1.tiny"}
 RESERVATION = "8c1e4f2a-3b5d-4e6f-9a7b-1c2d3e4f5a6b"  # the second apply's lease (P2)
 RESOLVERS = ["8.8.8.8", "1.1.1.1"]  # cloud.dns_nameservers' default (P3)
+NODE_PORTS = {"http": 30080, "https": 30443}  # kubernetes.gateway_node_port, gateway_tls_node_port (defaults)
+GATEWAY_VIP = "192.168.1.10"  # the subnet's tenth host: the public entry's load balancer
 CXOPS = str(Path(sys.executable).parent / "cxops")
 # tf/ files a user's clone has; generated or machine-local files are left out of the copy
 NOT_IN_A_CLONE = shutil.ignore_patterns(
@@ -129,6 +135,7 @@ def project_resources(conn) -> dict[str, list[str]]:
         "ports": [p.name for p in conn.network.ports() if mine(p.name)],
         "floating_ips": [f.floating_ip_address for f in conn.network.ips() if mine(f.description)],
         "servers": [s.name for s in conn.compute.servers() if mine(s.name)],
+        "load_balancers": [lb.name for lb in conn.load_balancer.load_balancers() if mine(lb.name)],
         "volumes": [v.name for v in conn.block_storage.volumes() if mine(v.name)],
     }
 
@@ -167,9 +174,10 @@ def check_cluster(conn, admin, lab: dict[str, Any], flavor: str | None = None) -
     assert ingress(conn, groups["cluster"].id) == {(None, None, None, None, groups["cluster"].id)}
     assert ingress(conn, groups["ssh"].id) == {("tcp", 22, 22, operator, None)}
     assert ingress(conn, groups["api"].id) == {("tcp", 6443, 6443, operator, None)}
+    # the gateway's NodePorts on every node, to the private subnet only: the load balancer's side (K4)
     assert ingress(conn, groups["http"].id) == {
-        ("tcp", 80, 80, "0.0.0.0/0", None),
-        ("tcp", 443, 443, "0.0.0.0/0", None),
+        ("tcp", 30080, 30080, "192.168.1.0/24", None),
+        ("tcp", 30443, 30443, "192.168.1.0/24", None),
     }
 
     image = conn.image.find_image(lab["image"], ignore_missing=False)
@@ -177,9 +185,10 @@ def check_cluster(conn, admin, lab: dict[str, Any], flavor: str | None = None) -
     for node, (address, role) in NODES.items():
         port = conn.network.find_port(name(node), ignore_missing=False)
         assert port.fixed_ips == [{"subnet_id": subnet.id, "ip_address": address}]
-        expected_groups = {groups["cluster"].id} | ({groups["api"].id} if role == "control" else set())
+        expected_groups = {groups["cluster"].id, groups["http"].id}  # http: the NodePorts, on every node
+        expected_groups |= {groups["api"].id} if role == "control" else set()
         if node == "node1":
-            expected_groups |= {groups["ssh"].id, groups["http"].id}
+            expected_groups |= {groups["ssh"].id}
         assert set(port.security_group_ids) == expected_groups, node
         server = admin.compute.get_server(port.device_id)  # admin: user data is shown to admins only
         assert (server.name, server.status) == (name(node), "ACTIVE")
@@ -201,7 +210,40 @@ def check_cluster(conn, admin, lab: dict[str, Any], flavor: str | None = None) -
     volume = conn.block_storage.find_volume(name("data"), ignore_missing=False)
     assert (volume.size, volume.status) == (1, "in-use")
     assert [a["server_id"] for a in volume.attachments] == [servers["node1"]]
-    return {"servers": servers, "volume": volume.id, "floating_ip": fip.floating_ip_address}
+    gateway_ip = check_gateway(conn, subnet.id, external.id)
+    return {"servers": servers, "volume": volume.id, "floating_ip": fip.floating_ip_address, "gateway_ip": gateway_ip}
+
+
+def check_gateway(conn, subnet_id: str, external_id: str) -> str:
+    """Assert the public entry in Octavia and Neutron: the load balancer on its VIP port, listeners TCP 80/443 open to
+    http_allowed_cidrs, PROXY pools with every node's NodePort as a member, a TCP health monitor per pool, and a
+    floating IP of its own on the VIP; returns that floating IP."""
+    lb_api = conn.load_balancer
+    vip = conn.network.find_port(name("gateway-vip"), ignore_missing=False)
+    assert vip.fixed_ips == [{"subnet_id": subnet_id, "ip_address": GATEWAY_VIP}]
+    [lb] = [b for b in lb_api.load_balancers() if b.name == name("gateway")]
+    assert (lb.vip_address, lb.vip_port_id, lb.vip_subnet_id) == (GATEWAY_VIP, vip.id, subnet_id)
+    assert (lb.provisioning_status, lb.provider) == ("ACTIVE", "lab")
+    listeners = {li.name: li for li in lb_api.listeners() if li.load_balancers == [{"id": lb.id}]}
+    assert {n: (li.protocol, li.protocol_port, li.allowed_cidrs) for n, li in listeners.items()} == {
+        name("gateway-http"): ("TCP", 80, ["0.0.0.0/0"]),
+        name("gateway-https"): ("TCP", 443, ["0.0.0.0/0"]),
+    }
+    every_node = {address for address, _ in NODES.values()}
+    for key, node_port in NODE_PORTS.items():
+        listener = listeners[name(f"gateway-{key}")]
+        pool = lb_api.get_pool(listener.default_pool_id)
+        assert pool.name == name(f"gateway-{key}")
+        assert (pool.protocol, pool.lb_algorithm, pool.provisioning_status) == ("PROXY", "ROUND_ROBIN", "ACTIVE")
+        assert pool.listeners == [{"id": listener.id}] and listener.default_pool_id == pool.id
+        members = {(m.address, m.protocol_port, m.subnet_id, m.provisioning_status) for m in lb_api.members(pool)}
+        assert members == {(a, node_port, subnet_id, "ACTIVE") for a in every_node}, key
+        monitor = lb_api.get_health_monitor(pool.health_monitor_id)
+        assert (monitor.type, monitor.delay, monitor.timeout, monitor.max_retries) == ("TCP", 5, 3, 2)
+        assert monitor.pools == [{"id": pool.id}]
+    [fip] = [f for f in conn.network.ips() if f.description == name("gateway")]
+    assert (fip.port_id, fip.fixed_ip_address, fip.floating_network_id) == (vip.id, GATEWAY_VIP, external_id)
+    return fip.floating_ip_address
 
 
 def only_the_volume_is_left(conn) -> None:
@@ -221,11 +263,11 @@ def test_preflight_plan_apply_inventory_destroy_apply_destroy(
     assert "FAIL" not in res.stdout and "quota floating_ips" in res.stdout
 
     res = ok(run(root, terraformrc, "infra", "plan", "--operator-address", OPERATOR))
-    assert "plan: 23 to add, 0 to change, 0 to destroy" in res.stdout, res.stdout
+    assert "plan: 35 to add, 0 to change, 0 to destroy" in res.stdout, res.stdout
     assert not any(project_resources(conn).values())  # a plan creates nothing
 
     res = ok(run(root, terraformrc, "infra", "apply", "--operator-address", OPERATOR))
-    assert "apply: 23 to add, 0 to change, 0 to destroy" in res.stdout, res.stdout
+    assert "apply: 35 to add, 0 to change, 0 to destroy" in res.stdout, res.stdout
     first = check_cluster(conn, admin_conn, openstack_lab)
     assert first["floating_ip"] in res.stdout and "(created here, protected)" in res.stdout
 
@@ -233,12 +275,14 @@ def test_preflight_plan_apply_inventory_destroy_apply_destroy(
     assert {n: v["id"] for n, v in outputs["nodes"].items()} == first["servers"]
     assert {n: v["address"] for n, v in outputs["nodes"].items()} == {n: a for n, (a, _) in NODES.items()}
     assert (outputs["floating_ip"], outputs["data_volume_id"]) == (first["floating_ip"], first["volume"])
+    assert (outputs["gateway_ip"], outputs["gateway_address"]) == (first["gateway_ip"], GATEWAY_VIP)
 
     ok(run(root, terraformrc, "infra", "inventory"))
     inventory = root / "ansible" / "inventory" / "cxops"
     hosts = yaml.safe_load((inventory / "hosts.yaml").read_text())["all"]
     assert hosts["hosts"]["node1"]["data_volume_id"] == first["volume"]
     assert first["floating_ip"] in hosts["vars"]["supplementary_addresses_in_ssl_keys"]  # P6
+    assert hosts["vars"]["cxops_gateway_address"] == GATEWAY_VIP  # the nodes pull the registry through the entry
     assert list(hosts["children"]["kube_node"]["hosts"]) == ["node1", "node2", "node3"]  # P5
     ssh_config = (inventory / "ssh_config").read_text()
     assert f"HostName {first['floating_ip']}" in ssh_config
@@ -250,7 +294,7 @@ def test_preflight_plan_apply_inventory_destroy_apply_destroy(
     assert again["drift"] == []  # what the provider reads back after creating was recorded by apply's refresh
 
     res = ok(run(root, terraformrc, "infra", "destroy", "--yes"))
-    assert "destroy: 22 destroyed; kept module.storage (1 in state)" in res.stdout, res.stdout
+    assert "destroy: 34 destroyed; kept module.storage (1 in state)" in res.stdout, res.stdout
     only_the_volume_is_left(conn)
 
     # The second cluster inside a Chameleon lease (P2): the cloud now has a reservation service holding an ACTIVE
@@ -267,7 +311,7 @@ def test_preflight_plan_apply_inventory_destroy_apply_destroy(
         stack.enter_context(reserved_flavor(admin_conn, project.id, RESERVATION, tiny))
         api.leases = [lease(RESERVATION, "ACTIVE", len(NODES), tiny)]
         res = ok(run(root, terraformrc, "infra", "apply", "--operator-address", OPERATOR))
-        assert "apply: 22 to add, 0 to change, 0 to destroy" in res.stdout, res.stdout  # the volume: not again
+        assert "apply: 34 to add, 0 to change, 0 to destroy" in res.stdout, res.stdout  # the volume: not again
         second = check_cluster(conn, admin_conn, openstack_lab, flavor=f"reservation:{RESERVATION}")
         state = json.loads((root / "tf" / "terraform.tfstate").read_text())
         hints = [

@@ -37,17 +37,17 @@ def _var_values(extra_operator: list[str]) -> dict[str, list[str]]:
     root["operator_cidrs"] = extra_operator
     wiring = blocks(TF, "module")["network"]
     out = {}
-    for name in ("ssh_allowed_cidrs", "api_allowed_cidrs", "http_allowed_cidrs"):
+    for name in ("ssh_allowed_cidrs", "api_allowed_cidrs"):
         expr = wiring[name]
         used = re.findall(r"var\.(\w+)", expr)
         assert used, f"{name} = {expr}: not from root variables"
         out[name] = [c for v in used for c in root[v]]
+    out["network_cidr"] = [root["network_cidr"]]
     return out
 
 
 def _rules(values: dict[str, list[str]]) -> list[tuple[str, int | None, int | None, str]]:
     """(rule, port_min, port_max, source cidr) of every ingress rule with an address source, for_each expanded."""
-    http_ports = [80, 443]
     out = []
     for _, rtype, name, body in resources_all():
         if rtype != "openstack_networking_secgroup_rule_v2":
@@ -59,9 +59,10 @@ def _rules(values: dict[str, list[str]]) -> list[tuple[str, int | None, int | No
         each = body["for_each"]
         var = re.search(r"var\.(\w+)", each) or re.search(r"local\.(\w+)", each)
         assert var, f"{name}: unknown source {each}"
-        if var.group(1) == "http_rules":  # setproduct(http_allowed_cidrs, [80, 443])
-            for cidr in values["http_allowed_cidrs"]:
-                out += [(name, p, p, cidr) for p in http_ports]
+        if var.group(1) == "node_port_rules":  # the gateway's NodePorts, from var.network_cidr (the load balancer)
+            assert body["remote_ip_prefix"] == "${var.network_cidr}", name
+            root = tfvars.variables(load_config(REPO / "cxops.yaml"))
+            out += [(name, p, p, values["network_cidr"][0]) for p in root["gateway_node_ports"].values()]
             continue
         for cidr in values[var.group(1)]:
             out.append((name, body.get("port_range_min"), body.get("port_range_max"), cidr))
@@ -69,13 +70,24 @@ def _rules(values: dict[str, list[str]]) -> list[tuple[str, int | None, int | No
 
 
 @pytest.mark.parametrize("operator_cidrs", [[], ["203.0.113.7/32"]])
-def test_no_rule_opens_anything_but_80_and_443_to_the_world(operator_cidrs: list[str]):
+def test_no_rule_opens_anything_to_the_world(operator_cidrs: list[str]):
+    """The nodes take nothing from the world: the gateway's NodePorts are open to the private subnet only (the
+    public entry's load balancer sits there), SSH and the API to the operator."""
     rules = _rules(_var_values(operator_cidrs))
-    assert {r[0] for r in rules} >= {"http"}
+    http = {(lo, hi, cidr) for name, lo, hi, cidr in rules if name == "http"}
+    assert http == {(30080, 30080, "192.168.1.0/24"), (30443, 30443, "192.168.1.0/24")}
     for name, lo, hi, cidr in rules:
-        net = ipaddress.ip_network(cidr)
-        if net.prefixlen == 0:
-            assert lo == hi and lo in WORLD_OK_PORTS, f"rule {name} opens {lo}-{hi} to {cidr}"
+        assert ipaddress.ip_network(cidr).prefixlen > 0, f"rule {name} opens {lo}-{hi} to {cidr}"
+
+
+def test_the_world_reaches_only_the_load_balancers_80_and_443():
+    """What is open to http_allowed_cidrs (the world by default) is the load balancer's listeners, TCP 80 and 443."""
+    gateway = TF / "modules" / "gateway"
+    listener = blocks(gateway, "resource")["openstack_lb_listener_v2"]["this"]
+    assert listener["allowed_cidrs"] == "${var.http_allowed_cidrs}" and listener["protocol"] == "TCP"
+    ports = blocks(gateway, "locals")["listeners"]
+    assert set(ports.values()) == WORLD_OK_PORTS
+    assert blocks(TF, "module")["gateway"]["http_allowed_cidrs"] == "${var.http_allowed_cidrs}"
 
 
 def test_ssh_and_api_are_open_only_to_the_operator_by_default():

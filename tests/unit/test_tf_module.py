@@ -46,6 +46,8 @@ WIRED = {
     ("nodes", "reservation_id"),
     ("network", "floating_ip"),
     ("storage", "data_volume_name"),
+    ("gateway", "network_id"),
+    ("gateway", "subnet_id"),
 }
 IPV4 = re.compile(r"(?<![\w.])\d{1,3}(\.\d{1,3}){3}(?![\w.])")
 
@@ -199,8 +201,8 @@ def test_every_named_resource_carries_project_name_and_suffix():
 def test_nodes_keyed_by_name_and_not_replaced_when_one_is_added():
     nodes = {
         (t, n): body
-        for _, t, n, body in resources_all()
-        if t.startswith(("openstack_compute_instance", "openstack_networking_port"))
+        for module, t, n, body in resources_all()
+        if module == "nodes" and t.startswith(("openstack_compute_instance", "openstack_networking_port"))
     }
     for (rtype, _), body in nodes.items():
         assert body["for_each"] == "${var.nodes}", rtype
@@ -382,10 +384,10 @@ def test_names_and_preflight_agree_with_the_module():
 def test_preflight_does_not_count_adopted_volume_and_floating_ip():
     cfg = load_config(REPO / "cxops.yaml")
     needs = preflight.plan_needs(cfg, {})
-    assert (needs.volumes, needs.volume_gb, needs.floating_ips) == (1, cfg.cloud.data_volume_gb, 1)
+    assert (needs.volumes, needs.volume_gb, needs.floating_ips) == (1, cfg.cloud.data_volume_gb, 2)
     cloud = cfg.cloud.model_copy(update={"data_volume_name": "team-data", "floating_ip": "203.0.113.7"})
     needs = preflight.plan_needs(cfg.model_copy(update={"cloud": cloud}), {})
-    assert (needs.volumes, needs.volume_gb, needs.floating_ips) == (0, 0, 0)
+    assert (needs.volumes, needs.volume_gb, needs.floating_ips) == (0, 0, 1)
 
 
 def test_destroy_targets_spare_the_storage_module():

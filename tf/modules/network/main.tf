@@ -4,9 +4,9 @@
 locals {
   # Upper half of the subnet is the DHCP pool; nodes take fixed addresses between the gateway and the pool.
   dhcp_half = cidrsubnet(var.network_cidr, 1, 1)
-  http_rules = {
-    for pair in setproduct(var.http_allowed_cidrs, [80, 443]) : "${pair[0]}:${pair[1]}" => { cidr = pair[0], port = pair[1] }
-  }
+  # the load balancer's amphorae sit in the private subnet: they (and only they, besides the cluster group) reach
+  # the gateway's NodePorts; who may reach the load balancer itself is its listeners' allowed_cidrs
+  node_port_rules = { for key, port in var.gateway_node_ports : key => port }
 }
 
 data "openstack_networking_network_v2" "external" {
@@ -97,19 +97,19 @@ resource "openstack_networking_secgroup_rule_v2" "api" {
 
 resource "openstack_networking_secgroup_v2" "http" {
   name        = "${var.project_name}-http-${var.project_suffix}"
-  description = "The platform's HTTP(S) entry (the gateway) on the entry node from http_allowed_cidrs."
+  description = "The gateway's NodePorts on every node from the private subnet (the load balancer's members' side)."
 }
 
 resource "openstack_networking_secgroup_rule_v2" "http" {
-  for_each          = local.http_rules
+  for_each          = local.node_port_rules
   direction         = "ingress"
   ethertype         = "IPv4"
   protocol          = "tcp"
-  port_range_min    = each.value.port
-  port_range_max    = each.value.port
-  remote_ip_prefix  = each.value.cidr
+  port_range_min    = each.value
+  port_range_max    = each.value
+  remote_ip_prefix  = var.network_cidr
   security_group_id = openstack_networking_secgroup_v2.http.id
-  description       = "platform gateway"
+  description       = "gateway NodePort (${each.key}) from the load balancer"
 }
 
 # --- the floating IP: a new one, or an existing address adopted (never released by destroy) ---

@@ -67,11 +67,14 @@ variable "api_allowed_cidrs" {
   }
 }
 
-variable "http_allowed_cidrs" {
-  type        = list(string)
-  description = "Networks allowed to reach HTTP (80) and HTTPS (443) on the entry node."
+variable "gateway_node_ports" {
+  type = object({
+    http  = number
+    https = number
+  })
+  description = "The gateway Service's NodePorts, opened on every node to the private subnet (the load balancer)."
   validation {
-    condition     = alltrue([for c in var.http_allowed_cidrs : can(cidrhost(c, 0))])
-    error_message = "http_allowed_cidrs must hold CIDRs."
+    condition     = alltrue([for p in values(var.gateway_node_ports) : p >= 30000 && p <= 32767])
+    error_message = "gateway_node_ports must lie from 30000 to 32767 (Kubernetes' NodePort range)."
   }
 }

@@ -1,5 +1,5 @@
 # One port (fixed private IP) and one instance per node, keyed by hostname so adding a node leaves the others alone;
-# the floating IP and the data volume on the entry node.
+# the floating IP (SSH, API) and the data volume on the entry node.
 
 locals {
   # Chameleon (Blazar) instance reservations: a lease's instances boot only with the flavor Blazar made for the
@@ -16,7 +16,7 @@ locals {
       var.security_groups.cluster,
       n.role == "control" ? var.security_groups.api : "",
       name == var.entry_node ? var.security_groups.ssh : "",
-      name == var.entry_node ? var.security_groups.http : "",
+      var.security_groups.http, # the load balancer reaches the gateway's NodePorts on every node
     ])
   }
 }
