@@ -86,8 +86,8 @@ def server_argv(cfg: Config, build: Path, env: str, uds: Path, ready_fd: int) ->
         "--max-batch",
         str(cfg.serving.max_batch),
         "--direct-path" if cfg.serving.direct_path else "--no-direct-path",
-        *cfg.serving.request_limits().argv(),
         *cfg.batching(env).settings().argv(),
+        *cfg.serving.request_limits().argv(),  # last: tests read the limits from the end
     ]
 
 
