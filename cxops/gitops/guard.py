@@ -38,7 +38,7 @@ def guarded_paths(cfg: Config) -> list[str]:
 
 
 def run(cfg: Config) -> GuardResult:
-    """Verify VERIFIED..HEAD; advance VERIFIED_REF, or revert and say why (passed=False, the CLI exits 3)."""
+    """Verify VERIFIED..HEAD; advance VERIFIED_REF, or revert and say why (outcome failed, the CLI exits 3)."""
     repo = gitops_repo(cfg, clone="gitops-guard")
     verified = _remote_rev(repo.remote, VERIFIED_REF)
     if _remote_rev(repo.remote, branch_ref(cfg)) is None:
@@ -49,21 +49,21 @@ def run(cfg: Config) -> GuardResult:
         _mark(repo, head)
         return GuardResult(
             gate=GATE,
-            passed=True,
+            outcome="passed",
             reasons=[],
             head=head,
             verified=head,
             action="first run: the current head is the verified baseline",
         )
     if verified == head:
-        return GuardResult(gate=GATE, passed=True, reasons=[], head=head, verified=head, action="nothing new")
+        return GuardResult(gate=GATE, outcome="passed", reasons=[], head=head, verified=head, action="nothing new")
     git("fetch", "--quiet", "origin", f"+{VERIFIED_REF}:{VERIFIED_REF}", cwd=repo.workdir)
     violations = verify_push(cfg, repo.workdir / ".git", Push(verified, head, branch_ref(cfg)))
     if not violations:
         _mark(repo, head)
         return GuardResult(
             gate=GATE,
-            passed=True,
+            outcome="passed",
             reasons=[],
             head=head,
             verified=head,
@@ -86,7 +86,7 @@ def run(cfg: Config) -> GuardResult:
     _mark(repo, revert or head)
     return GuardResult(
         gate=GATE,
-        passed=False,
+        outcome="failed",
         reasons=lines,
         head=head,
         verified=revert or head,
@@ -114,7 +114,7 @@ def _recreate_branch(cfg: Config, repo: GitOpsRepo, verified: str | None) -> Gua
     git("push", "--quiet", "origin", f"{verified}:{branch_ref(cfg)}", cwd=repo.workdir, timeout=120)
     return GuardResult(
         gate=GATE,
-        passed=False,
+        outcome="failed",
         reasons=[f"{branch}: branch was deleted"],
         head="",
         verified=verified,

@@ -50,8 +50,8 @@ class Command:
         return tuple(p.name for p in self.params)
 
     def outputs(self) -> tuple[str, ...]:
-        """Every output the command can give: the fields of its result type."""
-        return tuple(f.name for f in fields(self.result))
+        """Every output the command can give: the fields of its result type and the values it derives from them."""
+        return tuple(f.name for f in fields(self.result)) + self.result.DERIVED
 
 
 ENV = Param(name="env", help="environment", enum=ENV_NAMES)

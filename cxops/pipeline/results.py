@@ -8,15 +8,20 @@ import os
 import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import ClassVar, get_args
 
-from cxops.gates.verdict import FAILED, PASSED, json_safe
+from cxops.gates.verdict import PASSED, Outcome, json_safe
 
 
 @dataclass
 class StepResult:
+    # outputs read from the fields rather than stored (a gate's `passed` is its `outcome`)
+    DERIVED: ClassVar[tuple[str, ...]] = ()
+
     def outputs(self) -> dict[str, object]:
-        """Every field; a non-finite float becomes None (JSON null), so no output file holds a bare NaN."""
-        return json_safe(asdict(self))
+        """Every field and every DERIVED value; a non-finite float becomes None (JSON null), so no output file
+        holds a bare NaN."""
+        return json_safe({**asdict(self), **{name: getattr(self, name) for name in self.DERIVED}})
 
     def write(self, directory: Path) -> None:
         """One file per output (Argo output parameters read `valueFrom.path`), plus result.json. A directory this
@@ -43,19 +48,25 @@ class TrainResult(StepResult):
 
 @dataclass
 class GateResult(StepResult):
+    """A gate's decision. `outcome` is its one record (passed | failed | inconclusive, cxops.gates.verdict);
+    `passed` is read from it, and written beside it as the output the workflows branch on."""
+
     gate: str
-    passed: bool
+    outcome: Outcome
     reasons: list[str]
     metrics: dict[str, float | None] = field(default_factory=dict)  # None: could not be computed
     report: str = ""  # path of the JSON report
     action: str = ""  # what the gate did about a failure (e.g. the canary rollback)
-    outcome: str = ""  # passed | failed | inconclusive (cxops.gates.verdict); "" = from `passed`
+    DERIVED: ClassVar[tuple[str, ...]] = ("passed",)  # the output the gate steps' templates branch on
 
     def __post_init__(self) -> None:
-        if not self.outcome:
-            self.outcome = PASSED if self.passed else FAILED
-        elif (self.outcome == PASSED) != self.passed:
-            raise ValueError(f"outcome {self.outcome!r} contradicts passed={self.passed}")
+        if self.outcome not in get_args(Outcome):
+            raise ValueError(f"outcome {self.outcome!r} is not one of {', '.join(get_args(Outcome))}")
+
+    @property
+    def passed(self) -> bool:
+        """True only when the gate passed (failed and inconclusive both stop the pipeline)."""
+        return self.outcome == PASSED
 
 
 @dataclass

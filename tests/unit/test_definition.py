@@ -41,8 +41,10 @@ def test_every_declared_output_exists_on_the_result_type():
     from dataclasses import fields
 
     for s in PIPELINE:
-        names = {f.name for f in fields(s.spec.result)}
-        assert set(s.outputs) <= names, f"{s.id}: {set(s.outputs) - names} not on {s.spec.result.__name__}"
+        result = s.spec.result
+        names = {f.name for f in fields(result)} | set(result.DERIVED)
+        assert all(isinstance(getattr(result, d, None), property) for d in result.DERIVED), result.__name__
+        assert set(s.outputs) <= names, f"{s.id}: {set(s.outputs) - names} not on {result.__name__}"
     with pytest.raises(ValueError, match="not fields of EvaluateResult"):
         validate((_step(outputs=("version",)),))
 

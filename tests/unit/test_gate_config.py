@@ -76,23 +76,23 @@ def test_an_inconclusive_gate_exits_4_and_a_failed_one_3(tmp_path):
     from cxops.cli.step_cmd import report
     from cxops.pipeline.results import GateResult
 
-    inconclusive = GateResult("canary", False, ["inconclusive: canary has 0 samples"], outcome="inconclusive")
+    inconclusive = GateResult("canary", "inconclusive", ["inconclusive: canary has 0 samples"])
     with pytest.raises(GateInconclusive) as info:
         report(inconclusive, tmp_path, False)
     assert info.value.exit_code == 4 and "not promoted" in str(info.value)
     assert json.loads((tmp_path / "result.json").read_text())["outcome"] == "inconclusive"
     assert (tmp_path / "passed").read_text() == "false"
     with pytest.raises(GateFailed) as failed:
-        report(GateResult("canary", False, ["x"]), None, False)
+        report(GateResult("canary", "failed", ["x"]), None, False)
     assert failed.value.exit_code == 3
-    with pytest.raises(ValueError, match="contradicts"):
-        GateResult("canary", True, [], outcome="inconclusive")
+    with pytest.raises(ValueError, match="'maybe' is not one of passed, failed, inconclusive"):
+        GateResult("canary", "maybe", [])  # type: ignore[arg-type]
 
 
 def test_gate_outputs_never_hold_a_bare_nan(tmp_path):
     from cxops.pipeline.results import GateResult
 
-    r = GateResult("evaluation", False, ["accuracy is NaN"], metrics={"test_accuracy": math.nan, "x": 0.5})
+    r = GateResult("evaluation", "failed", ["accuracy is NaN"], metrics={"test_accuracy": math.nan, "x": 0.5})
     r.write(tmp_path)
     text = (tmp_path / "result.json").read_text()
     assert "NaN" not in text.replace("accuracy is NaN", "")

@@ -150,9 +150,8 @@ def run(cfg: Config, env: str = "canary") -> GateResult:
     gate_metrics = {**{f"canary_{k}": v for k, v in numbers.items()}, **found.compare}
     return GateResult(
         gate="canary",
-        passed=passed,
-        reasons=reasons,
         outcome=verdict.outcome,
+        reasons=reasons,
         metrics={k: float(v) if v is not None else math.nan for k, v in gate_metrics.items()},
         report=str(path),
         action=action,

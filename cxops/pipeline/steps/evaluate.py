@@ -75,10 +75,9 @@ def run(cfg: Config, run_id: str) -> EvaluateResult:
         client.set_tag(run_id, f"{GATE_TAG}.reasons", json.dumps(reasons)[:4000])
     return EvaluateResult(
         gate="evaluation",
-        passed=passed,
+        outcome=verdict.outcome,
         reasons=reasons,
         metrics=metrics,
-        outcome=verdict.outcome,
         report=f"runs:/{run_id}/evaluation/report.json",
         run_id=run_id,
         baseline_version=production.version if production and baseline else None,

@@ -15,7 +15,7 @@ from cxops.errors import CxopsError
 from cxops.gates.load import run_load
 from cxops.gates.plots import latency_png
 from cxops.gates.reports import save_report
-from cxops.gates.verdict import Check
+from cxops.gates.verdict import FAILED, PASSED, Check
 from cxops.gitops.state import desired, gitops_repo
 from cxops.http_client import client
 from cxops.paths import state_dir
@@ -96,14 +96,14 @@ def run(cfg: Config, env: str) -> GateResult:
     ):
         check(name, c.ok, c.reason())
 
-    passed = not reasons
+    outcome = PASSED if not reasons else FAILED
     gate = "staging" if env == "staging" else f"test-{env}"
     report = {
         "gate": gate,
         "env": env,
         "version": want,
-        "passed": passed,
-        "outcome": "passed" if passed else "failed",
+        "passed": outcome == PASSED,
+        "outcome": outcome,
         "reasons": reasons,
         "checks": checks,
         "load": load,
@@ -118,5 +118,5 @@ def run(cfg: Config, env: str) -> GateResult:
         )
         path = save_report(cfg, registry, gate, want, report, [png])
     return GateResult(
-        gate=gate, passed=passed, reasons=reasons, metrics={k: float(v) for k, v in load.items()}, report=str(path)
+        gate=gate, outcome=outcome, reasons=reasons, metrics={k: float(v) for k, v in load.items()}, report=str(path)
     )  # NaN → null in outputs
