@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -17,10 +18,27 @@ def pytest_configure(config: pytest.Config) -> None:
     <basetemp>/popen-gwN/: a lab's Unix sockets live under tmp_path (Linux allows 107 bytes for their paths), and
     the six more characters pushed test_lab_up_on_a_busy_port_fails_cleanly's to 110 under `make test`'s workers."""
     workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        # xdist's workers start with COLUMNS=80 and LINES=24 (seen: unset under plain pytest). A user's shell that is
+        # not a terminal has neither, so the commands the tests run must not either: cxops then prints 120 columns,
+        # and an 80-column table cut a flavor name the notebook test looks for. The controller's own values win.
+        for var in ("COLUMNS", "LINES"):
+            controller = workerinput.get(f"env_{var}")
+            if controller is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = controller
     if workerinput is not None and config.option.basetemp:
         base = Path(config.option.basetemp)
         if base.name == f"popen-{workerinput['workerid']}":
             config.option.basetemp = str(base.with_name(workerinput["workerid"]))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """On the xdist controller: hand each worker this process's COLUMNS and LINES (see pytest_configure)."""
+    for var in ("COLUMNS", "LINES"):
+        node.workerinput[f"env_{var}"] = os.environ.get(var)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -340,8 +340,9 @@ def test_preflight_plan_apply_inventory_destroy_apply_destroy(
         timeout=120,
     )
     assert state_rm.returncode == 0, state_rm.stderr
-    conn.block_storage.delete_volume(first["volume"])
-    conn.block_storage.wait_for_delete(conn.block_storage.get_volume(first["volume"]), wait=120)
+    volume = conn.block_storage.get_volume(first["volume"])  # before the delete: it may be gone at once
+    conn.block_storage.delete_volume(volume)
+    conn.block_storage.wait_for_delete(volume, wait=120)
     assert not any(project_resources(conn).values())
 
 
