@@ -1,3 +1,3 @@
-from cxops.cli.app import main
+from cxops.cli.main import main
 
 main()

@@ -122,14 +122,13 @@ def test_the_rooms_are_layered():
 
 
 def test_module_names_are_unique_across_rooms():
-    """A module's name says which one it is without its folder (no two `render.py`), but for one pair: the
-    console script's entry point (pyproject.toml: cxops.cli.app) and the model server's app, which ships alone."""
+    """A module's name says which one it is without its folder (no two `render.py`)."""
     seen: dict[str, list[str]] = {}
     for path in PACKAGE.rglob("*.py"):
         if path.name not in ("__init__.py", "__main__.py"):
             seen.setdefault(path.name, []).append(path.relative_to(PACKAGE).as_posix())
     repeated = {name: sorted(paths) for name, paths in seen.items() if len(paths) > 1}
-    assert repeated == {"app.py": ["cli/app.py", "serving/app.py"]}
+    assert repeated == {}
 
 
 def test_allowed_modules_are_leaves():

@@ -72,7 +72,7 @@ BAD = {
 
 def run_main(monkeypatch, capsys, config: Path, *args: str) -> tuple[int, str]:
     """The real CLI entry point in this process (fast: no interpreter start per case); (exit code, stderr)."""
-    from cxops.cli.app import main
+    from cxops.cli.main import main
 
     monkeypatch.setenv("CXOPS_CONFIG", str(config))
     monkeypatch.setattr("sys.argv", ["cxops", *args])
