@@ -333,3 +333,33 @@ def process_env(extra: dict[str, str]) -> dict[str, str]:
     """The environment a step process starts from: this one without cxops' and MLflow's own variables."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("CXOPS_", "MLFLOW_", "ARGOCD_"))}
     return {**base, **extra}
+
+
+def step_pod_env(config: Path, proxy_port: int, bare: Path, remote: str) -> dict[str, str]:
+    """A tools pod's environment for a step: the image's cxops.yaml (CXOPS_CONFIG), cluster DNS through the test's
+    proxy on `proxy_port`, and git pushing to `remote` reaching the local bare repository `bare` instead."""
+    return process_env(
+        {
+            "CXOPS_CONFIG": str(config),
+            "HTTP_PROXY": f"http://127.0.0.1:{proxy_port}",
+            "NO_PROXY": "127.0.0.1,localhost",
+            "GIT_CONFIG_COUNT": "3",
+            "GIT_CONFIG_KEY_0": f"url.{bare}.insteadOf",
+            "GIT_CONFIG_VALUE_0": remote,
+            "GIT_CONFIG_KEY_1": "user.name",
+            "GIT_CONFIG_VALUE_1": "cxops-step",
+            "GIT_CONFIG_KEY_2": "user.email",
+            "GIT_CONFIG_VALUE_2": "cxops-step@example.org",
+        }
+    )
+
+
+def stand_in_secrets(argocd_token: str) -> dict[tuple[str, str], str]:
+    """The Secrets the templates reference, (name, key) -> value: test values, none of them a real credential."""
+    return {
+        ("cxops-s3-credentials", "AWS_ACCESS_KEY_ID"): "test-key-id",
+        ("cxops-s3-credentials", "AWS_SECRET_ACCESS_KEY"): "test-secret",
+        ("cxops-demo-mlflow-admin", "MLFLOW_TRACKING_USERNAME"): "admin",
+        ("cxops-demo-mlflow-admin", "MLFLOW_TRACKING_PASSWORD"): "test-password",
+        ("cxops-argocd-token", "token"): argocd_token,
+    }

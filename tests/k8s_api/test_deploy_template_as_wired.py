@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from argo_interpreter import Interpreter, process_env
+from argo_interpreter import Interpreter, stand_in_secrets, step_pod_env
 from helpers import make_project
 from k8s_api.test_deploy_waits_on_argocd import (
     ARGOCD_HOST,
@@ -43,27 +43,8 @@ def _run(tmp_path, kubectl, mlflow_url: str, token: str):
     fwd = proxy({ARGOCD_HOST: argocd.server.server_port, STAGING_HOST: rollout.server.server_port, MLFLOW_HOST: port})
     # the tools image's cxops.yaml (docker/tools.Dockerfile bakes it; CXOPS_CONFIG names it)
     config = make_project(tmp_path / "image", {"workflows": {"gitops_remote": REMOTE}, "model": {"name": MODEL}})
-    env = process_env(
-        {
-            "CXOPS_CONFIG": str(config),
-            "HTTP_PROXY": f"http://127.0.0.1:{fwd.server_port}",
-            "NO_PROXY": "127.0.0.1,localhost",
-            "GIT_CONFIG_COUNT": "3",
-            "GIT_CONFIG_KEY_0": f"url.{bare}.insteadOf",
-            "GIT_CONFIG_VALUE_0": REMOTE,
-            "GIT_CONFIG_KEY_1": "user.name",
-            "GIT_CONFIG_VALUE_1": "cxops-step",
-            "GIT_CONFIG_KEY_2": "user.email",
-            "GIT_CONFIG_VALUE_2": "cxops-step@example.org",
-        }
-    )
-    secrets = {
-        ("cxops-s3-credentials", "AWS_ACCESS_KEY_ID"): "test-key-id",
-        ("cxops-s3-credentials", "AWS_SECRET_ACCESS_KEY"): "test-secret",
-        ("cxops-demo-mlflow-admin", "MLFLOW_TRACKING_USERNAME"): "admin",
-        ("cxops-demo-mlflow-admin", "MLFLOW_TRACKING_PASSWORD"): "test-password",
-        ("cxops-argocd-token", "token"): token,
-    }
+    env = step_pod_env(config, fwd.server_port, bare, REMOTE)
+    secrets = stand_in_secrets(token)
     try:
         result = Interpreter(env, secrets, deadline=300).run(
             "deploy-container-image", {"version": "1", "image": IMAGE, "chain": "false"}

@@ -17,7 +17,7 @@ import copy
 import json
 
 import pytest
-from argo_interpreter import Interpreter, Result, manifests, process_env
+from argo_interpreter import Interpreter, Result, manifests, stand_in_secrets, step_pod_env
 from helpers import make_project
 from k8s_api import argocd_sync
 from k8s_api.test_deploy_waits_on_argocd import (
@@ -110,27 +110,8 @@ def _run(tmp_path, kubectl, mlflow_url: str, wt: str, arguments: dict[str, str],
     # the shortest wait cxops.yaml allows, inside the deadline: a wait that never ends fails with a message
     image = {"workflows": {"gitops_remote": REMOTE, "sync_timeout_seconds": 180}, "model": {"name": MODEL}}
     config = make_project(tmp_path / "image", image)
-    env = process_env(
-        {
-            "CXOPS_CONFIG": str(config),
-            "HTTP_PROXY": f"http://127.0.0.1:{fwd.server_port}",
-            "NO_PROXY": "127.0.0.1,localhost",
-            "GIT_CONFIG_COUNT": "3",
-            "GIT_CONFIG_KEY_0": f"url.{bare}.insteadOf",
-            "GIT_CONFIG_VALUE_0": REMOTE,
-            "GIT_CONFIG_KEY_1": "user.name",
-            "GIT_CONFIG_VALUE_1": "cxops-step",
-            "GIT_CONFIG_KEY_2": "user.email",
-            "GIT_CONFIG_VALUE_2": "cxops-step@example.org",
-        }
-    )
-    secrets = {
-        ("cxops-s3-credentials", "AWS_ACCESS_KEY_ID"): "test-key-id",
-        ("cxops-s3-credentials", "AWS_SECRET_ACCESS_KEY"): "test-secret",
-        ("cxops-demo-mlflow-admin", "MLFLOW_TRACKING_USERNAME"): "admin",
-        ("cxops-demo-mlflow-admin", "MLFLOW_TRACKING_PASSWORD"): "test-password",
-        ("cxops-argocd-token", "token"): TOKEN,
-    }
+    env = step_pod_env(config, fwd.server_port, bare, REMOTE)
+    secrets = stand_in_secrets(TOKEN)
     try:
         result = Interpreter(env, secrets, deadline=300, templates=templates).run(wt, arguments)
     finally:
