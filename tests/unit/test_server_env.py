@@ -16,6 +16,20 @@ from cxops.serving.limits import (
 )
 
 
+def _refused_line(model_dir, var: str, raw: str) -> str:
+    """Start `python -m cxops.serving` with VAR=RAW as its only setting; assert exit 2 and return its one line."""
+    res = subprocess.run(
+        [sys.executable, "-m", "cxops.serving", "--model-dir", str(model_dir)],
+        env={"PATH": "/usr/bin:/bin", var: raw},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 2, res.stderr
+    [line] = res.stderr.strip().splitlines()
+    return line
+
+
 def test_the_limits_survive_the_trip_through_the_environment():
     limits = RequestLimits(2.5, 7.0, 4096, 24)
     assert RequestLimits.from_env(limits.env()) == limits
@@ -24,16 +38,7 @@ def test_the_limits_survive_the_trip_through_the_environment():
 
 def test_a_bad_variable_is_one_line_naming_it_and_exit_2(tmp_path):
     for var, raw in ((ENV_VARS["max_headers"], "many"), (ENV_VARS["head_timeout"], "-1"), (MAX_BATCH_VAR, "0")):
-        res = subprocess.run(
-            [sys.executable, "-m", "cxops.serving", "--model-dir", str(tmp_path)],
-            env={"PATH": "/usr/bin:/bin", var: raw},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert res.returncode == 2, res.stderr
-        [line] = res.stderr.strip().splitlines()
-        assert line.startswith(f"error: {var}={raw!r} is not a positive")
+        assert _refused_line(tmp_path, var, raw).startswith(f"error: {var}={raw!r} is not a positive")
 
 
 def test_direct_path_survives_the_trip_through_the_environment():
@@ -43,15 +48,7 @@ def test_direct_path_survives_the_trip_through_the_environment():
 
 
 def test_a_direct_path_value_that_is_not_a_boolean_is_one_line_naming_it_and_exit_2(tmp_path):
-    res = subprocess.run(
-        [sys.executable, "-m", "cxops.serving", "--model-dir", str(tmp_path)],
-        env={"PATH": "/usr/bin:/bin", DIRECT_PATH_VAR: "sometimes"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert res.returncode == 2, res.stderr
-    [line] = res.stderr.strip().splitlines()
+    line = _refused_line(tmp_path, DIRECT_PATH_VAR, "sometimes")
     assert line == f"error: {DIRECT_PATH_VAR}='sometimes' is not true or false"
 
 
@@ -67,16 +64,7 @@ def test_batching_settings_survive_the_trip_and_bad_ones_are_one_line(tmp_path):
         (BATCH_VARS["max_batch_size"], "0", "is not a positive whole number"),
         (BATCH_VARS["max_wait_ms"], "soon", "is not a number of milliseconds"),
     ):
-        res = subprocess.run(
-            [sys.executable, "-m", "cxops.serving", "--model-dir", str(tmp_path)],
-            env={"PATH": "/usr/bin:/bin", var: raw},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert res.returncode == 2, res.stderr
-        [line] = res.stderr.strip().splitlines()
-        assert line.startswith(f"error: {var}={raw!r} {says}")
+        assert _refused_line(tmp_path, var, raw).startswith(f"error: {var}={raw!r} {says}")
 
 
 def test_each_environment_gets_its_own_batching(tmp_path):
