@@ -207,8 +207,8 @@ def db_sync_steps(layout: Layout) -> dict[str, list[list[str]]]:
             [
                 *ks,
                 "bootstrap",
-                "--bootstrap-password",
-                layout.secrets["admin"],
+                # one argv element: a value starting with "-" would otherwise read as an option
+                f"--bootstrap-password={layout.secrets['admin']}",
                 "--bootstrap-admin-url",
                 url,
                 "--bootstrap-internal-url",

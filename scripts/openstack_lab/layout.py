@@ -91,6 +91,14 @@ ADMIN_CLOUD_NAME = "cxops-lab-admin"
 REGION = "RegionOne"
 
 
+def new_secret() -> str:
+    """A random password safe on any command line and in a URL: hex only, so never a leading "-".
+
+    (token_urlsafe's alphabet has "-": one state dir in 64 got an admin password keystone-manage read as an option.)
+    """
+    return secrets.token_hex(18)
+
+
 @dataclass
 class Layout:
     state: Path
@@ -146,7 +154,7 @@ class Layout:
         wanted = ["admin", "rabbit", "tester", "swift_hash", *SERVICE_USERS]
         if any(k not in data for k in wanted):
             for k in wanted:
-                data.setdefault(k, secrets.token_urlsafe(18))
+                data.setdefault(k, new_secret())
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(data, indent=1))
             path.chmod(0o600)
