@@ -81,23 +81,32 @@ def values_ever_set(git_dir: Path, rev: str, relpath: str, key: str) -> set[str]
     return found
 
 
+# The trailer a cxops deploy writes on its overlay commit: "keep" (a deploy: `<env>-previous` becomes what was
+# there) or "clear" (a rollback: `<env>-previous` is cleared). `cxops reconcile`, racing the deploy that made the
+# commit, then moves the alias as that deploy does; a hand push has no trailer.
+PREVIOUS_TRAILER = "Cxops-Previous"
+
+
 @dataclass(frozen=True)
 class Change:
-    """The last commit that touched a path: full name, author name and email, subject."""
+    """The last commit that touched a path: full name, author name and email, subject, and its PREVIOUS_TRAILER
+    value ("keep", "clear", or "" for a commit cxops did not make)."""
 
     commit: str
     author: str
     email: str
     subject: str
+    previous: str = ""
 
 
 def last_change(git_dir: Path, rev: str, relpath: str) -> Change | None:
     """The newest commit reachable from `rev` that changed `relpath`; None when none did."""
-    out = _git(git_dir, "log", "-1", "--format=%H%x00%an%x00%ae%x00%s", rev, "--", relpath)
+    trailer = f"%(trailers:key={PREVIOUS_TRAILER},valueonly,separator=%x20)"
+    out = _git(git_dir, "log", "-1", f"--format=%H%x00%an%x00%ae%x00%s%x00{trailer}", rev, "--", relpath)
     if not out:
         return None
-    commit, author, email, subject = [*out.split("\x00"), "", "", ""][:4]
-    return Change(commit, author, email, subject)
+    commit, author, email, subject, previous = [*out.split("\x00"), "", "", "", ""][:5]
+    return Change(commit, author, email, subject, previous.strip())
 
 
 def _git(git_dir: Path, *args: str, check: bool = True) -> str | None:

@@ -86,8 +86,10 @@ def _follow(cfg: Config, registry: Registry, git_dir, env: str, state: Desired) 
     if not serves(now, state) or not now.ready:
         seen = f"{now.label()}{'' if now.ready else ' (not ready)'}"
         return result(WAITING, before, f"git asks for {state.label()}, {env} serves {seen}")
+    made_by = change.previous if change else ""  # "keep"/"clear": a cxops deploy's commit, maybe still in flight
     previous = registry.alias_version(f"{env}-previous")
-    if previous is not None and previous.version == want:  # back to the previous version: a rollback by push
+    back = previous is not None and previous.version == want  # back to the previous version
+    if made_by == "clear" or (back and made_by != "keep"):  # a rollback (by cxops, or by a hand push)
         move_alias(registry, env, want, keep_previous=False, commit=commit)
         step_back(registry, env, before, f"rollback by git push {commit[:12] if commit else ''} ({author or '?'})")
         return result(ROLLED_BACK, want)

@@ -8,6 +8,7 @@ from pathlib import Path
 from cxops.builds import read_build
 from cxops.config import Config
 from cxops.errors import CxopsError
+from cxops.gitops.history import PREVIOUS_TRAILER
 from cxops.gitops.overlay import Desired, write_overlay
 from cxops.gitops.repo import GitOpsRepo
 from cxops.gitops.state import desired, gitops_repo, overlay_path
@@ -23,11 +24,12 @@ def _overlay_files(path: Path) -> dict[str, bytes]:
     return {f.name: f.read_bytes() for f in sorted(path.iterdir()) if f.is_file()} if path.is_dir() else {}
 
 
-def _set_desired(cfg: Config, repo: GitOpsRepo, want: Desired, why: str) -> str | None:
+def _set_desired(cfg: Config, repo: GitOpsRepo, want: Desired, why: str, previous: str = "") -> str | None:
     """Commit `want` as its env's overlay (model name, version, image, model digest); the commit, or None when git
     already said so. For the canary, the HTTPRoute gives it weight 0 in the same commit whenever the overlay
     changes or empties: a canary takes its share only after it serves (`deploy` commits it then), and an empty
-    canary never has weight."""
+    canary never has weight. `previous` ("keep" | "clear"), from a deploy, goes into the commit as the
+    PREVIOUS_TRAILER, so a `cxops reconcile` that sees the commit first moves the aliases as the deploy will."""
     env, version = want.env, want.version
 
     def edit(wd: Path) -> None:
@@ -46,7 +48,8 @@ def _set_desired(cfg: Config, repo: GitOpsRepo, want: Desired, why: str) -> str 
         if env == "canary" and (version is None or _overlay_files(path) != before):
             write_traffic(wd, cfg, canary_active=False)
 
-    return repo.change(edit, f"{env}: {'deploy ' + want.label() if version else 'retire'} ({why})")
+    message = f"{env}: {'deploy ' + want.label() if version else 'retire'} ({why})"
+    return repo.change(edit, f"{message}\n\n{PREVIOUS_TRAILER}: {previous}" if previous else message)
 
 
 def wait_serving(cfg: Config, env: str, want: Desired | None, commit: str | None = None) -> None:
@@ -105,7 +108,7 @@ def deploy(
     before = desired(cfg, repo, env)
     weighted = env == "canary" and weight_active(cfg, repo)
     want = Desired(env, info.version, image, cfg.model.name, digest)
-    commit = _set_desired(cfg, repo, want, reason)
+    commit = _set_desired(cfg, repo, want, reason, "keep" if keep_previous else "clear")
     last = commit  # the last commit this deploy pushed: what a failure must undo
     failed = f"v{info.version} never became ready"
     try:

@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -259,6 +260,36 @@ def test_canary_weight_moves_only_once_the_canary_serves(lab: Path, cfg, two_rel
     status_check(lab)
 
 
+def test_a_reconcile_racing_a_deploy_back_keeps_the_previous_version(lab: Path, cfg, two_releases):
+    """The lab's controller runs `cxops reconcile` as soon as live serves a new commit, while the deploy that made
+    the commit is still on its way to moving the alias. A deploy back to `<env>-previous` then looked, to that
+    reconcile, like a rollback by hand push: it cleared `<env>-previous`, so the environment lost its way back (seen
+    as a flaky test_canary_killed_during_analysis_rolls_back). The deploy's commit now says what it is (its
+    Cxops-Previous trailer). The race is made deterministic here: the deploy's two halves (commit, then alias) are
+    run with a reconcile in between, as the controller can run it."""
+    from cxops.gitops.state import desired, gitops_repo
+    from cxops.registry.client import Registry
+    from cxops.release.reconcile import reconcile
+    from cxops.release.rollout import _set_desired, move_alias, wait_serving
+
+    first, second = two_releases
+    registry = Registry(cfg)
+    assert status(lab)["staging"]["alias"] == second
+    back_to = desired(cfg, gitops_repo(cfg), "staging")  # staging's overlay as it is now: `second`
+    res = cli(lab, "step", "deploy", "staging", first, "--reason", "race test: away")
+    assert res.returncode == 0, res.stderr
+    assert registry.alias_version("staging-previous").version == second
+    # `cxops step deploy staging <second>`, with a reconcile between its commit and its alias move
+    commit = _set_desired(cfg, gitops_repo(cfg), back_to, "race test: back", "keep")
+    wait_serving(cfg, "staging", back_to, commit)
+    reconcile(cfg, ("staging",))
+    move_alias(registry, "staging", second, commit=commit)
+    previous = registry.alias_version("staging-previous")
+    assert registry.alias_version("staging").version == second
+    assert previous is not None and previous.version == first, "the deploy back lost staging's previous version"
+    status_check(lab)
+
+
 def test_promote_a_version_that_never_passed_staging(lab: Path, cfg, two_releases):
     version = new_version(cfg)
     head = remote_head(cfg)
@@ -322,24 +353,46 @@ def test_canary_killed_during_analysis_rolls_back(lab: Path, cfg, two_releases):
     from cxops.lab.controller import server_process
     from cxops.paths import state_dir
     from cxops.pipeline.local import step_function
+    from cxops.release.live import env_url
 
     first, _second = two_releases
-    assert status(lab)["canary"]["previous"] == first
+    before = status(lab)["canary"]
+    assert before["previous"] == first, before
+    canary = env_url(cfg, "canary")
+    scored = predictions(canary)
     box: dict = {}
     t = threading.Thread(target=lambda: box.setdefault("r", step_function("analyze")(cfg, "canary")))
     t.start()
-    time.sleep(1.0)
+    # kill it once the analysis's own traffic reaches it (a fixed sleep could kill it before the analysis began
+    # under load: then the test is about a canary already down, not one killed during analysis)
+    wait_until(lambda: predictions(canary) > scored, timeout=120, what="the analysis's traffic to reach the canary")
     pid = server_process(state_dir(cfg), "canary").pid()
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
-    t.join(timeout=180)
+    t.join(timeout=300)
+    assert "r" in box, "the analysis did not end within 300 s"
     result = box["r"]
-    assert result.passed is False and any("error rate" in r for r in result.reasons)
-    assert "rolled back" in result.action
+    assert result.passed is False and any("error rate" in r for r in result.reasons), result
+    assert "rolled back" in result.action, result
     rows = status(lab)
-    assert rows["canary"]["alias"] == rows["canary"]["git"] == first
+    assert rows["canary"]["alias"] == first and rows["canary"]["git"] == first, (result, rows["canary"])
     wait_until(lambda: status(lab)["canary"]["live"] == first, timeout=60, what="canary live on the old version")
     status_check(lab)
+
+
+def predictions(url: str) -> float:
+    """The server's answered scoring requests so far (`cxops_requests_total` summed over routes and statuses)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "cxops_requests"
+        for s in family.samples
+        if s.name == "cxops_requests_total"
+    )
 
 
 def test_rollback_then_no_previous(lab: Path, two_releases):
