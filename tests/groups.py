@@ -4,8 +4,9 @@ on workers"), and the scheduler that keeps them together.
 A group's tests run on one worker, one after the other in collection order, so the expensive service they share
 starts once per run; different groups run side by side on the other workers:
 
-- `openstack`: tests/openstack, the one local OpenStack (scripts/openstack-lab binds fixed ports: one lab per
-  machine) and its per-project leak check after every test;
+- `openstack` and `openstack-2`: tests/openstack in two halves of about equal time. Each worker that runs one
+  starts a local OpenStack of its own (tests/openstack/conftest.py: its own state dir and ports), whose project's
+  leak check after every test sees only that worker's tests;
 - `hostlab`: tests/cluster, the host lab (one fixed subnet, 10.254.78.0/23: one lab at a time);
 - `k8s-api`: tests/k8s_api, the session's etcd + kube-apiserver and its ArgoCD-style sync;
 - each module of tests/integration is a group of its own, so its module-scoped services (a lab, a server,
@@ -30,11 +31,20 @@ from typing import Any
 # and the short ones fill the other workers around them; everything not listed follows in collection order.
 LONGEST_FIRST = (
     "openstack",
+    "openstack-2",
     "k8s-api",
     "tests/integration/test_image_build.py",
     "hostlab",
 )
 FOLDERS = {"tests/openstack": "openstack", "tests/cluster": "hostlab", "tests/k8s_api": "k8s-api"}
+# the OpenStack modules of the second half: the notebooks' apply (about 6 min) and the GPU fixture (about 4 min)
+# against the provisioning path (5-11 min) and the rest (docs/testing.md)
+OPENSTACK_2 = (
+    "tests/openstack/test_walkthrough_notebooks.py",
+    "tests/openstack/test_gpus.py",
+    "tests/openstack/test_jobs.py",
+    "tests/openstack/test_train_runner.py",
+)
 # modules whose module-scoped fixture is parametrized by project, each parameter a lab and lifecycle of its own
 SPLIT_BY_PARAM = ("tests/integration/test_models.py",)
 
@@ -43,6 +53,8 @@ def group_of(nodeid: str) -> str | None:
     """The group of the test NODEID ("tests/…/test_x.py::test_y[param]"), or None when any worker may run it."""
     path, _, name = nodeid.partition("::")
     folder = path.rsplit("/", 1)[0]
+    if path in OPENSTACK_2:
+        return "openstack-2"
     if folder in FOLDERS:
         return FOLDERS[folder]
     if folder != "tests/integration":

@@ -425,6 +425,7 @@ def healthy(layout: Layout) -> bool:
 
 def up(layout: Layout) -> None:
     layout.state.mkdir(parents=True, exist_ok=True)
+    layout.check_port_offset()
     layout.load_secrets()
     if healthy(layout):
         say(f"already up; clouds.yaml: {layout.clouds_yaml}")

@@ -12,10 +12,10 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's OpenStack runs on Debian's Python, not the project venv's
 
-# CXOPS_LAB_PORT_OFFSET moves every port (e.g. when something else holds 5000); use a fresh state dir
-# after changing it, since the Keystone catalog stores the URLs.
-_OFFSET = int(os.environ.get("CXOPS_LAB_PORT_OFFSET") or 0)
-_BASE_PORTS = {
+# CXOPS_LAB_PORT_OFFSET moves every port (e.g. when something else holds 5000, or for a second lab beside the first);
+# a state dir keeps the offset it was set up with (Layout.check_port_offset), since its catalog stores the URLs.
+PORT_OFFSET = int(os.environ.get("CXOPS_LAB_PORT_OFFSET") or 0)
+BASE_PORTS = {
     "keystone": 5000,
     "placement": 8778,
     "nova": 8774,
@@ -32,7 +32,7 @@ _BASE_PORTS = {
     "rabbit_dist": 25672,
     "epmd": 4369,
 }
-PORTS = {name: port + _OFFSET for name, port in _BASE_PORTS.items()}
+PORTS = {name: port + PORT_OFFSET for name, port in BASE_PORTS.items()}
 
 APT_PACKAGES = [
     "postgresql",
@@ -160,6 +160,22 @@ class Layout:
             path.chmod(0o600)
         self.secrets = data
         return data
+
+    def check_port_offset(self) -> None:
+        """The state dir keeps the port offset it was set up with (Keystone's catalog, Nova's cell mapping and
+        Swift's rings hold the ports): a different CXOPS_LAB_PORT_OFFSET raises CxopsError in one line."""
+        from cxops.errors import CxopsError
+
+        path = self.state / "port-offset"
+        if not path.exists():
+            path.write_text(f"{PORT_OFFSET}\n")
+            return
+        made = int(path.read_text().strip() or 0)
+        if made != PORT_OFFSET:
+            raise CxopsError(
+                f"the lab in {self.state} was set up with CXOPS_LAB_PORT_OFFSET={made}, not {PORT_OFFSET} (its "
+                f"catalog holds those ports): set it back to {made}, or give a fresh CXOPS_OPENSTACK_LAB_DIR"
+            )
 
     def db_url(self) -> str:
         return f"postgresql+psycopg2://postgres@127.0.0.1:{PORTS['postgres']}"

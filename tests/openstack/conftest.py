@@ -3,11 +3,17 @@
 The session fixture installs (apt, skipped when present) and starts the lab, and stops it at the end
 unless CXOPS_LAB_KEEP=1 (handy when iterating locally). If the lab cannot start, every test using it
 fails with the script's output: a missing cloud is a failure, never a skip.
+
+Under `make test` the OpenStack tests are two groups (tests/groups.py), so two workers may each need a lab: each
+pytest-xdist worker gets a lab of its own (`lab_slot`), the first (and a plain pytest) the default one, worker gwK
+a state dir `.cxops/openstack-lab-K` with every port moved by K * 1000 (CXOPS_LAB_PORT_OFFSET, which
+scripts/openstack-lab reads). The labs share nothing but the Debian packages, whose install is serialized by a lock.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import subprocess
@@ -23,13 +29,38 @@ from tests.stages import timed
 
 REPO = Path(__file__).resolve().parents[2]
 LAB = REPO / "scripts" / "openstack-lab"
-STATE = Path(os.environ.get("CXOPS_OPENSTACK_LAB_DIR") or REPO / ".cxops" / "openstack-lab")
+PORT_STEP = 1000  # labs moved by multiples of this share no port (tests/unit/test_openstack_lab_layout.py)
+
+
+def lab_slot() -> int:
+    """0 for a plain pytest and for pytest-xdist's worker gw0; K for worker gwK."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return int(worker.removeprefix("gw") or 0)
+
+
+SLOT = lab_slot()
+_DEFAULT_STATE = Path(os.environ.get("CXOPS_OPENSTACK_LAB_DIR") or REPO / ".cxops" / "openstack-lab")
+STATE = _DEFAULT_STATE if SLOT == 0 else _DEFAULT_STATE.with_name(f"{_DEFAULT_STATE.name}-{SLOT}")
+LAB_ENV = {
+    **os.environ,
+    "CXOPS_OPENSTACK_LAB_DIR": str(STATE),
+    "CXOPS_LAB_PORT_OFFSET": str(int(os.environ.get("CXOPS_LAB_PORT_OFFSET") or 0) + SLOT * PORT_STEP),
+}
 
 
 def _lab(cmd: str, timeout: float) -> subprocess.CompletedProcess:
     started = time.monotonic()
     with timed(f"openstack-lab {cmd}"):
-        res = subprocess.run([str(LAB), cmd], capture_output=True, text=True, timeout=timeout, cwd=REPO)
+        if cmd == "install":  # apt: one worker at a time (dpkg's lock would refuse the second)
+            lock = REPO / ".cxops" / "openstack-lab.install.lock"
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            with open(lock, "w") as held:
+                fcntl.flock(held, fcntl.LOCK_EX)
+                res = subprocess.run([str(LAB), cmd], capture_output=True, text=True, timeout=timeout, cwd=REPO)
+        else:
+            res = subprocess.run(
+                [str(LAB), cmd], capture_output=True, text=True, timeout=timeout, cwd=REPO, env=LAB_ENV
+            )
     sys.stderr.write(f"\nopenstack-lab {cmd}: exit {res.returncode} in {time.monotonic() - started:.0f}s\n")
     return res
 

@@ -19,6 +19,7 @@ import stat
 import subprocess
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,13 @@ def password_conn(lab_env):
     return connect(PASSWORD_CLOUD)
 
 
+def s3_endpoint(conn) -> str:
+    """The lab's Swift proxy as the catalog names it (scheme, host and port: its S3 API is at the root); the port
+    depends on the lab's CXOPS_LAB_PORT_OFFSET (tests/openstack/conftest.py gives each worker's lab its own)."""
+    url = urllib.parse.urlsplit(conn.endpoint_for("object-store"))
+    return f"{url.scheme}://{url.netloc}"
+
+
 def test_s3_credentials_and_mlflow_artifacts_in_swift(tmp_path: Path, openstack_lab, conn, password_conn):
     import mlflow
     from sklearn.linear_model import LogisticRegression
@@ -96,7 +104,7 @@ def test_s3_credentials_and_mlflow_artifacts_in_swift(tmp_path: Path, openstack_
         path = root / ".cxops" / "s3-credentials.json"
         stored = json.loads(path.read_text())
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
-        assert stored["endpoint_url"] == "http://127.0.0.1:8090"  # the catalog's object-store URL, path dropped
+        assert stored["endpoint_url"] == s3_endpoint(conn)  # the catalog's object-store URL, path dropped
         [made] = ec2_credentials(password_conn)
         assert (made["access"], made["secret"]) == (stored["access_key"], stored["secret_key"])
         assert made["secret"] not in res.stdout + res.stderr and made["access"] not in res.stdout + res.stderr
@@ -154,7 +162,7 @@ def test_bad_s3_credentials_and_a_down_store_each_stop_with_one_line(tmp_path: P
 
     path.parent.mkdir(parents=True, exist_ok=True)
     wrong = {
-        "endpoint_url": "http://127.0.0.1:8090",
+        "endpoint_url": s3_endpoint(conn),
         "access_key": "0123456789abcdef0123456789abcdef",
         "secret_key": "not-the-secret",
         "cloud": openstack_lab["cloud"],
