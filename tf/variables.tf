@@ -159,7 +159,7 @@ variable "entry_node" {
 
 variable "reservation_id" {
   type        = string
-  description = "Chameleon (Blazar) reservation UUID (cloud.reservation_id): every node boots with the reserved flavor reservation:<id> and the scheduler hint `reservation`; null = none."
+  description = "Chameleon (Blazar) reservation UUID (cloud.lease: its reservation_id, or the lease cxops created): every node boots with the reserved flavor reservation:<id> and the scheduler hint `reservation`; null = none."
   default     = null
   validation {
     condition     = var.reservation_id == null || can(regex("^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$", var.reservation_id))

@@ -31,7 +31,8 @@ def preflight(
     from cxops.config import load_config
 
     config = load_config()
-    name, checks = _run_preflight(config, cloud)
+    conn, checks = _run_preflight(config, cloud)
+    name = conn.config.name
     failed = [c for c in checks if not c.ok]
     if json_out:
         emit_json({"ok": not failed, "checks": [c.to_dict() for c in checks]})
@@ -41,14 +42,18 @@ def preflight(
     _raise_failed(checks)
 
 
-def _run_preflight(config, cloud: str | None):  # -> (cloud name, checks)
+def _run_preflight(config, cloud: str | None, workdir=None):  # -> (connection, checks)
     from cxops.cli.output import spinner
     from cxops.cloud.connection import connect
+    from cxops.infra import leases
     from cxops.infra.preflight import run_preflight
+    from cxops.infra.tfvars import TF_DIR
+    from cxops.paths import project_root
 
+    workdir = workdir or project_root() / TF_DIR  # where apply records a lease it created (none: no record)
     conn = connect(cloud)
     with spinner("checking the cloud against the plan"):
-        return conn.config.name, run_preflight(config, conn)
+        return conn, run_preflight(config, conn, leases.recorded(workdir))
 
 
 def _raise_failed(checks) -> None:
@@ -83,23 +88,33 @@ def _operator(config, cloud: str | None, flag: str | None, quiet: bool):  # -> c
     return found
 
 
-def _preflight_step(config, cloud: str | None, skip: bool):
-    """The preflight as a callable for provision.prepare (None when skipped): failures stop before Terraform."""
+def _preflight_step(config, cloud: str | None, skip: bool, workdir, made: list | None = None):
+    """The preflight as a callable for provision.prepare (None when skipped): failures stop before Terraform.
+
+    With `made` (apply), a lease cloud.lease.create asks for and none recorded is created once every check passes,
+    and its record appended to `made` (cxops.infra.leases.create_for_apply)."""
     if skip:
         return None
 
     def run() -> None:
-        from cxops.cli.output import table
+        from cxops.cli.output import spinner, table
+        from cxops.infra import leases
 
-        name, checks = _run_preflight(config, cloud)
+        conn, checks = _run_preflight(config, cloud, workdir)
         bad = [c for c in checks if not c.ok]
         if bad:
             table(
-                f"preflight: {name}",
+                f"preflight: {conn.config.name}",
                 ["", "check", "found", "would fit instead"],
                 [["FAIL", c.check, c.detail, c.instead] for c in bad],
             )
         _raise_failed(checks)
+        if made is not None and config.cloud.lease.create is not None and leases.recorded(workdir) is None:
+            flavors = {f.name: f for f in conn.compute.flavors(details=True)}
+            with spinner(f"creating lease {leases.lease_name(config)} and waiting until it is ACTIVE"):
+                entry = leases.create_for_apply(conn, config, workdir, flavors)
+            made.append((conn, entry))
+            typer.echo(f"lease: created {entry['name']}, reservation {entry['reservation_id']} (ACTIVE)", err=True)
 
     return run
 
@@ -147,7 +162,7 @@ def plan(
     tf = provision.prepare(
         config,
         workdir,
-        preflight=_preflight_step(config, cloud, no_preflight),
+        preflight=_preflight_step(config, cloud, no_preflight, workdir),
         command="cxops infra plan",
         operator=lambda: _operator(config, cloud, operator_address, quiet=json_out),
     )
@@ -181,20 +196,37 @@ def apply(
     from cxops.cli.output import emit_json
     from cxops.cli.terraform_progress import Progress
     from cxops.config import load_config
-    from cxops.infra import outputs, provision
+    from cxops.errors import CxopsError
+    from cxops.infra import leases, outputs, provision
     from cxops.paths import project_root
 
     config = load_config()
     workdir = provision.module_dir(project_root(), chdir)
-    tf = provision.prepare(
-        config,
-        workdir,
-        preflight=_preflight_step(config, cloud, no_preflight),
-        command="cxops infra apply",
-        operator=lambda: _operator(config, cloud, operator_address, quiet=json_out),
-    )
-    with Progress(f"terraform apply ({tf.engine.description})", quiet=json_out) as progress:
-        report, values = provision.apply(tf, progress)
+    made: list = []  # the lease this apply created, if any: ended again when apply stops before Terraform
+    try:
+        tf = provision.prepare(
+            config,
+            workdir,
+            preflight=_preflight_step(config, cloud, no_preflight, workdir, made),
+            command="cxops infra apply",
+            operator=lambda: _operator(config, cloud, operator_address, quiet=json_out),
+        )
+    except (CxopsError, typer.Abort, KeyboardInterrupt) as exc:
+        if not made:
+            raise
+        said = leases.undo(made[0][0], workdir, made[0][1])
+        raise CxopsError(f"{exc or type(exc).__name__}; the lease this apply created: {said}") from None
+    try:
+        with Progress(f"terraform apply ({tf.engine.description})", quiet=json_out) as progress:
+            report, values = provision.apply(tf, progress)
+    except CxopsError as exc:
+        if not made:
+            raise
+        entry = made[0][1]
+        raise CxopsError(
+            f"{exc}; lease {entry['name']} (created by this apply) is kept for the next apply, `cxops infra destroy` "
+            "ends it"
+        ) from None
     if json_out:
         emit_json({"plan": report.to_dict(), "outputs": values})
         return
@@ -225,6 +257,7 @@ def output(
 
 @app.command()
 def destroy(
+    cloud: str = CLOUD,
     chdir: str = CHDIR,
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     json_out: bool = JSON,
@@ -252,11 +285,28 @@ def destroy(
     tf.init()
     with Progress(f"terraform destroy ({tf.engine.description})", quiet=json_out) as progress:
         report = provision.destroy(tf, progress)
+    lease = _end_created_lease(workdir, cloud)
     if json_out:
-        emit_json(report.to_dict())
+        emit_json({**report.to_dict(), "lease": lease})
         return
     kept = f"; kept {', '.join(report.kept)} ({len(report.remaining)} in state)" if report.kept else ""
     typer.echo(f"destroy: {report.destroyed} destroyed{kept}")
+    if lease:
+        typer.echo(f"lease: {lease['name']} ({lease['lease_id']}) {lease['outcome']}")
+
+
+def _end_created_lease(workdir, cloud: str | None):  # -> the record with its outcome, or None
+    """After destroy: end the lease cxops created (recorded in tf/cxops-lease.json), never one it did not."""
+    from cxops.cloud.connection import connect
+    from cxops.infra import leases
+
+    entry = leases.recorded(workdir)
+    if entry is None:
+        return None
+    conn = connect(cloud or entry.get("cloud"))
+    gone = leases.end(conn, str(entry["lease_id"]))
+    leases.forget(workdir)
+    return {**entry, "outcome": "ended" if gone else "was already gone"}
 
 
 @app.command()

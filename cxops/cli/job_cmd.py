@@ -8,7 +8,9 @@ import typer
 
 from cxops.cli.options import JSON
 
-app = typer.Typer(help="Ephemeral jobs on OpenStack instances: run, logs, status, list, cleanup.", no_args_is_help=True)
+app = typer.Typer(
+    help="Ephemeral jobs on OpenStack instances: run, logs, result, status, list, cleanup.", no_args_is_help=True
+)
 
 CLOUD = typer.Option(None, "--cloud", help="clouds.yaml entry (default: $OS_CLOUD, then cxops.yaml cloud.name).")
 
@@ -42,6 +44,13 @@ def run(
     floating_ip: bool = typer.Option(False, "--floating-ip", help="Also attach a floating IP."),
     detach: bool = typer.Option(False, "--detach", help="Return once the server is up; see `job status`."),
     keep: bool = typer.Option(False, "--keep", help="Do not delete the server when the job ends."),
+    store: str = typer.Option(
+        None,
+        "--store",
+        help="Swift container (in your project) the job uploads its result and log to, through temporary URLs; "
+        "`cxops job result` reads them back, `cxops job cleanup` deletes them.",
+    ),
+    store_url_seconds: int = typer.Option(None, "--store-url-seconds", min=1, hidden=True),
     volume_wait: int = typer.Option(60, "--volume-wait", min=0, hidden=True),
     cloud: str = CLOUD,
     json_out: bool = JSON,
@@ -79,6 +88,8 @@ def run(
         env=pairs,
         volume_wait_seconds=volume_wait,
         server_prefix=f"{cfg.project.name}-{cfg.project.suffix}-job",
+        store_container=store,
+        store_url_seconds=store_url_seconds,
     )
     job = jobs.start(conn, state, spec, say=_say)
     if detach:
@@ -93,13 +104,23 @@ def run(
             if tail:  # the console is gone with the server: show why it failed while it exists
                 _say("--- console (last 20 lines):\n" + "\n".join(tail))
         if not keep:
-            jobs.cleanup(conn, state, job, say=_say)
+            jobs.cleanup(conn, state, job, say=_say)  # the server; uploaded results stay for `job result`
+    doc, source, why = (job.result, "the console", None)
+    if store is not None:
+        from cxops.cloud import job_store
+
+        doc, source, why = job_store.read_result(conn, job)
+        if doc is not None:
+            _say(f"result: from {source}" + (f" ({why})" if why else ""))
     if json_out:
-        emit_json({"job": name, "status": final, "result": job.result, "fault": job.fault})
-    elif job.result is not None:
-        emit_json(job.result)
+        emit_json({"job": name, "status": final, "result": doc, "fault": job.fault, "result_from": source})
+    elif doc is not None:
+        emit_json(doc)
     if final != "SUCCEEDED":
         raise CxopsError(f"job {name} ended {final}" + (f": {job.fault}" if job.fault else ""))
+    if why is not None:
+        shown = "the result shown came from the console" if doc is not None else source
+        raise CxopsError(f"job {name} succeeded but its result is not in container {store}: {why}; {shown}")
 
 
 @app.command()
@@ -129,6 +150,30 @@ def logs(name: str = typer.Argument(...), cloud: str = CLOUD, json_out: bool = J
 
 
 @app.command()
+def result(name: str = typer.Argument(...), cloud: str = CLOUD, json_out: bool = JSON) -> None:
+    """The job's result JSON: from its container when it uploaded one (`job run --store`), else from the console;
+    says which on stderr. Exit 1 when there is none."""
+    from cxops.cli.output import emit_json
+    from cxops.cloud import job_state, job_store, jobs
+    from cxops.cloud.connection import connect
+    from cxops.errors import CxopsError
+
+    state = _state_dir()
+    job = job_state.load(state, name)
+    conn = connect(cloud or job.cloud)
+    if not job.cleaned_up and job.result is None:
+        jobs.refresh(conn, state, job)  # the console's copy, while the server is there
+    doc, source, why = job_store.read_result(conn, job)
+    if doc is None:
+        raise CxopsError(f"job {name} has no result to read: {source}" + (f"; the store: {why}" if why else ""))
+    _say(f"result: from {source}" + (f" ({why})" if why else ""))
+    if json_out:
+        emit_json({"job": name, "result_from": source, "result": doc})
+    else:
+        emit_json(doc)
+
+
+@app.command()
 def status(name: str = typer.Argument(...), cloud: str = CLOUD, json_out: bool = JSON) -> None:
     """Status from the console markers and the server state (never stuck at RUNNING past the deadline)."""
     from cxops.cli.output import emit_json, key_values
@@ -150,11 +195,15 @@ def status(name: str = typer.Argument(...), cloud: str = CLOUD, json_out: bool =
         "cleaned_up": job.cleaned_up,
         "fault": job.fault,
         "exit_code": (job.result or {}).get("exit_code"),
+        "store": job.store_container,  # the container only: the upload URLs are never kept
     }
     if json_out:
         emit_json({**info, "result": job.result})
     else:
         key_values(f"job {name}", info)
+
+
+app.command("show", help="Same as `status`: the job's record and status (never its upload URLs).")(status)
 
 
 @app.command("list")
@@ -184,8 +233,15 @@ def list_jobs(json_out: bool = JSON) -> None:
 
 
 @app.command()
-def cleanup(name: str = typer.Argument(...), cloud: str = CLOUD) -> None:
-    """Delete the job's server, then its volume (once the server is gone), then its floating IP."""
+def cleanup(
+    name: str = typer.Argument(...),
+    cloud: str = CLOUD,
+    keep_results: bool = typer.Option(
+        False, "--keep-results", help="Keep the result and log the job uploaded to its container (--store)."
+    ),
+) -> None:
+    """Delete the job's server, then its volume (once the server is gone), then its floating IP, then the result and
+    log it uploaded to its container (unless --keep-results)."""
     from cxops.cli.output import ok
     from cxops.cloud import job_state, jobs
     from cxops.cloud.connection import connect
@@ -195,5 +251,5 @@ def cleanup(name: str = typer.Argument(...), cloud: str = CLOUD) -> None:
     conn = connect(cloud or job.cloud)
     if not job.cleaned_up and job.server_id:
         jobs.refresh(conn, state, job)  # keep the result, if the console has one, before the server goes
-    done = jobs.cleanup(conn, state, job, say=_say)
+    done = jobs.cleanup(conn, state, job, say=_say, results=not keep_results)
     ok(f"job {name} cleaned up" + (f": {', '.join(done)}" if done else " (nothing left in the cloud)"))

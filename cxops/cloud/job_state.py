@@ -45,6 +45,8 @@ class JobState(BaseModel):
     fault: str | None = None
     result: dict[str, Any] | None = None
     cleaned_up: bool = False
+    store_container: str | None = None  # the Swift container the job uploads its result and log to (job_store.py)
+    results_deleted: bool = False  # cleanup removed the uploaded objects
 
     @property
     def deadline_at(self) -> float:

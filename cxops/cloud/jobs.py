@@ -42,6 +42,8 @@ class JobSpec:
     env: dict[str, str] | None = None
     volume_wait_seconds: int = 60
     server_prefix: str = "cxops-job"
+    store_container: str | None = None  # upload result and log there (job_store.py)
+    store_url_seconds: int | None = None  # how long the upload URLs live; None = until the deadline has passed
 
 
 def _find(getter, name: str, what: str, candidates: Callable[[], list[str]]) -> Any:
@@ -130,9 +132,18 @@ def start(conn: Connection, state_dir: Path, spec: JobSpec, say: Say = lambda _m
                 f"--gpu {spec.gpu} needs a GPU flavor (see `cxops cloud gpus`)"
             )
     network = pick_network(conn, spec.network)
+    run_id = secrets.token_hex(6)
+    store_env = None
+    if spec.store_container is not None:  # before anything is created: a bad container stops here
+        from cxops.cloud import job_store
+
+        lifetime = spec.store_url_seconds
+        if lifetime is None:
+            lifetime = spec.boot_timeout_seconds + spec.deadline_seconds + job_store.URL_MARGIN_S
+        store_env = job_store.prepare(conn, spec.store_container, spec.name, run_id, lifetime)
     job = JobState(
         name=spec.name,
-        run_id=secrets.token_hex(6),
+        run_id=run_id,
         cloud=conn.config.name,
         server_name=f"{spec.server_prefix}-{spec.name}",
         flavor=flavor.name,
@@ -142,13 +153,14 @@ def start(conn: Connection, state_dir: Path, spec: JobSpec, say: Say = lambda _m
         deadline_seconds=spec.deadline_seconds,
         boot_timeout_seconds=spec.boot_timeout_seconds,
         created_at=time.time(),
+        store_container=spec.store_container,
     )
     job_state.save(state_dir, job)  # before anything exists: cleanup can always find what was made
     from openstack import exceptions as os_exc
 
     try:
         try:
-            _create(conn, state_dir, job, spec, flavor, image, network, say)
+            _create(conn, state_dir, job, spec, flavor, image, network, say, store_env)
         except os_exc.HttpException as exc:
             raise CxopsError(f"job {job.name}: the cloud refused: {exc.details or exc}") from exc
     except BaseException:
@@ -161,7 +173,7 @@ def start(conn: Connection, state_dir: Path, spec: JobSpec, say: Say = lambda _m
     return job
 
 
-def _create(conn, state_dir, job, spec, flavor, image, network, say) -> None:
+def _create(conn, state_dir, job, spec, flavor, image, network, say, store_env=None) -> None:
     bdm = None
     if spec.volume_gb:
         vol = conn.block_storage.create_volume(
@@ -198,6 +210,7 @@ def _create(conn, state_dir, job, spec, flavor, image, network, say) -> None:
         env=spec.env,
         volume_id=job.volume_id,
         volume_wait_seconds=spec.volume_wait_seconds,
+        store_env=store_env,
     )
     kwargs: dict[str, Any] = {
         "name": job.server_name,
@@ -271,9 +284,15 @@ def wait(conn: Connection, state_dir: Path, job: JobState, say: Say = lambda _m:
 
 
 def cleanup(
-    conn: Connection, state_dir: Path, job: JobState, say: Say = lambda _m: None, timeout: float = 180
+    conn: Connection,
+    state_dir: Path,
+    job: JobState,
+    say: Say = lambda _m: None,
+    timeout: float = 180,
+    results: bool = False,
 ) -> list[str]:
-    """Delete server, then volume (only once the server is gone), then floating IP. Returns what was deleted."""
+    """Delete server, then volume (only once the server is gone), then floating IP; with `results`, also the result
+    and log the job uploaded to its container (job_store.py). Returns what was deleted."""
     done: list[str] = []
     if job.floating_ip_id and conn.network.find_ip(job.floating_ip_id, ignore_missing=True) is not None:
         # released first so the address is not left pointing at a dying port; deleted at the end
@@ -307,6 +326,13 @@ def cleanup(
         conn.network.delete_ip(job.floating_ip_id, ignore_missing=True)
         done.append(f"floating IP {job.floating_ip}")
         say(f"released floating IP {job.floating_ip}")
+    if results and job.store_container and not job.results_deleted:
+        from cxops.cloud import job_store
+
+        for name in job_store.delete_objects(conn, job):
+            done.append(f"object {name}")
+            say(f"deleted object {name}")
+        job.results_deleted = True
     job.cleaned_up = True
     job_state.save(state_dir, job)
     return done

@@ -14,6 +14,7 @@ import yaml
 
 BEGIN = "CXOPS-JOB-BEGIN"
 RESULT = "CXOPS-JOB-RESULT"
+STORED = "CXOPS-JOB-STORED"  # what the upload to the object store came to (job_store.py), never the URL
 JOB_DIR = "/var/lib/cxops"
 DATA_DIR = "/mnt/cxops-data"
 
@@ -26,6 +27,35 @@ DATA_DIR = "/mnt/cxops-data"
 INLINE_MAX = 2048
 CHUNK = 64
 RESULT_PY = f"""import base64, json, os, zlib
+import urllib.error, urllib.request
+
+
+def put(url, body):
+    # one PUT to a temporary URL; what Swift said, never the URL (it is the credential)
+    req = urllib.request.Request(url, data=body, method="PUT", headers={{"Content-Type": "application/octet-stream"}})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return "uploaded %d bytes" % len(body) if resp.status < 300 else "refused: HTTP %d" % resp.status
+    except urllib.error.HTTPError as exc:
+        return "refused: HTTP %d %s" % (exc.code, exc.reason)
+    except (urllib.error.URLError, OSError) as exc:
+        return "no answer: %s" % getattr(exc, "reason", exc)
+
+
+def store(doc, result):
+    # the whole document (with the full result, however large) and the job's log, to the job's container
+    full = dict(doc, result=result)
+    full.pop("result_file", None)
+    said = {{"result": put(os.environ["CXOPS_STORE_RESULT_URL"], json.dumps(full, sort_keys=True).encode())}}
+    try:
+        with open(os.environ["CXOPS_LOG"], "rb") as f:
+            said["log"] = put(os.environ["CXOPS_STORE_LOG_URL"], f.read())
+    except FileNotFoundError:
+        said["log"] = "no log"
+    print("{STORED} %s result %s; log %s" % (os.environ["CXOPS_RUN_ID"], said["result"], said["log"]), flush=True)
+    return said
+
+
 result = None
 try:
     with open(os.environ["CXOPS_RESULT"]) as f:
@@ -43,6 +73,8 @@ if len(json.dumps(result).encode()) > {INLINE_MAX}:
     with open(path, "wb") as f:
         f.write(raw)
     doc.update(result=None, result_file=path, result_bytes=len(raw), result_crc32="%08x" % zlib.crc32(raw))
+if os.environ.get("CXOPS_STORE_RESULT_URL"):
+    doc["store"] = store(doc, result)
 data = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
 text, whole = base64.b64encode(data).decode(), "%08x" % zlib.crc32(data)
 chunks = [text[i : i + {CHUNK}] for i in range(0, len(text), {CHUNK})]
@@ -75,8 +107,9 @@ fi
 started=$(date +%s)
 echo "CXOPS-JOB-BEGIN {\"job\": \"$CXOPS_JOB_NAME\", \"run\": \"$CXOPS_RUN_ID\", \"started\": $started}"
 cd "$CXOPS_DATA_DIR" || cd /
-timeout --signal=TERM --kill-after=10 "$CXOPS_DEADLINE" /var/lib/cxops/job.sh
-code=$?
+# the job's output goes to the console and to its log file (uploaded with the result when the job has a store)
+timeout --signal=TERM --kill-after=10 "$CXOPS_DEADLINE" /var/lib/cxops/job.sh 2>&1 | tee "$CXOPS_LOG"
+code=${PIPESTATUS[0]}
 ended=$(date +%s)
 status=failed
 [ "$code" = 0 ] && status=succeeded
@@ -123,8 +156,10 @@ def render(
     env: dict[str, str] | None = None,
     volume_id: str | None = None,
     volume_wait_seconds: int = 60,
+    store_env: dict[str, str] | None = None,
 ) -> str:
-    """A `#cloud-config` document (passes `cloud-init schema`)."""
+    """A `#cloud-config` document (passes `cloud-init schema`). `store_env`: the temporary URLs the job uploads its
+    result and log to (job_store.prepare); they go to the 0600 env file only, never to the console."""
     job_env = {
         "CXOPS_JOB_NAME": name,
         "CXOPS_RUN_ID": run_id,
@@ -134,7 +169,9 @@ def render(
         # virtio disks carry the first 20 characters of the volume id as their serial
         "CXOPS_VOLUME_SERIAL": (volume_id or "")[:20],
         "CXOPS_VOLUME_WAIT": str(int(volume_wait_seconds)),
+        "CXOPS_LOG": f"{JOB_DIR}/job.log",
         **(env or {}),
+        **(store_env or {}),
     }
     env_file = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in job_env.items())
     doc = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import re
 from typing import Annotated, Literal
@@ -106,6 +107,83 @@ PIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,-]+\])?==[A-Za-z0-
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
+LEASE_DATE = "%Y-%m-%d %H:%M"  # Blazar's v1 lease date format (UTC), openstack/blazar manager/service.py
+
+
+def _lease_date(v: str | None, now_ok: bool) -> str | None:
+    if v is None or (now_ok and v == "now"):
+        return v
+    try:
+        datetime.datetime.strptime(v, LEASE_DATE)
+    except ValueError:
+        said = '"now" or ' if now_ok else ""
+        raise ValueError(f"must be {said}a UTC time YYYY-MM-DD HH:MM like 2026-12-07 09:00, got {v!r}") from None
+    return v
+
+
+class LeaseRequest(Strict):
+    """A lease cxops creates through Blazar's v1 API (an instance reservation) at `cxops infra apply`."""
+
+    instances: int | None = Field(
+        None, ge=1, le=1000, description="instances to reserve; unset = one per node in cloud.nodes"
+    )
+    flavor: str | None = Field(
+        None,
+        description="the flavor whose size (VCPUs, RAM, disk) is reserved; unset = the one flavor cloud.flavors "
+        "names for every role (a reservation holds one size)",
+    )
+    start: str = Field("now", description='"now" or a UTC time YYYY-MM-DD HH:MM when the lease starts')
+    end: str | None = Field(None, description="UTC time YYYY-MM-DD HH:MM when the lease ends; unset = start + hours")
+    hours: int = Field(24, ge=1, le=4380, description="the lease's length when end is unset (KVM@TACC: <= 6 months)")
+    affinity: bool | None = Field(
+        None, description="true = all instances on one host, false = each on its own host, unset = no preference"
+    )
+
+    @field_validator("start")
+    @classmethod
+    def _start(cls, v: str) -> str:
+        return _lease_date(v, now_ok=True) or v
+
+    @field_validator("end")
+    @classmethod
+    def _end(cls, v: str | None) -> str | None:
+        return _lease_date(v, now_ok=False)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LeaseRequest:
+        if self.end is not None and self.start != "now" and self.end <= self.start:
+            raise ValueError(f"end {self.end!r} must be later than start {self.start!r}")
+        return self
+
+
+class Lease(Strict):
+    """Which Chameleon reservation the nodes boot in: an existing one, or one cxops creates (never both)."""
+
+    reservation_id: str | None = Field(
+        None,
+        description="use this existing reservation (the reservation's id, not the lease's): every node boots with "
+        "its flavor reservation:<id>",
+    )
+    create: LeaseRequest | None = Field(
+        None, description="create the lease at `cxops infra apply` and end it at `cxops infra destroy`"
+    )
+
+    @field_validator("reservation_id")
+    @classmethod
+    def _uuid(cls, v: str | None) -> str | None:
+        if v is not None and not UUID.match(v):
+            raise ValueError(f"must be a reservation UUID like 0b0c3ee5-51a7-4d83-9d4d-2a7b0c3f1e52, got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _one(self) -> Lease:
+        if self.reservation_id is not None and self.create is not None:
+            raise ValueError(
+                "set either reservation_id (an existing reservation) or create (cxops makes one), not both"
+            )
+        return self
+
+
 class Cloud(Strict):
     """The OpenStack project the cluster is provisioned in (Terraform reads it via `cxops infra render`)."""
 
@@ -128,10 +206,10 @@ class Cloud(Strict):
     data_volume_gb: int = Field(
         10, ge=1, le=10000, description="size (GiB) of the persistent data volume on the first control node"
     )
-    reservation_id: str | None = Field(
-        None,
-        description="the reservation (not the lease) id of a Chameleon lease: every node boots with its flavor "
-        "reservation:<id>; required on a cloud with a reservation service",
+    lease: Lease = Field(
+        Lease(),
+        description="the Chameleon (Blazar) lease the nodes boot in: an existing reservation (reservation_id) or one "
+        "cxops creates at apply and ends at destroy (create); required on a cloud with a reservation service",
     )
     ssh_user: str = Field("cc", description="login user of the image (Chameleon's images: cc); Ansible's user")
     ssh_identity_file: str | None = Field(
@@ -212,16 +290,24 @@ class Cloud(Strict):
             ipaddress.ip_address(v)
         return v
 
-    @field_validator("reservation_id")
-    @classmethod
-    def _uuid(cls, v: str | None) -> str | None:
-        if v is not None and not UUID.match(v):
-            raise ValueError(f"must be a reservation UUID like 0b0c3ee5-51a7-4d83-9d4d-2a7b0c3f1e52, got {v!r}")
-        return v
-
     @model_validator(mode="after")
     def _nodes_fit(self) -> Cloud:
         check_nodes(self)
+        want = self.lease.create
+        if want is not None:
+            if want.instances is not None and want.instances < len(self.nodes):
+                raise ValueError(
+                    f"lease.create.instances {want.instances} is fewer than the {len(self.nodes)} nodes in "
+                    f"cloud.nodes; reserve at least {len(self.nodes)} or leave it unset"
+                )
+            roles = {n.role for n in self.nodes}
+            named = {r: getattr(self.flavors, r) for r in sorted(roles)}
+            if want.flavor is None and len(set(named.values())) > 1:
+                said = ", ".join(f"{r}: {f}" for r, f in named.items())
+                raise ValueError(
+                    f"lease.create.flavor is unset and cloud.flavors differ by role ({said}); a reservation holds "
+                    "one size: set lease.create.flavor, or one flavor for every role"
+                )
         return self
 
 

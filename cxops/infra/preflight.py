@@ -9,6 +9,8 @@ import difflib
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from cxops.infra import leases
+
 if TYPE_CHECKING:
     from openstack.connection import Connection
 
@@ -254,11 +256,9 @@ def check_quotas(conn: Connection, needs: Needs, flavors: dict[str, Any], config
     return out
 
 
-# Blazar (the reservation service) lease statuses: only ACTIVE boots instances; these have not started or are over.
-# Source: openstack/blazar blazar/status.py (LeaseStatus).
-LEASE_NOT_YET = ("PENDING", "STARTING", "CREATING")
-LEASE_OVER = ("TERMINATING", "TERMINATED", "DELETING", "ERROR")
-RESERVATION_SERVICE = "reservation"
+RESERVATION_SERVICE = leases.RESERVATION_SERVICE
+LEASE_NOT_YET = leases.LEASE_NOT_YET
+LEASE_OVER = leases.LEASE_OVER
 
 
 def reserved_flavor_name(reservation_id: str) -> str:
@@ -268,52 +268,150 @@ def reserved_flavor_name(reservation_id: str) -> str:
 
 
 def blazar_leases(conn: Connection) -> list[dict[str, Any]]:
-    """The project's leases from Blazar's v1 API (GET /leases): dicts with id, name, status, start_date, end_date and
-    reservations (id, resource_type, status, amount, resource_properties: JSON of the reserved flavor)."""
-    resp = conn.session.get("/leases", endpoint_filter={"service_type": RESERVATION_SERVICE})
-    return list(resp.json().get("leases", []))
+    """The project's leases from Blazar's v1 API (cxops.infra.leases.list_leases)."""
+    return leases.list_leases(conn)
 
 
-def check_reservation(conn: Connection, config: Config) -> Check | None:
-    """The lease behind cloud.reservation_id: ACTIVE, an instance reservation with room for every node, and the
-    flavor cxops.yaml names for each role is the one reserved. On a cloud with a reservation service (Chameleon
-    KVM@TACC: instances boot only inside an active lease) a missing reservation_id fails too. None when neither
-    applies (no reservation service, none configured)."""
-    rid = config.cloud.reservation_id
+def check_reservation(
+    conn: Connection,
+    config: Config,
+    flavors: dict[str, Any] | None = None,
+    recorded: dict[str, Any] | None = None,
+) -> Check | None:
+    """The lease the nodes boot in: ACTIVE, an instance reservation with room for every node, and the flavor
+    cxops.yaml names for each role is the one reserved. `recorded` is the lease cxops created earlier
+    (cxops.infra.leases.recorded); with cloud.lease.create and none recorded, the request is checked instead (the
+    flavor exists and every role's flavor has its size). On a cloud with a reservation service (Chameleon KVM@TACC:
+    instances boot only inside an active lease) no lease at all fails too. None when neither applies."""
+    flavors = flavors if flavors is not None else {}
+    want = config.cloud.lease
     has_blazar = conn.has_service(RESERVATION_SERVICE)
-    if rid is None:
+    rid = want.reservation_id or (recorded or {}).get("reservation_id")
+    setting = "cloud.lease.reservation_id" if want.reservation_id else "the reservation of the lease cxops created"
+    if rid is None and want.create is None:
         if not has_blazar:
             return None
         return Check(
             "reservation",
             False,
-            "cloud.reservation_id is unset, but this cloud boots instances only inside an active lease "
+            "cloud.lease is unset, but this cloud boots instances only inside an active lease "
             "(it has a reservation service)",
-            f"reserve {len(config.cloud.nodes)} instances (`openstack reservation lease create`, docs/chameleon.md) "
-            "and set cloud.reservation_id to the reservation's id",
+            f"set cloud.lease.create to have cxops reserve {len(config.cloud.nodes)} instances, or reserve them "
+            "(`openstack reservation lease create`, docs/chameleon.md) and set cloud.lease.reservation_id to the "
+            "reservation's id",
         )
     if not has_blazar:
+        said = f"cloud.lease.reservation_id {rid} is set" if want.reservation_id else "cloud.lease.create is set"
         return Check(
             "reservation",
             False,
-            f"cloud.reservation_id {rid} is set but the cloud has no reservation (Blazar) service",
-            "unset cloud.reservation_id",
+            f"{said} but the cloud has no reservation (Blazar) service",
+            "remove cloud.lease",
         )
-    leases = blazar_leases(conn)
-    for lease in leases:
+    if rid is None:
+        return _judge_request(config, flavors)
+    found = blazar_leases(conn)
+    for lease in found:
         for r in lease.get("reservations", []):
             if r.get("id") == rid:
-                return _judge_reservation(config, lease, r)
-    ids = [str(r.get("id")) for lease in leases for r in lease.get("reservations", [])]
+                return judge_reservation(config, lease, r, flavors, created=recorded is not None)
+    ids = [str(r.get("id")) for lease in found for r in lease.get("reservations", [])]
+    if recorded is not None and not want.reservation_id:
+        return Check(
+            "reservation",
+            False,
+            f"the lease cxops created, {recorded.get('name')} ({recorded.get('lease_id')}), no longer exists",
+            "run `cxops infra destroy` (it forgets the lease), then `cxops infra apply` creates a new one",
+        )
     return Check(
         "reservation",
         False,
-        f"cloud.reservation_id {rid} is not a reservation of any of the project's leases",
+        f"{setting} {rid} is not a reservation of any of the project's leases",
         f"reservations that exist: {', '.join(ids) or 'none'} (`openstack reservation lease show LEASE`)",
     )
 
 
-def _judge_reservation(config: Config, lease: dict[str, Any], r: dict[str, Any]) -> Check:
+def lease_flavor(config: Config) -> str:
+    """The flavor whose size a lease cxops creates reserves: lease.create.flavor, else the roles' one flavor."""
+    want = config.cloud.lease.create
+    assert want is not None
+    if want.flavor:
+        return want.flavor
+    return next(f for _, f in node_flavors(config) if f)
+
+
+def _size(f: Any) -> tuple[int, int, int]:
+    return int(f.vcpus), int(f.ram), int(f.disk)
+
+
+def _said(size: tuple[int, int, int]) -> str:
+    return f"{size[0]} VCPUs, {size[1]} MB RAM, {size[2]} GB disk"
+
+
+def _wrong_sizes(config: Config, flavors: dict[str, Any], size: tuple[int, int, int]) -> list[str]:
+    """'role: flavor' for every role whose flavor is not of `size` (VCPUs, RAM MiB, disk GiB)."""
+    role_of = {n.name: n.role for n in config.cloud.nodes}
+    return sorted(
+        {
+            f"{role_of[node]}: {f}"
+            for node, f in node_flavors(config)
+            if f and (f not in flavors or _size(flavors[f]) != size)
+        }
+    )
+
+
+def _same_size(flavors: dict[str, Any], size: tuple[int, int, int]) -> str:
+    names = sorted(n for n, f in flavors.items() if not n.startswith("reservation:") and _size(f) == size)
+    return f"set every role's flavor to one of that size ({', '.join(names) or 'none exists'})"
+
+
+def _judge_request(config: Config, flavors: dict[str, Any]) -> Check:
+    """cloud.lease.create before the lease exists: the flavor to reserve exists and every role's flavor has its
+    size (the nodes boot with reservation:<id>, which has exactly that size)."""
+    from datetime import UTC, datetime
+
+    want = config.cloud.lease.create
+    assert want is not None
+    fname = lease_flavor(config)
+    f = flavors.get(fname)
+    if f is None:
+        return Check(
+            "reservation",
+            False,
+            f"lease.create.flavor {fname!r} not found",
+            _suggest(fname, [x.name for x in flavors.values()], "flavors"),
+        )
+    wrong = _wrong_sizes(config, flavors, _size(f))
+    if wrong:
+        return Check(
+            "reservation",
+            False,
+            f"cloud.flavors {', '.join(wrong)} is not the size the lease would reserve ({fname}: {_said(_size(f))})",
+            _same_size(flavors, _size(f)),
+        )
+    now = datetime.now(UTC).replace(tzinfo=None)
+    start, end = leases.dates(config, now)
+    if end <= now.strftime(leases.LEASE_DATE):
+        return Check(
+            "reservation",
+            False,
+            f"lease.create.end {end} is already past (now {now:%Y-%m-%d %H:%M} UTC)",
+            "set a later end, or unset it to use lease.create.hours",
+        )
+    amount = want.instances or len(config.cloud.nodes)
+    return Check(
+        "reservation",
+        True,
+        f"apply creates lease {leases.lease_name(config)}: {amount} x {fname} ({_said(_size(f))}), {start} to "
+        f"{end} UTC; destroy ends it",
+    )
+
+
+def judge_reservation(
+    config: Config, lease: dict[str, Any], r: dict[str, Any], flavors: dict[str, Any], created: bool = False
+) -> Check:
+    """One reservation `r` of `lease` against the plan: ACTIVE, enough instances, the roles' flavors reserved (by
+    name for Chameleon's flavor:instance, by size for virtual:instance)."""
     rid, name = r["id"], lease.get("name") or lease.get("id")
     status = str(lease.get("status", "?")).upper()
     when = f"{lease.get('start_date', '?')} to {lease.get('end_date', '?')}"
@@ -322,12 +420,12 @@ def _judge_reservation(config: Config, lease: dict[str, Any], r: dict[str, Any])
             "reservation", False, f"lease {name} ({rid}) has not started: {status}, {when}", "wait for it to start"
         )
     if status in LEASE_OVER:
-        return Check(
-            "reservation",
-            False,
-            f"lease {name} ({rid}) is over: {status}, {when}",
-            "create a new lease and set cloud.reservation_id to its reservation",
+        instead = (
+            "run `cxops infra destroy` (it forgets the lease cxops created), then apply creates a new one"
+            if created
+            else "create a new lease and set cloud.lease.reservation_id to its reservation"
         )
+        return Check("reservation", False, f"lease {name} ({rid}) is over: {status}, {when}", instead)
     if status != "ACTIVE":
         return Check("reservation", False, f"lease {name} ({rid}) is {status}, not ACTIVE", "wait for ACTIVE")
     nodes = len(config.cloud.nodes)
@@ -340,8 +438,8 @@ def _judge_reservation(config: Config, lease: dict[str, Any], r: dict[str, Any])
             f"reserve at least {nodes} instances or drop nodes from cloud.nodes",
         )
     reserved = _reserved_flavor(r)
+    role_of = {n.name: n.role for n in config.cloud.nodes}
     if reserved:
-        role_of = {n.name: n.role for n in config.cloud.nodes}
         wrong = sorted({f"{role_of[node]}: {f}" for node, f in node_flavors(config) if f != reserved})
         if wrong:
             return Check(
@@ -350,6 +448,17 @@ def _judge_reservation(config: Config, lease: dict[str, Any], r: dict[str, Any])
                 f"cloud.flavors {', '.join(wrong)} is not the flavor reservation {rid} holds",
                 f"set every role's flavor to {reserved}",
             )
+    elif all(k in r for k in ("vcpus", "memory_mb", "disk_gb")):
+        size = (int(r["vcpus"]), int(r["memory_mb"]), int(r["disk_gb"]))
+        wrong = _wrong_sizes(config, flavors, size)
+        if wrong:
+            return Check(
+                "reservation",
+                False,
+                f"cloud.flavors {', '.join(wrong)} is not the size reservation {rid} holds ({_said(size)})",
+                _same_size(flavors, size),
+            )
+        reserved = _said(size)
     return Check(
         "reservation",
         True,
@@ -359,25 +468,27 @@ def _judge_reservation(config: Config, lease: dict[str, Any], r: dict[str, Any])
 
 
 def _reserved_flavor(r: dict[str, Any]) -> str | None:
-    """The name of the flavor a reservation holds: Blazar keeps it as JSON in resource_properties."""
+    """The name of the flavor a flavor:instance reservation holds: Blazar keeps it as JSON in resource_properties
+    (a virtual:instance reservation's resource_properties is a host filter instead: no name)."""
     import json
 
     props = r.get("resource_properties")
     try:
-        found = json.loads(props) if isinstance(props, str) else props
+        found = json.loads(props) if isinstance(props, str) and props else props
     except ValueError:
         return None
     return found.get("name") if isinstance(found, dict) else None
 
 
-def run_preflight(config: Config, conn: Connection) -> list[Check]:
+def run_preflight(config: Config, conn: Connection, recorded: dict[str, Any] | None = None) -> list[Check]:
+    """Every check of the plan against the cloud; `recorded` is the lease cxops created (cxops.infra.leases)."""
     flavors = {f.name: f for f in conn.compute.flavors(details=True)}
     checks = [check_image(conn, config.cloud.image)]
     checks += check_flavors(config, flavors)
     checks.append(check_keypair(conn, config.cloud.key_pair))
     checks.append(check_external_network(conn, config.cloud.external_network))
     checks += check_quotas(conn, plan_needs(config, flavors), flavors, config)
-    reservation = check_reservation(conn, config)
+    reservation = check_reservation(conn, config, flavors, recorded)
     if reservation is not None:
         checks.append(reservation)
     return checks

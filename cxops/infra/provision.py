@@ -114,6 +114,7 @@ def prepare(
     tf = terraform(cfg, workdir, command)  # no clouds.yaml for the provider: stop before anything runs
     if preflight is not None:
         preflight()
+        tfvars.write(cfg, workdir)  # the preflight may have created the lease: its reservation now boots the nodes
     if operator is not None:
         operator_tfvars.write(workdir, operator())
     tf.init()

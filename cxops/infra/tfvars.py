@@ -27,8 +27,10 @@ def entry_node(cfg: Config) -> str:
     return next(n.name for n in cfg.cloud.nodes if n.role == "control")
 
 
-def variables(cfg: Config) -> dict[str, Any]:
-    """The root module's variables, from the `project` and `cloud` sections (no credentials: clouds.yaml has them)."""
+def variables(cfg: Config, reservation_id: str | None = None) -> dict[str, Any]:
+    """The root module's variables, from the `project` and `cloud` sections (no credentials: clouds.yaml has them).
+
+    `reservation_id`: the lease cxops created (cxops.infra.leases.recorded); else cloud.lease.reservation_id."""
     c = cfg.cloud
     return {
         "project_name": cfg.project.name,
@@ -44,7 +46,7 @@ def variables(cfg: Config) -> dict[str, Any]:
         "dns_nameservers": list(c.dns_nameservers),
         "nodes": {n.name: {"address": n.address, "role": n.role} for n in c.nodes},
         "entry_node": entry_node(cfg),
-        "reservation_id": c.reservation_id,
+        "reservation_id": c.lease.reservation_id or reservation_id,
         "floating_ip": c.floating_ip,
         "data_volume_gb": c.data_volume_gb,
         "data_volume_name": c.data_volume_name,
@@ -59,17 +61,19 @@ def variables(cfg: Config) -> dict[str, Any]:
     }
 
 
-def render_text(cfg: Config) -> str:
+def render_text(cfg: Config, reservation_id: str | None = None) -> str:
     """The file's text: the marker on the first line (so `generated.is_generated` sees it), then the variables."""
     marker = " ".join(line.lstrip("# ").strip() for line in generated.header(COMMAND).splitlines())
-    body = json.dumps({COMMENT_KEY: marker, **variables(cfg)}, indent=2)
+    body = json.dumps({COMMENT_KEY: marker, **variables(cfg, reservation_id)}, indent=2)
     first, second, rest = body.split("\n", 2)
     return f"{first}{second.strip()}\n{rest}\n"
 
 
 def files(cfg: Config, workdir: Path) -> dict[Path, str]:
     """{path: text} of what `cxops infra render` writes into the module directory `workdir`."""
-    return {workdir / TFVARS_FILE: render_text(cfg)}
+    from cxops.infra import leases
+
+    return {workdir / TFVARS_FILE: render_text(cfg, leases.effective_reservation(cfg, workdir))}
 
 
 def write(cfg: Config, workdir: Path) -> list[Path]:

@@ -10,9 +10,10 @@ No OS_CLIENT_CONFIG_FILE, no OS_CLOUD: the provider must find the clouds.yaml th
 After each stage openstacksdk (the test's own connections, not the product's) says what exists in each service.
 
 What the local OpenStack cannot serve, so it is not exercised here:
-- Blazar (Chameleon's reservation service): the second apply runs inside a lease whose reservation service is
-  tests/openstack/blazar_stand_in.py (its docstring says why no real Blazar runs here), entered in the lab's real
-  Keystone catalog, with the reserved flavor made in the real Nova as Blazar makes it; the preflight reads the lease,
+- Blazar (Chameleon's reservation service): the second apply runs inside a lease cxops creates (cloud.lease.create)
+  through tests/openstack/blazar_stand_in.py (its docstring says why no real Blazar runs here), entered in the lab's
+  real Keystone catalog, which makes the reserved flavor in the real Nova as Blazar makes it; the preflight reads the
+  lease, destroy ends it,
   and every node is created by the real provider with flavor reservation:<id> and the `reservation` scheduler hint
   (Nova accepts the hint; without Blazar's scheduler filter it places nothing);
 - the load balancers' data plane: the public entry (tf/modules/gateway) is created by the real provider in the real
@@ -46,7 +47,7 @@ import yaml
 from helpers import REPO
 from tfhelpers import go_tools
 
-from tests.openstack.blazar_stand_in import LeaseApi, in_catalog, lease, reserved_flavor
+from tests.openstack.blazar_stand_in import LeaseApi, in_catalog
 
 pytestmark = [pytest.mark.openstack, pytest.mark.timeout(1800)]
 
@@ -54,7 +55,6 @@ PROJECT, SUFFIX = "cxops-e2e", "p1"
 OPERATOR = "203.0.113.7"  # a documentation address (RFC 5737): SSH and the API open to it only
 NODES = {"node1": ("192.168.1.11", "control"), "node2": ("192.168.1.12", "worker"), "node3": ("192.168.1.13", "worker")}
 FLAVORS = {"control": "m1.small", "worker": "m1.tiny"}
-RESERVATION = "8c1e4f2a-3b5d-4e6f-9a7b-1c2d3e4f5a6b"  # the second apply's lease (P2)
 RESOLVERS = ["8.8.8.8", "1.1.1.1"]  # cloud.dns_nameservers' default (P3)
 NODE_PORTS = {"http": 30080, "https": 30443}  # kubernetes.gateway_node_port, gateway_tls_node_port (defaults)
 GATEWAY_VIP = "192.168.1.10"  # the subnet's tenth host: the public entry's load balancer
@@ -297,22 +297,28 @@ def test_preflight_plan_apply_inventory_destroy_apply_destroy(
     assert "destroy: 34 destroyed; kept module.storage (1 in state)" in res.stdout, res.stdout
     only_the_volume_is_left(conn)
 
-    # The second cluster inside a Chameleon lease (P2): the cloud now has a reservation service holding an ACTIVE
-    # lease of 3 x m1.tiny and Nova the flavor Blazar makes for it (tests/openstack/blazar_stand_in.py says what is
-    # a stand-in); every node must boot with flavor reservation:<id> and the `reservation` scheduler hint.
+    # The second cluster inside a Chameleon lease cxops creates (P2, cloud.lease.create): the cloud now has a
+    # reservation service (tests/openstack/blazar_stand_in.py says what is a stand-in); apply creates a lease of
+    # 3 x m1.tiny, waits until it is ACTIVE, and every node must boot with the flavor reservation:<id> Blazar made
+    # for it and the `reservation` scheduler hint; destroy ends the lease.
     cfg = yaml.safe_load((root / "cxops.yaml").read_text())
-    cfg["cloud"].update(reservation_id=RESERVATION, flavors={"control": "m1.tiny", "worker": "m1.tiny"})
+    cfg["cloud"].update(lease={"create": {"hours": 2}}, flavors={"control": "m1.tiny", "worker": "m1.tiny"})
     (root / "cxops.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    tiny = admin_conn.compute.find_flavor("m1.tiny", ignore_missing=False)
     project = admin_conn.identity.find_project(openstack_lab["project"], ignore_missing=False)
     with contextlib.ExitStack() as stack:
-        api = stack.enter_context(contextlib.closing(LeaseApi()))
+        api = stack.enter_context(contextlib.closing(LeaseApi(admin_conn, project.id)))
         stack.enter_context(in_catalog(admin_conn, api))
-        stack.enter_context(reserved_flavor(admin_conn, project.id, RESERVATION, tiny))
-        api.leases = [lease(RESERVATION, "ACTIVE", len(NODES), tiny)]
         res = ok(run(root, terraformrc, "infra", "apply", "--operator-address", OPERATOR))
         assert "apply: 34 to add, 0 to change, 0 to destroy" in res.stdout, res.stdout  # the volume: not again
-        second = check_cluster(conn, admin_conn, openstack_lab, flavor=f"reservation:{RESERVATION}")
+        [made] = api.leases
+        reservation = made["reservations"][0]["id"]
+        assert made["status"] == "ACTIVE" and made["name"] == name("lease"), made
+        assert f"lease: created {name('lease')}, reservation {reservation} (ACTIVE)" in res.stderr, res.stderr
+        recorded = json.loads((root / "tf" / "cxops-lease.json").read_text())
+        assert (recorded["lease_id"], recorded["reservation_id"]) == (made["id"], reservation)
+        ignored = subprocess.run(["git", "check-ignore", "-q", "tf/cxops-lease.json"], cwd=REPO, timeout=30)
+        assert ignored.returncode == 0  # infra state, never for git
+        second = check_cluster(conn, admin_conn, openstack_lab, flavor=f"reservation:{reservation}")
         state = json.loads((root / "tf" / "terraform.tfstate").read_text())
         hints = [
             i["attributes"]["scheduler_hints"]
@@ -320,7 +326,7 @@ def test_preflight_plan_apply_inventory_destroy_apply_destroy(
             if r["type"] == "openstack_compute_instance_v2"
             for i in r["instances"]
         ]
-        assert hints == [[{**hints[0][0], "additional_properties": {"reservation": RESERVATION}}]] * len(NODES)
+        assert hints == [[{**hints[0][0], "additional_properties": {"reservation": reservation}}]] * len(NODES)
         assert second["volume"] == first["volume"]  # the same data, attached to the new entry node
         assert not set(second["servers"].values()) & set(first["servers"].values())
         ok(run(root, terraformrc, "infra", "inventory"))
@@ -328,7 +334,11 @@ def test_preflight_plan_apply_inventory_destroy_apply_destroy(
         assert all(f"HostKeyAlias {sid}" in ssh_config for sid in second["servers"].values())
         assert not any(sid in ssh_config for sid in first["servers"].values())
 
-        ok(run(root, terraformrc, "infra", "destroy", "--yes"))
+        res = ok(run(root, terraformrc, "infra", "destroy", "--yes"))
+        assert f"lease: {name('lease')} ({made['id']}) ended" in res.stdout, res.stdout
+        assert api.leases == [] and api.deleted == [made["id"]]
+        assert not (root / "tf" / "cxops-lease.json").exists()
+        assert admin_conn.compute.find_flavor(reservation) is None  # Blazar's flavor went with the lease
         only_the_volume_is_left(conn)
     # Deleting the data on purpose, as docs/provisioning.md says: forget it in the state, then delete the volume.
     state_rm = subprocess.run(

@@ -52,7 +52,19 @@ BAD = {
         "node(s) g1 have role gpu but cloud.flavors.gpu is unset",
     ),
     "volume size 0": ({"data_volume_gb": 0}, "cloud.data_volume_gb: Input should be greater than or equal to 1, got 0"),
-    "reservation id not a UUID": ({"reservation_id": "my-lease"}, "must be a reservation UUID"),
+    "reservation id not a UUID": ({"lease": {"reservation_id": "my-lease"}}, "must be a reservation UUID"),
+    "lease to create with a bad start": (
+        {"lease": {"create": {"start": "tomorrow"}}},
+        'cloud.lease.create.start: must be "now" or a UTC time YYYY-MM-DD HH:MM like 2026-12-07 09:00, got',
+    ),
+    "lease to create ending before its start": (
+        {"lease": {"create": {"start": "2027-01-02 09:00", "end": "2027-01-01 09:00"}}},
+        "end '2027-01-01 09:00' must be later than start '2027-01-02 09:00'",
+    ),
+    "lease to create for roles of two flavors": (
+        {"lease": {"create": {}}, "flavors": {"control": "m1.small", "worker": "m1.large"}},
+        "lease.create.flavor is unset and cloud.flavors differ by role (control: m1.small, worker: m1.large)",
+    ),
     "even number of control nodes": (
         {"nodes": [NODES[0], {**NODES[1], "role": "control"}]},
         "quorum needs an odd count: use 1 or 3",
