@@ -37,12 +37,14 @@ LONGEST_FIRST = (
     "hostlab",
 )
 FOLDERS = {"tests/openstack": "openstack", "tests/cluster": "hostlab", "tests/k8s_api": "k8s-api"}
-# the OpenStack modules of the second half: the notebooks' apply (about 6 min) and the GPU fixture (about 4 min)
-# against the provisioning path (5-11 min) and the rest (docs/testing.md)
+# the OpenStack modules of the second half (about 14 min on 2026-12-06, lab up included): the notebooks' apply, GPUs,
+# jobs and the object store; the first keeps the provisioning path, the leases, preflight and probes (about 16 min)
 OPENSTACK_2 = (
     "tests/openstack/test_walkthrough_notebooks.py",
     "tests/openstack/test_gpus.py",
     "tests/openstack/test_jobs.py",
+    "tests/openstack/test_job_store.py",
+    "tests/openstack/test_object_store.py",
     "tests/openstack/test_train_runner.py",
 )
 # modules whose module-scoped fixture is parametrized by project, each parameter a lab and lifecycle of its own
