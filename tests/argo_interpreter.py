@@ -264,6 +264,7 @@ class Interpreter:
         retry = t.get("retryStrategy") or {}
         limit = int(retry.get("limit", 0))
         node = Node(node_name, t["name"], "Failed")
+        stderr = ""
         for attempt in range(limit + 1):
             pod_dir = Path(tempfile.mkdtemp(prefix=f"argo-{node_name}-"))
             argv = [self._sub(a, inputs, {}) for a in [*c.get("command", []), *c.get("args", [])]]
@@ -284,7 +285,7 @@ class Interpreter:
             node = Node(node_name, t["name"], "Succeeded" if proc.returncode == 0 else "Failed", str(proc.returncode))
             node.attempts, node.argv = attempt + 1, argv
             node.message = "" if proc.returncode == 0 else f"Error (exit code {proc.returncode})"
-            node.stderr = proc.stderr  # type: ignore[attr-defined]
+            node.stderr = stderr = stderr + proc.stderr  # type: ignore[attr-defined]  # every attempt's, in order
             if proc.returncode == 0:
                 for p in (t.get("outputs") or {}).get("parameters") or []:
                     path = p["valueFrom"]["path"]

@@ -255,14 +255,41 @@ def test_a_passing_canary_hands_on_to_production(cluster: Cluster, cfg) -> None:
     assert _canary(cfg) == v1
 
 
+def test_a_failed_canary_gate_is_handled_by_the_step_not_the_rollback_task(cluster: Cluster, cfg) -> None:
+    """Canary v1 (canary-previous v2) with a p95 ratio no two servers meet: the gate fails (exit 3, not retried),
+    the step itself rolls the canary back to v2 (waiting on ArgoCD's Application and the canary's Service), the
+    DAG's `rollback` task does not run (its `when` reads the exit code), nothing is promoted, and the exit handler
+    records the failed gate."""
+    import yaml
+
+    v1, v2 = cluster.versions
+    assert _canary(cfg) == v1
+    data = yaml.safe_load(cluster.image.read_text())
+    data["gates"]["canary"]["max_p95_ratio"] = 0.001
+    strict = cluster.image.parent.parent / "strict-image" / "cxops.yaml"
+    strict.parent.mkdir(exist_ok=True)
+    strict.write_text(yaml.safe_dump(data, sort_keys=False))
+    result = cluster.run("analyze-canary", {"version": v1, "image": ""}, config=strict)
+    nodes = {n.name: n for n in result.nodes}
+    assert result.status == "Failed"
+    assert (nodes["analyze-canary"].exit_code, nodes["analyze-canary"].attempts) == ("3", 1), _why(result)
+    assert "analyze-canary-rollback" not in nodes and not result.stood_in
+    assert _canary(cfg) == v2
+    outcome = _outcome(result)
+    assert (outcome["status"], outcome["gate_outcome"]) == ("Failed", "failed")
+
+
 def test_a_crashed_analysis_runs_the_rollback_task(cluster: Cluster, cfg) -> None:
     """Prometheus' Service has no endpoints: the step fails with exit 1 (not a verdict), is retried once by the
     rendered expression, and then the DAG's `rollback` task restores canary-previous (v2) in git and live,
     waiting on ArgoCD's Application for the canary; nothing is promoted."""
     from cxops import names
     from cxops.config import load_config
+    from cxops.registry.client import Registry
+    from cxops.release.rollout import deploy
 
     v1, v2 = cluster.versions
+    deploy(cfg, "canary", v1, "as-wired test: canary v1 again, canary-previous v2", registry=Registry(cfg))
     assert _canary(cfg) == v1
     cluster.argocd.refreshed.clear()
     result = cluster.run("analyze-canary", {"version": v1, "image": ""}, without="prometheus")
@@ -277,30 +304,6 @@ def test_a_crashed_analysis_runs_the_rollback_task(cluster: Cluster, cfg) -> Non
     assert names.argocd_app(load_config(cluster.image), "canary") in cluster.argocd.refreshed
     outcome = _outcome(result)
     assert outcome["status"] == "Failed"
-
-
-def test_a_failed_canary_gate_is_handled_by_the_step_not_the_rollback_task(cluster: Cluster, cfg) -> None:
-    """Canary v2 (after the rollback above; it has no previous version now) against production v1, with a p95
-    ratio no two servers meet: the gate fails (exit 3, not retried), the step itself takes the canary out (retired:
-    nothing to go back to), the DAG's `rollback` task does not run (its `when` reads the exit code), nothing is
-    promoted, and the exit handler records the failed gate."""
-    _, v2 = cluster.versions
-    assert _canary(cfg) == v2
-    import yaml
-
-    data = yaml.safe_load(cluster.image.read_text())
-    data["gates"]["canary"]["max_p95_ratio"] = 0.001
-    strict = cluster.image.parent.parent / "strict-image" / "cxops.yaml"
-    strict.parent.mkdir(exist_ok=True)
-    strict.write_text(yaml.safe_dump(data, sort_keys=False))
-    result = cluster.run("analyze-canary", {"version": v2, "image": ""}, config=strict)
-    nodes = {n.name: n for n in result.nodes}
-    assert result.status == "Failed"
-    assert (nodes["analyze-canary"].exit_code, nodes["analyze-canary"].attempts) == ("3", 1), _why(result)
-    assert "analyze-canary-rollback" not in nodes and not result.stood_in
-    assert _canary(cfg) is None
-    outcome = _outcome(result)
-    assert (outcome["status"], outcome["gate_outcome"]) == ("Failed", "failed")
 
 
 def test_wiring_mistakes_fail(cluster: Cluster) -> None:
