@@ -10,7 +10,9 @@ step process gets what a pod has:
 - a network namespace of its own (`unshare --net`, inside an unprivileged user namespace), so it can bind the
   Services' ports (80, 5000, 9090) without touching this machine's, and sees nothing of this machine's loopback;
 - a mount namespace in which /etc/hosts (read first: nsswitch `hosts: files dns`) maps each Service name to an
-  address of its own in 127.0.0.0/8 inside that namespace, standing in for the Service's ClusterIP and cluster DNS;
+  address of its own in 127.0.0.0/8 inside that namespace, standing in for the Service's ClusterIP and cluster DNS
+  (those addresses exist only in the step's namespace: nothing listens on this machine's network but the relays'
+  Unix sockets in a private temporary directory);
 - at each such address and Service port, a relay (this module run as a script, the step's parent inside the
   namespaces) to a Unix socket that the test process relays on to the real server on this machine's 127.0.0.1,
   standing in for kube-proxy (Unix sockets by path cross network namespaces; TCP does not).
