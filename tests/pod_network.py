@@ -83,9 +83,11 @@ class _UnixRelay(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 class PodNetwork:
     """The Services a step's pod reaches: `services[host] = (service_port, port)`, the in-cluster name and port
     mapped to a server on this machine's 127.0.0.1:port (port None: a Service without endpoints, e.g. a stopped
-    server). Use as a context manager; `launcher` is the argv prefix that runs a command inside the pod's network."""
+    server). `tmpfs`: directories the pod has of its own (e.g. BuildKit's /run/buildkit and /var/lib/buildkit),
+    empty in each process's mount namespace. Use as a context manager; `launcher` is the argv prefix that runs a
+    command inside the pod's network."""
 
-    def __init__(self, services: dict[str, tuple[int, int | None]]) -> None:
+    def __init__(self, services: dict[str, tuple[int, int | None]], tmpfs: tuple[str, ...] = ()) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="pod-net-"))
         self.servers: list[_UnixRelay] = []
         spec = []
@@ -97,7 +99,7 @@ class PodNetwork:
                 threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
                 self.servers.append(server)
             spec.append({"host": host, "address": f"127.0.10.{i + 1}", "port": service_port, "socket": path})
-        (self.dir / "spec.json").write_text(json.dumps(spec))
+        (self.dir / "spec.json").write_text(json.dumps({"services": spec, "tmpfs": list(tmpfs)}))
         (self.dir / "hosts").write_text(
             "127.0.0.1 localhost\n" + "".join(f"{s['address']} {s['host']}\n" for s in spec)
         )
@@ -149,10 +151,15 @@ class _TcpRelay(socketserver.ThreadingMixIn, socketserver.TCPServer):
 
 
 def _inside(netdir: Path, argv: list[str]) -> int:
-    """In the new namespaces: loopback up, /etc/hosts from NETDIR, a relay per Service; then ARGV, its exit code."""
+    """In the new namespaces: loopback up, /etc/hosts from NETDIR, the pod's own directories, a relay per Service;
+    then ARGV, its exit code."""
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     subprocess.run(["mount", "--bind", str(netdir / "hosts"), "/etc/hosts"], check=True)
-    for svc in json.loads((netdir / "spec.json").read_text()):
+    spec = json.loads((netdir / "spec.json").read_text())
+    for path in spec["tmpfs"]:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", "-t", "tmpfs", "tmpfs", path], check=True)
+    for svc in spec["services"]:
         if svc["socket"] is None:  # no endpoints: nothing listens, the connection is refused (kube-proxy rejects)
             continue
         server = _TcpRelay((svc["address"], svc["port"]), _ToUnix)

@@ -162,7 +162,11 @@ def cluster(lab: Path, cfg, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     ]
     bare = bare_path(state_dir(cfg))
     argocd = ArgoCD(bare, cfg.gitops.branch)
-    with prometheus_server(root, jobs) as prom, platform_mlflow(cfg, image_cfg) as mlflow_port:
+    with (
+        contextlib.closing(argocd),
+        prometheus_server(root, jobs) as prom,
+        platform_mlflow(cfg, image_cfg) as mlflow_port,
+    ):
         services: dict[str, tuple[int, int | None]] = {
             f"model-server.{names.env_namespace(image_cfg, env)}.svc.cluster.local": (
                 80,
@@ -176,7 +180,6 @@ def cluster(lab: Path, cfg, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             host(names.argocd_server(image_cfg)): (80, argocd.server.server_port),
         }
         yield Cluster(image, pod_env(image, bare, REMOTE), services, argocd, (v1, v2))
-    argocd.close()
 
 
 @contextlib.contextmanager
@@ -190,6 +193,7 @@ def platform_mlflow(cfg, image_cfg) -> Iterator[int]:
     root = state_dir(cfg) / "mlflow"
     port = free_port()
     argv = [
+        *("env", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false"),  # as the lab's (cxops.registry.mlflow_server)
         *(sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port)),
         *("--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "artifacts")),
         *("--serve-artifacts", "--workers", "1", "--allowed-hosts", ",".join(mlflow(image_cfg)["serverAllowedHosts"])),
