@@ -29,7 +29,8 @@ Not modelled: pods, images and the scheduler (a container is a process on this m
 its filesystem (each pod gets a fresh directory for the outputs path, substituted in args and `valueFrom.path`);
 volumes and securityContext; containerSet templates; retry backoff (no sleeping), activeDeadlineSeconds (the
 process gets `deadline` seconds), podGC, TTL; Argo's `Omitted` vs `Skipped` distinction (both count as not run);
-cluster DNS (the caller's environment, e.g. HTTP_PROXY, maps Service names).
+cluster DNS (the caller's environment, e.g. HTTP_PROXY, maps Service names, or its `launcher` runs each process in
+a network of its own, tests/pod_network.py).
 """
 
 from __future__ import annotations
@@ -116,7 +117,8 @@ class Result:
 class Interpreter:
     """Run one WorkflowTemplate as wired. `secrets[(name, key)]` feeds secretKeyRef; `env` is the process env;
     `templates` (default: the committed ones) lets a test run a mutated copy; `stand_in` names WorkflowTemplates
-    whose templateRef tasks are recorded, not run."""
+    whose templateRef tasks are recorded, not run; `launcher` is an argv prefix every container's process is started
+    with (tests/pod_network.py: the pod's network)."""
 
     def __init__(
         self,
@@ -126,9 +128,11 @@ class Interpreter:
         *,
         templates: dict[str, dict] | None = None,
         stand_in: frozenset[str] = frozenset(),
+        launcher: list[str] | None = None,
     ) -> None:
         self.templates = templates if templates is not None else manifests()
         self.env, self.secrets, self.deadline, self.stand_in = env, secrets, deadline, stand_in
+        self.launcher = launcher or []
         self.nodes: list[Node] = []
         self.stood_in: list[StoodIn] = []
         self.failures: list[dict] = []  # Argo's failedNodeStatus entries, in the order the nodes finished
@@ -260,6 +264,7 @@ class Interpreter:
         retry = t.get("retryStrategy") or {}
         limit = int(retry.get("limit", 0))
         node = Node(node_name, t["name"], "Failed")
+        stderr = ""
         for attempt in range(limit + 1):
             pod_dir = Path(tempfile.mkdtemp(prefix=f"argo-{node_name}-"))
             argv = [self._sub(a, inputs, {}) for a in [*c.get("command", []), *c.get("args", [])]]
@@ -274,11 +279,13 @@ class Interpreter:
                     env[e["name"]] = self.secrets[(ref["name"], ref["key"])]
             if argv[0] == "cxops":
                 argv = [sys.executable, "-m", "cxops", *argv[1:]]
-            proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=self.deadline)
+            proc = subprocess.run(
+                [*self.launcher, *argv], env=env, capture_output=True, text=True, timeout=self.deadline
+            )
             node = Node(node_name, t["name"], "Succeeded" if proc.returncode == 0 else "Failed", str(proc.returncode))
             node.attempts, node.argv = attempt + 1, argv
             node.message = "" if proc.returncode == 0 else f"Error (exit code {proc.returncode})"
-            node.stderr = proc.stderr  # type: ignore[attr-defined]
+            node.stderr = stderr = stderr + proc.stderr  # type: ignore[attr-defined]  # every attempt's, in order
             if proc.returncode == 0:
                 for p in (t.get("outputs") or {}).get("parameters") or []:
                     path = p["valueFrom"]["path"]
@@ -338,11 +345,16 @@ def process_env(extra: dict[str, str]) -> dict[str, str]:
 def step_pod_env(config: Path, proxy_port: int, bare: Path, remote: str) -> dict[str, str]:
     """A tools pod's environment for a step: the image's cxops.yaml (CXOPS_CONFIG), cluster DNS through the test's
     proxy on `proxy_port`, and git pushing to `remote` reaching the local bare repository `bare` instead."""
+    proxy = {"HTTP_PROXY": f"http://127.0.0.1:{proxy_port}", "NO_PROXY": "127.0.0.1,localhost"}
+    return {**pod_env(config, bare, remote), **proxy}
+
+
+def pod_env(config: Path, bare: Path, remote: str) -> dict[str, str]:
+    """A tools pod's environment for a step without a proxy (cluster DNS from tests/pod_network.py): the image's
+    cxops.yaml (CXOPS_CONFIG) and git pushing to `remote` reaching the local bare repository `bare` instead."""
     return process_env(
         {
             "CXOPS_CONFIG": str(config),
-            "HTTP_PROXY": f"http://127.0.0.1:{proxy_port}",
-            "NO_PROXY": "127.0.0.1,localhost",
             "GIT_CONFIG_COUNT": "3",
             "GIT_CONFIG_KEY_0": f"url.{bare}.insteadOf",
             "GIT_CONFIG_VALUE_0": remote,

@@ -45,6 +45,14 @@ class Command:
     result: type[results.StepResult]
     help: str
     changes_git: bool = False  # moves an environment through a GitOps commit (deploy key + ArgoCD sync wait)
+    # a failed gate rolls its environment back in the step itself (a GitOps commit and ArgoCD's sync wait inside
+    # the step: the deploy key and ArgoCD token too, but no wait-synced task after it)
+    rolls_back: bool = False
+
+    @property
+    def needs_gitops_access(self) -> bool:
+        """Whether the step's container needs the GitOps deploy key and the ArgoCD token."""
+        return self.changes_git or self.rolls_back
 
     def param_names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.params)
@@ -110,6 +118,7 @@ COMMANDS: dict[str, Command] = {
             name="analyze",
             params=(Param(name="env", help="environment to analyse", enum=("canary",)),),
             result=results.GateResult,
+            rolls_back=True,
             help="canary vs production on live traffic; rolls back on failure",
         ),
         Command(

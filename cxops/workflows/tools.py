@@ -13,7 +13,7 @@ from cxops.cluster_secrets import MLFLOW_PASSWORD_KEY, MLFLOW_USER_KEY
 from cxops.config.schema import Config
 from cxops.errors import ExitCode
 from cxops.pipeline.definition import COMMANDS, Param, Step
-from cxops.workflows.chain import GIT_COMMANDS, arg_params, is_ref
+from cxops.workflows.chain import arg_params, is_ref
 
 OUTPUTS_DIR = "/tmp/cxops-outputs"
 GIT_KEY_DIR = "/etc/cxops/git"
@@ -177,7 +177,7 @@ def step_template(cfg: Config, s: Step, name: str | None = None, literal_default
     ]
     outputs = [Parameter(name=o, value_from=ValueFrom(path=f"{OUTPUTS_DIR}/{o}")) for o in s.outputs]
     env, volumes = base_env(cfg), list[Any]()
-    if s.command in GIT_COMMANDS:
+    if COMMANDS[s.command].needs_gitops_access:
         git_env, volumes = git_env_and_volumes(cfg)
         env += [*git_env, argocd_token_env(cfg)]  # the step itself waits on ArgoCD before it reports success
     attempts = s.retries + 1

@@ -122,10 +122,13 @@ def test_git_steps_get_the_deploy_key_as_a_file_and_no_other_step_does():
     for fname, tname, c in all_containers():
         argv = c.get("command", [])
         mounts = {m["mountPath"] for m in c.get("volumeMounts") or []}
-        is_git = (argv[:2] == ["cxops", "step"] and argv[2] in ("deploy", "promote", "rollback")) or argv in (
+        # analyze rolls the canary back itself on a failed gate; the guard reverts by push; reconcile reads git
+        is_git = (
+            argv[:2] == ["cxops", "step"] and argv[2] in ("deploy", "promote", "rollback", "analyze")
+        ) or argv in (
             ["cxops", "gitops", "guard"],
             ["cxops", "reconcile"],
-        )  # the guard reverts by push; reconcile reads git
+        )
         assert ("/etc/cxops/git" in mounts) == is_git, f"{fname}:{tname}"
 
 
