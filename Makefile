@@ -54,7 +54,7 @@ kernel: setup
 # pytest-xdist workers, `--dist loadgroup` (docs/testing.md, "`make test` on workers"): the tests that share a service
 # (the local OpenStack, the API server, the host lab, an embedded lab) stay on one worker and the groups that wait
 # on services run side by side; tests/conftest.py names the groups and hands the longest out first.
-TEST_WORKERS ?= 3
+TEST_WORKERS ?= 4
 test: setup setup-torch
 	scripts/timed packages scripts/install-test-deps
 	scripts/timed checkov scripts/install-checkov
