@@ -14,8 +14,9 @@ path scores the request at once on the event loop (`Batcher.score_inline`), as t
 no task, no thread hop. A request that finds the batcher busy, or others waiting, goes through uvicorn's ASGI cycle
 to the queue (`Batcher.defer` keeps the gate shut until it is there), so under load every request is batched.
 
-- The model call runs in a worker thread (one: a server process is one replica, and a second call beside the first
-  only contends for the same cores), so the event loop goes on reading and validating requests meanwhile.
+- A batch's model call runs in a worker thread (one: a server process is one replica, and a second call beside the
+  first only contends for the same cores), so the event loop goes on reading and validating requests meanwhile. An
+  inline call runs only while the worker thread is idle, so the model is never called twice at once.
 - Requests are validated before they join (cxops.serving.protocols): bad input never reaches the model, and never
   fails another request's batch.
 - The rows of a batch are the requests' rows in arrival order; request i gets rows [start_i, start_i + n_i) of the
@@ -118,11 +119,12 @@ class Batcher:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cxops-batch")
         self._open = 0  # requests in `score`: queued, in a batch being gathered or scored, or not yet resumed
         self._deferred = False  # a request is on its way to the queue through the ASGI cycle (`defer`)
+        self._scoring = False  # a batch is in the worker thread (its requests may have been cancelled meanwhile)
 
     def idle(self) -> bool:
         """No request is queued, gathered, being scored or on its way to the queue: one scored inline now
-        (`score_inline`) makes no other wait."""
-        return self._open == 0 and not self._deferred
+        (`score_inline`) makes no other wait, and never calls the model beside the worker thread."""
+        return self._open == 0 and not self._deferred and not self._scoring
 
     def defer(self) -> None:
         """A request goes to the queue through uvicorn's ASGI cycle: `idle` says False until the loop has run the
@@ -222,6 +224,7 @@ class Batcher:
             batch = await self._gather()
             self.metrics.requests.observe(len(batch))
             self.metrics.rows.observe(sum(len(p.X) for p in batch))
+            self._scoring = True
             try:
                 results = await loop.run_in_executor(self._pool, self._score, [p.X for p in batch])
             except Exception as exc:  # the model's: every request of this batch fails, each on its own
@@ -229,6 +232,8 @@ class Batcher:
                     if not p.future.done():
                         p.future.set_exception(_failed(len(batch), exc))
                 continue
+            finally:
+                self._scoring = False
             for p, result in zip(batch, results, strict=True):
                 if p.future.done():  # the request was cancelled meanwhile
                     continue
@@ -238,8 +243,8 @@ class Batcher:
                     p.future.set_result(result)
 
     def _score(self, parts: list[np.ndarray]) -> list[Rows | FloatingPointError]:
-        """In the worker thread: one model call over the requests' rows, split back per request (each slice
-        checked for finite scores and turned into lists here, off the event loop)."""
+        """In the worker thread (on the loop for `score_inline`): one model call over the requests' rows, split
+        back per request (each slice checked for finite scores and turned into lists here, off the event loop)."""
         X = parts[0] if len(parts) == 1 else np.concatenate(parts)
         proba = np.asarray(self.predict(X), dtype=np.float64)
         if proba.shape[0] != len(X):

@@ -184,7 +184,7 @@ class DirectHttpTools(HoldingHttpTools):
         if b"%" in path or not path.isascii():  # the cycle decodes (or refuses) these
             return None
         hit = self._route(path.decode("ascii"))
-        if hit is None or hit[0].answer is None:  # no direct answer: the route awaits its model (batching)
+        if hit is None or hit[0].answer is None:  # a route without a direct entry
             return None
         length = content_headers(self.headers)[1]
         if length is None or not length.isdigit() or int(length) > hit[0].limit:
