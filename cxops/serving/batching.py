@@ -8,11 +8,13 @@ batcher, a batch is closed when it holds `max_batch_size` rows or its first requ
 whatever arrives while a batch is being scored forms the next one. The wait is adaptive: a batch waits only while
 it holds fewer requests than the one before it (`Batcher._gather`), so a lone client is never held back.
 
-Without contention batching costs nothing: when no request is waiting, being gathered or being scored
-(`Batcher.idle`) and no other connection has a request waiting to be read (cxops.serving.direct checks), the direct
-path scores the request at once on the event loop (`Batcher.score_inline`), as the unbatched server does: no queue,
-no task, no thread hop. A request that finds the batcher busy, or others waiting, goes through uvicorn's ASGI cycle
-to the queue (`Batcher.defer` keeps the gate shut until it is there), so under load every request is batched.
+Without contention batching costs nothing: when no request is waiting, being gathered or being scored, and the
+last batch was a single request (`Batcher.idle`), and no other connection has a request waiting to be read
+(cxops.serving.direct checks), the direct path scores the request at once on the event loop
+(`Batcher.score_inline`), as the unbatched server does: no queue, no task, no thread hop. A request that finds the
+batcher busy, or others waiting, goes through uvicorn's ASGI cycle to the queue (`Batcher.defer` keeps the gate shut
+until it is there); after a batch of several requests, requests queue until a batch of one, so under load every
+request is batched as before and only the first request after the load pays the queue.
 
 - A batch's model call runs in a worker thread (one: a server process is one replica, and a second call beside the
   first only contends for the same cores), so the event loop goes on reading and validating requests meanwhile. An
@@ -122,9 +124,11 @@ class Batcher:
         self._scoring = False  # a batch is in the worker thread (its requests may have been cancelled meanwhile)
 
     def idle(self) -> bool:
-        """No request is queued, gathered, being scored or on its way to the queue: one scored inline now
-        (`score_inline`) makes no other wait, and never calls the model beside the worker thread."""
-        return self._open == 0 and not self._deferred and not self._scoring
+        """No request is queued, gathered, being scored or on its way to the queue, and the last batch was one
+        request: one scored inline now (`score_inline`) makes no other wait, and never calls the model beside the
+        worker thread. After a batch of several (load), requests queue until a batch of one says the load is
+        over, so under steady load every request is batched as if there were no inline path."""
+        return self._open == 0 and not self._deferred and not self._scoring and self._expect == 1
 
     def defer(self) -> None:
         """A request goes to the queue through uvicorn's ASGI cycle: `idle` says False until the loop has run the

@@ -20,9 +20,10 @@ unchanged (and reaches the same route through the ASGI app):
 - no earlier request on the connection still in its cycle, so pipelined responses keep their order;
 - on a route with a gate (adaptive batching, cxops.serving.batching), once the body is in: the gate idle (nothing
   batched waiting or being scored) and no other connection of this server with bytes waiting to be read (one
-  `poll` with no timeout over the open connections' sockets). A request scored inline blocks the loop for the
-  model call, so requests that arrive meanwhile are only in the sockets; this is how the next one knows it is not
-  alone. Otherwise the request goes through the cycle to the batcher's queue (`Gate.defer`).
+  `poll` with no timeout over the open connections' sockets; one whose client closed it does not count). A request
+  scored inline blocks the loop for the model call, so requests that arrive meanwhile are only in the sockets;
+  this is how the next one knows it is not alone. Otherwise the request goes through the cycle to the batcher's
+  queue (`Gate.defer`).
 
 Keep-alive and close follow uvicorn's rules (RFC 9112 section 9: HTTP/1.0 and `Connection: close` close after the
 answer), and requests pipelined behind an answer that closed the connection are not served; the idle timeout runs
@@ -73,6 +74,8 @@ JSON_LENGTH = b"content-type: application/json\r\ncontent-length: %d\r\n"
 INTERNAL_ERROR = (
     b"content-type: text/plain; charset=utf-8\r\ncontent-length: 21\r\nconnection: close\r\n\r\nInternal Server Error"
 )
+# a socket whose peer closed its end (Linux's POLLRDHUP; elsewhere 0: such a socket counts as waiting)
+POLL_HANGUP = getattr(select, "POLLRDHUP", 0)
 # uvicorn versions the direct path was verified on (the tests, the wire comparison and `make bench` passed on each):
 # it uses uvicorn's internals (module docstring), so another version gets the plain protocol until verified.
 VERIFIED_UVICORN = ("0.54.0",)
@@ -121,7 +124,7 @@ class DirectHttpTools(HoldingHttpTools):
             if DirectHttpTools._sockets is None:
                 DirectHttpTools._sockets = select.poll()
             self._fd = sock.fileno()
-            DirectHttpTools._sockets.register(self._fd, select.POLLIN)
+            DirectHttpTools._sockets.register(self._fd, select.POLLIN | POLL_HANGUP)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._fd is not None and DirectHttpTools._sockets is not None:
@@ -130,11 +133,14 @@ class DirectHttpTools(HoldingHttpTools):
         super().connection_lost(exc)
 
     def _others_waiting(self) -> bool:
-        """Another open connection has bytes waiting to be read (a request the loop has not parsed yet)."""
+        """Another open connection has bytes waiting to be read (a request the loop has not parsed yet); one whose
+        client has closed it (readable too, for the end of the stream) is not waiting for anything."""
         sockets = DirectHttpTools._sockets
         if sockets is None:
             return False
-        return any(fd != self._fd and events & select.POLLIN for fd, events in sockets.poll(0))
+        return any(
+            fd != self._fd and events & select.POLLIN and not events & POLL_HANGUP for fd, events in sockets.poll(0)
+        )
 
     def on_message_begin(self) -> None:
         # A request is under way: no idle timeout now. uvicorn arms the timer only once no request is in progress;

@@ -344,7 +344,8 @@ class SocketTransport(RecordingTransport):
 def test_a_gated_route_goes_through_the_cycle_while_another_connection_has_a_request_waiting():
     """Two connections on real sockets: while the other's socket holds unread bytes (a request that arrived while
     the loop was busy), this one's request on a gated route, its gate idle, goes through the cycle; once they are
-    read, the next is answered directly. A connection's own waiting bytes (pipelining) do not count."""
+    read, the next is answered directly. A connection's own waiting bytes (pipelining) and a connection whose client
+    has closed it (its socket readable for the end of the stream) do not count."""
     config = uvicorn.Config(
         app=server(gate=Switch(idle=True)), http=DirectHttpTools, lifespan="off", proxy_headers=False, access_log=False
     )
@@ -353,14 +354,14 @@ def test_a_gated_route_goes_through_the_cycle_while_another_connection_has_a_req
     request = post(b"[1]", length(b"[1]"))
 
     async def main() -> list[bytes]:
-        pairs = [socket.socketpair() for _ in range(2)]
+        pairs = [socket.socketpair() for _ in range(3)]
         protocols = []
         for ours, _ in pairs:
             protocol = DirectHttpTools(config=config, server_state=state, app_state={})
             protocol.connection_made(SocketTransport(ours))  # type: ignore[arg-type]
             protocols.append(protocol)
         mine, transport = protocols[0], protocols[0].transport
-        (_, my_peer), (other_sock, other_peer) = pairs
+        (_, my_peer), (other_sock, other_peer), (_, closed_peer) = pairs
         written = []
 
         async def send() -> None:
@@ -371,6 +372,7 @@ def test_a_gated_route_goes_through_the_cycle_while_another_connection_has_a_req
             transport.writes.clear()  # type: ignore[attr-defined]
 
         try:
+            closed_peer.close()  # a client gone: its connection waits for nothing
             my_peer.sendall(b"POST /score HTTP/1.1\r\n")  # this connection's own next request: not another's
             other_peer.sendall(request)  # unread: as if it arrived while the loop was busy
             await send()
@@ -383,7 +385,7 @@ def test_a_gated_route_goes_through_the_cycle_while_another_connection_has_a_req
                 protocol.connection_lost(None)
             for pair in pairs:
                 for sock in pair:
-                    sock.close()
+                    sock.close()  # closing one twice is allowed
 
     waited, alone, alone_again = asyncio.run(main())
     assert waited.endswith(b'"asgi:[1]"')
