@@ -20,10 +20,10 @@ unchanged (and reaches the same route through the ASGI app):
 - no earlier request on the connection still in its cycle, so pipelined responses keep their order;
 - on a route with a gate (adaptive batching, cxops.serving.batching), once the body is in: the gate idle (nothing
   batched waiting or being scored) and no other connection of this server with bytes waiting to be read (one
-  `poll` with no timeout over the open connections' sockets; one whose client closed it does not count). A request
-  scored inline blocks the loop for the model call, so requests that arrive meanwhile are only in the sockets;
-  this is how the next one knows it is not alone. Otherwise the request goes through the cycle to the batcher's
-  queue (`Gate.defer`).
+  `poll` with no timeout over the open connections' sockets; one whose client closed it does not count), and no
+  other connection that sent a request to a gated route in the last RECENT_SECONDS. A request scored inline blocks
+  the loop for the model call, so requests that arrive meanwhile are only in the sockets; this is how the next one
+  knows it is not alone. Otherwise the request goes through the cycle to the batcher's queue (`Gate.defer`).
 
 Keep-alive and close follow uvicorn's rules (RFC 9112 section 9: HTTP/1.0 and `Connection: close` close after the
 answer), and requests pipelined behind an answer that closed the connection are not served; the idle timeout runs
@@ -74,6 +74,11 @@ JSON_LENGTH = b"content-type: application/json\r\ncontent-length: %d\r\n"
 INTERNAL_ERROR = (
     b"content-type: text/plain; charset=utf-8\r\ncontent-length: 21\r\nconnection: close\r\n\r\nInternal Server Error"
 )
+# Seconds after another connection's last scoring request during which a gated route queues instead of scoring inline:
+# a client under load sends its next request as soon as it has its answer, so a connection that scored moments ago
+# will most likely send again while this one is scored (measured: scoring the first of each burst inline cost a
+# quarter of the CNN's batched requests/s at concurrency 16). A lone client has no other connection, so pays nothing.
+RECENT_SECONDS = 0.1
 # a socket whose peer closed its end (Linux's POLLRDHUP; elsewhere 0: such a socket counts as waiting)
 POLL_HANGUP = getattr(select, "POLLRDHUP", 0)
 # uvicorn versions the direct path was verified on (the tests, the wire comparison and `make bench` passed on each):
@@ -104,6 +109,7 @@ class DirectHttpTools(HoldingHttpTools):
     _reported: ClassVar[bool] = False  # an unexpected error in the direct path was logged (once per process)
     # The sockets of the open connections (one server per process), for a gated route's "is anyone else waiting"
     _sockets: ClassVar[select.poll | None] = None
+    _scored_at: ClassVar[dict[int, float]] = {}  # socket -> perf_counter time of its last request on a gated route
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -129,15 +135,20 @@ class DirectHttpTools(HoldingHttpTools):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._fd is not None and DirectHttpTools._sockets is not None:
             DirectHttpTools._sockets.unregister(self._fd)
+            DirectHttpTools._scored_at.pop(self._fd, None)
             self._fd = None
         super().connection_lost(exc)
 
-    def _others_waiting(self) -> bool:
-        """Another open connection has bytes waiting to be read (a request the loop has not parsed yet); one whose
+    def _others_waiting(self, now: float) -> bool:
+        """Another open connection sent a request on a gated route in the last RECENT_SECONDS before `now`
+        (perf_counter seconds), or has bytes waiting to be read (a request the loop has not parsed yet); one whose
         client has closed it (readable too, for the end of the stream) is not waiting for anything."""
         sockets = DirectHttpTools._sockets
         if sockets is None:
             return False
+        since = now - RECENT_SECONDS
+        if any(fd != self._fd and at > since for fd, at in DirectHttpTools._scored_at.items()):
+            return True
         return any(
             fd != self._fd and events & select.POLLIN and not events & POLL_HANGUP for fd, events in sockets.poll(0)
         )
@@ -216,7 +227,11 @@ class DirectHttpTools(HoldingHttpTools):
         gate = scoring.gate
         try:  # what the answer needs from uvicorn, before the route runs: a failure here costs the route nothing
             default_headers = self._default_headers()
-            queue = gate is not None and (not gate.idle() or self._others_waiting())
+            queue = False
+            if gate is not None:
+                if self._fd is not None:
+                    DirectHttpTools._scored_at[self._fd] = started
+                queue = not gate.idle() or self._others_waiting(started)
         except Exception as exc:
             self._unexpected(exc)
             self._through_cycle(body)

@@ -18,6 +18,7 @@ import uvicorn
 from helpers import RecordingTransport
 from uvicorn.server import ServerState
 
+import cxops.serving.direct as direct_module
 from cxops.serving.asgi import Gate, Headers, ModelServer, Receive, Response, Scoring
 from cxops.serving.direct import VERIFIED_UVICORN, DirectHttpTools, direct_path_check
 
@@ -391,3 +392,44 @@ def test_a_gated_route_goes_through_the_cycle_while_another_connection_has_a_req
     assert waited.endswith(b'"asgi:[1]"')
     assert alone.endswith(b'"direct:[1]"') and alone_again.endswith(b'"direct:[1]"')
     assert DirectHttpTools._sockets is not None and DirectHttpTools._sockets.poll(0) == []  # unregistered
+
+
+@pytest.mark.parametrize("window", [direct_module.RECENT_SECONDS, 0.0])
+def test_a_gated_route_queues_while_another_connection_scored_moments_ago(monkeypatch, window: float):
+    """Load: another connection's client sent a request to a gated route moments ago, so it will most likely send
+    again while this one would be scored inline: this request goes through the cycle (the other was alone, and
+    answered directly). With no window (0 s) it is answered directly."""
+    monkeypatch.setattr(direct_module, "RECENT_SECONDS", window)
+    config = uvicorn.Config(
+        app=server(gate=Switch(idle=True)), http=DirectHttpTools, lifespan="off", proxy_headers=False, access_log=False
+    )
+    config.load()
+    state = ServerState()
+    request = post(b"[1]", length(b"[1]"))
+
+    async def main() -> list[bytes]:
+        pairs = [socket.socketpair() for _ in range(2)]
+        protocols = []
+        for ours, _ in pairs:
+            protocol = DirectHttpTools(config=config, server_state=state, app_state={})
+            protocol.connection_made(SocketTransport(ours))  # type: ignore[arg-type]
+            protocols.append(protocol)
+        try:
+            answers = []
+            for protocol in reversed(protocols):  # the other connection first, then this one
+                protocol.data_received(request)
+                for _ in range(20):
+                    await asyncio.sleep(0)
+                answers.append(b"".join(protocol.transport.writes))  # type: ignore[attr-defined]
+            return answers
+        finally:
+            for protocol in protocols:
+                protocol.connection_lost(None)
+            for pair in pairs:
+                for sock in pair:
+                    sock.close()
+
+    other, mine = asyncio.run(main())
+    assert other.endswith(b'"direct:[1]"')
+    assert mine.endswith(b'"asgi:[1]"' if window else b'"direct:[1]"')
+    assert DirectHttpTools._scored_at == {}  # forgotten with their connections
