@@ -20,7 +20,7 @@ import functools
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -44,6 +44,16 @@ class ClientGone(Exception):
     """The client disconnected before its body arrived: nothing to answer."""
 
 
+class Gate(Protocol):
+    """When a route's direct answer may run (cxops.serving.batching.Batcher is one): `idle()` says whether a
+    request answered directly now makes no other request wait; `defer()` is called for a request sent through the
+    ASGI cycle instead, so that the requests read next follow it."""
+
+    def idle(self) -> bool: ...
+
+    def defer(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class Scoring:
     """A scoring route's one path, with two ways in that differ only in how the body arrives.
@@ -52,13 +62,16 @@ class Scoring:
       the ASGI app and FastAPI use it.
     - `answer(headers, body, params, started)`: the body already read whole (at most `limit` bytes, as its
       Content-Length said), `started` the request's perf_counter time (seconds); the HTTP protocol's direct path
-      uses it (cxops.serving.direct). None when the route must await its answer (adaptive batching,
-      cxops.serving.batching): then every request takes `read`.
+      uses it (cxops.serving.direct). None: every request takes `read`.
+    - `gate`: None when `answer` may always run; else the direct path calls `answer` only while `gate.idle()` and
+      no other connection has a request waiting to be read, and sends the request through the cycle (`read`)
+      otherwise (adaptive batching, cxops.serving.batching: a lone request is scored inline, others queue).
     """
 
     read: Callable[[Headers, Receive, dict[str, str]], Awaitable[Response]]
     answer: Callable[[Headers, bytes, dict[str, str], float], Response] | None
     limit: int  # bytes
+    gate: Gate | None = None
 
 
 @dataclass(frozen=True)

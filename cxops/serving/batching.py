@@ -8,8 +8,17 @@ batcher, a batch is closed when it holds `max_batch_size` rows or its first requ
 whatever arrives while a batch is being scored forms the next one. The wait is adaptive: a batch waits only while
 it holds fewer requests than the one before it (`Batcher._gather`), so a lone client is never held back.
 
-- The model call runs in a worker thread (one: a server process is one replica, and a second call beside the first
-  only contends for the same cores), so the event loop goes on reading and validating requests meanwhile.
+Without contention batching costs nothing: when no request is waiting, being gathered or being scored, and the
+last batch was a single request (`Batcher.idle`), and no other connection has a request waiting to be read
+(cxops.serving.direct checks), the direct path scores the request at once on the event loop
+(`Batcher.score_inline`), as the unbatched server does: no queue, no task, no thread hop. A request that finds the
+batcher busy, or others waiting, goes through uvicorn's ASGI cycle to the queue (`Batcher.defer` keeps the gate shut
+until it is there); after a batch of several requests, requests queue until a batch of one, so under load every
+request is batched as before and only the first request after the load pays the queue.
+
+- A batch's model call runs in a worker thread (one: a server process is one replica, and a second call beside the
+  first only contends for the same cores), so the event loop goes on reading and validating requests meanwhile. An
+  inline call runs only while the worker thread is idle, so the model is never called twice at once.
 - Requests are validated before they join (cxops.serving.protocols): bad input never reaches the model, and never
   fails another request's batch.
 - The rows of a batch are the requests' rows in arrival order; request i gets rows [start_i, start_i + n_i) of the
@@ -19,8 +28,9 @@ it holds fewer requests than the one before it (`Batcher._gather`), so a lone cl
 - A model call that raises fails the requests of that batch only, each with its own ModelFailed (a new exception
   per request, chained to the model's), and the next batch is scored as usual.
 - `cxops_serving_batch_size` (histogram, rows per model call) and `cxops_serving_batch_requests` (histogram,
-  requests per model call) are exported beside the server's per-request metrics; those stay per request, from each
-  request's own arrival.
+  requests per model call; an inline call is a batch of one) are exported beside the server's per-request metrics;
+  those stay per request, from each request's own arrival. `cxops_serving_batch_inline_calls_total` (counter) counts
+  the model calls scored inline on the event loop (above).
 
 Settings: cxops.serving.batch_settings (cxops.yaml `serving.batching`, per environment
 `environments.<env>.batching`).
@@ -37,7 +47,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from cxops.serving.batch_settings import BatchSettings
@@ -71,11 +81,13 @@ class _Pending:
 
 class BatchMetrics(Collector):
     """`cxops_serving_batch_size` (rows per model call) and `cxops_serving_batch_requests` (requests per model
-    call), histograms; updated on the event loop thread only, like cxops.serving.metrics."""
+    call), histograms, and `cxops_serving_batch_inline_calls_total` (model calls scored inline, without the queue
+    or the worker thread), a counter; updated on the event loop thread only, like cxops.serving.metrics."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.rows = Buckets(SIZE_BUCKETS)
         self.requests = Buckets(SIZE_BUCKETS)
+        self.inline = 0
         registry.register(self)
 
     def collect(self) -> Iterator[Metric]:
@@ -86,6 +98,11 @@ class BatchMetrics(Collector):
             family = HistogramMetricFamily(name, doc)
             family.add_metric([], series.cumulative(), series.sum)
             yield family
+        yield CounterMetricFamily(
+            "cxops_serving_batch_inline_calls",
+            "batched model calls scored inline on the event loop (no other request waiting or scored)",
+            self.inline,
+        )
 
 
 class Batcher:
@@ -102,6 +119,42 @@ class Batcher:
         self._arrived = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cxops-batch")
+        self._open = 0  # requests in `score`: queued, in a batch being gathered or scored, or not yet resumed
+        self._deferred = False  # a request is on its way to the queue through the ASGI cycle (`defer`)
+        self._scoring = False  # a batch is in the worker thread (its requests may have been cancelled meanwhile)
+
+    def idle(self) -> bool:
+        """No request is queued, gathered, being scored or on its way to the queue, and the last batch was one
+        request: one scored inline now (`score_inline`) makes no other wait, and never calls the model beside the
+        worker thread. After a batch of several (load), requests queue until a batch of one says the load is
+        over, so under steady load every request is batched as if there were no inline path."""
+        return self._open == 0 and not self._deferred and not self._scoring and self._expect == 1
+
+    def defer(self) -> None:
+        """A request goes to the queue through uvicorn's ASGI cycle: `idle` says False until the loop has run the
+        callbacks already scheduled (the cycle's task among them, which queues the request in its first step), so
+        requests read meanwhile follow it to the queue instead of being scored inline ahead of it."""
+        if not self._deferred:
+            self._deferred = True
+            asyncio.get_running_loop().call_soon(self._undefer)
+
+    def _undefer(self) -> None:
+        self._deferred = False
+
+    def score_inline(self, X: np.ndarray) -> Rows:
+        """`score` at once on the calling thread (the event loop), as a batch of one request: for a request that
+        finds the batcher `idle` and no other request waiting to be read (cxops.serving.direct). Same results,
+        errors and batch metrics as `score`; it blocks the loop for the model call, as the unbatched path does."""
+        self.metrics.requests.observe(1)
+        self.metrics.rows.observe(len(X))
+        self.metrics.inline += 1
+        try:
+            (result,) = self._score([X])
+        except Exception as exc:  # the model's: this request alone fails, as its batch would
+            raise _failed(1, exc) from exc
+        if isinstance(result, FloatingPointError):
+            raise result
+        return result
 
     async def score(self, X: np.ndarray) -> Rows:
         """Class probabilities of these validated rows, as lists (rows of per-class floats), scored in a batch with
@@ -114,17 +167,26 @@ class Batcher:
         future: asyncio.Future[Rows] = loop.create_future()
         self._waiting.append(_Pending(X, future))
         self._arrived.set()
-        return await future
+        self._open += 1
+        try:
+            return await future
+        finally:
+            self._open -= 1
 
     async def proba(self, X: np.ndarray) -> Rows:
         """`score`, its failures as the server's refusals: 422 for scores that are not finite (as the unbatched
         path answers), 500 naming the model's error when the model raised on the batch."""
         try:
             return await self.score(X)
-        except FloatingPointError as exc:
-            raise BadRequest(f"inputs outside the model's numeric range: {exc}") from None
-        except ModelFailed as exc:
-            raise BadRequest(str(exc), 500) from exc
+        except (FloatingPointError, ModelFailed) as exc:
+            raise _refusal(exc) from exc
+
+    def proba_inline(self, X: np.ndarray) -> Rows:
+        """`score_inline`, its failures as `proba` refuses them."""
+        try:
+            return self.score_inline(X)
+        except (FloatingPointError, ModelFailed) as exc:
+            raise _refusal(exc) from exc
 
     async def _gather(self) -> list[_Pending]:
         """The next batch: the first waiting request, then every request already waiting, up to max_rows rows (a
@@ -166,17 +228,16 @@ class Batcher:
             batch = await self._gather()
             self.metrics.requests.observe(len(batch))
             self.metrics.rows.observe(sum(len(p.X) for p in batch))
+            self._scoring = True
             try:
                 results = await loop.run_in_executor(self._pool, self._score, [p.X for p in batch])
             except Exception as exc:  # the model's: every request of this batch fails, each on its own
                 for p in batch:
                     if not p.future.done():
-                        failed = ModelFailed(
-                            f"the model failed on a batch of {len(batch)} requests: {type(exc).__name__}: {exc}"
-                        )
-                        failed.__cause__ = exc
-                        p.future.set_exception(failed)
+                        p.future.set_exception(_failed(len(batch), exc))
                 continue
+            finally:
+                self._scoring = False
             for p, result in zip(batch, results, strict=True):
                 if p.future.done():  # the request was cancelled meanwhile
                     continue
@@ -186,8 +247,8 @@ class Batcher:
                     p.future.set_result(result)
 
     def _score(self, parts: list[np.ndarray]) -> list[Rows | FloatingPointError]:
-        """In the worker thread: one model call over the requests' rows, split back per request (each slice
-        checked for finite scores and turned into lists here, off the event loop)."""
+        """In the worker thread (on the loop for `score_inline`): one model call over the requests' rows, split
+        back per request (each slice checked for finite scores and turned into lists here, off the event loop)."""
         X = parts[0] if len(parts) == 1 else np.concatenate(parts)
         proba = np.asarray(self.predict(X), dtype=np.float64)
         if proba.shape[0] != len(X):
@@ -208,6 +269,21 @@ class Batcher:
         if self._task is not None:
             self._task.cancel()
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _failed(requests: int, exc: Exception) -> ModelFailed:
+    """A request's own ModelFailed for the model's `exc` on a batch of `requests` requests, chained to it."""
+    failed = ModelFailed(f"the model failed on a batch of {requests} requests: {type(exc).__name__}: {exc}")
+    failed.__cause__ = exc
+    return failed
+
+
+def _refusal(exc: FloatingPointError | ModelFailed) -> BadRequest:
+    """The server's refusal of a request the batcher failed: 422 for scores that are not finite (as the unbatched
+    path answers), 500 naming the model's error."""
+    if isinstance(exc, FloatingPointError):
+        return BadRequest(f"inputs outside the model's numeric range: {exc}")
+    return BadRequest(str(exc), 500)
 
 
 def batcher_for(

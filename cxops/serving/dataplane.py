@@ -248,6 +248,19 @@ class DataPlane:
                 return refuse(exc, started)
             return answered(m, X, proba, ctx, started)
 
+        def answer_inline(headers: Headers, body: bytes, params: dict[str, str], started: float) -> Response:
+            """answer_read on a batched route, for a request the direct path found alone (nothing batched waiting
+            or being scored, no other request waiting to be read: cxops.serving.direct): scored at once on the
+            loop, as a batch of one, with the same refusals and metrics."""
+            assert batcher is not None
+            try:
+                m, _ = accept(headers, params)
+                X, ctx = parsed(m, body)
+                proba = batcher.proba_inline(X)
+            except BadRequest as exc:
+                return refuse(exc, started)
+            return answered(m, X, proba, ctx, started)
+
         async def scored_in_batch(m: LoadedModel, body: bytes, started: float) -> Response:
             """scored, the model call in an adaptive batch (cxops.serving.batching): the input refused before."""
             assert batcher is not None
@@ -274,5 +287,7 @@ class DataPlane:
                 return refuse(exc, started)
             return scored(m, body, started)
 
-        # batched: no direct answer (the model call is awaited), every request takes the ASGI cycle
-        return Scoring(read, answer_read if batcher is None else None, max_body)
+        if batcher is None:
+            return Scoring(read, answer_read, max_body)
+        # batched: the direct path answers inline while the batcher is idle (`gate`), else the cycle queues
+        return Scoring(read, answer_inline, max_body, gate=batcher)

@@ -17,7 +17,13 @@ unchanged (and reaches the same route through the ASGI app):
   beside Transfer-Encoding (uvicorn answers 400);
 - no `Expect: 100-continue` (the cycle answers it), no upgrade, no percent-encoded path, no root path;
 - no concurrency limit configured (uvicorn's 503 counts tasks) and the transport accepting writes (backpressure);
-- no earlier request on the connection still in its cycle, so pipelined responses keep their order.
+- no earlier request on the connection still in its cycle, so pipelined responses keep their order;
+- on a route with a gate (adaptive batching, cxops.serving.batching), once the body is in: the gate idle (nothing
+  batched waiting or being scored) and no other connection of this server with bytes waiting to be read (one
+  `poll` with no timeout over the open connections' sockets; one whose client closed it does not count), and no
+  other connection that sent a request to a gated route in the last RECENT_SECONDS. A request scored inline blocks
+  the loop for the model call, so requests that arrive meanwhile are only in the sockets; this is how the next one
+  knows it is not alone. Otherwise the request goes through the cycle to the batcher's queue (`Gate.defer`).
 
 Keep-alive and close follow uvicorn's rules (RFC 9112 section 9: HTTP/1.0 and `Connection: close` close after the
 answer), and requests pipelined behind an answer that closed the connection are not served; the idle timeout runs
@@ -52,6 +58,8 @@ What it mirrors from uvicorn, and where (uvicorn/protocols/http/httptools_impl.p
 
 from __future__ import annotations
 
+import asyncio
+import select
 from time import perf_counter
 from typing import Any, ClassVar
 
@@ -66,6 +74,13 @@ JSON_LENGTH = b"content-type: application/json\r\ncontent-length: %d\r\n"
 INTERNAL_ERROR = (
     b"content-type: text/plain; charset=utf-8\r\ncontent-length: 21\r\nconnection: close\r\n\r\nInternal Server Error"
 )
+# Seconds after another connection's last scoring request during which a gated route queues instead of scoring inline:
+# a client under load sends its next request as soon as it has its answer, so a connection that scored moments ago
+# will most likely send again while this one is scored (measured: scoring the first of each burst inline cost a
+# quarter of the CNN's batched requests/s at concurrency 16). A lone client has no other connection, so pays nothing.
+RECENT_SECONDS = 0.1
+# a socket whose peer closed its end (Linux's POLLRDHUP; elsewhere 0: such a socket counts as waiting)
+POLL_HANGUP = getattr(select, "POLLRDHUP", 0)
 # uvicorn versions the direct path was verified on (the tests, the wire comparison and `make bench` passed on each):
 # it uses uvicorn's internals (module docstring), so another version gets the plain protocol until verified.
 VERIFIED_UVICORN = ("0.54.0",)
@@ -92,6 +107,9 @@ class DirectHttpTools(HoldingHttpTools):
     # False: every request goes through uvicorn's cycle (serving.direct_path off, or an unverified uvicorn)
     direct_path: ClassVar[bool] = True
     _reported: ClassVar[bool] = False  # an unexpected error in the direct path was logged (once per process)
+    # The sockets of the open connections (one server per process), for a gated route's "is anyone else waiting"
+    _sockets: ClassVar[select.poll | None] = None
+    _scored_at: ClassVar[dict[int, float]] = {}  # socket -> perf_counter time of its last request on a gated route
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -103,6 +121,37 @@ class DirectHttpTools(HoldingHttpTools):
         self._headers_block = b""
         self._dropped = False  # the request being parsed came after the connection was closed: not served
         self._cycle_only = False  # the request being parsed goes through the cycle (the direct path failed on it)
+        self._fd: int | None = None  # this connection's socket, registered in _sockets
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        sock = transport.get_extra_info("socket") if self._route is not None else None
+        if sock is not None:
+            if DirectHttpTools._sockets is None:
+                DirectHttpTools._sockets = select.poll()
+            self._fd = sock.fileno()
+            DirectHttpTools._sockets.register(self._fd, select.POLLIN | POLL_HANGUP)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._fd is not None and DirectHttpTools._sockets is not None:
+            DirectHttpTools._sockets.unregister(self._fd)
+            DirectHttpTools._scored_at.pop(self._fd, None)
+            self._fd = None
+        super().connection_lost(exc)
+
+    def _others_waiting(self, now: float) -> bool:
+        """Another open connection sent a request on a gated route in the last RECENT_SECONDS before `now`
+        (perf_counter seconds), or has bytes waiting to be read (a request the loop has not parsed yet); one whose
+        client has closed it (readable too, for the end of the stream) is not waiting for anything."""
+        sockets = DirectHttpTools._sockets
+        if sockets is None:
+            return False
+        since = now - RECENT_SECONDS
+        if any(fd != self._fd and at > since for fd, at in DirectHttpTools._scored_at.items()):
+            return True
+        return any(
+            fd != self._fd and events & select.POLLIN and not events & POLL_HANGUP for fd, events in sockets.poll(0)
+        )
 
     def on_message_begin(self) -> None:
         # A request is under way: no idle timeout now. uvicorn arms the timer only once no request is in progress;
@@ -152,7 +201,7 @@ class DirectHttpTools(HoldingHttpTools):
         if b"%" in path or not path.isascii():  # the cycle decodes (or refuses) these
             return None
         hit = self._route(path.decode("ascii"))
-        if hit is None or hit[0].answer is None:  # no direct answer: the route awaits its model (batching)
+        if hit is None or hit[0].answer is None:  # a route without a direct entry
             return None
         length = content_headers(self.headers)[1]
         if length is None or not length.isdigit() or int(length) > hit[0].limit:
@@ -175,11 +224,22 @@ class DirectHttpTools(HoldingHttpTools):
         chunks, self._chunks = self._chunks, []
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         assert scoring.answer is not None  # _eligible took only routes that answer directly
+        gate = scoring.gate
         try:  # what the answer needs from uvicorn, before the route runs: a failure here costs the route nothing
             default_headers = self._default_headers()
+            queue = False
+            if gate is not None:
+                if self._fd is not None:
+                    DirectHttpTools._scored_at[self._fd] = started
+                queue = not gate.idle() or self._others_waiting(started)
         except Exception as exc:
             self._unexpected(exc)
             self._through_cycle(body)
+            return
+        if queue:  # a gated route with others waiting or being scored: to the batcher's queue, through the cycle
+            assert gate is not None
+            self._through_cycle(body)  # schedules the cycle's task first: defer's reset runs after it
+            gate.defer()
             return
         try:
             status, payload, extra = scoring.answer(self.headers, body, params, started)

@@ -75,7 +75,12 @@ def batched(batched_server: str, built: tuple[Path, Path]) -> str:
 
 def calls(log: Path) -> list[list[float]]:
     """The x of every row of every model call since the server was ready, one list per call."""
-    return [json.loads(line) for line in log.read_text().splitlines() if line]
+    return [json.loads(line)["x"] for line in log.read_text().splitlines() if line]
+
+
+def threads(log: Path) -> list[str]:
+    """The thread that made each model call since the server was ready (probe_model.py)."""
+    return [json.loads(line)["thread"] for line in log.read_text().splitlines() if line]
 
 
 # A request: (protocol, the rows' x values); its body in that protocol, and the x it was answered with.
@@ -232,3 +237,60 @@ def test_without_batching_each_request_is_its_own_call(built: tuple[Path, Path])
         seen = calls(built[1])
         assert len(seen) == len(requests)
         assert "cxops_serving_batch_size" not in httpx.get(f"{url}/metrics").text
+
+
+def test_a_lone_request_is_scored_inline_on_the_direct_path(batched: str, built: tuple[Path, Path]):
+    """No contention (one client, one request at a time, through every protocol): each request is scored at once
+    on the server's event loop, as a batch of one, on the direct path (the only path that scores inline), without
+    the batcher's queue or its worker thread. A poisoned request fails alone; the next is answered as usual. (The
+    first request after load, from the tests before, may queue: a batch of one there says the load is over.)"""
+    requests = mixed_requests(12, seed=6)
+    with httpx.Client(base_url=batched, timeout=30) as client:
+        assert post(client, "invocations", [0.5625]).status_code == 200
+        built[1].write_text("")
+        before = httpx.get(f"{batched}/metrics").text
+        responses = [post(client, protocol, xs) for protocol, xs, _ in requests]
+        poisoned = post(client, "invocations", [0.75], poison=True)
+        after_poison = post(client, "predict", [0.875])
+    after = httpx.get(f"{batched}/metrics").text
+    for (protocol, xs, _), r in zip(requests, responses, strict=True):
+        assert r.status_code == 200, r.text
+        assert answered_x(protocol, r.json()) == pytest.approx(xs, abs=1e-12)
+    assert poisoned.status_code == 500 and "the model failed on a batch of 1 requests" in poisoned.text
+    assert after_poison.status_code == 200 and answered_x("predict", after_poison.json()) == [0.875]
+    n = len(requests) + 2
+    assert calls(built[1]) == [xs for _, xs, _ in requests] + [[0.75], [0.875]]  # one call per request
+    assert threads(built[1]) == ["MainThread"] * n, "a lone request was handed to the batcher's worker thread"
+    inline = "cxops_serving_batch_inline_calls_total"
+    assert metric(after, inline) - metric(before, inline) == n
+    assert (
+        metric(after, "cxops_serving_batch_requests_count") - metric(before, "cxops_serving_batch_requests_count") == n
+    )
+    assert metric(after, "cxops_serving_batch_requests_sum") - metric(before, "cxops_serving_batch_requests_sum") == n
+
+
+def test_load_after_lone_requests_is_batched_and_the_first_request_after_it_queues(
+    batched: str, built: tuple[Path, Path]
+):
+    """Lone requests (inline), then concurrent load: the load is batched in the worker thread; the first request
+    after it still queues (a batch of one, in the worker thread), the next is inline again."""
+    with httpx.Client(base_url=batched, timeout=30) as client:
+        for x in (0.625, 0.6875):
+            assert post(client, "invocations", [x]).status_code == 200
+        assert threads(built[1])[-1] == "MainThread"
+        requests = mixed_requests(96, seed=7)
+        responses = send(batched, requests)
+        assert all(r.status_code == 200 for r in responses)
+        seen, by = calls(built[1]), threads(built[1])
+        batched_calls = [c for c, t in zip(seen, by, strict=True) if t != "MainThread"]
+        assert max(len(c) for c in batched_calls) > 5, "the load was not batched"
+        assert len(seen) < len(requests) / 2
+        for x in (0.71875, 0.734375):
+            assert post(client, "invocations", [x]).status_code == 200
+    assert calls(built[1])[-2:] == [[0.71875], [0.734375]]
+    assert threads(built[1])[-2] != "MainThread" and threads(built[1])[-1] == "MainThread"
+
+
+def post(client: httpx.Client, protocol: str, xs: list[float], poison: bool = False) -> httpx.Response:
+    path, doc = body(protocol, xs, poison)
+    return client.post(path, json=doc)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable
 
 import pytest
@@ -17,15 +18,18 @@ import uvicorn
 from helpers import RecordingTransport
 from uvicorn.server import ServerState
 
-from cxops.serving.asgi import Headers, ModelServer, Receive, Response, Scoring
+import cxops.serving.direct as direct_module
+from cxops.serving.asgi import Gate, Headers, ModelServer, Receive, Response, Scoring
 from cxops.serving.direct import VERIFIED_UVICORN, DirectHttpTools, direct_path_check
 
 LIMIT = 100
 
 
-def server(answer: Callable[[Headers, bytes, dict[str, str], float], Response] | None = None) -> ModelServer:
+def server(
+    answer: Callable[[Headers, bytes, dict[str, str], float], Response] | None = None, gate: Gate | None = None
+) -> ModelServer:
     """A ModelServer with one scoring route, /score, whose ASGI entry answers "asgi:<body>" and whose direct
-    entry (`answer`) answers "direct:<body>" unless given."""
+    entry (`answer`) answers "direct:<body>" unless given; `gate`: the route's gate (adaptive batching's)."""
 
     async def read(headers: Headers, receive: Receive, params: dict[str, str]) -> Response:
         body = b""
@@ -39,7 +43,7 @@ def server(answer: Callable[[Headers, bytes, dict[str, str], float], Response] |
         return 200, b'"direct:' + body + b'"', []
 
     app = ModelServer()
-    app.post_scoring("/score", Scoring(read, answer or direct, LIMIT))
+    app.post_scoring("/score", Scoring(read, answer or direct, LIMIT, gate=gate))
     return app
 
 
@@ -295,3 +299,137 @@ def test_the_direct_path_runs_only_where_wanted_and_on_a_verified_uvicorn():
     used, why = direct_path_check(True, "99.0.0")
     assert not used and why is not None
     assert "uvicorn 99.0.0" in why and VERIFIED_UVICORN[0] in why and "\n" not in why
+
+
+class Switch:
+    """A route's gate (cxops.serving.asgi.Gate; the batcher in the server) idle or busy as set; counts the
+    requests deferred to the cycle."""
+
+    def __init__(self, idle: bool) -> None:
+        self.open = idle
+        self.deferred = 0
+
+    def idle(self) -> bool:
+        return self.open
+
+    def defer(self) -> None:
+        self.deferred += 1
+
+
+def test_a_gated_route_is_answered_directly_while_its_gate_is_idle():
+    gate = Switch(idle=True)
+    writes, _, tasks = exchange(server(gate=gate), post(b"[1]", length(b"[1]")))
+    assert tasks == 0 and gate.deferred == 0
+    assert writes[0].endswith(b'"direct:[1]"')
+
+
+def test_a_gated_route_goes_through_the_cycle_while_its_gate_is_busy():
+    gate = Switch(idle=False)
+    request = post(b"[1, 2]", length(b"[1, 2]"))
+    writes, closed, tasks = exchange(server(gate=gate), request[:-3], request[-3:])
+    assert tasks == 1 and not closed and gate.deferred == 1
+    assert b"".join(writes).endswith(b'"asgi:[1, 2]"')
+
+
+class SocketTransport(RecordingTransport):
+    """A RecordingTransport that names a real socket as its own (what the direct path polls for waiting bytes)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__()
+        self.sock = sock
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return self.sock if name == "socket" else super().get_extra_info(name, default)
+
+
+def test_a_gated_route_goes_through_the_cycle_while_another_connection_has_a_request_waiting():
+    """Two connections on real sockets: while the other's socket holds unread bytes (a request that arrived while
+    the loop was busy), this one's request on a gated route, its gate idle, goes through the cycle; once they are
+    read, the next is answered directly. A connection's own waiting bytes (pipelining) and a connection whose client
+    has closed it (its socket readable for the end of the stream) do not count."""
+    config = uvicorn.Config(
+        app=server(gate=Switch(idle=True)), http=DirectHttpTools, lifespan="off", proxy_headers=False, access_log=False
+    )
+    config.load()
+    state = ServerState()
+    request = post(b"[1]", length(b"[1]"))
+
+    async def main() -> list[bytes]:
+        pairs = [socket.socketpair() for _ in range(3)]
+        protocols = []
+        for ours, _ in pairs:
+            protocol = DirectHttpTools(config=config, server_state=state, app_state={})
+            protocol.connection_made(SocketTransport(ours))  # type: ignore[arg-type]
+            protocols.append(protocol)
+        mine, transport = protocols[0], protocols[0].transport
+        (_, my_peer), (other_sock, other_peer), (_, closed_peer) = pairs
+        written = []
+
+        async def send() -> None:
+            mine.data_received(request)
+            for _ in range(20):  # let the ASGI task, if any, run to its end
+                await asyncio.sleep(0)
+            written.append(b"".join(transport.writes))  # type: ignore[attr-defined]
+            transport.writes.clear()  # type: ignore[attr-defined]
+
+        try:
+            closed_peer.close()  # a client gone: its connection waits for nothing
+            my_peer.sendall(b"POST /score HTTP/1.1\r\n")  # this connection's own next request: not another's
+            other_peer.sendall(request)  # unread: as if it arrived while the loop was busy
+            await send()
+            other_sock.recv(4096)  # the other request read: nobody else waits now
+            await send()
+            await send()
+            return written
+        finally:
+            for protocol in protocols:
+                protocol.connection_lost(None)
+            for pair in pairs:
+                for sock in pair:
+                    sock.close()  # closing one twice is allowed
+
+    waited, alone, alone_again = asyncio.run(main())
+    assert waited.endswith(b'"asgi:[1]"')
+    assert alone.endswith(b'"direct:[1]"') and alone_again.endswith(b'"direct:[1]"')
+    assert DirectHttpTools._sockets is not None and DirectHttpTools._sockets.poll(0) == []  # unregistered
+
+
+@pytest.mark.parametrize("window", [direct_module.RECENT_SECONDS, 0.0])
+def test_a_gated_route_queues_while_another_connection_scored_moments_ago(monkeypatch, window: float):
+    """Load: another connection's client sent a request to a gated route moments ago, so it will most likely send
+    again while this one would be scored inline: this request goes through the cycle (the other was alone, and
+    answered directly). With no window (0 s) it is answered directly."""
+    monkeypatch.setattr(direct_module, "RECENT_SECONDS", window)
+    config = uvicorn.Config(
+        app=server(gate=Switch(idle=True)), http=DirectHttpTools, lifespan="off", proxy_headers=False, access_log=False
+    )
+    config.load()
+    state = ServerState()
+    request = post(b"[1]", length(b"[1]"))
+
+    async def main() -> list[bytes]:
+        pairs = [socket.socketpair() for _ in range(2)]
+        protocols = []
+        for ours, _ in pairs:
+            protocol = DirectHttpTools(config=config, server_state=state, app_state={})
+            protocol.connection_made(SocketTransport(ours))  # type: ignore[arg-type]
+            protocols.append(protocol)
+        try:
+            answers = []
+            for protocol in reversed(protocols):  # the other connection first, then this one
+                protocol.data_received(request)
+                for _ in range(20):
+                    await asyncio.sleep(0)
+                answers.append(b"".join(protocol.transport.writes))  # type: ignore[attr-defined]
+            return answers
+        finally:
+            for protocol in protocols:
+                protocol.connection_lost(None)
+            for pair in pairs:
+                for sock in pair:
+                    sock.close()
+
+    other, mine = asyncio.run(main())
+    assert other.endswith(b'"direct:[1]"')
+    assert mine.endswith(b'"asgi:[1]"' if window else b'"direct:[1]"')
+    assert DirectHttpTools._scored_at == {}  # forgotten with their connections
