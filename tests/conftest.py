@@ -1,5 +1,6 @@
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,25 @@ def pytest_configure_node(node) -> None:
     """On the xdist controller: hand each worker this process's COLUMNS and LINES (see pytest_configure)."""
     for var in ("COLUMNS", "LINES"):
         node.workerinput[f"env_{var}"] = os.environ.get(var)
+
+
+@pytest.fixture(autouse=True)
+def _environment_restored() -> Iterator[None]:
+    """Each test leaves os.environ as it found it. A worker runs the tests of many modules one after another, and a
+    variable one test exported reached the commands of the next module's tests: MLflow's set_tracking_uri exports
+    MLFLOW_TRACKING_URI for child processes, so the walkthrough notebooks ran against the stopped MLflow of the
+    object-store test that had run before them on that worker (fresh-clone run of 2026-12-06). Fixtures of wider
+    scope are set up before this snapshot, so what they export stays for their tests."""
+    before = dict(os.environ)
+    yield
+    if os.environ == before:
+        return
+    uri_moved = os.environ.get("MLFLOW_TRACKING_URI") != before.get("MLFLOW_TRACKING_URI")
+    os.environ.clear()
+    os.environ.update(before)
+    mlflow = sys.modules.get("mlflow")
+    if uri_moved and mlflow is not None:
+        mlflow.set_tracking_uri(before.get("MLFLOW_TRACKING_URI"))  # its process-wide default too (None: unset)
 
 
 @pytest.hookimpl(tryfirst=True)

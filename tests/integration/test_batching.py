@@ -269,11 +269,11 @@ def test_a_lone_request_is_scored_inline_on_the_direct_path(batched: str, built:
     assert metric(after, "cxops_serving_batch_requests_sum") - metric(before, "cxops_serving_batch_requests_sum") == n
 
 
-def test_load_after_lone_requests_is_batched_and_the_first_request_after_it_queues(
-    batched: str, built: tuple[Path, Path]
-):
-    """Lone requests (inline), then concurrent load: the load is batched in the worker thread; the first request
-    after it still queues (a batch of one, in the worker thread), the next is inline again."""
+def test_load_after_lone_requests_is_batched_and_lone_requests_are_inline_again(batched: str, built: tuple[Path, Path]):
+    """Lone requests (inline), then concurrent load: the load is batched in the worker thread; after it, lone
+    requests are scored inline again. (The first one after the load queues when the load's last batch held more than
+    one request or another connection's request came within RECENT_SECONDS; a straggler batch of one at the end of a
+    loaded run makes it inline, so which of the two is not asserted: CI trial of 2026-12-06 saw both.)"""
     with httpx.Client(base_url=batched, timeout=30) as client:
         for x in (0.625, 0.6875):
             assert post(client, "invocations", [x]).status_code == 200
@@ -288,7 +288,7 @@ def test_load_after_lone_requests_is_batched_and_the_first_request_after_it_queu
         for x in (0.71875, 0.734375):
             assert post(client, "invocations", [x]).status_code == 200
     assert calls(built[1])[-2:] == [[0.71875], [0.734375]]
-    assert threads(built[1])[-2] != "MainThread" and threads(built[1])[-1] == "MainThread"
+    assert threads(built[1])[-1] == "MainThread"
 
 
 def post(client: httpx.Client, protocol: str, xs: list[float], poison: bool = False) -> httpx.Response:

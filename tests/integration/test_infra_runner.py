@@ -147,7 +147,7 @@ def test_destroy_of_a_module_without_kept_parts_leaves_an_empty_state(tmp_path: 
     assert cxops(config, "infra", "apply", *ARGS).returncode == 0
     res = cxops(config, "infra", "destroy", "--chdir", "stand-in", "--yes", "--json")
     assert res.returncode == 0, res.stderr
-    assert json.loads(res.stdout) == {"destroyed": 4, "kept": [], "remaining": []}
+    assert json.loads(res.stdout) == {"destroyed": 4, "kept": [], "remaining": [], "lease": None}
     assert state(tmp_path)["resources"] == []
     res = cxops(config, "infra", "destroy", "--chdir", "stand-in", "--yes", "--json")  # again: nothing to do
     assert res.returncode == 0 and json.loads(res.stdout)["destroyed"] == 0

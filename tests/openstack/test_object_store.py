@@ -20,12 +20,13 @@ import subprocess
 import sys
 import time
 import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from helpers import free_port, make_project
+from helpers import free_port, make_project, model_server
 
 pytestmark = [pytest.mark.openstack, pytest.mark.timeout(900)]
 
@@ -135,6 +136,19 @@ def test_s3_credentials_and_mlflow_artifacts_in_swift(tmp_path: Path, openstack_
         assert Path(got).read_text() == "kept in swift"
         loaded = mlflow.pyfunc.load_model(f"models:/swift-e2e/{info.registered_model_version}")
         assert list(loaded.predict([[0.0], [3.0]])) == [0, 1]
+
+        # the project's own model through the pipeline's steps, as a user runs them: its artifacts go to Swift, the
+        # build reads them back through MLflow, and the build is served
+        models_before = {o.name for o in conn.object_store.objects(BUCKET) if o.name.endswith("/MLmodel")}
+        trained = json.loads(ok(run(root, "step", "train", "--json", timeout=600)).stdout)
+        ok(run(root, "step", "evaluate", trained["run_id"], "--json", timeout=600))
+        version = json.loads(ok(run(root, "step", "register", trained["run_id"], "--json")).stdout)["version"]
+        models = {o.name for o in conn.object_store.objects(BUCKET) if o.name.endswith("/MLmodel")}
+        assert models - models_before, "the trained model's files are not in Swift"  # MLflow 3: <exp>/models/m-…
+        build = json.loads(ok(run(root, "step", "build", version, "--json", timeout=600)).stdout)
+        with model_server(Path(build["path"])) as (url, _proc), urllib.request.urlopen(f"{url}/version") as resp:
+            served = json.loads(resp.read())
+        assert str(served["version"]) == version and served["model_digest"] == build["model_digest"], served
     finally:
         run(root, "lab", "down", timeout=120)
         if BUCKET in [c.name for c in conn.object_store.containers()]:

@@ -89,7 +89,9 @@ def test_volume_quota_suggests_a_size_that_fits(lab_env, tmp_path):
 
 
 def test_reservation_without_blazar_fails(lab_env, tmp_path):
-    rc, report, _ = _preflight(write_config(tmp_path, cloud={"reservation_id": "3f1c0d9e-5b7a-4c2e-9d1f-0a1b2c3d4e5f"}))
+    rc, report, _ = _preflight(
+        write_config(tmp_path, cloud={"lease": {"reservation_id": "3f1c0d9e-5b7a-4c2e-9d1f-0a1b2c3d4e5f"}})
+    )
     assert rc == 1
     assert "no reservation (Blazar) service" in _failed(report)["reservation"]["detail"]
 
