@@ -410,6 +410,11 @@ class CanaryGate(Strict):
     concurrency: int = Field(8, ge=1, le=1024, description="concurrent clients of the replay")
     max_error_rate: Fraction = Field(0.02, description="highest canary error rate that passes")
     max_p95_ratio: Positive = Field(2.0, description="canary p95 / production p95")
+    p95_floor_ms: Annotated[float, Field(ge=0)] = Field(
+        5.0,
+        description="a p95 below this (ms) counts as this in the p95 ratio: between sub-millisecond latencies a "
+        "ratio is noise (0.7 vs 0.09 ms read as 7.8x), not a regression; 0 compares them as they are",
+    )
     max_distribution_distance: Fraction = Field(0.15, description="total variation distance of predicted classes")
     min_confidence_ratio: Positive = Field(0.95, description="canary mean confidence / production mean confidence")
     min_agreement: Fraction = Field(0.9, description="share of mirrored requests where both predict the same")

@@ -147,3 +147,18 @@ def test_a_canary_ratio_is_not_a_latency_and_is_not_limited_by_the_buckets():
 def test_the_shipped_limits_are_well_inside_the_buckets():
     gates = parse_config(CONFIG, "cxops.yaml").gates
     assert gates.staging.max_p95_ms * 4 <= TOP * 1000
+
+
+def test_sub_millisecond_p95s_compare_as_equal_above_the_floor_they_do_not():
+    """A fresh-clone CI run failed a canary on "p95 ratio 7.77 > max 3": canary 0.715 ms against production's
+    0.092 ms, both far below anything a client notices. gates.canary.p95_floor_ms (5 by default) counts each p95
+    below it as the floor; a real slowdown above it still fails."""
+    from cxops.config.schema import CanaryGate
+
+    floor = CanaryGate().p95_floor_ms
+    production, canary = side([0.000092] * 100), side([0.000715] * 100)
+    slow = side([0.04] * 100)  # 40 ms
+    assert decide([analyze.p95_ratio_check(canary, production, 3.0)]).outcome == FAILED  # no floor: the old verdict
+    assert decide([analyze.p95_ratio_check(canary, production, 3.0, floor)]).outcome == PASSED
+    check = analyze.p95_ratio_check(slow, production, 3.0, floor)
+    assert decide([check]).outcome == FAILED and check.value == pytest.approx(slow["p95_ms"] / floor)

@@ -67,11 +67,12 @@ def _side_metrics(w: metrics_window.Window | None, client: LoadStats) -> dict[st
     }
 
 
-def p95_ratio_check(c: Mapping[str, Any], p: Mapping[str, Any], max_ratio: float) -> Check:
+def p95_ratio_check(c: Mapping[str, Any], p: Mapping[str, Any], max_ratio: float, floor_ms: float = 0.0) -> Check:
     """canary p95 / production p95 against `max_ratio`, as a bound when either p95 is one: a canary p95 in the
     +Inf bucket makes the ratio a lower bound (it may fail, never pass on it); a production p95 there makes it an
-    upper bound; both there, the ratio says nothing (see verdict.Check.bound)."""
-    ratio = _ratio(c["p95_ms"], p["p95_ms"])
+    upper bound; both there, the ratio says nothing (see verdict.Check.bound). Each p95 below `floor_ms`
+    (gates.canary.p95_floor_ms) counts as `floor_ms`, so two sub-millisecond latencies compare as equal."""
+    ratio = _ratio(*(None if m["p95_ms"] is None else max(m["p95_ms"], floor_ms) for m in (c, p)))
     ratio = round(ratio, 4) if ratio is not None and math.isfinite(ratio) else ratio
     above = {side: bool(m.get("p95_above")) for side, m in (("canary", c), ("production", p))}
     bound: Bound = {
@@ -295,7 +296,8 @@ def canary_checks(
         compare = {
             "agreement": agreement,
             "distribution_distance": tvd,
-            "p95_ratio": (latency := p95_ratio_check(c, p, gate.max_p95_ratio)).value,  # a bound: see checks
+            # a bound when a p95 is in the +Inf bucket: see checks
+            "p95_ratio": (latency := p95_ratio_check(c, p, gate.max_p95_ratio, gate.p95_floor_ms)).value,
             "confidence_ratio": _ratio(c["mean_confidence"], p["mean_confidence"]),
         }
         compare = {k: round(v, 4) if v is not None and math.isfinite(v) else v for k, v in compare.items()}
