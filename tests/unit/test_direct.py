@@ -342,25 +342,40 @@ class SocketTransport(RecordingTransport):
         return self.sock if name == "socket" else super().get_extra_info(name, default)
 
 
-def test_a_gated_route_goes_through_the_cycle_while_another_connection_has_a_request_waiting():
-    """Two connections on real sockets: while the other's socket holds unread bytes (a request that arrived while
-    the loop was busy), this one's request on a gated route, its gate idle, goes through the cycle; once they are
-    read, the next is answered directly. A connection's own waiting bytes (pipelining) and a connection whose client
-    has closed it (its socket readable for the end of the stream) do not count."""
+def on_socket_pairs(count: int) -> tuple[list[DirectHttpTools], list[tuple[socket.socket, socket.socket]]]:
+    """`count` direct-path protocols on a gated route whose gate is idle, each connected to one end of a real socket
+    pair (the other end is the client's); call `closed` on them when done. Needs a running event loop."""
     config = uvicorn.Config(
         app=server(gate=Switch(idle=True)), http=DirectHttpTools, lifespan="off", proxy_headers=False, access_log=False
     )
     config.load()
     state = ServerState()
+    pairs = [socket.socketpair() for _ in range(count)]
+    protocols = []
+    for ours, _ in pairs:
+        protocol = DirectHttpTools(config=config, server_state=state, app_state={})
+        protocol.connection_made(SocketTransport(ours))  # type: ignore[arg-type]
+        protocols.append(protocol)
+    return protocols, pairs
+
+
+def closed(protocols: list[DirectHttpTools], pairs: list[tuple[socket.socket, socket.socket]]) -> None:
+    for protocol in protocols:
+        protocol.connection_lost(None)
+    for pair in pairs:
+        for sock in pair:
+            sock.close()  # closing one twice is allowed
+
+
+def test_a_gated_route_goes_through_the_cycle_while_another_connection_has_a_request_waiting():
+    """Two connections on real sockets: while the other's socket holds unread bytes (a request that arrived while
+    the loop was busy), this one's request on a gated route, its gate idle, goes through the cycle; once they are
+    read, the next is answered directly. A connection's own waiting bytes (pipelining) and a connection whose client
+    has closed it (its socket readable for the end of the stream) do not count."""
     request = post(b"[1]", length(b"[1]"))
 
     async def main() -> list[bytes]:
-        pairs = [socket.socketpair() for _ in range(3)]
-        protocols = []
-        for ours, _ in pairs:
-            protocol = DirectHttpTools(config=config, server_state=state, app_state={})
-            protocol.connection_made(SocketTransport(ours))  # type: ignore[arg-type]
-            protocols.append(protocol)
+        protocols, pairs = on_socket_pairs(3)
         mine, transport = protocols[0], protocols[0].transport
         (_, my_peer), (other_sock, other_peer), (_, closed_peer) = pairs
         written = []
@@ -382,11 +397,7 @@ def test_a_gated_route_goes_through_the_cycle_while_another_connection_has_a_req
             await send()
             return written
         finally:
-            for protocol in protocols:
-                protocol.connection_lost(None)
-            for pair in pairs:
-                for sock in pair:
-                    sock.close()  # closing one twice is allowed
+            closed(protocols, pairs)
 
     waited, alone, alone_again = asyncio.run(main())
     assert waited.endswith(b'"asgi:[1]"')
@@ -400,20 +411,10 @@ def test_a_gated_route_queues_while_another_connection_scored_moments_ago(monkey
     again while this one would be scored inline: this request goes through the cycle (the other was alone, and
     answered directly). With no window (0 s) it is answered directly."""
     monkeypatch.setattr(direct_module, "RECENT_SECONDS", window)
-    config = uvicorn.Config(
-        app=server(gate=Switch(idle=True)), http=DirectHttpTools, lifespan="off", proxy_headers=False, access_log=False
-    )
-    config.load()
-    state = ServerState()
     request = post(b"[1]", length(b"[1]"))
 
     async def main() -> list[bytes]:
-        pairs = [socket.socketpair() for _ in range(2)]
-        protocols = []
-        for ours, _ in pairs:
-            protocol = DirectHttpTools(config=config, server_state=state, app_state={})
-            protocol.connection_made(SocketTransport(ours))  # type: ignore[arg-type]
-            protocols.append(protocol)
+        protocols, pairs = on_socket_pairs(2)
         try:
             answers = []
             for protocol in reversed(protocols):  # the other connection first, then this one
@@ -423,11 +424,7 @@ def test_a_gated_route_queues_while_another_connection_scored_moments_ago(monkey
                 answers.append(b"".join(protocol.transport.writes))  # type: ignore[attr-defined]
             return answers
         finally:
-            for protocol in protocols:
-                protocol.connection_lost(None)
-            for pair in pairs:
-                for sock in pair:
-                    sock.close()
+            closed(protocols, pairs)
 
     other, mine = asyncio.run(main())
     assert other.endswith(b'"direct:[1]"')
