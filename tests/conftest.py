@@ -8,7 +8,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from tests import groups
-from tests.stages import STAGES
+from tests.stages import STAGES, record_report, worker_lines
 
 TESTS = Path(__file__).resolve().parent
 
@@ -100,10 +100,23 @@ def pytest_testnodedown(node, error) -> None:
     STAGES.extend((stage, seconds) for stage, seconds in getattr(node, "workeroutput", {}).get("stages", []))
 
 
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """On the xdist controller (reports carry the worker as `node`): the span of each group (tests/stages.py)."""
+    node = getattr(report, "node", None)
+    if node is not None and report.start:
+        group = groups.group_of(report.nodeid) or "-"
+        record_report(group, node.gateway.id, report.start, report.stop, report.when == "teardown")
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
-    """One line per timed set-up stage (tests/stages.py), after pytest's own --durations table."""
-    if not STAGES:
-        return
-    terminalreporter.section("set-up stages")
-    for stage, seconds in STAGES:
-        terminalreporter.write_line(f"stage {stage}: {seconds:.0f} s")
+    """One line per timed set-up stage (tests/stages.py), after pytest's own --durations table; under xdist, one
+    line per worker with its longest groups."""
+    if STAGES:
+        terminalreporter.section("set-up stages")
+        for stage, seconds in STAGES:
+            terminalreporter.write_line(f"stage {stage}: {seconds:.0f} s")
+    lines = worker_lines()
+    if lines:
+        terminalreporter.section("workers")
+        for line in lines:
+            terminalreporter.write_line(line)

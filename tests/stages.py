@@ -21,3 +21,34 @@ def timed(stage: str) -> Iterator[None]:
         yield
     finally:
         STAGES.append((stage, time.monotonic() - started))
+
+
+# Per (worker, group of tests/groups.py: a module, a folder's group, or "-" for the ungrouped): the first start and
+# last stop of its tests' phases (epoch seconds) and its test count. Filled on the xdist controller
+# from each report, printed by tests/conftest.py, so a CI log shows which worker's groups set the run's length.
+GROUP_SPANS: dict[tuple[str, str], list[float]] = {}
+
+
+def record_report(group: str, worker: str, start: float, stop: float, counts: bool) -> None:
+    """Widen GROUP's span to [START, STOP] on WORKER; COUNTS is True for the report that ends a test (teardown)."""
+    span = GROUP_SPANS.setdefault((worker, group), [start, stop, 0])
+    span[0], span[1] = min(span[0], start), max(span[1], stop)
+    span[2] += int(counts)
+
+
+def worker_lines() -> list[str]:
+    """One line per worker: when its last test ended (seconds after the run's first test began) and its ten groups of
+    longest span (first start to last stop, so "-", the ungrouped tests, spans the groups run between them)."""
+    if not GROUP_SPANS:
+        return []
+    origin = min(span[0] for span in GROUP_SPANS.values())
+    lines = []
+    for worker in sorted({worker for worker, _ in GROUP_SPANS}):
+        spans = sorted(
+            ((name, span) for (owner, name), span in GROUP_SPANS.items() if owner == worker),
+            key=lambda item: item[1][0] - item[1][1],
+        )
+        end = max(span[1] for _, span in spans) - origin
+        longest = ", ".join(f"{name} {span[1] - span[0]:.0f} s ({span[2]:.0f})" for name, span in spans[:10])
+        lines.append(f"worker {worker}: done at {end:.0f} s; {longest}")
+    return lines
