@@ -41,9 +41,19 @@ def catalogue(cfg: Config) -> list[ClusterSecret]:
     w, platform, argo = cfg.workflows, names.platform_namespace(cfg), names.workflows_namespace(cfg)
     s3_keys = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
     mlflow_keys = (MLFLOW_USER_KEY, MLFLOW_PASSWORD_KEY)
+    # the site's store (external) has credentials only its Keystone can make: `cxops cloud s3-credentials
+    # --to-cluster` puts them into both Secrets; random ones would be refused by it
+    s3_how = "user" if cfg.platform.object_store == "external" else "random"
+    s3_site = " (the site's EC2 credentials: `cxops cloud s3-credentials --to-cluster`)" if s3_how == "user" else ""
     return [
-        ClusterSecret(w.s3_secret, platform, s3_keys, "S3 store credentials (MLflow artifacts)"),
-        ClusterSecret(w.s3_secret, argo, s3_keys, "S3 credentials for workflow pods (same values as the platform's)"),
+        ClusterSecret(w.s3_secret, platform, s3_keys, f"S3 store credentials (MLflow artifacts){s3_site}", s3_how),
+        ClusterSecret(
+            w.s3_secret,
+            argo,
+            s3_keys,
+            f"S3 credentials for workflow pods (same values as the platform's){s3_site}",
+            s3_how,
+        ),
         ClusterSecret(
             names.postgres_app_secret(cfg),
             platform,

@@ -166,14 +166,25 @@ def gpus_serve(
 def s3_credentials(
     cloud: str = CLOUD,
     check: bool = typer.Option(False, "--check", help="Only test the stored credentials against the S3 API."),
+    to_cluster: bool = typer.Option(
+        False,
+        "--to-cluster",
+        help="Also create the artifacts bucket if absent and put them into the cluster's S3 Secrets "
+        "(platform.object_store: external; kubectl with the kubeconfig of `cxops cluster kubeconfig`).",
+    ),
 ) -> None:
     """EC2 credentials for the cloud's S3 API (Swift s3api): reuse or create them through Keystone, keep them in
-    <lab.state_dir>/s3-credentials.json (git-ignored, 0600; never printed), and test them with a bucket listing."""
+    <lab.state_dir>/s3-credentials.json (git-ignored, 0600; never printed), and test them with a bucket listing.
+    With --to-cluster, the cluster's MLflow and workflow pods get them too (docs/platform.md)."""
     from cxops.cli.output import ok
     from cxops.cloud import s3
+    from cxops.cluster import s3_secret
     from cxops.config import load_config
 
-    path = s3.credentials_path(load_config())
+    cfg = load_config()
+    if to_cluster:
+        s3_secret.check_store(cfg)  # before any credential is made
+    path = s3.credentials_path(cfg)
     if check:
         creds = s3.load(path)
     else:
@@ -183,3 +194,10 @@ def s3_credentials(
         ok(f"{how} EC2 credentials of project {creds.project_id} on cloud {creds.cloud}; stored in {path} (0600)")
     buckets = s3.check(creds)
     ok(f"the S3 API at {creds.endpoint_url} accepts them ({buckets} buckets)")
+    if to_cluster:
+        from cxops.cluster.kubectl import default_kubeconfig
+        from cxops.paths import state_dir
+
+        created, applied = s3_secret.to_cluster(cfg, creds, default_kubeconfig(state_dir(cfg)))
+        bucket = cfg.platform.artifacts_bucket
+        ok(f"bucket {bucket} {'created' if created else 'exists'}; applied Secret {', '.join(applied)}")

@@ -128,14 +128,14 @@ def credentials(
     import sys
 
     from cxops.cluster import credentials as creds
+    from cxops.cluster.kubectl import default_kubeconfig
     from cxops.config import load_config
     from cxops.paths import state_dir
 
     cfg = load_config()
     login = creds.find(cfg, service)
     creds.require_terminal(login, sys.stdout.isatty())
-    kubeconfig = state_dir(cfg) / "cluster" / "kubeconfig"
-    user, password = creds.read(login, kubeconfig if kubeconfig.exists() else None)
+    user, password = creds.read(login, default_kubeconfig(state_dir(cfg)))
     typer.echo(f"{service} user:     {user}\n{service} password: {password}")
 
 

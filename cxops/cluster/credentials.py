@@ -12,18 +12,14 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from cxops import names
+from cxops.cluster import kubectl
 from cxops.cluster_secrets import MLFLOW_PASSWORD_KEY, MLFLOW_USER_KEY
 from cxops.config.schema import Config
 from cxops.errors import CxopsError
-from cxops.settings import settings
-
-KUBECTL_TIMEOUT_S = 30
 
 
 @dataclass(frozen=True)
@@ -82,20 +78,9 @@ def require_terminal(login: Login, is_tty: bool) -> None:
 def read(login: Login, kubeconfig: Path | None) -> tuple[str, str]:
     """(user, password) from the Secret through kubectl. CxopsError (never the value) when kubectl is missing, the
     cluster cannot be reached, or the Secret or a key does not exist."""
-    env = settings()
-    kubectl = env.kubectl or shutil.which("kubectl")
-    if not kubectl:
-        raise CxopsError("kubectl not found: install it or set CXOPS_KUBECTL")
-    argv = [kubectl, "-n", login.namespace, "get", "secret", login.secret, "-o", "json"]
-    if kubeconfig is not None and env.kubeconfig is None:
-        argv[1:1] = ["--kubeconfig", str(kubeconfig)]
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=KUBECTL_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise CxopsError(f"kubectl did not answer in {KUBECTL_TIMEOUT_S}s (is the API tunnel open?)") from None
+    proc = kubectl.run(["-n", login.namespace, "get", "secret", login.secret, "-o", "json"], kubeconfig)
     if proc.returncode != 0:
-        first = (proc.stderr.strip().splitlines() or ["no output"])[0]
-        raise CxopsError(f"cannot read Secret {login.namespace}/{login.secret}: {first}")
+        raise CxopsError(f"cannot read Secret {login.namespace}/{login.secret}: {kubectl.first_line(proc.stderr)}")
     try:
         data = json.loads(proc.stdout).get("data") or {}
         user, password = (base64.b64decode(data[k]).decode() for k in (login.user_key, login.password_key))

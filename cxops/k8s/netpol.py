@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from cxops import names
 from cxops.config.schema import ENV_NAMES, Config
@@ -83,6 +84,21 @@ def project_namespaces(cfg: Config) -> list[str]:
 
 def _pods(selector: dict[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(selector.items()))
+
+
+def _site_store_flows(cfg: Config, inside: Peer, workflows: Peer, flows: list[Flow]) -> list[Flow]:
+    """Egress to the site's object store (`external`) on its endpoint's port, for MLflow and the workflow pods,
+    where the internet flows do not allow that port already (a site's S3 API need not be on 443: the lab's Swift is
+    on 8080 plus an offset)."""
+    url = urlsplit(names.s3_endpoint_url(cfg))
+    port = url.port or (443 if url.scheme == "https" else 80)
+    store = Peer(f"the site's S3 API ({url.netloc})", cidrs=(ANYWHERE,))
+    out = []
+    for source, name in ((inside, "platform-to-site-s3"), (workflows, "workflows-to-site-s3")):
+        covered = any(f.source == source and f.dest.cidrs == (ANYWHERE,) and port in f.ports for f in flows)
+        if not covered:
+            out.append(Flow(name, source, store, (port,), "MLflow artifacts in the site's object store"))
+    return out
 
 
 def _service_pods(cfg: Config, service: str) -> tuple[tuple[str, str], ...]:
@@ -198,6 +214,8 @@ def flows(cfg: Config) -> list[Flow]:
             "admission webhooks (cert-manager, CloudNativePG, Envoy Gateway)",
         ),
     ]
+    if cfg.platform.object_store == "external":
+        out += _site_store_flows(cfg, inside, workflows, out)
     if cfg.platform.object_store == "seaweedfs":
         out.append(
             Flow(

@@ -369,3 +369,21 @@ def test_checkov_finds_no_failed_check_in_k8s(tmp_path: Path):
     for r in reports:
         for skipped in r["results"].get("skipped_checks", []):
             assert skipped.get("check_result", {}).get("suppress_comment"), f"skip without a reason: {skipped}"
+
+
+def test_an_external_store_on_its_own_port_is_reachable_from_mlflow_and_the_workflows_only():
+    """`platform.object_store: external` at a port other than 443 (Chameleon's Swift need not be on 443; the lab's is
+    on 8080 plus an offset): MLflow and the workflow pods may reach it, a model server still may not. Failed before
+    the site-store flows: only 80/443 and 22/443 left the cluster."""
+    raw = CFG.model_dump(mode="json", exclude_none=True)
+    raw["platform"]["object_store"] = "external"
+    raw["workflows"]["s3_endpoint_url"] = "http://swift.example.org:7480"
+    cfg = type(CFG).model_validate(raw)
+    pols = netpol.policies(cfg)
+    site = netpol.Peer("the site's S3 API", cidrs=("198.51.100.7/32",))
+    mlflow = next(f.dest for f in netpol.flows(cfg) if f.name == "workflows-to-mlflow")
+    workflows = netpol.Peer("workflows", names.workflows_namespace(cfg))
+    assert _connects(pols, mlflow, site, 7480) and _connects(pols, workflows, site, 7480)
+    server = netpol.Peer("production", names.env_namespace(cfg, "production"))
+    assert not _connects(pols, server, site, 7480)
+    assert not any(f.name.endswith("site-s3") for f in netpol.flows(CFG)), "SeaweedFS needs no way out"
