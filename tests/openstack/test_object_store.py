@@ -400,6 +400,7 @@ def test_to_cluster_refuses_a_wrong_setup_with_one_line_and_creates_nothing(
 
         cluster_project(root, openstack_lab, endpoint)
         kubeconfig = root / ".cxops" / "cluster" / "kubeconfig"
+        kubeconfig.parent.mkdir(parents=True)
         kubeconfig.write_text(plane.admin_conf().replace(plane.url, f"https://127.0.0.1:{free_port()}"))
         line = one_line_error(run_with_kubectl(root, kubectl, "cloud", "s3-credentials", "--check", "--to-cluster"))
         assert "the cluster's API server is down" in line and "not found" not in line.lower(), line
