@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import hashlib
 import os
 import shutil
 import signal
@@ -21,6 +22,7 @@ from openstack_lab.layout import (
     DATABASES,
     HERE,
     PORTS,
+    ROOTFS_RECIPE,
     SYSTEM_PYTHON,
     Layout,
 )
@@ -347,32 +349,42 @@ def debian_mirror() -> str:
     return "http://deb.debian.org/debian"
 
 
+def _partial(layout: Layout) -> Path:
+    """This lab's own half-built root beside the shared one: labs starting at once each build their own, and the
+    first to finish moves it into place."""
+    key = hashlib.sha256(str(layout.state).encode()).hexdigest()[:8]
+    return layout.rootfs.with_name(f"{layout.rootfs.name}.partial-{key}")
+
+
 def start_debootstrap(layout: Layout) -> subprocess.Popen | None:
     if (layout.rootfs / "usr/bin/python3").exists():
         return None
-    partial = layout.rootfs.with_name(layout.rootfs.name + ".partial")
+    partial = _partial(layout)
     done_log = layout.log / "debootstrap.log"
     if partial.exists() and done_log.exists() and "Base system installed successfully" in done_log.read_text():
-        partial.rename(layout.rootfs)  # finished while an earlier `up` failed elsewhere
+        _into_place(layout, partial)  # finished while an earlier `up` failed elsewhere
         return None
     shutil.rmtree(partial, ignore_errors=True)
     partial.parent.mkdir(parents=True, exist_ok=True)
     layout.log.mkdir(parents=True, exist_ok=True)
-    say(f"debootstrap of the sandbox root into {layout.rootfs} (once)")
+    say(f"debootstrap of the sandbox root into {layout.rootfs} (once per machine)")
+    suite, variant, include = ROOTFS_RECIPE
     with open(layout.log / "debootstrap.log", "wb") as log:
         return subprocess.Popen(
-            [
-                "debootstrap",
-                "--variant=minbase",
-                "--include=python3,ca-certificates",
-                "bookworm",
-                str(partial),
-                debian_mirror(),
-            ],
+            ["debootstrap", f"--variant={variant}", f"--include={include}", suite, str(partial), debian_mirror()],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
+
+
+def _into_place(layout: Layout, partial: Path) -> None:
+    try:
+        partial.rename(layout.rootfs)
+    except OSError:  # another lab finished first: its root is the same recipe's
+        if not (layout.rootfs / "usr/bin/python3").exists():
+            raise
+        shutil.rmtree(partial, ignore_errors=True)
 
 
 def finish_debootstrap(layout: Layout, proc: subprocess.Popen | None) -> None:
@@ -386,8 +398,7 @@ def finish_debootstrap(layout: Layout, proc: subprocess.Popen | None) -> None:
     if rc != 0:
         tail = (layout.log / "debootstrap.log").read_text(errors="replace").splitlines()[-10:]
         raise CxopsError("debootstrap failed:\n" + "\n".join(tail))
-    partial = layout.rootfs.with_name(layout.rootfs.name + ".partial")
-    partial.rename(layout.rootfs)
+    _into_place(layout, _partial(layout))
     say("sandbox root ready")
 
 

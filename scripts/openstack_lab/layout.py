@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -99,6 +100,19 @@ def new_secret() -> str:
     return secrets.token_hex(18)
 
 
+# The sandbox root every lab's instances run their user data in (debootstrap's suite, variant and extra packages). It is
+# only ever an overlay's lower layer, so one copy per machine serves every lab: it is built once into the user's
+# cache, under a name keyed by this recipe, and reused while the recipe is unchanged.
+ROOTFS_RECIPE = ("bookworm", "minbase", "python3,ca-certificates")
+
+
+def shared_rootfs() -> Path:
+    """${XDG_CACHE_HOME:-~/.cache}/cxops/openstack-lab/rootfs-<first 12 hex of the recipe's sha256>."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    key = hashlib.sha256("\n".join(ROOTFS_RECIPE).encode()).hexdigest()[:12]
+    return cache / "cxops" / "openstack-lab" / f"rootfs-{key}"
+
+
 @dataclass
 class Layout:
     state: Path
@@ -108,7 +122,7 @@ class Layout:
     @classmethod
     def from_env(cls) -> Layout:
         state = Path(os.environ.get("CXOPS_OPENSTACK_LAB_DIR") or REPO / ".cxops" / "openstack-lab").resolve()
-        rootfs = Path(os.environ.get("CXOPS_LAB_ROOTFS") or state / "rootfs").resolve()
+        rootfs = Path(os.environ.get("CXOPS_LAB_ROOTFS") or shared_rootfs()).resolve()
         return cls(state=state, rootfs=rootfs)
 
     @property

@@ -23,6 +23,10 @@ Stand-ins, because nothing else can run here:
   are those scripts/install-go-tools builds at the image's versions (BuildKit v0.23.2, rootlesskit v2.3.5); runc is
   Debian's 1.1.5, the image's is 1.3.0.
 - the server is started with --host 127.0.0.1 and a free port instead of 0.0.0.0:8080 (servers here bind loopback).
+- BuildKit's root is kept between sessions (~/.cache/cxops/buildkit-state, `_buildkit_state`), where the build pod's
+  is empty: an unchanged Dockerfile step (its `pip install` of unchanged requirements on the same base) comes from
+  BuildKit's content-addressed cache, as on a warm builder; any changed input runs anew. The first build on a
+  machine, and a build while another session holds that root, start empty as the pod does.
 
 Needs root, debootstrap, util-linux (unshare, setpriv), uidmap (newuidmap) and runc (scripts/install-test-deps), the
 Go tools (scripts/install-go-tools) and the network to PyPI for the image's pip install. First run: ~3 min for the base
@@ -32,6 +36,7 @@ Go tools (scripts/install-go-tools) and the network to PyPI for the image's pip 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -43,6 +48,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -146,6 +152,27 @@ class Built:
     push_registry: str  # the template's PUSH_REGISTRY
 
 
+def _buildkit_state(uid: int, gid: int) -> tuple[Path | None, Any]:
+    """BuildKit's root for this session's build: a per-machine directory kept between sessions
+    (${XDG_CACHE_HOME:-~/.cache}/cxops/buildkit-state), so a build whose inputs are unchanged takes its layers from
+    BuildKit's own content-addressed cache, as a warm builder would (the Dockerfile's `pip install` layer, keyed by
+    the base image and requirements-serving.txt, is the slow one); a changed input builds anew. Returns (the
+    directory, the open lock file that reserves it until closed), or (None, None) when another session's build holds
+    it: that build then starts from an empty root, as the build pod does."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cxops"
+    cache.mkdir(parents=True, exist_ok=True)
+    lock = (cache / "buildkit-state.lock").open("w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        return None, None
+    state = cache / "buildkit-state"
+    state.mkdir(exist_ok=True)
+    os.chown(state, uid, gid)
+    return state, lock
+
+
 @pytest.fixture(scope="module")
 def registry(cfg, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """A real registry where the template's push goes; yields (its URL, the host[:port] the template pushes to).
@@ -228,6 +255,7 @@ def built(cfg, lab: Path, registry: tuple[str, str], tmp_path_factory: pytest.Te
         f'[registry."docker.io"]\n  mirrors = ["{mirror}"]\n[registry."{mirror}"]\n  http = true\n'
     )
     (bk_home / ".run").mkdir(mode=0o700)
+    (bk_home / ".local" / "share" / "buildkit").mkdir(parents=True)  # BuildKit's root: the cache below is bound here
     docker_config = work / "docker-config"  # the template's registry-auth Secret: no credentials for this registry
     docker_config.mkdir()
     (docker_config / "config.json").write_text('{"auths": {}}')
@@ -236,6 +264,7 @@ def built(cfg, lab: Path, registry: tuple[str, str], tmp_path_factory: pytest.Te
     shutil.copyfile(_daemonless_script(tools["buildctl"]), bk_home / "bin" / "buildctl-daemonless.sh")
     (bk_home / "bin" / "buildctl-daemonless.sh").chmod(0o755)
     _run("chown", "-R", f"{bk_uid}:{bk_gid}", str(bk_home))
+    state, state_lock = _buildkit_state(bk_uid, bk_gid)
     etc = work / "etc"
     etc.mkdir()
     (etc / "hosts").write_text(f"127.0.0.1 localhost\n{mirror.split(':')[0]} {push_registry.split(':')[0]}\n")
@@ -257,6 +286,7 @@ def built(cfg, lab: Path, registry: tuple[str, str], tmp_path_factory: pytest.Te
             "/home/user/bin/buildctl": tools["buildctl"],
             "/home/user/bin/rootlesskit": tools["rootlesskit"],
             main_env["DOCKER_CONFIG"]: str(docker_config),
+            **({"/home/user/.local/share/buildkit": str(state)} if state else {}),
         },
         "owners": {home_cxops: [prepare["securityContext"]["runAsUser"]] * 2},
         "etc": {"/etc/hosts": str(etc / "hosts"), "/etc/subuid": str(etc / "subid"), "/etc/subgid": str(etc / "subid")},
@@ -331,6 +361,8 @@ def built(cfg, lab: Path, registry: tuple[str, str], tmp_path_factory: pytest.Te
         yield Built(outputs, context, registry_url, push_registry)
     finally:
         _run("rm", "-rf", "--one-file-system", str(bk_home), str(volume), timeout=300)
+        if state_lock is not None:
+            state_lock.close()  # the next session's build may use the state
 
 
 def _pushed(built: Built) -> tuple[str, str, str]:
