@@ -106,6 +106,9 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if node is not None and report.start:
         group = groups.group_of(report.nodeid) or "-"
         record_report(group, node.gateway.id, report.start, report.stop, report.when == "teardown")
+        module = report.nodeid.partition("::")[0]
+        if group not in ("-", module):  # a folder's group: its modules too (tests/stages.py)
+            record_report(f"  {module}", node.gateway.id, report.start, report.stop, report.when == "teardown")
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

@@ -37,8 +37,9 @@ LONGEST_FIRST = (
     "hostlab",
 )
 FOLDERS = {"tests/openstack": "openstack", "tests/cluster": "hostlab", "tests/k8s_api": "k8s-api"}
-# the OpenStack modules of the second half (about 14 min on 2026-12-06, lab up included): the notebooks' apply, GPUs,
-# jobs and the object store; the first keeps the provisioning path, the leases, preflight and probes (about 16 min)
+# the OpenStack modules of the second half (about 23 min on 2026-12-06 under `make test`'s load, lab up included): the
+# notebooks' apply, GPUs, jobs and the lab's object store; the first keeps the provisioning path, the leases,
+# preflight, probes and the cluster's object store (about 21 min). `make test` prints each module's span per worker.
 OPENSTACK_2 = (
     "tests/openstack/test_walkthrough_notebooks.py",
     "tests/openstack/test_gpus.py",

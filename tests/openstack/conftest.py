@@ -100,6 +100,15 @@ def conn(lab_env):
 
 
 @pytest.fixture
+def password_conn(lab_env):
+    """An openstacksdk connection as the lab user logging in with a password (clouds.yaml entry cxops-lab-password):
+    Keystone lets only a primary login manage EC2 credentials."""
+    from cxops.cloud.connection import connect
+
+    return connect("cxops-lab-password")
+
+
+@pytest.fixture
 def admin_conn(openstack_lab, lab_env):
     from cxops.cloud.connection import connect
 
