@@ -115,6 +115,19 @@ def admin_conn(openstack_lab, lab_env):
     return connect(openstack_lab["admin_cloud"])
 
 
+@pytest.fixture(scope="session")
+def _leak_watch(openstack_lab):
+    """The admin connection and test project the leak check uses, made once per session: one token for every
+    test's check, so each service validates it once (a new token per test cost every service a validation, about
+    1.6 s each under `make test`'s load, 2026-12-06); openstacksdk logs in again when it expires."""
+    from cxops.cloud.connection import connect
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OS_CLIENT_CONFIG_FILE", openstack_lab["clouds_yaml"])
+        admin = connect(openstack_lab["admin_cloud"])
+    return admin, admin.identity.find_project(openstack_lab["project"])
+
+
 _SEEDED: dict[str, set[str]] = {}  # project id -> the networks, routers, groups the lab seeds (taken once)
 
 
@@ -128,8 +141,7 @@ def _assert_no_leaks(request):
     from cxops.errors import CxopsError
     from cxops.waiting import wait_until
 
-    admin = request.getfixturevalue("admin_conn")
-    project = admin.identity.find_project(request.getfixturevalue("openstack_lab")["project"])
+    admin, project = request.getfixturevalue("_leak_watch")
     seeded = _SEEDED.setdefault(project.id, network_objects(admin, project.id))
     yield
 
