@@ -69,3 +69,17 @@ def s3_endpoint(conn) -> str:
     depends on the lab's CXOPS_LAB_PORT_OFFSET (tests/openstack/conftest.py gives each worker's lab its own)."""
     url = urllib.parse.urlsplit(conn.endpoint_for("object-store"))
     return f"{url.scheme}://{url.netloc}"
+
+
+def remove_bucket(conn, bucket: str) -> None:
+    """Delete BUCKET (a Swift container) and its objects, when it exists."""
+    if bucket in [c.name for c in conn.object_store.containers()]:
+        for obj in list(conn.object_store.objects(bucket)):
+            conn.object_store.delete_object(obj, container=bucket)
+        conn.object_store.delete_container(bucket)
+
+
+def delete_ec2_credentials(password_conn) -> None:
+    """Delete every EC2 credential the tester holds for the lab project."""
+    for cred in ec2_credentials(password_conn):
+        password_conn.identity.delete(f"/users/{password_conn.current_user_id}/credentials/OS-EC2/{cred['access']}")

@@ -27,10 +27,12 @@ from helpers import free_port, model_server
 from tests.openstack.s3tools import (
     BUCKET,
     PASSWORD_CLOUD,
+    delete_ec2_credentials,
     ec2_credentials,
     ok,
     one_line_error,
     project,
+    remove_bucket,
     run,
     s3_endpoint,
 )
@@ -97,12 +99,8 @@ def test_s3_credentials_and_mlflow_artifacts_in_swift(tmp_path: Path, openstack_
         assert str(served["version"]) == version and served["model_digest"] == build["model_digest"], served
     finally:
         run(root, "lab", "down", timeout=120)
-        if BUCKET in [c.name for c in conn.object_store.containers()]:
-            for obj in list(conn.object_store.objects(BUCKET)):
-                conn.object_store.delete_object(obj, container=BUCKET)
-            conn.object_store.delete_container(BUCKET)
-        for cred in ec2_credentials(password_conn):
-            password_conn.identity.delete(f"/users/{password_conn.current_user_id}/credentials/OS-EC2/{cred['access']}")
+        remove_bucket(conn, BUCKET)
+        delete_ec2_credentials(password_conn)
 
 
 def test_bad_s3_credentials_and_a_down_store_each_stop_with_one_line(tmp_path: Path, openstack_lab, conn):

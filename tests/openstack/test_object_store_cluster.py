@@ -23,7 +23,17 @@ import pytest
 import yaml
 from helpers import free_port
 
-from tests.openstack.s3tools import PASSWORD_CLOUD, ec2_credentials, ok, one_line_error, project, run, s3_endpoint
+from tests.openstack.s3tools import (
+    PASSWORD_CLOUD,
+    delete_ec2_credentials,
+    ec2_credentials,
+    ok,
+    one_line_error,
+    project,
+    remove_bucket,
+    run,
+    s3_endpoint,
+)
 
 pytestmark = [pytest.mark.openstack, pytest.mark.timeout(900)]
 
@@ -163,12 +173,8 @@ def test_the_clusters_mlflow_keeps_its_artifacts_in_the_sites_swift(
         if server is not None:
             server.terminate()
             server.wait(timeout=30)
-        if CLUSTER_BUCKET in [c.name for c in conn.object_store.containers()]:
-            for obj in list(conn.object_store.objects(CLUSTER_BUCKET)):
-                conn.object_store.delete_object(obj, container=CLUSTER_BUCKET)
-            conn.object_store.delete_container(CLUSTER_BUCKET)
-        for cred in ec2_credentials(password_conn):
-            password_conn.identity.delete(f"/users/{password_conn.current_user_id}/credentials/OS-EC2/{cred['access']}")
+        remove_bucket(conn, CLUSTER_BUCKET)
+        delete_ec2_credentials(password_conn)
 
 
 def namespaces(root: Path) -> dict[str, str]:
@@ -229,5 +235,4 @@ def test_to_cluster_refuses_a_wrong_setup_with_one_line_and_creates_nothing(
         )
         assert "cxops-s3-credentials" not in res.stdout
     finally:
-        for cred in ec2_credentials(password_conn):
-            password_conn.identity.delete(f"/users/{password_conn.current_user_id}/credentials/OS-EC2/{cred['access']}")
+        delete_ec2_credentials(password_conn)
