@@ -79,19 +79,34 @@ def cli(
 
 
 @contextlib.contextmanager
-def serving_process(argv: list[str], ready_url: str, timeout: float = 60) -> Iterator[subprocess.Popen]:
-    """A real server process for one test module: wait (bounded) until `ready_url` answers 200, stop it after."""
+def serving_process(
+    argv: list[str], ready_url: str, timeout: float = 60, env: dict[str, str] | None = None, log: Path | None = None
+) -> Iterator[subprocess.Popen]:
+    """A real server process for one test module: wait (bounded) until `ready_url` answers 200, stop it after.
+    `env`: its whole environment (default: this process's); `log`: a file for its output, whose tail a start that
+    fails shows (default: discarded)."""
     import httpx
 
+    from cxops.errors import CxopsError
     from cxops.waiting import wait_until
 
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out = log.open("wb") if log else None
+    proc = subprocess.Popen(argv, stdout=out or subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env)
+
+    def ready() -> bool:
+        if proc.poll() is not None:  # stop waiting at once, with why
+            tail = log.read_text(errors="replace")[-2000:] if log else ""
+            raise CxopsError(f"{argv[0]} exited with {proc.returncode} before {ready_url} answered:\n{tail}")
+        return httpx.get(ready_url).status_code == 200
+
     try:
-        wait_until(lambda: httpx.get(ready_url).status_code == 200, timeout=timeout, what=ready_url)
+        wait_until(ready, timeout=timeout, what=ready_url)
         yield proc
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        if out:
+            out.close()
 
 
 @contextlib.contextmanager

@@ -14,14 +14,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from helpers import free_port
+from helpers import free_port, serving_process
 
 from tests.openstack.s3tools import (
     PASSWORD_CLOUD,
@@ -106,7 +104,6 @@ def test_the_clusters_mlflow_keeps_its_artifacts_in_the_sites_swift(
     kubeconfig.parent.mkdir(parents=True)
     kubeconfig.write_text(plane.admin_conf())
     kubeconfig.chmod(0o600)
-    server = None
     try:
         res = ok(run(root, "cloud", "s3-credentials", "--cloud", PASSWORD_CLOUD, "--to-cluster", tools=kubectl.parent))
         assert f"bucket {CLUSTER_BUCKET} created" in res.stdout, res.stdout
@@ -134,45 +131,22 @@ def test_the_clusters_mlflow_keeps_its_artifacts_in_the_sites_swift(
             "AWS_SECRET_ACCESS_KEY": keys[s3["existingSecret"]["keyOfSecretAccessKey"]],
         }
         assert values["artifactRoot"]["proxiedArtifactStorage"] is True
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "mlflow",
-                "server",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "1",
-                "--backend-store-uri",
-                f"sqlite:///{tmp_path / 'mlflow.db'}",
-                "--serve-artifacts",
-                "--artifacts-destination",
-                f"s3://{s3['bucket']}",
-            ],
-            env=env,
-            stdout=(tmp_path / "mlflow.log").open("wb"),
-            stderr=subprocess.STDOUT,
-        )
+        argv = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port)]
+        argv += ["--workers", "1", "--backend-store-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"]
+        argv += ["--serve-artifacts", "--artifacts-destination", f"s3://{s3['bucket']}"]
         url = f"http://127.0.0.1:{port}"
-        wait_for(f"{url}/health", server, tmp_path / "mlflow.log")
-
-        mlflow.set_tracking_uri(url)
-        mlflow.set_experiment("cluster-swift")
-        model = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
-        with mlflow.start_run() as active:
-            info = mlflow.sklearn.log_model(model, name="model", registered_model_name="cluster-swift")
-        names = [o.name for o in conn.object_store.objects(CLUSTER_BUCKET)]
-        assert any(n.endswith("MLmodel") for n in names), names  # in the site's Swift, through the server
-        loaded = mlflow.pyfunc.load_model(f"models:/cluster-swift/{info.registered_model_version}")
-        assert list(loaded.predict([[0.0], [3.0]])) == [0, 1]
-        assert active.info.run_id
+        with serving_process(argv, f"{url}/health", timeout=240, env=env, log=tmp_path / "mlflow.log"):
+            mlflow.set_tracking_uri(url)
+            mlflow.set_experiment("cluster-swift")
+            model = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+            with mlflow.start_run() as active:
+                info = mlflow.sklearn.log_model(model, name="model", registered_model_name="cluster-swift")
+            names = [o.name for o in conn.object_store.objects(CLUSTER_BUCKET)]
+            assert any(n.endswith("MLmodel") for n in names), names  # in the site's Swift, through the server
+            loaded = mlflow.pyfunc.load_model(f"models:/cluster-swift/{info.registered_model_version}")
+            assert list(loaded.predict([[0.0], [3.0]])) == [0, 1]
+            assert active.info.run_id
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
         remove_bucket(conn, CLUSTER_BUCKET)
         delete_ec2_credentials(password_conn)
 
@@ -184,22 +158,6 @@ def namespaces(root: Path) -> dict[str, str]:
 
     cfg = load_config(root / "cxops.yaml")
     return {"platform": names.platform_namespace(cfg), "workflows": names.workflows_namespace(cfg)}
-
-
-def wait_for(url: str, proc: subprocess.Popen, log: Path, timeout: float = 240) -> None:
-    """Until URL answers 200 (backoff to 2 s); AssertionError with the log's tail when PROC exits or time is up."""
-    deadline, delay = time.monotonic() + timeout, 0.25
-    while True:
-        assert proc.poll() is None, log.read_text(errors="replace")[-2000:]
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        assert time.monotonic() < deadline, f"{url} not up in {timeout}s: {log.read_text(errors='replace')[-2000:]}"
-        time.sleep(delay)
-        delay = min(delay * 1.5, 2.0)
 
 
 def test_to_cluster_refuses_a_wrong_setup_with_one_line_and_creates_nothing(
