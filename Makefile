@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 # would fetch a multi-GB CUDA build). Idempotent: only when missing.
 TORCH  := 2.13.0
 
-.PHONY: setup setup-torch demo test test-fast lint bench render clean lab-down help kernel
+.PHONY: setup setup-torch demo test go-tools-background test-fast lint bench render clean lab-down help kernel
 .PHONY: infra-preflight infra-plan infra-apply infra-inventory infra-destroy
 
 help:
@@ -54,13 +54,21 @@ kernel: setup
 # pytest-xdist workers, `--dist loadgroup` (docs/testing.md, "`make test` on workers"): the tests that share a service
 # (the local OpenStack, the API server, the host lab, an embedded lab) stay on one worker and the groups that wait
 # on services run side by side; tests/conftest.py names the groups and hands the longest out first.
+# The Go tools build in the background from the first step on (scripts/install-go-tools --background; a new machine
+# builds them for about 20 minutes): the tests that need none run meanwhile, and a test that needs one waits for it
+# (tests/gotools.py). After pytest, make waits for the build's end, checks every tool and prints the build's lines.
 TEST_WORKERS ?= 4
-test: setup setup-torch
+GO_TOOLS_LOG := .cxops/go-tools-build.log
+test: go-tools-background setup setup-torch
 	scripts/timed packages scripts/install-test-deps
 	scripts/timed checkov scripts/install-checkov
-	scripts/timed go-tools scripts/install-go-tools
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -ra --durations=25 \
-	  -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+	  -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder; status=$$?; \
+	  scripts/timed go-tools scripts/install-go-tools --cached || status=1; \
+	  [ ! -f $(GO_TOOLS_LOG) ] || sed 's/^/go-tools build: /' $(GO_TOOLS_LOG); exit $$status
+
+go-tools-background:
+	scripts/install-go-tools --background $(GO_TOOLS_LOG)
 
 # What a developer runs after each change (docs/testing.md, "Fast feedback"): every test that starts no service slower
 # than seconds (not marked integration, openstack or cluster), on two pytest-xdist workers. Needs neither PyTorch nor

@@ -74,8 +74,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.cluster)
         elif (TESTS / "k8s_api") in item.path.parents:
             item.add_marker(pytest.mark.integration)
+        if groups.group_of(item.nodeid) in groups.NEEDS_GO_TOOLS:
+            _time_the_call_only(item)
     if config.getoption("dist", "no") == "loadgroup" or config.getoption("loadgroup", False):  # workers: loadgroup
         items.sort(key=lambda item: groups.rank(item.nodeid))
+
+
+def _time_the_call_only(item: pytest.Item) -> None:
+    """pytest-timeout bounds only the test's call, not its set-up: a set-up that waits for `make test`'s background
+    build of the Go tools (tests/gotools.py, up to about 20 minutes on a new machine) has that wait's own bound, and
+    each service these groups start bounds its own start. The test's timeout (its mark, else the ini's) is kept."""
+    mark = item.get_closest_marker("timeout")
+    seconds = (mark.args[0] if mark.args else mark.kwargs.get("timeout")) if mark else None
+    item.add_marker(pytest.mark.timeout(seconds or float(item.config.getini("timeout")), func_only=True), append=False)
 
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)

@@ -50,6 +50,20 @@ OPENSTACK_2 = (
 )
 # modules whose module-scoped fixture is parametrized by project, each parameter a lab and lifecycle of its own
 SPLIT_BY_PARAM = ("tests/integration/test_models.py",)
+# modules run after the rest of their group: they need the tool `make test`'s background build ends with (ArgoCD), so
+# on a new machine the group's other modules run while it builds; each has services of its own (any order is valid)
+LAST_IN_GROUP = ("tests/k8s_api/test_argocd_controller.py",)
+# groups whose tests run the Go tools (tests/gotools.py): their first test may wait for the background build in its
+# set-up, which pytest-timeout then leaves to the wait's own bound (tests/conftest.py)
+NEEDS_GO_TOOLS = (
+    "openstack",
+    "openstack-2",
+    "k8s-api",
+    "hostlab",
+    "tests/integration/test_image_build.py",
+    "tests/integration/test_build_initial_as_wired.py",
+    "tests/integration/test_go_tools.py",
+)
 
 
 def group_of(nodeid: str) -> str | None:
@@ -67,10 +81,12 @@ def group_of(nodeid: str) -> str | None:
     return path
 
 
-def rank(nodeid: str) -> int:
-    """Sort key of a test in the collection: the LONGEST_FIRST groups in that order, then the rest (stable sort)."""
+def rank(nodeid: str) -> tuple[int, bool]:
+    """Sort key of a test in the collection: the LONGEST_FIRST groups in that order, then the rest; within a group
+    the LAST_IN_GROUP modules last (a stable sort keeps the rest in collection order)."""
     group = group_of(nodeid)
-    return LONGEST_FIRST.index(group) if group in LONGEST_FIRST else len(LONGEST_FIRST)
+    first = LONGEST_FIRST.index(group) if group in LONGEST_FIRST else len(LONGEST_FIRST)
+    return first, nodeid.partition("::")[0] in LAST_IN_GROUP
 
 
 def make_scheduler(config: Any, log: Any) -> Any:

@@ -68,10 +68,13 @@ GO_TOOLS = REPO / "scripts" / "install-go-tools"
 
 
 def go_tools() -> dict:
-    """Build (first run on a machine, about a minute) or reuse the pinned Go tools; their paths from the script.
+    """Build (first run on a machine, about a minute) or reuse the pinned provider, waiting for a build of it in
+    progress (`make test` starts one in the background); its path and the mirror's from the script.
 
-    {"tools": {name: {"version", "binary"}}, "terraform_mirror": dir, "terraformrc": CLI config using the mirror}"""
-    res = subprocess.run([str(GO_TOOLS), "--json"], capture_output=True, text=True, timeout=3600)
+    {"tools": {"terraform-provider-openstack": {"version", "binary"}}, "terraform_mirror": dir, "terraformrc": CLI
+    config using the mirror}"""
+    argv = [str(GO_TOOLS), "--json", "--only", "terraform-provider-openstack"]
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=5400 + 120)
     if res.returncode != 0:
         raise AssertionError(f"scripts/install-go-tools failed (exit {res.returncode}):\n{res.stderr[-3000:]}")
     return json.loads(res.stdout)

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
@@ -86,7 +87,7 @@ def argocd_chart_repo(directory: Path, helm: Path, url: str) -> Path:
 class ClusterAPI:
     """The API server (+ workloads) and the chart repository, in and beside a HostLab; a context manager."""
 
-    def __init__(self, lab: HostLab, workdir: Path, tools: dict[str, Path]) -> None:
+    def __init__(self, lab: HostLab, workdir: Path, tools: Mapping[str, Path]) -> None:
         self.lab, self.workdir, self.tools = lab, workdir, tools
         self.plane = ControlPlane(workdir / "k8s", tools, address=lab.shared_address, netns=lab.bastion.netns)
         self.chart_repo_url = ""

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import pytest
 from argo_interpreter import Interpreter, manifests, process_env
+from gotools import GoTools
 from helpers import free_port
 from pod_network import PodNetwork
 
@@ -82,9 +83,9 @@ def git_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
 @pytest.fixture(scope="module")
 def image_path(tmp_path_factory: pytest.TempPathFactory) -> str:
     """PATH as the rootless BuildKit image has it: buildctl-daemonless.sh, buildkitd and buildctl first."""
-    from integration.test_image_build import _daemonless_script, _go_tools
+    from integration.test_image_build import _daemonless_script
 
-    tools = _go_tools()
+    tools = GoTools()
     bin_dir = tmp_path_factory.mktemp("buildkit-image") / "bin"
     bin_dir.mkdir()
     for name in ("buildkitd", "buildctl"):

@@ -53,6 +53,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from gotools import GoTools
 from helpers import free_port
 from image_build import base_image, oci
 
@@ -77,18 +78,6 @@ def _run(*argv: str, timeout: float = 120, **kw) -> str:
 def _build_template() -> dict:
     wt = yaml.safe_load(TEMPLATE.read_text())
     return next(t for t in wt["spec"]["templates"] if t["name"] == "build")
-
-
-def _go_tools() -> dict[str, str]:
-    """name → binary of the tools scripts/install-go-tools built (fails naming the missing ones)."""
-    res = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "install-go-tools"), "--cached", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert res.returncode == 0, res.stderr.strip().splitlines()[-1:]
-    return {name: t["binary"] for name, t in json.loads(res.stdout)["tools"].items()}
 
 
 def _daemonless_script(binary: str) -> str:
@@ -197,7 +186,7 @@ def registry(cfg, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
     log = home / "registry.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [_go_tools()["registry"], "serve", str(home / "config.yml")],
+            [GoTools()["registry"], "serve", str(home / "config.yml")],
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -238,7 +227,7 @@ def built(cfg, lab: Path, registry: tuple[str, str], tmp_path_factory: pytest.Te
     state_dir = template["containerSet"]["volumeMounts"][0]["mountPath"]  # /home/cxops/.cxops
     main_env = {e["name"]: e["value"] for e in main["env"]}
 
-    tools = _go_tools()
+    tools = GoTools()
     work = tmp_path_factory.mktemp("build-pod")
     volume = work / "volume"  # the pod's emptyDir
     volume.mkdir()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -16,13 +16,13 @@ from tests.stages import timed
 
 
 @pytest.fixture(scope="session")
-def tools() -> dict[str, Path]:
+def tools() -> Mapping[str, Path]:
     """The binaries scripts/install-go-tools built (name → path)."""
     return go_tools()
 
 
 @pytest.fixture(scope="session")
-def control_plane(tools: dict[str, Path]) -> Iterator[ControlPlane]:
+def control_plane(tools: Mapping[str, Path]) -> Iterator[ControlPlane]:
     """etcd + kube-apiserver, ready; stopped by PID after the session."""
     root = Path(tempfile.mkdtemp(prefix="cxops-apiserver-"))
     plane = ControlPlane(root, tools)
@@ -36,13 +36,13 @@ def control_plane(tools: dict[str, Path]) -> Iterator[ControlPlane]:
 
 
 @pytest.fixture(scope="session")
-def kubectl(control_plane: ControlPlane, tools: dict[str, Path]) -> argocd_sync.Kubectl:
+def kubectl(control_plane: ControlPlane, tools: Mapping[str, Path]) -> argocd_sync.Kubectl:
     """kubectl v1.35.4 with the admin kubeconfig of the session's API server (and kustomize beside it)."""
     return argocd_sync.Kubectl(tools["kubectl"], control_plane.kubeconfig, tools["kustomize"])
 
 
 @pytest.fixture(scope="session")
-def synced(kubectl: argocd_sync.Kubectl, tools: dict[str, Path]) -> Iterator[argocd_sync.Synced]:
+def synced(kubectl: argocd_sync.Kubectl, tools: Mapping[str, Path]) -> Iterator[argocd_sync.Synced]:
     """Kubespray's Gateway API v1.5.1 standard install (CRDs + safe-upgrades policy) and local-path StorageClass,
     ArgoCD's CRDs (v3.4.4), the root app's render, then every Application in wave order (argocd_sync)."""
     errors = argocd_sync.apply(kubectl, [*upstream.gateway_api_standard(), upstream.local_path_storage_class()], False)

@@ -24,6 +24,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,24 +33,17 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
-from helpers import REPO
+from gotools import GoTools
 
 READY_TIMEOUT = 180.0  # seconds for etcd + API server to answer /readyz on a loaded 2-core machine
 STOP_TIMEOUT = 15.0  # seconds between SIGTERM and SIGKILL
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"  # Nodes carrying it (value "fake") are kwok's
 
 
-def go_tools() -> dict[str, Path]:
-    """The binaries scripts/install-go-tools has built (tool name → path); raises AssertionError naming the
-    missing ones (the test run installs nothing: `make test` runs the script first)."""
-    res = subprocess.run(
-        [str(REPO / "scripts" / "install-go-tools"), "--json", "--cached"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert res.returncode == 0, f"scripts/install-go-tools --cached: {res.stderr.strip()}"
-    return {name: Path(t["binary"]) for name, t in json.loads(res.stdout)["tools"].items()}
+def go_tools() -> GoTools:
+    """The binaries scripts/install-go-tools builds (tool name → path), each waited for on first use (tests/gotools.py:
+    the test run installs nothing; `make test` starts their build before pytest)."""
+    return GoTools()
 
 
 def free_port() -> int:
@@ -136,7 +130,7 @@ class ControlPlane:
     sharing that namespace's network reach it, and nothing listens on this machine's own interfaces."""
 
     root: Path
-    tools: dict[str, Path]
+    tools: Mapping[str, Path]
     address: str = "127.0.0.1"
     netns: str | None = None
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)

@@ -26,7 +26,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -45,7 +45,7 @@ OWN_TREES = ("namespaces", "network-policies", "services", "workflow-rbac")
 class ArgoLab:
     """A network namespace with etcd, kube-apiserver, redis-server, ArgoCD's repo-server and application-controller."""
 
-    def __init__(self, root: Path, tools: dict[str, Path]) -> None:
+    def __init__(self, root: Path, tools: Mapping[str, Path]) -> None:
         self.root, self.tools = root, tools
         self.netns = f"cxargo{os.getpid() % 100000}"
         self.plane = ControlPlane(root / "k8s", tools, netns=self.netns)
@@ -155,7 +155,7 @@ class ArgoLab:
 
 
 @pytest.fixture(scope="module")
-def argo(tools: dict[str, Path]) -> Iterator[ArgoLab]:
+def argo(tools: Mapping[str, Path]) -> Iterator[ArgoLab]:
     if os.geteuid() != 0:
         pytest.fail("the real ArgoCD runs in a network namespace of its own: needs root")
     root = Path(tempfile.mkdtemp(prefix="cxops-argocd-"))

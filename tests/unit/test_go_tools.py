@@ -63,3 +63,8 @@ def test_kubernetes_tools_are_the_version_kubespray_installs():
         assert f"gitVersion={kube}" in tools[name].fill(" ".join(tools[name].ldflags)), name
     # the staging modules k8s.io/api etc. are published as v0.<minor>.<patch> of the same release
     assert tools["kube-apiserver"].fill(tools["kube-apiserver"].local_replaces or "") == "v0" + kube[2:]
+
+
+def test_the_background_order_names_every_tool_once():
+    module = script()
+    assert sorted(module.NEEDED_FIRST) == sorted(tool.name for tool in module.TOOLS)
