@@ -63,6 +63,10 @@ def test_tf_passes_init_and_validate_with_the_real_provider(tmp_path: Path):
 PROVIDER = "terraform-provider-openstack"
 
 
+def _go_env(name: str) -> str:
+    return subprocess.run(["go", "env", name], capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+
+
 def _script(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(GO_TOOLS), *args], capture_output=True, text=True, timeout=900, env=env)
 
@@ -86,8 +90,9 @@ def _state(pid: int) -> str:
 def test_a_background_build_is_waited_for_never_built_twice(tmp_path: Path):
     """`make test`'s way: the build starts in the background; a caller asking for the tool waits for it (its lock),
     a second background start leaves it alone, and with nothing building a missing tool is one line at once. A cache
-    of its own, so the build really runs (Go's build cache makes it seconds)."""
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    of its own, so the build really runs; Go's own build cache stays the machine's (it would move with
+    XDG_CACHE_HOME), which makes the build seconds."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "GOCACHE": _go_env("GOCACHE")}
     started = time.monotonic()
     res = _script(env, "--cached", "--only", PROVIDER)
     assert res.returncode == 1 and time.monotonic() - started < 30, res.stderr
@@ -119,6 +124,7 @@ def test_a_failed_background_build_is_named_by_the_callers_waiting(tmp_path: Pat
     env = {
         **os.environ,
         "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "GOCACHE": _go_env("GOCACHE"),
         "GOPROXY": "off",
         "GOMODCACHE": str(tmp_path / "modcache"),
     }
