@@ -271,9 +271,9 @@ def built(cfg, lab: Path, registry: tuple[str, str], tmp_path_factory: pytest.Te
             state_dir: str(volume),
             f"{home_cxops}/cxops.yaml": str(config),
             "/home/user": str(bk_home),  # the rootless image's HOME (bound before the paths below it)
-            "/home/user/bin/buildkitd": tools["buildkitd"],
-            "/home/user/bin/buildctl": tools["buildctl"],
-            "/home/user/bin/rootlesskit": tools["rootlesskit"],
+            "/home/user/bin/buildkitd": str(tools["buildkitd"]),
+            "/home/user/bin/buildctl": str(tools["buildctl"]),
+            "/home/user/bin/rootlesskit": str(tools["rootlesskit"]),
             main_env["DOCKER_CONFIG"]: str(docker_config),
             **({"/home/user/.local/share/buildkit": str(state)} if state else {}),
         },

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
+import json
 import subprocess
 import sys
 from types import ModuleType
@@ -68,3 +69,15 @@ def test_kubernetes_tools_are_the_version_kubespray_installs():
 def test_the_background_order_names_every_tool_once():
     module = script()
     assert sorted(module.NEEDED_FIRST) == sorted(tool.name for tool in module.TOOLS)
+
+
+def test_the_mirror_config_names_every_provider_whatever_a_call_built(tmp_path, monkeypatch):
+    """A call for other tools (a test's `--cached --only etcd` on a new machine, before any provider was laid out)
+    writes the same CLI configuration as the provider's own call, and needs no mirror directory yet."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    module = script()
+    root, config = module.mirror([])
+    assert root == tmp_path / "cxops" / "terraform-mirror" and root.is_dir()
+    text = config.read_text()
+    assert 'include = ["registry.terraform.io/terraform-provider-openstack/openstack"]' in text, text
+    assert f"path    = {json.dumps(str(root))}" in text
