@@ -1,4 +1,5 @@
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,9 +38,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node) -> None:
-    """On the xdist controller: hand each worker this process's COLUMNS and LINES (see pytest_configure)."""
+    """On the xdist controller: hand each worker this process's COLUMNS and LINES (see pytest_configure), and whether
+    the Go tools are still building, asked once here: every worker must sort its collection alike."""
     for var in ("COLUMNS", "LINES"):
         node.workerinput[f"env_{var}"] = os.environ.get(var)
+    node.workerinput["go_tools_building"] = _go_tools_building(node.config)
 
 
 @pytest.fixture(autouse=True)
@@ -77,7 +80,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if groups.group_of(item.nodeid) in groups.NEEDS_GO_TOOLS:
             _time_the_call_only(item)
     if config.getoption("dist", "no") == "loadgroup" or config.getoption("loadgroup", False):  # workers: loadgroup
-        items.sort(key=lambda item: groups.rank(item.nodeid))
+        building = _go_tools_building(config)
+        items.sort(key=lambda item: groups.rank(item.nodeid, building))
+
+
+_BUILDING = pytest.StashKey[bool]()
+
+
+def _go_tools_building(config: pytest.Config) -> bool:
+    """Whether some Go tool was not built yet when the run began (`make test`'s background build on a new machine):
+    a worker takes the controller's answer, so a tool finished between two workers' collections changes no order."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and "go_tools_building" in workerinput:
+        return bool(workerinput["go_tools_building"])
+    if _BUILDING not in config.stash:
+        argv = [sys.executable, str(TESTS.parent / "scripts" / "install-go-tools"), "--missing"]
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        config.stash[_BUILDING] = res.returncode != 0 or bool(res.stdout.strip())
+    return config.stash[_BUILDING]
 
 
 def _time_the_call_only(item: pytest.Item) -> None:

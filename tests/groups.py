@@ -53,6 +53,15 @@ SPLIT_BY_PARAM = ("tests/integration/test_models.py",)
 # modules run after the rest of their group: they need the tool `make test`'s background build ends with (ArgoCD), so
 # on a new machine the group's other modules run while it builds; each has services of its own (any order is valid)
 LAST_IN_GROUP = ("tests/k8s_api/test_argocd_controller.py",)
+# groups that need the Go tools the background build makes after the provider (the API server's, BuildKit's): while
+# it runs (a new machine), they go out after every group that needs none, which run meanwhile instead of a worker
+# waiting (the OpenStack halves stay first: the provider is built first, in about a minute)
+WAIT_FOR_GO_TOOLS = (
+    "k8s-api",
+    "hostlab",
+    "tests/integration/test_image_build.py",
+    "tests/integration/test_build_initial_as_wired.py",
+)
 # groups whose tests run the Go tools (tests/gotools.py): their first test may wait for the background build in its
 # set-up, which pytest-timeout then leaves to the wait's own bound (tests/conftest.py)
 NEEDS_GO_TOOLS = (
@@ -81,12 +90,13 @@ def group_of(nodeid: str) -> str | None:
     return path
 
 
-def rank(nodeid: str) -> tuple[int, bool]:
+def rank(nodeid: str, tools_building: bool = False) -> tuple[bool, int, bool]:
     """Sort key of a test in the collection: the LONGEST_FIRST groups in that order, then the rest; within a group
-    the LAST_IN_GROUP modules last (a stable sort keeps the rest in collection order)."""
+    the LAST_IN_GROUP modules last (a stable sort keeps the rest in collection order). With `tools_building` (some
+    Go tool not built yet when the run starts) the WAIT_FOR_GO_TOOLS groups go after all of that."""
     group = group_of(nodeid)
     first = LONGEST_FIRST.index(group) if group in LONGEST_FIRST else len(LONGEST_FIRST)
-    return first, nodeid.partition("::")[0] in LAST_IN_GROUP
+    return tools_building and group in WAIT_FOR_GO_TOOLS, first, nodeid.partition("::")[0] in LAST_IN_GROUP
 
 
 def make_scheduler(config: Any, log: Any) -> Any:

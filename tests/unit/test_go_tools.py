@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.machinery
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from types import ModuleType
@@ -81,3 +82,10 @@ def test_the_mirror_config_names_every_provider_whatever_a_call_built(tmp_path, 
     text = config.read_text()
     assert 'include = ["registry.terraform.io/terraform-provider-openstack/openstack"]' in text, text
     assert f"path    = {json.dumps(str(root))}" in text
+
+
+def test_missing_names_what_is_not_built_and_waits_for_nothing(tmp_path):
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    res = subprocess.run([str(SCRIPT), "--missing"], capture_output=True, text=True, timeout=120, env=env)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == [tool.name for tool in script().TOOLS]

@@ -46,3 +46,20 @@ def test_groups_that_run_go_tools_are_named():
     ):
         assert groups.group_of(nodeid) in groups.NEEDS_GO_TOOLS, nodeid
     assert groups.group_of("tests/integration/test_serving.py::test_x") not in groups.NEEDS_GO_TOOLS
+
+
+def test_while_the_go_tools_build_the_groups_waiting_for_them_go_last():
+    """On a new machine the groups needing the API server's or BuildKit's tools go after the groups that need none,
+    which run meanwhile; the OpenStack halves stay first (they need only the provider, built first)."""
+    ids = [
+        "tests/k8s_api/test_argocd_sync.py::test_x",
+        "tests/integration/test_image_build.py::test_x",
+        "tests/openstack/test_provisioning.py::test_x",
+        "tests/integration/test_serving.py::test_x",
+        "tests/unit/test_cli.py::test_x",
+    ]
+    warm = sorted(ids, key=groups.rank)
+    assert warm[:3] == [ids[2], ids[0], ids[1]]
+    cold = sorted(ids, key=lambda nodeid: groups.rank(nodeid, True))
+    assert cold[0] == ids[2] and set(cold[-2:]) == {ids[0], ids[1]}
+    assert cold.index(ids[3]) < cold.index(ids[0])
