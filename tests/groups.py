@@ -50,9 +50,10 @@ OPENSTACK_2 = (
 )
 # modules whose module-scoped fixture is parametrized by project, each parameter a lab and lifecycle of its own
 SPLIT_BY_PARAM = ("tests/integration/test_models.py",)
-# modules run after the rest of their group: they need the tool `make test`'s background build ends with (ArgoCD), so
-# on a new machine the group's other modules run while it builds; each has services of its own (any order is valid)
-LAST_IN_GROUP = ("tests/k8s_api/test_argocd_controller.py",)
+# modules run after the rest of their group: they need tools `make test`'s background build makes late (ArgoCD, its
+# last; the API server, which the OpenStack half's object-store test waited 19 minutes for on a new machine), so the
+# group's other modules run while they build; each has services of its own (any order is valid)
+LAST_IN_GROUP = ("tests/k8s_api/test_argocd_controller.py", "tests/openstack/test_object_store_cluster.py")
 # groups that need the Go tools the background build makes after the provider (the API server's, BuildKit's): while
 # it runs (a new machine), they go out after every group that needs none, which run meanwhile instead of a worker
 # waiting (the OpenStack halves stay first: the provider is built first, in about a minute)
