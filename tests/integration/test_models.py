@@ -23,10 +23,12 @@ from helpers import cli, make_project
 
 pytestmark = pytest.mark.integration
 
-# Small windows keep three lifecycles in minutes; latency ratios on a loaded 2-core machine are noise at this size,
-# so the canary's p95 limit is loose here (the behaviour checks, distribution/confidence/agreement, stay as set).
+# Small windows keep three lifecycles in minutes; latencies on a loaded 2-core machine are noise at this size, so the
+# p95 limits are loose here: staging's absolute one (the wine pipeline's load p95 reached 246 ms against 200 under
+# `make test`'s four workers, 2026-12-06) and the canary's ratio; the behaviour checks
+# (distribution/confidence/agreement) stay as set. How a limit judges a value: tests/unit/test_gate_properties.py.
 SMALL_GATES = {
-    "staging": {"requests": 40, "concurrency": 4, "golden_samples": 10},
+    "staging": {"requests": 40, "concurrency": 4, "golden_samples": 10, "max_p95_ms": 1000},
     "canary": {"window_seconds": 2, "requests": 60, "concurrency": 4, "max_p95_ratio": 50},
 }
 # name → (model section, second version's params, whether the second version must reach production)

@@ -10,20 +10,18 @@ import kubernetes_validate
 import pytest
 import yaml
 from helpers import REPO
+from k8s_helpers import ensure_kubectl
 
 from cxops.config import load_config
 from cxops.gitops.overlay import desired_from_text, write_overlay
 from cxops.names import env_namespace
 
-KUBECTL = REPO / ".tools" / "bin" / "kubectl"
 ENVS = ("staging", "canary", "production")
 
 
 @pytest.fixture(scope="module")
 def kubectl() -> Path:
-    if not KUBECTL.exists():
-        subprocess.run([str(REPO / "scripts" / "install-kubectl")], check=True, timeout=300)
-    return KUBECTL
+    return ensure_kubectl()
 
 
 def kustomize(kubectl: Path, overlay: Path) -> list[dict]:
