@@ -116,6 +116,9 @@ def test_a_background_build_is_waited_for_never_built_twice(tmp_path: Path):
     _wait_gone(pid)
     text = log.read_text()
     assert text.count(f"{PROVIDER} v3.4.0: built in ") == 1 and "background build: 1 of 1 tools in " in text, text
+    # the next run, everything cached: that build's lines are gone, not printed again by `make test`
+    res = _script(env, "--background", str(log), "--only", PROVIDER)
+    assert res.returncode == 0 and "nothing to build" in res.stdout and not log.exists(), res.stdout
 
 
 def test_a_failed_background_build_is_named_by_the_callers_waiting(tmp_path: Path):
