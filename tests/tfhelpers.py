@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from gotools import WAIT_TIMEOUT
 from helpers import REPO, base_config, merge
 
 TF = REPO / "tf"
@@ -74,7 +75,7 @@ def go_tools() -> dict:
     {"tools": {"terraform-provider-openstack": {"version", "binary"}}, "terraform_mirror": dir, "terraformrc": CLI
     config using the mirror}"""
     argv = [str(GO_TOOLS), "--json", "--only", "terraform-provider-openstack"]
-    res = subprocess.run(argv, capture_output=True, text=True, timeout=5400 + 120)
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=WAIT_TIMEOUT)
     if res.returncode != 0:
         raise AssertionError(f"scripts/install-go-tools failed (exit {res.returncode}):\n{res.stderr[-3000:]}")
     return json.loads(res.stdout)
